@@ -1,0 +1,15 @@
+// Command kubectl-bound_token is the krew plugin binary; everything lives in pkg/.
+package main
+
+import (
+	"os"
+
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/bound-token/kubectl-bound-token/pkg/cmd"
+)
+
+func main() {
+	streams := genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}
+	os.Exit(cmd.Execute(cmd.NewCmdBoundToken(streams), streams.ErrOut))
+}

@@ -1,0 +1,384 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+	"k8s.io/kubectl/pkg/scheme"
+	"k8s.io/kubectl/pkg/util/completion"
+	"k8s.io/kubectl/pkg/util/templates"
+
+	"github.com/bound-token/kubectl-bound-token/pkg/fileutil"
+	"github.com/bound-token/kubectl-bound-token/pkg/jwt"
+	"github.com/bound-token/kubectl-bound-token/pkg/kubeconfig"
+	"github.com/bound-token/kubectl-bound-token/pkg/tokens"
+)
+
+var (
+	createLong = templates.LongDesc(`
+		Create bound ServiceAccount tokens through the TokenRequest API.
+
+		A bound token has audiences and an expiry, and can be tied to a Pod, Secret or
+		Node: it stops working when that object is deleted. The server decides the final
+		lifetime (--service-account-max-token-expiration caps it); the real expiry is
+		printed on stderr.
+
+		With one ServiceAccount the bare token is printed, with a trailing newline only on
+		a terminal. With several (names, -l or -A), tokens are created concurrently and
+		printed one per line as "NAMESPACE/NAME TOKEN", or written to --output-dir, or
+		printed as a List with -o json|yaml. Items that fail are reported one by one and
+		the command exits 1.`)
+
+	createExample = templates.Examples(`
+		# Create a 1h token for the ServiceAccount "builder" in the current namespace
+		kubectl bound-token create builder
+
+		# Create a token for an external audience, valid for 24 hours
+		kubectl bound-token create builder -n ci --audience https://vault.example.com --duration 24h
+
+		# Bind the token to a Pod: it dies with the Pod
+		kubectl bound-token create builder --bound-object-kind Pod --bound-object-name builder-7d9f
+
+		# Write a kubeconfig that authenticates as the ServiceAccount (for a CI job)
+		kubectl bound-token create deployer -n ci --kubeconfig-out ./deployer.kubeconfig
+
+		# Create tokens for every ServiceAccount labelled team=payments, as a JSON List
+		kubectl bound-token create -l team=payments -A -o json
+
+		# Write one token file per ServiceAccount under ./tokens/NAMESPACE/NAME.token
+		kubectl bound-token create api worker -n shop --output-dir ./tokens`)
+)
+
+// CreateOptions holds what `create` needs; Complete fills clients and
+// printers so Run can be tested with any clientset.
+type CreateOptions struct {
+	PrintFlags *genericclioptions.PrintFlags
+
+	Names         []string
+	Namespace     string
+	Selector      string
+	AllNamespaces bool
+
+	Audiences       []string
+	Duration        time.Duration
+	BoundObjectKind string
+	BoundObjectName string
+	BoundObjectUID  string
+
+	OutputFile    string
+	OutputDir     string
+	KubeconfigOut string
+	Overwrite     bool
+	Concurrency   int
+
+	Client      kubernetes.Interface
+	RESTConfig  *rest.Config
+	ClusterName string
+	Now         func() time.Time
+
+	genericiooptions.IOStreams
+}
+
+func NewCreateOptions(streams genericiooptions.IOStreams) *CreateOptions {
+	return &CreateOptions{
+		PrintFlags:  genericclioptions.NewPrintFlags("created").WithTypeSetter(scheme.Scheme),
+		Concurrency: 8,
+		Now:         time.Now,
+		IOStreams:   streams,
+	}
+}
+
+func NewCmdCreate(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := NewCreateOptions(streams)
+	cmd := &cobra.Command{
+		Use:                   "create SERVICEACCOUNT [SERVICEACCOUNT...] | -l SELECTOR [-A]",
+		DisableFlagsInUseLine: true,
+		Short:                 "Create bound ServiceAccount tokens (TokenRequest API)",
+		Long:                  createLong,
+		Example:               createExample,
+		ValidArgsFunction:     completion.ResourceNameCompletionFunc(f, "serviceaccount"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(f, cmd, args); err != nil {
+				return usageError(err)
+			}
+			if err := o.Validate(); err != nil {
+				return usageError(err)
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	o.PrintFlags.AddFlags(cmd)
+	fl := cmd.Flags()
+	fl.StringArrayVar(&o.Audiences, "audience", nil, "Audience of the token; repeat for several. Default: the API server's audiences.")
+	fl.DurationVar(&o.Duration, "duration", 0, "Requested lifetime, whole seconds, at least 10m. Default: the server's (1h). The server may shorten it.")
+	fl.StringVar(&o.BoundObjectKind, "bound-object-kind", "", "Bind the token to an object of this kind: "+strings.Join(tokens.BoundObjectKinds, ", ")+".")
+	fl.StringVar(&o.BoundObjectName, "bound-object-name", "", "Name of the object to bind to; the token dies with it.")
+	fl.StringVar(&o.BoundObjectUID, "bound-object-uid", "", "UID of the object to bind to. Default: looked up from the cluster.")
+	fl.StringVarP(&o.Selector, "selector", "l", "", "Create tokens for every ServiceAccount matching this label selector.")
+	fl.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "Look for ServiceAccounts in every namespace (with -l, or alone for all of them).")
+	fl.StringVar(&o.OutputFile, "output-file", "", "Write the token to this file (0600, atomic) instead of stdout. One ServiceAccount only.")
+	fl.StringVar(&o.OutputDir, "output-dir", "", "Write each token to DIR/NAMESPACE/NAME.token (0600 files, 0700 folders).")
+	fl.StringVar(&o.KubeconfigOut, "kubeconfig-out", "", "Write a kubeconfig that uses the new token with the current cluster's server and CA. One ServiceAccount only.")
+	fl.BoolVar(&o.Overwrite, "overwrite", false, "Replace existing files written by --output-file, --output-dir or --kubeconfig-out.")
+	fl.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "How many token requests to send at once when creating several.")
+	_ = cmd.RegisterFlagCompletionFunc("bound-object-kind", cobra.FixedCompletions(tokens.BoundObjectKinds, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+func (o *CreateOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
+	o.Names = args
+	var err error
+	o.Namespace, _, err = f.ToRawKubeConfigLoader().Namespace()
+	if err != nil {
+		return err
+	}
+	o.RESTConfig, err = f.ToRESTConfig()
+	if err != nil {
+		return err
+	}
+	// Many tokens at once would otherwise queue behind client-go's default
+	// 5 requests per second.
+	cfg := rest.CopyConfig(o.RESTConfig)
+	if o.Concurrency > 0 {
+		cfg.QPS = float32(10 * o.Concurrency)
+		cfg.Burst = 20 * o.Concurrency
+	}
+	o.Client, err = kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	if raw, err := f.ToRawKubeConfigLoader().RawConfig(); err == nil {
+		cur := raw.CurrentContext
+		if c := cmd.Flags().Lookup("context"); c != nil && c.Value.String() != "" {
+			cur = c.Value.String()
+		}
+		if kc, ok := raw.Contexts[cur]; ok {
+			o.ClusterName = kc.Cluster
+		}
+	}
+	return nil
+}
+
+func (o *CreateOptions) bound() *tokens.BoundObject {
+	if o.BoundObjectKind == "" && o.BoundObjectName == "" && o.BoundObjectUID == "" {
+		return nil
+	}
+	return &tokens.BoundObject{Kind: o.BoundObjectKind, Name: o.BoundObjectName, UID: o.BoundObjectUID}
+}
+
+// many reports whether the request can yield more than one token.
+func (o *CreateOptions) many() bool {
+	return len(o.Names) > 1 || o.Selector != "" || o.AllNamespaces
+}
+
+func (o *CreateOptions) Validate() error {
+	if len(o.Names) == 0 && o.Selector == "" && !o.AllNamespaces {
+		return fmt.Errorf("name a ServiceAccount, or select several with -l SELECTOR or -A")
+	}
+	if len(o.Names) > 0 && (o.Selector != "" || o.AllNamespaces) {
+		return fmt.Errorf("give ServiceAccount names or -l/-A, not both")
+	}
+	if err := tokens.ValidateDuration(o.Duration); err != nil {
+		return err
+	}
+	for _, a := range o.Audiences {
+		if strings.TrimSpace(a) == "" {
+			return fmt.Errorf("--audience must not be empty")
+		}
+	}
+	if err := tokens.ValidateBoundObject(o.bound()); err != nil {
+		return err
+	}
+	if o.many() && o.OutputFile != "" {
+		return fmt.Errorf("--output-file takes one ServiceAccount; use --output-dir for several")
+	}
+	if o.many() && o.KubeconfigOut != "" {
+		return fmt.Errorf("--kubeconfig-out takes one ServiceAccount; create them one at a time")
+	}
+	if o.many() && o.BoundObjectUID != "" && o.BoundObjectKind != "Node" {
+		return fmt.Errorf("--bound-object-uid names one object; drop it when creating several tokens")
+	}
+	if o.OutputFile != "" && o.OutputDir != "" {
+		return fmt.Errorf("use --output-file or --output-dir, not both")
+	}
+	if o.outputFormat() != "" && (o.OutputFile != "" || o.OutputDir != "") {
+		return fmt.Errorf("-o prints tokens on stdout; it cannot be combined with --output-file or --output-dir")
+	}
+	if o.Concurrency < 1 {
+		return fmt.Errorf("--concurrency must be at least 1")
+	}
+	if o.Client == nil {
+		return fmt.Errorf("no client")
+	}
+	return nil
+}
+
+func (o *CreateOptions) outputFormat() string {
+	if o.PrintFlags.OutputFormat == nil {
+		return ""
+	}
+	return *o.PrintFlags.OutputFormat
+}
+
+func (o *CreateOptions) targets(ctx context.Context) ([]tokens.Target, error) {
+	if len(o.Names) > 0 {
+		out := make([]tokens.Target, 0, len(o.Names))
+		seen := map[string]bool{}
+		for _, n := range o.Names {
+			if !seen[n] {
+				seen[n] = true
+				out = append(out, tokens.Target{Namespace: o.Namespace, Name: n})
+			}
+		}
+		return out, nil
+	}
+	ns := o.Namespace
+	if o.AllNamespaces {
+		ns = ""
+	}
+	ts, err := tokens.ListTargets(ctx, o.Client, ns, o.Selector)
+	if err != nil {
+		return nil, err
+	}
+	if len(ts) == 0 {
+		where := fmt.Sprintf("namespace %q", o.Namespace)
+		if o.AllNamespaces {
+			where = "any namespace"
+		}
+		return nil, fmt.Errorf("no ServiceAccounts match selector %q in %s", o.Selector, where)
+	}
+	return ts, nil
+}
+
+func (o *CreateOptions) Run(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	targets, err := o.targets(ctx)
+	if err != nil {
+		return &ExitError{Code: ExitFailed, Err: err}
+	}
+	req := tokens.Request{Audiences: o.Audiences, Duration: o.Duration, BoundObject: o.bound()}
+	progress := isTerminal(o.ErrOut) && len(targets) > 1
+	n := 0
+	results := tokens.MintAll(ctx, o.Client, targets, req, o.Concurrency, func(tokens.Result) {
+		n++
+		if progress {
+			fmt.Fprintf(o.ErrOut, "\rcreated %d/%d", n, len(targets))
+		}
+	})
+	if progress {
+		fmt.Fprintln(o.ErrOut)
+	}
+
+	var ok []*authenticationv1.TokenRequest
+	failed := 0
+	for _, r := range results {
+		if r.Err != nil {
+			failed++
+			fmt.Fprintf(o.ErrOut, "error: %v\n", r.Err)
+			continue
+		}
+		ok = append(ok, r.TokenRequest)
+		o.reportExpiry(r.TokenRequest)
+	}
+	if err := o.emit(ok); err != nil {
+		return err
+	}
+	if failed > 0 {
+		if len(targets) == 1 {
+			return silentFailure
+		}
+		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("%d of %d tokens could not be created", failed, len(targets))}
+	}
+	return nil
+}
+
+// reportExpiry tells on stderr when the token really expires, and says so
+// when the server did not grant the lifetime that was asked for.
+func (o *CreateOptions) reportExpiry(tr *authenticationv1.TokenRequest) {
+	exp := tr.Status.ExpirationTimestamp.Time
+	now := o.Now()
+	line := fmt.Sprintf("serviceaccount %s/%s: token expires %s (%s)", tr.Namespace, tr.Name, exp.UTC().Format(time.RFC3339), jwt.RelativeTime(exp, now))
+	if o.Duration > 0 {
+		got := exp.Sub(now).Round(time.Minute)
+		if d := got - o.Duration; d > 2*time.Minute || d < -2*time.Minute {
+			line += fmt.Sprintf("; asked for %s, the server granted about %s", o.Duration, got)
+		}
+	}
+	fmt.Fprintln(o.ErrOut, line)
+}
+
+func (o *CreateOptions) emit(ok []*authenticationv1.TokenRequest) error {
+	if o.outputFormat() != "" {
+		printer, err := o.PrintFlags.ToPrinter()
+		if err != nil {
+			return usageError(err)
+		}
+		if !o.many() {
+			if len(ok) == 0 {
+				return nil
+			}
+			return printer.PrintObj(ok[0], o.Out)
+		}
+		list := &corev1.List{}
+		list.APIVersion, list.Kind = "v1", "List"
+		for _, tr := range ok {
+			list.Items = append(list.Items, runtime.RawExtension{Object: tr})
+		}
+		return printer.PrintObj(list, o.Out)
+	}
+	for _, tr := range ok {
+		tok := tr.Status.Token
+		switch {
+		case o.OutputDir != "":
+			path := filepath.Join(o.OutputDir, tr.Namespace, tr.Name+".token")
+			if err := fileutil.WriteSecretFile(path, []byte(tok), o.Overwrite); err != nil {
+				return &ExitError{Code: ExitFailed, Err: err}
+			}
+			fmt.Fprintf(o.ErrOut, "wrote %s\n", path)
+		case o.OutputFile != "":
+			if err := fileutil.WriteSecretFile(o.OutputFile, []byte(tok), o.Overwrite); err != nil {
+				return &ExitError{Code: ExitFailed, Err: err}
+			}
+			fmt.Fprintf(o.ErrOut, "wrote %s\n", o.OutputFile)
+		case o.KubeconfigOut != "":
+			// Only the kubeconfig: the token is inside it.
+		case o.many():
+			fmt.Fprintf(o.Out, "%s/%s %s\n", tr.Namespace, tr.Name, tok)
+		default:
+			if isTerminal(o.Out) {
+				fmt.Fprintln(o.Out, tok)
+			} else {
+				fmt.Fprint(o.Out, tok)
+			}
+		}
+		if o.KubeconfigOut != "" {
+			kc, err := kubeconfig.ForToken(o.RESTConfig, o.ClusterName, kubeconfig.Identity{Namespace: tr.Namespace, ServiceAccount: tr.Name}, tok)
+			if err != nil {
+				return &ExitError{Code: ExitFailed, Err: err}
+			}
+			b, err := kubeconfig.Marshal(kc)
+			if err != nil {
+				return &ExitError{Code: ExitFailed, Err: err}
+			}
+			if err := fileutil.WriteSecretFile(o.KubeconfigOut, b, o.Overwrite); err != nil {
+				return &ExitError{Code: ExitFailed, Err: err}
+			}
+			fmt.Fprintf(o.ErrOut, "wrote %s\n", o.KubeconfigOut)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,278 @@
+package cmd
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+	"k8s.io/kubectl/pkg/util/templates"
+	"sigs.k8s.io/yaml"
+
+	"github.com/bound-token/kubectl-bound-token/pkg/jwt"
+)
+
+var (
+	decodeLong = templates.LongDesc(`
+		Show what a ServiceAccount token says: header, issuer, subject, audiences, times
+		in words, the kubernetes.io block (namespace, ServiceAccount, bound Pod, Secret or
+		Node) and whether it is a legacy Secret-based token that never expires.
+
+		decode checks NOTHING: anybody can write a token that decodes. Use
+		'kubectl bound-token verify' to prove one.
+
+		A token given as an argument lands in your shell history; prefer '-' (stdin) or
+		--token-file.`)
+
+	decodeExample = templates.Examples(`
+		# Decode a token from stdin
+		kubectl bound-token create builder | kubectl bound-token decode -
+
+		# Decode a token file, as JSON
+		kubectl bound-token decode --token-file /var/run/secrets/kubernetes.io/serviceaccount/token -o json
+
+		# Decode the token held by a legacy token Secret
+		kubectl bound-token decode --from-secret builder-token-x7k2p -n ci`)
+)
+
+type DecodeOptions struct {
+	Input  tokenInput
+	Output string
+	Now    func() time.Time
+
+	clientFn func() (kubernetes.Interface, string, error)
+	genericiooptions.IOStreams
+}
+
+func NewCmdDecode(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &DecodeOptions{Now: time.Now, IOStreams: streams}
+	cmd := &cobra.Command{
+		Use:                   "decode [TOKEN | -] [--token-file FILE | --from-secret NAME] [-o json|yaml]",
+		DisableFlagsInUseLine: true,
+		Short:                 "Show a token's claims without verifying it",
+		Long:                  decodeLong,
+		Example:               decodeExample,
+		Args:                  argsUsage(cobra.MaximumNArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Complete(f, args)
+			if err := o.Validate(); err != nil {
+				return usageError(err)
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	addTokenInputFlags(cmd, &o.Input)
+	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format. One of: json|yaml.")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+func addTokenInputFlags(cmd *cobra.Command, in *tokenInput) {
+	cmd.Flags().StringVar(&in.File, "token-file", "", "Read the token from this file.")
+	cmd.Flags().StringVar(&in.FromSecret, "from-secret", "", "Read the token from this legacy token Secret (type kubernetes.io/service-account-token) in the namespace.")
+}
+
+func clientFromFactory(f cmdutil.Factory) func() (kubernetes.Interface, string, error) {
+	return func() (kubernetes.Interface, string, error) {
+		ns, _, err := f.ToRawKubeConfigLoader().Namespace()
+		if err != nil {
+			return nil, "", err
+		}
+		cs, err := f.KubernetesClientSet()
+		if err != nil {
+			return nil, "", err
+		}
+		return cs, ns, nil
+	}
+}
+
+func (o *DecodeOptions) Complete(f cmdutil.Factory, args []string) {
+	if len(args) == 1 {
+		o.Input.Arg = args[0]
+	}
+	o.clientFn = clientFromFactory(f)
+}
+
+func (o *DecodeOptions) Validate() error {
+	if err := o.Input.validate(); err != nil {
+		return err
+	}
+	switch o.Output {
+	case "", "json", "yaml":
+		return nil
+	}
+	return fmt.Errorf("--output %q is not supported; use json or yaml", o.Output)
+}
+
+func (o *DecodeOptions) Run(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	raw, err := o.Input.read(ctx, o.In, o.clientFn)
+	if err != nil {
+		return usageError(err)
+	}
+	tok, err := jwt.Decode(raw)
+	if err != nil {
+		return usageError(err)
+	}
+	if o.Output != "" {
+		return printStructured(o.Out, o.Output, newTokenView(tok))
+	}
+	fmt.Fprintln(o.Out, "NOT VERIFIED: decode only shows what the token says; run 'kubectl bound-token verify' to prove it.")
+	printTokenHuman(o.Out, tok, o.Now())
+	return nil
+}
+
+// tokenView is decode's JSON and YAML shape; verify adds its verdict.
+type tokenView struct {
+	Header   map[string]any `json:"header"`
+	Payload  map[string]any `json:"payload"`
+	Legacy   bool           `json:"legacy"`
+	Verified bool           `json:"verified"`
+}
+
+func newTokenView(t *jwt.Token) tokenView {
+	return tokenView{Header: t.Header, Payload: t.Payload, Legacy: t.Claims.IsLegacy()}
+}
+
+func printStructured(w io.Writer, format string, v any) error {
+	var (
+		b   []byte
+		err error
+	)
+	if format == "yaml" {
+		b, err = yaml.Marshal(v)
+	} else {
+		b, err = json.MarshalIndent(v, "", "  ")
+		b = append(b, '\n')
+	}
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}
+
+func printTokenHuman(w io.Writer, t *jwt.Token, now time.Time) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	defer tw.Flush()
+	c := t.Claims
+	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
+	when := func(tp *time.Time) string {
+		if tp == nil {
+			return "-"
+		}
+		return fmt.Sprintf("%s (%s)", tp.UTC().Format(time.RFC3339), jwt.RelativeTime(*tp, now))
+	}
+	if c.IsLegacy() {
+		row("Kind:", "legacy Secret-based token: NEVER EXPIRES, no audience; replace it with a bound token")
+	} else {
+		row("Kind:", "bound token (TokenRequest)")
+	}
+	row("Algorithm:", headerString(t.Header, "alg"))
+	kid := headerString(t.Header, "kid")
+	if kid == "" {
+		kid = "(empty: any key of the issuer may have signed it)"
+	}
+	row("Key ID:", kid)
+	row("Issuer:", orDash(c.Issuer))
+	row("Subject:", orDash(c.Subject))
+	if len(c.Audience) > 0 {
+		row("Audiences:", strings.Join(c.Audience, ", "))
+	} else {
+		row("Audiences:", "-")
+	}
+	row("Issued at:", when(c.IssuedAt))
+	row("Not before:", when(c.NotBefore))
+	switch {
+	case c.Expiry == nil:
+		row("Expires:", "never")
+	case c.Expiry.Before(now):
+		row("Expires:", fmt.Sprintf("%s (EXPIRED %s)", c.Expiry.UTC().Format(time.RFC3339), jwt.RelativeTime(*c.Expiry, now)))
+	default:
+		row("Expires:", when(c.Expiry))
+	}
+	if c.IssuedAt != nil && c.Expiry != nil {
+		row("Lifetime:", c.Expiry.Sub(*c.IssuedAt).String())
+	}
+	if c.ID != "" {
+		row("Token ID:", c.ID)
+	}
+	if k := c.Kubernetes; k != nil {
+		row("kubernetes.io:", "")
+		row("  Namespace:", orDash(k.Namespace))
+		row("  ServiceAccount:", refString(&k.ServiceAccount))
+		if k.Pod != nil {
+			row("  Bound to Pod:", refString(k.Pod))
+		}
+		if k.Secret != nil {
+			row("  Bound to Secret:", refString(k.Secret))
+		}
+		if k.Node != nil {
+			label := "  Bound to Node:"
+			if k.Pod != nil {
+				label = "  Node (of the pod):"
+			}
+			row(label, refString(k.Node))
+		}
+		if k.Pod == nil && k.Secret == nil && k.Node == nil {
+			row("  Bound to:", "nothing (lives until it expires)")
+		}
+		if k.WarnAfter != nil {
+			row("  Warn after:", when(k.WarnAfter)+": nominal expiry of a kubelet-extended token")
+		}
+	}
+	if l := c.Legacy; l != nil {
+		row("kubernetes.io/serviceaccount:", "")
+		row("  Namespace:", orDash(l.Namespace))
+		row("  Secret:", orDash(l.SecretName))
+		row("  ServiceAccount:", refString(&jwt.ObjectRef{Name: l.ServiceAccountName, UID: l.ServiceAccountUID}))
+	}
+	if extra := unknownHeaders(t.Header); len(extra) > 0 {
+		row("Other header fields:", strings.Join(extra, ", "))
+	}
+}
+
+func headerString(h map[string]any, k string) string {
+	s, _ := h[k].(string)
+	return s
+}
+
+func unknownHeaders(h map[string]any) []string {
+	var out []string
+	for k := range h {
+		switch k {
+		case "alg", "kid", "typ":
+		default:
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func refString(r *jwt.ObjectRef) string {
+	if r == nil || r.Name == "" {
+		return "-"
+	}
+	if r.UID == "" {
+		return r.Name
+	}
+	return fmt.Sprintf("%s (uid %s)", r.Name, r.UID)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,96 @@
+// Package cmd is the command layer of kubectl bound-token: flags, Complete,
+// Validate and printing. Behaviour lives in the domain packages under pkg/.
+package cmd
+
+import (
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	_ "k8s.io/client-go/plugin/pkg/client/auth" // exec, OIDC and cloud auth providers in kubeconfigs
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+	"k8s.io/kubectl/pkg/util/templates"
+)
+
+var rootLong = templates.LongDesc(`
+	Create, inspect and verify bound ServiceAccount tokens.
+
+	Bound tokens are minted through the TokenRequest API: they carry audiences,
+	expire, and can be tied to a Pod, Secret or Node so that they die with it.
+
+	Exit codes:
+	  0  success (token verified, every item done)
+	  1  the answer is no: a token was rejected, or at least one item failed
+	  2  nothing was checked or changed: bad flags or input, unreadable files,
+	     unreachable cluster or keys`)
+
+// NewCmdBoundToken builds the root command with kubeconfig flags shared by
+// every subcommand.
+func NewCmdBoundToken(streams genericiooptions.IOStreams) *cobra.Command {
+	configFlags := genericclioptions.NewConfigFlags(true)
+	root := &cobra.Command{
+		Use:   "bound-token",
+		Short: "Create, inspect and verify bound ServiceAccount tokens",
+		Long:  rootLong,
+		Annotations: map[string]string{
+			cobra.CommandDisplayNameAnnotation: "kubectl bound-token",
+		},
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Run: func(cmd *cobra.Command, args []string) {
+			_ = cmd.Help()
+		},
+	}
+	root.SetIn(streams.In)
+	root.SetOut(streams.Out)
+	root.SetErr(streams.ErrOut)
+	configFlags.AddFlags(root.PersistentFlags())
+
+	f := cmdutil.NewFactory(cmdutil.NewMatchVersionFlags(configFlags))
+
+	groups := templates.CommandGroups{
+		{
+			Message: "Token commands:",
+			Commands: []*cobra.Command{
+				NewCmdCreate(f, streams),
+				NewCmdDecode(f, streams),
+				NewCmdVerify(f, streams),
+			},
+		},
+	}
+	groups.Add(root)
+	root.AddCommand(NewCmdVersion(streams))
+	root.AddCommand(newCmdOptions(streams))
+	templates.ActsAsRootCommand(root, []string{"options"}, groups...)
+	// Flag errors are usage errors (exit 2), with kubectl's hint appended.
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageErrorf("%v; see '%s --help' for usage", err, c.CommandPath())
+	})
+	return root
+}
+
+// newCmdOptions mirrors `kubectl options`: global flags are listed there so
+// every command's help stays short.
+func newCmdOptions(streams genericiooptions.IOStreams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "options",
+		Short: "Print the list of flags inherited by all commands",
+		Example: templates.Examples(`
+			# Print flags inherited by all commands
+			kubectl bound-token options`),
+		Run: func(cmd *cobra.Command, args []string) {
+			_ = cmd.Usage()
+		},
+	}
+	templates.UseOptionsTemplates(cmd)
+	return cmd
+}
+
+// exactArgs and friends turn cobra's argument errors into usage errors.
+func argsUsage(v cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := v(cmd, args); err != nil {
+			return usageErrorf("%v; see '%s --help' for usage", err, cmd.CommandPath())
+		}
+		return nil
+	}
+}

@@ -1,0 +1,391 @@
+package cmd
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+	"k8s.io/kubectl/pkg/util/templates"
+
+	"github.com/bound-token/kubectl-bound-token/pkg/jwt"
+	"github.com/bound-token/kubectl-bound-token/pkg/verify"
+)
+
+// DefaultLeeway absorbs clock skew between the issuer and this machine; it
+// matches go-jose's default.
+const DefaultLeeway = time.Minute
+
+var (
+	verifyLong = templates.LongDesc(`
+		Prove a ServiceAccount token: its signature, algorithm, issuer, audience and times.
+
+		Keys come from the current cluster's /openid/v1/jwks by default, or from --jwks
+		files, --public-key PEM files, or an --oidc-issuer's discovery document (HTTPS;
+		use the global --certificate-authority for a private CA, and
+		--insecure-skip-tls-verify only for test issuers). Keys named in the token itself
+		(jku, x5u, jwk headers) are never used: such tokens are rejected.
+
+		Only RS256, ES256, ES384 and ES512 are accepted. The key is chosen by the token's
+		kid; a token without kid is tried against every key, as kube-apiserver does.
+		exp and nbf are checked with --leeway (default 1m) for clock skew. Every failed
+		check is reported, not just the first.
+
+		Offline checks cannot see a deleted bound Pod or an invalidated legacy Secret.
+		--token-review asks the cluster instead (TokenReview API): that answer is
+		authoritative.
+
+		--batch reads one token per line from stdin and prints one result per line;
+		keys are fetched once.
+
+		Exit codes: 0 verified (with --batch: all of them), 1 rejected (any of them),
+		2 could not verify (usage error, unreadable or unreachable keys).`)
+
+	verifyExample = templates.Examples(`
+		# Verify a token against the current cluster's keys
+		kubectl bound-token create builder | kubectl bound-token verify -
+
+		# Verify offline against a saved JWKS, requiring an issuer and an audience
+		kubectl bound-token verify --token-file token --jwks jwks.json \
+		  --issuer https://kubernetes.default.svc --audience vault
+
+		# Verify against a self-hosted OIDC issuer
+		kubectl bound-token verify - --oidc-issuer https://oidc.example.com/cluster-a < token
+
+		# Ask the cluster itself (sees deleted pods and invalidated Secrets)
+		kubectl bound-token verify --token-file token --token-review --audience vault
+
+		# Verify many tokens, one per line, as JSON lines
+		kubectl bound-token verify --batch --jwks jwks.json -o json < tokens.txt`)
+)
+
+type VerifyOptions struct {
+	Input       tokenInput
+	Batch       bool
+	Output      string
+	JWKSFiles   []string
+	PEMFiles    []string
+	OIDCIssuer  string
+	TokenReview bool
+	Issuers     []string
+	Audiences   []string
+	Leeway      time.Duration
+	Now         func() time.Time
+
+	caFile   string
+	insecure bool
+	clientFn func() (kubernetes.Interface, string, error)
+	genericiooptions.IOStreams
+}
+
+func NewCmdVerify(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &VerifyOptions{Now: time.Now, Leeway: DefaultLeeway, IOStreams: streams}
+	cmd := &cobra.Command{
+		Use:                   "verify [TOKEN | -] [--token-file FILE | --from-secret NAME | --batch] [key source] [checks]",
+		DisableFlagsInUseLine: true,
+		Short:                 "Verify a token's signature, issuer, audience and times, or ask the cluster",
+		Long:                  verifyLong,
+		Example:               verifyExample,
+		Args:                  argsUsage(cobra.MaximumNArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(f, cmd, args); err != nil {
+				return usageError(err)
+			}
+			if err := o.Validate(); err != nil {
+				return usageError(err)
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	addTokenInputFlags(cmd, &o.Input)
+	fl := cmd.Flags()
+	fl.BoolVar(&o.Batch, "batch", false, "Read one token per line from stdin; print one result per line.")
+	fl.StringVarP(&o.Output, "output", "o", "", "Output format. One of: json|yaml (with --batch: json, one object per line).")
+	fl.StringArrayVar(&o.JWKSFiles, "jwks", nil, "Verify with the keys of this JWKS file; repeatable.")
+	fl.StringArrayVar(&o.PEMFiles, "public-key", nil, "Verify with the keys of this PEM file (public keys, certificates or private keys); repeatable.")
+	fl.StringVar(&o.OIDCIssuer, "oidc-issuer", "", "Fetch keys through this issuer's /.well-known/openid-configuration (HTTPS); the token's iss must equal it.")
+	fl.BoolVar(&o.TokenReview, "token-review", false, "Ask the cluster's TokenReview API instead of checking offline.")
+	fl.StringArrayVar(&o.Issuers, "issuer", nil, "Require iss to be this value; repeatable (any of them).")
+	fl.StringArrayVar(&o.Audiences, "audience", nil, "Require aud to contain this value; repeatable (any of them). With --token-review, sent to the server.")
+	fl.DurationVar(&o.Leeway, "leeway", DefaultLeeway, "Clock skew allowed on exp, nbf and iat.")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+func (o *VerifyOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
+	if len(args) == 1 {
+		o.Input.Arg = args[0]
+	}
+	o.clientFn = clientFromFactory(f)
+	// The global TLS flags also serve the OIDC issuer: one name for one thing.
+	if fl := cmd.Flags().Lookup("certificate-authority"); fl != nil {
+		o.caFile = fl.Value.String()
+	}
+	if fl := cmd.Flags().Lookup("insecure-skip-tls-verify"); fl != nil {
+		o.insecure = fl.Value.String() == "true"
+	}
+	return nil
+}
+
+func (o *VerifyOptions) Validate() error {
+	if o.Batch {
+		if o.Input.Arg != "" && o.Input.Arg != "-" || o.Input.File != "" || o.Input.FromSecret != "" {
+			return fmt.Errorf("--batch reads tokens from stdin; drop TOKEN, --token-file and --from-secret")
+		}
+	} else if err := o.Input.validate(); err != nil {
+		return err
+	}
+	switch o.Output {
+	case "", "json":
+	case "yaml":
+		if o.Batch {
+			return fmt.Errorf("--batch prints one line per token: use -o json, not yaml")
+		}
+	default:
+		return fmt.Errorf("--output %q is not supported; use json or yaml", o.Output)
+	}
+	if o.TokenReview && (len(o.JWKSFiles) > 0 || len(o.PEMFiles) > 0 || o.OIDCIssuer != "") {
+		return fmt.Errorf("--token-review asks the cluster; it cannot be combined with --jwks, --public-key or --oidc-issuer")
+	}
+	if o.TokenReview && len(o.Issuers) > 0 {
+		return fmt.Errorf("--token-review checks the issuer against the cluster's own list; drop --issuer")
+	}
+	if o.OIDCIssuer != "" && !strings.HasPrefix(o.OIDCIssuer, "https://") {
+		return fmt.Errorf("--oidc-issuer %q must be an https:// URL", o.OIDCIssuer)
+	}
+	if o.Leeway < 0 || o.Leeway > 10*time.Minute {
+		return fmt.Errorf("--leeway %s is out of range; use 0 to 10m", o.Leeway)
+	}
+	for _, a := range append(append([]string{}, o.Audiences...), o.Issuers...) {
+		if strings.TrimSpace(a) == "" {
+			return fmt.Errorf("--audience and --issuer must not be empty")
+		}
+	}
+	return nil
+}
+
+// verdict is one token's outcome, for every output form.
+type verdict struct {
+	tokenView
+	Errors      []string       `json:"errors"`
+	Warnings    []string       `json:"warnings,omitempty"`
+	KeyID       string         `json:"keyID,omitempty"`
+	Algorithm   string         `json:"algorithm,omitempty"`
+	TokenReview *verify.Review `json:"tokenReview,omitempty"`
+	Line        int            `json:"line,omitempty"`
+	token       *jwt.Token     `json:"-"`
+}
+
+func (o *VerifyOptions) Run(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	check, source, err := o.checker(ctx)
+	if err != nil {
+		return usageError(err)
+	}
+	if o.Batch {
+		return o.runBatch(ctx, check)
+	}
+	raw, err := o.Input.read(ctx, o.In, o.clientFn)
+	if err != nil {
+		return usageError(err)
+	}
+	v, err := check(ctx, raw)
+	if err != nil {
+		return usageError(err)
+	}
+	if o.Output != "" {
+		if err := printStructured(o.Out, o.Output, v); err != nil {
+			return err
+		}
+	} else {
+		o.printHuman(v, source)
+	}
+	if !v.Verified {
+		return silentFailure
+	}
+	return nil
+}
+
+// checkFunc returns an error only when the answer could not be had (exit 2),
+// never for a rejected token.
+type checkFunc func(ctx context.Context, raw string) (*verdict, error)
+
+// checker loads keys (or a cluster client) once, so --batch pays for it once.
+func (o *VerifyOptions) checker(ctx context.Context) (checkFunc, string, error) {
+	if o.TokenReview {
+		cs, _, err := o.clientFn()
+		if err != nil {
+			return nil, "", err
+		}
+		return func(ctx context.Context, raw string) (*verdict, error) {
+			v := &verdict{Errors: []string{}}
+			if t, err := jwt.Decode(raw); err == nil {
+				v.tokenView, v.token = newTokenView(t), t
+			}
+			r, err := verify.TokenReview(ctx, cs, raw, o.Audiences)
+			if err != nil {
+				return nil, err
+			}
+			v.TokenReview = r
+			if r.Authenticated {
+				v.Verified = true
+			} else {
+				v.Errors = append(v.Errors, "TokenReview: "+r.Error)
+			}
+			return v, nil
+		}, "the cluster's TokenReview API", nil
+	}
+	src := verify.Sources{JWKSFiles: o.JWKSFiles, PEMFiles: o.PEMFiles, OIDCIssuer: o.OIDCIssuer}
+	if o.OIDCIssuer != "" {
+		hc, err := verify.HTTPClient(o.caFile, o.insecure)
+		if err != nil {
+			return nil, "", err
+		}
+		src.HTTPClient = hc
+	}
+	if len(o.JWKSFiles) == 0 && len(o.PEMFiles) == 0 && o.OIDCIssuer == "" {
+		cs, _, err := o.clientFn()
+		if err != nil {
+			return nil, "", err
+		}
+		src.Cluster = cs
+	}
+	keys, err := src.Load(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	issuers := o.Issuers
+	if o.OIDCIssuer != "" && len(issuers) == 0 {
+		issuers = []string{o.OIDCIssuer}
+	}
+	opts := jwt.Options{Issuers: issuers, Audiences: o.Audiences, Leeway: o.Leeway, Now: o.Now}
+	return func(_ context.Context, raw string) (*verdict, error) {
+		r := jwt.Verify(raw, keys, opts)
+		v := &verdict{Errors: r.Errors, Warnings: r.Warnings, KeyID: r.KeyID, Algorithm: r.Algorithm}
+		if v.Errors == nil {
+			v.Errors = []string{}
+		}
+		if r.Token != nil {
+			v.tokenView, v.token = newTokenView(r.Token), r.Token
+		}
+		v.Verified = r.Valid()
+		return v, nil
+	}, src.Describe(), nil
+}
+
+func (o *VerifyOptions) printHuman(v *verdict, source string) {
+	now := o.Now()
+	if v.Verified {
+		if v.TokenReview != nil {
+			fmt.Fprintf(o.Out, "VERIFIED by %s: authenticated as %s\n", source, v.TokenReview.Username)
+			if len(v.TokenReview.Audiences) > 0 {
+				fmt.Fprintf(o.Out, "  audiences accepted: %s\n", strings.Join(v.TokenReview.Audiences, ", "))
+			}
+		} else {
+			fmt.Fprintf(o.Out, "VERIFIED: %s signature by key %q from %s", v.Algorithm, v.KeyID, source)
+			if len(o.Issuers) > 0 || o.OIDCIssuer != "" {
+				fmt.Fprint(o.Out, ", issuer checked")
+			}
+			if len(o.Audiences) > 0 {
+				fmt.Fprint(o.Out, ", audience checked")
+			}
+			fmt.Fprintln(o.Out)
+		}
+	} else {
+		fmt.Fprintf(o.Out, "REJECTED (%d problem%s):\n", len(v.Errors), plural(len(v.Errors)))
+		for _, e := range v.Errors {
+			fmt.Fprintf(o.Out, "  - %s\n", e)
+		}
+	}
+	for _, w := range v.Warnings {
+		fmt.Fprintf(o.Out, "WARNING: %s\n", w)
+	}
+	if v.token != nil {
+		fmt.Fprintln(o.Out)
+		printTokenHuman(o.Out, v.token, now)
+	}
+}
+
+func (o *VerifyOptions) runBatch(ctx context.Context, check checkFunc) error {
+	sc := bufio.NewScanner(o.In)
+	sc.Buffer(make([]byte, 0, 64*1024), jwt.MaxTokenSize+1)
+	out := bufio.NewWriter(o.Out)
+	defer out.Flush()
+	enc := json.NewEncoder(out)
+	line, total, rejected := 0, 0, 0
+	now := o.Now()
+	for sc.Scan() {
+		line++
+		raw := strings.TrimSpace(sc.Text())
+		if raw == "" || strings.HasPrefix(raw, "#") {
+			continue
+		}
+		total++
+		v, err := check(ctx, raw)
+		if err != nil {
+			out.Flush()
+			return usageErrorf("line %d: %v", line, err)
+		}
+		v.Line = line
+		if !v.Verified {
+			rejected++
+		}
+		if o.Output == "json" {
+			if err := enc.Encode(v); err != nil {
+				return err
+			}
+			continue
+		}
+		batchLine(out, v, now)
+	}
+	if err := sc.Err(); err != nil {
+		out.Flush()
+		if err == bufio.ErrTooLong {
+			return usageErrorf("line %d of stdin is longer than 1 MiB: not a token", line+1)
+		}
+		return usageErrorf("read stdin: %v", err)
+	}
+	out.Flush()
+	if total == 0 {
+		return usageErrorf("--batch read no tokens from stdin")
+	}
+	if isTerminal(o.ErrOut) || rejected > 0 {
+		fmt.Fprintf(o.ErrOut, "%d of %d tokens verified\n", total-rejected, total)
+	}
+	if rejected > 0 {
+		return silentFailure
+	}
+	return nil
+}
+
+func batchLine(w io.Writer, v *verdict, now time.Time) {
+	subject := "-"
+	if v.token != nil && v.token.Claims.Subject != "" {
+		subject = v.token.Claims.Subject
+	}
+	if v.Verified {
+		exp := "never expires"
+		if v.token != nil && v.token.Claims.Expiry != nil {
+			exp = "expires " + jwt.RelativeTime(*v.token.Claims.Expiry, now)
+		}
+		fmt.Fprintf(w, "%d\tVERIFIED\t%s\t%s\n", v.Line, subject, exp)
+		return
+	}
+	fmt.Fprintf(w, "%d\tREJECTED\t%s\t%s\n", v.Line, subject, strings.Join(v.Errors, "; "))
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}

@@ -1,0 +1,286 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/bound-token/kubectl-bound-token/pkg/jwt"
+)
+
+func TestCreateSingleBareToken(t *testing.T) {
+	ns := cluster.CreateNamespace(t, "create-single")
+	cluster.CreateServiceAccount(t, ns, "builder")
+
+	r := run(t, "", "create", "builder", "-n", ns, "--audience", "vault", "--duration", "2h").mustCode(t, 0)
+	if strings.HasSuffix(r.stdout, "\n") || strings.Count(r.stdout, ".") != 2 {
+		t.Fatalf("stdout is not a bare token without newline (stdout is not a terminal): %q", r.stdout)
+	}
+	tok, err := jwt.Decode(r.stdout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := tok.Claims
+	if c.Subject != "system:serviceaccount:"+ns+":builder" || len(c.Audience) != 1 || c.Audience[0] != "vault" {
+		t.Fatalf("claims: sub=%q aud=%v", c.Subject, c.Audience)
+	}
+	if got := c.Expiry.Sub(*c.IssuedAt); got != 2*time.Hour {
+		t.Errorf("lifetime = %s, want 2h", got)
+	}
+	// The real expiry from the server is reported on stderr.
+	r.stderrHas(t, "serviceaccount "+ns+"/builder: token expires "+c.Expiry.UTC().Format(time.RFC3339))
+}
+
+func TestCreateOutputFormats(t *testing.T) {
+	ns := cluster.CreateNamespace(t, "create-output")
+	cluster.CreateServiceAccount(t, ns, "api")
+
+	r := run(t, "", "create", "api", "-n", ns, "-o", "json").mustCode(t, 0)
+	var tr authenticationv1.TokenRequest
+	if err := json.Unmarshal([]byte(r.stdout), &tr); err != nil {
+		t.Fatalf("-o json: %v\n%s", err, r.stdout)
+	}
+	if tr.Kind != "TokenRequest" || tr.Status.Token == "" || tr.Status.ExpirationTimestamp.IsZero() {
+		t.Fatalf("-o json gave %+v", tr.TypeMeta)
+	}
+	r = run(t, "", "create", "api", "-n", ns, "-o", "jsonpath={.status.expirationTimestamp}").mustCode(t, 0)
+	if _, err := time.Parse(time.RFC3339, r.stdout); err != nil {
+		t.Fatalf("jsonpath output %q: %v", r.stdout, err)
+	}
+	r = run(t, "", "create", "api", "-n", ns, "-o", "yaml").mustCode(t, 0)
+	r.stdoutHas(t, "kind: TokenRequest", "token: ey")
+
+	dir := t.TempDir()
+	file := filepath.Join(dir, "out", "api.token")
+	run(t, "", "create", "api", "-n", ns, "--output-file", file).mustCode(t, 0)
+	assertSecretFile(t, file)
+	// An existing file is never replaced silently.
+	before, _ := os.ReadFile(file)
+	r = run(t, "", "create", "api", "-n", ns, "--output-file", file).mustCode(t, 1)
+	r.stderrHas(t, "--overwrite")
+	after, _ := os.ReadFile(file)
+	if string(before) != string(after) {
+		t.Fatal("an existing --output-file was changed without --overwrite")
+	}
+	run(t, "", "create", "api", "-n", ns, "--output-file", file, "--overwrite").mustCode(t, 0)
+}
+
+func TestCreateRejectsBadInputBeforeTheServer(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"create", "x", "--duration", "9m"}, "10m minimum"},
+		{[]string{"create", "x", "--duration", "10m500ms"}, "whole number of seconds"},
+		{[]string{"create"}, "name a ServiceAccount"},
+		{[]string{"create", "x", "--bound-object-kind", "Deployment", "--bound-object-name", "d"}, "not supported"},
+		{[]string{"create", "a", "b", "--output-file", "f"}, "--output-dir"},
+		{[]string{"create", "x", "--bogus"}, "unknown flag"},
+	} {
+		r := run(t, "", tc.args...)
+		if r.code != 2 || !strings.Contains(r.stderr, tc.want) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+			t.Errorf("%v: code %d stderr %q; want exit 2 and one line with %q", tc.args, r.code, r.stderr, tc.want)
+		}
+	}
+}
+
+func TestCreateClearServerErrors(t *testing.T) {
+	ns := cluster.CreateNamespace(t, "create-errors")
+	cluster.CreateServiceAccount(t, ns, "web")
+	cluster.CreateServiceAccount(t, ns, "other")
+	pod := createPod(t, ns, "web-0", "web")
+
+	r := run(t, "", "create", "missing", "-n", ns).mustCode(t, 1)
+	r.stderrHas(t, `serviceaccount "missing" not found in namespace "`+ns+`"`)
+
+	r = run(t, "", "create", "other", "-n", ns, "--bound-object-kind", "Pod", "--bound-object-name", pod.Name).mustCode(t, 1)
+	r.stderrHas(t, `runs as serviceaccount "web", not "other"`)
+
+	r = run(t, "", "create", "web", "-n", ns, "--bound-object-kind", "Secret", "--bound-object-name", "nope").mustCode(t, 1)
+	r.stderrHas(t, `secret "nope" not found`)
+
+	// A user who may not create tokens is told which permission is missing.
+	r = run(t, "", "create", "web", "-n", ns, "--as", "alice").mustCode(t, 1)
+	r.stderrHas(t, `verb "create" on resource "serviceaccounts/token"`)
+}
+
+func TestCreateSeveralSelectorAndAllNamespaces(t *testing.T) {
+	ns1 := cluster.CreateNamespace(t, "create-many")
+	ns2 := cluster.CreateNamespace(t, "create-many")
+	for _, n := range []string{"a", "b", "c"} {
+		sa := cluster.CreateServiceAccount(t, ns1, n)
+		if n != "c" {
+			labelSA(t, sa, "team", "payments-"+ns1)
+		}
+	}
+	labelSA(t, cluster.CreateServiceAccount(t, ns2, "d"), "team", "payments-"+ns1)
+
+	// Several names: one "NAMESPACE/NAME TOKEN" line each, in order.
+	r := run(t, "", "create", "a", "b", "c", "-n", ns1).mustCode(t, 0)
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], ns1+"/a ey") || !strings.HasPrefix(lines[2], ns1+"/c ey") {
+		t.Fatalf("several names gave:\n%s", r.stdout)
+	}
+
+	// Selector in one namespace, as a List.
+	r = run(t, "", "create", "-l", "team=payments-"+ns1, "-n", ns1, "-o", "json").mustCode(t, 0)
+	names := listNames(t, r.stdout)
+	if strings.Join(names, ",") != ns1+"/a,"+ns1+"/b" {
+		t.Fatalf("-l in %s gave %v", ns1, names)
+	}
+
+	// Selector across namespaces.
+	r = run(t, "", "create", "-l", "team=payments-"+ns1, "-A", "-o", "json").mustCode(t, 0)
+	names = listNames(t, r.stdout)
+	if !slices.Contains(names, ns2+"/d") || !slices.Contains(names, ns1+"/a") || len(names) != 3 {
+		t.Fatalf("-l -A gave %v", names)
+	}
+
+	// Files per ServiceAccount.
+	dir := t.TempDir()
+	run(t, "", "create", "-l", "team=payments-"+ns1, "-A", "--output-dir", dir).mustCode(t, 0)
+	assertSecretFile(t, filepath.Join(dir, ns2, "d.token"))
+	st, _ := os.Stat(filepath.Join(dir, ns2))
+	if st.Mode().Perm() != 0o700 {
+		t.Errorf("--output-dir folder mode %v, want 0700", st.Mode().Perm())
+	}
+
+	// Partial failure: the good ones are printed, the bad one reported, exit 1.
+	r = run(t, "", "create", "a", "ghost", "b", "-n", ns1).mustCode(t, 1)
+	if n := strings.Count(r.stdout, "\n"); n != 2 {
+		t.Fatalf("want 2 tokens on stdout, got:\n%s", r.stdout)
+	}
+	r.stderrHas(t, `serviceaccount "ghost" not found`, "1 of 3 tokens could not be created")
+}
+
+func TestCreateBoundPodTokenAndTokenReview(t *testing.T) {
+	ns := cluster.CreateNamespace(t, "bound-pod")
+	cluster.CreateServiceAccount(t, ns, "web")
+	pod := createPod(t, ns, "web-0", "web")
+
+	r := run(t, "", "create", "web", "-n", ns, "--bound-object-kind", "Pod", "--bound-object-name", pod.Name).mustCode(t, 0)
+	token := r.stdout
+	tok, err := jwt.Decode(token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := tok.Claims.Kubernetes
+	if k == nil || k.Pod == nil || k.Pod.Name != pod.Name || k.Pod.UID != string(pod.UID) {
+		t.Fatalf("kubernetes.io block does not bind the pod: %+v", k)
+	}
+
+	run(t, "", "decode", "-", "-n", ns).mustCode(t, 2) // no stdin token: usage error
+	d := run(t, token, "decode", "-").mustCode(t, 0)
+	d.stdoutHas(t, "NOT VERIFIED", "Bound to Pod:", string(pod.UID), "bound token")
+
+	run(t, token, "verify", "-", "--token-review").mustCode(t, 0).stdoutHas(t, "authenticated as system:serviceaccount:"+ns+":web")
+
+	if err := cluster.Client.CoreV1().Pods(ns).Delete(context.Background(), pod.Name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)}); err != nil {
+		t.Fatal(err)
+	}
+	// Offline checks cannot see the deletion...
+	run(t, token, "verify", "-").mustCode(t, 0)
+	// ...the cluster can, once its ~10 s authentication cache has expired.
+	var last result
+	cluster.Eventually(t, 20*time.Second, func() (bool, error) {
+		last = run(t, token, "verify", "-", "--token-review")
+		return last.code == 1, nil
+	})
+	last.stdoutHas(t, "REJECTED", "TokenReview")
+}
+
+func TestCreateKubeconfigOutAuthenticates(t *testing.T) {
+	ns := cluster.CreateNamespace(t, "kubeconfig-out")
+	cluster.CreateServiceAccount(t, ns, "deployer")
+	path := filepath.Join(t.TempDir(), "ci", "deployer.kubeconfig")
+
+	r := run(t, "", "create", "deployer", "-n", ns, "--kubeconfig-out", path).mustCode(t, 0)
+	if r.stdout != "" {
+		t.Errorf("--kubeconfig-out also printed the token on stdout")
+	}
+	assertSecretFile(t, path)
+	cfg, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ssr, err := cs.AuthenticationV1().SelfSubjectReviews().Create(context.Background(), &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := ssr.Status.UserInfo.Username, "system:serviceaccount:"+ns+":deployer"; got != want {
+		t.Fatalf("kubeconfig authenticates as %q, want %q", got, want)
+	}
+}
+
+func assertSecretFile(t *testing.T, path string) {
+	t.Helper()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("%s mode %v, want 0600", path, st.Mode().Perm())
+	}
+	if st.Size() == 0 {
+		t.Errorf("%s is empty", path)
+	}
+}
+
+func createPod(t *testing.T, ns, name, sa string) *corev1.Pod {
+	t.Helper()
+	pod, err := cluster.Client.CoreV1().Pods(ns).Create(context.Background(), &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: corev1.PodSpec{
+			ServiceAccountName: sa,
+			Containers:         []corev1.Container{{Name: "c", Image: "registry.invalid/none"}},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pod
+}
+
+func labelSA(t *testing.T, sa *corev1.ServiceAccount, k, v string) {
+	t.Helper()
+	patch := fmt.Sprintf(`{"metadata":{"labels":{%q:%q}}}`, k, v)
+	if _, err := cluster.Client.CoreV1().ServiceAccounts(sa.Namespace).Patch(context.Background(), sa.Name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func listNames(t *testing.T, out string) []string {
+	t.Helper()
+	var list struct {
+		Kind  string
+		Items []authenticationv1.TokenRequest
+	}
+	if err := json.Unmarshal([]byte(out), &list); err != nil || list.Kind != "List" {
+		t.Fatalf("not a List (%v):\n%s", err, out)
+	}
+	var names []string
+	for _, it := range list.Items {
+		if it.Status.Token == "" {
+			t.Errorf("%s/%s has no token", it.Namespace, it.Name)
+		}
+		names = append(names, it.Namespace+"/"+it.Name)
+	}
+	return names
+}

@@ -1,0 +1,213 @@
+// Package framework starts a real local control plane through
+// hack/local-cluster.sh for e2e tests: one per test package, stopped when
+// the package's tests end.
+package framework
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+const modulePath = "github.com/bound-token/kubectl-bound-token"
+
+// Options are passed to `hack/local-cluster.sh up`.
+type Options struct {
+	Name          string // default: e2e-<pid>, so parallel packages never collide
+	KeyFile       string
+	Issuer        string
+	KCMArgs       []string
+	APIServerArgs []string
+}
+
+// Cluster is a running local control plane with an admin client.
+type Cluster struct {
+	Name, Dir, Kubeconfig, Server, Issuer string
+	SigningKeyFile, PublicKeyFile, CAFile string
+	RESTConfig                            *rest.Config
+	Client                                kubernetes.Interface
+	repo                                  string
+}
+
+// RepoRoot walks up from the working directory to this module's root.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && bytes.Contains(b, []byte("module "+modulePath+"\n")) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("cannot find the root of module %s above the working directory", modulePath)
+		}
+		dir = parent
+	}
+}
+
+// Start runs `hack/local-cluster.sh up` and connects to the cluster.
+func Start(opts Options) (*Cluster, error) {
+	repo, err := RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	if opts.Name == "" {
+		opts.Name = fmt.Sprintf("e2e-%d", os.Getpid())
+	}
+	args := []string{"up", "--name", opts.Name}
+	if opts.KeyFile != "" {
+		args = append(args, "--key", opts.KeyFile)
+	}
+	if opts.Issuer != "" {
+		args = append(args, "--issuer", opts.Issuer)
+	}
+	for _, a := range opts.KCMArgs {
+		args = append(args, "--kcm-arg", a)
+	}
+	if len(opts.APIServerArgs) > 0 {
+		args = append(append(args, "--"), opts.APIServerArgs...)
+	}
+	cmd := exec.Command(filepath.Join(repo, "hack", "local-cluster.sh"), args...)
+	cmd.Dir = repo
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("hack/local-cluster.sh %s: %w", strings.Join(args, " "), err)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	kubeconfig := strings.TrimSpace(lines[len(lines)-1])
+	c := &Cluster{Name: opts.Name, Dir: filepath.Dir(kubeconfig), Kubeconfig: kubeconfig, repo: repo}
+	env, err := readEnv(filepath.Join(c.Dir, "env"))
+	if err != nil {
+		_ = c.Stop()
+		return nil, err
+	}
+	c.Server, c.Issuer = env["SERVER"], env["ISSUER"]
+	c.SigningKeyFile, c.PublicKeyFile, c.CAFile = env["SIGNING_KEY"], env["PUBLIC_KEY"], env["CA_FILE"]
+	if c.RESTConfig, err = clientcmd.BuildConfigFromFlags("", kubeconfig); err != nil {
+		_ = c.Stop()
+		return nil, err
+	}
+	c.RESTConfig.QPS, c.RESTConfig.Burst = 100, 200
+	if c.Client, err = kubernetes.NewForConfig(c.RESTConfig); err != nil {
+		_ = c.Stop()
+		return nil, err
+	}
+	return c, nil
+}
+
+func readEnv(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read cluster env: %w", err)
+	}
+	defer f.Close()
+	out := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
+			out[k] = v
+		}
+	}
+	return out, sc.Err()
+}
+
+// Stop runs `hack/local-cluster.sh down` for this cluster only.
+func (c *Cluster) Stop() error {
+	cmd := exec.Command(filepath.Join(c.repo, "hack", "local-cluster.sh"), "down", "--name", c.Name)
+	cmd.Stderr = os.Stderr
+	return cmd.Run()
+}
+
+// Main is TestMain's body: start the cluster or fail loudly (never skip),
+// run the tests, stop the cluster, also on SIGINT/SIGTERM.
+func Main(m *testing.M, opts Options, set func(*Cluster)) {
+	c, err := Start(opts)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: cannot start the local control plane: %v\n", err)
+		os.Exit(1)
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sig
+		_ = c.Stop()
+		os.Exit(1)
+	}()
+	set(c)
+	code := func() int {
+		defer func() {
+			if r := recover(); r != nil {
+				_ = c.Stop()
+				panic(r)
+			}
+		}()
+		return m.Run()
+	}()
+	if err := c.Stop(); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: stopping the local control plane: %v\n", err)
+	}
+	os.Exit(code)
+}
+
+// Eventually polls cond every 250 ms until it holds or timeout passes.
+func (c *Cluster) Eventually(t testing.TB, timeout time.Duration, cond func() (bool, error)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var lastErr error
+	for {
+		ok, err := cond()
+		if ok {
+			return
+		}
+		lastErr = err
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %s (last error: %v)", timeout, lastErr)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// CreateNamespace makes a fresh namespace, deleted when the test ends.
+func (c *Cluster) CreateNamespace(t testing.TB, prefix string) string {
+	t.Helper()
+	ns, err := c.Client.CoreV1().Namespaces().Create(context.Background(),
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix + "-"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = c.Client.CoreV1().Namespaces().Delete(context.Background(), ns.Name, metav1.DeleteOptions{})
+	})
+	return ns.Name
+}
+
+// CreateServiceAccount creates a ServiceAccount and returns it with its uid.
+func (c *Cluster) CreateServiceAccount(t testing.TB, ns, name string) *corev1.ServiceAccount {
+	t.Helper()
+	sa, err := c.Client.CoreV1().ServiceAccounts(ns).Create(context.Background(),
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sa
+}
