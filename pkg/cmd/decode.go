@@ -141,7 +141,7 @@ type tokenView struct {
 }
 
 func newTokenView(t *jwt.Token) tokenView {
-	return tokenView{Header: t.Header, Payload: t.Payload, Legacy: t.Claims.IsLegacy()}
+	return tokenView{Header: t.HeaderMap(), Payload: t.PayloadMap(), Legacy: t.Claims.IsLegacy()}
 }
 
 func printStructured(w io.Writer, format string, v any) error {
@@ -178,8 +178,8 @@ func printTokenHuman(w io.Writer, t *jwt.Token, now time.Time) {
 	} else {
 		row("Kind:", "bound token (TokenRequest)")
 	}
-	row("Algorithm:", headerString(t.Header, "alg"))
-	kid := headerString(t.Header, "kid")
+	row("Algorithm:", orDash(t.Header.Algorithm))
+	kid := t.Header.KeyID
 	if kid == "" {
 		kid = "(empty: any key of the issuer may have signed it)"
 	}
@@ -237,24 +237,15 @@ func printTokenHuman(w io.Writer, t *jwt.Token, now time.Time) {
 		row("  Secret:", orDash(l.SecretName))
 		row("  ServiceAccount:", refString(&jwt.ObjectRef{Name: l.ServiceAccountName, UID: l.ServiceAccountUID}))
 	}
-	if extra := unknownHeaders(t.Header); len(extra) > 0 {
+	if extra := unknownHeaders(t.Header.Names); len(extra) > 0 {
 		row("Other header fields:", strings.Join(extra, ", "))
 	}
 }
 
-func headerString(h map[string]any, k string) string {
-	s, _ := h[k].(string)
-	return s
-}
-
-func unknownHeaders(h map[string]any) []string {
+func unknownHeaders(names []string) []string {
 	var out []string
-	for k := range h {
-		switch k {
-		case "alg", "kid", "typ":
-		default:
-			out = append(out, k)
-		}
+	for _, k := range names {
+		out = append(out, k)
 	}
 	sort.Strings(out)
 	return out

@@ -70,31 +70,30 @@ func Verify(raw string, keys *KeySet, opts Options) *Result {
 }
 
 func (r *Result) checkSignature(t *Token, keys *KeySet) {
-	alg, ok := t.Header["alg"].(string)
+	for _, p := range t.Header.Problems {
+		r.fail("%s", p)
+	}
+	alg, kid := t.Header.Algorithm, t.Header.KeyID
 	switch {
-	case !ok:
+	case alg == "" && len(t.Header.Problems) == 0:
 		r.fail("header has no alg")
+		return
+	case alg == "":
 		return
 	case !slices.Contains(Algorithms, alg):
 		r.fail("algorithm %q is not allowed: only %s", clip(alg), strings.Join(Algorithms, ", "))
 		return
 	}
-	headerOK := true
+	headerOK := len(t.Header.Problems) == 0
 	for _, h := range forbiddenHeaders {
-		if _, ok := t.Header[h]; ok {
+		if t.Header.Has(h) {
 			r.fail("header carries %q: keys are never taken from the token itself", h)
 			headerOK = false
 		}
 	}
-	if crit, ok := t.Header["crit"]; ok {
-		r.fail("header lists critical extensions %s: none are understood", clip(fmt.Sprint(crit)))
+	if t.Header.Has("crit") {
+		r.fail("header lists critical extensions %s: none are understood", t.Header.Crit)
 		headerOK = false
-	}
-	kidVal, hasKid := t.Header["kid"]
-	kid, isString := kidVal.(string)
-	if hasKid && kidVal != nil && !isString {
-		r.fail("header kid is not a string")
-		return
 	}
 	if keys == nil || len(keys.Keys) == 0 {
 		r.fail("no verification keys")
@@ -180,16 +179,16 @@ func (r *Result) checkClaims(t *Token, opts Options, now time.Time) {
 	}
 }
 
-func hashFor(alg, input string) []byte {
+func hashFor(alg string, input []byte) []byte {
 	switch alg {
 	case "ES384":
-		s := sha512.Sum384([]byte(input))
+		s := sha512.Sum384(input)
 		return s[:]
 	case "ES512":
-		s := sha512.Sum512([]byte(input))
+		s := sha512.Sum512(input)
 		return s[:]
 	}
-	s := sha256.Sum256([]byte(input))
+	s := sha256.Sum256(input)
 	return s[:]
 }
 

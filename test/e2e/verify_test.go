@@ -184,12 +184,12 @@ func TestVerifyRejectsHostileTokens(t *testing.T) {
 	cluster.CreateServiceAccount(t, ns, "api")
 	token, tok := mintToken(t, ns, "api")
 	clusterKey := readRSAKey(t, cluster.SigningKeyFile)
-	kid, _ := tok.Header["kid"].(string)
+	kid := tok.Header.KeyID
 	if kid == "" {
 		t.Fatal("cluster token has no kid")
 	}
 	// Control: our re-signing reproduces a token that verifies.
-	control := signRS256(t, clusterKey, map[string]any{"alg": "RS256", "kid": kid}, tok.Payload)
+	control := signRS256(t, clusterKey, map[string]any{"alg": "RS256", "kid": kid}, tok.PayloadMap())
 	run(t, control, "verify", "-").mustCode(t, 0)
 
 	otherKey, err := rsa.GenerateKey(rand.Reader, 2048)
@@ -201,7 +201,7 @@ func TestVerifyRejectsHostileTokens(t *testing.T) {
 	now := time.Now()
 	claims := func(mut func(map[string]any)) map[string]any {
 		c := map[string]any{}
-		for k, v := range tok.Payload {
+		for k, v := range tok.PayloadMap() {
 			c[k] = v
 		}
 		mut(c)
@@ -219,21 +219,21 @@ func TestVerifyRejectsHostileTokens(t *testing.T) {
 		want  string
 	}{
 		"tampered payload":                    {tamper(token), "signature"},
-		"alg none":                            {unsigned(map[string]any{"alg": "none", "kid": kid}, tok.Payload), "none"},
-		"HS256 keyed with the RSA public key": {signHS256(pubPEM, map[string]any{"alg": "HS256", "kid": kid}, tok.Payload), "HS256"},
+		"alg none":                            {unsigned(map[string]any{"alg": "none", "kid": kid}, tok.PayloadMap()), "none"},
+		"HS256 keyed with the RSA public key": {signHS256(pubPEM, map[string]any{"alg": "HS256", "kid": kid}, tok.PayloadMap()), "HS256"},
 		"expired": {signRS256(t, clusterKey, hdr(nil), claims(func(c map[string]any) {
 			c["iat"], c["nbf"], c["exp"] = now.Add(-3*time.Hour).Unix(), now.Add(-3*time.Hour).Unix(), now.Add(-2*time.Hour).Unix()
 		})), "expired"},
 		"not yet valid": {signRS256(t, clusterKey, hdr(nil), claims(func(c map[string]any) {
 			c["nbf"], c["exp"] = now.Add(time.Hour).Unix(), now.Add(2*time.Hour).Unix()
 		})), "not valid before"},
-		"unknown kid":            {signRS256(t, otherKey, map[string]any{"alg": "RS256", "kid": "attacker-key"}, tok.Payload), "attacker-key"},
-		"spoofed kid":            {signRS256(t, otherKey, hdr(nil), tok.Payload), "signature"},
-		"empty kid, foreign key": {signRS256(t, otherKey, map[string]any{"alg": "RS256"}, tok.Payload), "signature"},
-		"jku header":             {signRS256(t, clusterKey, hdr(map[string]any{"jku": "https://attacker.example/jwks"}), tok.Payload), "jku"},
-		"x5u header":             {signRS256(t, clusterKey, hdr(map[string]any{"x5u": "https://attacker.example/cert"}), tok.Payload), "x5u"},
-		"embedded jwk":           {signRS256(t, clusterKey, hdr(map[string]any{"jwk": map[string]any{"kty": "EC", "crv": "P-256", "x": b64(ecKey.X.Bytes()), "y": b64(ecKey.Y.Bytes())}}), tok.Payload), "jwk"},
-		"unknown crit":           {signRS256(t, clusterKey, hdr(map[string]any{"crit": []string{"exp2"}, "exp2": 1}), tok.Payload), "crit"},
+		"unknown kid":            {signRS256(t, otherKey, map[string]any{"alg": "RS256", "kid": "attacker-key"}, tok.PayloadMap()), "attacker-key"},
+		"spoofed kid":            {signRS256(t, otherKey, hdr(nil), tok.PayloadMap()), "signature"},
+		"empty kid, foreign key": {signRS256(t, otherKey, map[string]any{"alg": "RS256"}, tok.PayloadMap()), "signature"},
+		"jku header":             {signRS256(t, clusterKey, hdr(map[string]any{"jku": "https://attacker.example/jwks"}), tok.PayloadMap()), "jku"},
+		"x5u header":             {signRS256(t, clusterKey, hdr(map[string]any{"x5u": "https://attacker.example/cert"}), tok.PayloadMap()), "x5u"},
+		"embedded jwk":           {signRS256(t, clusterKey, hdr(map[string]any{"jwk": map[string]any{"kty": "EC", "crv": "P-256", "x": b64(ecKey.X.Bytes()), "y": b64(ecKey.Y.Bytes())}}), tok.PayloadMap()), "jwk"},
+		"unknown crit":           {signRS256(t, clusterKey, hdr(map[string]any{"crit": []string{"exp2"}, "exp2": 1}), tok.PayloadMap()), "crit"},
 		"wrong issuer":           {signRS256(t, clusterKey, hdr(nil), claims(func(c map[string]any) { c["iss"] = "https://attacker.example" })), "issuer"},
 		"wrong audience":         {signRS256(t, clusterKey, hdr(nil), claims(func(c map[string]any) { c["aud"] = []string{"someone-else"} })), "audience"},
 	}

@@ -1,0 +1,46 @@
+package jwt
+
+import (
+	"strings"
+	"testing"
+)
+
+// FuzzDecodeVerify feeds arbitrary input to Decode and Verify. Neither may
+// panic, and Verify may only accept a token that the test key really signed:
+// the signing input must be one the seeds signed, byte for byte.
+func FuzzDecodeVerify(f *testing.F) {
+	kid := kidOf(&rsaKey.PublicKey)
+	ks := keysetOf(&rsaKey.PublicKey, &ecKeys["ES256"].PublicKey)
+	signed := map[string]bool{}
+	for _, tok := range []string{
+		sign(rsaKey, hdr("RS256", kid), claims()),
+		sign(rsaKey, hdr("RS256", ""), claims()),
+		sign(ecKeys["ES256"], hdr("ES256", kidOf(&ecKeys["ES256"].PublicKey)), claims()),
+	} {
+		signed[tok[:strings.LastIndexByte(tok, '.')]] = true
+		f.Add(tok)
+	}
+	f.Add(seg(hdr("none", kid), claims()) + ".")
+	f.Add(sign(rsaKey2, hdr("RS256", kid), claims()))
+	f.Add(sign(rsaKey, hdr("RS256", kid, "jku", "https://x"), claims()))
+	f.Add("e30.e30.")
+	f.Add("...")
+	f.Add("Bearer a.b.c")
+	f.Fuzz(func(t *testing.T, in string) {
+		// The fast parser and encoding/json (used for display) must agree
+		// on what is a JSON object.
+		tok, err := Decode(in)
+		if err == nil && (tok.HeaderMap() == nil || tok.PayloadMap() == nil) {
+			t.Fatalf("Decode accepted a header or payload that encoding/json rejects: %q %q", tok.headerJSON, tok.payloadJSON)
+		}
+		r := Verify(in, ks, opts)
+		if r.Valid() && !signed[string(r.Token.signingInput)] {
+			t.Fatalf("accepted a token the test key never signed: %q", r.Token.signingInput)
+		}
+		for _, e := range r.Errors {
+			if strings.Contains(e, "\n") {
+				t.Fatalf("multi-line error %q", e)
+			}
+		}
+	})
+}
