@@ -198,8 +198,10 @@ var parsers fastjson.ParserPool
 // parseObject accepts one JSON object whose member names are unique at the
 // top level: with duplicates, parsers disagree on which value counts.
 func parseObject(p *fastjson.Parser, b []byte) (*fastjson.Value, error) {
-	if controlByte(b) {
-		return nil, errors.New("raw control character")
+	// The parser is lenient (numbers like 1-0 pass); the validator is
+	// strict JSON, which keeps it in step with encoding/json.
+	if err := fastjson.ValidateBytes(b); err != nil {
+		return nil, errors.New(oneLine(err.Error()))
 	}
 	v, err := p.ParseBytes(b)
 	if err != nil {
@@ -237,17 +239,6 @@ func duplicateKey(o *fastjson.Object) string {
 		keys = append(keys, k)
 	})
 	return dup
-}
-
-// controlByte finds raw control characters, which JSON forbids (escaped
-// forms are fine) and which fastjson would let through in strings.
-func controlByte(b []byte) bool {
-	for _, c := range b {
-		if c < 0x20 {
-			return true
-		}
-	}
-	return false
 }
 
 func parseHeader(v *fastjson.Value) Header {
