@@ -1,0 +1,133 @@
+package cmd
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/bound-token/kubectl-bound-token/pkg/jwt"
+)
+
+// runCmd runs the plugin like main does, offline (the kubeconfig points
+// nowhere), and returns stdout, stderr and the exit code.
+func runCmd(t *testing.T, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	out, errOut := &bytes.Buffer{}, &bytes.Buffer{}
+	root := NewCmdBoundToken(genericiooptions.IOStreams{In: strings.NewReader(stdin), Out: out, ErrOut: errOut})
+	root.SetArgs(append([]string{"--kubeconfig", filepath.Join(t.TempDir(), "none")}, args...))
+	code := Execute(root, errOut)
+	return out.String(), errOut.String(), code
+}
+
+func testToken(t *testing.T, key *rsa.PrivateKey, payload map[string]any) string {
+	t.Helper()
+	kid, err := jwt.KeyID(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := json.Marshal(map[string]any{"alg": "RS256", "kid": kid})
+	p, _ := json.Marshal(payload)
+	in := base64.RawURLEncoding.EncodeToString(h) + "." + base64.RawURLEncoding.EncodeToString(p)
+	sum := sha256.Sum256([]byte(in))
+	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, sum[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in + "." + base64.RawURLEncoding.EncodeToString(sig)
+}
+
+func TestVersionJSON(t *testing.T) {
+	out, _, code := runCmd(t, "", "version", "-o", "json")
+	var v map[string]string
+	if code != 0 || json.Unmarshal([]byte(out), &v) != nil || v["version"] == "" || v["goVersion"] == "" {
+		t.Fatalf("code %d out %q", code, out)
+	}
+	if _, errOut, code := runCmd(t, "", "version", "-o", "xml"); code != ExitUsage || !strings.Contains(errOut, "json or yaml") {
+		t.Fatalf("bad -o: code %d %q", code, errOut)
+	}
+}
+
+func TestUsageShowsKubectlPrefix(t *testing.T) {
+	out, _, code := runCmd(t, "", "create", "--help")
+	if code != 0 || !strings.Contains(out, "kubectl bound-token create SERVICEACCOUNT") || !strings.Contains(out, "Examples:") {
+		t.Fatalf("help:\n%s", out)
+	}
+}
+
+func TestDecodeAndVerifyOffline(t *testing.T) {
+	key, _ := rsa.GenerateKey(rand.Reader, 2048)
+	der, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	pub := filepath.Join(t.TempDir(), "sa.pub")
+	if err := os.WriteFile(pub, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	tok := testToken(t, key, map[string]any{
+		"iss": "https://issuer.example", "sub": "system:serviceaccount:ns:api", "aud": []string{"vault"},
+		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix(),
+		"kubernetes.io": map[string]any{"namespace": "ns", "serviceaccount": map[string]any{"name": "api", "uid": "u1"},
+			"secret": map[string]any{"name": "s", "uid": "u2"}},
+	})
+
+	out, _, code := runCmd(t, tok, "decode", "-")
+	for _, want := range []string{"NOT VERIFIED", "bound token", "https://issuer.example", "(in 59m)", "Bound to Secret:", "s (uid u2)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("decode output lacks %q:\n%s", want, out)
+		}
+	}
+	if code != 0 {
+		t.Fatalf("decode exit %d", code)
+	}
+	out, _, code = runCmd(t, tok, "decode", "-", "-o", "yaml")
+	if code != 0 || !strings.Contains(out, "legacy: false") || !strings.Contains(out, "verified: false") {
+		t.Fatalf("decode -o yaml:\n%s", out)
+	}
+
+	// Offline verification: no cluster is contacted with --public-key.
+	if out, errOut, code := runCmd(t, tok, "verify", "-", "--public-key", pub, "--audience", "vault"); code != 0 {
+		t.Fatalf("verify exit %d\n%s%s", code, out, errOut)
+	}
+	out, _, code = runCmd(t, tok, "verify", "-", "--public-key", pub, "--issuer", "https://other", "-o", "json")
+	var v struct {
+		Verified bool
+		Errors   []string
+	}
+	if code != ExitFailed || json.Unmarshal([]byte(out), &v) != nil || v.Verified || len(v.Errors) != 1 {
+		t.Fatalf("wrong issuer: code %d\n%s", code, out)
+	}
+	if strings.Contains(out, strings.Split(tok, ".")[2]) {
+		t.Fatal("verify output contains the token's signature")
+	}
+	// Could not verify: keys unreadable, or no cluster to ask.
+	if _, _, code := runCmd(t, tok, "verify", "-", "--public-key", pub+".missing"); code != ExitUsage {
+		t.Fatalf("missing key file: exit %d", code)
+	}
+	if _, _, code := runCmd(t, tok, "verify", "-"); code != ExitUsage {
+		t.Fatalf("no cluster: exit %d", code)
+	}
+	// Token file and flag conflicts.
+	file := filepath.Join(t.TempDir(), "token")
+	_ = os.WriteFile(file, []byte(tok+"\n"), 0o600)
+	if _, _, code := runCmd(t, "", "verify", "--token-file", file, "--public-key", pub); code != 0 {
+		t.Fatalf("--token-file: exit %d", code)
+	}
+	if _, errOut, code := runCmd(t, tok, "verify", "-", "--token-file", file, "--public-key", pub); code != ExitUsage || !strings.Contains(errOut, "one way only") {
+		t.Fatalf("two inputs: exit %d %s", code, errOut)
+	}
+	if _, errOut, code := runCmd(t, "", "verify", "--batch", "--public-key", pub, "-o", "yaml"); code != ExitUsage || !strings.Contains(errOut, "use -o json") {
+		t.Fatalf("batch yaml: exit %d %s", code, errOut)
+	}
+}
