@@ -10,7 +10,7 @@ DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS := -s -w -X $(PKG)/pkg/version.Version=$(VERSION) -X $(PKG)/pkg/version.Commit=$(COMMIT) -X $(PKG)/pkg/version.Date=$(DATE)
 FUZZTIME ?= 15s
 
-.PHONY: all build controlplane test check unit e2e fuzz bench demo cluster-up cluster-down clean
+.PHONY: all build controlplane test check unit e2e fuzz bench demo docs cluster-up cluster-down clean
 
 all: build
 
@@ -43,6 +43,11 @@ bench:
 
 demo: build controlplane
 	hack/demo.sh
+
+# Command reference from the cobra tree; pkg/cmd's TestDocsAreFresh fails
+# when it is stale.
+docs:
+	$(GO) run ./hack/gendocs docs/reference
 
 cluster-up: controlplane
 	hack/local-cluster.sh up

@@ -14,6 +14,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+	"k8s.io/kubectl/pkg/util/completion"
 	"k8s.io/kubectl/pkg/util/templates"
 	"sigs.k8s.io/yaml"
 
@@ -69,15 +70,18 @@ func NewCmdDecode(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 			return o.Run(cmd.Context())
 		},
 	}
-	addTokenInputFlags(cmd, &o.Input)
+	addTokenInputFlags(f, cmd, &o.Input)
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format. One of: json|yaml.")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
-func addTokenInputFlags(cmd *cobra.Command, in *tokenInput) {
+func addTokenInputFlags(f cmdutil.Factory, cmd *cobra.Command, in *tokenInput) {
 	cmd.Flags().StringVar(&in.File, "token-file", "", "Read the token from this file.")
 	cmd.Flags().StringVar(&in.FromSecret, "from-secret", "", "Read the token from this legacy token Secret (type kubernetes.io/service-account-token) in the namespace.")
+	_ = cmd.RegisterFlagCompletionFunc("from-secret", func(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		return completion.CompGetResource(f, "secret", toComplete), cobra.ShellCompDirectiveNoFileComp
+	})
 }
 
 func clientFromFactory(f cmdutil.Factory) func() (kubernetes.Interface, string, error) {

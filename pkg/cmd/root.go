@@ -8,6 +8,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	_ "k8s.io/client-go/plugin/pkg/client/auth" // exec, OIDC and cloud auth providers in kubeconfigs
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+	"k8s.io/kubectl/pkg/util/completion"
 	"k8s.io/kubectl/pkg/util/templates"
 )
 
@@ -46,6 +47,7 @@ func NewCmdBoundToken(streams genericiooptions.IOStreams) *cobra.Command {
 	configFlags.AddFlags(root.PersistentFlags())
 
 	f := cmdutil.NewFactory(cmdutil.NewMatchVersionFlags(configFlags))
+	completion.SetFactoryForCompletion(f)
 
 	groups := templates.CommandGroups{
 		{
@@ -60,12 +62,32 @@ func NewCmdBoundToken(streams genericiooptions.IOStreams) *cobra.Command {
 	groups.Add(root)
 	root.AddCommand(NewCmdVersion(streams))
 	root.AddCommand(newCmdOptions(streams))
+	// In the tree up front (cobra would add it lazily) so docs list it.
+	root.InitDefaultCompletionCmd()
+	registerGlobalCompletions(root, f)
 	templates.ActsAsRootCommand(root, []string{"options"}, groups...)
 	// Flag errors are usage errors (exit 2), with kubectl's hint appended.
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageErrorf("%v; see '%s --help' for usage", err, c.CommandPath())
 	})
 	return root
+}
+
+// registerGlobalCompletions completes the kubeconfig flags as kubectl does.
+func registerGlobalCompletions(root *cobra.Command, f cmdutil.Factory) {
+	noFiles := cobra.ShellCompDirectiveNoFileComp
+	_ = root.RegisterFlagCompletionFunc("namespace", func(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		return completion.CompGetResource(f, "namespace", toComplete), noFiles
+	})
+	_ = root.RegisterFlagCompletionFunc("context", func(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		return completion.ListContextsInConfig(toComplete), noFiles
+	})
+	_ = root.RegisterFlagCompletionFunc("cluster", func(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		return completion.ListClustersInConfig(toComplete), noFiles
+	})
+	_ = root.RegisterFlagCompletionFunc("user", func(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		return completion.ListUsersInConfig(toComplete), noFiles
+	})
 }
 
 // newCmdOptions mirrors `kubectl options`: global flags are listed there so

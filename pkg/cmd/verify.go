@@ -104,7 +104,7 @@ func NewCmdVerify(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 			return o.Run(cmd.Context())
 		},
 	}
-	addTokenInputFlags(cmd, &o.Input)
+	addTokenInputFlags(f, cmd, &o.Input)
 	fl := cmd.Flags()
 	fl.BoolVar(&o.Batch, "batch", false, "Read one token per line from stdin; print one result per line.")
 	fl.StringVarP(&o.Output, "output", "o", "", "Output format. One of: json|yaml (with --batch: json, one object per line).")
