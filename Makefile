@@ -10,7 +10,10 @@ DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS := -s -w -X $(PKG)/pkg/version.Version=$(VERSION) -X $(PKG)/pkg/version.Commit=$(COMMIT) -X $(PKG)/pkg/version.Date=$(DATE)
 FUZZTIME ?= 15s
 
-.PHONY: all build controlplane test check unit e2e fuzz bench demo docs cluster-up cluster-down clean
+GORELEASER_VERSION ?= v2.16.0
+GORELEASER := $(CURDIR)/.tools/goreleaser
+
+.PHONY: all build controlplane test check unit e2e fuzz bench demo docs tools dist manifest cluster-up cluster-down clean
 
 all: build
 
@@ -30,10 +33,10 @@ check:
 	$(GO) mod tidy -diff
 
 unit:
-	$(GO) test -count=1 ./pkg/...
+	$(GO) test -count=1 ./pkg/... ./test/krew/...
 
 e2e: controlplane
-	$(GO) test -count=1 -timeout 40m ./test/...
+	$(GO) test -count=1 -timeout 40m ./test/e2e/...
 
 fuzz:
 	$(GO) test ./pkg/jwt -run '^$$' -fuzz '^FuzzDecodeVerify$$' -fuzztime $(FUZZTIME)
@@ -48,6 +51,21 @@ demo: build controlplane
 # when it is stale.
 docs:
 	$(GO) run ./hack/gendocs docs/reference
+
+# goreleaser, pinned, from the Go module proxy into .tools/ (v2.16.0 is the
+# newest that builds with Go 1.26).
+tools: $(GORELEASER)
+$(GORELEASER):
+	GOBIN=$(CURDIR)/.tools $(GO) install github.com/goreleaser/goreleaser/v2@$(GORELEASER_VERSION)
+
+# Checks .goreleaser.yaml and builds every platform's archive into dist/.
+dist: tools
+	$(GORELEASER) check
+	$(GORELEASER) release --snapshot --clean --skip=publish
+
+# Renders plugins/bound-token.yaml (the custom krew index) for dist/.
+manifest:
+	$(GO) run ./hack/render-manifest
 
 cluster-up: controlplane
 	hack/local-cluster.sh up
