@@ -59,6 +59,14 @@ func NewCmdBoundToken(streams genericiooptions.IOStreams) *cobra.Command {
 			},
 		},
 	}
+	groups = append(groups, templates.CommandGroup{
+		Message: "Issuer commands:",
+		Commands: []*cobra.Command{
+			NewCmdKeys(f, streams),
+			NewCmdOIDC(f, streams),
+			NewCmdDoctor(f, streams),
+		},
+	})
 	groups.Add(root)
 	root.AddCommand(NewCmdVersion(streams))
 	root.AddCommand(newCmdOptions(streams))

@@ -24,8 +24,13 @@ var ErrExists = errors.New("file exists")
 // ErrExists is returned; the check and the write are one atomic step (link),
 // so two writers cannot both win.
 func WriteSecretFile(path string, data []byte, overwrite bool) error {
+	return WriteFile(path, data, SecretFileMode, SecretDirMode, overwrite)
+}
+
+// WriteFile is WriteSecretFile with other modes, for public documents.
+func WriteFile(path string, data []byte, mode, dirMode fs.FileMode, overwrite bool) error {
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, SecretDirMode); err != nil {
+	if err := os.MkdirAll(dir, dirMode); err != nil {
 		return fmt.Errorf("create folder %s: %w", dir, err)
 	}
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
@@ -34,7 +39,7 @@ func WriteSecretFile(path string, data []byte, overwrite bool) error {
 	}
 	tmpName := tmp.Name()
 	defer os.Remove(tmpName) // no-op after a successful rename
-	if err := tmp.Chmod(SecretFileMode); err != nil {
+	if err := tmp.Chmod(mode); err != nil {
 		tmp.Close()
 		return fmt.Errorf("write %s: %w", path, err)
 	}

@@ -1,0 +1,347 @@
+// Package doctor checks a cluster's service-account token setup and says,
+// for every problem, the one thing to do about it.
+package doctor
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/version"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/bound-token/kubectl-bound-token/pkg/jwt"
+	"github.com/bound-token/kubectl-bound-token/pkg/tokens"
+)
+
+type Status string
+
+const (
+	Pass Status = "pass"
+	Warn Status = "warn"
+	Fail Status = "fail"
+	Skip Status = "skip"
+)
+
+// Check is one line of the checklist.
+type Check struct {
+	Name    string `json:"name"`
+	Status  Status `json:"status"`
+	Message string `json:"message"`
+	Fix     string `json:"fix,omitempty"`
+}
+
+type Options struct {
+	Namespace      string
+	ServiceAccount string
+	// IssuerTimeout bounds the public discovery probe.
+	IssuerTimeout time.Duration
+	HTTPClient    *http.Client
+}
+
+// Legacy token Secret labels set by kube-apiserver and its cleaner.
+const (
+	LabelLastUsed     = "kubernetes.io/legacy-token-last-used"
+	LabelInvalidSince = "kubernetes.io/legacy-token-invalid-since"
+)
+
+var (
+	gvrAuthentication = schema.GroupVersionResource{Group: "config.openshift.io", Version: "v1", Resource: "authentications"}
+	gvrKubeAPIServer  = schema.GroupVersionResource{Group: "operator.openshift.io", Version: "v1", Resource: "kubeapiservers"}
+	gvrHostedCluster  = schema.GroupVersionResource{Group: "hypershift.openshift.io", Version: "v1beta1", Resource: "hostedclusters"}
+)
+
+// Run performs every check in order; later checks that need an earlier
+// answer are skipped when it is missing.
+func Run(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interface, o Options) []Check {
+	var out []Check
+	add := func(c Check) { out = append(out, c) }
+
+	sv, err := cs.Discovery().ServerVersion()
+	if err != nil {
+		add(Check{"api", Fail, "the API server is not reachable: " + oneLine(err), "check --kubeconfig/--context and that the cluster is up"})
+		return out
+	}
+	add(Check{"api", Pass, "kube-apiserver " + sv.GitVersion, ""})
+
+	if o.ServiceAccount == "" {
+		o.ServiceAccount = "default"
+	}
+	target := tokens.Target{Namespace: o.Namespace, Name: o.ServiceAccount}
+	tr, err := tokens.Mint(ctx, cs, target, tokens.Request{Duration: tokens.MinDuration})
+	var tok *jwt.Token
+	if err != nil {
+		add(Check{"token-request", Fail, oneLine(err), "grant create on serviceaccounts/token, or pick another --serviceaccount"})
+	} else if tok, err = jwt.Decode(tr.Status.Token); err != nil {
+		add(Check{"token-request", Fail, "the server returned a token that does not decode: " + oneLine(err), "check kube-apiserver's --service-account-signing-key-file"})
+		tok = nil
+	} else {
+		add(Check{"token-request", Pass, fmt.Sprintf("minted a token for %s (iss %s, kid %s)", target, tok.Claims.Issuer, tok.Header.KeyID), ""})
+	}
+
+	var disc jwt.Discovery
+	db, err := cs.CoreV1().RESTClient().Get().AbsPath("/.well-known/openid-configuration").DoRaw(ctx)
+	switch {
+	case err != nil:
+		add(Check{"discovery", Fail, "cannot read /.well-known/openid-configuration: " + oneLine(err), "bind ClusterRole system:service-account-issuer-discovery to who runs doctor, or check --service-account-issuer"})
+	case json.Unmarshal(db, &disc) != nil:
+		add(Check{"discovery", Fail, "/.well-known/openid-configuration is not JSON", "check kube-apiserver's --service-account-jwks-uri"})
+	case tok == nil:
+		add(Check{"discovery", Skip, "issuer " + disc.Issuer + "; no token to compare with", ""})
+	case disc.Issuer != tok.Claims.Issuer:
+		add(Check{"discovery", Fail, fmt.Sprintf("discovery says issuer %q but new tokens carry %q", disc.Issuer, tok.Claims.Issuer), "make the first --service-account-issuer the issuer relying parties use; tokens get the first one"})
+	default:
+		add(Check{"discovery", Pass, "discovery issuer equals the token's iss: " + disc.Issuer, ""})
+	}
+
+	jb, err := cs.CoreV1().RESTClient().Get().AbsPath("/openid/v1/jwks").DoRaw(ctx)
+	var ks *jwt.KeySet
+	if err == nil {
+		ks, err = jwt.ParseJWKS(jb)
+	}
+	switch {
+	case err != nil:
+		add(Check{"jwks", Fail, "cannot read /openid/v1/jwks: " + oneLine(err), "bind ClusterRole system:service-account-issuer-discovery, or check --service-account-key-file"})
+	case tok == nil:
+		add(Check{"jwks", Skip, fmt.Sprintf("%d keys; no token to check", len(ks.Keys)), ""})
+	default:
+		r := jwt.Verify(tr.Status.Token, ks, jwt.Options{Leeway: time.Minute})
+		if r.Valid() {
+			add(Check{"jwks", Pass, fmt.Sprintf("the JWKS (%d keys) holds kid %s and it verifies a fresh token", len(ks.Keys), r.KeyID), ""})
+		} else {
+			add(Check{"jwks", Fail, "a fresh token does not verify against the JWKS: " + strings.Join(r.Errors, "; "), "add the public half of --service-account-signing-key-file to --service-account-key-file"})
+		}
+	}
+
+	add(publicDiscovery(ctx, tok, o))
+	add(legacySecrets(ctx, cs))
+	add(nodeBinding(sv.GitVersion))
+	if dyn != nil {
+		out = append(out, openShift(ctx, dyn)...)
+		out = append(out, hyperShift(ctx, cs, dyn)...)
+	}
+	return out
+}
+
+// inCluster issuers are only reachable from inside the cluster.
+func inCluster(issuer string) bool {
+	u, err := url.Parse(issuer)
+	if err != nil {
+		return false
+	}
+	h := u.Hostname()
+	return strings.HasSuffix(h, ".svc") || strings.HasSuffix(h, ".svc.cluster.local") || h == "kubernetes.default"
+}
+
+func publicDiscovery(ctx context.Context, tok *jwt.Token, o Options) Check {
+	name := "public-discovery"
+	if tok == nil {
+		return Check{name, Skip, "no token, so no issuer to probe", ""}
+	}
+	iss := tok.Claims.Issuer
+	if inCluster(iss) {
+		return Check{name, Skip, "issuer " + iss + " is the in-cluster default; relying parties outside the cluster cannot discover it", ""}
+	}
+	fix := fmt.Sprintf("publish the documents at %s: kubectl bound-token oidc export --out-dir DIR --issuer %s, then serve DIR there over HTTPS", iss, iss)
+	if !strings.HasPrefix(iss, "https://") {
+		return Check{name, Warn, "issuer " + iss + " is not https: OIDC relying parties will refuse it", fix}
+	}
+	timeout := o.IssuerTimeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	hc := o.HTTPClient
+	if hc == nil {
+		hc = &http.Client{}
+	}
+	c := *hc
+	c.Timeout = timeout
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	_, ks, err := jwt.FetchDiscovery(ctx, &c, iss)
+	if err != nil {
+		return Check{name, Warn, "public discovery for " + iss + " failed: " + oneLine(err), fix}
+	}
+	for _, k := range ks.Keys {
+		if k.ID == tok.Header.KeyID {
+			return Check{name, Pass, fmt.Sprintf("%s serves discovery and a JWKS with kid %s", iss, k.ID), ""}
+		}
+	}
+	return Check{name, Warn, fmt.Sprintf("%s serves a JWKS without the current kid %s: relying parties will reject new tokens", iss, tok.Header.KeyID), fix}
+}
+
+func legacySecrets(ctx context.Context, cs kubernetes.Interface) Check {
+	name := "legacy-secrets"
+	list, err := cs.CoreV1().Secrets("").List(ctx, metav1.ListOptions{FieldSelector: "type=" + string(corev1.SecretTypeServiceAccountToken)})
+	if err != nil {
+		return Check{name, Warn, "cannot list token Secrets: " + oneLine(err), "run doctor with list on secrets cluster-wide to count legacy tokens"}
+	}
+	used, unused, invalid := 0, 0, 0
+	for _, s := range list.Items {
+		switch {
+		case s.Labels[LabelInvalidSince] != "":
+			invalid++
+		case s.Labels[LabelLastUsed] != "":
+			used++
+		default:
+			unused++
+		}
+	}
+	msg := fmt.Sprintf("%d legacy token Secrets: %d used, %d unused, %d invalidated", len(list.Items), used, unused, invalid)
+	if used+unused == 0 {
+		return Check{name, Pass, msg, ""}
+	}
+	return Check{name, Warn, msg, "replace them with bound tokens (kubectl bound-token create) and invalidate the Secrets with label " + LabelInvalidSince}
+}
+
+func nodeBinding(gitVersion string) Check {
+	v, err := version.ParseGeneric(gitVersion)
+	if err != nil {
+		return Check{"node-binding", Skip, "cannot parse server version " + gitVersion, ""}
+	}
+	if v.AtLeast(version.MajorMinor(1, 31)) {
+		return Check{"node-binding", Pass, "tokens can be bound to Nodes (ServiceAccountTokenNodeBinding is on by default from 1.31)", ""}
+	}
+	return Check{"node-binding", Warn, "Kubernetes " + gitVersion + " binds tokens to Nodes only with feature gate ServiceAccountTokenNodeBinding", "enable the gate on kube-apiserver, or bind tokens to Pods or Secrets"}
+}
+
+func openShift(ctx context.Context, dyn dynamic.Interface) []Check {
+	auth, err := dyn.Resource(gvrAuthentication).Get(ctx, "cluster", metav1.GetOptions{})
+	if err != nil {
+		return []Check{{"openshift", Skip, "not OpenShift (no authentications.config.openshift.io/cluster)", ""}}
+	}
+	iss, _, _ := unstructured.NestedString(auth.Object, "spec", "serviceAccountIssuer")
+	if iss == "" {
+		iss = "https://kubernetes.default.svc (default)"
+	}
+	out := []Check{{"openshift-issuer", Pass, "spec.serviceAccountIssuer: " + iss, ""}}
+	kas, err := dyn.Resource(gvrKubeAPIServer).Get(ctx, "cluster", metav1.GetOptions{})
+	if err != nil {
+		return append(out, Check{"openshift-rollout", Warn, "cannot read kubeapiservers.operator.openshift.io/cluster: " + oneLine(err), "grant get on kubeapiservers.operator.openshift.io"})
+	}
+	issuers, _, _ := unstructured.NestedSlice(kas.Object, "status", "serviceAccountIssuers")
+	var trusted []string
+	for _, i := range issuers {
+		m, _ := i.(map[string]any)
+		name, _ := m["name"].(string)
+		if exp, _ := m["expirationTime"].(string); exp != "" {
+			trusted = append(trusted, fmt.Sprintf("%s (trusted until %s)", name, exp))
+		} else {
+			trusted = append(trusted, name+" (active)")
+		}
+	}
+	if len(trusted) > 0 {
+		out = append(out, Check{"openshift-trusted-issuers", Pass, strings.Join(trusted, ", "), ""})
+	}
+	conds, _, _ := unstructured.NestedSlice(kas.Object, "status", "conditions")
+	for _, c := range conds {
+		m, _ := c.(map[string]any)
+		if m["type"] != "NodeInstallerProgressing" {
+			continue
+		}
+		msg, _ := m["message"].(string)
+		if m["status"] == "False" && m["reason"] == "AllNodesAtLatestRevision" {
+			out = append(out, Check{"openshift-rollout", Pass, "kube-apiserver rollout done: " + msg, ""})
+		} else {
+			out = append(out, Check{"openshift-rollout", Warn, "kube-apiserver rollout in progress: " + msg, "wait for NodeInstallerProgressing=False/AllNodesAtLatestRevision before restarting workloads"})
+		}
+	}
+	return out
+}
+
+func hyperShift(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interface) []Check {
+	list, err := dyn.Resource(gvrHostedCluster).Namespace("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return []Check{{"hypershift", Skip, "no HostedClusters (hostedclusters.hypershift.openshift.io not served)", ""}}
+	}
+	var out []Check
+	for _, hc := range list.Items {
+		name := "hypershift " + hc.GetNamespace() + "/" + hc.GetName()
+		keyRef, _, _ := unstructured.NestedString(hc.Object, "spec", "serviceAccountSigningKey", "name")
+		issuer, _, _ := unstructured.NestedString(hc.Object, "spec", "issuerURL")
+		if keyRef == "" {
+			out = append(out, Check{name, Pass, "uses the platform's signing key (no spec.serviceAccountSigningKey)", ""})
+			continue
+		}
+		if issuer == "" {
+			out = append(out, Check{name, Fail, "spec.serviceAccountSigningKey is set but spec.issuerURL is empty", "set spec.issuerURL when bringing your own signing key"})
+			continue
+		}
+		out = append(out, hyperShiftSecret(ctx, cs, name, hc.GetNamespace(), keyRef))
+	}
+	if len(out) == 0 {
+		out = append(out, Check{"hypershift", Skip, "no HostedClusters", ""})
+	}
+	return out
+}
+
+// hyperShiftSecret checks that the Secret's private key parses and that
+// every public key stored beside it (other than the previous one) is its
+// public half.
+func hyperShiftSecret(ctx context.Context, cs kubernetes.Interface, name, ns, secret string) Check {
+	s, err := cs.CoreV1().Secrets(ns).Get(ctx, secret, metav1.GetOptions{})
+	if err != nil {
+		return Check{name, Fail, fmt.Sprintf("signing-key Secret %s/%s: %s", ns, secret, oneLine(err)), "create it: kubectl bound-token keys generate --secret " + secret + " -n " + ns + " --format hypershift"}
+	}
+	pk, err := jwt.ParsePEM(s.Data["key"])
+	if err != nil || len(pk.Keys) != 1 {
+		return Check{name, Fail, fmt.Sprintf("Secret %s/%s key \"key\" does not hold one PEM private key", ns, secret), "store the PEM private key under data key \"key\""}
+	}
+	if !isPrivatePEM(s.Data["key"]) {
+		return Check{name, Fail, fmt.Sprintf("Secret %s/%s key \"key\" holds a public key, not the private key", ns, secret), "store the PEM private key under data key \"key\""}
+	}
+	for k, v := range s.Data {
+		if k == "key" || k == "old-key.pub" || !strings.HasSuffix(k, ".pub") {
+			continue
+		}
+		pub, err := jwt.ParsePEM(v)
+		if err != nil || len(pub.Keys) != 1 {
+			return Check{name, Fail, fmt.Sprintf("Secret %s/%s key %q is not a PEM public key", ns, secret, k), "remove it or store the public half of \"key\""}
+		}
+		if !samePublic(pub.Keys[0].Public, pk.Keys[0].Public) {
+			return Check{name, Fail, fmt.Sprintf("Secret %s/%s: public key %q (kid %s) is not the public half of \"key\" (kid %s)", ns, secret, k, pub.Keys[0].ID, pk.Keys[0].ID), "regenerate both halves together: kubectl bound-token keys generate --secret NAME --format hypershift"}
+		}
+	}
+	return Check{name, Pass, fmt.Sprintf("signing key Secret %s/%s holds a private key (kid %s) matching its public keys", ns, secret, pk.Keys[0].ID), ""}
+}
+
+func isPrivatePEM(b []byte) bool {
+	blk, _ := pem.Decode(b)
+	return blk != nil && strings.Contains(blk.Type, "PRIVATE KEY")
+}
+
+func samePublic(a, b crypto.PublicKey) bool {
+	da, err1 := x509.MarshalPKIXPublicKey(a)
+	db, err2 := x509.MarshalPKIXPublicKey(b)
+	return err1 == nil && err2 == nil && string(da) == string(db)
+}
+
+func oneLine(err error) string {
+	s := strings.ReplaceAll(err.Error(), "\n", " ")
+	if len(s) > 300 {
+		s = s[:300] + "..."
+	}
+	return s
+}
+
+// Failed reports whether any check failed.
+func Failed(cs []Check) bool {
+	for _, c := range cs {
+		if c.Status == Fail {
+			return true
+		}
+	}
+	return false
+}
