@@ -13,11 +13,19 @@ if [[ -z "${K8S_VERSION}" || -z "${ETCD_VERSION}" ]]; then
 fi
 
 CACHE_ROOT="${BOUND_TOKEN_CACHE:-${XDG_CACHE_HOME:-${HOME}/.cache}/kubectl-bound-token}"
-BIN_DIR="${CACHE_ROOT}/k8s-${K8S_VERSION}-etcd-${ETCD_VERSION}/bin"
+# RECIPE changes when the way binaries are built changes, so stale caches
+# are not reused.
+RECIPE=2
+BIN_DIR="${CACHE_ROOT}/k8s-${K8S_VERSION}-etcd-${ETCD_VERSION}-r${RECIPE}/bin"
 mkdir -p "${BIN_DIR}"
 
 # Build into a temp name and rename so an interrupted build never leaves a
 # half-written binary that later runs would trust.
+# Without these the servers report v0.0.0-master and clients cannot tell
+# which features they have.
+MINOR="$(echo "${K8S_VERSION}" | cut -d. -f2)"
+K8S_LDFLAGS="-X k8s.io/component-base/version.gitVersion=${K8S_VERSION} -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=${MINOR} -X k8s.io/client-go/pkg/version.gitVersion=${K8S_VERSION} -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=${MINOR}"
+
 build() {
   local dir="$1" pkg="$2" out="$3"
   if [[ -x "${BIN_DIR}/${out}" ]]; then
@@ -25,7 +33,7 @@ build() {
   fi
   echo "build-controlplane: building ${out} (${dir}, first run only; kube-apiserver takes ~5 min)" >&2
   local start=$SECONDS
-  (cd "${HACK_DIR}/${dir}" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "${BIN_DIR}/.${out}.tmp" "${pkg}")
+  (cd "${HACK_DIR}/${dir}" && CGO_ENABLED=0 go build -trimpath -ldflags="-s -w ${K8S_LDFLAGS}" -o "${BIN_DIR}/.${out}.tmp" "${pkg}")
   mv -f "${BIN_DIR}/.${out}.tmp" "${BIN_DIR}/${out}"
   echo "build-controlplane: ${out} built in $((SECONDS - start))s" >&2
 }
