@@ -37,5 +37,8 @@ run "delete the pod: the cluster rejects its token once its ~10 s auth cache exp
   "kubectl -n demo delete pod web --wait=false >/dev/null; for i in \$(seq 1 30); do kubectl bound-token verify --token-file ${WORK}/pod-token --token-review >/dev/null || break; sleep 1; done; kubectl bound-token verify --token-file ${WORK}/pod-token --token-review | head -n2; echo exit=\${PIPESTATUS[0]}"
 run "a kubeconfig for a CI job, authenticating as the ServiceAccount" \
   "kubectl bound-token create builder -n demo --kubeconfig-out ${WORK}/ci.kubeconfig && kubectl --kubeconfig ${WORK}/ci.kubeconfig auth whoami"
+run "doctor: the token setup, checked" "kubectl bound-token doctor -n demo --serviceaccount builder || true"
+run "keys: a new signing key and its JWKS entry (kid as kube-apiserver computes it)" \
+  "kubectl bound-token keys generate --out-dir ${WORK}/keys && kubectl bound-token keys jwks ${WORK}/keys/sa.pub"
 echo
 echo "demo done."
