@@ -131,3 +131,17 @@ func TestDecodeAndVerifyOffline(t *testing.T) {
 		t.Fatalf("batch yaml: exit %d %s", code, errOut)
 	}
 }
+
+func TestHostileClaimsCannotDriveTheTerminal(t *testing.T) {
+	key, _ := rsa.GenerateKey(rand.Reader, 2048)
+	tok := testToken(t, key, map[string]any{
+		"iss": "\x1b[2J\x1b[HVERIFIED", "sub": "system:serviceaccount:ns:\u009b31m", "exp": time.Now().Add(time.Hour).Unix(),
+	})
+	out, _, _ := runCmd(t, tok, "decode", "-")
+	if strings.ContainsAny(out, "\x1b\u009b") {
+		t.Fatalf("decode printed raw control characters: %q", out)
+	}
+	if !strings.Contains(out, `\x1b[2J`) {
+		t.Fatalf("escaped issuer missing: %q", out)
+	}
+}

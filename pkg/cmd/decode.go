@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -170,7 +172,9 @@ func printTokenHuman(w io.Writer, t *jwt.Token, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	defer tw.Flush()
 	c := t.Claims
-	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
+	// Claims are attacker-chosen until verified: control characters could
+	// move the cursor and repaint "REJECTED" away, so they are escaped.
+	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, printable(v)) }
 	when := func(tp *time.Time) string {
 		if tp == nil {
 			return "-"
@@ -253,6 +257,23 @@ func unknownHeaders(names []string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// printable escapes control characters (C0, DEL, C1) and invalid UTF-8 the
+// way %q would, leaving ordinary text as it is.
+func printable(s string) string {
+	clean := true
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == utf8.RuneError {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	q := strconv.Quote(s)
+	return q[1 : len(q)-1]
 }
 
 func refString(r *jwt.ObjectRef) string {

@@ -286,7 +286,7 @@ func (o *VerifyOptions) printHuman(v *verdict, source string) {
 	now := o.Now()
 	if v.Verified {
 		if v.TokenReview != nil {
-			fmt.Fprintf(o.Out, "VERIFIED by %s: authenticated as %s\n", source, v.TokenReview.Username)
+			fmt.Fprintf(o.Out, "VERIFIED by %s: authenticated as %s\n", source, printable(v.TokenReview.Username))
 			if len(v.TokenReview.Audiences) > 0 {
 				fmt.Fprintf(o.Out, "  audiences accepted: %s\n", strings.Join(v.TokenReview.Audiences, ", "))
 			}
@@ -303,7 +303,7 @@ func (o *VerifyOptions) printHuman(v *verdict, source string) {
 	} else {
 		fmt.Fprintf(o.Out, "REJECTED (%d problem%s):\n", len(v.Errors), plural(len(v.Errors)))
 		for _, e := range v.Errors {
-			fmt.Fprintf(o.Out, "  - %s\n", e)
+			fmt.Fprintf(o.Out, "  - %s\n", printable(e))
 		}
 	}
 	for _, w := range v.Warnings {
@@ -372,6 +372,7 @@ func batchLine(w io.Writer, v *verdict, now time.Time) {
 	if v.token != nil && v.token.Claims.Subject != "" {
 		subject = v.token.Claims.Subject
 	}
+	subject = printable(subject)
 	if v.Verified {
 		exp := "never expires"
 		if v.token != nil && v.token.Claims.Expiry != nil {
@@ -380,7 +381,7 @@ func batchLine(w io.Writer, v *verdict, now time.Time) {
 		fmt.Fprintf(w, "%d\tVERIFIED\t%s\t%s\n", v.Line, subject, exp)
 		return
 	}
-	fmt.Fprintf(w, "%d\tREJECTED\t%s\t%s\n", v.Line, subject, strings.Join(v.Errors, "; "))
+	fmt.Fprintf(w, "%d\tREJECTED\t%s\t%s\n", v.Line, subject, printable(strings.Join(v.Errors, "; ")))
 }
 
 func plural(n int) string {
