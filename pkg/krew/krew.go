@@ -169,7 +169,7 @@ func Validate(m *Manifest, platforms []OSArch) []string {
 				covered[pa]++
 			}
 		}
-		if !strings.HasPrefix(p.URI, "https://") && !strings.HasPrefix(p.URI, "file://") {
+		if !strings.HasPrefix(p.URI, "https://") {
 			fail("%s: uri %q is not https", where, p.URI)
 		}
 		if !shaRe.MatchString(p.Sha256) {

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -132,10 +133,22 @@ func TestSimulatedKrewInstall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fetched := ""
+	// The release URL is checked, then served from a local file URL, as a
+	// mirror would serve it.
+	var fetched string
+	for i := range m.Spec.Platforms {
+		if m.Spec.Platforms[i].Selector.MatchLabels["os"] == "linux" && m.Spec.Platforms[i].Selector.MatchLabels["arch"] == "amd64" {
+			fetched = m.Spec.Platforms[i].URI
+			abs, _ := filepath.Abs(archive)
+			m.Spec.Platforms[i].URI = (&url.URL{Scheme: "file", Path: abs}).String()
+		}
+	}
 	fetch := func(uri string) ([]byte, error) {
-		fetched = uri
-		return os.ReadFile(archive)
+		u, err := url.Parse(uri)
+		if err != nil || u.Scheme != "file" {
+			return nil, fmt.Errorf("not a file URL: %s", uri)
+		}
+		return os.ReadFile(u.Path)
 	}
 	dest := t.TempDir()
 	bin, err := krew.Install(m, target, fetch, dest)
