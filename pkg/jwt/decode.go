@@ -34,6 +34,12 @@ type Token struct {
 	headerJSON, payloadJSON []byte
 	signingInput            []byte
 	signature               []byte
+
+	// Storage for Claims' pointers, so a token costs few allocations.
+	times [4]time.Time
+	kube  KubernetesClaims
+	refs  [3]ObjectRef
+	aud   [2]string
 }
 
 // Header is the JOSE header, typed where Verify needs it.
@@ -43,7 +49,8 @@ type Header struct {
 	// Names lists the members other than alg, kid and typ, in token order:
 	// Verify refuses the ones that would let a token choose its own key.
 	Names []string
-	// Crit is the raw JSON of the crit member, if any.
+	// Crit describes the crit member for messages: its names quoted, or
+	// its JSON type.
 	Crit string
 	// Problems lists members of the wrong JSON type.
 	Problems []string
@@ -153,16 +160,22 @@ func Decode(raw string) (*Token, error) {
 		return nil, errors.New("empty input: no token")
 	}
 	i := strings.IndexByte(raw, '.')
-	j := strings.LastIndexByte(raw, '.')
-	if i < 0 || i == j || strings.IndexByte(raw[i+1:j], '.') >= 0 {
+	j := -1
+	if i >= 0 {
+		if k := strings.IndexByte(raw[i+1:], '.'); k >= 0 {
+			j = i + 1 + k
+		}
+	}
+	if j < 0 || strings.IndexByte(raw[j+1:], '.') >= 0 {
 		return nil, fmt.Errorf("not a JWT: want 3 dot-separated parts, found %d", strings.Count(raw, ".")+1)
 	}
 	// The input is only read, never written, so it is viewed as bytes
-	// without a copy; one buffer holds the three decoded parts. Allocations
-	// are most of the cost beside the signature check.
+	// without a copy. One buffer holds the three decoded parts and, behind
+	// them, the claim strings. Allocations are most of the cost beside the
+	// signature check.
 	in := unsafe.Slice(unsafe.StringData(raw), len(raw))
-	enc := base64.RawURLEncoding
-	out := make([]byte, enc.DecodedLen(len(in)))
+	n := base64.RawURLEncoding.DecodedLen(len(in))
+	out := make([]byte, n, 2*n)
 	hb, err := decodeSegment(out, in[:i])
 	if err != nil {
 		return nil, fmt.Errorf("not a JWT: header is not base64url: %v", err)
@@ -184,12 +197,13 @@ func Decode(raw string) (*Token, error) {
 	if err != nil {
 		return nil, fmt.Errorf("not a JWT: header is not a JSON object: %v", err)
 	}
-	t.Header = parseHeader(hv)
+	cp := claimParser{t: t, arena: out[n:n]}
+	cp.header(hv)
 	pv, err := parseObject(p, pb)
 	if err != nil {
 		return nil, fmt.Errorf("not a JWT: payload is not a JSON object: %v", err)
 	}
-	t.Claims = parseClaims(pv)
+	cp.claims(pv)
 	return t, nil
 }
 
@@ -200,12 +214,12 @@ var parsers fastjson.ParserPool
 func parseObject(p *fastjson.Parser, b []byte) (*fastjson.Value, error) {
 	// The parser is lenient (numbers like 1-0 pass); the validator is
 	// strict JSON, which keeps it in step with encoding/json.
-	if err := fastjson.ValidateBytes(b); err != nil {
-		return nil, errors.New(oneLine(err.Error()))
+	if fastjson.ValidateBytes(b) != nil {
+		return nil, syntaxError(b)
 	}
 	v, err := p.ParseBytes(b)
 	if err != nil {
-		return nil, errors.New(oneLine(err.Error()))
+		return nil, syntaxError(b)
 	}
 	o, err := v.Object()
 	if err != nil {
@@ -215,6 +229,17 @@ func parseObject(p *fastjson.Parser, b []byte) (*fastjson.Value, error) {
 		return nil, fmt.Errorf("member %q appears twice", clip(dup))
 	}
 	return v, nil
+}
+
+// syntaxError describes bad JSON without fastjson's messages, which copy
+// the input (raw control characters included) into the text.
+func syntaxError(b []byte) error {
+	var v any
+	var se *json.SyntaxError
+	if err := json.Unmarshal(b, &v); errors.As(err, &se) {
+		return fmt.Errorf("%s (at byte %d)", se.Error(), se.Offset)
+	}
+	return errors.New("invalid JSON")
 }
 
 func duplicateKey(o *fastjson.Object) string {
@@ -241,31 +266,50 @@ func duplicateKey(o *fastjson.Object) string {
 	return dup
 }
 
-func parseHeader(v *fastjson.Value) Header {
-	var h Header
+func (cp *claimParser) header(v *fastjson.Value) {
 	o, _ := v.Object()
-	o.Visit(func(k []byte, val *fastjson.Value) {
-		switch name := string(k); name {
-		case "typ":
-		case "alg", "kid":
-			s, err := val.StringBytes()
-			if err != nil {
-				h.Problems = append(h.Problems, "header "+name+" is not a string")
-				return
-			}
-			if name == "alg" {
-				h.Algorithm = string(s)
-			} else {
-				h.KeyID = string(s)
-			}
-		default:
-			h.Names = append(h.Names, name)
-			if name == "crit" {
-				h.Crit = clip(val.String())
-			}
+	o.Visit(cp.headerMember)
+}
+
+func (cp *claimParser) headerMember(k []byte, val *fastjson.Value) {
+	h := &cp.t.Header
+	switch string(k) {
+	case "typ":
+	case "alg", "kid":
+		s, err := val.StringBytes()
+		if err != nil {
+			h.Problems = append(h.Problems, "header "+string(k)+" is not a string")
+			return
 		}
-	})
-	return h
+		if k[0] == 'a' {
+			h.Algorithm = cp.intern(s)
+		} else {
+			h.KeyID = cp.intern(s)
+		}
+	default:
+		name := cp.intern(k)
+		h.Names = append(h.Names, name)
+		if name == "crit" {
+			h.Crit = describeCrit(val)
+		}
+	}
+}
+
+func describeCrit(v *fastjson.Value) string {
+	items, err := v.Array()
+	if err != nil {
+		return "(a JSON " + v.Type().String() + ")"
+	}
+	names := make([]string, 0, len(items))
+	for _, it := range items {
+		b, err := it.StringBytes()
+		if err != nil {
+			names = append(names, "(a JSON "+it.Type().String()+")")
+			continue
+		}
+		names = append(names, string(b))
+	}
+	return quoteList(names)
 }
 
 // decodeSegment decodes src into the front of dst and returns that part.
@@ -291,15 +335,27 @@ func oneLine(s string) string {
 	return s
 }
 
-// claimParser reads claims in one pass, without closures or string
-// building on the happy path: this runs for every token of a batch.
+// claimParser reads the header and claims in one pass each, without
+// closures or per-string allocations on the happy path: this runs for
+// every token of a batch.
 type claimParser struct {
-	c     Claims
-	times [4]time.Time
+	t     *Token
+	arena []byte // backs every string taken from the JSON
+}
+
+// intern copies b out of the pooled parser's buffer. Appends only write
+// past the strings already handed out, which therefore never change.
+func (cp *claimParser) intern(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	start := len(cp.arena)
+	cp.arena = append(cp.arena, b...)
+	return unsafe.String(&cp.arena[start], len(b))
 }
 
 func (cp *claimParser) problem(format string, a ...any) {
-	cp.c.Problems = append(cp.c.Problems, fmt.Sprintf(format, a...))
+	cp.t.Claims.Problems = append(cp.t.Claims.Problems, fmt.Sprintf(format, a...))
 }
 
 func (cp *claimParser) str(v *fastjson.Value, path, member string) string {
@@ -310,7 +366,7 @@ func (cp *claimParser) str(v *fastjson.Value, path, member string) string {
 	if err != nil {
 		cp.problem("claim %s%s is not a string", path, member)
 	}
-	return string(b)
+	return cp.intern(b)
 }
 
 func (cp *claimParser) num(v *fastjson.Value, path string, slot int) *time.Time {
@@ -327,33 +383,33 @@ func (cp *claimParser) num(v *fastjson.Value, path string, slot int) *time.Time 
 		return nil
 	}
 	sec, frac := math.Modf(f)
-	cp.times[slot] = time.Unix(int64(sec), int64(frac*1e9)).UTC()
-	return &cp.times[slot]
+	cp.t.times[slot] = time.Unix(int64(sec), int64(frac*1e9)).UTC()
+	return &cp.t.times[slot]
 }
 
-func (cp *claimParser) ref(v *fastjson.Value, path string) *ObjectRef {
+// ref fills r and reports whether the claim held an object.
+func (cp *claimParser) ref(v *fastjson.Value, path string, r *ObjectRef) bool {
 	if v.Type() == fastjson.TypeNull {
-		return nil
+		return false
 	}
 	o, err := v.Object()
 	if err != nil {
 		cp.problem("claim %s is not an object", path)
-		return nil
+		return false
 	}
-	r := &ObjectRef{}
 	if m := o.Get("name"); m != nil {
 		r.Name = cp.str(m, path, ".name")
 	}
 	if m := o.Get("uid"); m != nil {
 		r.UID = cp.str(m, path, ".uid")
 	}
-	return r
+	return true
 }
 
 const legacyPrefix = "kubernetes.io/serviceaccount/"
 
 func (cp *claimParser) top(k []byte, v *fastjson.Value) {
-	c := &cp.c
+	c := &cp.t.Claims
 	switch string(k) {
 	case "iss":
 		c.Issuer = cp.str(v, "iss", "")
@@ -365,13 +421,20 @@ func (cp *claimParser) top(k []byte, v *fastjson.Value) {
 		switch v.Type() {
 		case fastjson.TypeNull:
 		case fastjson.TypeString:
-			c.Audience = []string{cp.str(v, "aud", "")}
+			c.Audience = append(cp.t.aud[:0], cp.str(v, "aud", ""))
 		case fastjson.TypeArray:
 			items, _ := v.Array()
+			bad := false
 			for _, it := range items {
 				if it.Type() != fastjson.TypeString {
-					cp.problem("claim aud holds a non-string")
+					if !bad {
+						cp.problem("claim aud holds a non-string")
+						bad = true
+					}
 					continue
+				}
+				if c.Audience == nil {
+					c.Audience = cp.t.aud[:0]
 				}
 				c.Audience = append(c.Audience, cp.str(it, "aud", ""))
 			}
@@ -398,10 +461,11 @@ func (cp *claimParser) top(k []byte, v *fastjson.Value) {
 }
 
 func (cp *claimParser) legacy() *LegacyClaims {
-	if cp.c.Legacy == nil {
-		cp.c.Legacy = &LegacyClaims{}
+	c := &cp.t.Claims
+	if c.Legacy == nil {
+		c.Legacy = &LegacyClaims{}
 	}
-	return cp.c.Legacy
+	return c.Legacy
 }
 
 func (cp *claimParser) kubernetes(v *fastjson.Value) {
@@ -416,36 +480,33 @@ func (cp *claimParser) kubernetes(v *fastjson.Value) {
 	if dup := duplicateKey(ko); dup != "" {
 		cp.problem("claim kubernetes.io has member %q twice", clip(dup))
 	}
-	kc := &KubernetesClaims{}
+	t := cp.t
+	kc := &t.kube
 	if m := ko.Get("namespace"); m != nil {
 		kc.Namespace = cp.str(m, "kubernetes.io.namespace", "")
 	}
 	if m := ko.Get("serviceaccount"); m != nil {
-		if sa := cp.ref(m, "kubernetes.io.serviceaccount"); sa != nil {
-			kc.ServiceAccount = *sa
-		}
+		cp.ref(m, "kubernetes.io.serviceaccount", &kc.ServiceAccount)
 	}
-	if m := ko.Get("pod"); m != nil {
-		kc.Pod = cp.ref(m, "kubernetes.io.pod")
+	if m := ko.Get("pod"); m != nil && cp.ref(m, "kubernetes.io.pod", &t.refs[0]) {
+		kc.Pod = &t.refs[0]
 	}
-	if m := ko.Get("secret"); m != nil {
-		kc.Secret = cp.ref(m, "kubernetes.io.secret")
+	if m := ko.Get("secret"); m != nil && cp.ref(m, "kubernetes.io.secret", &t.refs[1]) {
+		kc.Secret = &t.refs[1]
 	}
-	if m := ko.Get("node"); m != nil {
-		kc.Node = cp.ref(m, "kubernetes.io.node")
+	if m := ko.Get("node"); m != nil && cp.ref(m, "kubernetes.io.node", &t.refs[2]) {
+		kc.Node = &t.refs[2]
 	}
 	if m := ko.Get("warnafter"); m != nil {
 		kc.WarnAfter = cp.num(m, "kubernetes.io.warnafter", 3)
 	}
-	cp.c.Kubernetes = kc
+	t.Claims.Kubernetes = kc
 }
 
-func parseClaims(p *fastjson.Value) Claims {
-	cp := &claimParser{}
+func (cp *claimParser) claims(p *fastjson.Value) {
 	o, _ := p.Object()
 	o.Visit(cp.top)
-	if cp.c.Issuer == LegacyIssuer {
+	if cp.t.Claims.Issuer == LegacyIssuer {
 		cp.legacy()
 	}
-	return cp.c
 }

@@ -23,6 +23,9 @@ func FuzzDecodeVerify(f *testing.F) {
 	f.Add(seg(hdr("none", kid), claims()) + ".")
 	f.Add(sign(rsaKey2, hdr("RS256", kid), claims()))
 	f.Add(sign(rsaKey, hdr("RS256", kid, "jku", "https://x"), claims()))
+	f.Add(signRaw(rsaKey, `{"alg":"HS256","alg":"RS256"}`, payloadJSON()))
+	f.Add(signRaw(rsaKey, `{"alg":"RS256","j\u006bu":"x"}`, payloadJSON()))
+	f.Add("e30." + b64([]byte("{\"sub\":\"\x1b[2J\" 1}")) + ".")
 	f.Add("e30.e30.")
 	f.Add("...")
 	f.Add("Bearer a.b.c")
@@ -33,13 +36,18 @@ func FuzzDecodeVerify(f *testing.F) {
 		if err == nil && (tok.HeaderMap() == nil || tok.PayloadMap() == nil) {
 			t.Fatalf("Decode accepted a header or payload that encoding/json rejects: %q %q", tok.headerJSON, tok.payloadJSON)
 		}
+		if err != nil && !printable(err.Error()) {
+			t.Fatalf("Decode error is not printable: %q", err)
+		}
 		r := Verify(in, ks, opts)
 		if r.Valid() && !signed[string(r.Token.signingInput)] {
 			t.Fatalf("accepted a token the test key never signed: %q", r.Token.signingInput)
 		}
-		for _, e := range r.Errors {
-			if strings.Contains(e, "\n") {
-				t.Fatalf("multi-line error %q", e)
+		// Messages reach terminals: one line, no control or format
+		// characters, whatever the token holds.
+		for _, e := range append(r.Errors, r.Warnings...) {
+			if !printable(e) {
+				t.Fatalf("unprintable message %q", e)
 			}
 		}
 	})

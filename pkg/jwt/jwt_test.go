@@ -82,7 +82,16 @@ func seg(header, payload map[string]any) string {
 // sign produces a token with the given header, signed with key (RSA: RS256,
 // EC: the curve's ES alg), independent of the code under test.
 func sign(key crypto.Signer, header, payload map[string]any) string {
-	in := seg(header, payload)
+	return signInput(key, seg(header, payload))
+}
+
+// signRaw signs hand-written JSON, for encodings a map cannot express
+// (duplicate or escaped member names).
+func signRaw(key crypto.Signer, header, payload string) string {
+	return signInput(key, b64([]byte(header))+"."+b64([]byte(payload)))
+}
+
+func signInput(key crypto.Signer, in string) string {
 	switch k := key.(type) {
 	case *rsa.PrivateKey:
 		sum := sha256.Sum256([]byte(in))
@@ -150,11 +159,14 @@ func TestVerifyRejectsHostileTokens(t *testing.T) {
 		return in + "." + b64(m.Sum(nil))
 	}
 	tamperedPayload, _ := json.Marshal(claims(func(c map[string]any) { c["sub"] = "system:serviceaccount:kube-system:admin" }))
-	flipped := []byte(parts[2])
-	flipped[10] ^= 1
+	// Flip a bit of the decoded signature so the check, not the base64
+	// decoder, has to catch it.
+	sigBytes, _ := base64.RawURLEncoding.DecodeString(parts[2])
+	sigBytes[10] ^= 1
+	flipped := b64(sigBytes)
 	for name, tc := range map[string]struct{ token, want string }{
 		"tampered payload":      {parts[0] + "." + b64(tamperedPayload) + "." + parts[2], "signature does not verify"},
-		"tampered signature":    {parts[0] + "." + parts[1] + "." + string(flipped), "signature"},
+		"tampered signature":    {parts[0] + "." + parts[1] + "." + flipped, "signature does not verify"},
 		"alg none":              {seg(hdr("none", kid), claims()) + ".", `"none" is not allowed`},
 		"alg none, no kid":      {seg(map[string]any{"alg": "none"}, claims()) + ".", `"none" is not allowed`},
 		"HS256 with PEM secret": {hs(pubPEM), `"HS256" is not allowed`},
@@ -405,4 +417,9 @@ func TestRelativeTime(t *testing.T) {
 			t.Errorf("RelativeTime(%s) = %q, want %q", d, got, want)
 		}
 	}
+}
+
+func hashFor(alg string, input []byte) []byte {
+	var buf [64]byte
+	return hashInto(&buf, alg, input)
 }

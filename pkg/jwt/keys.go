@@ -94,10 +94,15 @@ func ParseJWKS(data []byte) (*KeySet, error) {
 		if err := json.Unmarshal(r, &members); err != nil {
 			return nil, fmt.Errorf("JWKS key %d: %s", i, oneLine(err.Error()))
 		}
-		for _, priv := range []string{"d", "p", "q", "dp", "dq", "qi", "k"} {
+		for _, priv := range []string{"d", "p", "q", "dp", "dq", "qi", "oth", "k"} {
 			if _, ok := members[priv]; ok {
 				return nil, fmt.Errorf("JWKS key %d holds private key material (%q): refusing it; publish public keys only", i, priv)
 			}
+		}
+		// Other key types (OKP, future ones) never sign ServiceAccount
+		// tokens; skipping them keeps a mixed JWKS usable.
+		if kty, _ := members["kty"].(string); kty != "RSA" && kty != "EC" {
+			continue
 		}
 		var jk jose.JSONWebKey
 		if err := jk.UnmarshalJSON(r); err != nil {

@@ -60,9 +60,11 @@ func Verify(raw string, keys *KeySet, opts Options) *Result {
 		return r
 	}
 	r.Token = t
-	now := time.Now()
+	var now time.Time
 	if opts.Now != nil {
 		now = opts.Now()
+	} else {
+		now = time.Now()
 	}
 	r.checkSignature(t, keys)
 	r.checkClaims(t, opts, now)
@@ -99,7 +101,8 @@ func (r *Result) checkSignature(t *Token, keys *KeySet) {
 		r.fail("no verification keys")
 		return
 	}
-	var candidates []*Key
+	var buf [4]*Key
+	candidates := buf[:0]
 	for i := range keys.Keys {
 		k := &keys.Keys[i]
 		// An empty kid is tried against every key, as kube-apiserver does
@@ -113,7 +116,8 @@ func (r *Result) checkSignature(t *Token, keys *KeySet) {
 		r.fail("no verification key has kid %q (%d key%s known)", clip(kid), len(keys.Keys), plural(len(keys.Keys)))
 		return
 	}
-	digest := hashFor(alg, t.signingInput)
+	var sum [64]byte
+	digest := hashInto(&sum, alg, t.signingInput)
 	tried := 0
 	for _, k := range candidates {
 		if !keyFits(k, alg) {
@@ -148,7 +152,9 @@ func (r *Result) checkClaims(t *Token, opts Options, now time.Time) {
 	lw := opts.Leeway
 	legacy := c.IsLegacy()
 	switch {
-	case c.Expiry == nil && (opts.RequireExpiry || !legacy):
+	// Only the legacy issuer excuses a missing exp: legacy-looking claims
+	// under another issuer do not.
+	case c.Expiry == nil && (opts.RequireExpiry || c.Issuer != LegacyIssuer):
 		r.fail("token has no exp: bound tokens always expire")
 	case c.Expiry != nil && now.After(c.Expiry.Add(lw)):
 		r.fail("token expired %s (at %s)", RelativeTime(*c.Expiry, now), c.Expiry.UTC().Format(time.RFC3339))
@@ -179,17 +185,18 @@ func (r *Result) checkClaims(t *Token, opts Options, now time.Time) {
 	}
 }
 
-func hashFor(alg string, input []byte) []byte {
+// hashInto writes the digest into buf so that it stays off the heap.
+func hashInto(buf *[64]byte, alg string, input []byte) []byte {
 	switch alg {
 	case "ES384":
 		s := sha512.Sum384(input)
-		return s[:]
+		return buf[:copy(buf[:], s[:])]
 	case "ES512":
 		s := sha512.Sum512(input)
-		return s[:]
+		return buf[:copy(buf[:], s[:])]
 	}
 	s := sha256.Sum256(input)
-	return s[:]
+	return buf[:copy(buf[:], s[:])]
 }
 
 func curveFor(alg string) elliptic.Curve {
@@ -222,7 +229,7 @@ func keyFits(k *Key, alg string) bool {
 func verifySig(pub crypto.PublicKey, alg string, digest, sig []byte) bool {
 	switch k := pub.(type) {
 	case *rsa.PublicKey:
-		return rsa.VerifyPKCS1v15(k, crypto.SHA256, digest, sig) == nil
+		return alg == "RS256" && rsa.VerifyPKCS1v15(k, crypto.SHA256, digest, sig) == nil
 	case *ecdsa.PublicKey:
 		// JWS carries R||S, each the curve's size (RFC 7518 §3.4), not DER.
 		size := (k.Curve.Params().BitSize + 7) / 8
@@ -254,13 +261,18 @@ func clip(s string) string {
 	return s
 }
 
+// quoteList shows at most a few items: the lists come from the token.
 func quoteList(v []string) string {
+	const most = 5
 	if len(v) == 0 {
 		return "(none)"
 	}
-	q := make([]string, len(v))
-	for i, s := range v {
-		q[i] = fmt.Sprintf("%q", clip(s))
+	q := make([]string, 0, min(len(v), most+1))
+	for _, s := range v[:min(len(v), most)] {
+		q = append(q, fmt.Sprintf("%q", clip(s)))
+	}
+	if len(v) > most {
+		q = append(q, fmt.Sprintf("... (%d more)", len(v)-most))
 	}
 	if len(q) == 1 {
 		return q[0]
