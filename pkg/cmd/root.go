@@ -60,6 +60,13 @@ func NewCmdBoundToken(streams genericiooptions.IOStreams) *cobra.Command {
 		},
 	}
 	groups = append(groups, templates.CommandGroup{
+		Message: "Migration commands:",
+		Commands: []*cobra.Command{
+			NewCmdMigrate(f, streams),
+			NewCmdRestore(f, streams),
+		},
+	})
+	groups = append(groups, templates.CommandGroup{
 		Message: "Issuer commands:",
 		Commands: []*cobra.Command{
 			NewCmdKeys(f, streams),

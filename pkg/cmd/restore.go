@@ -1,0 +1,160 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+	"k8s.io/kubectl/pkg/util/templates"
+
+	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
+)
+
+var (
+	restoreLong = templates.LongDesc(`
+		Undo "migrate --apply" from its backup folder.
+
+		Deleted Secrets are re-created with their original data, so the old token works
+		again as long as its service account (with the same uid) still exists; invalidated
+		Secrets lose the kubernetes.io/legacy-token-invalid-since label; service accounts
+		list their Secrets again. Restore is idempotent: run it as often as needed.
+
+		The whole backup is checked before anything changes: the folder must not be
+		writable by others, must hold no symlinks, and every file must match the sha256
+		recorded in its index. A Secret that someone replaced since is left alone.
+
+		Exit codes: 0 restored, 1 some Secret could not be restored, 2 bad flags or a
+		backup that fails its checks (nothing changed).`)
+
+	restoreExample = templates.Examples(`
+		# Bring back everything an apply changed
+		kubectl bound-token restore --from ./legacy-backup
+
+		# Bring back two Secrets only
+		kubectl bound-token restore --from ./legacy-backup --only ci/builder-token-x7k2p --only ci/deployer-token
+
+		# Show what would change, checked by the server, without changing anything
+		kubectl bound-token restore --from ./legacy-backup --dry-run=server`)
+)
+
+// RestoreOptions holds what `restore` needs.
+type RestoreOptions struct {
+	PrintFlags *genericclioptions.PrintFlags
+
+	From        string
+	Only        []string
+	DryRun      string
+	Concurrency int
+	QPS         float32
+	Burst       int
+
+	Client kubernetes.Interface
+	genericiooptions.IOStreams
+}
+
+func NewRestoreOptions(streams genericiooptions.IOStreams) *RestoreOptions {
+	return &RestoreOptions{
+		PrintFlags:  genericclioptions.NewPrintFlags(""),
+		DryRun:      legacy.DryRunNone,
+		Concurrency: 8,
+		QPS:         50,
+		Burst:       100,
+		IOStreams:   streams,
+	}
+}
+
+func NewCmdRestore(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := NewRestoreOptions(streams)
+	cmd := &cobra.Command{
+		Use:                   "restore --from DIR [--only NAMESPACE/NAME ...]",
+		DisableFlagsInUseLine: true,
+		Short:                 "Bring back legacy token Secrets from a migrate backup",
+		Long:                  restoreLong,
+		Example:               restoreExample,
+		Args:                  argsUsage(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Validate(); err != nil {
+				return usageError(err)
+			}
+			if err := o.Complete(f); err != nil {
+				return usageError(err)
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	o.PrintFlags.AddFlags(cmd)
+	fl := cmd.Flags()
+	fl.StringVar(&o.From, "from", "", "Backup folder written by migrate --apply.")
+	fl.StringArrayVar(&o.Only, "only", nil, "Restore only this Secret, as NAMESPACE/NAME; repeat for several.")
+	fl.StringVar(&o.DryRun, "dry-run", o.DryRun, `"client" only prints what would change; "server" sends every change as a server-side dry run.`)
+	fl.Lookup("dry-run").NoOptDefVal = legacy.DryRunClient
+	fl.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "How many Secrets to restore at once.")
+	fl.Float32Var(&o.QPS, "qps", o.QPS, "Most requests per second sent to the apiserver.")
+	fl.IntVar(&o.Burst, "burst", o.Burst, "Most requests sent in a burst above --qps.")
+	_ = cmd.RegisterFlagCompletionFunc("from", completeBackupDirs)
+	_ = cmd.RegisterFlagCompletionFunc("dry-run", cobra.FixedCompletions([]string{legacy.DryRunNone, legacy.DryRunClient, legacy.DryRunServer}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+func (o *RestoreOptions) Validate() error {
+	if o.From == "" {
+		return fmt.Errorf("--from DIR is required: the backup folder that migrate --apply printed")
+	}
+	switch o.DryRun {
+	case legacy.DryRunNone, legacy.DryRunClient, legacy.DryRunServer:
+	default:
+		return fmt.Errorf(`--dry-run %q: use "none", "client" or "server"`, o.DryRun)
+	}
+	if o.Concurrency < 1 || o.QPS <= 0 || o.Burst < 1 {
+		return fmt.Errorf("--concurrency, --qps and --burst must be positive")
+	}
+	return nil
+}
+
+func (o *RestoreOptions) Complete(f cmdutil.Factory) error {
+	cfg, err := f.ToRESTConfig()
+	if err != nil {
+		return err
+	}
+	o.Client, err = newThrottledClient(cfg, o.QPS, o.Burst)
+	return err
+}
+
+func (o *RestoreOptions) Run(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	r, err := legacy.OpenRestore(o.From, o.Only)
+	if err != nil {
+		return &ExitError{Code: ExitUsage, Err: err}
+	}
+	progress := newProgress(o.ErrOut)
+	out := legacy.Restore(ctx, o.Client, r, legacy.RestoreOptions{DryRun: o.DryRun, Workers: o.Concurrency, Done: progress.step})
+	progress.end()
+	counts := map[string]int{}
+	failed := false
+	for _, oc := range out {
+		counts[oc.Result]++
+		failed = failed || oc.Failed()
+	}
+	if err := printOutcomeList(o.PrintFlags, o.Out, "LegacyTokenRestore", o.From, out, counts); err != nil {
+		return err
+	}
+	fmt.Fprintf(o.ErrOut, "summary: %s (%d Secret%s in the backup covered)\n", summaryLine(counts), r.Count(), plural(r.Count()))
+	if ctx.Err() != nil {
+		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("interrupted; run restore again to finish")}
+	}
+	if failed {
+		return silentFailure
+	}
+	return nil
+}

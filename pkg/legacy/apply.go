@@ -1,0 +1,376 @@
+package legacy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+)
+
+// Modes of apply.
+const (
+	ModeInvalidate = "invalidate"
+	ModeDelete     = "delete"
+)
+
+// Dry-run values, as kubectl names them.
+const (
+	DryRunNone   = "none"
+	DryRunClient = "client"
+	DryRunServer = "server"
+)
+
+// Outcome results.
+const (
+	OutInvalidated    = "invalidated"
+	OutDeleted        = "deleted"
+	OutWouldChange    = "would-change" // dry run
+	OutAlreadyInvalid = "already-invalid"
+	OutAlreadyDone    = "already-done" // by an earlier run into the same backup
+	OutSkipMounted    = "skipped-mounted"
+	OutSkipChanged    = "skipped-changed"
+	OutSkipGone       = "skipped-gone"
+	OutFailed         = "failed"
+)
+
+// Outcome is what apply did with one Secret.
+type Outcome struct {
+	// Kind is empty for Secrets.
+	Kind      string `json:"kind,omitempty"`
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	Result    string `json:"result"`
+	Message   string `json:"message,omitempty"`
+}
+
+// Failed reports whether the outcome should make the command fail.
+func (o Outcome) Failed() bool { return o.Result == OutFailed || o.Result == OutSkipChanged }
+
+// ApplyOptions say what apply does.
+type ApplyOptions struct {
+	Mode           string
+	Date           string // the invalid-since value (today, UTC)
+	DryRun         string
+	IncludeMounted bool
+	Workers        int
+	// AfterBackup runs between a Secret's backup and its change; tests use
+	// it to change the Secret in that window.
+	AfterBackup func(ns, name string)
+	// Done is called after each Secret, from one goroutine at a time.
+	Done func(Outcome)
+}
+
+// ApplyResult lists every outcome, sorted by namespace and name.
+type ApplyResult struct {
+	Outcomes []Outcome
+	Counts   map[string]int
+}
+
+type applier struct {
+	client kubernetes.Interface
+	backup *Backup
+	opts   ApplyOptions
+
+	saMu   sync.Mutex
+	saOnce map[string]*saBackup
+}
+
+type saBackup struct {
+	once sync.Once
+	err  error
+}
+
+// Apply invalidates or deletes the Secrets Scan selects. Each Secret (and
+// each ServiceAccount whose list changes) is saved to backup, read back and
+// checked before it is touched; with backup nil only a dry run is allowed.
+// A backup that holds an earlier, interrupted run is finished first.
+func Apply(ctx context.Context, client kubernetes.Interface, backup *Backup, scan ScanOptions, opts ApplyOptions) (*ApplyResult, error) {
+	if opts.Mode != ModeInvalidate && opts.Mode != ModeDelete {
+		return nil, fmt.Errorf("unknown mode %q: use invalidate or delete", opts.Mode)
+	}
+	if opts.DryRun == "" {
+		opts.DryRun = DryRunNone
+	}
+	if backup == nil && opts.DryRun == DryRunNone {
+		return nil, fmt.Errorf("no backup, no change: apply needs a backup folder")
+	}
+	if opts.Workers < 1 {
+		opts.Workers = 1
+	}
+	a := &applier{client: client, backup: backup, opts: opts, saOnce: map[string]*saBackup{}}
+	res := &ApplyResult{Counts: map[string]int{}}
+	var mu sync.Mutex
+	record := func(o Outcome) {
+		mu.Lock()
+		defer mu.Unlock()
+		res.Outcomes = append(res.Outcomes, o)
+		res.Counts[o.Result]++
+		if opts.Done != nil {
+			opts.Done(o)
+		}
+	}
+	if backup != nil {
+		for _, r := range backup.Pending() {
+			if o, ok := a.finishGone(ctx, r); ok {
+				record(o)
+			}
+		}
+	}
+
+	jobs := make(chan *Finding)
+	var wg sync.WaitGroup
+	for w := 0; w < opts.Workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for f := range jobs {
+				record(a.one(ctx, f))
+			}
+		}()
+	}
+	err := Scan(ctx, client, scan, func(f *Finding) error {
+		select {
+		case jobs <- f:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	close(jobs)
+	wg.Wait()
+	sort.Slice(res.Outcomes, func(i, j int) bool {
+		if res.Outcomes[i].Namespace != res.Outcomes[j].Namespace {
+			return res.Outcomes[i].Namespace < res.Outcomes[j].Namespace
+		}
+		return res.Outcomes[i].Name < res.Outcomes[j].Name
+	})
+	return res, err
+}
+
+func (a *applier) dryRun() []string {
+	if a.opts.DryRun == DryRunServer {
+		return []string{metav1.DryRunAll}
+	}
+	return nil
+}
+
+func outcome(f *Finding, result, format string, args ...any) Outcome {
+	return Outcome{Namespace: f.Namespace, Name: f.Name, Result: result, Message: fmt.Sprintf(format, args...)}
+}
+
+func (a *applier) one(ctx context.Context, f *Finding) Outcome {
+	sec := f.Secret
+	if f.Mounted() && !a.opts.IncludeMounted {
+		c := f.Consumers[0]
+		return outcome(f, OutSkipMounted, "read by pod %s (%s); switch it to a projected token, or pass --include-mounted", c.Pod, c.Via)
+	}
+	var entry *Entry
+	if a.backup != nil {
+		entry = a.backup.Entry(KindSecret, f.Namespace, f.Name)
+		if entry != nil && (entry.Results[ResultInvalidated] || entry.Results[ResultRefRemoved]) {
+			return outcome(f, OutAlreadyDone, "done by an earlier run recorded in this backup")
+		}
+	}
+	if a.opts.Mode == ModeInvalidate && f.InvalidSince != "" {
+		// A run killed after its patch but before its record left exactly
+		// this: our label on an otherwise unchanged Secret.
+		if entry != nil && entry.Backup != nil && a.onlyOurLabel(entry.Backup, sec) {
+			if err := a.backup.Commit(Record{Op: OpDone, Kind: KindSecret, Namespace: f.Namespace, Name: f.Name, Result: ResultInvalidated}); err != nil {
+				return outcome(f, OutFailed, "%v", err)
+			}
+			return outcome(f, OutInvalidated, "invalidated (finished an interrupted run)")
+		}
+		return outcome(f, OutAlreadyInvalid, "already invalid since %s", f.InvalidSince)
+	}
+	if a.opts.DryRun == DryRunClient {
+		return outcome(f, OutWouldChange, "would %s (client dry run)", a.opts.Mode)
+	}
+
+	rv, uid := sec.ResourceVersion, sec.UID
+	if a.backup != nil {
+		if entry != nil && entry.Backup != nil && entry.Backup.UID == string(uid) && entry.Backup.ResourceVersion == rv {
+			if err := verifyFile(a.backup.Dir, entry.Backup); err != nil {
+				return outcome(f, OutFailed, "earlier backup of it fails its check, left alone: %v", err)
+			}
+		} else if _, err := a.backup.Save(sec); err != nil {
+			return outcome(f, OutFailed, "%v; left alone", err)
+		}
+		if a.opts.Mode == ModeDelete && f.AutoGenerated {
+			if err := a.saveServiceAccount(ctx, f.Namespace, f.ServiceAccount); err != nil {
+				return outcome(f, OutFailed, "%v; left alone", err)
+			}
+		}
+	}
+	if a.opts.AfterBackup != nil {
+		a.opts.AfterBackup(f.Namespace, f.Name)
+	}
+
+	var err error
+	switch a.opts.Mode {
+	case ModeInvalidate:
+		patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{
+			"resourceVersion": rv,
+			"labels":          map[string]string{LabelInvalidSince: a.opts.Date},
+		}})
+		_, err = a.client.CoreV1().Secrets(f.Namespace).Patch(ctx, f.Name, types.MergePatchType, patch, metav1.PatchOptions{DryRun: a.dryRun()})
+	case ModeDelete:
+		err = a.client.CoreV1().Secrets(f.Namespace).Delete(ctx, f.Name, metav1.DeleteOptions{
+			Preconditions: &metav1.Preconditions{UID: &uid, ResourceVersion: &rv},
+			DryRun:        a.dryRun(),
+		})
+	}
+	switch {
+	case err == nil:
+	case apierrors.IsConflict(err):
+		return a.changed(ctx, f, rv)
+	case apierrors.IsNotFound(err):
+		return outcome(f, OutSkipGone, "deleted by someone else after it was listed")
+	default:
+		return outcome(f, OutFailed, "%s: %v", a.opts.Mode, describeAPIError(err, verbOf(a.opts.Mode), "secrets", f.Namespace))
+	}
+	if a.opts.DryRun == DryRunServer {
+		return outcome(f, OutWouldChange, "would %s (server dry run accepted)", a.opts.Mode)
+	}
+	if a.opts.Mode == ModeInvalidate {
+		if err := a.backup.Commit(Record{Op: OpDone, Kind: KindSecret, Namespace: f.Namespace, Name: f.Name, Result: ResultInvalidated}); err != nil {
+			return outcome(f, OutFailed, "invalidated, but %v", err)
+		}
+		return outcome(f, OutInvalidated, "")
+	}
+	if err := a.backup.Commit(Record{Op: OpDone, Kind: KindSecret, Namespace: f.Namespace, Name: f.Name, Result: ResultDeleted}); err != nil {
+		return outcome(f, OutFailed, "deleted, but %v", err)
+	}
+	return a.dropRef(ctx, f.Namespace, f.Name, f.ServiceAccount, f.AutoGenerated)
+}
+
+func verbOf(mode string) string {
+	if mode == ModeDelete {
+		return "delete"
+	}
+	return "patch"
+}
+
+// changed explains a precondition failure: the Secret is no longer the one
+// that was backed up, so it is left alone.
+func (a *applier) changed(ctx context.Context, f *Finding, rv string) Outcome {
+	cur, err := a.client.CoreV1().Secrets(f.Namespace).Get(ctx, f.Name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return outcome(f, OutSkipGone, "deleted by someone else after its backup")
+	case err != nil:
+		return outcome(f, OutSkipChanged, "changed after its backup (resourceVersion %s); left alone", rv)
+	case string(cur.UID) != f.UID:
+		return outcome(f, OutSkipChanged, "replaced by another Secret of that name after its backup; left alone")
+	}
+	return outcome(f, OutSkipChanged, "changed after its backup (resourceVersion %s, now %s); left alone, run again to back it up anew", rv, cur.ResourceVersion)
+}
+
+// onlyOurLabel reports whether cur is the backed-up Secret plus the
+// invalid-since label: the trace of a patch whose record was lost.
+func (a *applier) onlyOurLabel(r *Record, cur *corev1.Secret) bool {
+	if r.UID != string(cur.UID) || cur.Labels[LabelInvalidSince] != a.backup.Index.Date {
+		return false
+	}
+	data, err := readBackup(a.backup.Dir, r)
+	if err != nil {
+		return false
+	}
+	c := cur.DeepCopy()
+	delete(c.Labels, LabelInvalidSince)
+	if len(c.Labels) == 0 {
+		c.Labels = nil
+	}
+	c.ResourceVersion = r.ResourceVersion
+	_, want, err := manifest(c)
+	return err == nil && bytes.Equal(want, data)
+}
+
+// saveServiceAccount backs the SA up once, before the first change to its
+// list; a backup from an earlier run is kept, as it holds the original.
+func (a *applier) saveServiceAccount(ctx context.Context, ns, name string) error {
+	if e := a.backup.Entry(KindServiceAccount, ns, name); e != nil && e.Backup != nil {
+		return nil
+	}
+	key := ns + "/" + name
+	a.saMu.Lock()
+	s := a.saOnce[key]
+	if s == nil {
+		s = &saBackup{}
+		a.saOnce[key] = s
+	}
+	a.saMu.Unlock()
+	s.once.Do(func() {
+		sa, err := a.client.CoreV1().ServiceAccounts(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			s.err = describeAPIError(err, "get", "serviceaccounts", ns)
+			return
+		}
+		_, s.err = a.backup.Save(sa)
+	})
+	return s.err
+}
+
+// dropRef removes the deleted Secret from its SA's list. The strategic
+// merge delete directive names the entry, so concurrent removals for one
+// SA neither conflict nor clobber each other.
+func (a *applier) dropRef(ctx context.Context, ns, secret, sa string, listed bool) Outcome {
+	f := &Finding{Namespace: ns, Name: secret}
+	if listed && sa != "" {
+		patch, _ := json.Marshal(map[string]any{"secrets": []map[string]string{{"$patch": "delete", "name": secret}}})
+		_, err := a.client.CoreV1().ServiceAccounts(ns).Patch(ctx, sa, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return outcome(f, OutFailed, "deleted, but removing it from service account %s failed: %v; run again to finish", sa, describeAPIError(err, "patch", "serviceaccounts", ns))
+		}
+	}
+	if err := a.backup.Commit(Record{Op: OpDone, Kind: KindSecret, Namespace: ns, Name: secret, Result: ResultRefRemoved}); err != nil {
+		return outcome(f, OutFailed, "deleted, but %v", err)
+	}
+	return outcome(f, OutDeleted, "")
+}
+
+// finishGone completes a Secret that an interrupted run backed up and that
+// no longer exists. It reports false when the Secret still exists: the scan
+// takes care of it.
+func (a *applier) finishGone(ctx context.Context, r Record) (Outcome, bool) {
+	f := &Finding{Namespace: r.Namespace, Name: r.Name}
+	_, err := a.client.CoreV1().Secrets(r.Namespace).Get(ctx, r.Name, metav1.GetOptions{})
+	switch {
+	case err == nil:
+		return Outcome{}, false
+	case !apierrors.IsNotFound(err):
+		return outcome(f, OutFailed, "cannot check it: %v", err), true
+	case a.opts.Mode == ModeInvalidate:
+		return outcome(f, OutSkipGone, "deleted by someone else after its backup; restore can bring it back"), true
+	case a.opts.DryRun != DryRunNone:
+		return outcome(f, OutWouldChange, "would finish removing it from its service account"), true
+	}
+	e := a.backup.Entry(KindSecret, r.Namespace, r.Name)
+	if !e.Results[ResultDeleted] {
+		if err := a.backup.Commit(Record{Op: OpDone, Kind: KindSecret, Namespace: r.Namespace, Name: r.Name, Result: ResultDeleted}); err != nil {
+			return outcome(f, OutFailed, "%v", err), true
+		}
+	}
+	data, err := readBackup(a.backup.Dir, &r)
+	if err != nil {
+		return outcome(f, OutFailed, "backup check failed: %v", err), true
+	}
+	s, err := decodeSecret(data)
+	if err != nil {
+		return outcome(f, OutFailed, "%v", err), true
+	}
+	sa := s.Annotations[corev1.ServiceAccountNameKey]
+	listed := a.backup.Entry(KindServiceAccount, r.Namespace, sa) != nil
+	o := a.dropRef(ctx, r.Namespace, r.Name, sa, listed)
+	if o.Result == OutDeleted {
+		o.Message = "deleted (finished an interrupted run)"
+	}
+	return o, true
+}

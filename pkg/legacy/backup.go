@@ -1,0 +1,537 @@
+package legacy
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/bound-token/kubectl-bound-token/pkg/fileutil"
+)
+
+// IndexFile is the journal at the root of a backup folder: one JSON record
+// per line, appended and synced before the change it announces.
+const IndexFile = "index.jsonl"
+
+const indexVersion = 1
+
+// Record ops.
+const (
+	OpBegin  = "begin"
+	OpBackup = "backup"
+	OpDone   = "done"
+)
+
+// Results recorded by OpDone.
+const (
+	ResultInvalidated = "invalidated"
+	ResultDeleted     = "deleted"     // the Secret is gone; the SA reference may remain
+	ResultRefRemoved  = "ref-removed" // the SA no longer lists the Secret
+)
+
+// Kinds of backed-up objects.
+const (
+	KindSecret         = "Secret"
+	KindServiceAccount = "ServiceAccount"
+)
+
+// Record is one line of the index.
+type Record struct {
+	Op string `json:"op"`
+
+	Version int    `json:"version,omitempty"` // begin
+	Mode    string `json:"mode,omitempty"`    // begin
+	Date    string `json:"date,omitempty"`    // begin: the invalid-since value
+
+	Kind            string `json:"kind,omitempty"`
+	Namespace       string `json:"namespace,omitempty"`
+	Name            string `json:"name,omitempty"`
+	UID             string `json:"uid,omitempty"`
+	ResourceVersion string `json:"resourceVersion,omitempty"`
+	File            string `json:"file,omitempty"`
+	SHA256          string `json:"sha256,omitempty"`
+	Result          string `json:"result,omitempty"`
+}
+
+// Entry is what the index knows about one object.
+type Entry struct {
+	// Backup is the latest backup record: a Secret changed by someone
+	// else after its first backup gets a second one on a later run.
+	Backup  *Record
+	Results map[string]bool
+}
+
+// Index is the replayed journal.
+type Index struct {
+	Mode    string
+	Date    string
+	Entries map[string]*Entry // by Kind/Namespace/Name
+	Order   []string          // keys in first-seen order
+}
+
+func (ix *Index) entry(kind, ns, name string) *Entry {
+	k := kind + "/" + ns + "/" + name
+	e := ix.Entries[k]
+	if e == nil {
+		e = &Entry{Results: map[string]bool{}}
+		ix.Entries[k] = e
+		ix.Order = append(ix.Order, k)
+	}
+	return e
+}
+
+// Lookup returns the entry for an object, or nil.
+func (ix *Index) Lookup(kind, ns, name string) *Entry {
+	return ix.Entries[kind+"/"+ns+"/"+name]
+}
+
+func (ix *Index) apply(r *Record) {
+	switch r.Op {
+	case OpBackup:
+		e := ix.entry(r.Kind, r.Namespace, r.Name)
+		rc := *r
+		e.Backup = &rc
+	case OpDone:
+		e := ix.entry(r.Kind, r.Namespace, r.Name)
+		e.Results[r.Result] = true
+	}
+}
+
+// ParseIndex replays a journal. A last line without its newline is a write
+// cut short by a kill and is ignored; any other bad line is an error,
+// because a backup that cannot be read completely must not be trusted.
+func ParseIndex(data []byte) (*Index, error) {
+	ix := &Index{Entries: map[string]*Entry{}}
+	if len(data) == 0 {
+		return nil, errors.New("index is empty")
+	}
+	if !bytes.HasSuffix(data, []byte("\n")) {
+		data = data[:bytes.LastIndexByte(data, '\n')+1]
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	line := 0
+	for sc.Scan() {
+		line++
+		var r Record
+		dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&r); err != nil {
+			return nil, fmt.Errorf("index line %d is not a record: %v", line, oneLine(err))
+		}
+		if line == 1 {
+			if r.Op != OpBegin || r.Version != indexVersion {
+				return nil, fmt.Errorf("index line 1 is not a version %d header", indexVersion)
+			}
+			if r.Mode != ModeInvalidate && r.Mode != ModeDelete {
+				return nil, fmt.Errorf("index header names unknown mode %q", r.Mode)
+			}
+			ix.Mode, ix.Date = r.Mode, r.Date
+			continue
+		}
+		if err := r.validate(); err != nil {
+			return nil, fmt.Errorf("index line %d: %v", line, err)
+		}
+		ix.apply(&r)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read index: %v", err)
+	}
+	if line == 0 {
+		return nil, errors.New("index has no complete line")
+	}
+	return ix, nil
+}
+
+func (r *Record) validate() error {
+	switch r.Op {
+	case OpBackup, OpDone:
+	default:
+		return fmt.Errorf("unknown op %q", r.Op)
+	}
+	if r.Kind != KindSecret && r.Kind != KindServiceAccount {
+		return fmt.Errorf("unknown kind %q", r.Kind)
+	}
+	if !validName(r.Namespace) || !validName(r.Name) {
+		return fmt.Errorf("bad object name %q/%q", r.Namespace, r.Name)
+	}
+	if r.Op == OpBackup {
+		if r.File != backupPath(r.Kind, r.Namespace, r.Name, r.ResourceVersion) {
+			return fmt.Errorf("%s %s/%s: file %q is not where a backup of it belongs", r.Kind, r.Namespace, r.Name, r.File)
+		}
+		if len(r.SHA256) != 64 || strings.ToLower(r.SHA256) != r.SHA256 {
+			return fmt.Errorf("%s %s/%s: sha256 is not 64 lowercase hex digits", r.Kind, r.Namespace, r.Name)
+		}
+		if _, err := hex.DecodeString(r.SHA256); err != nil {
+			return fmt.Errorf("%s %s/%s: sha256 is not 64 lowercase hex digits", r.Kind, r.Namespace, r.Name)
+		}
+	}
+	return nil
+}
+
+// validName accepts DNS-1123 subdomains, which is what namespaces and
+// object names are; it keeps index paths inside the backup folder.
+func validName(s string) bool {
+	if s == "" || len(s) > 253 || s[0] == '.' || s[0] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return !strings.Contains(s, "..")
+}
+
+func validRV(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// backupPath is where a backup of an object at a resourceVersion lives,
+// relative to the folder, slash-separated.
+func backupPath(kind, ns, name, rv string) string {
+	dir := "secrets"
+	if kind == KindServiceAccount {
+		dir = "serviceaccounts"
+	}
+	if !validRV(rv) {
+		rv = "x"
+	}
+	return path.Join(dir, ns, name+"@"+rv+".yaml")
+}
+
+func oneLine(err error) string {
+	return strings.ReplaceAll(err.Error(), "\n", " ")
+}
+
+// Backup is a backup folder being written by apply.
+type Backup struct {
+	Dir   string
+	Index *Index
+
+	mu      sync.Mutex
+	cond    *sync.Cond
+	f       *os.File
+	seq     int64
+	synced  int64
+	syncing bool
+	err     error
+}
+
+// ErrNotEmpty says the chosen folder holds something other than a backup.
+var ErrNotEmpty = errors.New("backup folder is not empty")
+
+// OpenBackup creates dir (0700), or resumes the backup in it when it holds
+// an index from an earlier run of the same mode. A folder with other
+// content is refused: nothing in it may be mixed up with a backup.
+func OpenBackup(dir, mode, date string) (*Backup, error) {
+	b := &Backup{Dir: dir}
+	b.cond = sync.NewCond(&b.mu)
+	entries, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.MkdirAll(dir, fileutil.SecretDirMode); err != nil {
+			return nil, fmt.Errorf("create backup folder %s: %v", dir, err)
+		}
+	case err != nil:
+		return nil, fmt.Errorf("backup folder %s cannot be read: %v; choose another with --backup-dir", dir, errors.Unwrap(err))
+	}
+	if err := checkFolder(dir); err != nil {
+		return nil, err
+	}
+	idxPath := filepath.Join(dir, IndexFile)
+	if len(entries) > 0 {
+		data, err := os.ReadFile(idxPath)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("backup folder %s is not empty and holds no %s: choose a new folder with --backup-dir", dir, IndexFile)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %v", idxPath, err)
+		}
+		ix, err := ParseIndex(data)
+		if err != nil {
+			return nil, fmt.Errorf("cannot resume from %s: %v", dir, err)
+		}
+		if ix.Mode != mode {
+			return nil, fmt.Errorf("backup folder %s holds a --mode %s run; resume it with --mode %s or choose a new folder", dir, ix.Mode, ix.Mode)
+		}
+		// A kill mid-write leaves a partial last line: cut it before
+		// appending so the journal stays line-aligned.
+		if n := bytes.LastIndexByte(data, '\n') + 1; n != len(data) {
+			if err := os.Truncate(idxPath, int64(n)); err != nil {
+				return nil, fmt.Errorf("repair %s: %v", idxPath, err)
+			}
+		}
+		f, err := os.OpenFile(idxPath, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			return nil, fmt.Errorf("open %s: %v", idxPath, err)
+		}
+		b.f, b.Index = f, ix
+		return b, nil
+	}
+	f, err := os.OpenFile(idxPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, fileutil.SecretFileMode)
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %v", idxPath, err)
+	}
+	b.f = f
+	b.Index = &Index{Mode: mode, Date: date, Entries: map[string]*Entry{}}
+	if err := b.Commit(Record{Op: OpBegin, Version: indexVersion, Mode: mode, Date: date}); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// Resumed reports whether the folder held an earlier run.
+func (b *Backup) Resumed() bool { return len(b.Index.Order) > 0 }
+
+// Close closes the index.
+func (b *Backup) Close() error { return b.f.Close() }
+
+// Commit appends r to the index and returns once it is on disk. Concurrent
+// callers share one fsync (group commit), so a pool of workers does not
+// queue behind the disk.
+func (b *Backup) Commit(r Record) error {
+	line, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	line = append(line, '\n')
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.err != nil {
+		return b.err
+	}
+	if _, err := b.f.Write(line); err != nil {
+		b.err = fmt.Errorf("write %s: %v", IndexFile, err)
+		return b.err
+	}
+	b.seq++
+	mine := b.seq
+	if r.Op != OpBegin {
+		b.Index.apply(&r)
+	}
+	for b.synced < mine && b.err == nil {
+		if b.syncing {
+			b.cond.Wait()
+			continue
+		}
+		b.syncing = true
+		target := b.seq
+		b.mu.Unlock()
+		err := b.f.Sync()
+		b.mu.Lock()
+		b.syncing = false
+		if err != nil {
+			b.err = fmt.Errorf("sync %s: %v", IndexFile, err)
+		} else if target > b.synced {
+			b.synced = target
+		}
+		b.cond.Broadcast()
+	}
+	return b.err
+}
+
+// Entry returns the index entry of an object, or nil.
+func (b *Backup) Entry(kind, ns, name string) *Entry {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	e := b.Index.Lookup(kind, ns, name)
+	if e == nil {
+		return nil
+	}
+	c := *e
+	c.Results = map[string]bool{}
+	for k, v := range e.Results {
+		c.Results[k] = v
+	}
+	return &c
+}
+
+// Pending lists Secrets backed up but not finished: a run that was killed
+// between its backup and its last step.
+func (b *Backup) Pending() []Record {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []Record
+	for _, k := range b.Index.Order {
+		e := b.Index.Entries[k]
+		if e.Backup == nil || e.Backup.Kind != KindSecret {
+			continue
+		}
+		if e.Results[ResultInvalidated] || e.Results[ResultRefRemoved] {
+			continue
+		}
+		out = append(out, *e.Backup)
+	}
+	return out
+}
+
+// Save writes a clean manifest of obj, reads it back, checks it, and records
+// it in the index. Only after Save returns may obj be changed.
+func (b *Backup) Save(obj any) (*Record, error) {
+	r, data, err := manifest(obj)
+	if err != nil {
+		return nil, err
+	}
+	full := filepath.Join(b.Dir, filepath.FromSlash(r.File))
+	if err := fileutil.WriteSecretFile(full, data, false); err != nil && !errors.Is(err, fileutil.ErrExists) {
+		return nil, fmt.Errorf("back up %s %s/%s: %v", r.Kind, r.Namespace, r.Name, err)
+	}
+	// Read back what the disk holds (also when an earlier, killed run
+	// wrote the file) and check it is exactly this object.
+	if err := verifyFile(b.Dir, r); err != nil {
+		return nil, fmt.Errorf("back up %s %s/%s: read-back check failed: %v", r.Kind, r.Namespace, r.Name, err)
+	}
+	if err := b.Commit(*r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// manifest renders a re-appliable object: no uid, resourceVersion,
+// managedFields, owner references or status.
+func manifest(obj any) (*Record, []byte, error) {
+	var clean any
+	var meta *metav1.ObjectMeta
+	r := &Record{Op: OpBackup}
+	switch o := obj.(type) {
+	case *corev1.Secret:
+		r.Kind, meta = KindSecret, &o.ObjectMeta
+		clean = &corev1.Secret{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: KindSecret},
+			ObjectMeta: cleanMeta(&o.ObjectMeta),
+			Type:       o.Type,
+			Data:       o.Data,
+			Immutable:  o.Immutable,
+		}
+	case *corev1.ServiceAccount:
+		r.Kind, meta = KindServiceAccount, &o.ObjectMeta
+		clean = &corev1.ServiceAccount{
+			TypeMeta:                     metav1.TypeMeta{APIVersion: "v1", Kind: KindServiceAccount},
+			ObjectMeta:                   cleanMeta(&o.ObjectMeta),
+			Secrets:                      o.Secrets,
+			ImagePullSecrets:             o.ImagePullSecrets,
+			AutomountServiceAccountToken: o.AutomountServiceAccountToken,
+		}
+	default:
+		return nil, nil, fmt.Errorf("cannot back up a %T", obj)
+	}
+	r.Namespace, r.Name, r.UID, r.ResourceVersion = meta.Namespace, meta.Name, string(meta.UID), meta.ResourceVersion
+	if !validName(r.Namespace) || !validName(r.Name) || !validRV(r.ResourceVersion) {
+		return nil, nil, fmt.Errorf("cannot back up %s %s/%s: unexpected name or resourceVersion", r.Kind, r.Namespace, r.Name)
+	}
+	data, err := yaml.Marshal(clean)
+	if err != nil {
+		return nil, nil, err
+	}
+	sum := sha256.Sum256(data)
+	r.SHA256 = hex.EncodeToString(sum[:])
+	r.File = backupPath(r.Kind, r.Namespace, r.Name, r.ResourceVersion)
+	return r, data, nil
+}
+
+func cleanMeta(m *metav1.ObjectMeta) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Name: m.Name, Namespace: m.Namespace, Labels: m.Labels, Annotations: m.Annotations}
+}
+
+// verifyFile checks the file of a backup record: a regular file (no
+// symlink) inside dir whose sha256 matches and that holds that object.
+func verifyFile(dir string, r *Record) error {
+	_, err := readBackup(dir, r)
+	return err
+}
+
+// readBackup returns the checked manifest of a backup record.
+func readBackup(dir string, r *Record) ([]byte, error) {
+	rel := filepath.FromSlash(r.File)
+	full := filepath.Join(dir, rel)
+	// Every component is checked, so a symlinked folder cannot point the
+	// read elsewhere.
+	shown := ""
+	for _, part := range strings.Split(r.File, "/") {
+		shown = path.Join(shown, part)
+		fi, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(shown)))
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("%s is missing", r.File)
+			}
+			return nil, err
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			return nil, fmt.Errorf("%s is a symlink; a backup holds only regular files", shown)
+		}
+	}
+	f, err := os.Open(full)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", r.File)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, 4<<20))
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(data)
+	if hex.EncodeToString(sum[:]) != r.SHA256 {
+		return nil, fmt.Errorf("%s does not match the sha256 recorded in %s: the backup was changed after it was written", r.File, IndexFile)
+	}
+	var head struct {
+		Kind     string            `json:"kind"`
+		Metadata metav1.ObjectMeta `json:"metadata"`
+	}
+	if err := yaml.Unmarshal(data, &head); err != nil {
+		return nil, fmt.Errorf("%s is not a manifest: %v", r.File, oneLine(err))
+	}
+	if head.Kind != r.Kind || head.Metadata.Namespace != r.Namespace || head.Metadata.Name != r.Name {
+		return nil, fmt.Errorf("%s holds %s %s/%s, not %s %s/%s", r.File, head.Kind, head.Metadata.Namespace, head.Metadata.Name, r.Kind, r.Namespace, r.Name)
+	}
+	return data, nil
+}
+
+// checkFolder refuses a backup folder that others could have changed.
+func checkFolder(dir string) error {
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return fmt.Errorf("backup folder %s: %v", dir, err)
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		return fmt.Errorf("backup folder %s is a symlink; give the real folder", dir)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("backup folder %s is not a folder", dir)
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("backup folder %s is writable by group or others (mode %04o): anyone could have changed it; fix with chmod 700 %s after checking its content", dir, fi.Mode().Perm(), dir)
+	}
+	return nil
+}
