@@ -305,6 +305,10 @@ func (o *MigrateOptions) runApply(ctx context.Context) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	now := o.Now().UTC()
+	scan := o.scanOptions()
+	if err := legacy.CheckAccess(ctx, o.Client, scan.Namespace, legacy.ApplyPermissions(o.Mode)); err != nil {
+		return &ExitError{Code: ExitUsage, Err: err}
+	}
 	var backup *legacy.Backup
 	if o.DryRun == legacy.DryRunNone {
 		dir := o.BackupDir
@@ -324,7 +328,7 @@ func (o *MigrateOptions) runApply(ctx context.Context) error {
 		fmt.Fprintf(o.ErrOut, "%s %s (to resume or undo: --backup-dir %s / kubectl bound-token restore --from %s)\n", verb, dir, dir, dir)
 	}
 	progress := newProgress(o.ErrOut)
-	res, err := legacy.Apply(ctx, o.Client, backup, o.scanOptions(), legacy.ApplyOptions{
+	res, err := legacy.Apply(ctx, o.Client, backup, scan, legacy.ApplyOptions{
 		Mode:           o.Mode,
 		Date:           now.Format("2006-01-02"),
 		DryRun:         o.DryRun,

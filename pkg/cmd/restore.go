@@ -137,6 +137,15 @@ func (o *RestoreOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return &ExitError{Code: ExitUsage, Err: err}
 	}
+	// One cluster-wide check covers the common admin; namespace by
+	// namespace only when that fails.
+	if legacy.CheckAccess(ctx, o.Client, "", legacy.RestorePermissions()) != nil {
+		for _, ns := range r.Namespaces() {
+			if err := legacy.CheckAccess(ctx, o.Client, ns, legacy.RestorePermissions()); err != nil {
+				return &ExitError{Code: ExitUsage, Err: err}
+			}
+		}
+	}
 	progress := newProgress(o.ErrOut)
 	out := legacy.Restore(ctx, o.Client, r, legacy.RestoreOptions{DryRun: o.DryRun, Workers: o.Concurrency, Done: progress.step})
 	progress.end()

@@ -143,6 +143,20 @@ func OpenRestore(dir string, only []string) (*Restorable, error) {
 	return r, nil
 }
 
+// Namespaces lists the namespaces the restore touches.
+func (r *Restorable) Namespaces() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, it := range r.secrets {
+		if ns := it.secret.Namespace; !seen[ns] {
+			seen[ns] = true
+			out = append(out, ns)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // Count is how many Secrets the restore covers.
 func (r *Restorable) Count() int { return len(r.secrets) }
 

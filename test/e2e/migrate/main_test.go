@@ -1,0 +1,273 @@
+// Package migrate tests `migrate` and `restore` against a real
+// kube-apiserver, etcd and kube-controller-manager: legacy Secrets are
+// filled by the real token controller and accepted or rejected by the real
+// authenticator.
+package migrate
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/bound-token/kubectl-bound-token/pkg/cmd"
+	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
+	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
+)
+
+var (
+	cluster *framework.Cluster
+	// binary is the plugin built for tests that kill it.
+	binary string
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "bound-token-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "kubectl-bound_token")
+	repo, err := framework.RepoRoot()
+	if err == nil {
+		b := exec.Command("go", "build", "-o", binary, "./cmd/kubectl-bound_token")
+		b.Dir, b.Stdout, b.Stderr = repo, os.Stderr, os.Stderr
+		err = b.Run()
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: cannot build the plugin: %v\n", err)
+		os.Exit(1)
+	}
+	defer os.RemoveAll(dir)
+	framework.Main(m, framework.Options{}, func(c *framework.Cluster) { cluster = c })
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// run executes `kubectl bound-token ARGS` in-process against the cluster.
+func run(t *testing.T, args ...string) result {
+	t.Helper()
+	return runAs(t, cluster.Kubeconfig, args...)
+}
+
+func runAs(t *testing.T, kubeconfig string, args ...string) result {
+	t.Helper()
+	out, errOut := &bytes.Buffer{}, &bytes.Buffer{}
+	root := cmd.NewCmdBoundToken(genericiooptions.IOStreams{In: &bytes.Buffer{}, Out: out, ErrOut: errOut})
+	root.SetArgs(append([]string{"--kubeconfig", kubeconfig}, args...))
+	code := cmd.Execute(root, errOut)
+	return result{stdout: out.String(), stderr: errOut.String(), code: code}
+}
+
+func (r result) mustCode(t *testing.T, want int) result {
+	t.Helper()
+	if r.code != want {
+		t.Fatalf("exit code %d, want %d\nstdout: %s\nstderr: %s", r.code, want, r.stdout, r.stderr)
+	}
+	return r
+}
+
+// oneLineError asserts that stderr is exactly one "error: ..." line that
+// contains want.
+func (r result) oneLineError(t *testing.T, want string) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	last := lines[len(lines)-1]
+	if !strings.HasPrefix(last, "error: ") || !strings.Contains(last, want) {
+		t.Fatalf("stderr should end in one error line containing %q:\n%s", want, r.stderr)
+	}
+	for _, l := range lines {
+		if strings.HasPrefix(l, "backing up") || strings.HasPrefix(l, "summary") {
+			t.Fatalf("refused run still started work:\n%s", r.stderr)
+		}
+	}
+}
+
+var ctx = context.Background()
+
+// legacySecret creates a legacy token Secret for sa (listed in its .secrets
+// when listed is set, as auto-generated ones were), waits for the token
+// controller to fill it, and returns it.
+func legacySecret(t *testing.T, ns, sa, name string, listed bool) *corev1.Secret {
+	t.Helper()
+	c := cluster.Client.CoreV1()
+	if _, err := c.ServiceAccounts(ns).Get(ctx, sa, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+		cluster.CreateServiceAccount(t, ns, sa)
+	}
+	_, err := c.Secrets(ns).Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: map[string]string{corev1.ServiceAccountNameKey: sa}},
+		Type:       corev1.SecretTypeServiceAccountToken,
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if listed {
+		patch := fmt.Sprintf(`{"secrets":[{"name":%q}]}`, name)
+		if _, err := c.ServiceAccounts(ns).Patch(ctx, sa, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var s *corev1.Secret
+	cluster.Eventually(t, 30*time.Second, func() (bool, error) {
+		var err error
+		s, err = c.Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+		return err == nil && len(s.Data[corev1.ServiceAccountTokenKey]) > 0, err
+	})
+	return s
+}
+
+// authenticates asks the apiserver who the token is.
+func authenticates(token string) (bool, error) {
+	cfg := rest.AnonymousClientConfig(cluster.RESTConfig)
+	cfg.BearerToken = token
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return false, err
+	}
+	_, err = cs.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+	if apierrors.IsUnauthorized(err) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// waitAuth polls across the apiserver's ~10 s authentication cache.
+func waitAuth(t *testing.T, s *corev1.Secret, want bool) {
+	t.Helper()
+	tok := string(s.Data[corev1.ServiceAccountTokenKey])
+	cluster.Eventually(t, 20*time.Second, func() (bool, error) {
+		ok, err := authenticates(tok)
+		if err != nil {
+			return false, err
+		}
+		if ok != want {
+			return false, fmt.Errorf("token of %s/%s authenticates=%v", s.Namespace, s.Name, ok)
+		}
+		return true, nil
+	})
+}
+
+func getSecret(t *testing.T, ns, name string) (*corev1.Secret, bool) {
+	t.Helper()
+	s, err := cluster.Client.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, true
+}
+
+func saLists(t *testing.T, ns, sa, secret string) bool {
+	t.Helper()
+	s, err := cluster.Client.CoreV1().ServiceAccounts(ns).Get(ctx, sa, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range s.Secrets {
+		if r.Name == secret {
+			return true
+		}
+	}
+	return false
+}
+
+// backupDir returns a fresh path for a backup inside a 0700 temp folder.
+func backupDir(t *testing.T) string {
+	return filepath.Join(t.TempDir(), "backup")
+}
+
+func outcomes(t *testing.T, stdout string) map[string]legacy.Outcome {
+	t.Helper()
+	var l struct {
+		Items []legacy.Outcome `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &l); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, stdout)
+	}
+	m := map[string]legacy.Outcome{}
+	for _, o := range l.Items {
+		k := o.Namespace + "/" + o.Name
+		if o.Kind != "" {
+			k = o.Kind + ":" + k
+		}
+		m[k] = o
+	}
+	return m
+}
+
+// createMany makes n legacy Secrets spread over SAs (listed), concurrently,
+// and waits until the controller filled every one.
+func createMany(t *testing.T, ns string, n, perSA int) {
+	t.Helper()
+	c := cluster.Client.CoreV1()
+	for i := 0; i < (n+perSA-1)/perSA; i++ {
+		cluster.CreateServiceAccount(t, ns, fmt.Sprintf("sa-%d", i))
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	sem := make(chan struct{}, 16)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			_, err := c.Secrets(ns).Create(ctx, &corev1.Secret{
+				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("tok-%03d", i), Annotations: map[string]string{corev1.ServiceAccountNameKey: fmt.Sprintf("sa-%d", i/perSA)}},
+				Type:       corev1.SecretTypeServiceAccountToken,
+			}, metav1.CreateOptions{})
+			errs <- err
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < (n+perSA-1)/perSA; i++ {
+		var refs []string
+		for j := i * perSA; j < min(n, (i+1)*perSA); j++ {
+			refs = append(refs, fmt.Sprintf(`{"name":"tok-%03d"}`, j))
+		}
+		patch := `{"secrets":[` + strings.Join(refs, ",") + `]}`
+		if _, err := c.ServiceAccounts(ns).Patch(ctx, fmt.Sprintf("sa-%d", i), types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cluster.Eventually(t, 60*time.Second, func() (bool, error) {
+		l, err := c.Secrets(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		filled := 0
+		for _, s := range l.Items {
+			if s.Type == corev1.SecretTypeServiceAccountToken && len(s.Data[corev1.ServiceAccountTokenKey]) > 0 {
+				filled++
+			}
+		}
+		return filled == n, fmt.Errorf("%d of %d filled", filled, n)
+	})
+}
