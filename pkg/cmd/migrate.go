@@ -119,10 +119,11 @@ func NewCmdMigrate(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra
 		Example:               migrateExample,
 		Args:                  argsUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(f); err != nil {
+			// Flags first: a typo should not wait on the kubeconfig.
+			if err := o.Validate(); err != nil {
 				return usageError(err)
 			}
-			if err := o.Validate(); err != nil {
+			if err := o.Complete(f); err != nil {
 				return usageError(err)
 			}
 			return o.Run(cmd.Context())
@@ -154,11 +155,6 @@ func (o *MigrateOptions) Complete(f cmdutil.Factory) error {
 	if o.Namespace, _, err = f.ToRawKubeConfigLoader().Namespace(); err != nil {
 		return err
 	}
-	if o.UnusedFor != "" {
-		if o.unusedFor, err = legacy.ParseAge(o.UnusedFor); err != nil {
-			return fmt.Errorf("--unused-for: %v", err)
-		}
-	}
 	cfg, err := f.ToRESTConfig()
 	if err != nil {
 		return err
@@ -174,6 +170,13 @@ func newThrottledClient(cfg *rest.Config, qps float32, burst int) (kubernetes.In
 }
 
 func (o *MigrateOptions) Validate() error {
+	if o.UnusedFor != "" {
+		d, err := legacy.ParseAge(o.UnusedFor)
+		if err != nil {
+			return fmt.Errorf("--unused-for: %v", err)
+		}
+		o.unusedFor = d
+	}
 	if o.Mode != legacy.ModeInvalidate && o.Mode != legacy.ModeDelete {
 		return fmt.Errorf("--mode %q: use invalidate or delete", o.Mode)
 	}

@@ -195,6 +195,7 @@ func Restore(ctx context.Context, client kubernetes.Interface, r *Restorable, op
 			opts.Done(o)
 		}
 	}
+	sas := &saCache{client: client, m: map[string]*saLookup{}}
 	jobs := make(chan restoreItem)
 	var wg sync.WaitGroup
 	for w := 0; w < opts.Workers; w++ {
@@ -202,7 +203,7 @@ func Restore(ctx context.Context, client kubernetes.Interface, r *Restorable, op
 		go func() {
 			defer wg.Done()
 			for it := range jobs {
-				record(restoreSecret(ctx, client, it, opts.DryRun, dry))
+				record(restoreSecret(ctx, client, sas, it, opts.DryRun, dry))
 			}
 		}()
 	}
@@ -237,7 +238,7 @@ func Restore(ctx context.Context, client kubernetes.Interface, r *Restorable, op
 	return out
 }
 
-func restoreSecret(ctx context.Context, client kubernetes.Interface, it restoreItem, dryRun string, dry []string) Outcome {
+func restoreSecret(ctx context.Context, client kubernetes.Interface, sas *saCache, it restoreItem, dryRun string, dry []string) Outcome {
 	want := it.secret
 	f := &Finding{Namespace: want.Namespace, Name: want.Name}
 	secrets := client.CoreV1().Secrets(want.Namespace)
@@ -253,7 +254,7 @@ func restoreSecret(ctx context.Context, client kubernetes.Interface, it restoreI
 		if dryRun == DryRunServer {
 			return outcome(f, OutWouldChange, "would re-create it (server dry run accepted)")
 		}
-		return outcome(f, OutRecreated, "re-created with its original token%s", saWarning(ctx, client, want))
+		return outcome(f, OutRecreated, "re-created with its original token%s", sas.warning(ctx, want))
 	case err != nil:
 		return outcome(f, OutFailed, "%v", describeAPIError(err, "get", "secrets", want.Namespace))
 	}
@@ -287,14 +288,41 @@ func restoreSecret(ctx context.Context, client kubernetes.Interface, it restoreI
 	if dryRun == DryRunServer {
 		return outcome(f, OutWouldChange, "would re-enable it (server dry run accepted)")
 	}
-	return outcome(f, OutLabelRemoved, "invalid-since label removed%s", saWarning(ctx, client, want))
+	return outcome(f, OutLabelRemoved, "invalid-since label removed%s", sas.warning(ctx, want))
 }
 
-// saWarning says when the token still cannot work: its ServiceAccount is
+// saCache looks each ServiceAccount up once per restore.
+type saCache struct {
+	client kubernetes.Interface
+	mu     sync.Mutex
+	m      map[string]*saLookup
+}
+
+type saLookup struct {
+	once sync.Once
+	sa   *corev1.ServiceAccount
+	err  error
+}
+
+func (c *saCache) get(ctx context.Context, ns, name string) (*corev1.ServiceAccount, error) {
+	c.mu.Lock()
+	l := c.m[ns+"/"+name]
+	if l == nil {
+		l = &saLookup{}
+		c.m[ns+"/"+name] = l
+	}
+	c.mu.Unlock()
+	l.once.Do(func() {
+		l.sa, l.err = c.client.CoreV1().ServiceAccounts(ns).Get(ctx, name, metav1.GetOptions{})
+	})
+	return l.sa, l.err
+}
+
+// warning says when the token still cannot work: its ServiceAccount is
 // gone or was re-created with another uid.
-func saWarning(ctx context.Context, client kubernetes.Interface, s *corev1.Secret) string {
+func (c *saCache) warning(ctx context.Context, s *corev1.Secret) string {
 	name := s.Annotations[corev1.ServiceAccountNameKey]
-	sa, err := client.CoreV1().ServiceAccounts(s.Namespace).Get(ctx, name, metav1.GetOptions{})
+	sa, err := c.get(ctx, s.Namespace, name)
 	switch {
 	case apierrors.IsNotFound(err):
 		return fmt.Sprintf("; WARNING: service account %s is gone, so the token cannot authenticate (and the token controller will delete the Secret)", name)

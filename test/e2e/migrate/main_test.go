@@ -55,7 +55,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	defer os.RemoveAll(dir)
-	framework.Main(m, framework.Options{}, func(c *framework.Cluster) { cluster = c })
+	// The token controller fills hundreds of Secrets here; its default
+	// client rate (20/s) would make that the slowest part of the suite.
+	framework.Main(m, framework.Options{KCMArgs: []string{"--kube-api-qps=500", "--kube-api-burst=1000"}}, func(c *framework.Cluster) { cluster = c })
 }
 
 type result struct {

@@ -1,0 +1,249 @@
+package legacy
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+func TestParseAge(t *testing.T) {
+	for in, want := range map[string]time.Duration{
+		"90d": 90 * 24 * time.Hour, "36h": 36 * time.Hour, "1d12h": 36 * time.Hour, "0d": 0, "45m": 45 * time.Minute,
+	} {
+		if got, err := ParseAge(in); err != nil || got != want {
+			t.Errorf("ParseAge(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "d", "-1d", "x90d", "90dd", "1.5d", "90days", "-3h"} {
+		if _, err := ParseAge(in); err == nil && in != "" {
+			t.Errorf("ParseAge(%q) accepted", in)
+		}
+	}
+}
+
+func TestClassify(t *testing.T) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	old := metav1.NewTime(now.Add(-400 * 24 * time.Hour))
+	young := metav1.NewTime(now.Add(-2 * 24 * time.Hour))
+	for _, c := range []struct {
+		name string
+		f    Finding
+		want string
+	}{
+		{"invalid", Finding{InvalidSince: "2026-01-01", ServiceAccountState: SAOK, Created: old}, ActionDelete},
+		{"sa gone", Finding{ServiceAccountState: SAMissing, Created: old}, ActionDelete},
+		{"sa re-created", Finding{ServiceAccountState: SAUIDMismatch, Created: old}, ActionDelete},
+		{"mounted", Finding{ServiceAccountState: SAOK, Created: old, Consumers: []Consumer{{Pod: "p", Via: "volume", Workload: "Deployment/d"}}}, ActionSwitchWorkload},
+		{"never used, old", Finding{ServiceAccountState: SAOK, Created: old}, ActionInvalidate},
+		{"never used, young", Finding{ServiceAccountState: SAOK, Created: young}, ActionFindClient},
+		{"used long ago", Finding{ServiceAccountState: SAOK, Created: old, LastUsed: "2026-01-10"}, ActionInvalidate},
+		{"used lately", Finding{ServiceAccountState: SAOK, Created: old, LastUsed: "2026-11-20"}, ActionFindClient},
+	} {
+		f := c.f
+		f.classify(now, DefaultThreshold)
+		if f.Action != c.want || f.Reason == "" {
+			t.Errorf("%s: action %q (%s), want %q", c.name, f.Action, f.Reason, c.want)
+		}
+	}
+	f := Finding{ServiceAccountState: SAOK, Created: old, Consumers: []Consumer{{Pod: "p", Workload: "Deployment/d"}, {Pod: "q"}}}
+	f.classify(now, DefaultThreshold)
+	if !strings.Contains(f.Reason, "pod p (Deployment/d) and 1 more") {
+		t.Errorf("reason %q does not name the pod, its workload and the rest", f.Reason)
+	}
+}
+
+func TestSecretRefs(t *testing.T) {
+	spec := &corev1.PodSpec{
+		Volumes: []corev1.Volume{
+			{VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "vol"}}},
+			{VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{{Secret: &corev1.SecretProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "proj"}}}}}}},
+		},
+		InitContainers: []corev1.Container{{Env: []corev1.EnvVar{{ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "env"}}}}}}},
+		Containers:     []corev1.Container{{EnvFrom: []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "from"}}}}}},
+		EphemeralContainers: []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{
+			Env: []corev1.EnvVar{{ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "eph"}}}}},
+		}}},
+	}
+	got := secretRefs(spec)
+	want := map[string]string{"vol": "volume", "proj": "projected", "env": "env", "from": "envFrom", "eph": "env"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("secretRefs = %v, want %v", got, want)
+	}
+}
+
+func secret(ns, name, rv string) *corev1.Secret {
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, UID: types.UID("uid-" + name), ResourceVersion: rv,
+			Annotations: map[string]string{corev1.ServiceAccountNameKey: "sa"}, ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "m"}}},
+		Type: corev1.SecretTypeServiceAccountToken,
+		Data: map[string][]byte{"token": []byte("secret-token-value")},
+	}
+}
+
+func TestBackupSaveIsCleanPrivateAndChecked(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "b")
+	b, err := OpenBackup(dir, ModeInvalidate, "2026-11-23")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := b.Save(secret("ns", "s", "42"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	data, err := os.ReadFile(filepath.Join(dir, r.File))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, gone := range []string{"uid-s", "resourceVersion", "managedFields"} {
+		if strings.Contains(string(data), gone) {
+			t.Errorf("backup manifest holds %s:\n%s", gone, data)
+		}
+	}
+	for _, p := range []string{dir, filepath.Join(dir, "secrets"), filepath.Join(dir, "secrets", "ns")} {
+		if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o700 {
+			t.Errorf("%s mode %04o", p, fi.Mode().Perm())
+		}
+	}
+	for _, p := range []string{filepath.Join(dir, r.File), filepath.Join(dir, IndexFile)} {
+		if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s mode %04o", p, fi.Mode().Perm())
+		}
+	}
+	// The index names the original uid and resourceVersion.
+	if r.UID != "uid-s" || r.ResourceVersion != "42" || len(r.SHA256) != 64 {
+		t.Errorf("record %+v", r)
+	}
+	// Resume: same mode reopens with the record; another mode is refused.
+	b2, err := OpenBackup(dir, ModeInvalidate, "2026-11-24")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !b2.Resumed() || b2.Entry(KindSecret, "ns", "s").Backup.SHA256 != r.SHA256 || b2.Index.Date != "2026-11-23" {
+		t.Errorf("resume lost the record or the date: %+v", b2.Index)
+	}
+	b2.Close()
+	if _, err := OpenBackup(dir, ModeDelete, "2026-11-23"); err == nil || !strings.Contains(err.Error(), "--mode invalidate") {
+		t.Errorf("other mode: %v", err)
+	}
+}
+
+func TestOpenBackupCutsAPartialLastLine(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "b")
+	b, err := OpenBackup(dir, ModeDelete, "2026-11-23")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Save(secret("ns", "s", "7")); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	idx := filepath.Join(dir, IndexFile)
+	f, _ := os.OpenFile(idx, os.O_WRONLY|os.O_APPEND, 0)
+	f.WriteString(`{"op":"done","kind":"Secret","names`) // killed mid-write
+	f.Close()
+	b, err = OpenBackup(dir, ModeDelete, "2026-11-23")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Commit(Record{Op: OpDone, Kind: KindSecret, Namespace: "ns", Name: "s", Result: ResultDeleted}); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	data, _ := os.ReadFile(idx)
+	ix, err := ParseIndex(data)
+	if err != nil {
+		t.Fatalf("index unreadable after repair: %v\n%s", err, data)
+	}
+	if !ix.Lookup(KindSecret, "ns", "s").Results[ResultDeleted] {
+		t.Error("record after repair lost")
+	}
+}
+
+func TestCommitIsConcurrentAndComplete(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "b")
+	b, err := OpenBackup(dir, ModeInvalidate, "2026-11-23")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 200; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			if err := b.Commit(Record{Op: OpDone, Kind: KindSecret, Namespace: "ns", Name: fmt.Sprintf("s-%d", i), Result: ResultInvalidated}); err != nil {
+				t.Error(err)
+			}
+		}(i)
+	}
+	wg.Wait()
+	b.Close()
+	data, _ := os.ReadFile(filepath.Join(dir, IndexFile))
+	ix, err := ParseIndex(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ix.Order) != 200 {
+		t.Errorf("%d objects in the index, want 200", len(ix.Order))
+	}
+}
+
+func TestParseIndexRejects(t *testing.T) {
+	head := `{"op":"begin","version":1,"mode":"invalidate","date":"2026-11-23"}` + "\n"
+	good := `{"op":"backup","kind":"Secret","namespace":"ns","name":"s","uid":"u","resourceVersion":"1","file":"secrets/ns/s@1.yaml","sha256":"` + strings.Repeat("a", 64) + `"}` + "\n"
+	if _, err := ParseIndex([]byte(head + good)); err != nil {
+		t.Fatalf("good index: %v", err)
+	}
+	for name, in := range map[string]string{
+		"empty":          "",
+		"no header":      good,
+		"future version": `{"op":"begin","version":2,"mode":"invalidate"}` + "\n",
+		"bad mode":       `{"op":"begin","version":1,"mode":"wipe"}` + "\n",
+		"path escape":    head + strings.Replace(good, "secrets/ns/s@1.yaml", "../../etc/passwd", 1),
+		"wrong path":     head + strings.Replace(good, "secrets/ns/s@1.yaml", "secrets/ns/other@1.yaml", 1),
+		"bad name":       head + strings.Replace(strings.Replace(good, `"name":"s"`, `"name":"../s"`, 1), "s@1", "../s@1", 1),
+		"short sha":      head + strings.Replace(good, strings.Repeat("a", 64), "abc", 1),
+		"unknown field":  head + strings.Replace(good, `"op":"backup"`, `"op":"backup","x":1`, 1),
+		"garbage line":   head + "not json\n" + good,
+		"unknown op":     head + strings.Replace(good, `"op":"backup"`, `"op":"wipe"`, 1),
+	} {
+		if _, err := ParseIndex([]byte(in)); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	// A cut last line is a killed write, not damage.
+	if _, err := ParseIndex([]byte(head + good + `{"op":"do`)); err != nil {
+		t.Errorf("partial last line: %v", err)
+	}
+}
+
+func FuzzParseIndex(f *testing.F) {
+	head := `{"op":"begin","version":1,"mode":"delete","date":"2026-11-23"}` + "\n"
+	f.Add([]byte(head))
+	f.Add([]byte(head + `{"op":"backup","kind":"ServiceAccount","namespace":"ns","name":"s","uid":"u","resourceVersion":"1","file":"serviceaccounts/ns/s@1.yaml","sha256":"` + strings.Repeat("0", 64) + `"}` + "\n"))
+	f.Add([]byte(head + `{"op":"done","kind":"Secret","namespace":"ns","name":"s","result":"deleted"}` + "\n" + `{"op":"do`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ix, err := ParseIndex(data)
+		if err != nil {
+			return
+		}
+		// Whatever parses must only name files inside the folder.
+		for _, e := range ix.Entries {
+			if e.Backup == nil {
+				continue
+			}
+			clean := filepath.Clean(e.Backup.File)
+			if filepath.IsAbs(clean) || strings.HasPrefix(clean, "..") || clean != e.Backup.File {
+				t.Fatalf("index names a file outside the folder: %q", e.Backup.File)
+			}
+		}
+	})
+}
