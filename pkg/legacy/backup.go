@@ -308,13 +308,39 @@ func OpenBackup(dir, mode, date string) (*Backup, error) {
 // Resumed reports whether the folder held an earlier run.
 func (b *Backup) Resumed() bool { return len(b.Index.Order) > 0 }
 
-// Close closes the index.
-func (b *Backup) Close() error { return b.f.Close() }
+// Close syncs and closes the index.
+func (b *Backup) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	serr := b.f.Sync()
+	if err := b.f.Close(); err != nil {
+		return err
+	}
+	return serr
+}
 
 // Commit appends r to the index and returns once it is on disk. Concurrent
 // callers share one fsync (group commit), so a pool of workers does not
 // queue behind the disk.
 func (b *Backup) Commit(r Record) error {
+	return b.append(r, true)
+}
+
+// Note appends r without waiting for the disk. Done records use it: a run
+// that loses one finds the change on the server and records it again, so
+// only backup records must be durable before the change they announce.
+func (b *Backup) Note(r Record) error {
+	return b.append(r, false)
+}
+
+// Sync returns once every record appended so far is on disk.
+func (b *Backup) Sync() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.waitSynced(b.seq)
+}
+
+func (b *Backup) append(r Record, durable bool) error {
 	line, err := json.Marshal(r)
 	if err != nil {
 		return err
@@ -334,6 +360,14 @@ func (b *Backup) Commit(r Record) error {
 	if r.Op != OpBegin {
 		b.Index.apply(&r)
 	}
+	if !durable {
+		return nil
+	}
+	return b.waitSynced(mine)
+}
+
+// waitSynced is called with b.mu held.
+func (b *Backup) waitSynced(mine int64) error {
 	for b.synced < mine && b.err == nil {
 		if b.syncing {
 			b.cond.Wait()
@@ -402,14 +436,119 @@ func (b *Backup) Save(obj any) (*Record, error) {
 		return nil, fmt.Errorf("back up %s %s/%s: %v", r.Kind, r.Namespace, r.Name, err)
 	}
 	// Read back what the disk holds (also when an earlier, killed run
-	// wrote the file) and check it is exactly this object.
-	if err := verifyFile(b.Dir, r); err != nil {
+	// wrote the file): the sha256 of the bytes rendered from this object
+	// must match. Restore also parses it; here that would only repeat
+	// what the rendering just said.
+	if err := checkSum(b.Dir, r); err != nil {
 		return nil, fmt.Errorf("back up %s %s/%s: read-back check failed: %v", r.Kind, r.Namespace, r.Name, err)
 	}
 	if err := b.Commit(*r); err != nil {
 		return nil, err
 	}
 	return r, nil
+}
+
+// SaveBatch is Save for many objects: files are written, synced, read
+// back and checked by several goroutines at once (the disk overlaps their
+// flushes), then their records are appended and synced once. An object
+// whose backup failed has a non-nil error and must not change.
+func (b *Backup) SaveBatch(objs []any) ([]*Record, []error) {
+	recs := make([]*Record, len(objs))
+	errs := make([]error, len(objs))
+	parallel(len(objs), saveWorkers, func(i int) {
+		r, data, err := manifest(objs[i])
+		if err != nil {
+			errs[i] = err
+			return
+		}
+		full := filepath.Join(b.Dir, filepath.FromSlash(r.File))
+		if err := writeNew(full, data); err != nil {
+			errs[i] = fmt.Errorf("back up %s %s/%s: %v", r.Kind, r.Namespace, r.Name, err)
+			return
+		}
+		if err := checkSum(b.Dir, r); err != nil {
+			errs[i] = fmt.Errorf("back up %s %s/%s: read-back check failed: %v", r.Kind, r.Namespace, r.Name, err)
+			return
+		}
+		recs[i] = r
+	})
+	// The new names must be durable too: sync each folder once.
+	dirs := map[string]bool{b.Dir: true}
+	for _, r := range recs {
+		if r == nil {
+			continue
+		}
+		for d := filepath.Dir(filepath.Join(b.Dir, filepath.FromSlash(r.File))); d != b.Dir && !dirs[d]; d = filepath.Dir(d) {
+			dirs[d] = true
+		}
+	}
+	for d := range dirs {
+		if err := syncPath(d); err != nil {
+			for i := range recs {
+				recs[i], errs[i] = nil, fmt.Errorf("back up: sync %s: %v", d, err)
+			}
+			return recs, errs
+		}
+	}
+	for i, r := range recs {
+		if r == nil {
+			continue
+		}
+		if err := b.Note(*r); err != nil {
+			recs[i], errs[i] = nil, err
+		}
+	}
+	if err := b.Sync(); err != nil {
+		for i := range recs {
+			recs[i], errs[i] = nil, err
+		}
+	}
+	return recs, errs
+}
+
+const saveWorkers = 8
+
+// writeNew writes a 0600 file under its final name only when complete and
+// synced (a temporary file linked into place). An existing file is kept;
+// the sha256 check decides whether it is this object's.
+func writeNew(full string, data []byte) error {
+	dir := filepath.Dir(full)
+	if err := os.MkdirAll(dir, fileutil.SecretDirMode); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(fileutil.SecretFileMode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Link(tmp.Name(), full); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return nil
+}
+
+func syncPath(p string) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
 }
 
 // manifest renders a re-appliable object: no uid, resourceVersion,
@@ -456,6 +595,18 @@ func manifest(obj any) (*Record, []byte, error) {
 
 func cleanMeta(m *metav1.ObjectMeta) metav1.ObjectMeta {
 	return metav1.ObjectMeta{Name: m.Name, Namespace: m.Namespace, Labels: m.Labels, Annotations: m.Annotations}
+}
+
+func checkSum(dir string, r *Record) error {
+	data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(r.File)))
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(data)
+	if hex.EncodeToString(sum[:]) != r.SHA256 {
+		return fmt.Errorf("%s does not hold what was written", r.File)
+	}
+	return nil
 }
 
 // verifyFile checks the file of a backup record: a regular file (no

@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
@@ -175,13 +176,17 @@ func decodeSecret(data []byte) (*corev1.Secret, error) {
 // deleted one is re-created with its original data, an invalidated one
 // loses the invalid-since label, and ServiceAccounts list them again. It is
 // idempotent; an object that someone else replaced is left alone.
+//
+// The live state is read with one LIST of Secrets and one of
+// ServiceAccounts per namespace, not a GET per object; every write then
+// carries the listed resourceVersion, so a change in between is noticed.
 func Restore(ctx context.Context, client kubernetes.Interface, r *Restorable, opts RestoreOptions) []Outcome {
 	if opts.Workers < 1 {
 		opts.Workers = 1
 	}
-	var dry []string
+	rs := &restorer{client: client, dryRun: opts.DryRun}
 	if opts.DryRun == DryRunServer {
-		dry = []string{metav1.DryRunAll}
+		rs.dry = []string{metav1.DryRunAll}
 	}
 	var (
 		mu  sync.Mutex
@@ -195,23 +200,19 @@ func Restore(ctx context.Context, client kubernetes.Interface, r *Restorable, op
 			opts.Done(o)
 		}
 	}
-	sas := &saCache{client: client, m: map[string]*saLookup{}}
-	jobs := make(chan restoreItem)
-	var wg sync.WaitGroup
-	for w := 0; w < opts.Workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for it := range jobs {
-				record(restoreSecret(ctx, client, sas, it, opts.DryRun, dry))
-			}
-		}()
+
+	nss := r.Namespaces()
+	live := make([]*liveState, len(nss))
+	parallel(len(nss), opts.Workers, func(i int) { live[i] = readLive(ctx, client, nss[i]) })
+	byNS := map[string]*liveState{}
+	for i, ns := range nss {
+		byNS[ns] = live[i]
 	}
-	for _, it := range r.secrets {
-		jobs <- it
-	}
-	close(jobs)
-	wg.Wait()
+
+	parallel(len(r.secrets), opts.Workers, func(i int) {
+		it := r.secrets[i]
+		record(rs.secret(ctx, byNS[it.secret.Namespace], it))
+	})
 
 	// ServiceAccounts last: a reference to a Secret that is not back yet
 	// would be pointless.
@@ -224,11 +225,12 @@ func Restore(ctx context.Context, client kubernetes.Interface, r *Restorable, op
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	for _, k := range keys {
-		for _, o := range restoreRefs(ctx, client, r.sas[k], restored, opts.DryRun, dry) {
+	parallel(len(keys), opts.Workers, func(i int) {
+		sa := r.sas[keys[i]]
+		if o, ok := rs.refs(ctx, byNS[sa.Namespace], sa, restored); ok {
 			record(o)
 		}
-	}
+	})
 	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].Namespace != out[j].Namespace {
 			return out[i].Namespace < out[j].Namespace
@@ -238,25 +240,94 @@ func Restore(ctx context.Context, client kubernetes.Interface, r *Restorable, op
 	return out
 }
 
-func restoreSecret(ctx context.Context, client kubernetes.Interface, sas *saCache, it restoreItem, dryRun string, dry []string) Outcome {
+// parallel calls fn(0..n-1) on at most workers goroutines.
+func parallel(n, workers int, fn func(int)) {
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < workers && w < n; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				fn(i)
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+}
+
+// liveState is what a namespace holds now.
+type liveState struct {
+	secrets map[string]*corev1.Secret
+	sas     map[string]*corev1.ServiceAccount
+	err     error
+}
+
+func readLive(ctx context.Context, client kubernetes.Interface, ns string) *liveState {
+	l := &liveState{secrets: map[string]*corev1.Secret{}, sas: map[string]*corev1.ServiceAccount{}}
+	lo := metav1.ListOptions{Limit: 500, FieldSelector: fields.OneTermEqualSelector("type", string(corev1.SecretTypeServiceAccountToken)).String()}
+	for {
+		sl, err := client.CoreV1().Secrets(ns).List(ctx, lo)
+		if err != nil {
+			l.err = describeAPIError(err, "list", "secrets", ns)
+			return l
+		}
+		for i := range sl.Items {
+			l.secrets[sl.Items[i].Name] = &sl.Items[i]
+		}
+		if lo.Continue = sl.Continue; lo.Continue == "" {
+			break
+		}
+	}
+	lo = metav1.ListOptions{Limit: 500}
+	for {
+		al, err := client.CoreV1().ServiceAccounts(ns).List(ctx, lo)
+		if err != nil {
+			l.err = describeAPIError(err, "list", "serviceaccounts", ns)
+			return l
+		}
+		for i := range al.Items {
+			l.sas[al.Items[i].Name] = &al.Items[i]
+		}
+		if lo.Continue = al.Continue; lo.Continue == "" {
+			break
+		}
+	}
+	return l
+}
+
+type restorer struct {
+	client kubernetes.Interface
+	dryRun string
+	dry    []string
+}
+
+func (rs *restorer) secret(ctx context.Context, live *liveState, it restoreItem) Outcome {
 	want := it.secret
 	f := &Finding{Namespace: want.Namespace, Name: want.Name}
-	secrets := client.CoreV1().Secrets(want.Namespace)
-	cur, err := secrets.Get(ctx, want.Name, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		if dryRun == DryRunClient {
+	if live.err != nil {
+		return outcome(f, OutFailed, "%v", live.err)
+	}
+	secrets := rs.client.CoreV1().Secrets(want.Namespace)
+	cur, exists := live.secrets[want.Name]
+	if !exists {
+		if rs.dryRun == DryRunClient {
 			return outcome(f, OutWouldChange, "would re-create it")
 		}
-		if _, err := secrets.Create(ctx, want.DeepCopy(), metav1.CreateOptions{DryRun: dry}); err != nil {
+		if _, err := secrets.Create(ctx, want.DeepCopy(), metav1.CreateOptions{DryRun: rs.dry}); err != nil {
+			if apierrors.IsAlreadyExists(err) {
+				return outcome(f, OutSkipChanged, "created by someone else while restoring; run restore again")
+			}
 			return outcome(f, OutFailed, "re-create: %v", describeAPIError(err, "create", "secrets", want.Namespace))
 		}
-		if dryRun == DryRunServer {
+		if rs.dryRun == DryRunServer {
 			return outcome(f, OutWouldChange, "would re-create it (server dry run accepted)")
 		}
-		return outcome(f, OutRecreated, "re-created with its original token%s", sas.warning(ctx, want))
-	case err != nil:
-		return outcome(f, OutFailed, "%v", describeAPIError(err, "get", "secrets", want.Namespace))
+		return outcome(f, OutRecreated, "re-created with its original token%s", saWarning(live, want))
 	}
 	// The original object, or one an earlier restore re-created from this
 	// backup (new uid, same data); anything else is someone else's.
@@ -272,81 +343,54 @@ func restoreSecret(ctx context.Context, client kubernetes.Interface, sas *saCach
 	if had {
 		label = wantLabel
 	}
-	if dryRun == DryRunClient {
+	if rs.dryRun == DryRunClient {
 		return outcome(f, OutWouldChange, "would re-enable it")
 	}
 	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{
 		"resourceVersion": cur.ResourceVersion,
 		"labels":          map[string]any{LabelInvalidSince: label},
 	}})
-	if _, err := secrets.Patch(ctx, want.Name, types.MergePatchType, patch, metav1.PatchOptions{DryRun: dry}); err != nil {
-		if apierrors.IsConflict(err) {
+	if _, err := secrets.Patch(ctx, want.Name, types.MergePatchType, patch, metav1.PatchOptions{DryRun: rs.dry}); err != nil {
+		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
 			return outcome(f, OutSkipChanged, "changed while restoring; run restore again")
 		}
 		return outcome(f, OutFailed, "re-enable: %v", describeAPIError(err, "patch", "secrets", want.Namespace))
 	}
-	if dryRun == DryRunServer {
+	if rs.dryRun == DryRunServer {
 		return outcome(f, OutWouldChange, "would re-enable it (server dry run accepted)")
 	}
-	return outcome(f, OutLabelRemoved, "invalid-since label removed%s", sas.warning(ctx, want))
+	return outcome(f, OutLabelRemoved, "invalid-since label removed%s", saWarning(live, want))
 }
 
-// saCache looks each ServiceAccount up once per restore.
-type saCache struct {
-	client kubernetes.Interface
-	mu     sync.Mutex
-	m      map[string]*saLookup
-}
-
-type saLookup struct {
-	once sync.Once
-	sa   *corev1.ServiceAccount
-	err  error
-}
-
-func (c *saCache) get(ctx context.Context, ns, name string) (*corev1.ServiceAccount, error) {
-	c.mu.Lock()
-	l := c.m[ns+"/"+name]
-	if l == nil {
-		l = &saLookup{}
-		c.m[ns+"/"+name] = l
-	}
-	c.mu.Unlock()
-	l.once.Do(func() {
-		l.sa, l.err = c.client.CoreV1().ServiceAccounts(ns).Get(ctx, name, metav1.GetOptions{})
-	})
-	return l.sa, l.err
-}
-
-// warning says when the token still cannot work: its ServiceAccount is
+// saWarning says when the token still cannot work: its ServiceAccount is
 // gone or was re-created with another uid.
-func (c *saCache) warning(ctx context.Context, s *corev1.Secret) string {
+func saWarning(live *liveState, s *corev1.Secret) string {
 	name := s.Annotations[corev1.ServiceAccountNameKey]
-	sa, err := c.get(ctx, s.Namespace, name)
+	sa, ok := live.sas[name]
 	switch {
-	case apierrors.IsNotFound(err):
+	case !ok:
 		return fmt.Sprintf("; WARNING: service account %s is gone, so the token cannot authenticate (and the token controller will delete the Secret)", name)
-	case err == nil && s.Annotations[corev1.ServiceAccountUIDKey] != "" && string(sa.UID) != s.Annotations[corev1.ServiceAccountUIDKey]:
+	case s.Annotations[corev1.ServiceAccountUIDKey] != "" && string(sa.UID) != s.Annotations[corev1.ServiceAccountUIDKey]:
 		return fmt.Sprintf("; WARNING: service account %s was re-created with another uid, so the token cannot authenticate", name)
 	}
 	return ""
 }
 
-// restoreRefs lists again, in the SA, the restored Secrets that its backup
-// listed.
-func restoreRefs(ctx context.Context, client kubernetes.Interface, backup *corev1.ServiceAccount, restored map[string]bool, dryRun string, dry []string) []Outcome {
+// refs lists again, in the SA, the restored Secrets that its backup listed.
+// It reports false when there was nothing to do.
+func (rs *restorer) refs(ctx context.Context, live *liveState, backup *corev1.ServiceAccount, restored map[string]bool) (Outcome, bool) {
 	f := &Finding{Namespace: backup.Namespace, Name: backup.Name}
-	outcome := func(f *Finding, result, format string, args ...any) Outcome {
+	outcome := func(result, format string, args ...any) (Outcome, bool) {
 		o := outcome(f, result, format, args...)
 		o.Kind = KindServiceAccount
-		return o
+		return o, true
 	}
-	cur, err := client.CoreV1().ServiceAccounts(backup.Namespace).Get(ctx, backup.Name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return []Outcome{outcome(f, OutFailed, "service account %s/%s no longer exists; its tokens cannot authenticate until it is restored with its original uid, which Kubernetes does not allow", backup.Namespace, backup.Name)}
+	if live.err != nil {
+		return outcome(OutFailed, "%v", live.err)
 	}
-	if err != nil {
-		return []Outcome{outcome(f, OutFailed, "%v", describeAPIError(err, "get", "serviceaccounts", backup.Namespace))}
+	cur, ok := live.sas[backup.Name]
+	if !ok {
+		return outcome(OutFailed, "service account %s/%s no longer exists; its tokens cannot authenticate until it is restored with its original uid, which Kubernetes does not allow", backup.Namespace, backup.Name)
 	}
 	has := map[string]bool{}
 	for _, r := range cur.Secrets {
@@ -359,15 +403,19 @@ func restoreRefs(ctx context.Context, client kubernetes.Interface, backup *corev
 		}
 	}
 	if len(add) == 0 {
-		return nil
+		return Outcome{}, false
 	}
-	if dryRun == DryRunClient {
-		return []Outcome{outcome(f, OutWouldChange, "would list %d Secret(s) again in service account %s", len(add), backup.Name)}
+	if rs.dryRun == DryRunClient {
+		return outcome(OutWouldChange, "would list %d Secret(s) again in service account %s", len(add), backup.Name)
 	}
-	// Strategic merge on the list's merge key adds only what is missing.
+	// Strategic merge on the list's merge key adds only what is missing,
+	// so no resourceVersion is needed: nothing is overwritten.
 	patch, _ := json.Marshal(map[string]any{"secrets": add})
-	if _, err := client.CoreV1().ServiceAccounts(backup.Namespace).Patch(ctx, backup.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{DryRun: dry}); err != nil {
-		return []Outcome{outcome(f, OutFailed, "list Secrets again: %v", describeAPIError(err, "patch", "serviceaccounts", backup.Namespace))}
+	if _, err := rs.client.CoreV1().ServiceAccounts(backup.Namespace).Patch(ctx, backup.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{DryRun: rs.dry}); err != nil {
+		return outcome(OutFailed, "list Secrets again: %v", describeAPIError(err, "patch", "serviceaccounts", backup.Namespace))
 	}
-	return []Outcome{outcome(f, OutRefRestored, "service account %s lists %d Secret(s) again", backup.Name, len(add))}
+	if rs.dryRun == DryRunServer {
+		return outcome(OutWouldChange, "would list %d Secret(s) again (server dry run accepted)", len(add))
+	}
+	return outcome(OutRefRestored, "service account %s lists %d Secret(s) again", backup.Name, len(add))
 }
