@@ -40,6 +40,7 @@ e2e: controlplane
 
 fuzz:
 	$(GO) test ./pkg/jwt -run '^$$' -fuzz '^FuzzDecodeVerify$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/openshift -run '^$$' -fuzz '^FuzzParseNodeInstallerMessage$$' -fuzztime $(FUZZTIME)
 
 bench:
 	hack/bench.sh
