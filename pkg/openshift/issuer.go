@@ -108,6 +108,9 @@ func (p *IssuerPlan) WriteBackup(path string) error {
 		return err
 	}
 	if err := fileutil.WriteSecretFile(path, b, false); err != nil {
+		if errors.Is(err, fileutil.ErrExists) {
+			return fmt.Errorf("backup file %s already exists and is never replaced; choose another --backup", path)
+		}
 		return fmt.Errorf("backup: %w", err)
 	}
 	back, err := ReadBackup(path)
