@@ -42,7 +42,7 @@ fuzz:
 	$(GO) test ./pkg/jwt -run '^$$' -fuzz '^FuzzDecodeVerify$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/openshift -run '^$$' -fuzz '^FuzzParseNodeInstallerMessage$$' -fuzztime $(FUZZTIME)
 
-bench:
+bench: controlplane
 	hack/bench.sh
 
 demo: build controlplane

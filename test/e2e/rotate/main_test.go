@@ -63,12 +63,7 @@ func openShift(t *testing.T, configure func(*operator)) *operator {
 	t.Helper()
 	cluster.InstallCRD(t, "authentications.config.openshift.io", false)
 	cluster.InstallCRD(t, "kubeapiservers.operator.openshift.io", false)
-	if dyn == nil {
-		var err error
-		if dyn, err = dynamic.NewForConfig(cluster.RESTConfig); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ensureDyn(t)
 	op := newOperator(dyn)
 	if configure != nil {
 		configure(op)
@@ -78,4 +73,14 @@ func openShift(t *testing.T, configure func(*operator)) *operator {
 	t.Cleanup(cancel)
 	op.run(t, ctx)
 	return op
+}
+
+func ensureDyn(t testing.TB) {
+	t.Helper()
+	if dyn == nil {
+		var err error
+		if dyn, err = dynamic.NewForConfig(cluster.RESTConfig); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
