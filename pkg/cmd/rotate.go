@@ -248,7 +248,7 @@ func (o *RotateOptions) runOpenShift(ctx context.Context) error {
 			}
 		}
 	}
-	plan, err := openshift.Plan(ctx, o.Dynamic, target)
+	plan, err := openshift.Plan(ctx, o.Dynamic, target, o.Rollback)
 	if err != nil {
 		if err == openshift.ErrNotOpenShift {
 			return usageError(err)
@@ -311,9 +311,9 @@ func (o *RotateOptions) restart(ctx context.Context, res *rotateResult) error {
 		fmt.Fprintln(o.ErrOut, "pods keep tokens from the previous issuer until they restart: run again with --restart workloads, or restart them yourself")
 		return nil
 	}
-	ro := restart.Options{
-		Namespaces: o.RestartNamespaces, IncludeSystem: o.RestartSystem, Pause: o.RestartPause,
-		Progress: func(s string) { fmt.Fprintln(o.ErrOut, s) },
+	ro := restart.Options{Namespaces: o.RestartNamespaces, IncludeSystem: o.RestartSystem, Pause: o.RestartPause}
+	if isTerminal(o.ErrOut) {
+		ro.Progress = func(s string) { fmt.Fprintln(o.ErrOut, s) }
 	}
 	var err error
 	if o.Restart == "workloads" {
@@ -324,6 +324,15 @@ func (o *RotateOptions) restart(ctx context.Context, res *rotateResult) error {
 	if err != nil {
 		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("restart %s: %w", o.Restart, err)}
 	}
+	verb := "restarted %d workloads"
+	if o.Restart == "pods" {
+		verb = "deleted %d pods"
+	}
+	fmt.Fprintf(o.ErrOut, verb+" in %d namespaces", len(res.Restart.Restarted), res.Restart.Namespaces)
+	if len(res.Restart.Skipped) > 0 {
+		fmt.Fprintf(o.ErrOut, "; left alone: %s (add --restart-system to include them)", strings.Join(res.Restart.Skipped, ", "))
+	}
+	fmt.Fprintln(o.ErrOut)
 	if n := len(res.Restart.Failed); n > 0 {
 		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("%d of %d restarts failed: %s", n, n+len(res.Restart.Restarted), strings.Join(res.Restart.Failed, "; "))}
 	}

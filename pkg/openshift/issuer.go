@@ -50,8 +50,10 @@ type IssuerPlan struct {
 	Authentication *unstructured.Unstructured
 }
 
-// Plan reads both objects and refuses a change that cannot work.
-func Plan(ctx context.Context, dyn dynamic.Interface, newIssuer string) (*IssuerPlan, error) {
+// Plan reads both objects and refuses a change that cannot work. A change
+// during a rollout is refused unless duringRollout: a rollback must be
+// possible while a failed rollout is still "in progress".
+func Plan(ctx context.Context, dyn dynamic.Interface, newIssuer string, duringRollout bool) (*IssuerPlan, error) {
 	auth, err := dyn.Resource(AuthenticationGVR).Get(ctx, ClusterName, metav1.GetOptions{})
 	if err != nil {
 		if apierrors.IsNotFound(err) {
@@ -80,7 +82,7 @@ func Plan(ctx context.Context, dyn dynamic.Interface, newIssuer string) (*Issuer
 		}
 		return nil, fmt.Errorf("%d service-account issuers are already trusted, the operator's limit: another change would drop one that tokens may still use; retry after the oldest expires (%s)", len(p.Trusted), oldest)
 	}
-	if c := st.Condition(CondNodeInstallerProgressing); c != nil && c.Status == "True" {
+	if c := st.Condition(CondNodeInstallerProgressing); c != nil && c.Status == "True" && !duringRollout {
 		return nil, fmt.Errorf("a kube-apiserver rollout is in progress (%s): wait for it first with `kubectl bound-token wait`", oneLine(c.Message))
 	}
 	return p, nil

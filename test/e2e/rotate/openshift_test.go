@@ -154,16 +154,26 @@ func TestWaitSinceRevisionIgnoresStaleCondition(t *testing.T) {
 	run(cluster.Kubeconfig, "wait").must(t, 0)
 }
 
-func TestRotateFailedInstall(t *testing.T) {
-	openShift(t, func(o *operator) { o.FailNode = "master-1" })
-	r := run(cluster.Kubeconfig, "rotate", "--issuer", "https://oidc.example.com/fail", "--yes", "--backup", filepath.Join(t.TempDir(), "b.yaml"), "--restart", "workloads").
+func TestRotateFailedInstallThenRollback(t *testing.T) {
+	op := openShift(t, func(o *operator) { o.FailNode = "master-1" })
+	dir := t.TempDir()
+	r := run(cluster.Kubeconfig, "rotate", "--issuer", "https://oidc.example.com/fail", "--yes", "--backup", filepath.Join(dir, "b.yaml"), "--restart", "workloads").
 		must(t, 1, "NodeInstallerDegraded: InstallerPodFailed: 1 nodes are failing on revision 8",
 			"node master-1 failed revision 8 (InstallerFailed): installer: failed to copy static pod manifests",
 			"kube-apiserver rollout to revision 8 failed")
-	if strings.Contains(r.stderr, "namespace ") {
+	if strings.Contains(r.stderr, " workloads in ") {
 		t.Fatalf("workloads restarted after a failed rollout:\n%s", r.stderr)
 	}
 	run(cluster.Kubeconfig, "wait", "--since-revision", "7").must(t, 1, "InstallerPodFailed")
+	// A new issuer is refused while the failed rollout is pending ...
+	run(cluster.Kubeconfig, "rotate", "--issuer", "https://oidc.example.com/other", "--yes", "--backup", filepath.Join(dir, "c.yaml")).
+		must(t, 1, "a kube-apiserver rollout is in progress")
+	// ... but rolling back is not: the operator then rolls out revision 9.
+	op.setFailNode("")
+	run(cluster.Kubeconfig, "rotate", "--rollback", "--from", filepath.Join(dir, "b.yaml"), "--yes", "--backup", filepath.Join(dir, "d.yaml")).must(t, 0)
+	if st := kasStatus(t); st.LatestAvailableRevision != 9 || currentIssuer(t) != "" {
+		t.Fatalf("after rollback: revision %d issuer %q", st.LatestAvailableRevision, currentIssuer(t))
+	}
 }
 
 func TestWaitTimeout(t *testing.T) {
@@ -270,10 +280,19 @@ func TestRotateRestartsWorkloads(t *testing.T) {
 	run(cluster.Kubeconfig, "rotate", "--issuer", "https://oidc.example.com/w", "--restart", "pods").must(t, 2, "--restart pods deletes every pod")
 
 	r := run(cluster.Kubeconfig, "rotate", "--issuer", "https://oidc.example.com/w", "--yes", "--backup", filepath.Join(t.TempDir(), "b.yaml"),
-		"--restart", "workloads", "--restart-pause", "0", "-o", "json").must(t, 0, "namespace "+app+": restarted 3 workloads")
+		"--restart", "workloads", "--restart-pause", "0", "-o", "json").must(t, 0, "left alone: ", "add --restart-system")
 	var out rotateJSON
 	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || out.Restart == nil {
 		t.Fatalf("%v\n%s", err, r.stdout)
+	}
+	restarted := strings.Join(out.Restart.Restarted, ",")
+	for _, id := range []string{"deployment/" + app + "/web", "statefulset/" + app + "/db", "daemonset/" + app + "/agent"} {
+		if !strings.Contains(restarted, id) {
+			t.Errorf("%s not in restarted: %s", id, restarted)
+		}
+	}
+	if strings.Contains(restarted, sys) {
+		t.Errorf("restarted in %s: %s", sys, restarted)
 	}
 	ann := "kubectl.kubernetes.io/restartedAt"
 	d, _ := cluster.Client.AppsV1().Deployments(app).Get(ctx, "web", metav1.GetOptions{})

@@ -278,7 +278,7 @@ func (op *operator) rollout(ctx context.Context, oldIssuer, newIssuer string) {
 		if !op.sleep(ctx, op.StepDelay) {
 			return
 		}
-		if op.Nodes[i] == op.FailNode {
+		if op.Nodes[i] == op.failNode() {
 			_ = op.write(ctx, func(st *openshift.KubeAPIServerStatus) {
 				n := &st.NodeStatuses[i]
 				n.LastFailedRevision, n.LastFailedReason, n.LastFailedCount = rev, "InstallerFailed", 1
@@ -299,4 +299,16 @@ func (op *operator) rolloutCount() int {
 	op.mu.Lock()
 	defer op.mu.Unlock()
 	return op.rollouts
+}
+
+func (op *operator) failNode() string {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	return op.FailNode
+}
+
+func (op *operator) setFailNode(n string) {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	op.FailNode = n
 }
