@@ -101,7 +101,11 @@ func Rotate(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interface,
 	}
 	name := r.SecretName
 	if name == "" {
-		name = fmt.Sprintf("%s-sa-signing-key-%s", r.HostedCluster, strings.ToLower(strings.NewReplacer("-", "", "_", "").Replace(r.Key.KeyID))[:8])
+		suffix := strings.ToLower(strings.NewReplacer("-", "", "_", "").Replace(r.Key.KeyID))
+		if len(suffix) > 8 {
+			suffix = suffix[:8]
+		}
+		name = fmt.Sprintf("%s-sa-signing-key-%s", r.HostedCluster, suffix)
 	}
 	res.NewSecret = name
 	if r.DryRun {

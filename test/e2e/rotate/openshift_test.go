@@ -312,3 +312,23 @@ func TestRotateRestartsWorkloads(t *testing.T) {
 		t.Errorf("skipped namespaces: %s", skipped)
 	}
 }
+
+// --restart pods (the documented fallback) deletes the pods of the chosen
+// namespaces, and only with --yes.
+func TestRotateRestartPodsDeletesPods(t *testing.T) {
+	openShift(t, nil)
+	ctx := context.Background()
+	ns := cluster.CreateNamespace(t, "pods")
+	for _, n := range []string{"a", "b"} {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: n}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "example.invalid/x"}}}}
+		if _, err := cluster.Client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(cluster.Kubeconfig, "rotate", "--issuer", "https://oidc.example.com/p", "--yes", "--backup", filepath.Join(t.TempDir(), "b.yaml"),
+		"--restart", "pods", "--restart-namespace", ns).must(t, 0, "deleted 2 pods in 1 namespaces")
+	cluster.Eventually(t, 30*time.Second, func() (bool, error) {
+		l, err := cluster.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		return err == nil && len(l.Items) == 0, err
+	})
+}
