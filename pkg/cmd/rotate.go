@@ -3,6 +3,7 @@ package cmd
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -250,7 +251,7 @@ func (o *RotateOptions) runOpenShift(ctx context.Context) error {
 	}
 	plan, err := openshift.Plan(ctx, o.Dynamic, target, o.Rollback)
 	if err != nil {
-		if err == openshift.ErrNotOpenShift {
+		if errors.Is(err, openshift.ErrNotOpenShift) {
 			return usageError(err)
 		}
 		return &ExitError{Code: ExitFailed, Err: err}
