@@ -289,6 +289,12 @@ func (o *RotateOptions) runOpenShift(ctx context.Context) error {
 		if o.Output != "" {
 			_ = o.print(res)
 		}
+		// The change is made either way: say how to follow or undo it.
+		var ee *ExitError
+		if errors.As(err, &ee) && ee.Err != nil {
+			ee.Err = fmt.Errorf("%w; the issuer stays %s: follow with `kubectl bound-token wait --since-revision %d` or undo with `kubectl bound-token rotate --rollback --from %s`",
+				ee.Err, res.Issuer, plan.Revision, res.Backup)
+		}
 		return err
 	}
 	fmt.Fprintf(o.ErrOut, "kube-apiserver at revision %d on %d/%d nodes\n", res.Rollout.Revision, res.Rollout.AtRevision, res.Rollout.Nodes)

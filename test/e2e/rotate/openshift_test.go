@@ -160,7 +160,7 @@ func TestRotateFailedInstallThenRollback(t *testing.T) {
 	r := run(cluster.Kubeconfig, "rotate", "--issuer", "https://oidc.example.com/fail", "--yes", "--backup", filepath.Join(dir, "b.yaml"), "--restart", "workloads").
 		must(t, 1, "NodeInstallerDegraded: InstallerPodFailed: 1 nodes are failing on revision 8",
 			"node master-1 failed revision 8 (InstallerFailed): installer: failed to copy static pod manifests",
-			"kube-apiserver rollout to revision 8 failed")
+			"kube-apiserver rollout to revision 8 failed", "undo with `kubectl bound-token rotate --rollback --from ")
 	if strings.Contains(r.stderr, " workloads in ") {
 		t.Fatalf("workloads restarted after a failed rollout:\n%s", r.stderr)
 	}
