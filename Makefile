@@ -41,8 +41,9 @@ e2e: controlplane
 fuzz:
 	$(GO) test ./pkg/jwt -run '^$$' -fuzz '^FuzzDecodeVerify$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/legacy -run '^$$' -fuzz '^FuzzParseIndex$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/openshift -run '^$$' -fuzz '^FuzzParseNodeInstallerMessage$$' -fuzztime $(FUZZTIME)
 
-bench:
+bench: controlplane
 	hack/bench.sh
 
 demo: build controlplane

@@ -31,3 +31,11 @@ go test ./pkg/jwt -run '^$' -bench '^BenchmarkVerifyVsRaw$' -benchtime "${BENCH_
       printf "%-8s %12.0f %12.0f %9.2f%s\n", alg, median(o, n), median(r, n), m, (m < 0.90 ? "  BELOW TARGET 0.90" : "")
     }
   }'
+
+# wait vs the documented `oc get ...; sleep 10` loop: how soon each notices the
+# final status write of a simulated rollout, on a real control plane (needs
+# `make controlplane`). Target: wait-max-ms < 1000.
+echo
+echo "wait vs a 10 s poll loop, ${WAIT_ROLLOUTS:-100} simulated rollouts on a real kube-apiserver"
+go test ./test/e2e/rotate -run '^$' -bench '^BenchmarkWaitNoticesFinalStatus$' -benchtime "${WAIT_ROLLOUTS:-100}x" -count 1 |
+  grep -E '^(Benchmark|ok|FAIL|---)'

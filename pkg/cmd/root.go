@@ -78,6 +78,13 @@ func NewCmdBoundToken(streams genericiooptions.IOStreams) *cobra.Command {
 			NewCmdDoctor(f, streams),
 		},
 	})
+	groups = append(groups, templates.CommandGroup{
+		Message: "Rotation commands:",
+		Commands: []*cobra.Command{
+			NewCmdWait(f, streams),
+			NewCmdRotate(f, streams),
+		},
+	})
 	groups.Add(root)
 	root.AddCommand(NewCmdVersion(streams))
 	root.AddCommand(newCmdOptions(streams))

@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -224,39 +223,15 @@ func TestDoctor(t *testing.T) {
 	}
 }
 
-var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
 var hcGVR = schema.GroupVersionResource{Group: "hypershift.openshift.io", Version: "v1beta1", Resource: "hostedclusters"}
-
-// installHostedClusterCRD serves hostedclusters.hypershift.openshift.io with
-// the fields doctor reads (spec.issuerURL, spec.serviceAccountSigningKey).
-func installHostedClusterCRD(t *testing.T, dyn dynamic.Interface) {
-	t.Helper()
-	crd := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-		"metadata": map[string]any{"name": "hostedclusters.hypershift.openshift.io"},
-		"spec": map[string]any{
-			"group": "hypershift.openshift.io", "scope": "Namespaced",
-			"names": map[string]any{"plural": "hostedclusters", "singular": "hostedcluster", "kind": "HostedCluster", "listKind": "HostedClusterList"},
-			"versions": []any{map[string]any{"name": "v1beta1", "served": true, "storage": true,
-				"schema": map[string]any{"openAPIV3Schema": map[string]any{"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}},
-		},
-	}}
-	if _, err := dyn.Resource(crdGVR).Create(context.Background(), crd, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = dyn.Resource(crdGVR).Delete(context.Background(), crd.GetName(), metav1.DeleteOptions{}) })
-	cluster.Eventually(t, 30*time.Second, func() (bool, error) {
-		_, err := dyn.Resource(hcGVR).Namespace("").List(context.Background(), metav1.ListOptions{})
-		return err == nil, err
-	})
-}
 
 func TestDoctorHyperShiftSigningKey(t *testing.T) {
 	dyn, err := dynamic.NewForConfig(cluster.RESTConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
-	installHostedClusterCRD(t, dyn)
+	// The shared hand-written CRD under test/crds.
+	cluster.InstallCRD(t, "hostedclusters.hypershift.openshift.io", true)
 	ns := cluster.CreateNamespace(t, "clusters")
 	good, _ := keys.Generate("rsa2048", false)
 	other, _ := keys.Generate("rsa2048", false)

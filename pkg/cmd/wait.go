@@ -1,0 +1,161 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/dynamic"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+	"k8s.io/kubectl/pkg/util/templates"
+
+	"github.com/bound-token/kubectl-bound-token/pkg/openshift"
+)
+
+var (
+	waitLong = templates.LongDesc(`
+		Wait for OpenShift's kube-apiserver rollout to finish, e.g. after a change of the
+		service-account issuer.
+
+		Follows kubeapiservers.operator.openshift.io/cluster with a watch (resumed when the
+		server closes it) and ends when NodeInstallerProgressing is False with reason
+		AllNodesAtLatestRevision AND every node's currentRevision equals
+		latestAvailableRevision. Right after a change the condition can still report the
+		OLD revision as done: pass --since-revision with the revision from before the
+		change so that only a newer one counts (rotate does this for you).
+
+		A failed install (NodeInstallerDegraded) is reported at once with each node's
+		errors.
+
+		Exit codes: 0 the rollout is done, 1 an install failed, 2 timeout, not OpenShift,
+		or bad flags.`)
+
+	waitExample = templates.Examples(`
+		# Wait for the current rollout to finish (at most 30 minutes)
+		kubectl bound-token wait
+
+		# After changing spec.serviceAccountIssuer by hand at revision 11
+		kubectl bound-token wait --since-revision 11 --timeout 45m
+
+		# The final per-node state as JSON
+		kubectl bound-token wait -o json`)
+)
+
+// WaitOptions holds what `wait` needs.
+type WaitOptions struct {
+	SinceRevision int32
+	Timeout       time.Duration
+	Output        string
+
+	Client dynamic.Interface
+	genericiooptions.IOStreams
+}
+
+func NewCmdWait(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &WaitOptions{SinceRevision: openshift.NoRevision, Timeout: 30 * time.Minute, IOStreams: streams}
+	cmd := &cobra.Command{
+		Use:                   "wait [--since-revision N] [--timeout 30m]",
+		DisableFlagsInUseLine: true,
+		Short:                 "Wait for OpenShift's kube-apiserver rollout to reach every node",
+		Long:                  waitLong,
+		Example:               waitExample,
+		Args:                  argsUsage(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(f); err != nil {
+				return usageError(err)
+			}
+			if err := o.Validate(); err != nil {
+				return usageError(err)
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	fl := cmd.Flags()
+	fl.Int32Var(&o.SinceRevision, "since-revision", o.SinceRevision, "Only a rollout to a revision above N counts (the latestAvailableRevision from before the change).")
+	fl.DurationVar(&o.Timeout, "timeout", o.Timeout, "Give up after this long (exit 2).")
+	fl.StringVarP(&o.Output, "output", "o", "", "Print the final per-node state: json or yaml.")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("since-revision", cobra.NoFileCompletions)
+	_ = cmd.RegisterFlagCompletionFunc("timeout", cobra.FixedCompletions([]string{"10m", "30m", "1h"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+func (o *WaitOptions) Complete(f cmdutil.Factory) error {
+	var err error
+	o.Client, err = f.DynamicClient()
+	return err
+}
+
+func (o *WaitOptions) Validate() error {
+	if o.Output != "" && o.Output != "json" && o.Output != "yaml" {
+		return fmt.Errorf("--output %q is not supported; use json or yaml", o.Output)
+	}
+	if o.Timeout <= 0 {
+		return fmt.Errorf("--timeout must be positive")
+	}
+	if o.SinceRevision < openshift.NoRevision {
+		return fmt.Errorf("--since-revision must be 0 or more")
+	}
+	return nil
+}
+
+func (o *WaitOptions) Run(ctx context.Context) error {
+	p, err := waitRollout(ctx, o.Client, o.SinceRevision, o.Timeout, o.ErrOut)
+	if o.Output != "" && (err == nil || errors.Is(err, openshift.ErrFailed) || errors.Is(err, context.DeadlineExceeded)) {
+		if perr := printStructured(o.Out, o.Output, p); perr != nil {
+			return perr
+		}
+	} else if err == nil {
+		fmt.Fprintf(o.Out, "kube-apiserver at revision %d on %d/%d nodes\n", p.Revision, p.AtRevision, p.Nodes)
+	}
+	return err
+}
+
+// waitRollout runs the waiter with progress on stderr (terminal only) and
+// failures always, and maps the outcome to exit codes.
+func waitRollout(ctx context.Context, dyn dynamic.Interface, since int32, timeout time.Duration, errOut io.Writer) (openshift.Progress, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	progress := isTerminal(errOut)
+	reported := map[string]bool{}
+	w := &openshift.Waiter{
+		Client:        dyn,
+		SinceRevision: since,
+		OnProgress: func(p openshift.Progress) {
+			if progress {
+				fmt.Fprintln(errOut, p.Summary())
+			}
+			for _, f := range p.Failures {
+				if !reported[f] {
+					reported[f] = true
+					fmt.Fprintf(errOut, "warning: %s\n", f)
+				}
+			}
+		},
+		OnReconnect: func(reason string) {
+			if progress {
+				fmt.Fprintln(errOut, reason)
+			}
+		},
+	}
+	p, err := w.Wait(ctx)
+	switch {
+	case err == nil:
+		return p, nil
+	case errors.Is(err, openshift.ErrFailed):
+		return p, &ExitError{Code: ExitFailed, Err: fmt.Errorf("kube-apiserver rollout to revision %d failed; see the warnings above and `oc get kubeapiserver cluster -o yaml`", p.Revision)}
+	case errors.Is(err, context.DeadlineExceeded):
+		return p, &ExitError{Code: ExitUsage, Err: fmt.Errorf("timed out after %s: %s", timeout, p.Summary())}
+	case errors.Is(err, openshift.ErrNotOpenShift):
+		return p, &ExitError{Code: ExitUsage, Err: err}
+	default:
+		return p, &ExitError{Code: ExitUsage, Err: err}
+	}
+}

@@ -1,0 +1,213 @@
+package openshift
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/dynamic"
+)
+
+// ErrNotOpenShift: the cluster does not serve the operator's resources.
+var ErrNotOpenShift = errors.New("this cluster does not serve kubeapiservers.operator.openshift.io: it is not OpenShift " +
+	"(or you may not read it). Elsewhere the issuer is kube-apiserver's --service-account-issuer flag: " +
+	"add the new issuer first (all are trusted, the first signs), restart kube-apiserver, and check with `kubectl bound-token doctor`")
+
+// ErrFailed: the rollout failed (NodeInstallerDegraded).
+var ErrFailed = errors.New("kube-apiserver rollout failed")
+
+// Waiter follows kubeapiservers.operator.openshift.io/cluster with a watch
+// until a rollout is done or has failed. Watches that the server closes
+// (every few minutes, by --min-request-timeout) are resumed from the last
+// resourceVersion; an expired resourceVersion (410 Gone) causes a fresh GET.
+type Waiter struct {
+	Client dynamic.Interface
+	// SinceRevision: the rollout must reach a revision above this one
+	// (NoRevision: any finished rollout).
+	SinceRevision int32
+	// OnProgress is called with each status that changed the summary or
+	// the failures.
+	OnProgress func(Progress)
+	// OnReconnect is called when the watch is resumed or re-listed.
+	OnReconnect func(reason string)
+	// RetryDelay between failed watch attempts (default 1s).
+	RetryDelay time.Duration
+}
+
+// Wait returns the final progress. On failure the error wraps ErrFailed; on
+// ctx's deadline it wraps context.DeadlineExceeded and the progress is the
+// last one seen.
+func (w *Waiter) Wait(ctx context.Context) (Progress, error) {
+	res := w.Client.Resource(KubeAPIServerGVR)
+	var last Progress
+	lastKey := ""
+	// handle judges one object; it reports whether waiting is over.
+	handle := func(obj *unstructured.Unstructured) (bool, error) {
+		st, err := StatusOf(obj)
+		if err != nil {
+			return true, err
+		}
+		last = Evaluate(st, w.SinceRevision)
+		key := last.Summary() + fmt.Sprint(last.Failures, last.Done)
+		if key != lastKey && w.OnProgress != nil {
+			w.OnProgress(last)
+		}
+		lastKey = key
+		switch {
+		case last.Done:
+			return true, nil
+		case last.Failed:
+			return true, ErrFailed
+		}
+		return false, nil
+	}
+	get := func() (string, bool, error) {
+		obj, err := res.Get(ctx, ClusterName, metav1.GetOptions{})
+		if err != nil {
+			return "", true, classify(err)
+		}
+		done, err := handle(obj)
+		return obj.GetResourceVersion(), done, err
+	}
+
+	rv, done, err := get()
+	if done || err != nil {
+		return last, err
+	}
+	delay := w.RetryDelay
+	if delay == 0 {
+		delay = time.Second
+	}
+	for {
+		wi, err := res.Watch(ctx, metav1.ListOptions{
+			FieldSelector:       fields.OneTermEqualSelector("metadata.name", ClusterName).String(),
+			ResourceVersion:     rv,
+			AllowWatchBookmarks: true,
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return last, ctx.Err()
+			}
+			if isGone(err) {
+				w.reconnect("resourceVersion expired; reading the object again")
+				if rv, done, err = get(); done || err != nil {
+					return last, err
+				}
+				continue
+			}
+			if e := classify(err); errors.Is(e, ErrNotOpenShift) || apierrors.IsForbidden(err) {
+				return last, e
+			}
+			w.reconnect("watch failed: " + oneLine(err.Error()))
+			if !sleep(ctx, delay) {
+				return last, ctx.Err()
+			}
+			continue
+		}
+		newRV, done, err := w.drain(ctx, wi, rv, handle)
+		wi.Stop()
+		if done || err != nil {
+			return last, err
+		}
+		if ctx.Err() != nil {
+			return last, ctx.Err()
+		}
+		if newRV == "" {
+			w.reconnect("resourceVersion expired; reading the object again")
+			if rv, done, err = get(); done || err != nil {
+				return last, err
+			}
+			continue
+		}
+		rv = newRV
+		w.reconnect("watch closed by the server; resuming at resourceVersion " + rv)
+	}
+}
+
+// drain reads one watch until it ends. It returns the resourceVersion to
+// resume from, or "" when that resourceVersion has expired.
+func (w *Waiter) drain(ctx context.Context, wi watch.Interface, rv string, handle func(*unstructured.Unstructured) (bool, error)) (string, bool, error) {
+	for {
+		select {
+		case <-ctx.Done():
+			return rv, false, ctx.Err()
+		case ev, ok := <-wi.ResultChan():
+			if !ok {
+				return rv, false, nil
+			}
+			switch ev.Type {
+			case watch.Added, watch.Modified:
+				obj, ok := ev.Object.(*unstructured.Unstructured)
+				if !ok {
+					continue
+				}
+				rv = obj.GetResourceVersion()
+				if done, err := handle(obj); done || err != nil {
+					return rv, done, err
+				}
+			case watch.Bookmark:
+				if obj, ok := ev.Object.(*unstructured.Unstructured); ok {
+					rv = obj.GetResourceVersion()
+				}
+			case watch.Deleted:
+				return rv, true, fmt.Errorf("kubeapiservers.operator.openshift.io/%s was deleted while waiting", ClusterName)
+			case watch.Error:
+				err := apierrors.FromObject(ev.Object)
+				if isGone(err) {
+					return "", false, nil
+				}
+				// Other watch errors end this watch; the caller resumes.
+				return rv, false, nil
+			}
+		}
+	}
+}
+
+func (w *Waiter) reconnect(reason string) {
+	if w.OnReconnect != nil {
+		w.OnReconnect(reason)
+	}
+}
+
+func isGone(err error) bool {
+	return apierrors.IsGone(err) || apierrors.IsResourceExpired(err) ||
+		(apierrors.ReasonForError(err) == metav1.StatusReasonExpired) ||
+		func() bool {
+			var s apierrors.APIStatus
+			return errors.As(err, &s) && s.Status().Code == http.StatusGone
+		}()
+}
+
+// classify turns "resource not served" into ErrNotOpenShift; a missing
+// object named cluster is reported as such.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var s apierrors.APIStatus
+	if apierrors.IsNotFound(err) && errors.As(err, &s) {
+		if d := s.Status().Details; d == nil || d.Name == "" {
+			return ErrNotOpenShift
+		}
+		return fmt.Errorf("kubeapiservers.operator.openshift.io/%s not found: the kube-apiserver operator is not installed", ClusterName)
+	}
+	return err
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,62 @@
+package framework
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"sigs.k8s.io/yaml"
+)
+
+var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+
+// InstallCRD creates the CRD test/crds/NAME.yaml (NAME is the CRD's name,
+// e.g. hostedclusters.hypershift.openshift.io) and waits until it is
+// served. An existing one is kept. With remove, it is deleted when the test
+// ends.
+func (c *Cluster) InstallCRD(t testing.TB, name string, remove bool) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(c.repo, "test", "crds", name+".yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	crd := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal(b, &crd.Object); err != nil {
+		t.Fatalf("test/crds/%s.yaml: %v", name, err)
+	}
+	dyn, err := dynamic.NewForConfig(c.RESTConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := dyn.Resource(crdGVR).Create(ctx, crd, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	if remove {
+		t.Cleanup(func() { _ = dyn.Resource(crdGVR).Delete(context.Background(), name, metav1.DeleteOptions{}) })
+	}
+	group, _, _ := unstructured.NestedString(crd.Object, "spec", "group")
+	plural, _, _ := unstructured.NestedString(crd.Object, "spec", "names", "plural")
+	versions, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
+	if len(versions) == 0 || !strings.HasPrefix(name, plural+".") {
+		t.Fatalf("test/crds/%s.yaml: no versions or plural %q does not match", name, plural)
+	}
+	version, _ := versions[0].(map[string]any)["name"].(string)
+	gvr := schema.GroupVersionResource{Group: group, Version: version, Resource: plural}
+	c.Eventually(t, 30*time.Second, func() (bool, error) {
+		_, err := dyn.Resource(gvr).List(ctx, metav1.ListOptions{Limit: 1})
+		if err != nil {
+			return false, fmt.Errorf("%s not served yet: %w", gvr, err)
+		}
+		return true, nil
+	})
+}
