@@ -44,6 +44,7 @@ func run() error {
 		return err
 	}
 	start := time.Now()
+	loadBefore := loadavg()
 	// One `go test` per package, benchtime and count.
 	type key struct {
 		pkg, benchtime string
@@ -91,9 +92,9 @@ func run() error {
 	if len(missing) > 0 {
 		return fmt.Errorf("no ours-/alt- metrics for: %s (see bench/raw.txt)", strings.Join(missing, "; "))
 	}
-	head := fmt.Sprintf("Measured %s on %s (%d CPUs, %s, %s), commit %s, local control plane %s; `make bench` took %s.\n",
+	head := fmt.Sprintf("Measured %s on %s (%d CPUs, %s, %s), commit %s, local control plane %s; `make bench` took %s; load average %s before, %s after (the machine may be shared).\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), orUnknown(cpu), runtime.NumCPU(), goVersion(), runtime.GOOS+"/"+runtime.GOARCH,
-		commit(), k8sVersion(), time.Since(start).Round(time.Second))
+		commit(), k8sVersion(), time.Since(start).Round(time.Second), loadBefore, loadavg())
 	doc := "# Benchmark results\n\nWritten by `make bench` (hack/benchtable from bench/rows.txt); do not edit.\n" + head + `
 Each row: median of the runs of the plugin ("ours") and of the alternative a user would run,
 both measured in every iteration of the same benchmark, and the median of the per-run ratios
@@ -199,6 +200,7 @@ func render(rows []row, results map[string][]map[string]float64) (table, summary
 	s.WriteString("| Row | Plugin | Alternative | alt/ours |\n|---|---:|---:|---:|\n")
 	for _, r := range rows {
 		var ours, alt, ratio []float64
+		oursRate, altRate := rates(results[r.bench], "ours-"), rates(results[r.bench], "alt-")
 		for _, run := range results[r.bench] {
 			o, ok1 := run["ours-"+r.metric]
 			a, ok2 := run["alt-"+r.metric]
@@ -216,10 +218,37 @@ func render(rows []row, results map[string][]map[string]float64) (table, summary
 		if r.target > 0 && mr < r.target {
 			flag = fmt.Sprintf(" (below target %.2f)", r.target)
 		}
-		fmt.Fprintf(&t, "| %s | %s | %s | %s | %s | %.2f%s | %d |\n", r.title, r.ours, format(mo, r.metric), r.alt, format(ma, r.metric), mr, flag, len(ratio))
-		fmt.Fprintf(&s, "| %s | %s | %s | %.2f%s |\n", r.title, format(mo, r.metric), format(ma, r.metric), mr, flag)
+		fo, fa := format(mo, r.metric), format(ma, r.metric)
+		if r.metric == "ns/op" {
+			fo, fa = fo+oursRate, fa+altRate
+		}
+		fmt.Fprintf(&t, "| %s | %s | %s | %s | %s | %.2f%s | %d |\n", r.title, r.ours, fo, r.alt, fa, mr, flag, len(ratio))
+		fmt.Fprintf(&s, "| %s | %s | %s | %.2f%s |\n", r.title, fo, fa, mr, flag)
 	}
 	return t.String(), s.String(), missing
+}
+
+// rates shows throughputs a benchmark reports beside its times (metrics
+// PREFIX + "UNIT/s", e.g. ours-tokens/s) as " (median UNIT/s)".
+func rates(runs []map[string]float64, prefix string) string {
+	vals := map[string][]float64{}
+	for _, run := range runs {
+		for unit, v := range run {
+			if strings.HasPrefix(unit, prefix) && strings.HasSuffix(unit, "/s") {
+				vals[strings.TrimPrefix(unit, prefix)] = append(vals[strings.TrimPrefix(unit, prefix)], v)
+			}
+		}
+	}
+	var units []string
+	for u := range vals {
+		units = append(units, u)
+	}
+	sort.Strings(units)
+	out := ""
+	for _, u := range units {
+		out += fmt.Sprintf(" (%.0f %s)", median(vals[u]), u)
+	}
+	return out
 }
 
 func format(v float64, metric string) string {
@@ -233,6 +262,9 @@ func format(v float64, metric string) string {
 			return fmt.Sprintf("%.1f µs", v/1e3)
 		}
 		return fmt.Sprintf("%.0f ns", v)
+	}
+	if strings.HasSuffix(metric, "MB") {
+		return fmt.Sprintf("%.1f MB", v)
 	}
 	return fmt.Sprintf("%.1f %s", v, metric)
 }
@@ -282,6 +314,19 @@ func k8sVersion() string {
 		return "Kubernetes " + string(m[1])
 	}
 	return "unknown"
+}
+
+// loadavg is the 1-minute load average, "?" where /proc is missing.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return "?"
+	}
+	return f[0]
 }
 
 func orUnknown(s string) string {
