@@ -13,6 +13,7 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/jwt"
 	"github.com/bound-token/kubectl-bound-token/test/e2e/faultproxy"
@@ -177,5 +178,49 @@ func TestFaultsCreateReportsWhatItCouldNotDo(t *testing.T) {
 	}
 	if s := p.Stats(); s.ServiceUnavailable != 15 {
 		t.Errorf("want 3 ServiceAccounts x 5 attempts = 15 injected 503s, got %v", s)
+	}
+}
+
+// The proxy really cuts the apiserver's watch streams (HTTP/2 upstream,
+// chunked HTTP/1.1 to the client), which `wait`-style code must survive.
+func TestFaultsWatchIsCutMidway(t *testing.T) {
+	ns := cluster.CreateNamespace(t, "faults-watch")
+	p, err := faultproxy.Start(cluster, faultproxy.Config{Seed: 2, RateWatchClose: 1, WatchMaxLife: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	cs, err := kubernetes.NewForConfig(p.RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		w, err := cs.CoreV1().ServiceAccounts(ns).Watch(context.Background(), metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		events := 0
+		timeout := time.After(10 * time.Second)
+	loop:
+		for {
+			select {
+			case _, ok := <-w.ResultChan():
+				if !ok {
+					break loop
+				}
+				events++
+			case <-timeout:
+				w.Stop()
+				t.Fatalf("watch %d still open after 10s", i)
+			}
+		}
+		if took := time.Since(start); took > 3*time.Second {
+			t.Errorf("watch %d lasted %s, want it cut within 1s", i, took)
+		}
+		t.Logf("watch %d: %d events, cut after %s", i, events, time.Since(start).Round(time.Millisecond))
+	}
+	if s := p.Stats(); s.WatchClosed != 2 {
+		t.Errorf("stats %v", s)
 	}
 }

@@ -418,7 +418,8 @@ func (p *Proxy) reverseProxy(tr http.RoundTripper) *httputil.ReverseProxy {
 			pr.Out.Host = p.upstream.Host
 		},
 		Transport:     tr,
-		FlushInterval: -1, // watches stream
+		FlushInterval: -1,                         // watches stream
+		ErrorLog:      log.New(io.Discard, "", 0), // cut watches are the point
 		ModifyResponse: func(resp *http.Response) error {
 			if wl, ok := resp.Request.Context().Value(watchLifeKey{}).(watchLife); ok {
 				resp.Body = &cutBody{ReadCloser: resp.Body, deadline: time.Now().Add(wl.d), abrupt: wl.abrupt}
