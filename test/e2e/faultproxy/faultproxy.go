@@ -13,6 +13,9 @@
 //	cs := kubernetes.NewForConfigOrDie(p.RESTConfig())
 //	t.Logf("%+v", p.Stats())                 // how many of each fault really happened
 //
+// Config.Match limits faults to some requests, e.g.
+// faultproxy.All(faultproxy.Methods("PUT", "DELETE"), faultproxy.Resource("secrets")).
+//
 // The decision for each request is one draw of a math/rand source seeded with
 // Config.Seed, so a run's mix of faults is reproducible up to the order in
 // which concurrent requests arrive. Rates are probabilities per request and are
@@ -292,6 +295,55 @@ func (p *Proxy) Close() error {
 		_ = os.RemoveAll(p.dir)
 	}
 	return err
+}
+
+// Methods matches requests with one of these HTTP methods, e.g.
+// Methods("POST", "PUT", "PATCH", "DELETE") for writes only.
+func Methods(methods ...string) func(*http.Request) bool {
+	return func(r *http.Request) bool {
+		for _, m := range methods {
+			if r.Method == m {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// Resource matches API requests for this resource (plural, e.g. "secrets"),
+// its subresources included: /api/v1/[namespaces/NS/]RESOURCE/... and
+// /apis/GROUP/VERSION/[namespaces/NS/]RESOURCE/....
+func Resource(plural string) func(*http.Request) bool {
+	return func(r *http.Request) bool {
+		parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+		switch {
+		case len(parts) >= 3 && parts[0] == "api":
+			parts = parts[2:]
+		case len(parts) >= 4 && parts[0] == "apis":
+			parts = parts[3:]
+		default:
+			return false
+		}
+		if parts[0] == "watch" { // the old /watch/ paths
+			parts = parts[1:]
+		}
+		if len(parts) >= 3 && parts[0] == "namespaces" {
+			parts = parts[2:]
+		}
+		return len(parts) > 0 && parts[0] == plural
+	}
+}
+
+// All matches when every one of fs does.
+func All(fs ...func(*http.Request) bool) func(*http.Request) bool {
+	return func(r *http.Request) bool {
+		for _, f := range fs {
+			if !f(r) {
+				return false
+			}
+		}
+		return true
+	}
 }
 
 type fault int

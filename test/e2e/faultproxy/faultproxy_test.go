@@ -314,3 +314,25 @@ func TestKubeconfigPointsAtTheProxy(t *testing.T) {
 		t.Errorf("Close left the kubeconfig behind: %v", err)
 	}
 }
+
+func TestMatchHelpers(t *testing.T) {
+	m := All(Methods("PUT", "DELETE"), Resource("secrets"))
+	for _, tc := range []struct {
+		method, path string
+		want         bool
+	}{
+		{"PUT", "/api/v1/namespaces/a/secrets/s", true},
+		{"DELETE", "/api/v1/namespaces/a/secrets/s", true},
+		{"GET", "/api/v1/namespaces/a/secrets/s", false},
+		{"PUT", "/api/v1/namespaces/secrets/configmaps/c", false},
+		{"PUT", "/api/v1/namespaces/a/configmaps/secrets", false},
+		{"DELETE", "/apis/example.com/v1/namespaces/a/secrets/x", true},
+		{"DELETE", "/api/v1/namespaces/secrets", false},
+		{"POST", "/api/v1/namespaces/a/serviceaccounts/b/token", false},
+	} {
+		r, _ := http.NewRequest(tc.method, "https://x"+tc.path, nil)
+		if got := m(r); got != tc.want {
+			t.Errorf("%s %s: %v, want %v", tc.method, tc.path, got, tc.want)
+		}
+	}
+}
