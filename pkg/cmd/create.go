@@ -38,8 +38,9 @@ var (
 		With one ServiceAccount the bare token is printed, with a trailing newline only on
 		a terminal. With several (names, -l or -A), tokens are created concurrently and
 		printed one per line as "NAMESPACE/NAME TOKEN", or written to --output-dir, or
-		printed as a List with -o json|yaml. Items that fail are reported one by one and
-		the command exits 1.`)
+		printed as a List with -o json|yaml. Transient API errors (throttling, 5xx,
+		dropped connections) are retried with backoff, up to 5 attempts per request; items
+		that still fail are reported one by one and the command exits 1.`)
 
 	createExample = templates.Examples(`
 		# Create a 1h token for the ServiceAccount "builder" in the current namespace

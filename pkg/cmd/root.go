@@ -3,14 +3,19 @@
 package cmd
 
 import (
+	"flag"
+
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	_ "k8s.io/client-go/plugin/pkg/client/auth" // exec, OIDC and cloud auth providers in kubeconfigs
 	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/completion"
 	"k8s.io/kubectl/pkg/util/templates"
+
+	"github.com/bound-token/kubectl-bound-token/pkg/redact"
 )
 
 var rootLong = templates.LongDesc(`
@@ -49,6 +54,7 @@ func NewCmdBoundToken(streams genericiooptions.IOStreams) *cobra.Command {
 	// Server warnings once each on stderr, as kubectl shows them, not once
 	// per request through klog: a run over 2,000 Secrets would repeat them.
 	rest.SetDefaultWarningHandler(rest.NewWarningWriter(streams.ErrOut, rest.WarningWriterOptions{Deduplicate: true}))
+	addLogFlags(root)
 
 	f := cmdutil.NewFactory(cmdutil.NewMatchVersionFlags(configFlags))
 	completion.SetFactoryForCompletion(f)
@@ -141,4 +147,18 @@ func argsUsage(v cobra.PositionalArgs) cobra.PositionalArgs {
 		}
 		return nil
 	}
+}
+
+// addLogFlags adds kubectl's -v and --vmodule. From -v=8 client-go logs
+// request and response bodies, which carry tokens (TokenRequest answers,
+// TokenReview requests) and Secret data: every log line goes through
+// redact.Filter first.
+func addLogFlags(root *cobra.Command) {
+	klog.SetLogFilter(redact.Filter{})
+	fs := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(fs)
+	for _, name := range []string{"v", "vmodule"} {
+		root.PersistentFlags().AddGoFlag(fs.Lookup(name))
+	}
+	root.PersistentFlags().Lookup("v").Usage = "Log verbosity, as in kubectl; 6 shows API calls, 8 and up their bodies, with tokens, private keys and Secret data redacted."
 }

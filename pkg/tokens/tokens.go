@@ -12,11 +12,19 @@ import (
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/bound-token/kubectl-bound-token/pkg/retry"
 )
+
+// Retry is the policy for every API call here. All of them are safe to
+// repeat: GETs and LISTs, and TokenRequest, which stores nothing (a repeat
+// after a lost answer mints a token nobody receives; it expires unused).
+var Retry = retry.Default
 
 // MinDuration and MaxDuration are the bounds kube-apiserver enforces on
 // spec.expirationSeconds; checking them here saves a round trip and gives a
@@ -109,7 +117,11 @@ func ResolveBoundObject(ctx context.Context, client kubernetes.Interface, t Targ
 	)
 	switch b.Kind {
 	case "Pod":
-		pod, gerr := client.CoreV1().Pods(t.Namespace).Get(ctx, b.Name, metav1.GetOptions{})
+		var pod *corev1.Pod
+		_, gerr := retry.Do(ctx, Retry, func(ctx context.Context) (err error) {
+			pod, err = client.CoreV1().Pods(t.Namespace).Get(ctx, b.Name, metav1.GetOptions{})
+			return err
+		})
 		if gerr == nil {
 			sa := pod.Spec.ServiceAccountName
 			if sa == "" {
@@ -122,13 +134,21 @@ func ResolveBoundObject(ctx context.Context, client kubernetes.Interface, t Targ
 		}
 		err = explainLookup(gerr, "pod", t.Namespace, b.Name)
 	case "Secret":
-		s, gerr := client.CoreV1().Secrets(t.Namespace).Get(ctx, b.Name, metav1.GetOptions{})
+		var s *corev1.Secret
+		_, gerr := retry.Do(ctx, Retry, func(ctx context.Context) (err error) {
+			s, err = client.CoreV1().Secrets(t.Namespace).Get(ctx, b.Name, metav1.GetOptions{})
+			return err
+		})
 		if gerr == nil {
 			uid = s.UID
 		}
 		err = explainLookup(gerr, "secret", t.Namespace, b.Name)
 	case "Node":
-		n, gerr := client.CoreV1().Nodes().Get(ctx, b.Name, metav1.GetOptions{})
+		var n *corev1.Node
+		_, gerr := retry.Do(ctx, Retry, func(ctx context.Context) (err error) {
+			n, err = client.CoreV1().Nodes().Get(ctx, b.Name, metav1.GetOptions{})
+			return err
+		})
 		if gerr == nil {
 			uid = n.UID
 		}
@@ -177,7 +197,11 @@ func Mint(ctx context.Context, client kubernetes.Interface, t Target, req Reques
 			Kind: b.Kind, APIVersion: "v1", Name: b.Name, UID: types.UID(b.UID),
 		}
 	}
-	resp, err := client.CoreV1().ServiceAccounts(t.Namespace).CreateToken(ctx, t.Name, tr, metav1.CreateOptions{})
+	var resp *authenticationv1.TokenRequest
+	_, err := retry.Do(ctx, Retry, func(ctx context.Context) (err error) {
+		resp, err = client.CoreV1().ServiceAccounts(t.Namespace).CreateToken(ctx, t.Name, tr, metav1.CreateOptions{})
+		return err
+	})
 	if err != nil {
 		return nil, Explain(err, t, req)
 	}
@@ -230,7 +254,11 @@ func statusDetails(err error) *metav1.StatusDetails {
 // ListTargets resolves ServiceAccounts by label selector, in one namespace or
 // all ("" namespace), sorted for stable output.
 func ListTargets(ctx context.Context, client kubernetes.Interface, namespace, selector string) ([]Target, error) {
-	list, err := client.CoreV1().ServiceAccounts(namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	var list *corev1.ServiceAccountList
+	_, err := retry.Do(ctx, Retry, func(ctx context.Context) (err error) {
+		list, err = client.CoreV1().ServiceAccounts(namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
+		return err
+	})
 	if err != nil {
 		if apierrors.IsForbidden(err) {
 			return nil, fmt.Errorf("not allowed to list serviceaccounts (RBAC verb \"list\" on \"serviceaccounts\"): %w", err)

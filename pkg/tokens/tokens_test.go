@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -244,4 +245,40 @@ type fieldErr struct{}
 
 func (fieldErr) list(path, msg string) field.ErrorList {
 	return field.ErrorList{field.Invalid(field.NewPath(path), 300, msg)}
+}
+
+// TokenRequest stores nothing, so transient failures are retried; answers
+// such as 404 are final and cost one request.
+func TestMintRetriesTransientFailuresOnly(t *testing.T) {
+	saved := Retry
+	Retry.Initial, Retry.Max = time.Millisecond, 2*time.Millisecond
+	t.Cleanup(func() { Retry = saved })
+
+	cs := fake.NewClientset()
+	known := map[string]bool{"ns/flaky": true, "ns/down": true}
+	ok := tokenReactor(known)
+	tries := map[string]int{}
+	cs.PrependReactor("create", "serviceaccounts", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		name := a.(k8stesting.CreateActionImpl).Name
+		tries[name]++
+		switch {
+		case name == "flaky" && tries[name] == 1:
+			return true, nil, apierrors.NewTooManyRequests("slow down", 0)
+		case name == "flaky" && tries[name] == 2:
+			return true, nil, fmt.Errorf("post: %w", syscall.ECONNRESET)
+		case name == "down":
+			return true, nil, apierrors.NewServiceUnavailable("later")
+		}
+		return ok(a)
+	})
+	if _, err := Mint(context.Background(), cs, Target{"ns", "flaky"}, Request{}); err != nil || tries["flaky"] != 3 {
+		t.Errorf("flaky: err=%v after %d tries, want success on the 3rd", err, tries["flaky"])
+	}
+	_, err := Mint(context.Background(), cs, Target{"ns", "down"}, Request{})
+	if err == nil || tries["down"] != Retry.Attempts || !strings.Contains(err.Error(), fmt.Sprintf("gave up after %d attempts", Retry.Attempts)) {
+		t.Errorf("down: err=%v after %d tries, want giving up after %d", err, tries["down"], Retry.Attempts)
+	}
+	if _, err := Mint(context.Background(), cs, Target{"ns", "ghost"}, Request{}); err == nil || tries["ghost"] != 1 {
+		t.Errorf("ghost: err=%v after %d tries, want 1 try and not found", err, tries["ghost"])
+	}
 }

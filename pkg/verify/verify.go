@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/jwt"
+	"github.com/bound-token/kubectl-bound-token/pkg/retry"
 )
 
 // Sources lists where keys come from. When none is set the cluster's JWKS is
@@ -108,7 +109,11 @@ func ClusterJWKS(ctx context.Context, cs kubernetes.Interface) (*jwt.KeySet, err
 	if cs == nil {
 		return nil, errors.New("no cluster client to fetch /openid/v1/jwks")
 	}
-	b, err := cs.CoreV1().RESTClient().Get().AbsPath("/openid/v1/jwks").DoRaw(ctx)
+	var b []byte
+	_, err := retry.Do(ctx, retry.Default, func(ctx context.Context) (err error) {
+		b, err = cs.CoreV1().RESTClient().Get().AbsPath("/openid/v1/jwks").DoRaw(ctx)
+		return err
+	})
 	if err != nil {
 		switch {
 		case apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err):
@@ -160,7 +165,12 @@ type Review struct {
 // what offline checks cannot: deleted bound objects, invalidated Secrets.
 func TokenReview(ctx context.Context, cs kubernetes.Interface, token string, audiences []string) (*Review, error) {
 	tr := &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: token, Audiences: audiences}}
-	resp, err := cs.AuthenticationV1().TokenReviews().Create(ctx, tr, metav1.CreateOptions{})
+	// TokenReview stores nothing: safe to repeat after a lost answer.
+	var resp *authenticationv1.TokenReview
+	_, err := retry.Do(ctx, retry.Default, func(ctx context.Context) (err error) {
+		resp, err = cs.AuthenticationV1().TokenReviews().Create(ctx, tr, metav1.CreateOptions{})
+		return err
+	})
 	if err != nil {
 		if apierrors.IsForbidden(err) {
 			return nil, fmt.Errorf("not allowed to create tokenreviews (RBAC verb \"create\" on \"tokenreviews.authentication.k8s.io\", e.g. ClusterRole system:auth-delegator)")

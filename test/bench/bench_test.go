@@ -1,0 +1,269 @@
+// Package bench holds the benchmarks of `make bench` that need the plugin
+// binary, kubectl or a control plane. Like every benchmark `make bench`
+// collects (bench/rows.txt), each reports ours-<unit> and alt-<unit> metrics:
+// the plugin and what a user would run instead, both measured in every
+// iteration so a neighbour's load hits both alike.
+//
+// The control plane starts only when benchmarks run: this package has no
+// tests, so a plain `go test ./...` costs nothing here.
+package bench
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
+)
+
+var cluster *framework.Cluster
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if f := flag.Lookup("test.bench"); f == nil || f.Value.String() == "" {
+		os.Exit(m.Run())
+	}
+	framework.Main(m, framework.Options{Name: fmt.Sprintf("bench-%d", os.Getpid())}, func(c *framework.Cluster) { cluster = c })
+}
+
+var (
+	binOnce                 sync.Once
+	pluginPath, kubectlPath string
+	binErr                  error
+)
+
+// binaries builds the plugin as `make build` does (stripped, trimpath) into
+// the cluster's folder and finds kubectl in the control-plane cache, built
+// with the same flags.
+func binaries(b *testing.B) (plugin, kubectl string) {
+	b.Helper()
+	binOnce.Do(func() {
+		repo, err := framework.RepoRoot()
+		if err != nil {
+			binErr = err
+			return
+		}
+		pluginPath = filepath.Join(cluster.Dir, "kubectl-bound_token")
+		c := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", pluginPath, "./cmd/kubectl-bound_token")
+		c.Dir, c.Env = repo, append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := c.CombinedOutput(); err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+			return
+		}
+		out, err := exec.Command(filepath.Join(repo, "hack", "build-controlplane.sh")).Output()
+		if err != nil {
+			binErr = fmt.Errorf("hack/build-controlplane.sh: %v", err)
+			return
+		}
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		kubectlPath = filepath.Join(lines[len(lines)-1], "kubectl")
+	})
+	if binErr != nil {
+		b.Fatal(binErr)
+	}
+	return pluginPath, kubectlPath
+}
+
+// runProc runs a binary and returns its wall time and peak RSS in bytes.
+func runProc(b *testing.B, stdin string, name string, args ...string) (time.Duration, int64, string) {
+	b.Helper()
+	c := exec.Command(name, args...)
+	c.Stdin = strings.NewReader(stdin)
+	var out, errOut bytes.Buffer
+	c.Stdout, c.Stderr = &out, &errOut
+	start := time.Now()
+	err := c.Run()
+	took := time.Since(start)
+	if err != nil {
+		b.Fatalf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, errOut.String())
+	}
+	rss := int64(0)
+	if ru, ok := c.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		rss = ru.Maxrss * 1024 // Linux reports KiB
+	}
+	return took, rss, out.String()
+}
+
+func fileMB(b *testing.B, path string) float64 {
+	st, err := os.Stat(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return float64(st.Size()) / (1 << 20)
+}
+
+// BenchmarkStartup: `kubectl bound-token version` against `kubectl version
+// --client`, the smallest thing each binary can do; and their sizes.
+func BenchmarkStartup(b *testing.B) {
+	plugin, kubectl := binaries(b)
+	const runs = 10
+	var ours, alt time.Duration
+	var oursRSS, altRSS int64
+	n := 0
+	for b.Loop() {
+		for i := 0; i < runs; i++ {
+			d, rss, _ := runProc(b, "", plugin, "version")
+			ours, oursRSS = ours+d, max(oursRSS, rss)
+			d, rss, _ = runProc(b, "", kubectl, "version", "--client")
+			alt, altRSS = alt+d, max(altRSS, rss)
+			n++
+		}
+	}
+	b.ReportMetric(float64(ours.Nanoseconds())/float64(n), "ours-ns/op")
+	b.ReportMetric(float64(alt.Nanoseconds())/float64(n), "alt-ns/op")
+	b.ReportMetric(fileMB(b, plugin), "ours-MB")
+	b.ReportMetric(fileMB(b, kubectl), "alt-MB")
+	b.ReportMetric(float64(oursRSS)/(1<<20), "ours-peak-RSS-MB")
+	b.ReportMetric(float64(altRSS)/(1<<20), "alt-peak-RSS-MB")
+}
+
+var (
+	nsOnce  sync.Once
+	nsErr   error
+	benchNS string
+	batch   []string
+	jwks    string
+)
+
+// fixtures: one namespace with 200 labelled ServiceAccounts, 1,000 tokens
+// of one of them and the cluster's JWKS in a file.
+func fixtures(b *testing.B) {
+	b.Helper()
+	nsOnce.Do(func() {
+		ctx := context.Background()
+		cs := cluster.Client
+		ns, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "bench-"}}, metav1.CreateOptions{})
+		if err != nil {
+			nsErr = err
+			return
+		}
+		benchNS = ns.Name
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		for w := 0; w < 16; w++ {
+			wg.Add(1)
+			go func(w int) {
+				defer wg.Done()
+				for i := w; i < 200; i += 16 {
+					_, err := cs.CoreV1().ServiceAccounts(benchNS).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{
+						Name: fmt.Sprintf("sa-%03d", i), Labels: map[string]string{"bench": "create"}}}, metav1.CreateOptions{})
+					if err != nil {
+						mu.Lock()
+						nsErr = err
+						mu.Unlock()
+					}
+				}
+			}(w)
+		}
+		wg.Wait()
+		if nsErr != nil {
+			return
+		}
+		batch = make([]string, 1000)
+		for w := 0; w < 16; w++ {
+			wg.Add(1)
+			go func(w int) {
+				defer wg.Done()
+				for i := w; i < len(batch); i += 16 {
+					tr, err := cs.CoreV1().ServiceAccounts(benchNS).CreateToken(ctx, "sa-000", &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+					mu.Lock()
+					if err != nil {
+						nsErr = err
+					} else {
+						batch[i] = tr.Status.Token
+					}
+					mu.Unlock()
+				}
+			}(w)
+		}
+		wg.Wait()
+		if nsErr != nil {
+			return
+		}
+		raw, err := cs.CoreV1().RESTClient().Get().AbsPath("/openid/v1/jwks").DoRaw(ctx)
+		if err != nil {
+			nsErr = err
+			return
+		}
+		jwks = filepath.Join(cluster.Dir, "bench-jwks.json")
+		nsErr = os.WriteFile(jwks, raw, 0o600)
+	})
+	if nsErr != nil {
+		b.Fatal(nsErr)
+	}
+}
+
+// BenchmarkVerifyBatch: 1,000 tokens through one `verify --batch` against
+// one `verify` process per token (what a shell loop does; sampled on 50
+// tokens), both offline with the same JWKS file. Per token.
+func BenchmarkVerifyBatch(b *testing.B) {
+	plugin, _ := binaries(b)
+	fixtures(b)
+	const sample = 50
+	tokFile := filepath.Join(cluster.Dir, "bench-one.token")
+	var ours, alt time.Duration
+	var nOurs, nAlt int
+	for b.Loop() {
+		d, _, out := runProc(b, strings.Join(batch, "\n")+"\n", plugin, "verify", "--batch", "--jwks", jwks)
+		if got := strings.Count(out, "\tVERIFIED\t"); got != len(batch) {
+			b.Fatalf("verify --batch verified %d of %d", got, len(batch))
+		}
+		ours, nOurs = ours+d, nOurs+len(batch)
+		for i := 0; i < sample; i++ {
+			if err := os.WriteFile(tokFile, []byte(batch[i]), 0o600); err != nil {
+				b.Fatal(err)
+			}
+			d, _, _ := runProc(b, "", plugin, "verify", "--jwks", jwks, "--token-file", tokFile)
+			alt, nAlt = alt+d, nAlt+1
+		}
+	}
+	b.ReportMetric(float64(ours.Nanoseconds())/float64(nOurs), "ours-ns/op")
+	b.ReportMetric(float64(alt.Nanoseconds())/float64(nAlt), "alt-ns/op")
+	b.ReportMetric(float64(nOurs)/ours.Seconds(), "ours-tokens/s")
+	b.ReportMetric(float64(nAlt)/alt.Seconds(), "alt-tokens/s")
+}
+
+// BenchmarkCreate200: tokens for 200 ServiceAccounts, `create -l` (8
+// concurrent TokenRequests) against a loop of `kubectl create token`, one
+// process per ServiceAccount, as a shell loop runs it.
+func BenchmarkCreate200(b *testing.B) {
+	plugin, kubectl := binaries(b)
+	fixtures(b)
+	var ours, alt time.Duration
+	var oursRSS, altRSS int64
+	n := 0
+	for b.Loop() {
+		d, rss, out := runProc(b, "", plugin, "--kubeconfig", cluster.Kubeconfig, "create", "-l", "bench=create", "-n", benchNS)
+		if got := strings.Count(out, "\n"); got != 200 {
+			b.Fatalf("create printed %d tokens, want 200", got)
+		}
+		ours, oursRSS = ours+d, max(oursRSS, rss)
+		start := time.Now()
+		for i := 0; i < 200; i++ {
+			_, rss, out := runProc(b, "", kubectl, "--kubeconfig", cluster.Kubeconfig, "create", "token", fmt.Sprintf("sa-%03d", i), "-n", benchNS)
+			if !strings.HasPrefix(out, "eyJ") {
+				b.Fatalf("kubectl create token printed %.20q", out)
+			}
+			altRSS = max(altRSS, rss)
+		}
+		alt += time.Since(start)
+		n++
+	}
+	b.ReportMetric(float64(ours.Nanoseconds())/float64(n), "ours-ns/op")
+	b.ReportMetric(float64(alt.Nanoseconds())/float64(n), "alt-ns/op")
+	b.ReportMetric(float64(oursRSS)/(1<<20), "ours-peak-RSS-MB")
+	b.ReportMetric(float64(altRSS)/(1<<20), "alt-peak-RSS-MB")
+}
