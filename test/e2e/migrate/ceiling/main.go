@@ -79,7 +79,10 @@ func main() {
 		// which ServiceAccounts list them.
 		for _, list := range []func() error{
 			func() error { _, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{Limit: 500}); return err },
-			func() error { _, err := cs.CoreV1().ServiceAccounts("").List(ctx, metav1.ListOptions{Limit: 500}); return err },
+			func() error {
+				_, err := cs.CoreV1().ServiceAccounts("").List(ctx, metav1.ListOptions{Limit: 500})
+				return err
+			},
 		} {
 			if err := list(); err != nil {
 				fail(err)
