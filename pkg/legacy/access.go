@@ -34,11 +34,16 @@ func RestorePermissions() []Permission {
 func CheckAccess(ctx context.Context, client kubernetes.Interface, ns string, perms []Permission) error {
 	var missing []string
 	for _, p := range perms {
-		r, err := client.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
-			Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{
-				Namespace: ns, Verb: p.Verb, Resource: p.Resource,
-			}},
-		}, metav1.CreateOptions{})
+		var r *authorizationv1.SelfSubjectAccessReview
+		// A review stores nothing: safe to repeat.
+		err := call(ctx, func(ctx context.Context) (err error) {
+			r, err = client.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
+				Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{
+					Namespace: ns, Verb: p.Verb, Resource: p.Resource,
+				}},
+			}, metav1.CreateOptions{})
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("cannot check permissions (SelfSubjectAccessReview): %v", err)
 		}

@@ -39,6 +39,9 @@ const (
 	OutSkipChanged    = "skipped-changed"
 	OutSkipGone       = "skipped-gone"
 	OutFailed         = "failed"
+	// OutDeletedRefLeft: the Secret is gone (backed up) but its service
+	// account still lists it; running again finishes it.
+	OutDeletedRefLeft = "deleted-reference-left"
 )
 
 // Outcome is what apply did with one Secret.
@@ -52,7 +55,9 @@ type Outcome struct {
 }
 
 // Failed reports whether the outcome should make the command fail.
-func (o Outcome) Failed() bool { return o.Result == OutFailed || o.Result == OutSkipChanged }
+func (o Outcome) Failed() bool {
+	return o.Result == OutFailed || o.Result == OutSkipChanged || o.Result == OutDeletedRefLeft
+}
 
 // ApplyOptions say what apply does.
 type ApplyOptions struct {
@@ -287,23 +292,35 @@ func (a *applier) change(ctx context.Context, f *Finding) Outcome {
 		a.opts.AfterBackup(f.Namespace, f.Name)
 	}
 	var err error
+	var retried bool
 	switch a.opts.Mode {
 	case ModeInvalidate:
 		patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{
 			"resourceVersion": rv,
 			"labels":          map[string]string{LabelInvalidSince: a.opts.Date},
 		}})
-		_, err = a.client.CoreV1().Secrets(f.Namespace).Patch(ctx, f.Name, types.MergePatchType, patch, metav1.PatchOptions{DryRun: a.dryRun()})
+		retried, err = callRetried(ctx, func(ctx context.Context) error {
+			_, err := a.client.CoreV1().Secrets(f.Namespace).Patch(ctx, f.Name, types.MergePatchType, patch, metav1.PatchOptions{DryRun: a.dryRun()})
+			return err
+		})
 	case ModeDelete:
-		err = a.client.CoreV1().Secrets(f.Namespace).Delete(ctx, f.Name, metav1.DeleteOptions{
-			Preconditions: &metav1.Preconditions{UID: &uid, ResourceVersion: &rv},
-			DryRun:        a.dryRun(),
+		retried, err = callRetried(ctx, func(ctx context.Context) error {
+			return a.client.CoreV1().Secrets(f.Namespace).Delete(ctx, f.Name, metav1.DeleteOptions{
+				Preconditions: &metav1.Preconditions{UID: &uid, ResourceVersion: &rv},
+				DryRun:        a.dryRun(),
+			})
 		})
 	}
 	switch {
 	case err == nil:
 	case apierrors.IsConflict(err):
-		return a.changed(ctx, f, rv)
+		if o, ours := a.changed(ctx, f, rv, retried); !ours {
+			return o
+		}
+		// An earlier attempt went through; its answer was lost.
+	case apierrors.IsNotFound(err) && a.opts.Mode == ModeDelete && a.opts.DryRun == DryRunNone:
+		// Gone, as intended, and backed up: by a retried attempt of ours
+		// or by someone else, the end state is the same.
 	case apierrors.IsNotFound(err):
 		return outcome(f, OutSkipGone, "deleted by someone else after it was listed")
 	default:
@@ -332,18 +349,31 @@ func verbOf(mode string) string {
 }
 
 // changed explains a precondition failure: the Secret is no longer the one
-// that was backed up, so it is left alone.
-func (a *applier) changed(ctx context.Context, f *Finding, rv string) Outcome {
-	cur, err := a.client.CoreV1().Secrets(f.Namespace).Get(ctx, f.Name, metav1.GetOptions{})
+// that was backed up, so it is left alone. After a retry the failure may be
+// the trace of our own write; ours reports that case.
+func (a *applier) changed(ctx context.Context, f *Finding, rv string, retried bool) (o Outcome, ours bool) {
+	var cur *corev1.Secret
+	err := call(ctx, func(ctx context.Context) (err error) {
+		cur, err = a.client.CoreV1().Secrets(f.Namespace).Get(ctx, f.Name, metav1.GetOptions{})
+		return err
+	})
 	switch {
 	case apierrors.IsNotFound(err):
-		return outcome(f, OutSkipGone, "deleted by someone else after its backup")
+		if retried && a.opts.Mode == ModeDelete {
+			return Outcome{}, true
+		}
+		return outcome(f, OutSkipGone, "deleted by someone else after its backup"), false
 	case err != nil:
-		return outcome(f, OutSkipChanged, "changed after its backup (resourceVersion %s); left alone", rv)
+		return outcome(f, OutSkipChanged, "changed after its backup (resourceVersion %s); left alone", rv), false
 	case string(cur.UID) != f.UID:
-		return outcome(f, OutSkipChanged, "replaced by another Secret of that name after its backup; left alone")
+		return outcome(f, OutSkipChanged, "replaced by another Secret of that name after its backup; left alone"), false
 	}
-	return outcome(f, OutSkipChanged, "changed after its backup (resourceVersion %s, now %s); left alone, run again to back it up anew", rv, cur.ResourceVersion)
+	if retried && a.opts.Mode == ModeInvalidate && a.backup != nil {
+		if e := a.backup.Entry(KindSecret, f.Namespace, f.Name); e != nil && e.Backup != nil && a.onlyOurLabel(e.Backup, cur) {
+			return Outcome{}, true
+		}
+	}
+	return outcome(f, OutSkipChanged, "changed after its backup (resourceVersion %s, now %s); left alone, run again to back it up anew", rv, cur.ResourceVersion), false
 }
 
 // onlyOurLabel reports whether cur is the backed-up Secret plus the
@@ -381,7 +411,11 @@ func (a *applier) saveServiceAccount(ctx context.Context, ns, name string) error
 	}
 	a.saMu.Unlock()
 	s.once.Do(func() {
-		sa, err := a.client.CoreV1().ServiceAccounts(ns).Get(ctx, name, metav1.GetOptions{})
+		var sa *corev1.ServiceAccount
+		err := call(ctx, func(ctx context.Context) (err error) {
+			sa, err = a.client.CoreV1().ServiceAccounts(ns).Get(ctx, name, metav1.GetOptions{})
+			return err
+		})
 		if err != nil {
 			s.err = describeAPIError(err, "get", "serviceaccounts", ns)
 			return
@@ -398,9 +432,12 @@ func (a *applier) dropRef(ctx context.Context, ns, secret, sa string, listed boo
 	f := &Finding{Namespace: ns, Name: secret}
 	if listed && sa != "" {
 		patch, _ := json.Marshal(map[string]any{"secrets": []map[string]string{{"$patch": "delete", "name": secret}}})
-		_, err := a.client.CoreV1().ServiceAccounts(ns).Patch(ctx, sa, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
+		err := call(ctx, func(ctx context.Context) error {
+			_, err := a.client.CoreV1().ServiceAccounts(ns).Patch(ctx, sa, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
+			return err
+		})
 		if err != nil && !apierrors.IsNotFound(err) {
-			return outcome(f, OutFailed, "deleted, but removing it from service account %s failed: %v; run again to finish", sa, describeAPIError(err, "patch", "serviceaccounts", ns))
+			return outcome(f, OutDeletedRefLeft, "deleted, but removing it from service account %s failed: %v; run again to finish", sa, describeAPIError(err, "patch", "serviceaccounts", ns))
 		}
 	}
 	if err := a.backup.Note(Record{Op: OpDone, Kind: KindSecret, Namespace: ns, Name: secret, Result: ResultRefRemoved}); err != nil {
@@ -414,7 +451,10 @@ func (a *applier) dropRef(ctx context.Context, ns, secret, sa string, listed boo
 // takes care of it.
 func (a *applier) finishGone(ctx context.Context, r Record) (Outcome, bool) {
 	f := &Finding{Namespace: r.Namespace, Name: r.Name}
-	_, err := a.client.CoreV1().Secrets(r.Namespace).Get(ctx, r.Name, metav1.GetOptions{})
+	err := call(ctx, func(ctx context.Context) error {
+		_, err := a.client.CoreV1().Secrets(r.Namespace).Get(ctx, r.Name, metav1.GetOptions{})
+		return err
+	})
 	switch {
 	case err == nil:
 		return Outcome{}, false

@@ -271,7 +271,11 @@ func readLive(ctx context.Context, client kubernetes.Interface, ns string) *live
 	l := &liveState{secrets: map[string]*corev1.Secret{}, sas: map[string]*corev1.ServiceAccount{}}
 	lo := metav1.ListOptions{Limit: 500, FieldSelector: fields.OneTermEqualSelector("type", string(corev1.SecretTypeServiceAccountToken)).String()}
 	for {
-		sl, err := client.CoreV1().Secrets(ns).List(ctx, lo)
+		var sl *corev1.SecretList
+		err := call(ctx, func(ctx context.Context) (err error) {
+			sl, err = client.CoreV1().Secrets(ns).List(ctx, lo)
+			return err
+		})
 		if err != nil {
 			l.err = describeAPIError(err, "list", "secrets", ns)
 			return l
@@ -285,7 +289,11 @@ func readLive(ctx context.Context, client kubernetes.Interface, ns string) *live
 	}
 	lo = metav1.ListOptions{Limit: 500}
 	for {
-		al, err := client.CoreV1().ServiceAccounts(ns).List(ctx, lo)
+		var al *corev1.ServiceAccountList
+		err := call(ctx, func(ctx context.Context) (err error) {
+			al, err = client.CoreV1().ServiceAccounts(ns).List(ctx, lo)
+			return err
+		})
 		if err != nil {
 			l.err = describeAPIError(err, "list", "serviceaccounts", ns)
 			return l
@@ -318,8 +326,17 @@ func (rs *restorer) secret(ctx context.Context, live *liveState, it restoreItem)
 		if rs.dryRun == DryRunClient {
 			return outcome(f, OutWouldChange, "would re-create it")
 		}
-		if _, err := secrets.Create(ctx, want.DeepCopy(), metav1.CreateOptions{DryRun: rs.dry}); err != nil {
+		// A fixed name: a repeat of a create that went through answers
+		// AlreadyExists, and the data then tells whether it was ours.
+		retried, err := callRetried(ctx, func(ctx context.Context) error {
+			_, err := secrets.Create(ctx, want.DeepCopy(), metav1.CreateOptions{DryRun: rs.dry})
+			return err
+		})
+		if err != nil {
 			if apierrors.IsAlreadyExists(err) {
+				if retried && rs.sameData(ctx, want) {
+					return outcome(f, OutRecreated, "re-created with its original token%s", saWarning(live, want))
+				}
 				return outcome(f, OutSkipChanged, "created by someone else while restoring; run restore again")
 			}
 			return outcome(f, OutFailed, "re-create: %v", describeAPIError(err, "create", "secrets", want.Namespace))
@@ -350,7 +367,14 @@ func (rs *restorer) secret(ctx context.Context, live *liveState, it restoreItem)
 		"resourceVersion": cur.ResourceVersion,
 		"labels":          map[string]any{LabelInvalidSince: label},
 	}})
-	if _, err := secrets.Patch(ctx, want.Name, types.MergePatchType, patch, metav1.PatchOptions{DryRun: rs.dry}); err != nil {
+	retried, err := callRetried(ctx, func(ctx context.Context) error {
+		_, err := secrets.Patch(ctx, want.Name, types.MergePatchType, patch, metav1.PatchOptions{DryRun: rs.dry})
+		return err
+	})
+	if err != nil {
+		if apierrors.IsConflict(err) && retried && rs.labelAsBackedUp(ctx, want, string(cur.UID)) {
+			return outcome(f, OutLabelRemoved, "invalid-since label removed%s", saWarning(live, want))
+		}
 		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
 			return outcome(f, OutSkipChanged, "changed while restoring; run restore again")
 		}
@@ -360,6 +384,32 @@ func (rs *restorer) secret(ctx context.Context, live *liveState, it restoreItem)
 		return outcome(f, OutWouldChange, "would re-enable it (server dry run accepted)")
 	}
 	return outcome(f, OutLabelRemoved, "invalid-since label removed%s", saWarning(live, want))
+}
+
+// sameData reports whether the live Secret holds the backed-up data.
+func (rs *restorer) sameData(ctx context.Context, want *corev1.Secret) bool {
+	var cur *corev1.Secret
+	err := call(ctx, func(ctx context.Context) (err error) {
+		cur, err = rs.client.CoreV1().Secrets(want.Namespace).Get(ctx, want.Name, metav1.GetOptions{})
+		return err
+	})
+	return err == nil && reflect.DeepEqual(cur.Data, want.Data)
+}
+
+// labelAsBackedUp reports whether the live Secret (still uid) carries the
+// backed-up invalid-since state: the trace of our own retried patch.
+func (rs *restorer) labelAsBackedUp(ctx context.Context, want *corev1.Secret, uid string) bool {
+	var cur *corev1.Secret
+	err := call(ctx, func(ctx context.Context) (err error) {
+		cur, err = rs.client.CoreV1().Secrets(want.Namespace).Get(ctx, want.Name, metav1.GetOptions{})
+		return err
+	})
+	if err != nil || string(cur.UID) != uid {
+		return false
+	}
+	w, had := want.Labels[LabelInvalidSince]
+	c, has := cur.Labels[LabelInvalidSince]
+	return had == has && w == c
 }
 
 // saWarning says when the token still cannot work: its ServiceAccount is
@@ -411,7 +461,11 @@ func (rs *restorer) refs(ctx context.Context, live *liveState, backup *corev1.Se
 	// Strategic merge on the list's merge key adds only what is missing,
 	// so no resourceVersion is needed: nothing is overwritten.
 	patch, _ := json.Marshal(map[string]any{"secrets": add})
-	if _, err := rs.client.CoreV1().ServiceAccounts(backup.Namespace).Patch(ctx, backup.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{DryRun: rs.dry}); err != nil {
+	err := call(ctx, func(ctx context.Context) error {
+		_, err := rs.client.CoreV1().ServiceAccounts(backup.Namespace).Patch(ctx, backup.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{DryRun: rs.dry})
+		return err
+	})
+	if err != nil {
 		return outcome(OutFailed, "list Secrets again: %v", describeAPIError(err, "patch", "serviceaccounts", backup.Namespace))
 	}
 	if rs.dryRun == DryRunServer {

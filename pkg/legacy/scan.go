@@ -5,12 +5,32 @@ import (
 	"fmt"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/bound-token/kubectl-bound-token/pkg/retry"
 )
+
+// call runs one API call, repeated on transient errors (pkg/retry). Only
+// calls that are safe to repeat go through it: reads, writes guarded by a
+// resourceVersion or uid precondition, idempotent patches, fixed-name
+// creates.
+func call(ctx context.Context, fn func(context.Context) error) error {
+	_, err := retry.Do(ctx, retry.Default, fn)
+	return err
+}
+
+// callRetried is call that also reports whether fn ran more than once: an
+// earlier attempt may then have been applied although its answer was lost,
+// and a precondition failure may be the trace of our own write.
+func callRetried(ctx context.Context, fn func(context.Context) error) (bool, error) {
+	n, err := retry.Do(ctx, retry.Default, fn)
+	return n > 1, err
+}
 
 // DefaultThreshold is how long a token must be unused before the audit
 // calls it safe to invalidate, when --unused-for does not say.
@@ -57,7 +77,11 @@ func Scan(ctx context.Context, client kubernetes.Interface, opts ScanOptions, fn
 		Limit:         opts.PageSize,
 	}
 	for {
-		list, err := client.CoreV1().Secrets(opts.Namespace).List(ctx, lo)
+		var list *corev1.SecretList
+		err := call(ctx, func(ctx context.Context) (err error) {
+			list, err = client.CoreV1().Secrets(opts.Namespace).List(ctx, lo)
+			return err
+		})
 		if err != nil {
 			return describeAPIError(err, "list", "secrets", opts.Namespace)
 		}
@@ -94,7 +118,11 @@ func loadScope(ctx context.Context, client kubernetes.Interface, ns string, page
 	sc := &scope{saUID: map[string]string{}, listedBy: map[string]string{}, consumers: map[string][]Consumer{}, rsOwner: map[string]string{}}
 	lo := metav1.ListOptions{Limit: page}
 	for {
-		l, err := client.CoreV1().ServiceAccounts(ns).List(ctx, lo)
+		var l *corev1.ServiceAccountList
+		err := call(ctx, func(ctx context.Context) (err error) {
+			l, err = client.CoreV1().ServiceAccounts(ns).List(ctx, lo)
+			return err
+		})
 		if err != nil {
 			return nil, describeAPIError(err, "list", "serviceaccounts", ns)
 		}
@@ -111,7 +139,11 @@ func loadScope(ctx context.Context, client kubernetes.Interface, ns string, page
 	}
 	lo = metav1.ListOptions{Limit: page}
 	for {
-		l, err := client.CoreV1().Pods(ns).List(ctx, lo)
+		var l *corev1.PodList
+		err := call(ctx, func(ctx context.Context) (err error) {
+			l, err = client.CoreV1().Pods(ns).List(ctx, lo)
+			return err
+		})
 		if err != nil {
 			return nil, describeAPIError(err, "list", "pods", ns)
 		}
@@ -222,7 +254,12 @@ func (sc *scope) workloadOf(ctx context.Context, client kubernetes.Interface, p 
 		return w
 	}
 	w := "ReplicaSet/" + ref.Name
-	if rs, err := client.AppsV1().ReplicaSets(p.Namespace).Get(ctx, ref.Name, metav1.GetOptions{}); err == nil {
+	var rs *appsv1.ReplicaSet
+	err := call(ctx, func(ctx context.Context) (err error) {
+		rs, err = client.AppsV1().ReplicaSets(p.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+		return err
+	})
+	if err == nil {
 		if o := metav1.GetControllerOf(rs); o != nil {
 			w = o.Kind + "/" + o.Name
 		}
