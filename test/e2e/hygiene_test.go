@@ -136,6 +136,43 @@ var hygieneCases = []hygieneCase{
 	{name: "doctor -o json", args: func(e *hygieneEnv) []string {
 		return []string{"doctor", "-n", e.NS, "--serviceaccount", "app", "-o", "json"}
 	}, code: 0},
+	// The legacy Secret app-token is listed (with its data) by migrate,
+	// written to backups, and re-created by restore.
+	{name: "migrate audit", args: func(e *hygieneEnv) []string { return []string{"migrate", "-n", e.NS} }, code: 0},
+	{name: "migrate audit -o yaml", args: func(e *hygieneEnv) []string { return []string{"migrate", "-n", e.NS, "-o", "yaml"} }, code: 0},
+	{name: "migrate --apply", code: 0,
+		args: func(e *hygieneEnv) []string {
+			return []string{"migrate", "-n", e.NS, "--apply", "--backup-dir", e.path("bk-inval")}
+		},
+		files: backupFiles("bk-inval")},
+	{name: "restore", args: func(e *hygieneEnv) []string { return []string{"restore", "--from", e.path("bk-inval")} }, code: 0},
+	{name: "migrate --apply --mode delete", code: 0,
+		args: func(e *hygieneEnv) []string {
+			return []string{"migrate", "-n", e.NS, "--apply", "--mode", "delete", "--backup-dir", e.path("bk-del"), "-o", "json"}
+		},
+		files: backupFiles("bk-del")},
+	{name: "restore -o json", args: func(e *hygieneEnv) []string { return []string{"restore", "--from", e.path("bk-del"), "-o", "json"} }, code: 0},
+	{name: "restore refuses a tampered backup", code: 2, offline: true,
+		args: func(e *hygieneEnv) []string {
+			files, _ := filepath.Glob(e.path("bk-del", "secrets", e.NS, "*.yaml"))
+			for _, f := range files {
+				b, _ := os.ReadFile(f)
+				_ = os.WriteFile(f, append(b, '#'), 0o600)
+			}
+			return []string{"restore", "--from", e.path("bk-del")}
+		}},
+	// Not OpenShift: both refuse with the reason, after real API calls.
+	{name: "wait", args: args("wait", "--timeout", "5s"), code: 2},
+	{name: "rotate", args: args("rotate", "--issuer", "https://issuer.example.com", "--yes"), code: 2},
+}
+
+// backupFiles lists what a migrate --apply into e.path(dir) wrote: its
+// index and every backed-up manifest.
+func backupFiles(dir string) func(e *hygieneEnv) []string {
+	return func(e *hygieneEnv) []string {
+		files, _ := filepath.Glob(e.path(dir, "*", e.NS, "*.yaml"))
+		return append(files, e.path(dir, "index.jsonl"))
+	}
 }
 
 func args(a ...string) func(*hygieneEnv) []string { return func(*hygieneEnv) []string { return a } }
