@@ -390,9 +390,13 @@ func printOutcomeList(pf *genericclioptions.PrintFlags, out io.Writer, kind, dir
 	switch format {
 	case "":
 	case "name":
+		// Like kubectl: the objects this run changed (or would change).
 		for _, it := range items {
-			if it.Kind == "" {
-				fmt.Fprintf(out, "secret/%s\n", it.Name)
+			switch it.Result {
+			case legacy.OutInvalidated, legacy.OutDeleted, legacy.OutDeletedRefLeft, legacy.OutWouldChange, legacy.OutRecreated, legacy.OutLabelRemoved:
+				if it.Kind == "" {
+					fmt.Fprintf(out, "secret/%s\n", it.Name)
+				}
 			}
 		}
 		return nil

@@ -198,7 +198,7 @@ func TestCommitIsConcurrentAndComplete(t *testing.T) {
 
 func TestParseIndexRejects(t *testing.T) {
 	head := `{"op":"begin","version":1,"mode":"invalidate","date":"2026-11-23"}` + "\n"
-	good := `{"op":"backup","kind":"Secret","namespace":"ns","name":"s","uid":"u","resourceVersion":"1","file":"secrets/ns/s@1.yaml","sha256":"` + strings.Repeat("a", 64) + `"}` + "\n"
+	good := `{"op":"backup","kind":"Secret","namespace":"ns","name":"s","uid":"u","resourceVersion":"1","file":"secrets/ns/s@1.json","sha256":"` + strings.Repeat("a", 64) + `"}` + "\n"
 	if _, err := ParseIndex([]byte(head + good)); err != nil {
 		t.Fatalf("good index: %v", err)
 	}
@@ -207,8 +207,8 @@ func TestParseIndexRejects(t *testing.T) {
 		"no header":      good,
 		"future version": `{"op":"begin","version":2,"mode":"invalidate"}` + "\n",
 		"bad mode":       `{"op":"begin","version":1,"mode":"wipe"}` + "\n",
-		"path escape":    head + strings.Replace(good, "secrets/ns/s@1.yaml", "../../etc/passwd", 1),
-		"wrong path":     head + strings.Replace(good, "secrets/ns/s@1.yaml", "secrets/ns/other@1.yaml", 1),
+		"path escape":    head + strings.Replace(good, "secrets/ns/s@1.json", "../../etc/passwd", 1),
+		"wrong path":     head + strings.Replace(good, "secrets/ns/s@1.json", "secrets/ns/other@1.json", 1),
 		"bad name":       head + strings.Replace(strings.Replace(good, `"name":"s"`, `"name":"../s"`, 1), "s@1", "../s@1", 1),
 		"short sha":      head + strings.Replace(good, strings.Repeat("a", 64), "abc", 1),
 		"unknown field":  head + strings.Replace(good, `"op":"backup"`, `"op":"backup","x":1`, 1),
@@ -228,7 +228,7 @@ func TestParseIndexRejects(t *testing.T) {
 func FuzzParseIndex(f *testing.F) {
 	head := `{"op":"begin","version":1,"mode":"delete","date":"2026-11-23"}` + "\n"
 	f.Add([]byte(head))
-	f.Add([]byte(head + `{"op":"backup","kind":"ServiceAccount","namespace":"ns","name":"s","uid":"u","resourceVersion":"1","file":"serviceaccounts/ns/s@1.yaml","sha256":"` + strings.Repeat("0", 64) + `"}` + "\n"))
+	f.Add([]byte(head + `{"op":"backup","kind":"ServiceAccount","namespace":"ns","name":"s","uid":"u","resourceVersion":"1","file":"serviceaccounts/ns/s@1.json","sha256":"` + strings.Repeat("0", 64) + `"}` + "\n"))
 	f.Add([]byte(head + `{"op":"done","kind":"Secret","namespace":"ns","name":"s","result":"deleted"}` + "\n" + `{"op":"do`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ix, err := ParseIndex(data)

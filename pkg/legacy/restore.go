@@ -1,6 +1,7 @@
 package legacy
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,7 +20,6 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/yaml"
 )
 
 // Restore outcome results.
@@ -135,7 +135,7 @@ func OpenRestore(dir string, only []string) (*Restorable, error) {
 				return nil, fmt.Errorf("backup %s: %v; nothing was restored", dir, err)
 			}
 			var sa corev1.ServiceAccount
-			if err := yaml.UnmarshalStrict(data, &sa); err != nil {
+			if err := strictJSON(data, &sa); err != nil {
 				return nil, fmt.Errorf("backup %s: %s: %v; nothing was restored", dir, se.Backup.File, oneLine(err))
 			}
 			r.sas[saKey] = &sa
@@ -161,9 +161,23 @@ func (r *Restorable) Namespaces() []string {
 // Count is how many Secrets the restore covers.
 func (r *Restorable) Count() int { return len(r.secrets) }
 
+// strictJSON refuses unknown fields and trailing data: a backup holds
+// exactly what manifest wrote.
+func strictJSON(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("trailing data after the object")
+	}
+	return nil
+}
+
 func decodeSecret(data []byte) (*corev1.Secret, error) {
 	var s corev1.Secret
-	if err := yaml.UnmarshalStrict(data, &s); err != nil {
+	if err := strictJSON(data, &s); err != nil {
 		return nil, fmt.Errorf("not a Secret manifest: %v", oneLine(err))
 	}
 	if s.Type != corev1.SecretTypeServiceAccountToken {

@@ -154,7 +154,7 @@ var hygieneCases = []hygieneCase{
 	{name: "restore -o json", args: func(e *hygieneEnv) []string { return []string{"restore", "--from", e.path("bk-del"), "-o", "json"} }, code: 0},
 	{name: "restore refuses a tampered backup", code: 2, offline: true,
 		args: func(e *hygieneEnv) []string {
-			files, _ := filepath.Glob(e.path("bk-del", "secrets", e.NS, "*.yaml"))
+			files, _ := filepath.Glob(e.path("bk-del", "secrets", e.NS, "*.json"))
 			for _, f := range files {
 				b, _ := os.ReadFile(f)
 				_ = os.WriteFile(f, append(b, '#'), 0o600)
@@ -170,7 +170,7 @@ var hygieneCases = []hygieneCase{
 // index and every backed-up manifest.
 func backupFiles(dir string) func(e *hygieneEnv) []string {
 	return func(e *hygieneEnv) []string {
-		files, _ := filepath.Glob(e.path(dir, "*", e.NS, "*.yaml"))
+		files, _ := filepath.Glob(e.path(dir, "*", e.NS, "*.json"))
 		return append(files, e.path(dir, "index.jsonl"))
 	}
 }

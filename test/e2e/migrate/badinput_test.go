@@ -64,7 +64,7 @@ func invalidated(t *testing.T) (ns, dir string) {
 
 func backupFile(t *testing.T, dir, ns, name string) string {
 	t.Helper()
-	m, _ := filepath.Glob(filepath.Join(dir, "secrets", ns, name+"@*.yaml"))
+	m, _ := filepath.Glob(filepath.Join(dir, "secrets", ns, name+"@*.json"))
 	if len(m) != 1 {
 		t.Fatalf("want one backup file of %s, found %v", name, m)
 	}
