@@ -81,13 +81,10 @@ type MigrateOptions struct {
 	AutoOnly       bool
 	IncludeMounted bool
 
-	Apply       bool
-	Mode        string
-	BackupDir   string
-	DryRun      string
-	Concurrency int
-	QPS         float32
-	Burst       int
+	Apply     bool
+	Mode      string
+	BackupDir string
+	writeFlags
 
 	Client kubernetes.Interface
 	Now    func() time.Time
@@ -98,14 +95,11 @@ type MigrateOptions struct {
 
 func NewMigrateOptions(streams genericiooptions.IOStreams) *MigrateOptions {
 	return &MigrateOptions{
-		PrintFlags:  genericclioptions.NewPrintFlags(""),
-		Mode:        legacy.ModeInvalidate,
-		DryRun:      legacy.DryRunNone,
-		Concurrency: 8,
-		QPS:         50,
-		Burst:       100,
-		Now:         time.Now,
-		IOStreams:   streams,
+		PrintFlags: genericclioptions.NewPrintFlags(""),
+		Mode:       legacy.ModeInvalidate,
+		writeFlags: defaultWriteFlags(),
+		Now:        time.Now,
+		IOStreams:  streams,
 	}
 }
 
@@ -139,13 +133,8 @@ func NewCmdMigrate(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra
 	fl.BoolVar(&o.Apply, "apply", false, "Back up, then invalidate or delete the selected Secrets.")
 	fl.StringVar(&o.Mode, "mode", o.Mode, "What --apply does: invalidate (label; reversible by removing it) or delete.")
 	fl.StringVar(&o.BackupDir, "backup-dir", "", "Folder for the backup (created 0700). Default: ./bound-token-backup-TIMESTAMP. An existing folder from an interrupted run is resumed.")
-	fl.StringVar(&o.DryRun, "dry-run", o.DryRun, `With --apply: "client" only prints what would change; "server" sends every change as a server-side dry run. No backup is written.`)
-	fl.Lookup("dry-run").NoOptDefVal = legacy.DryRunClient
-	fl.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "How many Secrets to change at once.")
-	fl.Float32Var(&o.QPS, "qps", o.QPS, "Most requests per second sent to the apiserver.")
-	fl.IntVar(&o.Burst, "burst", o.Burst, "Most requests sent in a burst above --qps.")
+	addWriteFlags(cmd, &o.writeFlags, `With --apply: "client" only prints what would change; "server" sends every change as a server-side dry run. No backup is written.`)
 	_ = cmd.RegisterFlagCompletionFunc("mode", cobra.FixedCompletions([]string{legacy.ModeInvalidate, legacy.ModeDelete}, cobra.ShellCompDirectiveNoFileComp))
-	_ = cmd.RegisterFlagCompletionFunc("dry-run", cobra.FixedCompletions([]string{legacy.DryRunNone, legacy.DryRunClient, legacy.DryRunServer}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("backup-dir", completeBackupDirs)
 	return cmd
 }
@@ -169,6 +158,40 @@ func newThrottledClient(cfg *rest.Config, qps float32, burst int) (kubernetes.In
 	return kubernetes.NewForConfig(cfg)
 }
 
+// writeFlags are shared by the commands that change many objects.
+type writeFlags struct {
+	DryRun      string
+	Concurrency int
+	QPS         float32
+	Burst       int
+}
+
+func defaultWriteFlags() writeFlags {
+	return writeFlags{DryRun: legacy.DryRunNone, Concurrency: 8, QPS: 50, Burst: 100}
+}
+
+func addWriteFlags(cmd *cobra.Command, w *writeFlags, dryRunHelp string) {
+	fl := cmd.Flags()
+	fl.StringVar(&w.DryRun, "dry-run", w.DryRun, dryRunHelp)
+	fl.Lookup("dry-run").NoOptDefVal = legacy.DryRunClient
+	fl.IntVar(&w.Concurrency, "concurrency", w.Concurrency, "How many Secrets to change at once.")
+	fl.Float32Var(&w.QPS, "qps", w.QPS, "Most requests per second sent to the apiserver.")
+	fl.IntVar(&w.Burst, "burst", w.Burst, "Most requests sent in a burst above --qps.")
+	_ = cmd.RegisterFlagCompletionFunc("dry-run", cobra.FixedCompletions([]string{legacy.DryRunNone, legacy.DryRunClient, legacy.DryRunServer}, cobra.ShellCompDirectiveNoFileComp))
+}
+
+func (w *writeFlags) validate() error {
+	switch w.DryRun {
+	case legacy.DryRunNone, legacy.DryRunClient, legacy.DryRunServer:
+	default:
+		return fmt.Errorf(`--dry-run %q: use "none", "client" or "server"`, w.DryRun)
+	}
+	if w.Concurrency < 1 || w.QPS <= 0 || w.Burst < 1 {
+		return fmt.Errorf("--concurrency, --qps and --burst must be positive")
+	}
+	return nil
+}
+
 func (o *MigrateOptions) Validate() error {
 	if o.UnusedFor != "" {
 		d, err := legacy.ParseAge(o.UnusedFor)
@@ -180,19 +203,14 @@ func (o *MigrateOptions) Validate() error {
 	if o.Mode != legacy.ModeInvalidate && o.Mode != legacy.ModeDelete {
 		return fmt.Errorf("--mode %q: use invalidate or delete", o.Mode)
 	}
-	switch o.DryRun {
-	case legacy.DryRunNone, legacy.DryRunClient, legacy.DryRunServer:
-	default:
-		return fmt.Errorf(`--dry-run %q: use "none", "client" or "server"`, o.DryRun)
+	if err := o.writeFlags.validate(); err != nil {
+		return err
 	}
 	if !o.Apply && (o.DryRun != legacy.DryRunNone || o.BackupDir != "" || o.IncludeMounted) {
 		return fmt.Errorf("--dry-run, --backup-dir and --include-mounted only make sense with --apply")
 	}
 	if o.Apply && o.DryRun != legacy.DryRunNone && o.BackupDir != "" {
 		return fmt.Errorf("a dry run writes no backup: drop --backup-dir")
-	}
-	if o.Concurrency < 1 || o.QPS <= 0 || o.Burst < 1 {
-		return fmt.Errorf("--concurrency, --qps and --burst must be positive")
 	}
 	if f := o.format(); f != "" && f != "json" && f != "yaml" && f != "name" && !strings.HasPrefix(f, "jsonpath") {
 		return fmt.Errorf("--output %q is not supported; use json, yaml, name or jsonpath=...", f)

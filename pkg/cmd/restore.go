@@ -48,12 +48,9 @@ var (
 type RestoreOptions struct {
 	PrintFlags *genericclioptions.PrintFlags
 
-	From        string
-	Only        []string
-	DryRun      string
-	Concurrency int
-	QPS         float32
-	Burst       int
+	From string
+	Only []string
+	writeFlags
 
 	Client kubernetes.Interface
 	genericiooptions.IOStreams
@@ -61,12 +58,9 @@ type RestoreOptions struct {
 
 func NewRestoreOptions(streams genericiooptions.IOStreams) *RestoreOptions {
 	return &RestoreOptions{
-		PrintFlags:  genericclioptions.NewPrintFlags(""),
-		DryRun:      legacy.DryRunNone,
-		Concurrency: 8,
-		QPS:         50,
-		Burst:       100,
-		IOStreams:   streams,
+		PrintFlags: genericclioptions.NewPrintFlags(""),
+		writeFlags: defaultWriteFlags(),
+		IOStreams:  streams,
 	}
 }
 
@@ -93,13 +87,8 @@ func NewCmdRestore(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra
 	fl := cmd.Flags()
 	fl.StringVar(&o.From, "from", "", "Backup folder written by migrate --apply.")
 	fl.StringArrayVar(&o.Only, "only", nil, "Restore only this Secret, as NAMESPACE/NAME; repeat for several.")
-	fl.StringVar(&o.DryRun, "dry-run", o.DryRun, `"client" only prints what would change; "server" sends every change as a server-side dry run.`)
-	fl.Lookup("dry-run").NoOptDefVal = legacy.DryRunClient
-	fl.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "How many Secrets to restore at once.")
-	fl.Float32Var(&o.QPS, "qps", o.QPS, "Most requests per second sent to the apiserver.")
-	fl.IntVar(&o.Burst, "burst", o.Burst, "Most requests sent in a burst above --qps.")
+	addWriteFlags(cmd, &o.writeFlags, `"client" only prints what would change; "server" sends every change as a server-side dry run.`)
 	_ = cmd.RegisterFlagCompletionFunc("from", completeBackupDirs)
-	_ = cmd.RegisterFlagCompletionFunc("dry-run", cobra.FixedCompletions([]string{legacy.DryRunNone, legacy.DryRunClient, legacy.DryRunServer}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
@@ -107,15 +96,7 @@ func (o *RestoreOptions) Validate() error {
 	if o.From == "" {
 		return fmt.Errorf("--from DIR is required: the backup folder that migrate --apply printed")
 	}
-	switch o.DryRun {
-	case legacy.DryRunNone, legacy.DryRunClient, legacy.DryRunServer:
-	default:
-		return fmt.Errorf(`--dry-run %q: use "none", "client" or "server"`, o.DryRun)
-	}
-	if o.Concurrency < 1 || o.QPS <= 0 || o.Burst < 1 {
-		return fmt.Errorf("--concurrency, --qps and --burst must be positive")
-	}
-	return nil
+	return o.writeFlags.validate()
 }
 
 func (o *RestoreOptions) Complete(f cmdutil.Factory) error {
