@@ -13,11 +13,13 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/yaml"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/fileutil"
+	"github.com/bound-token/kubectl-bound-token/pkg/retry"
 )
 
 // ValidateIssuer checks a new spec.serviceAccountIssuer. The API does not
@@ -50,18 +52,28 @@ type IssuerPlan struct {
 	Authentication *unstructured.Unstructured
 }
 
+// get reads one cluster-scoped singleton, repeated on transient errors.
+func get(ctx context.Context, dyn dynamic.Interface, gvr schema.GroupVersionResource) (*unstructured.Unstructured, error) {
+	var obj *unstructured.Unstructured
+	_, err := retry.Do(ctx, retry.Default, func(ctx context.Context) (err error) {
+		obj, err = dyn.Resource(gvr).Get(ctx, ClusterName, metav1.GetOptions{})
+		return err
+	})
+	return obj, err
+}
+
 // Plan reads both objects and refuses a change that cannot work. A change
 // during a rollout is refused unless duringRollout: a rollback must be
 // possible while a failed rollout is still "in progress".
 func Plan(ctx context.Context, dyn dynamic.Interface, newIssuer string, duringRollout bool) (*IssuerPlan, error) {
-	auth, err := dyn.Resource(AuthenticationGVR).Get(ctx, ClusterName, metav1.GetOptions{})
+	auth, err := get(ctx, dyn, AuthenticationGVR)
 	if err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, ErrNotOpenShift
 		}
 		return nil, fmt.Errorf("read authentications.config.openshift.io/%s: %w", ClusterName, err)
 	}
-	kas, err := dyn.Resource(KubeAPIServerGVR).Get(ctx, ClusterName, metav1.GetOptions{})
+	kas, err := get(ctx, dyn, KubeAPIServerGVR)
 	if err != nil {
 		return nil, fmt.Errorf("read kubeapiservers.operator.openshift.io/%s: %w", ClusterName, classify(err))
 	}
@@ -156,7 +168,18 @@ func (p *IssuerPlan) Apply(ctx context.Context, dyn dynamic.Interface) error {
 	if err != nil {
 		return err
 	}
-	_, err = dyn.Resource(AuthenticationGVR).Patch(ctx, ClusterName, types.MergePatchType, patch, metav1.PatchOptions{})
+	// The resourceVersion makes a repeat safe: if an earlier attempt went
+	// through and its answer was lost, the repeat fails with a conflict,
+	// and the object then already holds the new issuer.
+	n, err := retry.Do(ctx, retry.Default, func(ctx context.Context) error {
+		_, err := dyn.Resource(AuthenticationGVR).Patch(ctx, ClusterName, types.MergePatchType, patch, metav1.PatchOptions{})
+		return err
+	})
+	if apierrors.IsConflict(err) && n > 1 {
+		if cur, gerr := get(ctx, dyn, AuthenticationGVR); gerr == nil && IssuerOf(cur) == p.New {
+			return nil
+		}
+	}
 	if apierrors.IsConflict(err) {
 		return fmt.Errorf("authentications.config.openshift.io/%s changed since it was read: nothing was changed; run the command again", ClusterName)
 	}
@@ -169,7 +192,7 @@ func (p *IssuerPlan) Apply(ctx context.Context, dyn dynamic.Interface) error {
 // TrustWindow reads status.serviceAccountIssuers after the rollout and says
 // until when the previous issuer is trusted.
 func TrustWindow(ctx context.Context, dyn dynamic.Interface, previous string) (string, error) {
-	kas, err := dyn.Resource(KubeAPIServerGVR).Get(ctx, ClusterName, metav1.GetOptions{})
+	kas, err := get(ctx, dyn, KubeAPIServerGVR)
 	if err != nil {
 		return "", classify(err)
 	}

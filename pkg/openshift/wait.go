@@ -13,6 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
+
+	"github.com/bound-token/kubectl-bound-token/pkg/retry"
 )
 
 // ErrNotOpenShift: the cluster does not serve the operator's resources.
@@ -69,7 +71,11 @@ func (w *Waiter) Wait(ctx context.Context) (Progress, error) {
 		return false, nil
 	}
 	get := func() (string, bool, error) {
-		obj, err := res.Get(ctx, ClusterName, metav1.GetOptions{})
+		var obj *unstructured.Unstructured
+		_, err := retry.Do(ctx, retry.Default, func(ctx context.Context) (err error) {
+			obj, err = res.Get(ctx, ClusterName, metav1.GetOptions{})
+			return err
+		})
 		if err != nil {
 			return "", true, classify(err)
 		}
