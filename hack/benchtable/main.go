@@ -214,16 +214,18 @@ func render(rows []row, results map[string][]map[string]float64) (table, summary
 			continue
 		}
 		mo, ma, mr := median(ours), median(alt), median(ratio)
-		flag := ""
+		flag, ratioFmt := "", "%.2f%s"
 		if r.target > 0 && mr < r.target {
-			flag = fmt.Sprintf(" (below target %.2f)", r.target)
+			// Three decimals, so that 0.897 does not read as 0.90.
+			flag, ratioFmt = fmt.Sprintf(" (below target %.2f)", r.target), "%.3f%s"
 		}
 		fo, fa := format(mo, r.metric), format(ma, r.metric)
 		if r.metric == "ns/op" {
 			fo, fa = fo+oursRate, fa+altRate
 		}
-		fmt.Fprintf(&t, "| %s | %s | %s | %s | %s | %.2f%s | %d |\n", r.title, r.ours, fo, r.alt, fa, mr, flag, len(ratio))
-		fmt.Fprintf(&s, "| %s | %s | %s | %.2f%s |\n", r.title, fo, fa, mr, flag)
+		ratioCell := fmt.Sprintf(ratioFmt, mr, flag)
+		fmt.Fprintf(&t, "| %s | %s | %s | %s | %s | %s | %d |\n", r.title, r.ours, fo, r.alt, fa, ratioCell, len(ratio))
+		fmt.Fprintf(&s, "| %s | %s | %s | %s |\n", r.title, fo, fa, ratioCell)
 	}
 	return t.String(), s.String(), missing
 }
@@ -263,8 +265,13 @@ func format(v float64, metric string) string {
 		}
 		return fmt.Sprintf("%.0f ns", v)
 	}
-	if strings.HasSuffix(metric, "MB") {
+	switch {
+	case strings.HasSuffix(metric, "MB"):
 		return fmt.Sprintf("%.1f MB", v)
+	case strings.HasSuffix(metric, "-s"): // seconds, e.g. apply-s
+		return fmt.Sprintf("%.2f s", v)
+	case strings.HasSuffix(metric, "-ms"): // milliseconds, e.g. max-ms
+		return fmt.Sprintf("%.1f ms", v)
 	}
 	return fmt.Sprintf("%.1f %s", v, metric)
 }
