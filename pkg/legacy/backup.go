@@ -432,13 +432,19 @@ func (b *Backup) Save(obj any) (*Record, error) {
 	return recs[0], errs[0]
 }
 
-// SaveBatch is Save for many objects: files are written, synced, read
-// back and checked by several goroutines at once (the disk overlaps their
-// flushes), then their records are appended and synced once. An object
-// whose backup failed has a non-nil error and must not change.
+// SaveBatch is Save for many objects: files are written by several
+// goroutines at once, made durable together, read back and checked, then
+// their records are appended and synced once. An object whose backup
+// failed has a non-nil error and must not change.
 func (b *Backup) SaveBatch(objs []any) ([]*Record, []error) {
 	recs := make([]*Record, len(objs))
 	errs := make([]error, len(objs))
+	fail := func(err error) ([]*Record, []error) {
+		for i := range recs {
+			recs[i], errs[i] = nil, err
+		}
+		return recs, errs
+	}
 	parallel(len(objs), saveWorkers, func(i int) {
 		r, data, err := manifest(objs[i])
 		if err != nil {
@@ -450,30 +456,35 @@ func (b *Backup) SaveBatch(objs []any) ([]*Record, []error) {
 			errs[i] = fmt.Errorf("back up %s %s/%s: %v", r.Kind, r.Namespace, r.Name, err)
 			return
 		}
-		if err := checkSum(b.Dir, r); err != nil {
-			errs[i] = fmt.Errorf("back up %s %s/%s: read-back check failed: %v", r.Kind, r.Namespace, r.Name, err)
-			return
-		}
 		recs[i] = r
 	})
-	// The new names must be durable too: sync each folder once.
+	// The files and their new names must be durable before any record.
+	var files []string
 	dirs := map[string]bool{b.Dir: true}
 	for _, r := range recs {
 		if r == nil {
 			continue
 		}
-		for d := filepath.Dir(filepath.Join(b.Dir, filepath.FromSlash(r.File))); d != b.Dir && !dirs[d]; d = filepath.Dir(d) {
+		full := filepath.Join(b.Dir, filepath.FromSlash(r.File))
+		files = append(files, full)
+		for d := filepath.Dir(full); d != b.Dir && !dirs[d]; d = filepath.Dir(d) {
 			dirs[d] = true
 		}
 	}
+	dirList := make([]string, 0, len(dirs))
 	for d := range dirs {
-		if err := syncPath(d); err != nil {
-			for i := range recs {
-				recs[i], errs[i] = nil, fmt.Errorf("back up: sync %s: %v", d, err)
-			}
-			return recs, errs
-		}
+		dirList = append(dirList, d)
 	}
+	if err := syncAll(b.Dir, files, dirList); err != nil {
+		return fail(fmt.Errorf("back up: sync %s: %v", b.Dir, err))
+	}
+	parallel(len(recs), saveWorkers, func(i int) {
+		if r := recs[i]; r != nil {
+			if err := checkSum(b.Dir, r); err != nil {
+				recs[i], errs[i] = nil, fmt.Errorf("back up %s %s/%s: read-back check failed: %v", r.Kind, r.Namespace, r.Name, err)
+			}
+		}
+	})
 	for i, r := range recs {
 		if r == nil {
 			continue
@@ -483,18 +494,17 @@ func (b *Backup) SaveBatch(objs []any) ([]*Record, []error) {
 		}
 	}
 	if err := b.Sync(); err != nil {
-		for i := range recs {
-			recs[i], errs[i] = nil, err
-		}
+		return fail(err)
 	}
 	return recs, errs
 }
 
 const saveWorkers = 8
 
-// writeNew writes and syncs a 0600 file in place: one directory operation
-// instead of a temporary file's three, because concurrent workers queue on
-// the folder's lock. A file is trusted only once the index records it, so
+// writeNew writes a 0600 file in place, unsynced (SaveBatch syncs the
+// batch): one directory operation instead of a temporary file's three,
+// because concurrent workers queue on the folder's lock. A file is trusted
+// only once the index records it, so
 // a file cut short by a crash is never read: it is not in the index, and
 // the next run replaces it here. An existing file with the wanted content
 // (written by a run killed before its record) is kept.
@@ -521,10 +531,6 @@ func (b *Backup) writeNew(full string, data []byte, sum string) error {
 			return err
 		}
 		if _, err := f.Write(data); err != nil {
-			f.Close()
-			return err
-		}
-		if err := f.Sync(); err != nil {
 			f.Close()
 			return err
 		}
