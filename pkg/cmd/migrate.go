@@ -348,10 +348,16 @@ func (o *MigrateOptions) runApply(ctx context.Context) error {
 		// Printed before any change so that a killed run can be resumed.
 		fmt.Fprintf(o.ErrOut, "%s %s (to resume or undo: --backup-dir %s / kubectl bound-token restore --from %s)\n", verb, dir, dir, dir)
 	}
+	date := now.Format("2006-01-02")
+	if backup != nil {
+		// A resumed run keeps the first day's date: one backup, one label
+		// value, which is how a patch whose record was lost is recognised.
+		date = backup.Index.Date
+	}
 	progress := newProgress(o.ErrOut)
 	res, err := legacy.Apply(ctx, o.Client, backup, scan, legacy.ApplyOptions{
 		Mode:           o.Mode,
-		Date:           now.Format("2006-01-02"),
+		Date:           date,
 		DryRun:         o.DryRun,
 		IncludeMounted: o.IncludeMounted,
 		Workers:        o.Concurrency,
