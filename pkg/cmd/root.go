@@ -52,7 +52,8 @@ func NewCmdBoundToken(streams genericiooptions.IOStreams) *cobra.Command {
 	root.SetErr(streams.ErrOut)
 	configFlags.AddFlags(root.PersistentFlags())
 	// Server warnings once each on stderr, as kubectl shows them, not once
-	// per request through klog: a run over 2,000 Secrets would repeat them.
+	// per request through klog: a batch of thousands of requests would
+	// repeat the same line thousands of times.
 	rest.SetDefaultWarningHandler(rest.NewWarningWriter(streams.ErrOut, rest.WarningWriterOptions{Deduplicate: true}))
 	addLogFlags(root)
 
