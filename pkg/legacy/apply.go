@@ -181,13 +181,28 @@ func Apply(ctx context.Context, client kubernetes.Interface, backup *Backup, sca
 	close(found)
 	<-backed
 	wg.Wait()
-	sort.Slice(res.Outcomes, func(i, j int) bool {
-		if res.Outcomes[i].Namespace != res.Outcomes[j].Namespace {
-			return res.Outcomes[i].Namespace < res.Outcomes[j].Namespace
-		}
-		return res.Outcomes[i].Name < res.Outcomes[j].Name
-	})
+	sortOutcomes(res.Outcomes)
 	return res, err
+}
+
+// sortOutcomes orders by namespace and name, as kubectl lists objects.
+func sortOutcomes(out []Outcome) {
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Namespace != out[j].Namespace {
+			return out[i].Namespace < out[j].Namespace
+		}
+		return out[i].Name < out[j].Name
+	})
+}
+
+// getSecret reads one Secret, repeated on transient errors.
+func getSecret(ctx context.Context, client kubernetes.Interface, ns, name string) (*corev1.Secret, error) {
+	var s *corev1.Secret
+	err := call(ctx, func(ctx context.Context) (err error) {
+		s, err = client.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+		return err
+	})
+	return s, err
 }
 
 func (a *applier) dryRun() []string {
@@ -352,11 +367,7 @@ func verbOf(mode string) string {
 // that was backed up, so it is left alone. After a retry the failure may be
 // the trace of our own write; ours reports that case.
 func (a *applier) changed(ctx context.Context, f *Finding, rv string, retried bool) (o Outcome, ours bool) {
-	var cur *corev1.Secret
-	err := call(ctx, func(ctx context.Context) (err error) {
-		cur, err = a.client.CoreV1().Secrets(f.Namespace).Get(ctx, f.Name, metav1.GetOptions{})
-		return err
-	})
+	cur, err := getSecret(ctx, a.client, f.Namespace, f.Name)
 	switch {
 	case apierrors.IsNotFound(err):
 		if retried && a.opts.Mode == ModeDelete {
@@ -451,10 +462,7 @@ func (a *applier) dropRef(ctx context.Context, ns, secret, sa string, listed boo
 // takes care of it.
 func (a *applier) finishGone(ctx context.Context, r Record) (Outcome, bool) {
 	f := &Finding{Namespace: r.Namespace, Name: r.Name}
-	err := call(ctx, func(ctx context.Context) error {
-		_, err := a.client.CoreV1().Secrets(r.Namespace).Get(ctx, r.Name, metav1.GetOptions{})
-		return err
-	})
+	_, err := getSecret(ctx, a.client, r.Namespace, r.Name)
 	switch {
 	case err == nil:
 		return Outcome{}, false

@@ -592,8 +592,7 @@ func manifest(obj any) (*Record, []byte, error) {
 		return nil, nil, err
 	}
 	data = append(data, '\n')
-	sum := sha256.Sum256(data)
-	r.SHA256 = hex.EncodeToString(sum[:])
+	r.SHA256 = sha256Hex(data)
 	r.File = backupPath(r.Kind, r.Namespace, r.Name, r.ResourceVersion)
 	return r, data, nil
 }
@@ -607,8 +606,7 @@ func checkSum(dir string, r *Record) error {
 	if err != nil {
 		return err
 	}
-	sum := sha256.Sum256(data)
-	if hex.EncodeToString(sum[:]) != r.SHA256 {
+	if sha256Hex(data) != r.SHA256 {
 		return fmt.Errorf("%s does not hold what was written", r.File)
 	}
 	return nil
@@ -657,8 +655,7 @@ func readBackup(dir string, r *Record) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256(data)
-	if hex.EncodeToString(sum[:]) != r.SHA256 {
+	if sha256Hex(data) != r.SHA256 {
 		return nil, fmt.Errorf("%s does not match the sha256 recorded in %s: the backup was changed after it was written", r.File, IndexFile)
 	}
 	var head struct {

@@ -245,12 +245,7 @@ func Restore(ctx context.Context, client kubernetes.Interface, r *Restorable, op
 			record(o)
 		}
 	})
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].Namespace != out[j].Namespace {
-			return out[i].Namespace < out[j].Namespace
-		}
-		return out[i].Name < out[j].Name
-	})
+	sortOutcomes(out)
 	return out
 }
 
@@ -284,40 +279,24 @@ type liveState struct {
 func readLive(ctx context.Context, client kubernetes.Interface, ns string) *liveState {
 	l := &liveState{secrets: map[string]*corev1.Secret{}, sas: map[string]*corev1.ServiceAccount{}}
 	lo := metav1.ListOptions{Limit: 500, FieldSelector: fields.OneTermEqualSelector("type", string(corev1.SecretTypeServiceAccountToken)).String()}
-	for {
-		var sl *corev1.SecretList
-		err := call(ctx, func(ctx context.Context) (err error) {
-			sl, err = client.CoreV1().Secrets(ns).List(ctx, lo)
-			return err
-		})
-		if err != nil {
-			l.err = describeAPIError(err, "list", "secrets", ns)
-			return l
-		}
+	err := eachPage(ctx, lo, client.CoreV1().Secrets(ns).List, func(sl *corev1.SecretList) error {
 		for i := range sl.Items {
 			l.secrets[sl.Items[i].Name] = &sl.Items[i]
 		}
-		if lo.Continue = sl.Continue; lo.Continue == "" {
-			break
-		}
+		return nil
+	})
+	if err != nil {
+		l.err = describeAPIError(err, "list", "secrets", ns)
+		return l
 	}
-	lo = metav1.ListOptions{Limit: 500}
-	for {
-		var al *corev1.ServiceAccountList
-		err := call(ctx, func(ctx context.Context) (err error) {
-			al, err = client.CoreV1().ServiceAccounts(ns).List(ctx, lo)
-			return err
-		})
-		if err != nil {
-			l.err = describeAPIError(err, "list", "serviceaccounts", ns)
-			return l
-		}
+	err = eachPage(ctx, metav1.ListOptions{Limit: 500}, client.CoreV1().ServiceAccounts(ns).List, func(al *corev1.ServiceAccountList) error {
 		for i := range al.Items {
 			l.sas[al.Items[i].Name] = &al.Items[i]
 		}
-		if lo.Continue = al.Continue; lo.Continue == "" {
-			break
-		}
+		return nil
+	})
+	if err != nil {
+		l.err = describeAPIError(err, "list", "serviceaccounts", ns)
 	}
 	return l
 }
@@ -402,22 +381,14 @@ func (rs *restorer) secret(ctx context.Context, live *liveState, it restoreItem)
 
 // sameData reports whether the live Secret holds the backed-up data.
 func (rs *restorer) sameData(ctx context.Context, want *corev1.Secret) bool {
-	var cur *corev1.Secret
-	err := call(ctx, func(ctx context.Context) (err error) {
-		cur, err = rs.client.CoreV1().Secrets(want.Namespace).Get(ctx, want.Name, metav1.GetOptions{})
-		return err
-	})
+	cur, err := getSecret(ctx, rs.client, want.Namespace, want.Name)
 	return err == nil && reflect.DeepEqual(cur.Data, want.Data)
 }
 
 // labelAsBackedUp reports whether the live Secret (still uid) carries the
 // backed-up invalid-since state: the trace of our own retried patch.
 func (rs *restorer) labelAsBackedUp(ctx context.Context, want *corev1.Secret, uid string) bool {
-	var cur *corev1.Secret
-	err := call(ctx, func(ctx context.Context) (err error) {
-		cur, err = rs.client.CoreV1().Secrets(want.Namespace).Get(ctx, want.Name, metav1.GetOptions{})
-		return err
-	})
+	cur, err := getSecret(ctx, rs.client, want.Namespace, want.Name)
 	if err != nil || string(cur.UID) != uid {
 		return false
 	}

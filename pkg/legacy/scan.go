@@ -76,15 +76,15 @@ func Scan(ctx context.Context, client kubernetes.Interface, opts ScanOptions, fn
 		LabelSelector: opts.Selector,
 		Limit:         opts.PageSize,
 	}
-	for {
-		var list *corev1.SecretList
-		err := call(ctx, func(ctx context.Context) (err error) {
-			list, err = client.CoreV1().Secrets(opts.Namespace).List(ctx, lo)
-			return err
-		})
+	// Described here, so that fn's own errors pass through unchanged.
+	list := func(ctx context.Context, lo metav1.ListOptions) (*corev1.SecretList, error) {
+		l, err := client.CoreV1().Secrets(opts.Namespace).List(ctx, lo)
 		if err != nil {
-			return describeAPIError(err, "list", "secrets", opts.Namespace)
+			return nil, describeAPIError(err, "list", "secrets", opts.Namespace)
 		}
+		return l, nil
+	}
+	return eachPage(ctx, lo, list, func(list *corev1.SecretList) error {
 		for i := range list.Items {
 			f := newFinding(&list.Items[i])
 			sc.describe(f)
@@ -99,10 +99,30 @@ func Scan(ctx context.Context, client kubernetes.Interface, opts ScanOptions, fn
 				return err
 			}
 		}
-		if list.Continue == "" {
+		return nil
+	})
+}
+
+// eachPage lists page after page (each LIST repeated on transient errors)
+// and hands every page to each, until the server says there is no more or
+// each fails.
+func eachPage[L interface{ GetContinue() string }](ctx context.Context, lo metav1.ListOptions,
+	list func(context.Context, metav1.ListOptions) (L, error), each func(L) error) error {
+	for {
+		var page L
+		err := call(ctx, func(ctx context.Context) (err error) {
+			page, err = list(ctx, lo)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if err := each(page); err != nil {
+			return err
+		}
+		if lo.Continue = page.GetContinue(); lo.Continue == "" {
 			return nil
 		}
-		lo.Continue = list.Continue
 	}
 }
 
@@ -116,37 +136,19 @@ type scope struct {
 
 func loadScope(ctx context.Context, client kubernetes.Interface, ns string, page int64) (*scope, error) {
 	sc := &scope{saUID: map[string]string{}, listedBy: map[string]string{}, consumers: map[string][]Consumer{}, rsOwner: map[string]string{}}
-	lo := metav1.ListOptions{Limit: page}
-	for {
-		var l *corev1.ServiceAccountList
-		err := call(ctx, func(ctx context.Context) (err error) {
-			l, err = client.CoreV1().ServiceAccounts(ns).List(ctx, lo)
-			return err
-		})
-		if err != nil {
-			return nil, describeAPIError(err, "list", "serviceaccounts", ns)
-		}
+	err := eachPage(ctx, metav1.ListOptions{Limit: page}, client.CoreV1().ServiceAccounts(ns).List, func(l *corev1.ServiceAccountList) error {
 		for _, sa := range l.Items {
 			sc.saUID[sa.Namespace+"/"+sa.Name] = string(sa.UID)
 			for _, r := range sa.Secrets {
 				sc.listedBy[sa.Namespace+"/"+r.Name] = sa.Name
 			}
 		}
-		if l.Continue == "" {
-			break
-		}
-		lo.Continue = l.Continue
+		return nil
+	})
+	if err != nil {
+		return nil, describeAPIError(err, "list", "serviceaccounts", ns)
 	}
-	lo = metav1.ListOptions{Limit: page}
-	for {
-		var l *corev1.PodList
-		err := call(ctx, func(ctx context.Context) (err error) {
-			l, err = client.CoreV1().Pods(ns).List(ctx, lo)
-			return err
-		})
-		if err != nil {
-			return nil, describeAPIError(err, "list", "pods", ns)
-		}
+	err = eachPage(ctx, metav1.ListOptions{Limit: page}, client.CoreV1().Pods(ns).List, func(l *corev1.PodList) error {
 		for i := range l.Items {
 			p := &l.Items[i]
 			if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
@@ -162,10 +164,10 @@ func loadScope(ctx context.Context, client kubernetes.Interface, ns string, page
 				sc.consumers[k] = append(sc.consumers[k], Consumer{Pod: p.Name, Via: via, Workload: w})
 			}
 		}
-		if l.Continue == "" {
-			break
-		}
-		lo.Continue = l.Continue
+		return nil
+	})
+	if err != nil {
+		return nil, describeAPIError(err, "list", "pods", ns)
 	}
 	return sc, nil
 }
