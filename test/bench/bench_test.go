@@ -9,16 +9,13 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -45,31 +42,15 @@ var (
 	binErr                  error
 )
 
-// binaries builds the plugin as `make build` does (stripped, trimpath) into
-// the cluster's folder and finds kubectl in the control-plane cache, built
-// with the same flags.
+// binaries builds the plugin as `make build` does into the cluster's
+// folder and finds kubectl in the control-plane cache, built with the same
+// flags.
 func binaries(b *testing.B) (plugin, kubectl string) {
 	b.Helper()
 	binOnce.Do(func() {
-		repo, err := framework.RepoRoot()
-		if err != nil {
-			binErr = err
-			return
+		if pluginPath, binErr = framework.BuildPlugin(cluster.Dir); binErr == nil {
+			kubectlPath, binErr = framework.ControlPlaneBinary("kubectl")
 		}
-		pluginPath = filepath.Join(cluster.Dir, "kubectl-bound_token")
-		c := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", pluginPath, "./cmd/kubectl-bound_token")
-		c.Dir, c.Env = repo, append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := c.CombinedOutput(); err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
-			return
-		}
-		out, err := exec.Command(filepath.Join(repo, "hack", "build-controlplane.sh")).Output()
-		if err != nil {
-			binErr = fmt.Errorf("hack/build-controlplane.sh: %v", err)
-			return
-		}
-		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-		kubectlPath = filepath.Join(lines[len(lines)-1], "kubectl")
 	})
 	if binErr != nil {
 		b.Fatal(binErr)
@@ -77,24 +58,15 @@ func binaries(b *testing.B) (plugin, kubectl string) {
 	return pluginPath, kubectlPath
 }
 
-// runProc runs a binary and returns its wall time and peak RSS in bytes.
+// runProc runs a binary and returns its wall time, peak RSS in bytes and
+// stdout.
 func runProc(b *testing.B, stdin string, name string, args ...string) (time.Duration, int64, string) {
 	b.Helper()
-	c := exec.Command(name, args...)
-	c.Stdin = strings.NewReader(stdin)
-	var out, errOut bytes.Buffer
-	c.Stdout, c.Stderr = &out, &errOut
-	start := time.Now()
-	err := c.Run()
-	took := time.Since(start)
+	p, err := framework.RunProcess(stdin, name, args...)
 	if err != nil {
-		b.Fatalf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, errOut.String())
+		b.Fatal(err)
 	}
-	rss := int64(0)
-	if ru, ok := c.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		rss = ru.Maxrss * 1024 // Linux reports KiB
-	}
-	return took, rss, out.String()
+	return p.Took, p.PeakRSS, p.Stdout
 }
 
 func fileMB(b *testing.B, path string) float64 {

@@ -375,19 +375,7 @@ var (
 // cluster's folder (removed when the cluster stops).
 func pluginBinary(t *testing.T) string {
 	t.Helper()
-	binOnce.Do(func() {
-		repo, err := framework.RepoRoot()
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(cluster.Dir, "kubectl-bound_token")
-		c := exec.Command("go", "build", "-o", binPath, "./cmd/kubectl-bound_token")
-		c.Dir = repo
-		if out, err := c.CombinedOutput(); err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
+	binOnce.Do(func() { binPath, binErr = framework.BuildPlugin(cluster.Dir) })
 	if binErr != nil {
 		t.Fatal(binErr)
 	}

@@ -1,7 +1,6 @@
 package migrate
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -9,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -84,20 +82,13 @@ func BenchmarkMigrate(b *testing.B) {
 }
 
 func kubectlPath(b *testing.B) string {
-	repo, err := framework.RepoRoot()
+	p, err := framework.ControlPlaneBinary("kubectl")
 	if err != nil {
 		b.Fatal(err)
 	}
-	out, err := exec.Command(filepath.Join(repo, "hack", "build-controlplane.sh")).Output()
-	if err != nil {
-		b.Fatalf("hack/build-controlplane.sh: %v", err)
-	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	return filepath.Join(lines[len(lines)-1], "kubectl")
+	return p
 }
 
-// benchSetup creates the Secrets once (labelled bench=migrate, listed in
-// their ServiceAccount) and waits until the token controller filled them.
 var setupOnce sync.Once
 
 func benchSetup(b *testing.B) {
@@ -193,15 +184,11 @@ func checkInvalid(b *testing.B, want bool) {
 // timeBinary runs the plugin and returns its wall time and peak RSS (KiB).
 func timeBinary(b *testing.B, args ...string) (time.Duration, int64) {
 	b.Helper()
-	c := exec.Command(binary, append([]string{"--kubeconfig", cluster.Kubeconfig}, args...)...)
-	var stderr bytes.Buffer
-	c.Stdout, c.Stderr = nil, &stderr
-	start := time.Now()
-	if err := c.Run(); err != nil {
-		b.Fatalf("%v: %v\n%s", args, err, stderr.String())
+	p, err := framework.RunProcess("", pluginBinary(b), append([]string{"--kubeconfig", cluster.Kubeconfig}, args...)...)
+	if err != nil {
+		b.Fatal(err)
 	}
-	d := time.Since(start)
-	return d, c.ProcessState.SysUsage().(*syscall.Rusage).Maxrss
+	return p.Took, p.PeakRSS / 1024
 }
 
 // buildCeiling builds the minimal client-go program (./ceiling).

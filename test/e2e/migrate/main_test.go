@@ -9,8 +9,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -33,28 +31,24 @@ import (
 
 var (
 	cluster *framework.Cluster
-	// binary is the plugin built for tests that kill it.
-	binary string
+
+	binOnce sync.Once
+	binPath string
+	binErr  error
 )
 
+// pluginBinary builds the plugin once, for the tests that kill it or time
+// it, into the cluster's folder (removed when the cluster stops).
+func pluginBinary(t testing.TB) string {
+	t.Helper()
+	binOnce.Do(func() { binPath, binErr = framework.BuildPlugin(cluster.Dir) })
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "bound-token-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binary = filepath.Join(dir, "kubectl-bound_token")
-	repo, err := framework.RepoRoot()
-	if err == nil {
-		b := exec.Command("go", "build", "-o", binary, "./cmd/kubectl-bound_token")
-		b.Dir, b.Stdout, b.Stderr = repo, os.Stderr, os.Stderr
-		err = b.Run()
-	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: cannot build the plugin: %v\n", err)
-		os.Exit(1)
-	}
-	defer os.RemoveAll(dir)
 	// The token controller fills hundreds of Secrets here; its default
 	// client rate (20/s) would make that the slowest part of the suite.
 	framework.Main(m, framework.Options{KCMArgs: []string{"--kube-api-qps=500", "--kube-api-burst=1000"}}, func(c *framework.Cluster) { cluster = c })

@@ -20,7 +20,7 @@ import (
 // lines lines. It reports false when the run ended before that.
 func killAt(t *testing.T, dir string, lines int, args ...string) bool {
 	t.Helper()
-	c := exec.Command(binary, append([]string{"--kubeconfig", cluster.Kubeconfig}, args...)...)
+	c := exec.Command(pluginBinary(t), append([]string{"--kubeconfig", cluster.Kubeconfig}, args...)...)
 	var stderr bytes.Buffer
 	c.Stderr = &stderr
 	if err := c.Start(); err != nil {

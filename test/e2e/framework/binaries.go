@@ -1,0 +1,70 @@
+package framework
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// BuildPlugin builds kubectl-bound_token into dir as `make build` does
+// (CGO off, -trimpath, stripped) and returns its path.
+func BuildPlugin(dir string) (string, error) {
+	repo, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "kubectl-bound_token")
+	c := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./cmd/kubectl-bound_token")
+	c.Dir, c.Env = repo, append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := c.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// ControlPlaneBinary is the path of one of the cached control-plane
+// binaries (etcd, kube-apiserver, kube-controller-manager, kubectl),
+// built by hack/build-controlplane.sh when missing.
+func ControlPlaneBinary(name string) (string, error) {
+	repo, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	out, err := exec.Command(filepath.Join(repo, "hack", "build-controlplane.sh")).Output()
+	if err != nil {
+		return "", fmt.Errorf("hack/build-controlplane.sh: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	return filepath.Join(lines[len(lines)-1], name), nil
+}
+
+// Process is one finished run of a binary.
+type Process struct {
+	Took           time.Duration
+	PeakRSS        int64 // bytes
+	Stdout, Stderr string
+}
+
+// RunProcess runs a binary to its end and measures its wall time and peak
+// RSS. A non-zero exit is an error that carries stderr.
+func RunProcess(stdin, name string, args ...string) (Process, error) {
+	c := exec.Command(name, args...)
+	c.Stdin = strings.NewReader(stdin)
+	var out, errOut bytes.Buffer
+	c.Stdout, c.Stderr = &out, &errOut
+	start := time.Now()
+	err := c.Run()
+	p := Process{Took: time.Since(start), Stdout: out.String(), Stderr: errOut.String()}
+	if err != nil {
+		return p, fmt.Errorf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, errOut.String())
+	}
+	if ru, ok := c.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		p.PeakRSS = ru.Maxrss * 1024 // Linux reports KiB
+	}
+	return p, nil
+}
