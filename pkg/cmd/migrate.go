@@ -242,6 +242,9 @@ func (o *MigrateOptions) Run(ctx context.Context) error {
 	}
 	report := legacy.NewReport()
 	err := legacy.Scan(ctx, o.Client, o.scanOptions(), func(f *legacy.Finding) error {
+		// The printed row is all that is kept: holding each listed Secret
+		// (its data included) would put the whole list in memory.
+		f.Secret = nil
 		report.Items = append(report.Items, f)
 		report.Summary.Add(f)
 		return nil
