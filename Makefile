@@ -43,6 +43,7 @@ e2e: controlplane
 
 fuzz:
 	$(GO) test ./pkg/jwt -run '^$$' -fuzz '^FuzzDecodeVerify$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/jwt -run '^$$' -fuzz '^FuzzJSONReader$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/legacy -run '^$$' -fuzz '^FuzzParseIndex$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/openshift -run '^$$' -fuzz '^FuzzParseNodeInstallerMessage$$' -fuzztime $(FUZZTIME)
 

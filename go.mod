@@ -5,7 +5,6 @@ go 1.24.0
 require (
 	github.com/go-jose/go-jose/v4 v4.1.8
 	github.com/spf13/cobra v1.10.2
-	github.com/valyala/fastjson v1.6.10
 	golang.org/x/sys v0.31.0
 	golang.org/x/term v0.30.0
 	k8s.io/api v0.34.4

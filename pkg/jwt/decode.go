@@ -11,11 +11,10 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unsafe"
-
-	"github.com/valyala/fastjson"
 )
 
 // MaxTokenSize caps input: a real token is a few KiB; anything near this is
@@ -60,7 +59,7 @@ type Header struct {
 func (h Header) Has(name string) bool { return slices.Contains(h.Names, name) }
 
 // HeaderMap is the header as generic JSON, numbers kept as written, for
-// display. It is nil if encoding/json disagrees with the fast parser.
+// display. It is nil if encoding/json disagrees with Decode's reader.
 func (t *Token) HeaderMap() map[string]any { return asMap(t.headerJSON) }
 
 // PayloadMap is the payload as generic JSON, for display.
@@ -189,50 +188,62 @@ func Decode(raw string) (*Token, error) {
 		return nil, fmt.Errorf("not a JWT: signature is not base64url: %v", err)
 	}
 	t := &Token{Raw: raw, signingInput: in[:j], signature: sig, headerJSON: hb, payloadJSON: pb}
-	// fastjson parses a token about eight times faster than encoding/json
-	// into maps, which keeps offline verify close to the raw signature cost.
-	p := parsers.Get()
-	defer parsers.Put(p)
-	hv, err := parseObject(p, hb)
-	if err != nil {
+	cp := claimParser{t: t}
+	cp.r.arena = out[n:n]
+	if err := cp.document(hb, true); err != nil {
 		return nil, fmt.Errorf("not a JWT: header is not a JSON object: %v", err)
 	}
-	cp := claimParser{t: t, arena: out[n:n]}
-	cp.header(hv)
-	pv, err := parseObject(p, pb)
-	if err != nil {
+	if err := cp.document(pb, false); err != nil {
 		return nil, fmt.Errorf("not a JWT: payload is not a JSON object: %v", err)
 	}
-	cp.claims(pv)
+	if t.Claims.Issuer == LegacyIssuer {
+		cp.legacy()
+	}
 	return t, nil
 }
 
-var parsers fastjson.ParserPool
-
-// parseObject accepts one JSON object whose member names are unique at the
-// top level: with duplicates, parsers disagree on which value counts.
-func parseObject(p *fastjson.Parser, b []byte) (*fastjson.Value, error) {
-	// The parser is lenient (numbers like 1-0 pass); the validator is
-	// strict JSON, which keeps it in step with encoding/json.
-	if fastjson.ValidateBytes(b) != nil {
-		return nil, syntaxError(b)
+// document reads b, which must be one JSON object whose member names are
+// unique, as the token's header or its claims.
+func (cp *claimParser) document(b []byte, header bool) error {
+	r := &cp.r
+	r.reset(b)
+	if k := r.kind(); k != objectKind {
+		r.skip()
+		r.end()
+		if r.bad {
+			return syntaxError(b)
+		}
+		return fmt.Errorf("found %s", k)
 	}
-	v, err := p.ParseBytes(b)
-	if err != nil {
-		return nil, syntaxError(b)
+	var seen members
+	dup := ""
+	r.open()
+	for n := 0; r.next('}', &n); {
+		name := r.key()
+		if r.bad {
+			break
+		}
+		if seen.repeated(name) && dup == "" {
+			dup = string(name)
+		}
+		if header {
+			cp.headerMember(name)
+		} else {
+			cp.claim(name)
+		}
 	}
-	o, err := v.Object()
-	if err != nil {
-		return nil, fmt.Errorf("found %s", v.Type())
+	r.end()
+	if r.bad {
+		return syntaxError(b)
 	}
-	if dup := duplicateKey(o); dup != "" {
-		return nil, fmt.Errorf("member %q appears twice", clip(dup))
+	if dup != "" {
+		return fmt.Errorf("member %q appears twice", clip(dup))
 	}
-	return v, nil
+	return nil
 }
 
-// syntaxError describes bad JSON without fastjson's messages, which copy
-// the input (raw control characters included) into the text.
+// syntaxError describes bad JSON in encoding/json's words, which never
+// quote the input.
 func syntaxError(b []byte) error {
 	var v any
 	var se *json.SyntaxError
@@ -242,72 +253,48 @@ func syntaxError(b []byte) error {
 	return errors.New("invalid JSON")
 }
 
-func duplicateKey(o *fastjson.Object) string {
-	n := o.Len()
-	if n < 2 {
-		return ""
-	}
-	// Tokens have a dozen members at most: a quadratic scan beats a map.
-	var buf [32][]byte
-	keys := buf[:0]
-	dup := ""
-	o.Visit(func(k []byte, _ *fastjson.Value) {
-		if dup != "" {
-			return
-		}
-		for _, seen := range keys {
-			if bytes.Equal(seen, k) {
-				dup = string(k)
-				return
-			}
-		}
-		keys = append(keys, k)
-	})
-	return dup
-}
-
-func (cp *claimParser) header(v *fastjson.Value) {
-	o, _ := v.Object()
-	o.Visit(cp.headerMember)
-}
-
-func (cp *claimParser) headerMember(k []byte, val *fastjson.Value) {
+func (cp *claimParser) headerMember(name []byte) {
 	h := &cp.t.Header
-	switch string(k) {
-	case "typ":
+	r := &cp.r
+	switch string(name) {
 	case "alg", "kid":
-		s, err := val.StringBytes()
-		if err != nil {
-			h.Problems = append(h.Problems, "header "+string(k)+" is not a string")
+		if r.kind() != stringKind {
+			r.skip()
+			h.Problems = append(h.Problems, "header "+string(name)+" is not a string")
 			return
 		}
-		if k[0] == 'a' {
-			h.Algorithm = cp.intern(s)
+		if name[0] == 'a' {
+			h.Algorithm = view(r.str())
 		} else {
-			h.KeyID = cp.intern(s)
+			h.KeyID = view(r.str())
 		}
+	case "typ":
+		r.skip()
 	default:
-		name := cp.intern(k)
-		h.Names = append(h.Names, name)
-		if name == "crit" {
-			h.Crit = describeCrit(val)
+		h.Names = append(h.Names, view(name))
+		if string(name) == "crit" {
+			h.Crit = cp.describeCrit()
+		} else {
+			r.skip()
 		}
 	}
 }
 
-func describeCrit(v *fastjson.Value) string {
-	items, err := v.Array()
-	if err != nil {
-		return "(a JSON " + v.Type().String() + ")"
+func (cp *claimParser) describeCrit() string {
+	r := &cp.r
+	if k := r.kind(); k != arrayKind {
+		r.skip()
+		return "(a JSON " + k.String() + ")"
 	}
-	names := make([]string, 0, len(items))
-	for _, it := range items {
-		b, err := it.StringBytes()
-		if err != nil {
-			names = append(names, "(a JSON "+it.Type().String()+")")
+	var names []string
+	r.open()
+	for n := 0; r.next(']', &n); {
+		if k := r.kind(); k != stringKind {
+			r.skip()
+			names = append(names, "(a JSON "+k.String()+")")
 			continue
 		}
-		names = append(names, string(b))
+		names = append(names, view(r.str()))
 	}
 	return quoteList(names)
 }
@@ -335,50 +322,47 @@ func oneLine(s string) string {
 	return s
 }
 
-// claimParser reads the header and claims in one pass each, without
-// closures or per-string allocations on the happy path: this runs for
-// every token of a batch.
+// claimParser reads the header and claims as the reader meets them,
+// without per-string allocations on the happy path: this runs for every
+// token of a batch. Strings are views of the token's decoded parts, which
+// never change after Decode.
 type claimParser struct {
-	t     *Token
-	arena []byte // backs every string taken from the JSON
-}
-
-// intern copies b out of the pooled parser's buffer. Appends only write
-// past the strings already handed out, which therefore never change.
-func (cp *claimParser) intern(b []byte) string {
-	if len(b) == 0 {
-		return ""
-	}
-	start := len(cp.arena)
-	cp.arena = append(cp.arena, b...)
-	return unsafe.String(&cp.arena[start], len(b))
+	t *Token
+	r reader
 }
 
 func (cp *claimParser) problem(format string, a ...any) {
 	cp.t.Claims.Problems = append(cp.t.Claims.Problems, fmt.Sprintf(format, a...))
 }
 
-func (cp *claimParser) str(v *fastjson.Value, path, member string) string {
-	if v.Type() == fastjson.TypeNull {
+func (cp *claimParser) str(path, member string) string {
+	r := &cp.r
+	switch r.kind() {
+	case stringKind:
+		return view(r.str())
+	case nullKind:
+		r.skip()
 		return ""
 	}
-	b, err := v.StringBytes()
-	if err != nil {
-		cp.problem("claim %s%s is not a string", path, member)
-	}
-	return cp.intern(b)
+	r.skip()
+	cp.problem("claim %s%s is not a string", path, member)
+	return ""
 }
 
-func (cp *claimParser) num(v *fastjson.Value, path string, slot int) *time.Time {
-	if v.Type() == fastjson.TypeNull {
+func (cp *claimParser) num(path string, slot int) *time.Time {
+	r := &cp.r
+	switch r.kind() {
+	case numberKind:
+	case nullKind:
+		r.skip()
 		return nil
-	}
-	f, err := v.Float64()
-	if err != nil {
+	default:
+		r.skip()
 		cp.problem("claim %s is not a number", path)
 		return nil
 	}
-	if math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > 1e12 {
+	f, err := strconv.ParseFloat(view(r.number()), 64)
+	if err != nil || f < 0 || f > 1e12 {
 		cp.problem("claim %s is out of range", path)
 		return nil
 	}
@@ -387,76 +371,100 @@ func (cp *claimParser) num(v *fastjson.Value, path string, slot int) *time.Time 
 	return &cp.t.times[slot]
 }
 
-// ref fills r and reports whether the claim held an object.
-func (cp *claimParser) ref(v *fastjson.Value, path string, r *ObjectRef) bool {
-	if v.Type() == fastjson.TypeNull {
+// ref fills ref and reports whether the claim held an object.
+func (cp *claimParser) ref(path string, ref *ObjectRef) bool {
+	r := &cp.r
+	switch r.kind() {
+	case objectKind:
+	case nullKind:
+		r.skip()
 		return false
-	}
-	o, err := v.Object()
-	if err != nil {
+	default:
+		r.skip()
 		cp.problem("claim %s is not an object", path)
 		return false
 	}
-	if m := o.Get("name"); m != nil {
-		r.Name = cp.str(m, path, ".name")
-	}
-	if m := o.Get("uid"); m != nil {
-		r.UID = cp.str(m, path, ".uid")
+	var seen members
+	r.open()
+	for n := 0; r.next('}', &n); {
+		name := r.key()
+		if seen.repeated(name) {
+			cp.problem("claim %s has member %q twice", path, clip(string(name)))
+		}
+		switch string(name) {
+		case "name":
+			ref.Name = cp.str(path, ".name")
+		case "uid":
+			ref.UID = cp.str(path, ".uid")
+		default:
+			r.skip()
+		}
 	}
 	return true
 }
 
 const legacyPrefix = "kubernetes.io/serviceaccount/"
 
-func (cp *claimParser) top(k []byte, v *fastjson.Value) {
+func (cp *claimParser) claim(name []byte) {
 	c := &cp.t.Claims
-	switch string(k) {
+	switch string(name) {
 	case "iss":
-		c.Issuer = cp.str(v, "iss", "")
+		c.Issuer = cp.str("iss", "")
 	case "sub":
-		c.Subject = cp.str(v, "sub", "")
+		c.Subject = cp.str("sub", "")
 	case "jti":
-		c.ID = cp.str(v, "jti", "")
+		c.ID = cp.str("jti", "")
 	case "aud":
-		switch v.Type() {
-		case fastjson.TypeNull:
-		case fastjson.TypeString:
-			c.Audience = append(cp.t.aud[:0], cp.str(v, "aud", ""))
-		case fastjson.TypeArray:
-			items, _ := v.Array()
-			bad := false
-			for _, it := range items {
-				if it.Type() != fastjson.TypeString {
-					if !bad {
-						cp.problem("claim aud holds a non-string")
-						bad = true
-					}
-					continue
-				}
-				if c.Audience == nil {
-					c.Audience = cp.t.aud[:0]
-				}
-				c.Audience = append(c.Audience, cp.str(it, "aud", ""))
-			}
-		default:
-			cp.problem("claim aud is neither a string nor a list")
-		}
+		cp.audience()
 	case "exp":
-		c.Expiry = cp.num(v, "exp", 0)
+		c.Expiry = cp.num("exp", 0)
 	case "iat":
-		c.IssuedAt = cp.num(v, "iat", 1)
+		c.IssuedAt = cp.num("iat", 1)
 	case "nbf":
-		c.NotBefore = cp.num(v, "nbf", 2)
+		c.NotBefore = cp.num("nbf", 2)
 	case "kubernetes.io":
-		cp.kubernetes(v)
+		cp.kubernetes()
 	case legacyPrefix + "namespace":
-		cp.legacy().Namespace = cp.str(v, legacyPrefix+"namespace", "")
+		cp.legacy().Namespace = cp.str(legacyPrefix+"namespace", "")
 	case legacyPrefix + "secret.name":
-		cp.legacy().SecretName = cp.str(v, legacyPrefix+"secret.name", "")
+		cp.legacy().SecretName = cp.str(legacyPrefix+"secret.name", "")
 	case legacyPrefix + "service-account.name":
-		cp.legacy().ServiceAccountName = cp.str(v, legacyPrefix+"service-account.name", "")
+		cp.legacy().ServiceAccountName = cp.str(legacyPrefix+"service-account.name", "")
 	case legacyPrefix + "service-account.uid":
-		cp.legacy().ServiceAccountUID = cp.str(v, legacyPrefix+"service-account.uid", "")
+		cp.legacy().ServiceAccountUID = cp.str(legacyPrefix+"service-account.uid", "")
+	default:
+		cp.r.skip()
+	}
+}
+
+func (cp *claimParser) audience() {
+	r := &cp.r
+	c := &cp.t.Claims
+	switch r.kind() {
+	case nullKind:
+		r.skip()
+	case stringKind:
+		c.Audience = append(cp.t.aud[:0], view(r.str()))
+	case arrayKind:
+		bad := false
+		r.open()
+		for n := 0; r.next(']', &n); {
+			if r.kind() != stringKind {
+				r.skip()
+				if !bad {
+					cp.problem("claim aud holds a non-string")
+					bad = true
+				}
+				continue
+			}
+			if c.Audience == nil {
+				c.Audience = cp.t.aud[:0]
+			}
+			c.Audience = append(c.Audience, view(r.str()))
+		}
+	default:
+		r.skip()
+		cp.problem("claim aud is neither a string nor a list")
 	}
 }
 
@@ -468,45 +476,49 @@ func (cp *claimParser) legacy() *LegacyClaims {
 	return c.Legacy
 }
 
-func (cp *claimParser) kubernetes(v *fastjson.Value) {
-	if v.Type() == fastjson.TypeNull {
+func (cp *claimParser) kubernetes() {
+	r := &cp.r
+	switch r.kind() {
+	case objectKind:
+	case nullKind:
+		r.skip()
 		return
-	}
-	ko, err := v.Object()
-	if err != nil {
+	default:
+		r.skip()
 		cp.problem("claim kubernetes.io is not an object")
 		return
 	}
-	if dup := duplicateKey(ko); dup != "" {
-		cp.problem("claim kubernetes.io has member %q twice", clip(dup))
-	}
 	t := cp.t
 	kc := &t.kube
-	if m := ko.Get("namespace"); m != nil {
-		kc.Namespace = cp.str(m, "kubernetes.io.namespace", "")
-	}
-	if m := ko.Get("serviceaccount"); m != nil {
-		cp.ref(m, "kubernetes.io.serviceaccount", &kc.ServiceAccount)
-	}
-	if m := ko.Get("pod"); m != nil && cp.ref(m, "kubernetes.io.pod", &t.refs[0]) {
-		kc.Pod = &t.refs[0]
-	}
-	if m := ko.Get("secret"); m != nil && cp.ref(m, "kubernetes.io.secret", &t.refs[1]) {
-		kc.Secret = &t.refs[1]
-	}
-	if m := ko.Get("node"); m != nil && cp.ref(m, "kubernetes.io.node", &t.refs[2]) {
-		kc.Node = &t.refs[2]
-	}
-	if m := ko.Get("warnafter"); m != nil {
-		kc.WarnAfter = cp.num(m, "kubernetes.io.warnafter", 3)
+	var seen members
+	r.open()
+	for n := 0; r.next('}', &n); {
+		name := r.key()
+		if seen.repeated(name) {
+			cp.problem("claim kubernetes.io has member %q twice", clip(string(name)))
+		}
+		switch string(name) {
+		case "namespace":
+			kc.Namespace = cp.str("kubernetes.io.namespace", "")
+		case "serviceaccount":
+			cp.ref("kubernetes.io.serviceaccount", &kc.ServiceAccount)
+		case "pod":
+			if cp.ref("kubernetes.io.pod", &t.refs[0]) {
+				kc.Pod = &t.refs[0]
+			}
+		case "secret":
+			if cp.ref("kubernetes.io.secret", &t.refs[1]) {
+				kc.Secret = &t.refs[1]
+			}
+		case "node":
+			if cp.ref("kubernetes.io.node", &t.refs[2]) {
+				kc.Node = &t.refs[2]
+			}
+		case "warnafter":
+			kc.WarnAfter = cp.num("kubernetes.io.warnafter", 3)
+		default:
+			r.skip()
+		}
 	}
 	t.Claims.Kubernetes = kc
-}
-
-func (cp *claimParser) claims(p *fastjson.Value) {
-	o, _ := p.Object()
-	o.Visit(cp.top)
-	if cp.t.Claims.Issuer == LegacyIssuer {
-		cp.legacy()
-	}
 }

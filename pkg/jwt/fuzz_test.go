@@ -30,7 +30,7 @@ func FuzzDecodeVerify(f *testing.F) {
 	f.Add("...")
 	f.Add("Bearer a.b.c")
 	f.Fuzz(func(t *testing.T, in string) {
-		// The fast parser and encoding/json (used for display) must agree
+		// Decode's reader and encoding/json (used for display) must agree
 		// on what is a JSON object.
 		tok, err := Decode(in)
 		if err == nil && (tok.HeaderMap() == nil || tok.PayloadMap() == nil) {
