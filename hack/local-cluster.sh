@@ -8,7 +8,8 @@
 #
 # State lives in .local-cluster/NAME/ (LOCAL_CLUSTER_ROOT overrides the
 # parent): certificates, the signing key, logs, pids, `env` (SERVER, ISSUER,
-# KUBECONFIG, SIGNING_KEY, PUBLIC_KEY, CA_FILE) and `kubeconfig` (0600, admin).
+# KUBECONFIG, SIGNING_KEY, PUBLIC_KEY, CA_FILE, ETCD) and `kubeconfig` (0600,
+# admin).
 # `up` prints the kubeconfig path as the LAST line of stdout; progress goes to
 # stderr. `up` on a NAME that is running fails; `down` stops exactly the
 # processes recorded for NAME and removes its folder.
@@ -225,6 +226,7 @@ KUBECONFIG=${DIR}/kubeconfig
 SIGNING_KEY=${DIR}/pki/sa.key
 PUBLIC_KEY=${DIR}/pki/sa.pub
 CA_FILE=${DIR}/pki/ca.crt
+ETCD=http://127.0.0.1:${ETCD_PORT}
 ENV
   log "up in $((SECONDS - start_s))s: ${SERVER}, issuer ${ISSUER}"
   echo "${DIR}/kubeconfig"

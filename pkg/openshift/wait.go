@@ -22,13 +22,15 @@ var ErrNotOpenShift = errors.New("this cluster does not serve kubeapiservers.ope
 	"(or you may not read it). Elsewhere the issuer is kube-apiserver's --service-account-issuer flag: " +
 	"add the new issuer first (all are trusted, the first signs), restart kube-apiserver, and check with `kubectl bound-token doctor`")
 
+var errNoCluster = fmt.Errorf("kubeapiservers.operator.openshift.io/%s not found: the kube-apiserver operator is not installed", ClusterName)
+
 // ErrFailed: the rollout failed (NodeInstallerDegraded).
 var ErrFailed = errors.New("kube-apiserver rollout failed")
 
 // Waiter follows kubeapiservers.operator.openshift.io/cluster with a watch
 // until a rollout is done or has failed. Watches that the server closes
 // (every few minutes, by --min-request-timeout) are resumed from the last
-// resourceVersion; an expired resourceVersion (410 Gone) causes a fresh GET.
+// resourceVersion; an expired resourceVersion (410 Gone) causes a fresh LIST.
 type Waiter struct {
 	Client dynamic.Interface
 	// SinceRevision: the rollout must reach a revision above this one
@@ -70,17 +72,26 @@ func (w *Waiter) Wait(ctx context.Context) (Progress, error) {
 		}
 		return false, nil
 	}
+	// get reads the object through a LIST: a LIST's resourceVersion is the
+	// store's current one, while the object's own stays as old as its last
+	// change, and after a compaction every watch from it would get 410 again.
+	selector := fields.OneTermEqualSelector("metadata.name", ClusterName).String()
 	get := func() (string, bool, error) {
-		var obj *unstructured.Unstructured
+		var list *unstructured.UnstructuredList
 		_, err := retry.Do(ctx, retry.Default, func(ctx context.Context) (err error) {
-			obj, err = res.Get(ctx, ClusterName, metav1.GetOptions{})
+			list, err = res.List(ctx, metav1.ListOptions{FieldSelector: selector})
 			return err
 		})
 		if err != nil {
 			return "", true, classify(err)
 		}
-		done, err := handle(obj)
-		return obj.GetResourceVersion(), done, err
+		for i := range list.Items {
+			if list.Items[i].GetName() == ClusterName {
+				done, err := handle(&list.Items[i])
+				return list.GetResourceVersion(), done, err
+			}
+		}
+		return "", true, errNoCluster
 	}
 
 	rv, done, err := get()
@@ -93,7 +104,7 @@ func (w *Waiter) Wait(ctx context.Context) (Progress, error) {
 	}
 	for {
 		wi, err := res.Watch(ctx, metav1.ListOptions{
-			FieldSelector:       fields.OneTermEqualSelector("metadata.name", ClusterName).String(),
+			FieldSelector:       selector,
 			ResourceVersion:     rv,
 			AllowWatchBookmarks: true,
 		})
@@ -202,7 +213,7 @@ func classify(err error) error {
 		if d := s.Status().Details; d == nil || d.Name == "" {
 			return ErrNotOpenShift
 		}
-		return fmt.Errorf("kubeapiservers.operator.openshift.io/%s not found: the kube-apiserver operator is not installed", ClusterName)
+		return errNoCluster
 	}
 	return err
 }

@@ -39,9 +39,12 @@ type Options struct {
 type Cluster struct {
 	Name, Dir, Kubeconfig, Server, Issuer string
 	SigningKeyFile, PublicKeyFile, CAFile string
-	RESTConfig                            *rest.Config
-	Client                                kubernetes.Interface
-	repo                                  string
+	// EtcdURL is etcd's plain-HTTP client URL, for tests that act on
+	// storage itself (compaction).
+	EtcdURL    string
+	RESTConfig *rest.Config
+	Client     kubernetes.Interface
+	repo       string
 }
 
 // RepoRoot walks up from the working directory to this module's root.
@@ -103,6 +106,7 @@ func Start(opts Options) (*Cluster, error) {
 	}
 	c.Server, c.Issuer = env["SERVER"], env["ISSUER"]
 	c.SigningKeyFile, c.PublicKeyFile, c.CAFile = env["SIGNING_KEY"], env["PUBLIC_KEY"], env["CA_FILE"]
+	c.EtcdURL = env["ETCD"]
 	if c.RESTConfig, err = clientcmd.BuildConfigFromFlags("", kubeconfig); err != nil {
 		_ = c.Stop()
 		return nil, err

@@ -195,15 +195,44 @@ func (op *operator) write(ctx context.Context, fn func(*openshift.KubeAPIServerS
 // run reacts to issuer changes until ctx ends. It returns once it watches.
 func (op *operator) run(t testing.TB, ctx context.Context) {
 	t.Helper()
-	a, err := op.auth().Get(ctx, openshift.ClusterName, metav1.GetOptions{})
+	// Like a real controller, watch from the list's resourceVersion and
+	// list again when a watch reports an error (410 after a compaction).
+	list := func() (string, string, error) {
+		l, err := op.auth().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return "", "", err
+		}
+		if len(l.Items) == 0 {
+			return "", "", fmt.Errorf("no authentications.config.openshift.io")
+		}
+		return openshift.IssuerOf(&l.Items[0]), l.GetResourceVersion(), nil
+	}
+	issuer, rv, err := list()
 	if err != nil {
 		t.Fatal(err)
 	}
-	issuer, rv := openshift.IssuerOf(a), a.GetResourceVersion()
+	observe := func(n string) {
+		if n != issuer {
+			old := issuer
+			issuer = n
+			if !op.Stuck {
+				op.rollout(ctx, old, n)
+			}
+		}
+	}
 	ready := make(chan struct{})
 	go func() {
 		first := true
 		for ctx.Err() == nil {
+			if rv == "" {
+				n, r, err := list()
+				if err != nil {
+					time.Sleep(100 * time.Millisecond)
+					continue
+				}
+				rv = r
+				observe(n)
+			}
 			w, err := op.auth().Watch(ctx, metav1.ListOptions{ResourceVersion: rv})
 			if first {
 				close(ready)
@@ -214,18 +243,16 @@ func (op *operator) run(t testing.TB, ctx context.Context) {
 				continue
 			}
 			for ev := range w.ResultChan() {
+				if ev.Type == watch.Error {
+					rv = ""
+					break
+				}
 				u, ok := ev.Object.(*unstructured.Unstructured)
 				if !ok || ev.Type != watch.Modified {
 					continue
 				}
 				rv = u.GetResourceVersion()
-				if n := openshift.IssuerOf(u); n != issuer {
-					old := issuer
-					issuer = n
-					if !op.Stuck {
-						op.rollout(ctx, old, n)
-					}
-				}
+				observe(openshift.IssuerOf(u))
 			}
 			w.Stop()
 		}
