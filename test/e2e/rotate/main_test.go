@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -37,8 +38,12 @@ type result struct {
 }
 
 func run(kubeconfig string, args ...string) result {
+	return runWithInput(strings.NewReader(""), kubeconfig, args...)
+}
+
+func runWithInput(in io.Reader, kubeconfig string, args ...string) result {
 	out, errOut := &bytes.Buffer{}, &bytes.Buffer{}
-	root := cmd.NewCmdBoundToken(genericiooptions.IOStreams{In: strings.NewReader(""), Out: out, ErrOut: errOut})
+	root := cmd.NewCmdBoundToken(genericiooptions.IOStreams{In: in, Out: out, ErrOut: errOut})
 	root.SetArgs(append([]string{"--kubeconfig", kubeconfig}, args...))
 	code := cmd.Execute(root, errOut)
 	return result{out.String(), errOut.String(), code}
