@@ -17,12 +17,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/version"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/hypershift"
 	"github.com/bound-token/kubectl-bound-token/pkg/jwt"
+	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
+	"github.com/bound-token/kubectl-bound-token/pkg/openshift"
 	"github.com/bound-token/kubectl-bound-token/pkg/tokens"
 )
 
@@ -50,18 +52,6 @@ type Options struct {
 	IssuerTimeout time.Duration
 	HTTPClient    *http.Client
 }
-
-// Legacy token Secret labels set by kube-apiserver and its cleaner.
-const (
-	LabelLastUsed     = "kubernetes.io/legacy-token-last-used"
-	LabelInvalidSince = "kubernetes.io/legacy-token-invalid-since"
-)
-
-var (
-	gvrAuthentication = schema.GroupVersionResource{Group: "config.openshift.io", Version: "v1", Resource: "authentications"}
-	gvrKubeAPIServer  = schema.GroupVersionResource{Group: "operator.openshift.io", Version: "v1", Resource: "kubeapiservers"}
-	gvrHostedCluster  = schema.GroupVersionResource{Group: "hypershift.openshift.io", Version: "v1beta1", Resource: "hostedclusters"}
-)
 
 // Run performs every check in order; later checks that need an earlier
 // answer are skipped when it is missing.
@@ -191,9 +181,9 @@ func legacySecrets(ctx context.Context, cs kubernetes.Interface) Check {
 	used, unused, invalid := 0, 0, 0
 	for _, s := range list.Items {
 		switch {
-		case s.Labels[LabelInvalidSince] != "":
+		case s.Labels[legacy.LabelInvalidSince] != "":
 			invalid++
-		case s.Labels[LabelLastUsed] != "":
+		case s.Labels[legacy.LabelLastUsed] != "":
 			used++
 		default:
 			unused++
@@ -203,7 +193,7 @@ func legacySecrets(ctx context.Context, cs kubernetes.Interface) Check {
 	if used+unused == 0 {
 		return Check{name, Pass, msg, ""}
 	}
-	return Check{name, Warn, msg, "replace them with bound tokens (kubectl bound-token create) and invalidate the Secrets with label " + LabelInvalidSince}
+	return Check{name, Warn, msg, "replace them with bound tokens (kubectl bound-token create) and invalidate the Secrets with label " + legacy.LabelInvalidSince}
 }
 
 func nodeBinding(gitVersion string) Check {
@@ -218,51 +208,52 @@ func nodeBinding(gitVersion string) Check {
 }
 
 func openShift(ctx context.Context, dyn dynamic.Interface) []Check {
-	auth, err := dyn.Resource(gvrAuthentication).Get(ctx, "cluster", metav1.GetOptions{})
+	auth, err := dyn.Resource(openshift.AuthenticationGVR).Get(ctx, openshift.ClusterName, metav1.GetOptions{})
 	if err != nil {
 		return []Check{{"openshift", Skip, "not OpenShift (no authentications.config.openshift.io/cluster)", ""}}
 	}
-	iss, _, _ := unstructured.NestedString(auth.Object, "spec", "serviceAccountIssuer")
+	iss := openshift.IssuerOf(auth)
 	if iss == "" {
-		iss = "https://kubernetes.default.svc (default)"
+		iss = openshift.DefaultIssuer + " (default)"
 	}
 	out := []Check{{"openshift-issuer", Pass, "spec.serviceAccountIssuer: " + iss, ""}}
-	kas, err := dyn.Resource(gvrKubeAPIServer).Get(ctx, "cluster", metav1.GetOptions{})
+	kas, err := dyn.Resource(openshift.KubeAPIServerGVR).Get(ctx, openshift.ClusterName, metav1.GetOptions{})
 	if err != nil {
 		return append(out, Check{"openshift-rollout", Warn, "cannot read kubeapiservers.operator.openshift.io/cluster: " + oneLine(err), "grant get on kubeapiservers.operator.openshift.io"})
 	}
-	issuers, _, _ := unstructured.NestedSlice(kas.Object, "status", "serviceAccountIssuers")
+	st, err := openshift.StatusOf(kas)
+	if err != nil {
+		return append(out, Check{"openshift-rollout", Warn, "cannot read the status of kubeapiservers.operator.openshift.io/cluster: " + oneLine(err), ""})
+	}
 	var trusted []string
-	for _, i := range issuers {
-		m, _ := i.(map[string]any)
-		name, _ := m["name"].(string)
-		if exp, _ := m["expirationTime"].(string); exp != "" {
-			trusted = append(trusted, fmt.Sprintf("%s (trusted until %s)", name, exp))
+	for _, i := range st.ServiceAccountIssuers {
+		if exp, ok := i.Expires(); ok {
+			trusted = append(trusted, fmt.Sprintf("%s (trusted until %s)", i.Name, exp.UTC().Format(time.RFC3339)))
 		} else {
-			trusted = append(trusted, name+" (active)")
+			trusted = append(trusted, i.Name+" (active)")
 		}
 	}
 	if len(trusted) > 0 {
 		out = append(out, Check{"openshift-trusted-issuers", Pass, strings.Join(trusted, ", "), ""})
 	}
-	conds, _, _ := unstructured.NestedSlice(kas.Object, "status", "conditions")
-	for _, c := range conds {
-		m, _ := c.(map[string]any)
-		if m["type"] != "NodeInstallerProgressing" {
-			continue
-		}
-		msg, _ := m["message"].(string)
-		if m["status"] == "False" && m["reason"] == "AllNodesAtLatestRevision" {
-			out = append(out, Check{"openshift-rollout", Pass, "kube-apiserver rollout done: " + msg, ""})
-		} else {
-			out = append(out, Check{"openshift-rollout", Warn, "kube-apiserver rollout in progress: " + msg, "wait for NodeInstallerProgressing=False/AllNodesAtLatestRevision before restarting workloads"})
-		}
+	// The same judgement as wait: the condition alone can still call the
+	// previous revision done.
+	p := openshift.Evaluate(st, openshift.NoRevision)
+	switch {
+	case p.Done:
+		out = append(out, Check{"openshift-rollout", Pass, "kube-apiserver rollout done: " + p.Summary(), ""})
+	case p.Failed:
+		out = append(out, Check{"openshift-rollout", Fail, "kube-apiserver rollout failed: " + strings.Join(p.Failures, "; "),
+			"fix the failing node's installer, or roll back: kubectl bound-token rotate --rollback --from BACKUP"})
+	default:
+		out = append(out, Check{"openshift-rollout", Warn, "kube-apiserver rollout in progress: " + p.Summary(),
+			"run kubectl bound-token wait before restarting workloads"})
 	}
 	return out
 }
 
 func hyperShift(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interface) []Check {
-	list, err := dyn.Resource(gvrHostedCluster).Namespace("").List(ctx, metav1.ListOptions{})
+	list, err := dyn.Resource(hypershift.HostedClusterGVR).Namespace("").List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return []Check{{"hypershift", Skip, "no HostedClusters (hostedclusters.hypershift.openshift.io not served)", ""}}
 	}

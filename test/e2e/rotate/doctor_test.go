@@ -1,0 +1,63 @@
+package rotate
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/bound-token/kubectl-bound-token/pkg/openshift"
+)
+
+// doctor judges the rollout as wait does: the stale "all nodes at latest"
+// condition right after the operator raises the revision is not "done".
+func TestDoctorJudgesTheRolloutLikeWait(t *testing.T) {
+	op := openShift(t, func(o *operator) { o.Stuck = true })
+	ctx := context.Background()
+	rollout := func(wantStatus string, wantIn ...string) {
+		t.Helper()
+		r := run(cluster.Kubeconfig, "doctor", "-o", "json")
+		var out struct {
+			Checks []struct{ Name, Status, Message, Fix string }
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+			t.Fatalf("doctor -o json: %v\n%s%s", err, r.stdout, r.stderr)
+		}
+		for _, c := range out.Checks {
+			if c.Name != "openshift-rollout" {
+				continue
+			}
+			if c.Status != wantStatus {
+				t.Fatalf("openshift-rollout is %s, want %s: %s | %s", c.Status, wantStatus, c.Message, c.Fix)
+			}
+			for _, s := range wantIn {
+				if !strings.Contains(c.Message+" | "+c.Fix, s) {
+					t.Fatalf("openshift-rollout lacks %q: %s | %s", s, c.Message, c.Fix)
+				}
+			}
+			if wantStatus == "fail" && r.code != 1 {
+				t.Fatalf("a failed check, exit %d", r.code)
+			}
+			return
+		}
+		t.Fatalf("no openshift-rollout check: %s", r.stdout)
+	}
+	rollout("pass", "kube-apiserver rollout done: 3/3 nodes at revision 7")
+
+	// The race: the revision is raised, the condition still speaks of 7.
+	if err := op.write(ctx, func(s *openshift.KubeAPIServerStatus) { s.LatestAvailableRevision = 8 }); err != nil {
+		t.Fatal(err)
+	}
+	if c := kasStatus(t).Condition(openshift.CondNodeInstallerProgressing); c.Reason != openshift.ReasonAllNodesAtLatest {
+		t.Fatalf("the test needs the stale condition, found %+v", c)
+	}
+	rollout("warn", "in progress: 0/3 nodes at revision 8", "kubectl bound-token wait")
+
+	if err := op.write(ctx, func(s *openshift.KubeAPIServerStatus) {
+		s.NodeStatuses[0].TargetRevision, s.NodeStatuses[0].LastFailedRevision, s.NodeStatuses[0].LastFailedReason = 8, 8, "InstallerFailed"
+		op.setConditions(s, true)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rollout("fail", "node master-0 failed revision 8 (InstallerFailed)", "--rollback")
+}
