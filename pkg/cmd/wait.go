@@ -29,7 +29,7 @@ var (
 		change so that only a newer one counts (rotate does this for you).
 
 		A failed install (NodeInstallerDegraded) is reported at once with each node's
-		errors.
+		errors. Needs list and watch on kubeapiservers.operator.openshift.io.
 
 		Exit codes: 0 the rollout is done, 1 an install failed, 2 timeout, not OpenShift,
 		or bad flags.`)
