@@ -242,8 +242,8 @@ func (cp *claimParser) document(b []byte, header bool) error {
 	return nil
 }
 
-// syntaxError describes bad JSON in encoding/json's words, which never
-// quote the input.
+// syntaxError describes bad JSON in encoding/json's words, which show at
+// most one character of the input, escaped.
 func syntaxError(b []byte) error {
 	var v any
 	var se *json.SyntaxError

@@ -14,8 +14,9 @@ import (
 // token is checked and read in one pass without building a tree: beside the
 // signature check, parsing is most of what offline verification costs.
 //
-// The first syntax error stops the reader; every call after it is a no-op
-// and bad stays set.
+// The first syntax error sets bad and moves to the end: kind then reports
+// badKind and next false, so a caller that reads only what kind reported
+// never reads past an error.
 type reader struct {
 	b     []byte
 	i     int
