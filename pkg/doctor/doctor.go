@@ -227,9 +227,12 @@ func openShift(ctx context.Context, dyn dynamic.Interface) []Check {
 	}
 	var trusted []string
 	for _, i := range st.ServiceAccountIssuers {
-		if exp, ok := i.Expires(); ok {
+		switch exp, ok := i.Expires(); {
+		case ok:
 			trusted = append(trusted, fmt.Sprintf("%s (trusted until %s)", i.Name, exp.UTC().Format(time.RFC3339)))
-		} else {
+		case i.ExpirationTime != "":
+			trusted = append(trusted, fmt.Sprintf("%s (trusted until %q)", i.Name, i.ExpirationTime))
+		default:
 			trusted = append(trusted, i.Name+" (active)")
 		}
 	}
