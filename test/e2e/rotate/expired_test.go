@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
@@ -66,9 +67,16 @@ func TestWaitReadsAgainWhenResourceVersionExpired(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the waiter did not read the object within 20s")
 	}
-	// A write elsewhere moves etcd past the waiter's resourceVersion; the
-	// compaction expires it.
-	c.CreateNamespace(t, "moved")
+	// Writes elsewhere move etcd past the waiter's resourceVersion R. A
+	// watch from R starts at R+1, so the compaction must pass R+1: three
+	// writes make sure of it whatever the controllers add.
+	moved := c.CreateNamespace(t, "moved")
+	for i := range 2 {
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("move-%d", i)}}
+		if _, err := c.Client.CoreV1().ConfigMaps(moved).Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	rev := c.CompactEtcd(t)
 
 	var seen []string
