@@ -338,6 +338,16 @@ func (a *applier) change(ctx context.Context, f *Finding) Outcome {
 		// or by someone else, the end state is the same.
 	case apierrors.IsNotFound(err):
 		return outcome(f, OutSkipGone, "deleted by someone else after it was listed")
+	case uncertain(err, retried) && a.opts.DryRun == DryRunNone:
+		applied, known := a.settle(ctx, f)
+		if applied {
+			break
+		}
+		msg := fmt.Sprintf("%s: %v", a.opts.Mode, describeAPIError(err, verbOf(a.opts.Mode), "secrets", f.Namespace))
+		if !known {
+			msg += "; " + MayHaveApplied
+		}
+		return outcome(f, OutFailed, "%s", msg)
 	default:
 		return outcome(f, OutFailed, "%s: %v", a.opts.Mode, describeAPIError(err, verbOf(a.opts.Mode), "secrets", f.Namespace))
 	}
@@ -385,6 +395,24 @@ func (a *applier) changed(ctx context.Context, f *Finding, rv string, retried bo
 		}
 	}
 	return outcome(f, OutSkipChanged, "changed after its backup (resourceVersion %s, now %s); left alone, run again to back it up anew", rv, cur.ResourceVersion), false
+}
+
+// settle looks at the Secret after a write's retries ran out: applied
+// reports that one of the tries went through; known is false when even
+// that read failed.
+func (a *applier) settle(ctx context.Context, f *Finding) (applied, known bool) {
+	cur, err := getSecret(ctx, a.client, f.Namespace, f.Name)
+	switch {
+	case apierrors.IsNotFound(err):
+		// As for a NotFound answer: gone, as intended, and backed up.
+		return a.opts.Mode == ModeDelete, true
+	case err != nil:
+		return false, false
+	case a.opts.Mode == ModeInvalidate && a.backup != nil:
+		e := a.backup.Entry(KindSecret, f.Namespace, f.Name)
+		return e != nil && e.Backup != nil && a.onlyOurLabel(e.Backup, cur), true
+	}
+	return false, true
 }
 
 // onlyOurLabel reports whether cur is the backed-up Secret plus the

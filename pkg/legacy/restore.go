@@ -327,12 +327,22 @@ func (rs *restorer) secret(ctx context.Context, live *liveState, it restoreItem)
 		})
 		if err != nil {
 			if apierrors.IsAlreadyExists(err) {
-				if retried && rs.sameData(ctx, want) {
+				if same, _ := rs.sameData(ctx, want); retried && same {
 					return outcome(f, OutRecreated, "re-created with its original token%s", saWarning(live, want))
 				}
 				return outcome(f, OutSkipChanged, "created by someone else while restoring; run restore again")
 			}
-			return outcome(f, OutFailed, "re-create: %v", describeAPIError(err, "create", "secrets", want.Namespace))
+			msg := fmt.Sprintf("re-create: %v", describeAPIError(err, "create", "secrets", want.Namespace))
+			if uncertain(err, retried) {
+				same, known := rs.sameData(ctx, want)
+				if same {
+					return outcome(f, OutRecreated, "re-created with its original token%s", saWarning(live, want))
+				}
+				if !known {
+					msg += "; " + MayHaveApplied
+				}
+			}
+			return outcome(f, OutFailed, "%s", msg)
 		}
 		if rs.dryRun == DryRunServer {
 			return outcome(f, OutWouldChange, "would re-create it (server dry run accepted)")
@@ -365,13 +375,25 @@ func (rs *restorer) secret(ctx context.Context, live *liveState, it restoreItem)
 		return err
 	})
 	if err != nil {
-		if apierrors.IsConflict(err) && retried && rs.labelAsBackedUp(ctx, want, string(cur.UID)) {
-			return outcome(f, OutLabelRemoved, "invalid-since label removed%s", saWarning(live, want))
+		if apierrors.IsConflict(err) && retried {
+			if ok, _ := rs.labelAsBackedUp(ctx, want, string(cur.UID)); ok {
+				return outcome(f, OutLabelRemoved, "invalid-since label removed%s", saWarning(live, want))
+			}
 		}
 		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
 			return outcome(f, OutSkipChanged, "changed while restoring; run restore again")
 		}
-		return outcome(f, OutFailed, "re-enable: %v", describeAPIError(err, "patch", "secrets", want.Namespace))
+		msg := fmt.Sprintf("re-enable: %v", describeAPIError(err, "patch", "secrets", want.Namespace))
+		if uncertain(err, retried) {
+			ok, known := rs.labelAsBackedUp(ctx, want, string(cur.UID))
+			if ok {
+				return outcome(f, OutLabelRemoved, "invalid-since label removed%s", saWarning(live, want))
+			}
+			if !known {
+				msg += "; " + MayHaveApplied
+			}
+		}
+		return outcome(f, OutFailed, "%s", msg)
 	}
 	if rs.dryRun == DryRunServer {
 		return outcome(f, OutWouldChange, "would re-enable it (server dry run accepted)")
@@ -379,22 +401,30 @@ func (rs *restorer) secret(ctx context.Context, live *liveState, it restoreItem)
 	return outcome(f, OutLabelRemoved, "invalid-since label removed%s", saWarning(live, want))
 }
 
-// sameData reports whether the live Secret holds the backed-up data.
-func (rs *restorer) sameData(ctx context.Context, want *corev1.Secret) bool {
+// sameData reports whether the live Secret holds the backed-up data; known
+// is false when it could not be read for another reason than its absence.
+func (rs *restorer) sameData(ctx context.Context, want *corev1.Secret) (same, known bool) {
 	cur, err := getSecret(ctx, rs.client, want.Namespace, want.Name)
-	return err == nil && reflect.DeepEqual(cur.Data, want.Data)
+	if err != nil {
+		return false, apierrors.IsNotFound(err)
+	}
+	return reflect.DeepEqual(cur.Data, want.Data), true
 }
 
 // labelAsBackedUp reports whether the live Secret (still uid) carries the
-// backed-up invalid-since state: the trace of our own retried patch.
-func (rs *restorer) labelAsBackedUp(ctx context.Context, want *corev1.Secret, uid string) bool {
+// backed-up invalid-since state: the trace of our own retried patch. known
+// is false when it could not be read for another reason than its absence.
+func (rs *restorer) labelAsBackedUp(ctx context.Context, want *corev1.Secret, uid string) (ok, known bool) {
 	cur, err := getSecret(ctx, rs.client, want.Namespace, want.Name)
-	if err != nil || string(cur.UID) != uid {
-		return false
+	if err != nil {
+		return false, apierrors.IsNotFound(err)
+	}
+	if string(cur.UID) != uid {
+		return false, true
 	}
 	w, had := want.Labels[LabelInvalidSince]
 	c, has := cur.Labels[LabelInvalidSince]
-	return had == has && w == c
+	return had == has && w == c, true
 }
 
 // saWarning says when the token still cannot work: its ServiceAccount is

@@ -2,6 +2,7 @@ package legacy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -31,6 +32,18 @@ func callRetried(ctx context.Context, fn func(context.Context) error) (bool, err
 	n, err := retry.Do(ctx, retry.Default, fn)
 	return n > 1, err
 }
+
+// uncertain reports whether a write that failed may still have been
+// applied: the retries ran out, and a try whose answer was lost can have
+// reached the server. The caller looks before calling it a failure.
+func uncertain(err error, retried bool) bool {
+	var g *retry.GaveUpError
+	return retried && errors.As(err, &g)
+}
+
+// MayHaveApplied ends the message of a write that failed when even the
+// look afterwards could not tell whether a try went through.
+const MayHaveApplied = "an earlier try may have gone through: run the same command again to finish"
 
 // DefaultThreshold is how long a token must be unused before the audit
 // calls it safe to invalidate, when --unused-for does not say.

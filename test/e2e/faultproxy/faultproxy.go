@@ -102,6 +102,10 @@ type Config struct {
 	// Match, when set, limits faults to the requests it accepts; the others
 	// are always forwarded untouched (and counted in Requests only).
 	Match func(*http.Request) bool
+	// Script, when set, picks the fault of each request it has a plan for
+	// (ByRates leaves the request to the rates and Match), so that a test
+	// can stage an exact sequence. It may be called concurrently.
+	Script func(*http.Request) Fault
 	// Logf, when set, gets one line per injected fault (t.Logf fits).
 	Logf func(format string, args ...any)
 }
@@ -358,10 +362,43 @@ const (
 	slow
 )
 
+// Fault is a fault that Config.Script can stage.
+type Fault string
+
+const (
+	ByRates     Fault = ""
+	NoFault     Fault = "none"
+	TooMany     Fault = "429"
+	Internal    Fault = "500"
+	Unavailable Fault = "503"
+	ResetBefore Fault = "reset-before"
+	// ResetAfter forwards the request, lets the apiserver answer, and
+	// resets the client's connection: the change is made, the answer lost.
+	ResetAfter Fault = "reset-after"
+	Slow       Fault = "slow"
+)
+
+var scripted = map[Fault]fault{NoFault: none, TooMany: tooMany, Internal: internal, Unavailable: unavailable,
+	ResetBefore: resetBefore, ResetAfter: resetAfter, Slow: slow}
+
 var faultNames = map[fault]string{tooMany: "429", internal: "500", unavailable: "503", resetBefore: "reset-before", resetAfter: "reset-after", slow: "slow"}
 
 func (p *Proxy) draw(r *http.Request) (f fault, watchLife time.Duration, abrupt bool) {
-	if !p.enabled.Load() || (p.cfg.Match != nil && !p.cfg.Match(r)) {
+	if !p.enabled.Load() {
+		return none, 0, false
+	}
+	if p.cfg.Script != nil {
+		if s := p.cfg.Script(r); s != ByRates {
+			f, ok := scripted[s]
+			if !ok {
+				// A test's typo must not pass as "no fault".
+				p.logf("unknown scripted fault %q: answering 500", s)
+				f = internal
+			}
+			return f, 0, false
+		}
+	}
+	if p.cfg.Match != nil && !p.cfg.Match(r) {
 		return none, 0, false
 	}
 	p.mu.Lock()

@@ -336,3 +336,52 @@ func TestMatchHelpers(t *testing.T) {
 		}
 	}
 }
+
+// A script stages an exact sequence and leaves the rest to the rates.
+func TestScriptStagesFaults(t *testing.T) {
+	u := newUpstream(t)
+	var posts atomic.Int64
+	p := startProxy(t, u, "", Config{Script: func(r *http.Request) Fault {
+		if r.Method != "POST" {
+			return ByRates
+		}
+		switch posts.Add(1) {
+		case 1:
+			return ResetAfter
+		case 2:
+			return Unavailable
+		case 3:
+			return "no-such-fault"
+		}
+		return NoFault
+	}})
+	c := client(t, p)
+	post := func() (int, error) {
+		resp, err := c.Post(p.URL+"/api/v1/pods", "application/json", strings.NewReader("{}"))
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	if _, err := post(); err == nil {
+		t.Fatal("the reset-after POST got an answer")
+	}
+	if u.hits.Load() != 1 {
+		t.Fatalf("reset-after did not reach the upstream: %d hits", u.hits.Load())
+	}
+	for i, want := range []int{503, 500, 200} {
+		if code, err := post(); err != nil || code != want {
+			t.Fatalf("POST %d: %d %v, want %d", i+2, code, err, want)
+		}
+	}
+	// Unscripted requests follow the rates (none here).
+	resp, err := c.Get(p.URL + "/api/v1/pods")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if s := p.Stats(); s.ResetAfter != 1 || s.ServiceUnavailable != 1 || s.InternalError != 1 {
+		t.Errorf("stats %v", s)
+	}
+}

@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,14 +66,17 @@ func TestFaultsApplyAndRestore1000(t *testing.T) {
 	// Each command runs through the proxy; what it reports must match the
 	// cluster. A call that outlives its retries is reported, and running
 	// the same command again (also through the proxy) finishes the job.
-	twice := func(what string, args []string, check func(c map[string]int)) {
+	// check gets the counts and how many failures say a try may have gone
+	// through (the look afterwards failed too): only those may be done in
+	// the cluster without being reported done.
+	twice := func(what string, args []string, check func(c map[string]int, unsure int)) {
 		t.Helper()
 		for attempt := 1; attempt <= 2; attempt++ {
 			r := runAs(t, p.Kubeconfig, append(args, fast...)...)
 			c := counts(t, r.stdout)
 			t.Logf("%s (run %d): exit %d, counts %v; proxy %s", what, attempt, r.code, c, p.Stats())
 			logFailures(t, r.stdout)
-			check(c)
+			check(c, unsure(t, r.stdout))
 			if r.code == 0 {
 				return
 			}
@@ -85,32 +89,32 @@ func TestFaultsApplyAndRestore1000(t *testing.T) {
 
 	dir := backupDir(t)
 	done := 0
-	twice("invalidate", []string{"migrate", "-n", ns, "--apply", "--backup-dir", dir}, func(c map[string]int) {
+	twice("invalidate", []string{"migrate", "-n", ns, "--apply", "--backup-dir", dir}, func(c map[string]int, unsure int) {
 		done += c[legacy.OutInvalidated]
-		if invalid, present := state(); invalid != done || present != n {
-			t.Fatalf("reported %d invalidated so far, the cluster has %d invalid of %d", done, invalid, present)
+		if invalid, present := state(); !agree(done, invalid, unsure) || present != n {
+			t.Fatalf("reported %d invalidated so far (%d unsure), the cluster has %d invalid of %d", done, unsure, invalid, present)
 		}
 	})
 	if invalid, _ := state(); invalid != n {
 		t.Fatalf("%d of %d invalid after apply", invalid, n)
 	}
 	done = 0
-	twice("restore", []string{"restore", "--from", dir}, func(c map[string]int) {
+	twice("restore", []string{"restore", "--from", dir}, func(c map[string]int, unsure int) {
 		done += c[legacy.OutLabelRemoved]
-		if invalid, _ := state(); n-invalid != done {
-			t.Fatalf("reported %d re-enabled so far, the cluster has %d", done, n-invalid)
+		if invalid, _ := state(); !agree(done, n-invalid, unsure) {
+			t.Fatalf("reported %d re-enabled so far (%d unsure), the cluster has %d", done, unsure, n-invalid)
 		}
 	})
 
 	dir = backupDir(t)
 	done = 0
-	twice("delete", []string{"migrate", "-n", ns, "--apply", "--mode", "delete", "--backup-dir", dir}, func(c map[string]int) {
+	twice("delete", []string{"migrate", "-n", ns, "--apply", "--mode", "delete", "--backup-dir", dir}, func(c map[string]int, unsure int) {
 		done += c[legacy.OutDeleted] + c[legacy.OutDeletedRefLeft]
-		if _, present := state(); n-present != done {
-			t.Fatalf("reported %d deleted so far, the cluster lost %d", done, n-present)
+		if _, present := state(); !agree(done, n-present, unsure) {
+			t.Fatalf("reported %d deleted so far (%d unsure), the cluster lost %d", done, unsure, n-present)
 		}
 	})
-	twice("restore", []string{"restore", "--from", dir}, func(map[string]int) {})
+	twice("restore", []string{"restore", "--from", dir}, func(map[string]int, int) {})
 	sas, err := cluster.Client.CoreV1().ServiceAccounts(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -131,6 +135,24 @@ func TestFaultsApplyAndRestore1000(t *testing.T) {
 	if p.Stats().Faults() == 0 {
 		t.Fatal("the proxy injected no faults: the test tested nothing")
 	}
+}
+
+// agree: the cluster holds every change reported done, and beyond them at
+// most the unsure ones.
+func agree(reported, inCluster, unsure int) bool {
+	return reported <= inCluster && inCluster <= reported+unsure
+}
+
+// unsure counts the failures that say a try may have gone through.
+func unsure(t *testing.T, stdout string) int {
+	t.Helper()
+	n := 0
+	for _, o := range outcomes(t, stdout) {
+		if o.Failed() && strings.Contains(o.Message, legacy.MayHaveApplied) {
+			n++
+		}
+	}
+	return n
 }
 
 func logFailures(t *testing.T, stdout string) {
