@@ -170,18 +170,27 @@ func (p *IssuerPlan) Apply(ctx context.Context, dyn dynamic.Interface) error {
 	}
 	// The resourceVersion makes a repeat safe: if an earlier attempt went
 	// through and its answer was lost, the repeat fails with a conflict,
-	// and the object then already holds the new issuer.
+	// and the object then already holds the new issuer. When the retries
+	// run out instead, that attempt may have gone through all the same.
 	n, err := retry.Do(ctx, retry.Default, func(ctx context.Context) error {
 		_, err := dyn.Resource(AuthenticationGVR).Patch(ctx, ClusterName, types.MergePatchType, patch, metav1.PatchOptions{})
 		return err
 	})
-	if apierrors.IsConflict(err) && n > 1 {
-		if cur, gerr := get(ctx, dyn, AuthenticationGVR); gerr == nil && IssuerOf(cur) == p.New {
+	var gaveUp *retry.GaveUpError
+	lookedUp := false
+	if n > 1 && (apierrors.IsConflict(err) || errors.As(err, &gaveUp)) {
+		cur, gerr := get(ctx, dyn, AuthenticationGVR)
+		if gerr == nil && IssuerOf(cur) == p.New {
 			return nil
 		}
+		lookedUp = gerr == nil
 	}
 	if apierrors.IsConflict(err) {
 		return fmt.Errorf("authentications.config.openshift.io/%s changed since it was read: nothing was changed; run the command again", ClusterName)
+	}
+	if gaveUp != nil && !lookedUp {
+		return fmt.Errorf("patch authentications.config.openshift.io/%s: %w; an earlier try may have gone through: "+
+			"check spec.serviceAccountIssuer (kubectl bound-token doctor) before running again", ClusterName, err)
 	}
 	if err != nil {
 		return fmt.Errorf("patch authentications.config.openshift.io/%s: %w", ClusterName, err)
