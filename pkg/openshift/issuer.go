@@ -177,25 +177,24 @@ func (p *IssuerPlan) Apply(ctx context.Context, dyn dynamic.Interface) error {
 		return err
 	})
 	var gaveUp *retry.GaveUpError
-	lookedUp := false
-	if n > 1 && (apierrors.IsConflict(err) || errors.As(err, &gaveUp)) {
+	lookFailed := false
+	if err != nil && n > 1 && (apierrors.IsConflict(err) || errors.As(err, &gaveUp)) {
 		cur, gerr := get(ctx, dyn, AuthenticationGVR)
 		if gerr == nil && IssuerOf(cur) == p.New {
 			return nil
 		}
-		lookedUp = gerr == nil
+		lookFailed = gerr != nil
 	}
-	if apierrors.IsConflict(err) {
-		return fmt.Errorf("authentications.config.openshift.io/%s changed since it was read: nothing was changed; run the command again", ClusterName)
-	}
-	if gaveUp != nil && !lookedUp {
+	switch {
+	case err == nil:
+		return nil
+	case lookFailed:
 		return fmt.Errorf("patch authentications.config.openshift.io/%s: %w; an earlier try may have gone through: "+
 			"check spec.serviceAccountIssuer (kubectl bound-token doctor) before running again", ClusterName, err)
+	case apierrors.IsConflict(err):
+		return fmt.Errorf("authentications.config.openshift.io/%s changed since it was read: nothing was changed; run the command again", ClusterName)
 	}
-	if err != nil {
-		return fmt.Errorf("patch authentications.config.openshift.io/%s: %w", ClusterName, err)
-	}
-	return nil
+	return fmt.Errorf("patch authentications.config.openshift.io/%s: %w", ClusterName, err)
 }
 
 // TrustWindow reads status.serviceAccountIssuers after the rollout and says
