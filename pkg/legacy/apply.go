@@ -13,6 +13,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/bound-token/kubectl-bound-token/pkg/retry"
 )
 
 // Modes of apply.
@@ -307,29 +309,30 @@ func (a *applier) change(ctx context.Context, f *Finding) Outcome {
 		a.opts.AfterBackup(f.Namespace, f.Name)
 	}
 	var err error
-	var retried bool
+	var tries int
 	switch a.opts.Mode {
 	case ModeInvalidate:
 		patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{
 			"resourceVersion": rv,
 			"labels":          map[string]string{LabelInvalidSince: a.opts.Date},
 		}})
-		retried, err = callRetried(ctx, func(ctx context.Context) error {
+		tries, err = callRetried(ctx, func(ctx context.Context) error {
 			_, err := a.client.CoreV1().Secrets(f.Namespace).Patch(ctx, f.Name, types.MergePatchType, patch, metav1.PatchOptions{DryRun: a.dryRun()})
 			return err
 		})
 	case ModeDelete:
-		retried, err = callRetried(ctx, func(ctx context.Context) error {
+		tries, err = callRetried(ctx, func(ctx context.Context) error {
 			return a.client.CoreV1().Secrets(f.Namespace).Delete(ctx, f.Name, metav1.DeleteOptions{
 				Preconditions: &metav1.Preconditions{UID: &uid, ResourceVersion: &rv},
 				DryRun:        a.dryRun(),
 			})
 		})
 	}
+	var lookErr error
 	switch {
 	case err == nil:
 	case apierrors.IsConflict(err):
-		if o, ours := a.changed(ctx, f, rv, retried); !ours {
+		if o, ours := a.changed(ctx, f, rv, tries > 1); !ours {
 			return o
 		}
 		// An earlier attempt went through; its answer was lost.
@@ -338,18 +341,14 @@ func (a *applier) change(ctx context.Context, f *Finding) Outcome {
 		// or by someone else, the end state is the same.
 	case apierrors.IsNotFound(err):
 		return outcome(f, OutSkipGone, "deleted by someone else after it was listed")
-	case uncertain(err, retried) && a.opts.DryRun == DryRunNone:
-		applied, known := a.settle(ctx, f)
-		if applied {
-			break
+	case retry.MayHaveApplied(tries, err) && a.opts.DryRun == DryRunNone:
+		var cur *corev1.Secret
+		if cur, lookErr = getSecret(ctx, a.client, f.Namespace, f.Name); a.ours(f, cur, lookErr) {
+			break // an earlier try went through; its answer was lost
 		}
-		msg := fmt.Sprintf("%s: %v", a.opts.Mode, describeAPIError(err, verbOf(a.opts.Mode), "secrets", f.Namespace))
-		if !known {
-			msg += "; " + MayHaveApplied
-		}
-		return outcome(f, OutFailed, "%s", msg)
+		fallthrough
 	default:
-		return outcome(f, OutFailed, "%s: %v", a.opts.Mode, describeAPIError(err, verbOf(a.opts.Mode), "secrets", f.Namespace))
+		return outcome(f, OutFailed, "%s: %v%s", a.opts.Mode, describeAPIError(err, verbOf(a.opts.Mode), "secrets", f.Namespace), unsure(lookErr))
 	}
 	if a.opts.DryRun == DryRunServer {
 		return outcome(f, OutWouldChange, "would %s (server dry run accepted)", a.opts.Mode)
@@ -378,41 +377,43 @@ func verbOf(mode string) string {
 // the trace of our own write; ours reports that case.
 func (a *applier) changed(ctx context.Context, f *Finding, rv string, retried bool) (o Outcome, ours bool) {
 	cur, err := getSecret(ctx, a.client, f.Namespace, f.Name)
+	if retried && a.ours(f, cur, err) {
+		return Outcome{}, true
+	}
 	switch {
 	case apierrors.IsNotFound(err):
-		if retried && a.opts.Mode == ModeDelete {
-			return Outcome{}, true
-		}
 		return outcome(f, OutSkipGone, "deleted by someone else after its backup"), false
 	case err != nil:
 		return outcome(f, OutSkipChanged, "changed after its backup (resourceVersion %s); left alone", rv), false
 	case string(cur.UID) != f.UID:
 		return outcome(f, OutSkipChanged, "replaced by another Secret of that name after its backup; left alone"), false
 	}
-	if retried && a.opts.Mode == ModeInvalidate && a.backup != nil {
-		if e := a.backup.Entry(KindSecret, f.Namespace, f.Name); e != nil && e.Backup != nil && a.onlyOurLabel(e.Backup, cur) {
-			return Outcome{}, true
-		}
-	}
 	return outcome(f, OutSkipChanged, "changed after its backup (resourceVersion %s, now %s); left alone, run again to back it up anew", rv, cur.ResourceVersion), false
 }
 
-// settle looks at the Secret after a write's retries ran out: applied
-// reports that one of the tries went through; known is false when even
-// that read failed.
-func (a *applier) settle(ctx context.Context, f *Finding) (applied, known bool) {
-	cur, err := getSecret(ctx, a.client, f.Namespace, f.Name)
+// ours judges a read of the Secret (cur, err) made after a retried write
+// failed: whether one of the tries went through and its answer was lost.
+func (a *applier) ours(f *Finding, cur *corev1.Secret, err error) bool {
 	switch {
 	case apierrors.IsNotFound(err):
-		// As for a NotFound answer: gone, as intended, and backed up.
-		return a.opts.Mode == ModeDelete, true
-	case err != nil:
-		return false, false
+		// Gone, as intended, and backed up.
+		return a.opts.Mode == ModeDelete
+	case err != nil || string(cur.UID) != f.UID:
+		return false
 	case a.opts.Mode == ModeInvalidate && a.backup != nil:
 		e := a.backup.Entry(KindSecret, f.Namespace, f.Name)
-		return e != nil && e.Backup != nil && a.onlyOurLabel(e.Backup, cur), true
+		return e != nil && e.Backup != nil && a.onlyOurLabel(e.Backup, cur)
 	}
-	return false, true
+	return false
+}
+
+// unsure ends the message of a failed write when the look after it failed
+// too (a missing object is an answer), so a try may have gone through.
+func unsure(lookErr error) string {
+	if lookErr == nil || apierrors.IsNotFound(lookErr) {
+		return ""
+	}
+	return "; " + MayHaveApplied
 }
 
 // onlyOurLabel reports whether cur is the backed-up Secret plus the

@@ -20,6 +20,8 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/bound-token/kubectl-bound-token/pkg/retry"
 )
 
 // Restore outcome results.
@@ -321,28 +323,22 @@ func (rs *restorer) secret(ctx context.Context, live *liveState, it restoreItem)
 		}
 		// A fixed name: a repeat of a create that went through answers
 		// AlreadyExists, and the data then tells whether it was ours.
-		retried, err := callRetried(ctx, func(ctx context.Context) error {
+		tries, err := callRetried(ctx, func(ctx context.Context) error {
 			_, err := secrets.Create(ctx, want.DeepCopy(), metav1.CreateOptions{DryRun: rs.dry})
 			return err
 		})
 		if err != nil {
-			if apierrors.IsAlreadyExists(err) {
-				if same, _ := rs.sameData(ctx, want); retried && same {
+			var lookErr error
+			if tries > 1 && (apierrors.IsAlreadyExists(err) || retry.MayHaveApplied(tries, err)) {
+				var same bool
+				if same, lookErr = rs.sameData(ctx, want); same {
 					return outcome(f, OutRecreated, "re-created with its original token%s", saWarning(live, want))
 				}
+			}
+			if apierrors.IsAlreadyExists(err) {
 				return outcome(f, OutSkipChanged, "created by someone else while restoring; run restore again")
 			}
-			msg := fmt.Sprintf("re-create: %v", describeAPIError(err, "create", "secrets", want.Namespace))
-			if uncertain(err, retried) {
-				same, known := rs.sameData(ctx, want)
-				if same {
-					return outcome(f, OutRecreated, "re-created with its original token%s", saWarning(live, want))
-				}
-				if !known {
-					msg += "; " + MayHaveApplied
-				}
-			}
-			return outcome(f, OutFailed, "%s", msg)
+			return outcome(f, OutFailed, "re-create: %v%s", describeAPIError(err, "create", "secrets", want.Namespace), unsure(lookErr))
 		}
 		if rs.dryRun == DryRunServer {
 			return outcome(f, OutWouldChange, "would re-create it (server dry run accepted)")
@@ -370,30 +366,22 @@ func (rs *restorer) secret(ctx context.Context, live *liveState, it restoreItem)
 		"resourceVersion": cur.ResourceVersion,
 		"labels":          map[string]any{LabelInvalidSince: label},
 	}})
-	retried, err := callRetried(ctx, func(ctx context.Context) error {
+	tries, err := callRetried(ctx, func(ctx context.Context) error {
 		_, err := secrets.Patch(ctx, want.Name, types.MergePatchType, patch, metav1.PatchOptions{DryRun: rs.dry})
 		return err
 	})
 	if err != nil {
-		if apierrors.IsConflict(err) && retried {
-			if ok, _ := rs.labelAsBackedUp(ctx, want, string(cur.UID)); ok {
+		var lookErr error
+		if tries > 1 && (apierrors.IsConflict(err) || retry.MayHaveApplied(tries, err)) {
+			var ok bool
+			if ok, lookErr = rs.labelAsBackedUp(ctx, want, string(cur.UID)); ok {
 				return outcome(f, OutLabelRemoved, "invalid-since label removed%s", saWarning(live, want))
 			}
 		}
 		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
 			return outcome(f, OutSkipChanged, "changed while restoring; run restore again")
 		}
-		msg := fmt.Sprintf("re-enable: %v", describeAPIError(err, "patch", "secrets", want.Namespace))
-		if uncertain(err, retried) {
-			ok, known := rs.labelAsBackedUp(ctx, want, string(cur.UID))
-			if ok {
-				return outcome(f, OutLabelRemoved, "invalid-since label removed%s", saWarning(live, want))
-			}
-			if !known {
-				msg += "; " + MayHaveApplied
-			}
-		}
-		return outcome(f, OutFailed, "%s", msg)
+		return outcome(f, OutFailed, "re-enable: %v%s", describeAPIError(err, "patch", "secrets", want.Namespace), unsure(lookErr))
 	}
 	if rs.dryRun == DryRunServer {
 		return outcome(f, OutWouldChange, "would re-enable it (server dry run accepted)")
@@ -401,30 +389,27 @@ func (rs *restorer) secret(ctx context.Context, live *liveState, it restoreItem)
 	return outcome(f, OutLabelRemoved, "invalid-since label removed%s", saWarning(live, want))
 }
 
-// sameData reports whether the live Secret holds the backed-up data; known
-// is false when it could not be read for another reason than its absence.
-func (rs *restorer) sameData(ctx context.Context, want *corev1.Secret) (same, known bool) {
+// sameData reports whether the live Secret holds the backed-up data, and
+// the error of reading it.
+func (rs *restorer) sameData(ctx context.Context, want *corev1.Secret) (bool, error) {
 	cur, err := getSecret(ctx, rs.client, want.Namespace, want.Name)
 	if err != nil {
-		return false, apierrors.IsNotFound(err)
+		return false, err
 	}
-	return reflect.DeepEqual(cur.Data, want.Data), true
+	return reflect.DeepEqual(cur.Data, want.Data), nil
 }
 
 // labelAsBackedUp reports whether the live Secret (still uid) carries the
-// backed-up invalid-since state: the trace of our own retried patch. known
-// is false when it could not be read for another reason than its absence.
-func (rs *restorer) labelAsBackedUp(ctx context.Context, want *corev1.Secret, uid string) (ok, known bool) {
+// backed-up invalid-since state, the trace of our own retried patch, and
+// the error of reading it.
+func (rs *restorer) labelAsBackedUp(ctx context.Context, want *corev1.Secret, uid string) (bool, error) {
 	cur, err := getSecret(ctx, rs.client, want.Namespace, want.Name)
-	if err != nil {
-		return false, apierrors.IsNotFound(err)
-	}
-	if string(cur.UID) != uid {
-		return false, true
+	if err != nil || string(cur.UID) != uid {
+		return false, err
 	}
 	w, had := want.Labels[LabelInvalidSince]
 	c, has := cur.Labels[LabelInvalidSince]
-	return had == has && w == c, true
+	return had == has && w == c, nil
 }
 
 // saWarning says when the token still cannot work: its ServiceAccount is

@@ -2,7 +2,6 @@ package legacy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -25,20 +24,11 @@ func call(ctx context.Context, fn func(context.Context) error) error {
 	return err
 }
 
-// callRetried is call that also reports whether fn ran more than once: an
-// earlier attempt may then have been applied although its answer was lost,
-// and a precondition failure may be the trace of our own write.
-func callRetried(ctx context.Context, fn func(context.Context) error) (bool, error) {
-	n, err := retry.Do(ctx, retry.Default, fn)
-	return n > 1, err
-}
-
-// uncertain reports whether a write that failed may still have been
-// applied: the retries ran out, and a try whose answer was lost can have
-// reached the server. The caller looks before calling it a failure.
-func uncertain(err error, retried bool) bool {
-	var g *retry.GaveUpError
-	return retried && errors.As(err, &g)
+// callRetried is call that also reports how many times fn ran: after more
+// than one, an earlier attempt may have been applied although its answer
+// was lost, and a precondition failure may be the trace of our own write.
+func callRetried(ctx context.Context, fn func(context.Context) error) (int, error) {
+	return retry.Do(ctx, retry.Default, fn)
 }
 
 // MayHaveApplied ends the message of a write that failed when even the

@@ -176,9 +176,8 @@ func (p *IssuerPlan) Apply(ctx context.Context, dyn dynamic.Interface) error {
 		_, err := dyn.Resource(AuthenticationGVR).Patch(ctx, ClusterName, types.MergePatchType, patch, metav1.PatchOptions{})
 		return err
 	})
-	var gaveUp *retry.GaveUpError
 	lookFailed := false
-	if err != nil && n > 1 && (apierrors.IsConflict(err) || errors.As(err, &gaveUp)) {
+	if n > 1 && (apierrors.IsConflict(err) || retry.MayHaveApplied(n, err)) {
 		cur, gerr := get(ctx, dyn, AuthenticationGVR)
 		if gerr == nil && IssuerOf(cur) == p.New {
 			return nil

@@ -121,6 +121,15 @@ func (e *GaveUpError) Error() string {
 
 func (e *GaveUpError) Unwrap() error { return e.Err }
 
+// MayHaveApplied reports whether a write that Do ran tries times and that
+// failed with err may still have been applied: the retries ran out, and an
+// earlier try whose answer was lost can have reached the server. The caller
+// should look at the object before calling the write a failure.
+func MayHaveApplied(tries int, err error) bool {
+	var g *GaveUpError
+	return tries > 1 && errors.As(err, &g)
+}
+
 // wait is the server's Retry-After when it gave one, else exponential
 // backoff with jitter in [d/2, d], both capped at Max.
 func (p Policy) wait(attempt int, err error) time.Duration {

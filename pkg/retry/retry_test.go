@@ -126,3 +126,26 @@ func TestBackoffGrowsAndIsCapped(t *testing.T) {
 		}
 	}
 }
+
+// Only a write whose retries ran out after more than one try may have been
+// applied unseen: a permanent error or a single try says what happened.
+func TestMayHaveApplied(t *testing.T) {
+	transient := func(context.Context) error { return apierrors.NewInternalError(errors.New("boom")) }
+	n, err := Do(context.Background(), fast, transient)
+	if !MayHaveApplied(n, err) {
+		t.Errorf("gave up after %d tries: %v", n, err)
+	}
+	n, err = Do(context.Background(), Policy{Attempts: 1}, transient)
+	if MayHaveApplied(n, err) {
+		t.Errorf("a single try: %v", err)
+	}
+	n, err = Do(context.Background(), fast, func(context.Context) error {
+		return apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, "x", errors.New("no"))
+	})
+	if MayHaveApplied(n, err) || MayHaveApplied(3, err) {
+		t.Errorf("a permanent error: %v", err)
+	}
+	if MayHaveApplied(3, nil) {
+		t.Error("no error")
+	}
+}
