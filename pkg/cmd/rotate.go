@@ -49,8 +49,12 @@ var (
 		spec.serviceAccountSigningKey at it and prints the new kid. The old Secret is
 		kept. spec.issuerURL is immutable and cannot be changed.
 
-		Exit codes: 0 done, 1 refused or the rollout failed, 2 timeout, bad flags or
-		input, not OpenShift/HyperShift.`)
+		Every API call is repeated on transient errors. If a HyperShift rotation stops
+		after creating the new Secret, running the same command again (same key, same
+		--secret-name) takes that Secret over and finishes.
+
+		Exit codes: 0 done, 1 refused, a change or restart failed, or the rollout
+		failed, 2 timeout, bad flags or input, not OpenShift/HyperShift.`)
 
 	rotateExample = templates.Examples(`
 		# Show what changing the issuer would do, without changing anything
@@ -363,13 +367,21 @@ func (o *RotateOptions) runHyperShift(ctx context.Context) error {
 		Namespace: o.Namespace, HostedCluster: o.HostedCluster, Key: pair,
 		SecretName: o.SecretName, Issuer: o.Issuer, DryRun: o.DryRun,
 	})
+	var we *hypershift.WriteError
+	if errors.As(err, &we) {
+		return &ExitError{Code: ExitFailed, Err: err}
+	}
 	if err != nil {
 		return usageError(err)
 	}
 	if o.DryRun {
 		fmt.Fprintf(o.ErrOut, "dry run: would create Secret %s/%s (kid %s) and point hostedcluster %s at it\n", o.Namespace, res.NewSecret, res.NewKeyID, res.HostedCluster)
 	} else {
-		fmt.Fprintf(o.ErrOut, "created Secret %s/%s; hostedcluster %s now signs with kid %s", o.Namespace, res.NewSecret, res.HostedCluster, res.NewKeyID)
+		made := "created"
+		if res.SecretExisted {
+			made = "found (from an earlier run)"
+		}
+		fmt.Fprintf(o.ErrOut, "%s Secret %s/%s; hostedcluster %s now signs with kid %s", made, o.Namespace, res.NewSecret, res.HostedCluster, res.NewKeyID)
 		if res.OldSecret != "" {
 			fmt.Fprintf(o.ErrOut, " (previous kid %s stays trusted through old-key.pub; Secret %s is kept)", res.OldKeyID, res.OldSecret)
 		}

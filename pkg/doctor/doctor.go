@@ -263,7 +263,7 @@ func hyperShift(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interf
 	var out []Check
 	for _, hc := range list.Items {
 		name := "hypershift " + hc.GetNamespace() + "/" + hc.GetName()
-		keyRef, _, _ := unstructured.NestedString(hc.Object, "spec", "serviceAccountSigningKey", "name")
+		keyRef := hypershift.SigningKeyName(&hc)
 		issuer, _, _ := unstructured.NestedString(hc.Object, "spec", "issuerURL")
 		if keyRef == "" {
 			out = append(out, Check{name, Pass, "uses the platform's signing key (no spec.serviceAccountSigningKey)", ""})

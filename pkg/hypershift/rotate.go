@@ -6,6 +6,7 @@
 package hypershift
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/bound-token/kubectl-bound-token/pkg/jwt"
 	"github.com/bound-token/kubectl-bound-token/pkg/keys"
+	"github.com/bound-token/kubectl-bound-token/pkg/retry"
 )
 
 // HostedClusterGVR is hostedclusters.hypershift.openshift.io/v1beta1.
@@ -50,6 +52,9 @@ type Result struct {
 	OldKeyID      string `json:"oldKid,omitempty"`
 	NewSecret     string `json:"newSecret"`
 	NewKeyID      string `json:"kid"`
+	// SecretExisted: an earlier run had created the new Secret, with this
+	// key, and stopped before pointing the HostedCluster at it.
+	SecretExisted bool `json:"secretExisted,omitempty"`
 }
 
 // ErrNotHyperShift: hostedclusters.hypershift.openshift.io is not served.
@@ -57,8 +62,17 @@ var ErrNotHyperShift = fmt.Errorf("this cluster does not serve hostedclusters.hy
 
 // Rotate performs r. The old Secret is kept: it still holds the key that
 // signed every token issued so far.
+//
+// Every API call is repeated on transient errors. The Secret and the patch
+// are both safe to repeat: a Secret of that name holding this very key is
+// taken as ours (from an earlier try or run), and the patch carries the
+// resourceVersion that was read, so a repeat after a lost answer conflicts
+// and a look at the HostedCluster tells whether it went through.
+//
+// Errors from writing the Secret or the patch are *WriteError; all others
+// mean nothing was written.
 func Rotate(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interface, r Rotation) (*Result, error) {
-	hc, err := dyn.Resource(HostedClusterGVR).Namespace(r.Namespace).Get(ctx, r.HostedCluster, metav1.GetOptions{})
+	hc, err := getHostedCluster(ctx, dyn, r.Namespace, r.HostedCluster)
 	if err != nil {
 		var s apierrors.APIStatus
 		if apierrors.IsNotFound(err) {
@@ -78,10 +92,14 @@ func Rotate(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interface,
 	}
 	res := &Result{HostedCluster: r.Namespace + "/" + r.HostedCluster, Issuer: issuer, NewKeyID: r.Key.KeyID}
 
-	oldName, _, _ := unstructured.NestedString(hc.Object, "spec", "serviceAccountSigningKey", "name")
+	oldName := SigningKeyName(hc)
 	data := map[string][]byte{keys.HyperShiftKey: r.Key.PrivatePEM}
 	if oldName != "" {
-		old, err := cs.CoreV1().Secrets(r.Namespace).Get(ctx, oldName, metav1.GetOptions{})
+		var old *corev1.Secret
+		_, err := retry.Do(ctx, retry.Default, func(ctx context.Context) (err error) {
+			old, err = cs.CoreV1().Secrets(r.Namespace).Get(ctx, oldName, metav1.GetOptions{})
+			return err
+		})
 		if err != nil {
 			return nil, fmt.Errorf("read the current signing-key Secret %s/%s: %w", r.Namespace, oldName, err)
 		}
@@ -116,20 +134,112 @@ func Rotate(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interface,
 		Type:       corev1.SecretTypeOpaque,
 		Data:       data,
 	}
-	if err := keys.CreateSecret(ctx, cs, secret); err != nil {
+	if res.SecretExisted, err = createSecret(ctx, cs, secret, r.Key.KeyID); err != nil {
 		return nil, err
 	}
-	patch, _ := json.Marshal(map[string]any{
+	if err := pointAt(ctx, dyn, hc, name); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// WriteError is a failure to create the new Secret or to point the
+// HostedCluster at it; the message says what was left behind.
+type WriteError struct{ Err error }
+
+func (e *WriteError) Error() string { return e.Err.Error() }
+func (e *WriteError) Unwrap() error { return e.Err }
+
+func getHostedCluster(ctx context.Context, dyn dynamic.Interface, ns, name string) (hc *unstructured.Unstructured, err error) {
+	_, err = retry.Do(ctx, retry.Default, func(ctx context.Context) (err error) {
+		hc, err = dyn.Resource(HostedClusterGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+		return err
+	})
+	return hc, err
+}
+
+// createSecret creates s, or finds it already there holding the key kid
+// with the same old-key.pub: that one is ours, from a try whose answer was
+// lost or from an earlier run that stopped before the patch. Any other
+// Secret of that name is a signing key that must not be replaced. existed
+// tells the earlier run's Secret from our own.
+func createSecret(ctx context.Context, cs kubernetes.Interface, s *corev1.Secret, kid string) (existed bool, err error) {
+	tries, err := retry.Do(ctx, retry.Default, func(ctx context.Context) error {
+		_, err := cs.CoreV1().Secrets(s.Namespace).Create(ctx, s, metav1.CreateOptions{})
+		return err
+	})
+	if err == nil {
+		return false, nil
+	}
+	if !apierrors.IsAlreadyExists(err) && !retry.MayHaveApplied(tries, err) {
+		if apierrors.IsForbidden(err) {
+			return false, &WriteError{fmt.Errorf("not allowed to create secrets in namespace %q (RBAC verb \"create\" on \"secrets\"); nothing was changed", s.Namespace)}
+		}
+		return false, &WriteError{fmt.Errorf("create secret %s/%s: %w; nothing was changed", s.Namespace, s.Name, err)}
+	}
+	var cur *corev1.Secret
+	_, gerr := retry.Do(ctx, retry.Default, func(ctx context.Context) (err error) {
+		cur, err = cs.CoreV1().Secrets(s.Namespace).Get(ctx, s.Name, metav1.GetOptions{})
+		return err
+	})
+	switch {
+	case gerr == nil && holds(cur, s, kid):
+		return tries == 1, nil
+	case gerr == nil && apierrors.IsAlreadyExists(err):
+		return false, fmt.Errorf("secret %s/%s already exists and holds another key: refusing to replace a signing key; choose another --secret-name", s.Namespace, s.Name)
+	case apierrors.IsNotFound(gerr):
+		return false, &WriteError{fmt.Errorf("create secret %s/%s: %w; nothing was changed", s.Namespace, s.Name, err)}
+	}
+	return false, &WriteError{fmt.Errorf("create secret %s/%s: %w; an earlier try may have gone through: run the same command again to finish", s.Namespace, s.Name, err)}
+}
+
+func holds(cur, want *corev1.Secret, kid string) bool {
+	ks, err := jwt.ParsePEM(cur.Data[keys.HyperShiftKey])
+	return err == nil && len(ks.Keys) == 1 && ks.Keys[0].ID == kid &&
+		cur.Annotations[KidAnnotation] == kid &&
+		bytes.Equal(cur.Data[keys.HyperShiftOldPublicKey], want.Data[keys.HyperShiftOldPublicKey])
+}
+
+// pointAt sets spec.serviceAccountSigningKey.name of hc to name, guarded by
+// the resourceVersion read at the start.
+func pointAt(ctx context.Context, dyn dynamic.Interface, hc *unstructured.Unstructured, name string) error {
+	ns, hcName := hc.GetNamespace(), hc.GetName()
+	patch, err := json.Marshal(map[string]any{
 		"metadata": map[string]any{"resourceVersion": hc.GetResourceVersion()},
 		"spec":     map[string]any{"serviceAccountSigningKey": map[string]any{"name": name}},
 	})
-	if _, err := dyn.Resource(HostedClusterGVR).Namespace(r.Namespace).Patch(ctx, r.HostedCluster, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-		if apierrors.IsConflict(err) {
-			return nil, fmt.Errorf("hostedcluster %s/%s changed while rotating; the new Secret %s was created but is not in use: run the command again with --key pointing at it or delete it", r.Namespace, r.HostedCluster, name)
-		}
-		return nil, fmt.Errorf("patch hostedcluster %s/%s (the new Secret %s was created but is not in use): %w", r.Namespace, r.HostedCluster, name, err)
+	if err != nil {
+		return err
 	}
-	return res, nil
+	tries, err := retry.Do(ctx, retry.Default, func(ctx context.Context) error {
+		_, err := dyn.Resource(HostedClusterGVR).Namespace(ns).Patch(ctx, hcName, types.MergePatchType, patch, metav1.PatchOptions{})
+		return err
+	})
+	lookFailed := false
+	if tries > 1 && (apierrors.IsConflict(err) || retry.MayHaveApplied(tries, err)) {
+		cur, gerr := getHostedCluster(ctx, dyn, ns, hcName)
+		if gerr == nil && SigningKeyName(cur) == name {
+			return nil
+		}
+		lookFailed = gerr != nil
+	}
+	rerun := fmt.Sprintf("the new Secret %s/%s is kept: run the same command again with --key FILE and, if you gave one, the same --secret-name "+
+		"(a generated key is in the Secret: kubectl get secret -n %s %s -o jsonpath='{.data.key}' | base64 -d > FILE), or delete the Secret", ns, name, ns, name)
+	switch {
+	case err == nil:
+		return nil
+	case lookFailed:
+		return &WriteError{fmt.Errorf("patch hostedcluster %s/%s: %w; an earlier try may have gone through: check spec.serviceAccountSigningKey.name; %s", ns, hcName, err, rerun)}
+	case apierrors.IsConflict(err):
+		return &WriteError{fmt.Errorf("hostedcluster %s/%s changed while rotating, so it was not changed; %s", ns, hcName, rerun)}
+	}
+	return &WriteError{fmt.Errorf("patch hostedcluster %s/%s: %w; it was not changed; %s", ns, hcName, err, rerun)}
+}
+
+// SigningKeyName is spec.serviceAccountSigningKey.name of a HostedCluster.
+func SigningKeyName(hc *unstructured.Unstructured) string {
+	n, _, _ := unstructured.NestedString(hc.Object, "spec", "serviceAccountSigningKey", "name")
+	return n
 }
 
 func asStatus(err error, s *apierrors.APIStatus) bool {

@@ -2,6 +2,7 @@ package hypershift
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -73,5 +74,55 @@ func TestRotateDryRunChangesNothing(t *testing.T) {
 	same, _ := keys.NewPair(old.Private, false)
 	if _, err := Rotate(context.Background(), cs, dyn, Rotation{Namespace: "clusters", HostedCluster: "prod", Key: same}); err == nil || !strings.Contains(err.Error(), "already in use") {
 		t.Fatal(err)
+	}
+}
+
+// A Secret already under the new name is taken over only when it holds the
+// new key and the same previous public key: what an earlier run that
+// stopped before the patch leaves. Any other one is a signing key, refused.
+func TestRotateTakesOverOnlyItsOwnSecret(t *testing.T) {
+	ctx := context.Background()
+	old, _ := keys.Generate("rsa2048", false)
+	key, _ := keys.Generate("ec256", false)
+	other, _ := keys.Generate("ec256", false)
+	oldPub := old.PublicPEM
+	otherPub := other.PublicPEM
+	secret := func(k *keys.Pair, prevPub []byte) *corev1.Secret {
+		return &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: "next", Namespace: "clusters", Annotations: map[string]string{KidAnnotation: k.KeyID}},
+			Data:       map[string][]byte{keys.HyperShiftKey: k.PrivatePEM, keys.HyperShiftOldPublicKey: prevPub},
+		}
+	}
+	for _, tc := range []struct {
+		name     string
+		existing *corev1.Secret
+		want     string // error; "" for success
+	}{
+		{"another key", secret(other, oldPub), "already exists and holds another key"},
+		{"this key after another previous key", secret(key, otherPub), "already exists and holds another key"},
+		{"this key, same previous key", secret(key, oldPub), ""},
+	} {
+		cs := fake.NewSimpleClientset(
+			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "k", Namespace: "clusters"}, Data: map[string][]byte{"key": old.PrivatePEM}},
+			tc.existing)
+		dyn := clients(hc(map[string]any{"issuerURL": "https://a.example.com", "serviceAccountSigningKey": map[string]any{"name": "k"}}))
+		res, err := Rotate(ctx, cs, dyn, Rotation{Namespace: "clusters", HostedCluster: "prod", Key: key, SecretName: "next"})
+		got, _ := dyn.Resource(HostedClusterGVR).Namespace("clusters").Get(ctx, "prod", metav1.GetOptions{})
+		if tc.want != "" {
+			var we *WriteError
+			if err == nil || !strings.Contains(err.Error(), tc.want) || errors.As(err, &we) {
+				t.Errorf("%s: %v, want a refusal %q", tc.name, err, tc.want)
+			}
+			if SigningKeyName(got) != "k" {
+				t.Errorf("%s: a refused rotation pointed the HostedCluster at %q", tc.name, SigningKeyName(got))
+			}
+			continue
+		}
+		if err != nil || !res.SecretExisted || res.NewKeyID != key.KeyID {
+			t.Errorf("%s: %v %+v", tc.name, err, res)
+		}
+		if SigningKeyName(got) != "next" {
+			t.Errorf("%s: the HostedCluster points at %q", tc.name, SigningKeyName(got))
+		}
 	}
 }

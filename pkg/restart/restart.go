@@ -13,13 +13,24 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/kubectl/pkg/polymorphichelpers"
+
+	"github.com/bound-token/kubectl-bound-token/pkg/retry"
 )
+
+// call repeats fn on transient errors. Every call here is safe to repeat:
+// reads, a restart patch whose bytes (and so its timestamp) are fixed before
+// the first try, and a pod delete guarded by the pod's uid.
+func call(ctx context.Context, fn func(context.Context) error) (int, error) {
+	return retry.Do(ctx, retry.Default, fn)
+}
 
 // Options select what is restarted.
 type Options struct {
@@ -60,7 +71,11 @@ func namespaces(ctx context.Context, cs kubernetes.Interface, o Options, res *Re
 	if len(o.Namespaces) > 0 {
 		nss = append(nss, o.Namespaces...)
 	} else {
-		list, err := cs.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+		var list *corev1.NamespaceList
+		_, err := call(ctx, func(ctx context.Context) (err error) {
+			list, err = cs.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+			return err
+		})
 		if err != nil {
 			return nil, fmt.Errorf("list namespaces: %w", err)
 		}
@@ -127,7 +142,11 @@ type workload struct {
 
 func workloadsIn(ctx context.Context, cs kubernetes.Interface, ns string) ([]workload, error) {
 	var out []workload
-	deps, err := cs.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
+	var deps *appsv1.DeploymentList
+	_, err := call(ctx, func(ctx context.Context) (err error) {
+		deps, err = cs.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list deployments in %s: %w", ns, err)
 	}
@@ -136,7 +155,11 @@ func workloadsIn(ctx context.Context, cs kubernetes.Interface, ns string) ([]wor
 		d.APIVersion, d.Kind = "apps/v1", "Deployment"
 		out = append(out, workload{"deployment", d.Name, d})
 	}
-	sts, err := cs.AppsV1().StatefulSets(ns).List(ctx, metav1.ListOptions{})
+	var sts *appsv1.StatefulSetList
+	_, err = call(ctx, func(ctx context.Context) (err error) {
+		sts, err = cs.AppsV1().StatefulSets(ns).List(ctx, metav1.ListOptions{})
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list statefulsets in %s: %w", ns, err)
 	}
@@ -145,7 +168,11 @@ func workloadsIn(ctx context.Context, cs kubernetes.Interface, ns string) ([]wor
 		s.APIVersion, s.Kind = "apps/v1", "StatefulSet"
 		out = append(out, workload{"statefulset", s.Name, s})
 	}
-	dss, err := cs.AppsV1().DaemonSets(ns).List(ctx, metav1.ListOptions{})
+	var dss *appsv1.DaemonSetList
+	_, err = call(ctx, func(ctx context.Context) (err error) {
+		dss, err = cs.AppsV1().DaemonSets(ns).List(ctx, metav1.ListOptions{})
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list daemonsets in %s: %w", ns, err)
 	}
@@ -166,24 +193,38 @@ func restartOne(ctx context.Context, cs kubernetes.Interface, ns string, w workl
 	if err != nil {
 		return err
 	}
-	var patch []byte
+	// The patch is made once: a repeat after a lost answer sends the same
+	// restartedAt, which changes nothing, so no workload rolls twice.
+	var (
+		patch []byte
+		send  func(context.Context) error
+	)
 	switch w.kind {
 	case "deployment":
 		patch, err = strategicpatch.CreateTwoWayMergePatch(orig, modified, &appsv1.Deployment{})
-		if err == nil {
-			_, err = cs.AppsV1().Deployments(ns).Patch(ctx, w.name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
+		send = func(ctx context.Context) error {
+			_, err := cs.AppsV1().Deployments(ns).Patch(ctx, w.name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
+			return err
 		}
 	case "statefulset":
 		patch, err = strategicpatch.CreateTwoWayMergePatch(orig, modified, &appsv1.StatefulSet{})
-		if err == nil {
-			_, err = cs.AppsV1().StatefulSets(ns).Patch(ctx, w.name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
+		send = func(ctx context.Context) error {
+			_, err := cs.AppsV1().StatefulSets(ns).Patch(ctx, w.name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
+			return err
 		}
 	case "daemonset":
 		patch, err = strategicpatch.CreateTwoWayMergePatch(orig, modified, &appsv1.DaemonSet{})
-		if err == nil {
-			_, err = cs.AppsV1().DaemonSets(ns).Patch(ctx, w.name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
+		send = func(ctx context.Context) error {
+			_, err := cs.AppsV1().DaemonSets(ns).Patch(ctx, w.name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
+			return err
 		}
+	default:
+		return fmt.Errorf("cannot restart a %s", w.kind)
 	}
+	if err != nil {
+		return err
+	}
+	_, err = call(ctx, send)
 	return err
 }
 
@@ -203,22 +244,47 @@ func Pods(ctx context.Context, cs kubernetes.Interface, o Options) (*Result, err
 			case <-time.After(o.Pause):
 			}
 		}
-		pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		var pods *corev1.PodList
+		_, err := call(ctx, func(ctx context.Context) (err error) {
+			pods, err = cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+			return err
+		})
 		if err != nil {
 			return res, fmt.Errorf("list pods in %s: %w", ns, err)
 		}
 		res.Namespaces++
+		n := 0
 		for _, p := range pods.Items {
 			id := "pod/" + ns + "/" + p.Name
 			if !o.DryRun {
-				if err := cs.CoreV1().Pods(ns).Delete(ctx, p.Name, metav1.DeleteOptions{}); err != nil {
+				if err := deletePod(ctx, cs, &p); err != nil {
 					res.Failed = append(res.Failed, id+": "+err.Error())
+					o.progress("%s: %v", id, err)
 					continue
 				}
 			}
 			res.Restarted = append(res.Restarted, id)
+			n++
 		}
-		o.progress("namespace %s: deleted %d pods (%d/%d namespaces)", ns, len(pods.Items), i+1, len(nss))
+		o.progress("namespace %s: deleted %d pods (%d/%d namespaces)", ns, n, i+1, len(nss))
 	}
 	return res, nil
+}
+
+// deletePod deletes the pod that was listed and no other: a StatefulSet
+// re-creates a pod under the same name, and a repeat after a lost answer must
+// not delete that new pod, which already has a fresh token. The uid
+// precondition makes such a repeat fail with a conflict instead.
+func deletePod(ctx context.Context, cs kubernetes.Interface, p *corev1.Pod) error {
+	uid := p.UID
+	_, err := call(ctx, func(ctx context.Context) error {
+		return cs.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+	})
+	// Not found, or a conflict (a pod of another uid under the name): the
+	// listed pod is gone, deleted by an earlier try whose answer was lost or
+	// by someone else, and what replaced it starts with a fresh token.
+	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+		return nil
+	}
+	return err
 }

@@ -23,25 +23,8 @@ import (
 // local cluster started with it), whose tokens carry the kid rotate printed.
 // That cluster serves no OpenShift resources, so `wait` there must say so.
 func TestHyperShiftRotationKeyLoadsInKubeAPIServer(t *testing.T) {
-	cluster.InstallCRD(t, "hostedclusters.hypershift.openshift.io", false)
-	d, err := dynamic.NewForConfig(cluster.RESTConfig)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ns, old, d := hostedCluster(t, "clusters")
 	ctx := context.Background()
-	ns := cluster.CreateNamespace(t, "clusters")
-	old, _ := keys.Generate("rsa2048", false)
-	if _, err := cluster.Client.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "sa-key"}, Data: map[string][]byte{"key": old.PrivatePEM}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	hc := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "hypershift.openshift.io/v1beta1", "kind": "HostedCluster",
-		"metadata": map[string]any{"name": "prod", "namespace": ns},
-		"spec":     map[string]any{"issuerURL": "https://oidc.example.com/prod", "serviceAccountSigningKey": map[string]any{"name": "sa-key"}},
-	}}
-	if _, err := d.Resource(hypershift.HostedClusterGVR).Namespace(ns).Create(ctx, hc, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
 
 	// issuerURL is immutable: asking to change it is refused, nothing created.
 	run(cluster.Kubeconfig, "rotate", "--hosted-cluster", "prod", "-n", ns, "--generate", "ec256", "--issuer", "https://other.example.com").
@@ -55,7 +38,7 @@ func TestHyperShiftRotationKeyLoadsInKubeAPIServer(t *testing.T) {
 	r := run(cluster.Kubeconfig, "rotate", "--hosted-cluster", "prod", "-n", ns, "--generate", "ec256").must(t, 0, "previous kid "+old.KeyID)
 	kid := strings.TrimSpace(r.stdout)
 	got, _ := d.Resource(hypershift.HostedClusterGVR).Namespace(ns).Get(ctx, "prod", metav1.GetOptions{})
-	name, _, _ := unstructured.NestedString(got.Object, "spec", "serviceAccountSigningKey", "name")
+	name := hypershift.SigningKeyName(got)
 	if name == "sa-key" || name == "" {
 		t.Fatalf("spec.serviceAccountSigningKey.name = %q", name)
 	}
@@ -107,4 +90,33 @@ func TestHyperShiftRotationKeyLoadsInKubeAPIServer(t *testing.T) {
 	run(hosted.Kubeconfig, "wait", "--timeout", "10s").must(t, 2, "not OpenShift")
 	run(hosted.Kubeconfig, "rotate", "--issuer", "https://x.example.com", "--yes").must(t, 2, "not OpenShift")
 	run(hosted.Kubeconfig, "rotate", "--hosted-cluster", "prod", "-n", "default", "--generate", "ec256").must(t, 2, "not a HyperShift management cluster")
+}
+
+// hostedCluster makes HostedCluster "prod" in a new namespace, with
+// spec.issuerURL set and signing with a fresh RSA key in Secret "sa-key".
+func hostedCluster(t *testing.T, prefix string) (ns string, old *keys.Pair, d dynamic.Interface) {
+	t.Helper()
+	cluster.InstallCRD(t, "hostedclusters.hypershift.openshift.io", false)
+	d, err := dynamic.NewForConfig(cluster.RESTConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	ns = cluster.CreateNamespace(t, prefix)
+	old, err = keys.Generate("rsa2048", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cluster.Client.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "sa-key"}, Data: map[string][]byte{"key": old.PrivatePEM}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	hc := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "hypershift.openshift.io/v1beta1", "kind": "HostedCluster",
+		"metadata": map[string]any{"name": "prod", "namespace": ns},
+		"spec":     map[string]any{"issuerURL": "https://oidc.example.com/prod", "serviceAccountSigningKey": map[string]any{"name": "sa-key"}},
+	}}
+	if _, err := d.Resource(hypershift.HostedClusterGVR).Namespace(ns).Create(ctx, hc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return ns, old, d
 }
