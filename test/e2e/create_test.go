@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/jwt"
+	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
 )
 
 func TestCreateSingleBareToken(t *testing.T) {
@@ -283,4 +284,48 @@ func listNames(t *testing.T, out string) []string {
 		names = append(names, it.Namespace+"/"+it.Name)
 	}
 	return names
+}
+
+// A token bound to a Node carries the node's name and uid, and the server
+// accepts it. A kube-apiserver with ServiceAccountTokenNodeBinding off (GA
+// and locked on in 1.34, so this one emulates 1.32 to turn it off) refuses;
+// create names the gate.
+func TestCreateBoundNodeToken(t *testing.T) {
+	ctx := context.Background()
+	ns := cluster.CreateNamespace(t, "bound-node")
+	cluster.CreateServiceAccount(t, ns, "agent")
+	node, err := cluster.Client.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{GenerateName: "node-"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cluster.Client.CoreV1().Nodes().Delete(context.Background(), node.Name, metav1.DeleteOptions{})
+	})
+
+	token := run(t, "", "create", "agent", "-n", ns, "--bound-object-kind", "Node", "--bound-object-name", node.Name).mustCode(t, 0).stdout
+	tok, err := jwt.Decode(token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := tok.Claims.Kubernetes; k == nil || k.Node == nil || k.Node.Name != node.Name || k.Node.UID != string(node.UID) {
+		t.Fatalf("kubernetes.io block does not bind the node: %+v", tok.Claims.Kubernetes)
+	}
+	run(t, token, "decode", "-").mustCode(t, 0).stdoutHas(t, "Bound to Node:", node.Name, string(node.UID))
+	run(t, token, "verify", "-", "--token-review").mustCode(t, 0).stdoutHas(t, "authenticated as system:serviceaccount:"+ns+":agent")
+
+	off, err := framework.Start(framework.Options{Name: fmt.Sprintf("create-nodegate-%d", os.Getpid()),
+		APIServerArgs: []string{"--emulated-version=1.32", "--feature-gates=ServiceAccountTokenNodeBinding=false"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer off.Stop()
+	node2, err := off.Client.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, "", "--kubeconfig", off.Kubeconfig, "create", "default", "-n", "default", "--bound-object-kind", "Node", "--bound-object-name", node2.Name).mustCode(t, 1)
+	r.stderrHas(t, "feature gate ServiceAccountTokenNodeBinding disabled", "bind to a Pod or Secret")
+	if r.stdout != "" {
+		t.Fatalf("a refused create printed %q", r.stdout)
+	}
 }
