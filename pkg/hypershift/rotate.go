@@ -95,11 +95,7 @@ func Rotate(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interface,
 	oldName := SigningKeyName(hc)
 	data := map[string][]byte{keys.HyperShiftKey: r.Key.PrivatePEM}
 	if oldName != "" {
-		var old *corev1.Secret
-		_, err := retry.Do(ctx, retry.Default, func(ctx context.Context) (err error) {
-			old, err = cs.CoreV1().Secrets(r.Namespace).Get(ctx, oldName, metav1.GetOptions{})
-			return err
-		})
+		old, err := getSecret(ctx, cs, r.Namespace, oldName)
 		if err != nil {
 			return nil, fmt.Errorf("read the current signing-key Secret %s/%s: %w", r.Namespace, oldName, err)
 		}
@@ -150,12 +146,16 @@ type WriteError struct{ Err error }
 func (e *WriteError) Error() string { return e.Err.Error() }
 func (e *WriteError) Unwrap() error { return e.Err }
 
-func getHostedCluster(ctx context.Context, dyn dynamic.Interface, ns, name string) (hc *unstructured.Unstructured, err error) {
-	_, err = retry.Do(ctx, retry.Default, func(ctx context.Context) (err error) {
-		hc, err = dyn.Resource(HostedClusterGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
-		return err
+func getHostedCluster(ctx context.Context, dyn dynamic.Interface, ns, name string) (*unstructured.Unstructured, error) {
+	return retry.Value(ctx, retry.Default, func(ctx context.Context) (*unstructured.Unstructured, error) {
+		return dyn.Resource(HostedClusterGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
 	})
-	return hc, err
+}
+
+func getSecret(ctx context.Context, cs kubernetes.Interface, ns, name string) (*corev1.Secret, error) {
+	return retry.Value(ctx, retry.Default, func(ctx context.Context) (*corev1.Secret, error) {
+		return cs.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+	})
 }
 
 // createSecret creates s, or finds it already there holding the key kid
@@ -177,11 +177,7 @@ func createSecret(ctx context.Context, cs kubernetes.Interface, s *corev1.Secret
 		}
 		return false, &WriteError{fmt.Errorf("create secret %s/%s: %w; nothing was changed", s.Namespace, s.Name, err)}
 	}
-	var cur *corev1.Secret
-	_, gerr := retry.Do(ctx, retry.Default, func(ctx context.Context) (err error) {
-		cur, err = cs.CoreV1().Secrets(s.Namespace).Get(ctx, s.Name, metav1.GetOptions{})
-		return err
-	})
+	cur, gerr := getSecret(ctx, cs, s.Namespace, s.Name)
 	switch {
 	case gerr == nil && holds(cur, s, kid):
 		return tries == 1, nil

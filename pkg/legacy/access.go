@@ -8,6 +8,8 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/bound-token/kubectl-bound-token/pkg/retry"
 )
 
 // Permission is one verb on one core resource.
@@ -34,15 +36,13 @@ func RestorePermissions() []Permission {
 func CheckAccess(ctx context.Context, client kubernetes.Interface, ns string, perms []Permission) error {
 	var missing []string
 	for _, p := range perms {
-		var r *authorizationv1.SelfSubjectAccessReview
 		// A review stores nothing: safe to repeat.
-		err := call(ctx, func(ctx context.Context) (err error) {
-			r, err = client.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
+		r, err := retry.Value(ctx, retry.Default, func(ctx context.Context) (*authorizationv1.SelfSubjectAccessReview, error) {
+			return client.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
 				Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{
 					Namespace: ns, Verb: p.Verb, Resource: p.Resource,
 				}},
 			}, metav1.CreateOptions{})
-			return err
 		})
 		if err != nil {
 			return fmt.Errorf("cannot check permissions (SelfSubjectAccessReview): %v", err)

@@ -199,12 +199,9 @@ func sortOutcomes(out []Outcome) {
 
 // getSecret reads one Secret, repeated on transient errors.
 func getSecret(ctx context.Context, client kubernetes.Interface, ns, name string) (*corev1.Secret, error) {
-	var s *corev1.Secret
-	err := call(ctx, func(ctx context.Context) (err error) {
-		s, err = client.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
-		return err
+	return retry.Value(ctx, retry.Default, func(ctx context.Context) (*corev1.Secret, error) {
+		return client.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
 	})
-	return s, err
 }
 
 func (a *applier) dryRun() []string {
@@ -451,10 +448,8 @@ func (a *applier) saveServiceAccount(ctx context.Context, ns, name string) error
 	}
 	a.saMu.Unlock()
 	s.once.Do(func() {
-		var sa *corev1.ServiceAccount
-		err := call(ctx, func(ctx context.Context) (err error) {
-			sa, err = a.client.CoreV1().ServiceAccounts(ns).Get(ctx, name, metav1.GetOptions{})
-			return err
+		sa, err := retry.Value(ctx, retry.Default, func(ctx context.Context) (*corev1.ServiceAccount, error) {
+			return a.client.CoreV1().ServiceAccounts(ns).Get(ctx, name, metav1.GetOptions{})
 		})
 		if err != nil {
 			s.err = describeAPIError(err, "get", "serviceaccounts", ns)

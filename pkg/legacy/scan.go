@@ -15,9 +15,9 @@ import (
 	"github.com/bound-token/kubectl-bound-token/pkg/retry"
 )
 
-// call runs one API call, repeated on transient errors (pkg/retry). Only
-// calls that are safe to repeat go through it: reads, writes guarded by a
-// resourceVersion or uid precondition, idempotent patches, fixed-name
+// call runs one write, repeated on transient errors (pkg/retry; reads use
+// retry.Value). Only writes that are safe to repeat go through it: guarded
+// by a resourceVersion or uid precondition, idempotent patches, fixed-name
 // creates.
 func call(ctx context.Context, fn func(context.Context) error) error {
 	_, err := retry.Do(ctx, retry.Default, fn)
@@ -112,11 +112,7 @@ func Scan(ctx context.Context, client kubernetes.Interface, opts ScanOptions, fn
 func eachPage[L interface{ GetContinue() string }](ctx context.Context, lo metav1.ListOptions,
 	list func(context.Context, metav1.ListOptions) (L, error), each func(L) error) error {
 	for {
-		var page L
-		err := call(ctx, func(ctx context.Context) (err error) {
-			page, err = list(ctx, lo)
-			return err
-		})
+		page, err := retry.Value(ctx, retry.Default, func(ctx context.Context) (L, error) { return list(ctx, lo) })
 		if err != nil {
 			return err
 		}
@@ -259,10 +255,8 @@ func (sc *scope) workloadOf(ctx context.Context, client kubernetes.Interface, p 
 		return w
 	}
 	w := "ReplicaSet/" + ref.Name
-	var rs *appsv1.ReplicaSet
-	err := call(ctx, func(ctx context.Context) (err error) {
-		rs, err = client.AppsV1().ReplicaSets(p.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
-		return err
+	rs, err := retry.Value(ctx, retry.Default, func(ctx context.Context) (*appsv1.ReplicaSet, error) {
+		return client.AppsV1().ReplicaSets(p.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
 	})
 	if err == nil {
 		if o := metav1.GetControllerOf(rs); o != nil {

@@ -54,12 +54,9 @@ type IssuerPlan struct {
 
 // get reads one cluster-scoped singleton, repeated on transient errors.
 func get(ctx context.Context, dyn dynamic.Interface, gvr schema.GroupVersionResource) (*unstructured.Unstructured, error) {
-	var obj *unstructured.Unstructured
-	_, err := retry.Do(ctx, retry.Default, func(ctx context.Context) (err error) {
-		obj, err = dyn.Resource(gvr).Get(ctx, ClusterName, metav1.GetOptions{})
-		return err
+	return retry.Value(ctx, retry.Default, func(ctx context.Context) (*unstructured.Unstructured, error) {
+		return dyn.Resource(gvr).Get(ctx, ClusterName, metav1.GetOptions{})
 	})
-	return obj, err
 }
 
 // Plan reads both objects and refuses a change that cannot work. A change

@@ -77,10 +77,8 @@ func (w *Waiter) Wait(ctx context.Context) (Progress, error) {
 	// change, and after a compaction every watch from it would get 410 again.
 	selector := fields.OneTermEqualSelector("metadata.name", ClusterName).String()
 	get := func() (string, bool, error) {
-		var list *unstructured.UnstructuredList
-		_, err := retry.Do(ctx, retry.Default, func(ctx context.Context) (err error) {
-			list, err = res.List(ctx, metav1.ListOptions{FieldSelector: selector})
-			return err
+		list, err := retry.Value(ctx, retry.Default, func(ctx context.Context) (*unstructured.UnstructuredList, error) {
+			return res.List(ctx, metav1.ListOptions{FieldSelector: selector})
 		})
 		if err != nil {
 			return "", true, classify(err)

@@ -25,11 +25,12 @@ import (
 	"github.com/bound-token/kubectl-bound-token/pkg/retry"
 )
 
-// call repeats fn on transient errors. Every call here is safe to repeat:
-// reads, a restart patch whose bytes (and so its timestamp) are fixed before
-// the first try, and a pod delete guarded by the pod's uid.
-func call(ctx context.Context, fn func(context.Context) error) (int, error) {
-	return retry.Do(ctx, retry.Default, fn)
+// call repeats fn on transient errors. Every write here is safe to repeat:
+// a restart patch whose bytes (and so its timestamp) are fixed before the
+// first try, and a pod delete guarded by the pod's uid.
+func call(ctx context.Context, fn func(context.Context) error) error {
+	_, err := retry.Do(ctx, retry.Default, fn)
+	return err
 }
 
 // Options select what is restarted.
@@ -71,10 +72,8 @@ func namespaces(ctx context.Context, cs kubernetes.Interface, o Options, res *Re
 	if len(o.Namespaces) > 0 {
 		nss = append(nss, o.Namespaces...)
 	} else {
-		var list *corev1.NamespaceList
-		_, err := call(ctx, func(ctx context.Context) (err error) {
-			list, err = cs.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
-			return err
+		list, err := retry.Value(ctx, retry.Default, func(ctx context.Context) (*corev1.NamespaceList, error) {
+			return cs.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
 		})
 		if err != nil {
 			return nil, fmt.Errorf("list namespaces: %w", err)
@@ -142,10 +141,8 @@ type workload struct {
 
 func workloadsIn(ctx context.Context, cs kubernetes.Interface, ns string) ([]workload, error) {
 	var out []workload
-	var deps *appsv1.DeploymentList
-	_, err := call(ctx, func(ctx context.Context) (err error) {
-		deps, err = cs.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
-		return err
+	deps, err := retry.Value(ctx, retry.Default, func(ctx context.Context) (*appsv1.DeploymentList, error) {
+		return cs.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list deployments in %s: %w", ns, err)
@@ -155,10 +152,8 @@ func workloadsIn(ctx context.Context, cs kubernetes.Interface, ns string) ([]wor
 		d.APIVersion, d.Kind = "apps/v1", "Deployment"
 		out = append(out, workload{"deployment", d.Name, d})
 	}
-	var sts *appsv1.StatefulSetList
-	_, err = call(ctx, func(ctx context.Context) (err error) {
-		sts, err = cs.AppsV1().StatefulSets(ns).List(ctx, metav1.ListOptions{})
-		return err
+	sts, err := retry.Value(ctx, retry.Default, func(ctx context.Context) (*appsv1.StatefulSetList, error) {
+		return cs.AppsV1().StatefulSets(ns).List(ctx, metav1.ListOptions{})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list statefulsets in %s: %w", ns, err)
@@ -168,10 +163,8 @@ func workloadsIn(ctx context.Context, cs kubernetes.Interface, ns string) ([]wor
 		s.APIVersion, s.Kind = "apps/v1", "StatefulSet"
 		out = append(out, workload{"statefulset", s.Name, s})
 	}
-	var dss *appsv1.DaemonSetList
-	_, err = call(ctx, func(ctx context.Context) (err error) {
-		dss, err = cs.AppsV1().DaemonSets(ns).List(ctx, metav1.ListOptions{})
-		return err
+	dss, err := retry.Value(ctx, retry.Default, func(ctx context.Context) (*appsv1.DaemonSetList, error) {
+		return cs.AppsV1().DaemonSets(ns).List(ctx, metav1.ListOptions{})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list daemonsets in %s: %w", ns, err)
@@ -224,8 +217,7 @@ func restartOne(ctx context.Context, cs kubernetes.Interface, ns string, w workl
 	if err != nil {
 		return err
 	}
-	_, err = call(ctx, send)
-	return err
+	return call(ctx, send)
 }
 
 // Pods deletes every pod (the documented fallback): each is re-created by
@@ -244,10 +236,8 @@ func Pods(ctx context.Context, cs kubernetes.Interface, o Options) (*Result, err
 			case <-time.After(o.Pause):
 			}
 		}
-		var pods *corev1.PodList
-		_, err := call(ctx, func(ctx context.Context) (err error) {
-			pods, err = cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
-			return err
+		pods, err := retry.Value(ctx, retry.Default, func(ctx context.Context) (*corev1.PodList, error) {
+			return cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 		})
 		if err != nil {
 			return res, fmt.Errorf("list pods in %s: %w", ns, err)
@@ -277,7 +267,7 @@ func Pods(ctx context.Context, cs kubernetes.Interface, o Options) (*Result, err
 // precondition makes such a repeat fail with a conflict instead.
 func deletePod(ctx context.Context, cs kubernetes.Interface, p *corev1.Pod) error {
 	uid := p.UID
-	_, err := call(ctx, func(ctx context.Context) error {
+	err := call(ctx, func(ctx context.Context) error {
 		return cs.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
 	})
 	// Not found, or a conflict (a pod of another uid under the name): the

@@ -121,6 +121,17 @@ func (e *GaveUpError) Error() string {
 
 func (e *GaveUpError) Unwrap() error { return e.Err }
 
+// Value is Do for a call that returns a value (a read, mostly) when the
+// number of tries does not matter.
+func Value[T any](ctx context.Context, p Policy, fn func(context.Context) (T, error)) (T, error) {
+	var v T
+	_, err := Do(ctx, p, func(ctx context.Context) (err error) {
+		v, err = fn(ctx)
+		return err
+	})
+	return v, err
+}
+
 // MayHaveApplied reports whether a write that Do ran tries times and that
 // failed with err may still have been applied: the retries ran out, and an
 // earlier try whose answer was lost can have reached the server. The caller

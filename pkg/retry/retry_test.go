@@ -149,3 +149,26 @@ func TestMayHaveApplied(t *testing.T) {
 		t.Error("no error")
 	}
 }
+
+// Value hands back the value of the try that succeeded, and on failure the
+// last error with what Do adds to it.
+func TestValueReturnsTheSuccessfulTrysValue(t *testing.T) {
+	n := 0
+	v, err := Value(context.Background(), fast, func(context.Context) (int, error) {
+		n++
+		if n < 3 {
+			return -n, apierrors.NewServiceUnavailable("later")
+		}
+		return 10 * n, nil
+	})
+	if err != nil || v != 30 || n != 3 {
+		t.Fatalf("v=%d n=%d err=%v; want 30 from the 3rd try", v, n, err)
+	}
+	_, err = Value(context.Background(), fast, func(context.Context) (string, error) {
+		return "", apierrors.NewServiceUnavailable("later")
+	})
+	var g *GaveUpError
+	if !errors.As(err, &g) || !apierrors.IsServiceUnavailable(err) {
+		t.Fatalf("err=%v; want a GaveUpError that is still a 503", err)
+	}
+}

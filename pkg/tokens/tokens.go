@@ -117,10 +117,8 @@ func ResolveBoundObject(ctx context.Context, client kubernetes.Interface, t Targ
 	)
 	switch b.Kind {
 	case "Pod":
-		var pod *corev1.Pod
-		_, gerr := retry.Do(ctx, Retry, func(ctx context.Context) (err error) {
-			pod, err = client.CoreV1().Pods(t.Namespace).Get(ctx, b.Name, metav1.GetOptions{})
-			return err
+		pod, gerr := retry.Value(ctx, Retry, func(ctx context.Context) (*corev1.Pod, error) {
+			return client.CoreV1().Pods(t.Namespace).Get(ctx, b.Name, metav1.GetOptions{})
 		})
 		if gerr == nil {
 			sa := pod.Spec.ServiceAccountName
@@ -134,20 +132,16 @@ func ResolveBoundObject(ctx context.Context, client kubernetes.Interface, t Targ
 		}
 		err = explainLookup(gerr, "pod", t.Namespace, b.Name)
 	case "Secret":
-		var s *corev1.Secret
-		_, gerr := retry.Do(ctx, Retry, func(ctx context.Context) (err error) {
-			s, err = client.CoreV1().Secrets(t.Namespace).Get(ctx, b.Name, metav1.GetOptions{})
-			return err
+		s, gerr := retry.Value(ctx, Retry, func(ctx context.Context) (*corev1.Secret, error) {
+			return client.CoreV1().Secrets(t.Namespace).Get(ctx, b.Name, metav1.GetOptions{})
 		})
 		if gerr == nil {
 			uid = s.UID
 		}
 		err = explainLookup(gerr, "secret", t.Namespace, b.Name)
 	case "Node":
-		var n *corev1.Node
-		_, gerr := retry.Do(ctx, Retry, func(ctx context.Context) (err error) {
-			n, err = client.CoreV1().Nodes().Get(ctx, b.Name, metav1.GetOptions{})
-			return err
+		n, gerr := retry.Value(ctx, Retry, func(ctx context.Context) (*corev1.Node, error) {
+			return client.CoreV1().Nodes().Get(ctx, b.Name, metav1.GetOptions{})
 		})
 		if gerr == nil {
 			uid = n.UID
@@ -197,10 +191,8 @@ func Mint(ctx context.Context, client kubernetes.Interface, t Target, req Reques
 			Kind: b.Kind, APIVersion: "v1", Name: b.Name, UID: types.UID(b.UID),
 		}
 	}
-	var resp *authenticationv1.TokenRequest
-	_, err := retry.Do(ctx, Retry, func(ctx context.Context) (err error) {
-		resp, err = client.CoreV1().ServiceAccounts(t.Namespace).CreateToken(ctx, t.Name, tr, metav1.CreateOptions{})
-		return err
+	resp, err := retry.Value(ctx, Retry, func(ctx context.Context) (*authenticationv1.TokenRequest, error) {
+		return client.CoreV1().ServiceAccounts(t.Namespace).CreateToken(ctx, t.Name, tr, metav1.CreateOptions{})
 	})
 	if err != nil {
 		return nil, Explain(err, t, req)
@@ -254,10 +246,8 @@ func statusDetails(err error) *metav1.StatusDetails {
 // ListTargets resolves ServiceAccounts by label selector, in one namespace or
 // all ("" namespace), sorted for stable output.
 func ListTargets(ctx context.Context, client kubernetes.Interface, namespace, selector string) ([]Target, error) {
-	var list *corev1.ServiceAccountList
-	_, err := retry.Do(ctx, Retry, func(ctx context.Context) (err error) {
-		list, err = client.CoreV1().ServiceAccounts(namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
-		return err
+	list, err := retry.Value(ctx, Retry, func(ctx context.Context) (*corev1.ServiceAccountList, error) {
+		return client.CoreV1().ServiceAccounts(namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
 	})
 	if err != nil {
 		if apierrors.IsForbidden(err) {

@@ -109,10 +109,8 @@ func ClusterJWKS(ctx context.Context, cs kubernetes.Interface) (*jwt.KeySet, err
 	if cs == nil {
 		return nil, errors.New("no cluster client to fetch /openid/v1/jwks")
 	}
-	var b []byte
-	_, err := retry.Do(ctx, retry.Default, func(ctx context.Context) (err error) {
-		b, err = cs.CoreV1().RESTClient().Get().AbsPath("/openid/v1/jwks").DoRaw(ctx)
-		return err
+	b, err := retry.Value(ctx, retry.Default, func(ctx context.Context) ([]byte, error) {
+		return cs.CoreV1().RESTClient().Get().AbsPath("/openid/v1/jwks").DoRaw(ctx)
 	})
 	if err != nil {
 		switch {
@@ -166,10 +164,8 @@ type Review struct {
 func TokenReview(ctx context.Context, cs kubernetes.Interface, token string, audiences []string) (*Review, error) {
 	tr := &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: token, Audiences: audiences}}
 	// TokenReview stores nothing: safe to repeat after a lost answer.
-	var resp *authenticationv1.TokenReview
-	_, err := retry.Do(ctx, retry.Default, func(ctx context.Context) (err error) {
-		resp, err = cs.AuthenticationV1().TokenReviews().Create(ctx, tr, metav1.CreateOptions{})
-		return err
+	resp, err := retry.Value(ctx, retry.Default, func(ctx context.Context) (*authenticationv1.TokenReview, error) {
+		return cs.AuthenticationV1().TokenReviews().Create(ctx, tr, metav1.CreateOptions{})
 	})
 	if err != nil {
 		if apierrors.IsForbidden(err) {
