@@ -186,7 +186,7 @@ func createSecret(ctx context.Context, cs kubernetes.Interface, s *corev1.Secret
 	case apierrors.IsNotFound(gerr):
 		return false, &WriteError{fmt.Errorf("create secret %s/%s: %w; nothing was changed", s.Namespace, s.Name, err)}
 	}
-	return false, &WriteError{fmt.Errorf("create secret %s/%s: %w; an earlier try may have gone through: run the same command again to finish", s.Namespace, s.Name, err)}
+	return false, &WriteError{fmt.Errorf("create secret %s/%s: %w; %s", s.Namespace, s.Name, err, retry.RunAgain)}
 }
 
 func holds(cur, want *corev1.Secret, kid string) bool {

@@ -410,7 +410,7 @@ func unsure(lookErr error) string {
 	if lookErr == nil || apierrors.IsNotFound(lookErr) {
 		return ""
 	}
-	return "; " + MayHaveApplied
+	return "; " + retry.RunAgain
 }
 
 // onlyOurLabel reports whether cur is the backed-up Secret plus the

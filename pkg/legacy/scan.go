@@ -31,10 +31,6 @@ func callRetried(ctx context.Context, fn func(context.Context) error) (int, erro
 	return retry.Do(ctx, retry.Default, fn)
 }
 
-// MayHaveApplied ends the message of a write that failed when even the
-// look afterwards could not tell whether a try went through.
-const MayHaveApplied = "an earlier try may have gone through: run the same command again to finish"
-
 // DefaultThreshold is how long a token must be unused before the audit
 // calls it safe to invalidate, when --unused-for does not say.
 const DefaultThreshold = 90 * 24 * time.Hour

@@ -132,6 +132,11 @@ func Value[T any](ctx context.Context, p Policy, fn func(context.Context) (T, er
 	return v, err
 }
 
+// RunAgain ends the message of a write that failed when even the look
+// afterwards could not tell whether a try went through, for commands that
+// finish the job when run again.
+const RunAgain = "an earlier try may have gone through: run the same command again to finish"
+
 // MayHaveApplied reports whether a write that Do ran tries times and that
 // failed with err may still have been applied: the retries ran out, and an
 // earlier try whose answer was lost can have reached the server. The caller

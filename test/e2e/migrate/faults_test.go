@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
+	"github.com/bound-token/kubectl-bound-token/pkg/retry"
 	"github.com/bound-token/kubectl-bound-token/test/e2e/faultproxy"
 )
 
@@ -148,7 +149,7 @@ func unsure(t *testing.T, stdout string) int {
 	t.Helper()
 	n := 0
 	for _, o := range outcomes(t, stdout) {
-		if o.Failed() && strings.Contains(o.Message, legacy.MayHaveApplied) {
+		if o.Failed() && strings.Contains(o.Message, retry.RunAgain) {
 			n++
 		}
 	}

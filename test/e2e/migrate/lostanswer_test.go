@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
+	"github.com/bound-token/kubectl-bound-token/pkg/retry"
 	"github.com/bound-token/kubectl-bound-token/test/e2e/faultproxy"
 )
 
@@ -103,7 +104,7 @@ func TestChangeWhoseAnswerWasLostIsReportedDone(t *testing.T) {
 		p := start(t, lostThenUnavailable(http.MethodDelete, secretPath(ns), false))
 		args := []string{"migrate", "-n", ns, "--apply", "--mode", "delete", "--backup-dir", dir, "-o", "json"}
 		r := runAs(t, p.Kubeconfig, args...).mustCode(t, 1)
-		if o := result(t, r, legacy.OutFailed); !strings.Contains(o.Message, legacy.MayHaveApplied) {
+		if o := result(t, r, legacy.OutFailed); !strings.Contains(o.Message, retry.RunAgain) {
 			t.Fatalf("the failure does not say the delete may have gone through: %s", o.Message)
 		}
 		if _, exists := get(t, ns); exists {
