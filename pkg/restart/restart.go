@@ -25,14 +25,6 @@ import (
 	"github.com/bound-token/kubectl-bound-token/pkg/retry"
 )
 
-// call repeats fn on transient errors. Every write here is safe to repeat:
-// a restart patch whose bytes (and so its timestamp) are fixed before the
-// first try, and a pod delete guarded by the pod's uid.
-func call(ctx context.Context, fn func(context.Context) error) error {
-	_, err := retry.Do(ctx, retry.Default, fn)
-	return err
-}
-
 // Options select what is restarted.
 type Options struct {
 	// Namespaces to restart in; empty means every namespace.
@@ -217,7 +209,8 @@ func restartOne(ctx context.Context, cs kubernetes.Interface, ns string, w workl
 	if err != nil {
 		return err
 	}
-	return call(ctx, send)
+	_, err = retry.Do(ctx, retry.Default, send)
+	return err
 }
 
 // Pods deletes every pod (the documented fallback): each is re-created by
@@ -267,7 +260,7 @@ func Pods(ctx context.Context, cs kubernetes.Interface, o Options) (*Result, err
 // precondition makes such a repeat fail with a conflict instead.
 func deletePod(ctx context.Context, cs kubernetes.Interface, p *corev1.Pod) error {
 	uid := p.UID
-	err := call(ctx, func(ctx context.Context) error {
+	_, err := retry.Do(ctx, retry.Default, func(ctx context.Context) error {
 		return cs.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
 	})
 	// Not found, or a conflict (a pod of another uid under the name): the
