@@ -49,6 +49,7 @@ fuzz:
 	$(GO) test ./pkg/jwt -run '^$$' -fuzz '^FuzzJSONReader$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/legacy -run '^$$' -fuzz '^FuzzParseIndex$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/openshift -run '^$$' -fuzz '^FuzzParseNodeInstallerMessage$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/auditlog -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME)
 
 bench: controlplane
 	hack/bench.sh
