@@ -25,49 +25,76 @@ import (
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/auditlog"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 )
 
 var (
 	migrateLong = templates.LongDesc(`
-		Find legacy ServiceAccount token Secrets and move the cluster off them.
+		Find legacy ServiceAccount token Secrets, judge who still uses them the way the
+		platform does, and move the cluster off them without breaking a live client.
 
-		Without --apply, migrate changes nothing: it lists every Secret of type
-		kubernetes.io/service-account-token with its service account, whether it was
+		Without --apply, migrate changes nothing. For every Secret of type
+		kubernetes.io/service-account-token it shows its service account, whether it was
 		auto-generated (listed in the service account) or made by hand, the day its token
-		was last used, whether it is already invalid, its age, the pods that read it (and
-		their workloads), and a recommended action.
+		was last used, whether it is already invalid, its age, the pods and workloads that
+		read it, a verdict and why:
 
-		With --apply, every selected Secret (and every service account whose list will
-		change) is first written to --backup-dir, read back and checked; only then is the
-		Secret invalidated (label kubernetes.io/legacy-token-invalid-since, which makes the
-		apiserver reject the token) or deleted. Every change carries the backed-up
-		resourceVersion as a precondition, so a Secret changed since its backup is skipped,
-		never overwritten. Secrets that pods read are skipped unless --include-mounted.
-		An interrupted run (Ctrl-C, kill, lost connection) is finished by running the same
-		command again with the same --backup-dir. Undo with "kubectl bound-token restore".
+		  invalidate       valid, read by nothing, unused for --unused-for
+		  delete           invalid for --unused-for, no use recorded since
+		  used             used within --unused-for (last-used label or --audit-log)
+		  in-use-failing   invalid, yet a client still presents it
+		  wait             invalid, but not yet for --unused-for
+		  switch-workload  read by a pod or a workload's pod template
+		  unknown          the evidence cannot tell: no use recorded, but use is
+		                   tracked for less than --unused-for (or not at all)
 
-		Exit codes: 0 all done, 1 some Secret failed or changed since its backup, 2 bad
-		flags or unusable backup folder, nothing changed.`)
+		kube-apiserver records use only since the day in ConfigMap
+		kube-system/kube-apiserver-legacy-service-account-token-tracking: before it, use
+		is unknown, and so is the verdict. Readers are looked for in pods of every phase
+		(through every reference the platform's own cleaner counts, imagePullSecrets
+		included) and in the pod templates of Deployments, StatefulSets, DaemonSets,
+		ReplicaSets, ReplicationControllers, Jobs and CronJobs, at any replica count.
+		-o wide and -o json add when kube-controller-manager's own cleaner will
+		invalidate and delete each Secret (--cleanup-period), or why it never will.
+		--audit-log adds who used each token, from the apiserver's audit log.
+
+		With --apply, only Secrets whose verdict is the mode's own (invalidate, or
+		delete with --mode delete) are changed; the others are reported as skipped, with
+		their reason, unless named with --include-used, --include-unknown or
+		--include-mounted. On a terminal it asks first; in scripts it needs --yes. Each
+		Secret (and each service account whose list will change) is first written to
+		--backup-dir, read back and checked; only then is it invalidated (label
+		kubernetes.io/legacy-token-invalid-since, which makes the apiserver reject the
+		token) or deleted, with the backed-up resourceVersion as a precondition. An
+		interrupted run is finished by running the same command again with the same
+		--backup-dir. Undo with "kubectl bound-token restore".
+
+		Exit codes: 0 all done (an audit's findings do not change it), 1 some Secret
+		failed or changed since its backup, or the question was answered no, 2 bad flags,
+		unreadable audit log or unusable backup folder: nothing changed.`)
 
 	migrateExample = templates.Examples(`
-		# Audit every namespace: who uses which legacy token, and what to do about it
+		# Audit every namespace: who uses which legacy token, and the verdict
 		kubectl bound-token migrate -A
 
-		# Only auto-generated tokens unused for 90 days, as JSON for a script
-		kubectl bound-token migrate -A --auto-only --unused-for 90d -o json
+		# The same, with the platform cleaner's forecast, and evidence from audit logs
+		kubectl bound-token migrate -A -o wide --audit-log /var/log/kube-apiserver/audit.log --audit-log audit-1.log.gz
 
 		# Check what an apply would do, server-side, without changing anything
-		kubectl bound-token migrate -A --unused-for 90d --apply --dry-run=server
+		kubectl bound-token migrate -A --apply --dry-run=server
 
-		# Invalidate them, keeping a backup (the folder is printed; restore uses it)
-		kubectl bound-token migrate -A --unused-for 90d --apply --backup-dir ./legacy-backup
+		# Invalidate the Secrets whose verdict is "invalidate", keeping a backup
+		kubectl bound-token migrate -A --apply --backup-dir ./legacy-backup
 
 		# Finish an interrupted run: same command, same folder
-		kubectl bound-token migrate -A --unused-for 90d --apply --backup-dir ./legacy-backup
+		kubectl bound-token migrate -A --apply --backup-dir ./legacy-backup --yes
 
-		# Delete already-invalid tokens in one namespace
-		kubectl bound-token migrate -n ci -l team=ci --apply --mode delete`)
+		# Delete the Secrets invalid for 90 days with no use since
+		kubectl bound-token migrate -n ci --apply --mode delete --yes
+
+		# Two named Secrets only
+		kubectl bound-token migrate -n ci builder-token-abcde deployer-token-fghij`)
 )
 
 // MigrateOptions holds what `migrate` needs.
@@ -76,12 +103,18 @@ type MigrateOptions struct {
 
 	Namespace      string
 	AllNamespaces  bool
+	Names          []string
 	Selector       string
 	UnusedFor      string
+	CleanupPeriod  string
 	AutoOnly       bool
+	AuditLogs      []string
+	IncludeUsed    bool
+	IncludeUnknown bool
 	IncludeMounted bool
 
 	Apply     bool
+	Yes       bool
 	Mode      string
 	BackupDir string
 	writeFlags
@@ -89,35 +122,39 @@ type MigrateOptions struct {
 	Client kubernetes.Interface
 	Now    func() time.Time
 
-	unusedFor time.Duration
+	threshold, period time.Duration
+	seen              *auditEvidence
+	explicitNamespace bool
 	genericiooptions.IOStreams
 }
 
 func NewMigrateOptions(streams genericiooptions.IOStreams) *MigrateOptions {
 	return &MigrateOptions{
-		PrintFlags: genericclioptions.NewPrintFlags(""),
-		Mode:       legacy.ModeInvalidate,
-		writeFlags: defaultWriteFlags(),
-		Now:        time.Now,
-		IOStreams:  streams,
+		PrintFlags:    genericclioptions.NewPrintFlags(""),
+		Mode:          legacy.ModeInvalidate,
+		UnusedFor:     "90d",
+		CleanupPeriod: "365d",
+		writeFlags:    defaultWriteFlags(),
+		Now:           time.Now,
+		IOStreams:     streams,
 	}
 }
 
 func NewCmdMigrate(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewMigrateOptions(streams)
 	cmd := &cobra.Command{
-		Use:                   "migrate [-n NAMESPACE | -A] [-l SELECTOR] [--unused-for 90d] [--apply [--mode invalidate|delete] [--backup-dir DIR]]",
+		Use:                   "migrate [NAME ...] [-n NAMESPACE | -A] [-l SELECTOR] [--unused-for 90d] [--audit-log FILE]... [--apply [--mode invalidate|delete] [--backup-dir DIR] [--yes]]",
 		DisableFlagsInUseLine: true,
-		Short:                 "Audit legacy token Secrets; with --apply, back them up and invalidate or delete them",
+		Short:                 "Audit legacy token Secrets; with --apply, back up and invalidate or delete the provably unused ones",
 		Long:                  migrateLong,
 		Example:               migrateExample,
-		Args:                  argsUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Names = args
 			// Flags first: a typo should not wait on the kubeconfig.
 			if err := o.Validate(); err != nil {
 				return usageError(err)
 			}
-			if err := o.Complete(f); err != nil {
+			if err := o.Complete(f, cmd); err != nil {
 				return usageError(err)
 			}
 			return o.Run(cmd.Context())
@@ -126,22 +163,30 @@ func NewCmdMigrate(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra
 	o.PrintFlags.AddFlags(cmd)
 	fl := cmd.Flags()
 	fl.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "Look at every namespace.")
-	fl.StringVarP(&o.Selector, "selector", "l", "", "Only Secrets matching this label selector.")
-	fl.StringVar(&o.UnusedFor, "unused-for", "", "Only Secrets whose token was last used (or, never used, created) at least this long ago, e.g. 90d or 36h.")
+	fl.StringVarP(&o.Selector, "selector", "l", "", "Only judge Secrets matching this label selector (readers are still looked for in the whole namespace).")
+	fl.StringVar(&o.UnusedFor, "unused-for", o.UnusedFor, "The threshold: how long a token must be unused (or invalid) before the verdict is invalidate (or delete), e.g. 90d or 36h.")
+	fl.StringVar(&o.CleanupPeriod, "cleanup-period", o.CleanupPeriod, "kube-controller-manager's --legacy-service-account-token-clean-up-period, for the cleaner's forecast (-o wide, -o json).")
 	fl.BoolVar(&o.AutoOnly, "auto-only", false, "Only Secrets auto-generated for their service account (listed in its .secrets).")
-	fl.BoolVar(&o.IncludeMounted, "include-mounted", false, "With --apply, also act on Secrets that pods read; those pods lose access.")
-	fl.BoolVar(&o.Apply, "apply", false, "Back up, then invalidate or delete the selected Secrets.")
+	fl.StringArrayVar(&o.AuditLogs, "audit-log", nil, "kube-apiserver audit log (JSON lines, plain or gzip; - for stdin) to read evidence of use from; repeat for several files. A use in it within --unused-for makes the verdict used.")
+	fl.BoolVar(&o.IncludeUsed, "include-used", false, "With --apply, also change Secrets whose token was used within --unused-for (or, invalid, is still presented): their clients fail.")
+	fl.BoolVar(&o.IncludeUnknown, "include-unknown", false, "With --apply, also change Secrets whose use cannot be told (use not tracked long enough, readers not listable): a client nobody knows of may fail.")
+	fl.BoolVar(&o.IncludeMounted, "include-mounted", false, "With --apply, also change Secrets that pods or workloads read: those pods lose access or fail to start.")
+	fl.BoolVar(&o.Apply, "apply", false, "Back up, then invalidate or delete the Secrets whose verdict allows it.")
+	fl.BoolVarP(&o.Yes, "yes", "y", false, "With --apply, do not ask for confirmation (needed when stdin is not a terminal).")
 	fl.StringVar(&o.Mode, "mode", o.Mode, "What --apply does: invalidate (label; reversible by removing it) or delete.")
 	fl.StringVar(&o.BackupDir, "backup-dir", "", "Folder for the backup (created 0700). Default: ./bound-token-backup-TIMESTAMP. An existing folder from an interrupted run is resumed.")
 	addWriteFlags(cmd, &o.writeFlags, `With --apply: "client" only prints what would change; "server" sends every change as a server-side dry run. No backup is written.`)
 	_ = cmd.RegisterFlagCompletionFunc("mode", cobra.FixedCompletions([]string{legacy.ModeInvalidate, legacy.ModeDelete}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("backup-dir", completeBackupDirs)
+	_ = cmd.RegisterFlagCompletionFunc("audit-log", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return nil, cobra.ShellCompDirectiveDefault
+	})
 	return cmd
 }
 
-func (o *MigrateOptions) Complete(f cmdutil.Factory) error {
+func (o *MigrateOptions) Complete(f cmdutil.Factory, cmd *cobra.Command) error {
 	var err error
-	if o.Namespace, _, err = f.ToRawKubeConfigLoader().Namespace(); err != nil {
+	if o.Namespace, o.explicitNamespace, err = f.ToRawKubeConfigLoader().Namespace(); err != nil {
 		return err
 	}
 	cfg, err := f.ToRESTConfig()
@@ -193,27 +238,33 @@ func (w *writeFlags) validate() error {
 }
 
 func (o *MigrateOptions) Validate() error {
-	if o.UnusedFor != "" {
-		d, err := legacy.ParseAge(o.UnusedFor)
-		if err != nil {
-			return fmt.Errorf("--unused-for: %v", err)
-		}
-		o.unusedFor = d
+	var err error
+	if o.threshold, err = legacy.ParseAge(o.UnusedFor); err != nil {
+		return fmt.Errorf("--unused-for: %v", err)
+	}
+	if o.threshold < 24*time.Hour {
+		return fmt.Errorf("--unused-for %s: use at least 1d (the last-used label holds a day)", o.UnusedFor)
+	}
+	if o.period, err = legacy.ParseAge(o.CleanupPeriod); err != nil || o.period <= 0 {
+		return fmt.Errorf("--cleanup-period %q: use a positive duration such as 365d", o.CleanupPeriod)
 	}
 	if o.Mode != legacy.ModeInvalidate && o.Mode != legacy.ModeDelete {
 		return fmt.Errorf("--mode %q: use invalidate or delete", o.Mode)
 	}
+	if len(o.Names) > 0 && o.AllNamespaces {
+		return fmt.Errorf("Secret names need one namespace: drop -A and use -n NAMESPACE")
+	}
 	if err := o.writeFlags.validate(); err != nil {
 		return err
 	}
-	if !o.Apply && (o.DryRun != legacy.DryRunNone || o.BackupDir != "" || o.IncludeMounted) {
-		return fmt.Errorf("--dry-run, --backup-dir and --include-mounted only make sense with --apply")
+	if !o.Apply && (o.DryRun != legacy.DryRunNone || o.BackupDir != "" || o.IncludeMounted || o.IncludeUsed || o.IncludeUnknown || o.Yes) {
+		return fmt.Errorf("--dry-run, --backup-dir, --yes and --include-* only make sense with --apply")
 	}
 	if o.Apply && o.DryRun != legacy.DryRunNone && o.BackupDir != "" {
 		return fmt.Errorf("a dry run writes no backup: drop --backup-dir")
 	}
-	if f := o.format(); f != "" && f != "json" && f != "yaml" && f != "name" && !strings.HasPrefix(f, "jsonpath") {
-		return fmt.Errorf("--output %q is not supported; use json, yaml, name or jsonpath=...", f)
+	if f := o.format(); f != "" && f != "json" && f != "yaml" && f != "name" && f != "wide" && !strings.HasPrefix(f, "jsonpath") {
+		return fmt.Errorf("--output %q is not supported; use json, yaml, name, wide or jsonpath=...", f)
 	}
 	return nil
 }
@@ -230,18 +281,39 @@ func (o *MigrateOptions) scanOptions() legacy.ScanOptions {
 	if o.AllNamespaces {
 		ns = ""
 	}
-	return legacy.ScanOptions{Namespace: ns, Selector: o.Selector, UnusedFor: o.unusedFor, AutoOnly: o.AutoOnly, Now: o.Now()}
+	so := legacy.ScanOptions{Namespace: ns, Names: o.Names, Selector: o.Selector, Threshold: o.threshold,
+		CleanupPeriod: o.period, AutoOnly: o.AutoOnly, Now: o.Now().UTC()}
+	if o.seen != nil {
+		so.Seen = o.seen.Use
+	}
+	return so
+}
+
+func (o *MigrateOptions) include() legacy.Include {
+	return legacy.Include{Used: o.IncludeUsed, Unknown: o.IncludeUnknown, Read: o.IncludeMounted}
 }
 
 func (o *MigrateOptions) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	if o.Apply && o.DryRun == legacy.DryRunNone && !o.Yes && !stdinTerminal(o.In) {
+		return usageErrorf("--apply changes the cluster: add --yes to confirm (stdin is not a terminal to ask on)")
+	}
+	if len(o.AuditLogs) > 0 {
+		// Read whole before anything is judged: evidence that is cut
+		// short could call a used token unused.
+		res, err := auditlog.ReadFiles(ctx, o.AuditLogs, o.In)
+		if err != nil {
+			return usageErrorf("audit log: %v; nothing was judged or changed", err)
+		}
+		o.seen = &auditEvidence{res}
+	}
 	if o.Apply {
 		return o.runApply(ctx)
 	}
 	report := legacy.NewReport()
-	err := legacy.Scan(ctx, o.Client, o.scanOptions(), func(f *legacy.Finding) error {
+	info, err := legacy.Scan(ctx, o.Client, o.scanOptions(), func(f *legacy.Finding) error {
 		// The printed row is all that is kept: holding each listed Secret
 		// (its data included) would put the whole list in memory.
 		f.Secret = nil
@@ -252,6 +324,7 @@ func (o *MigrateOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return &ExitError{Code: ExitUsage, Err: err}
 	}
+	report.Summary.Info = info
 	return o.printAudit(report)
 }
 
@@ -262,7 +335,7 @@ func (o *MigrateOptions) printAudit(r *legacy.Report) error {
 			fmt.Fprintf(o.Out, "secret/%s\n", it.Name)
 		}
 		return nil
-	case f != "":
+	case f != "" && f != "wide":
 		p, err := o.PrintFlags.ToPrinter()
 		if err != nil {
 			return usageError(err)
@@ -271,11 +344,17 @@ func (o *MigrateOptions) printAudit(r *legacy.Report) error {
 	}
 	if len(r.Items) == 0 {
 		fmt.Fprintln(o.ErrOut, "No legacy token Secrets found.")
+		o.printBasis(r.Summary.Info)
 		return nil
 	}
+	wide := o.format() == "wide"
 	now := o.Now()
 	w := printers.GetNewTabWriter(o.Out)
-	fmt.Fprintln(w, "NAMESPACE\tNAME\tSERVICEACCOUNT\tORIGIN\tLAST-USED\tINVALID-SINCE\tAGE\tREAD-BY\tACTION\tREASON")
+	head := "NAMESPACE\tNAME\tSERVICEACCOUNT\tORIGIN\tLAST-USED\tINVALID-SINCE\tAGE\tREAD-BY\tVERDICT\tREASON"
+	if wide {
+		head += "\tCLEANER-INVALIDATES\tCLEANER-DELETES"
+	}
+	fmt.Fprintln(w, head)
 	for _, it := range r.Items {
 		sa := it.ServiceAccount
 		if it.ServiceAccountState != legacy.SAOK {
@@ -285,22 +364,55 @@ func (o *MigrateOptions) printAudit(r *legacy.Report) error {
 		if it.AutoGenerated {
 			origin = "auto"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", it.Namespace, it.Name, sa, origin,
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", it.Namespace, it.Name, sa, origin,
 			orNone(it.LastUsed), orNone(it.InvalidSince), duration.HumanDuration(now.Sub(it.Created.Time)),
-			consumers(it.Consumers), it.Action, it.Reason)
+			readers(it.Readers), it.Verdict, it.Reason)
+		if wide {
+			c := it.Cleaner
+			inv, del := orNone(c.Invalidate), orNone(c.Delete)
+			if c.Never != "" {
+				inv, del = "never: "+c.Never, "never"
+			}
+			if c.Warning != "" {
+				inv += " (" + c.Warning + ")"
+			}
+			fmt.Fprintf(w, "\t%s\t%s", inv, del)
+		}
+		fmt.Fprintln(w)
 	}
 	if err := w.Flush(); err != nil {
 		return err
 	}
 	s := r.Summary
-	actions := make([]string, 0, len(s.Actions))
-	for a, n := range s.Actions {
-		actions = append(actions, fmt.Sprintf("%d %s", n, a))
-	}
-	sort.Strings(actions)
-	fmt.Fprintf(o.Out, "\n%d legacy token Secret%s: %s; %d read by pods, %d already invalid.\n",
-		s.Total, plural(s.Total), strings.Join(actions, ", "), s.Mounted, s.Invalid)
+	fmt.Fprintf(o.Out, "\n%d legacy token Secret%s: %s; %d read by pods or workloads, %d already invalid.\n",
+		s.Total, plural(s.Total), countsLine(s.Verdicts), s.Read, s.Invalid)
+	o.printBasis(s.Info)
 	return nil
+}
+
+// printBasis says once what every verdict rests on, on stderr.
+func (o *MigrateOptions) printBasis(info *legacy.ScanInfo) {
+	if info == nil {
+		return
+	}
+	if t := info.Tracking; t.Known() {
+		fmt.Fprintf(o.ErrOut, "Use of legacy tokens is tracked since %s (ConfigMap %s/%s); a missing last-used label proves no use only from %s.\n",
+			t.Since.Format("2006-01-02"), legacy.TrackingNamespace, legacy.TrackingConfigMap, t.KnownSince().Format("2006-01-02"))
+	} else {
+		fmt.Fprintf(o.ErrOut, "Use of legacy tokens is unknown: %s. Verdicts that need it are unknown.\n", t.Unknown)
+	}
+	for _, w := range info.Warnings {
+		fmt.Fprintf(o.ErrOut, "warning: %s\n", w)
+	}
+	if len(info.Invisible) > 0 {
+		fmt.Fprintf(o.ErrOut, "warning: this cluster serves %s, whose pod templates are not read: their readers are invisible until they run pods.\n", strings.Join(info.Invisible, ", "))
+	}
+	if o.seen != nil {
+		fmt.Fprintln(o.ErrOut, o.seen.Describe())
+	}
+	if o.format() == "wide" {
+		fmt.Fprintf(o.ErrOut, "Cleaner forecast: kube-controller-manager's legacy token cleaner, with a %d-day period, only if it runs (on by default since 1.29/1.30, can be disabled, not visible through the API); days are ±1 (it runs every 24 h).\n", info.CleanupPeriodDays)
+	}
 }
 
 func orNone(s string) string {
@@ -310,17 +422,13 @@ func orNone(s string) string {
 	return s
 }
 
-func consumers(cs []legacy.Consumer) string {
-	if len(cs) == 0 {
+func readers(rs []legacy.Reader) string {
+	if len(rs) == 0 {
 		return "<none>"
 	}
-	c := cs[0]
-	s := "pod/" + c.Pod
-	if c.Workload != "" {
-		s += "(" + c.Workload + ")"
-	}
-	if len(cs) > 1 {
-		s += fmt.Sprintf("+%d", len(cs)-1)
+	s := rs[0].String()
+	if len(rs) > 1 {
+		s += fmt.Sprintf(" +%d", len(rs)-1)
 	}
 	return s
 }
@@ -332,6 +440,15 @@ func (o *MigrateOptions) runApply(ctx context.Context) error {
 	scan := o.scanOptions()
 	if err := legacy.CheckAccess(ctx, o.Client, scan.Namespace, legacy.ApplyPermissions(o.Mode)); err != nil {
 		return &ExitError{Code: ExitUsage, Err: err}
+	}
+	if o.DryRun == legacy.DryRunNone && !o.Yes {
+		ok, err := o.ask(ctx, scan)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return &ExitError{Code: ExitFailed, Err: fmt.Errorf("not confirmed: nothing changed")}
+		}
 	}
 	var backup *legacy.Backup
 	if o.DryRun == legacy.DryRunNone {
@@ -359,12 +476,12 @@ func (o *MigrateOptions) runApply(ctx context.Context) error {
 	}
 	progress := newProgress(o.ErrOut)
 	res, err := legacy.Apply(ctx, o.Client, backup, scan, legacy.ApplyOptions{
-		Mode:           o.Mode,
-		Date:           date,
-		DryRun:         o.DryRun,
-		IncludeMounted: o.IncludeMounted,
-		Workers:        o.Concurrency,
-		Done:           progress.step,
+		Mode:    o.Mode,
+		Date:    date,
+		DryRun:  o.DryRun,
+		Include: o.include(),
+		Workers: o.Concurrency,
+		Done:    progress.step,
 	})
 	progress.end()
 	if res == nil {
@@ -373,6 +490,7 @@ func (o *MigrateOptions) runApply(ctx context.Context) error {
 	if perr := o.printOutcomes(res.Outcomes, res.Counts, backup); perr != nil {
 		return perr
 	}
+	o.printBasis(res.Info)
 	if err != nil {
 		hint := ""
 		if backup != nil {
@@ -389,6 +507,34 @@ func (o *MigrateOptions) runApply(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// ask shows what --apply will change, by verdict, and asks on the
+// terminal.
+func (o *MigrateOptions) ask(ctx context.Context, scan legacy.ScanOptions) (bool, error) {
+	change, skip := map[string]int{}, map[string]int{}
+	info, err := legacy.Scan(ctx, o.Client, scan, func(f *legacy.Finding) error {
+		if result, _ := f.Eligible(o.Mode, o.include()); result == "" {
+			change[f.Verdict]++
+		} else {
+			skip[result]++
+		}
+		return nil
+	})
+	if err != nil {
+		return false, &ExitError{Code: ExitUsage, Err: err}
+	}
+	o.printBasis(info)
+	n := 0
+	for _, c := range change {
+		n += c
+	}
+	fmt.Fprintf(o.ErrOut, "--apply will %s %d Secret%s (by verdict: %s) after backing each up; left alone: %s.\n",
+		o.Mode, n, plural(n), countsLine(change), countsLine(skip))
+	if n == 0 {
+		return true, nil
+	}
+	return confirm(o.In, o.ErrOut, "Proceed?"), nil
 }
 
 // outcomeList is the printed form of an apply or a restore.
@@ -452,7 +598,10 @@ func printOutcomeList(pf *genericclioptions.PrintFlags, out io.Writer, kind, dir
 	return nil
 }
 
-func summaryLine(counts map[string]int) string {
+
+// countsLine reads "2 invalidate, 1 used", sorted; "nothing selected"
+// when empty.
+func countsLine(counts map[string]int) string {
 	parts := make([]string, 0, len(counts))
 	for k, n := range counts {
 		parts = append(parts, fmt.Sprintf("%d %s", n, k))
@@ -475,7 +624,7 @@ func (o *MigrateOptions) printOutcomes(items []legacy.Outcome, counts map[string
 	if err := printOutcomeList(o.PrintFlags, o.Out, "LegacyTokenMigration", dir, items, counts); err != nil {
 		return err
 	}
-	line := "summary: " + summaryLine(counts)
+	line := "summary: " + countsLine(counts)
 	if dir != "" {
 		abs, _ := filepath.Abs(dir)
 		line += fmt.Sprintf("\nbackup: %s (undo with: kubectl bound-token restore --from %s)", abs, abs)
@@ -502,7 +651,7 @@ func (p *progress) step(o legacy.Outcome) {
 	}
 	p.n++
 	p.counts[o.Result]++
-	fmt.Fprintf(p.w, "\r\033[K%d done: %s", p.n, summaryLine(p.counts))
+	fmt.Fprintf(p.w, "\r\033[K%d done: %s", p.n, countsLine(p.counts))
 }
 
 func (p *progress) end() {
@@ -525,4 +674,42 @@ func completeBackupDirs(_ *cobra.Command, _ []string, toComplete string) ([]stri
 		return nil, cobra.ShellCompDirectiveFilterDirs
 	}
 	return out, cobra.ShellCompDirectiveNoFileComp
+}
+
+// auditEvidence is what --audit-log found, as the judgement reads it.
+type auditEvidence struct{ res *auditlog.Result }
+
+// Use is the evidence of one Secret, or nil.
+func (a *auditEvidence) Use(ns, name string) *legacy.SeenUse {
+	ev := a.res.Secrets[ns+"/"+name]
+	if ev == nil || ev.Requests == 0 {
+		return nil
+	}
+	values := func(c *auditlog.Counts) []string {
+		top, more, _ := c.Top(5)
+		out := make([]string, 0, len(top)+1)
+		for _, t := range top {
+			out = append(out, fmt.Sprintf("%s (%d)", t.Value, t.Requests))
+		}
+		if more > 0 {
+			out = append(out, fmt.Sprintf("and %d more", more))
+		}
+		return out
+	}
+	return &legacy.SeenUse{Requests: ev.Requests, Rejected: ev.Rejected, FirstSeen: ev.FirstSeen, LastSeen: ev.LastSeen,
+		UserAgents: values(&ev.UserAgents), SourceIPs: values(&ev.SourceIPs), Verbs: values(&ev.Verbs), Resources: values(&ev.Resources)}
+}
+
+// Describe says once what the logs cover, and what they cannot show.
+func (a *auditEvidence) Describe() string {
+	r := a.res
+	w := "no event"
+	if !r.Window.From.IsZero() {
+		w = r.Window.From.UTC().Format(time.RFC3339) + " to " + r.Window.To.UTC().Format(time.RFC3339)
+	}
+	s := fmt.Sprintf("Audit log (%s): %d events from %s, %d Secret%s with legacy-token requests", strings.Join(r.Files, ", "), r.Events, w, len(r.Secrets), plural(len(r.Secrets)))
+	if r.Unparseable > 0 || r.Oversized > 0 {
+		s += fmt.Sprintf("; %d unparseable and %d oversized line(s) skipped", r.Unparseable, r.Oversized)
+	}
+	return s + ". A log covers its window and one apiserver instance, and uses checked through TokenReview leave no trace in it: no entry never proves a token unused."
 }

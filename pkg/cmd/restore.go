@@ -139,7 +139,7 @@ func (o *RestoreOptions) Run(ctx context.Context) error {
 	if err := printOutcomeList(o.PrintFlags, o.Out, "LegacyTokenRestore", o.From, out, counts); err != nil {
 		return err
 	}
-	fmt.Fprintf(o.ErrOut, "summary: %s (%d Secret%s in the backup covered)\n", summaryLine(counts), r.Count(), plural(r.Count()))
+	fmt.Fprintf(o.ErrOut, "summary: %s (%d Secret%s in the backup covered)\n", countsLine(counts), r.Count(), plural(r.Count()))
 	if ctx.Err() != nil {
 		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("interrupted; run restore again to finish")}
 	}

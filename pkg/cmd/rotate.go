@@ -1,16 +1,13 @@
 package cmd
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -267,12 +264,10 @@ func (o *RotateOptions) runOpenShift(ctx context.Context) error {
 		return o.print(res)
 	}
 	if !o.Yes {
-		if f, ok := o.In.(*os.File); !ok || !term.IsTerminal(int(f.Fd())) {
+		if !stdinTerminal(o.In) {
 			return usageErrorf("changing the issuer rolls out kube-apiserver on every node; add --yes to confirm")
 		}
-		fmt.Fprint(o.ErrOut, "Proceed? [y/N] ")
-		line, _ := bufio.NewReader(o.In).ReadString('\n')
-		if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
+		if !confirm(o.In, o.ErrOut, "Proceed?") {
 			return &ExitError{Code: ExitFailed, Err: fmt.Errorf("not confirmed: nothing changed")}
 		}
 	}

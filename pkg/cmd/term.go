@@ -1,8 +1,11 @@
 package cmd
 
 import (
+	"bufio"
+	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"golang.org/x/term"
 )
@@ -14,4 +17,20 @@ import (
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// stdinTerminal reports whether in is an interactive terminal, where a
+// question can be asked.
+func stdinTerminal(in io.Reader) bool {
+	f, ok := in.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// confirm asks a y/N question on errOut and reads the answer from in; only
+// "y" or "yes" is a yes.
+func confirm(in io.Reader, errOut io.Writer, question string) bool {
+	fmt.Fprint(errOut, question+" [y/N] ")
+	line, _ := bufio.NewReader(in).ReadString('\n')
+	a := strings.ToLower(strings.TrimSpace(line))
+	return a == "y" || a == "yes"
 }

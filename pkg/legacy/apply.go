@@ -37,7 +37,6 @@ const (
 	OutWouldChange    = "would-change" // dry run
 	OutAlreadyInvalid = "already-invalid"
 	OutAlreadyDone    = "already-done" // by an earlier run into the same backup
-	OutSkipMounted    = "skipped-mounted"
 	OutSkipChanged    = "skipped-changed"
 	OutSkipGone       = "skipped-gone"
 	OutFailed         = "failed"
@@ -65,9 +64,10 @@ func (o Outcome) Failed() bool {
 type ApplyOptions struct {
 	Mode           string
 	Date           string // the invalid-since value (today, UTC)
-	DryRun         string
-	IncludeMounted bool
-	Workers        int
+	DryRun  string
+	// Include names verdicts besides the mode's own that may be changed.
+	Include Include
+	Workers int
 	// AfterBackup runs between a Secret's backup and its change; tests use
 	// it to change the Secret in that window.
 	AfterBackup func(ns, name string)
@@ -79,6 +79,8 @@ type ApplyOptions struct {
 type ApplyResult struct {
 	Outcomes []Outcome
 	Counts   map[string]int
+	// Info is what the verdicts rested on; nil when the scan did not start.
+	Info *ScanInfo
 }
 
 type applier struct {
@@ -95,7 +97,9 @@ type saBackup struct {
 	err  error
 }
 
-// Apply invalidates or deletes the Secrets Scan selects. Each Secret (and
+// Apply invalidates or deletes the Secrets Scan selects whose verdict is
+// the mode's own (invalidate, delete), or one opts.Include names; every
+// other Secret is reported as skipped with its reason. Each Secret (and
 // each ServiceAccount whose list changes) is saved to backup, read back and
 // checked before it is touched; with backup nil only a dry run is allowed.
 // A backup that holds an earlier, interrupted run is finished first.
@@ -172,7 +176,7 @@ func Apply(ctx context.Context, client kubernetes.Interface, backup *Backup, sca
 		}
 		flush()
 	}()
-	err := Scan(ctx, client, scan, func(f *Finding) error {
+	info, err := Scan(ctx, client, scan, func(f *Finding) error {
 		select {
 		case found <- f:
 			return nil
@@ -184,6 +188,7 @@ func Apply(ctx context.Context, client kubernetes.Interface, backup *Backup, sca
 	<-backed
 	wg.Wait()
 	sortOutcomes(res.Outcomes)
+	res.Info = info
 	return res, err
 }
 
@@ -220,10 +225,6 @@ const batchSize = 64
 // prepare settles what needs no change and reports done; the rest goes on
 // to backup and change.
 func (a *applier) prepare(f *Finding) (Outcome, bool) {
-	if f.Mounted() && !a.opts.IncludeMounted {
-		c := f.Consumers[0]
-		return outcome(f, OutSkipMounted, "read by pod %s (%s); switch it to a projected token, or pass --include-mounted", c.Pod, c.Via), true
-	}
 	var entry *Entry
 	if a.backup != nil {
 		entry = a.backup.Entry(KindSecret, f.Namespace, f.Name)
@@ -241,6 +242,10 @@ func (a *applier) prepare(f *Finding) (Outcome, bool) {
 			return outcome(f, OutInvalidated, "invalidated (finished an interrupted run)"), true
 		}
 		return outcome(f, OutAlreadyInvalid, "already invalid since %s", f.InvalidSince), true
+	}
+	// The one judgement: apply changes what the audit's verdict allows.
+	if result, why := f.Eligible(a.opts.Mode, a.opts.Include); result != "" {
+		return outcome(f, result, "%s", why), true
 	}
 	if a.opts.DryRun == DryRunClient {
 		return outcome(f, OutWouldChange, "would %s (client dry run)", a.opts.Mode), true

@@ -1,6 +1,7 @@
-// Package legacy finds long-lived ServiceAccount token Secrets, tells who
-// still uses them, and invalidates or deletes them only after a verified
-// backup; restore brings them back from that backup.
+// Package legacy finds long-lived ServiceAccount token Secrets, judges who
+// still uses them the way the platform does, and invalidates or deletes
+// only what its own verdict says nobody uses, after a verified backup;
+// restore brings them back from that backup.
 package legacy
 
 import (
@@ -16,21 +17,35 @@ import (
 
 const (
 	// LabelLastUsed is set by the apiserver (1.28+) on the day a legacy token
-	// authenticates.
+	// authenticates (k8s.io/kubernetes pkg/serviceaccount/legacy.go,
+	// LastUsedLabelKey; written at most once a day per Secret).
 	LabelLastUsed = "kubernetes.io/legacy-token-last-used"
 	// LabelInvalidSince makes the apiserver (1.29+) reject the token; removing
-	// it re-enables the token.
+	// it re-enables the token (pkg/serviceaccount/legacy.go,
+	// InvalidSinceLabelKey).
 	LabelInvalidSince = "kubernetes.io/legacy-token-invalid-since"
 
 	dateLayout = "2006-01-02"
 )
 
-// Actions recommended by the audit.
+// Verdicts: one judgement, shared by the audit and by apply.
 const (
-	ActionInvalidate     = "invalidate"
-	ActionDelete         = "delete"
-	ActionSwitchWorkload = "switch-workload"
-	ActionFindClient     = "find-client"
+	// VerdictInvalidate: valid, read by nothing, unused for the threshold.
+	VerdictInvalidate = "invalidate"
+	// VerdictDelete: invalid for the threshold, no use recorded since.
+	VerdictDelete = "delete"
+	// VerdictUsed: a use within the threshold (label or audit log).
+	VerdictUsed = "used"
+	// VerdictUnknown: the evidence cannot say (use not tracked long
+	// enough, no tracking, malformed labels, readers that could not be
+	// listed).
+	VerdictUnknown = "unknown"
+	// VerdictSwitchWorkload: read by a pod or a workload's pod template.
+	VerdictSwitchWorkload = "switch-workload"
+	// VerdictInUseFailing: invalid, and a client still presents it.
+	VerdictInUseFailing = "in-use-failing"
+	// VerdictWait: invalid, but not yet for the threshold.
+	VerdictWait = "wait"
 )
 
 // ServiceAccount states.
@@ -40,13 +55,66 @@ const (
 	SAUIDMismatch = "uid-mismatch"
 )
 
-// Consumer is a pod that reads the Secret.
-type Consumer struct {
-	Pod string `json:"pod"`
-	// Via is volume, projected, env or envFrom.
+// Reader is a pod or a workload whose pod spec names the Secret.
+type Reader struct {
+	// Kind is the resource as kubectl names it: pod, deployment,
+	// statefulset, daemonset, replicaset, replicationcontroller, job,
+	// cronjob.
+	Kind string `json:"kind"`
+	Name string `json:"name"`
+	// Via is how the spec names the Secret: volume, projected, env,
+	// envFrom, imagePullSecrets, or the volume plugin (csi, cephfs, rbd,
+	// iscsi, flexVolume, azureFile, cinder, scaleIO, storageos).
 	Via string `json:"via"`
-	// Workload is the pod's top controller, as Kind/name.
-	Workload string `json:"workload,omitempty"`
+	// Owner is the top controller of a pod or ReplicaSet or Job, as
+	// kind/name.
+	Owner string `json:"owner,omitempty"`
+	// Phase of a pod; finished pods count, as they do for the cleaner.
+	Phase string `json:"phase,omitempty"`
+	// History marks a Deployment's old ReplicaSet at 0 replicas: it does
+	// not read the Secret now, but `kubectl rollout undo` would bring it
+	// back. It does not block a change.
+	History bool `json:"history,omitempty"`
+
+	// controller is the pod's direct controller (kind/name), to fold pods
+	// into the workload that is already listed.
+	controller string
+}
+
+// String names the reader the one way used everywhere:
+// deployment/web (volume), pod/lone (env).
+func (r Reader) String() string {
+	s := r.Kind + "/" + r.Name + " (" + r.Via
+	if r.History {
+		s += ", rollout history"
+	}
+	return s + ")"
+}
+
+// Forecast is when kube-controller-manager's legacy token cleaner will act
+// on the Secret, if it runs, or why it never will.
+type Forecast struct {
+	// Invalidate and Delete are days (YYYY-MM-DD, ±1 day: the cleaner runs
+	// every 24 h from kube-controller-manager's start).
+	Invalidate string `json:"invalidate,omitempty"`
+	Delete     string `json:"delete,omitempty"`
+	// Never says why the cleaner will not act.
+	Never string `json:"never,omitempty"`
+	// Warning: the cleaner will act although a workload reads the Secret
+	// (it looks at pods only).
+	Warning string `json:"warning,omitempty"`
+}
+
+// SeenUse is evidence of use found outside the Secret (an audit log).
+type SeenUse struct {
+	Requests   int       `json:"requests"`
+	Rejected   int       `json:"rejected,omitempty"`
+	FirstSeen  time.Time `json:"firstSeen"`
+	LastSeen   time.Time `json:"lastSeen"`
+	UserAgents []string  `json:"userAgents,omitempty"`
+	SourceIPs  []string  `json:"sourceIPs,omitempty"`
+	Verbs      []string  `json:"verbs,omitempty"`
+	Resources  []string  `json:"resources,omitempty"`
 }
 
 // Finding is one legacy token Secret as the audit sees it.
@@ -60,65 +128,45 @@ type Finding struct {
 	LastUsed            string      `json:"lastUsed,omitempty"`
 	InvalidSince        string      `json:"invalidSince,omitempty"`
 	Created             metav1.Time `json:"created"`
-	Consumers           []Consumer  `json:"consumers,omitempty"`
-	Action              string      `json:"action"`
-	Reason              string      `json:"reason"`
+	Readers             []Reader    `json:"readers,omitempty"`
+	AuditLog            *SeenUse    `json:"auditLog,omitempty"`
+	// Verdict is the judgement; Use is the judgement of use alone,
+	// readers aside, which apply needs when the user names readers as
+	// acceptable (--include-mounted).
+	Verdict string   `json:"verdict"`
+	Use     string   `json:"use"`
+	Reason  string   `json:"reason"`
+	Cleaner Forecast `json:"cleaner"`
 
 	// Secret is the listed object, kept for apply; never printed.
 	Secret *corev1.Secret `json:"-"`
+	// readersUnknown says why the readers of this Secret could not all be
+	// listed.
+	readersUnknown string
+	// useWhy is the reason of Use.
+	useWhy string
 }
 
 // Key is NAMESPACE/NAME.
 func (f *Finding) Key() string { return f.Namespace + "/" + f.Name }
 
-// Mounted reports whether a pod reads the Secret.
-func (f *Finding) Mounted() bool { return len(f.Consumers) > 0 }
+// Read reports whether a pod or a workload reads the Secret now (rollout
+// history aside).
+func (f *Finding) Read() bool { return len(f.Blocking()) > 0 }
 
-// UnusedSince is the last day the token was used or, if never, the day the
-// Secret was created.
-func (f *Finding) UnusedSince() time.Time {
-	if t, err := time.Parse(dateLayout, f.LastUsed); err == nil {
-		return t
-	}
-	return f.Created.Time
-}
-
-// classify sets Action and Reason; threshold is how long a token must have
-// been unused to be called safe to invalidate.
-func (f *Finding) classify(now time.Time, threshold time.Duration) {
-	switch {
-	case f.InvalidSince != "":
-		f.Action, f.Reason = ActionDelete, "already invalid since "+f.InvalidSince+": safe to delete"
-	case f.ServiceAccountState != SAOK:
-		f.Action, f.Reason = ActionDelete, fmt.Sprintf("service account %s is %s: the token no longer authenticates", f.ServiceAccount, f.ServiceAccountState)
-	case f.Mounted():
-		c := f.Consumers[0]
-		who := "pod " + c.Pod
-		if c.Workload != "" {
-			who += " (" + c.Workload + ")"
-		}
-		more := ""
-		if n := len(f.Consumers) - 1; n > 0 {
-			more = fmt.Sprintf(" and %d more", n)
-		}
-		f.Action, f.Reason = ActionSwitchWorkload, fmt.Sprintf("read by %s%s: switch it to a projected token first", who, more)
-	default:
-		days := int(now.Sub(f.UnusedSince()).Hours() / 24)
-		switch {
-		case f.LastUsed == "" && days*24 >= int(threshold.Hours()):
-			f.Action, f.Reason = ActionInvalidate, fmt.Sprintf("never used, created %d days ago: safe to invalidate", days)
-		case f.LastUsed == "":
-			f.Action, f.Reason = ActionFindClient, fmt.Sprintf("never used but only %d days old: make sure nobody is about to use it", days)
-		case days*24 >= int(threshold.Hours()):
-			f.Action, f.Reason = ActionInvalidate, fmt.Sprintf("unused for %d days: safe to invalidate", days)
-		default:
-			f.Action, f.Reason = ActionFindClient, fmt.Sprintf("used %d days ago by a client outside the cluster: move it to a bound token first", days)
+// Blocking lists the readers that read the Secret now.
+func (f *Finding) Blocking() []Reader {
+	var out []Reader
+	for _, r := range f.Readers {
+		if !r.History {
+			out = append(out, r)
 		}
 	}
+	return out
 }
 
-// newFinding reads what the Secret itself says; SA state, consumers and the
-// action come later.
+// newFinding reads what the Secret itself says; SA state, readers and the
+// verdict come later.
 func newFinding(s *corev1.Secret) *Finding {
 	return &Finding{
 		Namespace:      s.Namespace,
@@ -132,27 +180,28 @@ func newFinding(s *corev1.Secret) *Finding {
 	}
 }
 
-// Summary counts findings by action.
+// Summary counts findings by verdict and says what the judgement rests on.
 type Summary struct {
-	Total   int            `json:"total"`
-	Mounted int            `json:"mounted"`
-	Invalid int            `json:"alreadyInvalid"`
-	Actions map[string]int `json:"actions"`
+	Total    int            `json:"total"`
+	Read     int            `json:"read"`
+	Invalid  int            `json:"alreadyInvalid"`
+	Verdicts map[string]int `json:"verdicts"`
+	Info     *ScanInfo      `json:"basis,omitempty"`
 }
 
 // Add counts f.
 func (s *Summary) Add(f *Finding) {
-	if s.Actions == nil {
-		s.Actions = map[string]int{}
+	if s.Verdicts == nil {
+		s.Verdicts = map[string]int{}
 	}
 	s.Total++
-	if f.Mounted() {
-		s.Mounted++
+	if f.Read() {
+		s.Read++
 	}
 	if f.InvalidSince != "" {
 		s.Invalid++
 	}
-	s.Actions[f.Action]++
+	s.Verdicts[f.Verdict]++
 }
 
 // ReportGroupVersion names the audit's printed form.
@@ -176,12 +225,16 @@ func (r *Report) DeepCopyObject() runtime.Object {
 	c.Items = make([]*Finding, len(r.Items))
 	for i, f := range r.Items {
 		fc := *f
-		fc.Consumers = append([]Consumer(nil), f.Consumers...)
+		fc.Readers = append([]Reader(nil), f.Readers...)
+		if f.AuditLog != nil {
+			a := *f.AuditLog
+			fc.AuditLog = &a
+		}
 		c.Items[i] = &fc
 	}
-	c.Summary.Actions = map[string]int{}
-	for k, v := range r.Summary.Actions {
-		c.Summary.Actions[k] = v
+	c.Summary.Verdicts = map[string]int{}
+	for k, v := range r.Summary.Verdicts {
+		c.Summary.Verdicts[k] = v
 	}
 	return &c
 }

@@ -29,55 +29,6 @@ func TestParseAge(t *testing.T) {
 	}
 }
 
-func TestClassify(t *testing.T) {
-	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
-	old := metav1.NewTime(now.Add(-400 * 24 * time.Hour))
-	young := metav1.NewTime(now.Add(-2 * 24 * time.Hour))
-	for _, c := range []struct {
-		name string
-		f    Finding
-		want string
-	}{
-		{"invalid", Finding{InvalidSince: "2026-01-01", ServiceAccountState: SAOK, Created: old}, ActionDelete},
-		{"sa gone", Finding{ServiceAccountState: SAMissing, Created: old}, ActionDelete},
-		{"sa re-created", Finding{ServiceAccountState: SAUIDMismatch, Created: old}, ActionDelete},
-		{"mounted", Finding{ServiceAccountState: SAOK, Created: old, Consumers: []Consumer{{Pod: "p", Via: "volume", Workload: "Deployment/d"}}}, ActionSwitchWorkload},
-		{"never used, old", Finding{ServiceAccountState: SAOK, Created: old}, ActionInvalidate},
-		{"never used, young", Finding{ServiceAccountState: SAOK, Created: young}, ActionFindClient},
-		{"used long ago", Finding{ServiceAccountState: SAOK, Created: old, LastUsed: "2026-01-10"}, ActionInvalidate},
-		{"used lately", Finding{ServiceAccountState: SAOK, Created: old, LastUsed: "2026-11-20"}, ActionFindClient},
-	} {
-		f := c.f
-		f.classify(now, DefaultThreshold)
-		if f.Action != c.want || f.Reason == "" {
-			t.Errorf("%s: action %q (%s), want %q", c.name, f.Action, f.Reason, c.want)
-		}
-	}
-	f := Finding{ServiceAccountState: SAOK, Created: old, Consumers: []Consumer{{Pod: "p", Workload: "Deployment/d"}, {Pod: "q"}}}
-	f.classify(now, DefaultThreshold)
-	if !strings.Contains(f.Reason, "pod p (Deployment/d) and 1 more") {
-		t.Errorf("reason %q does not name the pod, its workload and the rest", f.Reason)
-	}
-}
-
-func TestSecretRefs(t *testing.T) {
-	spec := &corev1.PodSpec{
-		Volumes: []corev1.Volume{
-			{VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "vol"}}},
-			{VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{{Secret: &corev1.SecretProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "proj"}}}}}}},
-		},
-		InitContainers: []corev1.Container{{Env: []corev1.EnvVar{{ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "env"}}}}}}},
-		Containers:     []corev1.Container{{EnvFrom: []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "from"}}}}}},
-		EphemeralContainers: []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{
-			Env: []corev1.EnvVar{{ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "eph"}}}}},
-		}}},
-	}
-	got := secretRefs(spec)
-	want := map[string]string{"vol": "volume", "proj": "projected", "env": "env", "from": "envFrom", "eph": "env"}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("secretRefs = %v, want %v", got, want)
-	}
-}
 
 func secret(ns, name, rv string) *corev1.Secret {
 	return &corev1.Secret{

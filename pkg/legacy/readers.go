@@ -1,0 +1,440 @@
+package legacy
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/bound-token/kubectl-bound-token/pkg/retry"
+)
+
+// The ConfigMap in which kube-apiserver records since when it tracks
+// legacy token use (k8s.io/kubernetes
+// pkg/controlplane/controller/legacytokentracking/controller.go,
+// ConfigMapName and ConfigMapDataKey).
+const (
+	TrackingNamespace = "kube-system"
+	TrackingConfigMap = "kube-apiserver-legacy-service-account-token-tracking"
+	trackingKey       = "since"
+)
+
+// ReadTracking reads the tracking start. A missing, unreadable or malformed
+// ConfigMap is not an error: use is then unknown, and Tracking says why.
+// Errors are returned only for failures that stop the whole scan.
+func ReadTracking(ctx context.Context, client kubernetes.Interface) (Tracking, error) {
+	cm, err := retry.Value(ctx, retry.Default, func(ctx context.Context) (*corev1.ConfigMap, error) {
+		return client.CoreV1().ConfigMaps(TrackingNamespace).Get(ctx, TrackingConfigMap, metav1.GetOptions{})
+	})
+	where := "ConfigMap " + TrackingNamespace + "/" + TrackingConfigMap
+	switch {
+	case apierrors.IsNotFound(err):
+		return Tracking{Unknown: where + " not found: this apiserver does not record legacy token use (it does from Kubernetes 1.28)"}, nil
+	case apierrors.IsForbidden(err):
+		return Tracking{Unknown: "forbidden to read " + where + `; ask for RBAC that allows "get" on "configmaps" in kube-system`}, nil
+	case err != nil:
+		return Tracking{}, fmt.Errorf("get %s: %w", where, err)
+	}
+	v := cm.Data[trackingKey]
+	t, perr := time.Parse(dateLayout, v)
+	if perr != nil {
+		return Tracking{Unknown: fmt.Sprintf("%s holds since=%q, not a date", where, v)}, nil
+	}
+	return Tracking{Since: t}, nil
+}
+
+// scope is what the audit keeps of ServiceAccounts, pods and workloads.
+type scope struct {
+	saUID    map[string]string   // namespace/name -> uid
+	listedBy map[string]string   // namespace/secret -> SA that lists it
+	readers  map[string][]Reader // namespace/secret -> readers
+	// readersUnknown says which readers could not be listed; it applies
+	// to every Secret of the scope.
+	readersUnknown string
+}
+
+// refs collects readers of one LIST; each LIST has its own, merged after.
+type refs struct {
+	readers map[string][]Reader
+	owners  map[string]string // namespace/kind/name -> top owner kind/name
+	err     error
+	what    string
+}
+
+func (r *refs) add(ns, secret string, rd Reader) {
+	k := ns + "/" + secret
+	r.readers[k] = append(r.readers[k], rd)
+}
+
+// workloadList is one LIST of objects whose specs name Secrets.
+type workloadList struct {
+	resource string
+	run      func(ctx context.Context, r *refs) error
+}
+
+func loadScope(ctx context.Context, client kubernetes.Interface, ns string, page int64, info *ScanInfo) (*scope, error) {
+	sc := &scope{saUID: map[string]string{}, listedBy: map[string]string{}, readers: map[string][]Reader{}}
+	lists := readerLists(client, ns, page)
+	results := make([]*refs, len(lists))
+	var wg sync.WaitGroup
+	// The LISTs are independent: run them at once, so the audit costs
+	// about the slowest of them, not their sum.
+	for i, l := range lists {
+		results[i] = &refs{readers: map[string][]Reader{}, owners: map[string]string{}, what: l.resource}
+		wg.Add(1)
+		go func(l workloadList, r *refs) {
+			defer wg.Done()
+			r.err = l.run(ctx, r)
+		}(l, results[i])
+	}
+	var saErr, trErr error
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		saErr = eachPage(ctx, metav1.ListOptions{Limit: page}, client.CoreV1().ServiceAccounts(ns).List, func(l *corev1.ServiceAccountList) error {
+			for _, sa := range l.Items {
+				sc.saUID[sa.Namespace+"/"+sa.Name] = string(sa.UID)
+				for _, r := range sa.Secrets {
+					sc.listedBy[sa.Namespace+"/"+r.Name] = sa.Name
+				}
+			}
+			return nil
+		})
+	}()
+	go func() {
+		defer wg.Done()
+		info.Tracking, trErr = ReadTracking(ctx, client)
+	}()
+	info.Invisible = invisibleWorkloadAPIs(client)
+	wg.Wait()
+	if saErr != nil {
+		return nil, describeAPIError(saErr, "list", "serviceaccounts", ns)
+	}
+	if trErr != nil {
+		return nil, trErr
+	}
+	owners := map[string]string{}
+	var unknown []string
+	for _, r := range results {
+		if r.err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			unknown = append(unknown, describeAPIError(r.err, "list", r.what, ns).Error())
+			continue
+		}
+		for k, v := range r.owners {
+			owners[k] = v
+		}
+	}
+	if len(unknown) > 0 {
+		sc.readersUnknown = strings.Join(unknown, "; ")
+		for _, u := range unknown {
+			info.Warnings = append(info.Warnings, u+": Secrets not known to be read are judged unknown")
+		}
+	}
+	for _, r := range results {
+		if r.err != nil {
+			continue
+		}
+		for k, rs := range r.readers {
+			nsOf := k[:strings.IndexByte(k, '/')]
+			for _, rd := range rs {
+				if rd.controller != "" {
+					rd.Owner = topOwner(owners, nsOf, rd.controller)
+				}
+				sc.readers[k] = append(sc.readers[k], rd)
+			}
+		}
+	}
+	for k, rs := range sc.readers {
+		sc.readers[k] = fold(rs)
+	}
+	return sc, nil
+}
+
+// topOwner follows controller references through the owners the LISTs
+// recorded (a pod's ReplicaSet to its Deployment, a Job to its CronJob).
+func topOwner(owners map[string]string, ns, ref string) string {
+	for i := 0; i < 4; i++ {
+		up, ok := owners[ns+"/"+ref]
+		if !ok {
+			break
+		}
+		ref = up
+	}
+	return ref
+}
+
+// fold drops readers that repeat a listed workload: a Deployment's pods
+// and current ReplicaSet when the Deployment itself is listed, and
+// rollout history of a Deployment whose template reads the Secret anyway.
+// Readers come out in a stable order.
+func fold(rs []Reader) []Reader {
+	listed := map[string]bool{}
+	for _, r := range rs {
+		if !r.History {
+			listed[r.Kind+"/"+r.Name] = true
+		}
+	}
+	out := rs[:0]
+	seen := map[string]bool{}
+	for _, r := range rs {
+		if (r.controller != "" && listed[r.controller]) || (r.Owner != "" && listed[r.Owner] && r.Owner != r.Kind+"/"+r.Name) {
+			continue
+		}
+		k := r.String()
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		out = append(out, r)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].History != out[j].History {
+			return !out[i].History
+		}
+		if out[i].Kind != out[j].Kind {
+			return kindOrder(out[i].Kind) < kindOrder(out[j].Kind)
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
+
+func kindOrder(k string) int {
+	for i, o := range []string{"deployment", "statefulset", "daemonset", "cronjob", "job", "replicaset", "replicationcontroller", "pod"} {
+		if o == k {
+			return i
+		}
+	}
+	return 99
+}
+
+func controllerOf(o metav1.Object) string {
+	if ref := metav1.GetControllerOf(o); ref != nil {
+		return strings.ToLower(ref.Kind) + "/" + ref.Name
+	}
+	return ""
+}
+
+// template records the Secrets a workload's pod template names.
+func template(r *refs, kind string, meta metav1.Object, spec *corev1.PodSpec, history bool) {
+	ctrl := controllerOf(meta)
+	if ctrl != "" {
+		r.owners[meta.GetNamespace()+"/"+kind+"/"+meta.GetName()] = ctrl
+	}
+	VisitSecretNames(spec, func(name, via string) {
+		r.add(meta.GetNamespace(), name, Reader{Kind: kind, Name: meta.GetName(), Via: via, History: history, controller: ctrl})
+	})
+}
+
+func readerLists(client kubernetes.Interface, ns string, page int64) []workloadList {
+	lo := metav1.ListOptions{Limit: page}
+	apps, batch, core := client.AppsV1(), client.BatchV1(), client.CoreV1()
+	return []workloadList{
+		{"pods", func(ctx context.Context, r *refs) error {
+			// Every phase: the cleaner counts finished pods too
+			// (legacy_serviceaccount_token_cleaner.go,
+			// getMountedSecretNames lists all pods of the namespace).
+			return eachPage(ctx, lo, core.Pods(ns).List, func(l *corev1.PodList) error {
+				for i := range l.Items {
+					p := &l.Items[i]
+					ctrl := controllerOf(p)
+					VisitSecretNames(&p.Spec, func(name, via string) {
+						r.add(p.Namespace, name, Reader{Kind: "pod", Name: p.Name, Via: via, Phase: string(p.Status.Phase), controller: ctrl})
+					})
+				}
+				return nil
+			})
+		}},
+		{"deployments", func(ctx context.Context, r *refs) error {
+			return eachPage(ctx, lo, apps.Deployments(ns).List, func(l *appsv1.DeploymentList) error {
+				for i := range l.Items {
+					template(r, "deployment", &l.Items[i], &l.Items[i].Spec.Template.Spec, false)
+				}
+				return nil
+			})
+		}},
+		{"statefulsets", func(ctx context.Context, r *refs) error {
+			return eachPage(ctx, lo, apps.StatefulSets(ns).List, func(l *appsv1.StatefulSetList) error {
+				for i := range l.Items {
+					template(r, "statefulset", &l.Items[i], &l.Items[i].Spec.Template.Spec, false)
+				}
+				return nil
+			})
+		}},
+		{"daemonsets", func(ctx context.Context, r *refs) error {
+			return eachPage(ctx, lo, apps.DaemonSets(ns).List, func(l *appsv1.DaemonSetList) error {
+				for i := range l.Items {
+					template(r, "daemonset", &l.Items[i], &l.Items[i].Spec.Template.Spec, false)
+				}
+				return nil
+			})
+		}},
+		{"replicasets", func(ctx context.Context, r *refs) error {
+			return eachPage(ctx, lo, apps.ReplicaSets(ns).List, func(l *appsv1.ReplicaSetList) error {
+				for i := range l.Items {
+					rs := &l.Items[i]
+					// A Deployment's ReplicaSet at 0 replicas is its
+					// rollout history: no pod reads the Secret through it
+					// now, but `rollout undo` would bring it back.
+					history := strings.HasPrefix(controllerOf(rs), "deployment/") && rs.Spec.Replicas != nil && *rs.Spec.Replicas == 0
+					template(r, "replicaset", rs, &rs.Spec.Template.Spec, history)
+				}
+				return nil
+			})
+		}},
+		{"replicationcontrollers", func(ctx context.Context, r *refs) error {
+			return eachPage(ctx, lo, core.ReplicationControllers(ns).List, func(l *corev1.ReplicationControllerList) error {
+				for i := range l.Items {
+					if t := l.Items[i].Spec.Template; t != nil {
+						template(r, "replicationcontroller", &l.Items[i], &t.Spec, false)
+					}
+				}
+				return nil
+			})
+		}},
+		{"jobs", func(ctx context.Context, r *refs) error {
+			return eachPage(ctx, lo, batch.Jobs(ns).List, func(l *batchv1.JobList) error {
+				for i := range l.Items {
+					template(r, "job", &l.Items[i], &l.Items[i].Spec.Template.Spec, false)
+				}
+				return nil
+			})
+		}},
+		{"cronjobs", func(ctx context.Context, r *refs) error {
+			return eachPage(ctx, lo, batch.CronJobs(ns).List, func(l *batchv1.CronJobList) error {
+				for i := range l.Items {
+					template(r, "cronjob", &l.Items[i], &l.Items[i].Spec.JobTemplate.Spec.Template.Spec, false)
+				}
+				return nil
+			})
+		}},
+	}
+}
+
+// VisitSecretNames calls fn with every Secret a pod spec names and how it
+// names it. It visits what k8s.io/kubernetes pkg/api/v1/pod/util.go
+// VisitPodSecretNames visits, in its order: imagePullSecrets, env and
+// envFrom of every container (init, regular, ephemeral), then each
+// volume's first set source (a switch, as upstream).
+func VisitSecretNames(spec *corev1.PodSpec, fn func(name, via string)) {
+	visit := func(name, via string) {
+		if name != "" {
+			fn(name, via)
+		}
+	}
+	for _, r := range spec.ImagePullSecrets {
+		visit(r.Name, "imagePullSecrets")
+	}
+	containers := func(env []corev1.EnvVar, from []corev1.EnvFromSource) {
+		for _, e := range from {
+			if e.SecretRef != nil {
+				visit(e.SecretRef.Name, "envFrom")
+			}
+		}
+		for _, e := range env {
+			if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+				visit(e.ValueFrom.SecretKeyRef.Name, "env")
+			}
+		}
+	}
+	for _, c := range spec.InitContainers {
+		containers(c.Env, c.EnvFrom)
+	}
+	for _, c := range spec.Containers {
+		containers(c.Env, c.EnvFrom)
+	}
+	for _, c := range spec.EphemeralContainers {
+		containers(c.Env, c.EnvFrom)
+	}
+	for i := range spec.Volumes {
+		s := &spec.Volumes[i].VolumeSource
+		switch {
+		case s.AzureFile != nil:
+			visit(s.AzureFile.SecretName, "azureFile")
+		case s.CephFS != nil:
+			if s.CephFS.SecretRef != nil {
+				visit(s.CephFS.SecretRef.Name, "cephfs")
+			}
+		case s.Cinder != nil:
+			if s.Cinder.SecretRef != nil {
+				visit(s.Cinder.SecretRef.Name, "cinder")
+			}
+		case s.FlexVolume != nil:
+			if s.FlexVolume.SecretRef != nil {
+				visit(s.FlexVolume.SecretRef.Name, "flexVolume")
+			}
+		case s.Projected != nil:
+			for _, p := range s.Projected.Sources {
+				if p.Secret != nil {
+					visit(p.Secret.Name, "projected")
+				}
+			}
+		case s.RBD != nil:
+			if s.RBD.SecretRef != nil {
+				visit(s.RBD.SecretRef.Name, "rbd")
+			}
+		case s.Secret != nil:
+			visit(s.Secret.SecretName, "volume")
+		case s.ScaleIO != nil:
+			if s.ScaleIO.SecretRef != nil {
+				visit(s.ScaleIO.SecretRef.Name, "scaleIO")
+			}
+		case s.ISCSI != nil:
+			if s.ISCSI.SecretRef != nil {
+				visit(s.ISCSI.SecretRef.Name, "iscsi")
+			}
+		case s.StorageOS != nil:
+			if s.StorageOS.SecretRef != nil {
+				visit(s.StorageOS.SecretRef.Name, "storageos")
+			}
+		case s.CSI != nil:
+			if s.CSI.NodePublishSecretRef != nil {
+				visit(s.CSI.NodePublishSecretRef.Name, "csi")
+			}
+		}
+	}
+}
+
+// otherWorkloadAPIs are API groups that serve objects with pod templates
+// this audit does not read.
+var otherWorkloadAPIs = map[string]string{
+	"apps.openshift.io":    "OpenShift DeploymentConfigs",
+	"argoproj.io":          "Argo Rollouts and Workflows",
+	"serving.knative.dev":  "Knative Services",
+	"apps.kruise.io":       "OpenKruise workloads",
+	"keda.sh":              "KEDA ScaledJobs",
+	"batch.volcano.sh":     "Volcano Jobs",
+	"kubeflow.org":         "Kubeflow jobs",
+	"ray.io":               "Ray clusters and jobs",
+	"flink.apache.org":     "Flink deployments",
+	"sparkoperator.k8s.io": "Spark applications",
+	"jobset.x-k8s.io":      "JobSets",
+}
+
+// invisibleWorkloadAPIs lists the served groups of otherWorkloadAPIs.
+func invisibleWorkloadAPIs(client kubernetes.Interface) []string {
+	groups, err := client.Discovery().ServerGroups()
+	if err != nil || groups == nil {
+		return []string{"(the served API groups could not be listed; workloads of other APIs may read Secrets unseen)"}
+	}
+	var out []string
+	for _, g := range groups.Groups {
+		if what, ok := otherWorkloadAPIs[g.Name]; ok {
+			out = append(out, what+" ("+g.Name+")")
+		}
+	}
+	sort.Strings(out)
+	return out
+}
