@@ -290,14 +290,23 @@ func lastN(b []byte, n int) []byte {
 	return b
 }
 
-// canonicalPrefix is how kube-apiserver's JSON serializer starts every event
-// (TypeMeta first, then the fields of audit/v1 Event in order). Lines that
-// start so and end in "}" take the fast path: only requestReceivedTimestamp
-// is read, without decoding. Others (a log shipper may reorder keys) are
-// decoded fully.
+// canonicalPrefix is how kube-apiserver's JSON serializer starts every event:
+// TypeMeta first, then the fields of the audit/v1 Event in struct order
+// (k8s.io/apiserver/pkg/apis/audit/v1/types.go, Event), which puts
+// requestReceivedTimestamp after requestObject and responseObject, and
+// annotations last. Lines that start so and end in "}" take the fast path:
+// only requestReceivedTimestamp is read, and the legacy-token key is looked
+// for only after it, where annotations are. Other lines (a log shipper may
+// reorder keys) are decoded fully.
 var canonicalPrefix = []byte(`{"kind":"Event","apiVersion":"audit.k8s.io/`)
 
-var tsKey = []byte(`"requestReceivedTimestamp":"`)
+// tsKey is looked for from its "R": upper case is rare in events, so the
+// search skips ahead quickly, where a leading quote would stop it at every
+// JSON string.
+var (
+	tsKey     = []byte(`"requestReceivedTimestamp":"`)
+	tsKeyTail = tsKey[len(`"request`):]
+)
 
 func (s *scanner) line(line []byte) {
 	line = bytes.TrimRight(line, " \t\r\n")
@@ -305,29 +314,44 @@ func (s *scanner) line(line []byte) {
 		s.res.Unparseable++
 		return
 	}
-	if bytes.Contains(line, legacyKey) {
-		s.decode(line)
-		return
-	}
 	if !bytes.HasPrefix(line, canonicalPrefix) || line[len(line)-1] != '}' {
 		s.decode(line)
 		return
 	}
-	// requestReceivedTimestamp follows requestObject and responseObject in
-	// the audit/v1 Event, so its last occurrence is the event's own. Inside
-	// a JSON string its quotes would be escaped and not match.
-	i := bytes.LastIndex(line, tsKey)
+	i := lastTSKey(line)
 	if i < 0 {
 		s.res.Unparseable++
 		return
 	}
-	ts := line[i+len(tsKey):]
-	end := bytes.IndexByte(ts, '"')
-	if end < 0 || !s.win.add(ts[:end]) {
+	rest := line[i+len(tsKey):]
+	if bytes.Contains(rest, legacyKey) {
+		s.decode(line)
+		return
+	}
+	end := bytes.IndexByte(rest, '"')
+	if end < 0 || !s.win.add(rest[:end]) {
 		s.res.Unparseable++
 		return
 	}
 	s.res.Events++
+}
+
+// lastTSKey returns the index of the last tsKey in line, or -1. The last
+// one is the event's own: one in a request or response body comes before
+// it, and inside a JSON string its quotes would be escaped and not match.
+func lastTSKey(line []byte) int {
+	last := -1
+	for from := 0; ; {
+		j := bytes.Index(line[from:], tsKeyTail)
+		if j < 0 {
+			return last
+		}
+		at := from + j - (len(tsKey) - len(tsKeyTail))
+		if at >= 0 && bytes.Equal(line[at:at+len(tsKey)], tsKey) {
+			last = at
+		}
+		from += j + len(tsKeyTail)
+	}
 }
 
 type event struct {

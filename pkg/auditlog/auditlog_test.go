@@ -340,6 +340,18 @@ app/tok sa=sa kind=manual requests=1 rejected=0 first=2025-03-01T10:00:03Z last=
 app/deployer-token-x7k2p sa=deployer kind=auto requests=1 rejected=0 first=2025-03-01T10:00:00.123456Z last=2025-03-01T10:00:00.123456Z lastRejected=- ua=[kubectl/v1.34.4 (linux/amd64) kubernetes/a7b3f4e=1] ip=[10.244.0.17=1] verbs=[list=1] res=[configmaps=1]
 `,
 	}, {
+		// At level Request the body comes first and may hold the same key
+		// (here a ConfigMap's data) and even the legacy-token key: the
+		// event's own timestamp and annotations are the ones after it.
+		name: "a body holding the same keys",
+		log: join(
+			one(strings.Replace(ev{id: "b1", verb: "create", resource: "configmaps", ns: "app", at: t3}.line(), `"requestReceivedTimestamp"`,
+				`"requestObject":{"kind":"ConfigMap","data":{"requestReceivedTimestamp":"2020-01-01T00:00:00.000000Z"}},"requestReceivedTimestamp"`, 1)),
+			one(strings.Replace(ev{id: "b2", verb: "create", resource: "configmaps", ns: "app", at: t3}.line(), `"requestReceivedTimestamp"`,
+				`"requestObject":{"kind":"ConfigMap","data":{"authentication.k8s.io/legacy-token":"system:serviceaccount:app:sa"}},"requestReceivedTimestamp"`, 1)),
+		),
+		want: "lines=2 events=2 unparseable=0 oversized=0/0 unattributed=0 window=2025-03-01T10:05:00Z..2025-03-01T10:05:00Z\n",
+	}, {
 		// Logs of several apiservers, or rotated files, out of order.
 		name: "window out of order",
 		log: join(
