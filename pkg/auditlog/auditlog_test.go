@@ -504,7 +504,7 @@ func TestReadForgetsFinishedRequests(t *testing.T) {
 	}
 }
 
-func gz(t *testing.T, s string) []byte {
+func gz(t testing.TB, s string) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	w := gzip.NewWriter(&b)
@@ -630,7 +630,7 @@ func FuzzRead(f *testing.F) {
 	f.Add([]byte(realLine + "\n"))
 	f.Add([]byte(join(stages(ev{id: "a", resource: "pods", ns: "app", ua: "u", at: t1, ann: invalidated("app", "sa", "tok")}))))
 	f.Add([]byte(ev{id: "p", resource: "pods", at: t0}.line() + "\n\n{"))
-	f.Add(gz(&testing.T{}, realLine))
+	f.Add(gz(f, realLine))
 	f.Add([]byte(`{"kind":"Event","apiVersion":"audit.k8s.io/v1","requestReceivedTimestamp":"2025-03-01T10:00:00.000000Z"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		res := NewResult()
