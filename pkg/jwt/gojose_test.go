@@ -342,7 +342,8 @@ func refereeVariants(k refKey, other refKey) []variant {
 	for name, p := range map[string]string{
 		"list": `[]`, "null": `null`, "string": `"x"`, "number": `1`, "empty object": `{}`, "empty": ``,
 		"unterminated": `{"iss":"https://issuer.example"`, "trailing comma": p0[:len(p0)-1] + `,}`,
-		"trailing garbage": p0 + `x`, "two objects": p0 + p0, "BOM": "\ufeff" + p0, "single quotes": strings.ReplaceAll(p0, `"`, `'`),
+		"trailing garbage": p0 + `x`, "two objects": p0 + p0, "BOM": "\ufeff" + p0, "raw control character in a string": strings.Replace(p0, `"j-1"`, "\"j\x01\"", 1),
+		"raw DEL in a string": strings.Replace(p0, `"j-1"`, "\"j\x7f\"", 1), "lone surrogate escape in jti": strings.Replace(p0, `"j-1"`, `"\udc00"`, 1), "single quotes": strings.ReplaceAll(p0, `"`, `'`),
 	} {
 		addv("payload: "+name, k.token(h0, p))
 	}
