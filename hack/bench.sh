@@ -8,4 +8,10 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "${REPO}"
 hack/build-controlplane.sh >/dev/null
+# The audit log row compares with jq, from the distribution (Debian/Ubuntu:
+# apt-get install -y jq); `make test` does not need it.
+if ! command -v jq >/dev/null; then
+  echo "bench: jq not found (Debian/Ubuntu: apt-get install -y jq)" >&2
+  exit 2
+fi
 exec go run ./hack/benchtable

@@ -42,11 +42,12 @@
 //     recorded annotations when the result is not ok. So a refused invalidated
 //     token usually leaves no "legacy-token-invalidated" event; Rejected counts
 //     the ones that do (cache disabled) and is a lower bound.
-//   - Requests are deduplicated by auditID within a bounded window of recent
-//     requests (the stages of one request are written close together); a
-//     request whose stages are further apart (a watch that lasts long in a
-//     busy log) may count twice. A client may set its own Audit-ID header;
-//     requests that share one count once.
+//   - Requests are deduplicated by auditID: a request is remembered from its
+//     first event to its last stage, so memory follows the legacy-token
+//     requests in progress, up to 65536 at once; past that, or when a log
+//     holds a request's first stages twice (overlapping files), it may count
+//     twice. A client may set its own Audit-ID header; its requests that
+//     overlap in time and share one count once.
 //   - Lines longer than MaxLineBytes are skipped unread (counted in
 //     Oversized, and in OversizedLegacy when they mention a legacy token).
 package auditlog
@@ -80,10 +81,14 @@ const (
 // lines are skipped without being held whole, so memory stays bounded.
 const MaxLineBytes = 4 << 20
 
-// recentRequests is how many legacy-token requests the dedupe remembers.
-// Only events that carry a legacy-token annotation enter it, so at 1% of a
-// log it spans millions of lines; 8 bytes per entry plus the map.
-const recentRequests = 1 << 16
+// readBuffer is the read size: lines shorter than it (all Metadata-level
+// events) are looked at in place, without a copy.
+const readBuffer = 256 << 10
+
+// maxInFlight bounds the legacy-token requests remembered between their
+// first and last stage (a watch stays open up to an hour); about 1.5 MB
+// when full, in practice a few entries.
+const maxInFlight = 1 << 16
 
 // Evidence is what the log says about one Secret's token.
 type Evidence struct {
@@ -130,7 +135,7 @@ type Result struct {
 	// Files read, in order ("-" for stdin).
 	Files []string
 
-	seen *recent
+	seen *inFlight
 }
 
 // NewResult returns an empty Result for Read.
@@ -179,17 +184,17 @@ func Read(ctx context.Context, r io.Reader, name string, into *Result) error {
 		into.Secrets = map[string]*Evidence{}
 	}
 	if into.seen == nil {
-		into.seen = newRecent(recentRequests)
+		into.seen = newInFlight(maxInFlight)
 	}
 	into.Files = append(into.Files, name)
-	br := bufio.NewReaderSize(r, 1<<20)
+	br := bufio.NewReaderSize(r, readBuffer)
 	if magic, _ := br.Peek(2); bytes.Equal(magic, gzipMagic) {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
 			return fmt.Errorf("audit log %s: %w", name, err)
 		}
 		defer zr.Close()
-		br = bufio.NewReaderSize(zr, 1<<20)
+		br = bufio.NewReaderSize(zr, readBuffer)
 	}
 	s := scanner{res: into}
 	err := s.run(ctx, br)
@@ -290,14 +295,23 @@ func lastN(b []byte, n int) []byte {
 	return b
 }
 
-// canonicalPrefix is how kube-apiserver's JSON serializer starts every event
-// (TypeMeta first, then the fields of audit/v1 Event in order). Lines that
-// start so and end in "}" take the fast path: only requestReceivedTimestamp
-// is read, without decoding. Others (a log shipper may reorder keys) are
-// decoded fully.
+// canonicalPrefix is how kube-apiserver's JSON serializer starts every event:
+// TypeMeta first, then the fields of the audit/v1 Event in struct order
+// (k8s.io/apiserver/pkg/apis/audit/v1/types.go, Event), which puts
+// requestReceivedTimestamp after requestObject and responseObject, and
+// annotations last. Lines that start so and end in "}" take the fast path:
+// only requestReceivedTimestamp is read, and the legacy-token key is looked
+// for only after it, where annotations are. Other lines (a log shipper may
+// reorder keys) are decoded fully.
 var canonicalPrefix = []byte(`{"kind":"Event","apiVersion":"audit.k8s.io/`)
 
-var tsKey = []byte(`"requestReceivedTimestamp":"`)
+// tsKey is looked for from its "R": upper case is rare in events, so the
+// search skips ahead quickly, where a leading quote would stop it at every
+// JSON string.
+var (
+	tsKey     = []byte(`"requestReceivedTimestamp":"`)
+	tsKeyTail = tsKey[len(`"request`):]
+)
 
 func (s *scanner) line(line []byte) {
 	line = bytes.TrimRight(line, " \t\r\n")
@@ -305,35 +319,51 @@ func (s *scanner) line(line []byte) {
 		s.res.Unparseable++
 		return
 	}
-	if bytes.Contains(line, legacyKey) {
-		s.decode(line)
-		return
-	}
 	if !bytes.HasPrefix(line, canonicalPrefix) || line[len(line)-1] != '}' {
 		s.decode(line)
 		return
 	}
-	// requestReceivedTimestamp follows requestObject and responseObject in
-	// the audit/v1 Event, so its last occurrence is the event's own. Inside
-	// a JSON string its quotes would be escaped and not match.
-	i := bytes.LastIndex(line, tsKey)
+	i := lastTSKey(line)
 	if i < 0 {
 		s.res.Unparseable++
 		return
 	}
-	ts := line[i+len(tsKey):]
-	end := bytes.IndexByte(ts, '"')
-	if end < 0 || !s.win.add(ts[:end]) {
+	rest := line[i+len(tsKey):]
+	if bytes.Contains(rest, legacyKey) {
+		s.decode(line)
+		return
+	}
+	end := bytes.IndexByte(rest, '"')
+	if end < 0 || !s.win.add(rest[:end]) {
 		s.res.Unparseable++
 		return
 	}
 	s.res.Events++
 }
 
+// lastTSKey returns the index of the last tsKey in line, or -1. The last
+// one is the event's own: one in a request or response body comes before
+// it, and inside a JSON string its quotes would be escaped and not match.
+func lastTSKey(line []byte) int {
+	last := -1
+	for from := 0; ; {
+		j := bytes.Index(line[from:], tsKeyTail)
+		if j < 0 {
+			return last
+		}
+		at := from + j - (len(tsKey) - len(tsKeyTail))
+		if at >= 0 && bytes.Equal(line[at:at+len(tsKey)], tsKey) {
+			last = at
+		}
+		from += j + len(tsKeyTail)
+	}
+}
+
 type event struct {
 	Kind       string   `json:"kind"`
 	APIVersion string   `json:"apiVersion"`
 	AuditID    string   `json:"auditID"`
+	Stage      string   `json:"stage"`
 	RequestURI string   `json:"requestURI"`
 	Verb       string   `json:"verb"`
 	SourceIPs  []string `json:"sourceIPs"`
@@ -371,9 +401,11 @@ func (s *scanner) decode(line []byte) {
 		return
 	}
 	// One request, several stages (RequestReceived, ResponseStarted,
-	// ResponseComplete, Panic): count it once. An event without an auditID
-	// cannot be matched with its other stages and counts alone.
-	if ev.AuditID != "" && s.res.seen.seenBefore(ev.AuditID) {
+	// ResponseComplete, Panic; a policy may omit some): count it once. An
+	// event without an auditID cannot be matched with its other stages and
+	// counts alone.
+	last := ev.Stage == "ResponseComplete" || ev.Stage == "Panic"
+	if ev.AuditID != "" && s.res.seen.seenBefore(ev.AuditID, last) {
 		return
 	}
 	at, _ := parseTime(ts)
@@ -464,34 +496,42 @@ func resourceOf(ev *event) string {
 	return path
 }
 
-// recent remembers the last n request IDs (hashed to 64 bits: 8 bytes
-// each, whatever a client put in its Audit-ID header) in a ring. It grows
-// to n only in logs with that many legacy-token requests.
-type recent struct {
+// inFlight remembers the requests (auditIDs hashed to 64 bits: 8 bytes
+// each, whatever a client put in its Audit-ID header) seen in an earlier
+// stage and not yet in their last one. Memory follows the legacy-token
+// requests in progress at one point of the log, not the log's length.
+type inFlight struct {
 	seed maphash.Seed
-	n    int
-	ring []uint64
-	next int
+	max  int
 	set  map[uint64]struct{}
 }
 
-func newRecent(n int) *recent {
-	return &recent{seed: maphash.MakeSeed(), n: n, set: map[uint64]struct{}{}}
+func newInFlight(max int) *inFlight {
+	return &inFlight{seed: maphash.MakeSeed(), max: max, set: map[uint64]struct{}{}}
 }
 
-// seenBefore reports whether id is among the remembered ones, and
-// remembers it.
-func (r *recent) seenBefore(id string) bool {
+// seenBefore reports whether an earlier stage of request id was seen. A
+// request's last event is its ResponseComplete stage, or Panic instead
+// (k8s.io/apiserver/pkg/endpoints/filters/audit.go, WithAudit: both from
+// one deferred func, after RequestReceived and ResponseStarted): after it
+// no more of its events follow, and it is forgotten. When full, an
+// arbitrary request is forgotten (map iteration starts at random).
+func (r *inFlight) seenBefore(id string, last bool) bool {
 	h := maphash.String(r.seed, id)
 	if _, ok := r.set[h]; ok {
+		if last {
+			delete(r.set, h)
+		}
 		return true
 	}
-	if len(r.ring) < r.n {
-		r.ring = append(r.ring, h)
-	} else {
-		delete(r.set, r.ring[r.next])
-		r.ring[r.next] = h
-		r.next = (r.next + 1) % len(r.ring)
+	if last {
+		return false
+	}
+	if len(r.set) >= r.max {
+		for k := range r.set {
+			delete(r.set, k)
+			break
+		}
 	}
 	r.set[h] = struct{}{}
 	return false

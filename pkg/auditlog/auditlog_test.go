@@ -256,16 +256,20 @@ app/deployer-token-x7k2p sa=deployer kind=auto requests=3 rejected=0 first=2025-
 web/ci-token sa=ci kind=manual requests=1 rejected=0 first=2025-03-01T10:00:01Z last=2025-03-01T10:00:01Z lastRejected=- ua=[python-requests/2.31.0=1] ip=[198.51.100.4, 10.0.0.9=1] verbs=[get=1] res=[deployments.apps=1]
 `,
 	}, {
-		name: "all four stages of one request count once",
+		// WithAudit writes RequestReceived, ResponseStarted (long-running
+		// requests), then ResponseComplete, or Panic instead.
+		name: "the stages of one request count once",
 		log: join(
-			one(ev{id: "s1", stage: "RequestReceived", resource: "secrets", ns: "app", ua: "ua", at: t1, ann: auto("app", "sa", "tok")}.line()),
-			one(ev{id: "s1", stage: "ResponseStarted", resource: "secrets", ns: "app", ua: "ua", at: t1, ann: auto("app", "sa", "tok")}.line()),
-			one(ev{id: "s1", stage: "ResponseComplete", resource: "secrets", ns: "app", ua: "ua", at: t1, ann: auto("app", "sa", "tok")}.line()),
-			one(ev{id: "s1", stage: "Panic", resource: "secrets", ns: "app", ua: "ua", at: t1, ann: auto("app", "sa", "tok")}.line()),
-			one(ev{id: "s2", stage: "ResponseComplete", resource: "secrets", ns: "app", ua: "ua", at: t2, ann: auto("app", "sa", "tok")}.line()),
+			one(ev{id: "s1", stage: "RequestReceived", verb: "watch", resource: "secrets", ns: "app", ua: "ua", at: t1, ann: auto("app", "sa", "tok")}.line()),
+			one(ev{id: "s1", stage: "ResponseStarted", verb: "watch", resource: "secrets", ns: "app", ua: "ua", at: t1, ann: auto("app", "sa", "tok")}.line()),
+			one(ev{id: "s2", stage: "RequestReceived", resource: "secrets", ns: "app", ua: "ua", at: t2, ann: auto("app", "sa", "tok")}.line()),
+			one(ev{id: "s2", stage: "Panic", resource: "secrets", ns: "app", ua: "ua", at: t2, ann: auto("app", "sa", "tok")}.line()),
+			one(ev{id: "s1", stage: "ResponseComplete", verb: "watch", resource: "secrets", ns: "app", ua: "ua", at: t1, ann: auto("app", "sa", "tok")}.line()),
+			// A policy that omits RequestReceived: the last stage alone.
+			one(ev{id: "s3", stage: "ResponseComplete", resource: "secrets", ns: "app", ua: "ua", at: t2, ann: auto("app", "sa", "tok")}.line()),
 		),
-		want: `lines=5 events=5 unparseable=0 oversized=0/0 unattributed=0 window=2025-03-01T10:00:01Z..2025-03-01T10:00:02.5Z
-app/tok sa=sa kind=auto requests=2 rejected=0 first=2025-03-01T10:00:01Z last=2025-03-01T10:00:02.5Z lastRejected=- ua=[ua=2] ip=[=2] verbs=[get=2] res=[secrets=2]
+		want: `lines=6 events=6 unparseable=0 oversized=0/0 unattributed=0 window=2025-03-01T10:00:01Z..2025-03-01T10:00:02.5Z
+app/tok sa=sa kind=auto requests=3 rejected=0 first=2025-03-01T10:00:01Z last=2025-03-01T10:00:02.5Z lastRejected=- ua=[ua=3] ip=[=3] verbs=[get=2 watch=1] res=[secrets=3]
 `,
 	}, {
 		// legacy-token-invalidated holds NAME/NAMESPACE (name first): the
@@ -340,6 +344,18 @@ app/tok sa=sa kind=manual requests=1 rejected=0 first=2025-03-01T10:00:03Z last=
 app/deployer-token-x7k2p sa=deployer kind=auto requests=1 rejected=0 first=2025-03-01T10:00:00.123456Z last=2025-03-01T10:00:00.123456Z lastRejected=- ua=[kubectl/v1.34.4 (linux/amd64) kubernetes/a7b3f4e=1] ip=[10.244.0.17=1] verbs=[list=1] res=[configmaps=1]
 `,
 	}, {
+		// At level Request the body comes first and may hold the same key
+		// (here a ConfigMap's data) and even the legacy-token key: the
+		// event's own timestamp and annotations are the ones after it.
+		name: "a body holding the same keys",
+		log: join(
+			one(strings.Replace(ev{id: "b1", verb: "create", resource: "configmaps", ns: "app", at: t3}.line(), `"requestReceivedTimestamp"`,
+				`"requestObject":{"kind":"ConfigMap","data":{"requestReceivedTimestamp":"2020-01-01T00:00:00.000000Z"}},"requestReceivedTimestamp"`, 1)),
+			one(strings.Replace(ev{id: "b2", verb: "create", resource: "configmaps", ns: "app", at: t3}.line(), `"requestReceivedTimestamp"`,
+				`"requestObject":{"kind":"ConfigMap","data":{"authentication.k8s.io/legacy-token":"system:serviceaccount:app:sa"}},"requestReceivedTimestamp"`, 1)),
+		),
+		want: "lines=2 events=2 unparseable=0 oversized=0/0 unattributed=0 window=2025-03-01T10:05:00Z..2025-03-01T10:05:00Z\n",
+	}, {
 		// Logs of several apiservers, or rotated files, out of order.
 		name: "window out of order",
 		log: join(
@@ -395,9 +411,9 @@ app/tok sa=sa kind=auto requests=2 rejected=0 first=2025-03-01T10:00:01Z last=20
 }
 
 func TestOversizedLegacyKeyAcrossChunks(t *testing.T) {
-	// The key split across the reader's 1 MiB chunks, past the part of the
-	// line that is kept (4 MiB), is still noticed.
-	for _, at := range []int{MaxLineBytes, MaxLineBytes + 1<<20} {
+	// The key split across the reader's chunks, past the part of the line
+	// that is kept (4 MiB), is still noticed.
+	for _, at := range []int{MaxLineBytes, MaxLineBytes + readBuffer, MaxLineBytes + 3*readBuffer} {
 		for _, shift := range []int{-20, -17, -1, 0, 1} {
 			pad := at + shift
 			line := `{"x":"` + strings.Repeat("b", pad-6) + AnnotationLegacyToken + strings.Repeat("c", 2<<20) + `"}`
@@ -448,21 +464,47 @@ func TestCountsBounded(t *testing.T) {
 }
 
 func TestDedupeMemoryBounded(t *testing.T) {
-	r := newRecent(4)
+	r := newInFlight(4)
 	for i := 0; i < 100; i++ {
-		if r.seenBefore(fmt.Sprint(i)) {
+		if r.seenBefore(fmt.Sprint(i), false) {
 			t.Fatalf("%d seen before", i)
 		}
 	}
-	if len(r.set) != 4 || len(r.ring) != 4 {
-		t.Errorf("remembers %d/%d ids, want 4", len(r.set), len(r.ring))
+	if len(r.set) != 4 {
+		t.Errorf("remembers %d requests, want 4", len(r.set))
 	}
-	if !r.seenBefore("99") || r.seenBefore("0") {
-		t.Error("ring does not keep the most recent ids")
+	// A request's last stage forgets it: memory follows requests in
+	// progress, not the log.
+	r = newInFlight(4)
+	for i := 0; i < 100; i++ {
+		id := fmt.Sprint(i)
+		if r.seenBefore(id, false) || !r.seenBefore(id, false) || !r.seenBefore(id, true) {
+			t.Fatalf("request %d: stages not matched", i)
+		}
+	}
+	if len(r.set) != 0 {
+		t.Errorf("remembers %d finished requests", len(r.set))
+	}
+	// Only a last stage (a policy omitting the others): nothing to keep.
+	if r.seenBefore("solo", true) || len(r.set) != 0 {
+		t.Error("a request seen only in its last stage is kept")
 	}
 }
 
-func gz(t *testing.T, s string) []byte {
+// Reading a log keeps no request past its last stage.
+func TestReadForgetsFinishedRequests(t *testing.T) {
+	res := read(t, join(
+		stages(ev{id: "f1", resource: "pods", ns: "app", at: t1, ann: auto("app", "sa", "tok")}),
+		one(ev{id: "f2", stage: "RequestReceived", resource: "pods", ns: "app", at: t1, ann: manual("app", "sa", "m")}.line()),
+		one(ev{id: "f2", stage: "Panic", resource: "pods", ns: "app", at: t1, ann: manual("app", "sa", "m")}.line()),
+		one(ev{id: "f3", stage: "RequestReceived", verb: "watch", resource: "pods", ns: "app", at: t2, ann: manual("app", "sa", "m")}.line()),
+	))
+	if len(res.seen.set) != 1 || res.Secrets["app/tok"].Requests != 1 || res.Secrets["app/m"].Requests != 2 {
+		t.Errorf("%d requests remembered, want 1 (the open watch)\n%s", len(res.seen.set), summary(res))
+	}
+}
+
+func gz(t testing.TB, s string) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	w := gzip.NewWriter(&b)
@@ -588,7 +630,7 @@ func FuzzRead(f *testing.F) {
 	f.Add([]byte(realLine + "\n"))
 	f.Add([]byte(join(stages(ev{id: "a", resource: "pods", ns: "app", ua: "u", at: t1, ann: invalidated("app", "sa", "tok")}))))
 	f.Add([]byte(ev{id: "p", resource: "pods", at: t0}.line() + "\n\n{"))
-	f.Add(gz(&testing.T{}, realLine))
+	f.Add(gz(f, realLine))
 	f.Add([]byte(`{"kind":"Event","apiVersion":"audit.k8s.io/v1","requestReceivedTimestamp":"2025-03-01T10:00:00.000000Z"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		res := NewResult()

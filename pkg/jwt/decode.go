@@ -33,6 +33,9 @@ type Token struct {
 	headerJSON, payloadJSON []byte
 	signingInput            []byte
 	signature               []byte
+	// nonCanonical lists segments spelled in a way Decode tolerates and
+	// Verify refuses (see decodeSegment).
+	nonCanonical []string
 
 	// Storage for Claims' pointers, so a token costs few allocations.
 	times [4]time.Time
@@ -175,19 +178,24 @@ func Decode(raw string) (*Token, error) {
 	in := unsafe.Slice(unsafe.StringData(raw), len(raw))
 	n := base64.RawURLEncoding.DecodedLen(len(in))
 	out := make([]byte, n, 2*n)
-	hb, err := decodeSegment(out, in[:i])
+	hb, oddH, err := decodeSegment(out, in[:i])
 	if err != nil {
 		return nil, fmt.Errorf("not a JWT: header is not base64url: %v", err)
 	}
-	pb, err := decodeSegment(out[len(hb):], in[i+1:j])
+	pb, oddP, err := decodeSegment(out[len(hb):], in[i+1:j])
 	if err != nil {
 		return nil, fmt.Errorf("not a JWT: payload is not base64url: %v", err)
 	}
-	sig, err := decodeSegment(out[len(hb)+len(pb):], in[j+1:])
+	sig, oddS, err := decodeSegment(out[len(hb)+len(pb):], in[j+1:])
 	if err != nil {
 		return nil, fmt.Errorf("not a JWT: signature is not base64url: %v", err)
 	}
 	t := &Token{Raw: raw, signingInput: in[:j], signature: sig, headerJSON: hb, payloadJSON: pb}
+	for n, odd := range [...]string{oddH, oddP, oddS} {
+		if odd != "" {
+			t.nonCanonical = append(t.nonCanonical, [...]string{"header", "payload", "signature"}[n]+" has "+odd)
+		}
+	}
 	cp := claimParser{t: t}
 	cp.r.arena = out[n:n]
 	if err := cp.document(hb, true); err != nil {
@@ -299,19 +307,55 @@ func (cp *claimParser) describeCrit() string {
 	return quoteList(names)
 }
 
-// decodeSegment decodes src into the front of dst and returns that part.
-func decodeSegment(dst, src []byte) ([]byte, error) {
-	// Tokens are unpadded; tolerate padding from hand-made inputs.
-	src = bytes.TrimRight(src, "=")
-	n, err := base64.RawURLEncoding.Decode(dst, src)
-	if err != nil {
-		var ce base64.CorruptInputError
-		if errors.As(err, &ce) {
-			return nil, fmt.Errorf("bad character at offset %d", int64(ce))
-		}
-		return nil, errors.New("bad encoding")
+// base64URLValue maps a byte to its base64url value (RFC 4648 §5), or -1:
+// a table, because every byte of every token goes through it.
+var base64URLValue = func() (v [256]int8) {
+	for i := range v {
+		v[i] = -1
 	}
-	return dst[:n:n], nil
+	for i, c := range "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_" {
+		v[c] = int8(i)
+	}
+	return v
+}()
+
+// decodeSegment decodes src into the front of dst and returns that part.
+//
+// Only the base64url alphabet is data (RFC 7515 §2, RFC 4648 §5). Go's
+// decoder skips CR and LF anywhere, so without this check "ab\ncd" would
+// decode like "abcd" while the signature covers the bytes as sent.
+//
+// Two spellings decode to the same bytes and are tolerated here, for
+// hand-made input to decode: '=' padding, which RFC 7515 §2 omits, and set
+// unused bits in the last character (RFC 4648 §3.5). odd names them, and
+// Verify refuses such a token: its signature covers the text, so accepting
+// both spellings would let one signed token be written several ways, and
+// go-jose (RawURLEncoding, signing input rebuilt from the decoded bytes)
+// would reject what the spelling signed.
+func decodeSegment(dst, src []byte) (seg []byte, odd string, err error) {
+	data := bytes.TrimRight(src, "=")
+	if len(data) != len(src) {
+		odd = "'=' padding"
+	}
+	for i, c := range data {
+		if base64URLValue[c] < 0 {
+			return nil, "", fmt.Errorf("bad character at offset %d", i)
+		}
+	}
+	n, err := base64.RawURLEncoding.Decode(dst, data)
+	if err != nil {
+		// Every byte is in the alphabet: only the length can be wrong.
+		return nil, "", fmt.Errorf("bad length (%d characters)", len(data))
+	}
+	// The last character of a 2- or 3-character group carries 4 or 2 bits
+	// that belong to no byte; the canonical encoding leaves them zero.
+	if rem := len(data) % 4; rem > 1 {
+		unused := int8(1)<<(2*(4-rem)) - 1
+		if base64URLValue[data[len(data)-1]]&unused != 0 {
+			odd = strings.TrimPrefix(odd+" and unused bits set in its last character", " and ")
+		}
+	}
+	return dst[:n:n], odd, nil
 }
 
 func oneLine(s string) string {

@@ -278,3 +278,63 @@ func TestFetchDiscoveryEdges(t *testing.T) {
 		}
 	}
 }
+
+// A signed token has one spelling. Decode shows padded or non-canonical
+// base64url (hand-made input), Verify refuses it; bytes outside the alphabet,
+// which Go's decoder would skip if they are CR or LF, are not base64url at all.
+func TestNonCanonicalBase64DecodesButNeverVerifies(t *testing.T) {
+	kid := kidOf(&rsaKey.PublicKey)
+	ks := keysetOf(&rsaKey.PublicKey)
+	good := sign(rsaKey, hdr("RS256", kid), claims())
+	h, p, s := segments(good)
+	bits, ok := withTrailingBits(s)
+	if !ok {
+		t.Fatal("an RS256 signature (256 bytes) always has unused bits")
+	}
+	for name, tc := range map[string]struct{ token, want string }{
+		"signature padded":         {good + "==", "signature has '=' padding"},
+		"header padded, signed so": {signInput(rsaKey, h+"="+"."+p), "header has '=' padding"},
+		"signature bits set":       {h + "." + p + "." + bits, "signature has unused bits set"},
+		"payload bits set, signed so": {func() string {
+			pu, _ := withTrailingBits(b64([]byte(unaligned(payloadJSON()))))
+			return signInput(rsaKey, h+"."+pu)
+		}(), "payload has unused bits set"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			tok, err := Decode(tc.token)
+			if err != nil || tok.Claims.Subject != "system:serviceaccount:ns:api" {
+				t.Fatalf("Decode: %v", err)
+			}
+			r := Verify(tc.token, ks, opts)
+			if r.Valid() || !strings.Contains(strings.Join(r.Errors, "\n"), tc.want) {
+				t.Fatalf("valid=%v errors %q, want %q", r.Valid(), r.Errors, tc.want)
+			}
+			for _, e := range r.Errors {
+				if strings.Contains(e, s[:16]) || strings.Contains(e, p[:16]) {
+					t.Fatalf("error quotes the token: %q", e)
+				}
+			}
+		})
+	}
+	for _, in := range []string{h + "." + p + "." + s[:5] + "\n" + s[5:], h + "." + p + "." + s[:5] + "\r" + s[5:], h[:5] + "\n" + h[5:] + "." + p + "." + s} {
+		if _, err := Decode(in); err == nil || !strings.Contains(err.Error(), "bad character at offset 5") {
+			t.Errorf("line break inside a segment: %v", err)
+		}
+	}
+	if r := Verify(good, ks, opts); !r.Valid() {
+		t.Fatalf("control: %q", r.Errors)
+	}
+}
+
+func TestVerifyRefusesB64Header(t *testing.T) {
+	kid := kidOf(&rsaKey.PublicKey)
+	ks := keysetOf(&rsaKey.PublicKey)
+	// b64 false over the base64url signing input: a reader that honours
+	// RFC 7797 computes another signing input and rejects it, so must we.
+	for _, v := range []any{false, true, "false", nil} {
+		r := Verify(sign(rsaKey, hdr("RS256", kid, "b64", v), claims()), ks, opts)
+		if r.Valid() || !strings.Contains(strings.Join(r.Errors, "\n"), `header carries "b64"`) {
+			t.Errorf("b64 %v: valid=%v errors %q", v, r.Valid(), r.Errors)
+		}
+	}
+}

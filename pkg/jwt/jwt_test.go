@@ -49,6 +49,34 @@ func mustEC(c elliptic.Curve) *ecdsa.PrivateKey {
 
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
+// b64url is the base64url alphabet (RFC 4648 §5), written out here rather
+// than taken from decode.go.
+const b64url = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+// withTrailingBits sets the unused low bits of the last character of an
+// unpadded segment: it decodes to the same bytes but is not canonical
+// (RFC 4648 §3.5). ok is false when the segment has no unused bits.
+func withTrailingBits(s string) (string, bool) {
+	if len(s)%4 == 0 || len(s)%4 == 1 {
+		return s, false
+	}
+	i := strings.IndexByte(b64url, s[len(s)-1])
+	return s[:len(s)-1] + string(b64url[i|1]), true
+}
+
+// unaligned pads JSON with a space until its base64url form has unused bits.
+func unaligned(js string) string {
+	for len(js)%3 == 0 {
+		js += " "
+	}
+	return js
+}
+
+func segments(tok string) (h, p, s string) {
+	parts := strings.Split(tok, ".")
+	return parts[0], parts[1], parts[2]
+}
+
 func kidOf(pub crypto.PublicKey) string {
 	k, err := KeyID(pub)
 	if err != nil {

@@ -75,6 +75,9 @@ func (r *Result) checkSignature(t *Token, keys *KeySet) {
 	for _, p := range t.Header.Problems {
 		r.fail("%s", p)
 	}
+	for _, p := range t.nonCanonical {
+		r.fail("%s: tokens are unpadded, canonical base64url (RFC 7515 §2), and the signature covers the text as written", p)
+	}
 	alg, kid := t.Header.Algorithm, t.Header.KeyID
 	switch {
 	case alg == "" && len(t.Header.Problems) == 0:
@@ -92,6 +95,14 @@ func (r *Result) checkSignature(t *Token, keys *KeySet) {
 			r.fail("header carries %q: keys are never taken from the token itself", h)
 			headerOK = false
 		}
+	}
+	// RFC 7797: "b64": false makes the signing input the payload's JSON
+	// rather than its base64url, so the same token means two signing inputs
+	// to two readers; go-jose honours it even without crit. kube-apiserver
+	// never sets it, so any b64 member is refused, true included.
+	if t.Header.Has("b64") {
+		r.fail(`header carries "b64" (RFC 7797 unencoded payload): it changes what the signature covers, and ServiceAccount tokens never use it`)
+		headerOK = false
 	}
 	if t.Header.Has("crit") {
 		r.fail("header lists critical extensions %s: none are understood", t.Header.Crit)
