@@ -117,6 +117,7 @@ func Run(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interface, o 
 
 	add(publicDiscovery(ctx, tok, o))
 	add(legacySecrets(ctx, cs))
+	add(legacyMetrics(ctx, cs))
 	add(nodeBinding(sv.GitVersion))
 	if dyn != nil {
 		out = append(out, openShift(ctx, dyn)...)
@@ -178,7 +179,7 @@ func legacySecrets(ctx context.Context, cs kubernetes.Interface) Check {
 	if err != nil {
 		return Check{name, Warn, "cannot list token Secrets: " + oneLine(err), "run doctor with list on secrets cluster-wide to count legacy tokens"}
 	}
-	used, unused, invalid := 0, 0, 0
+	used, quiet, invalid := 0, 0, 0
 	for _, s := range list.Items {
 		switch {
 		case s.Labels[legacy.LabelInvalidSince] != "":
@@ -186,14 +187,80 @@ func legacySecrets(ctx context.Context, cs kubernetes.Interface) Check {
 		case s.Labels[legacy.LabelLastUsed] != "":
 			used++
 		default:
-			unused++
+			quiet++
 		}
 	}
-	msg := fmt.Sprintf("%d legacy token Secrets: %d used, %d unused, %d invalidated", len(list.Items), used, unused, invalid)
-	if used+unused == 0 {
+	// A missing last-used label proves no use only since the tracking
+	// start, so "unused" is said with it or not at all.
+	since := "use not tracked"
+	if tr, err := legacy.ReadTracking(ctx, cs); err == nil && tr.Known() {
+		since = "tracked since " + tr.Since.Format("2006-01-02")
+	}
+	msg := fmt.Sprintf("%d legacy token Secrets: %d with a recorded use, %d with none (%s), %d invalidated", len(list.Items), used, quiet, since, invalid)
+	if used+quiet == 0 {
 		return Check{name, Pass, msg, ""}
 	}
-	return Check{name, Warn, msg, "replace them with bound tokens (kubectl bound-token create) and invalidate the Secrets with label " + legacy.LabelInvalidSince}
+	return Check{name, Warn, msg, "see who uses which and what is safe to change: kubectl bound-token migrate -A -o wide"}
+}
+
+// Counters kube-apiserver keeps of legacy token use
+// (k8s.io/kubernetes pkg/serviceaccount/metrics.go): per apiserver
+// instance, since its start.
+var legacyCounters = []string{
+	"serviceaccount_legacy_tokens_total",
+	"serviceaccount_legacy_auto_token_uses_total",
+	"serviceaccount_legacy_manual_token_uses_total",
+	"serviceaccount_invalid_legacy_auto_token_uses_total",
+	"serviceaccount_stale_tokens_total",
+}
+
+// legacyMetrics reads the legacy token counters from /metrics, where RBAC
+// allows it.
+func legacyMetrics(ctx context.Context, cs kubernetes.Interface) Check {
+	name := "legacy-token-metrics"
+	b, err := cs.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return Check{name, Skip, "cannot read kube-apiserver /metrics: " + oneLine(err), `allow "get" on the non-resource URL /metrics to see how often legacy tokens are used`}
+	}
+	got := ParseCounters(b, legacyCounters)
+	if _, ok := got[legacyCounters[0]]; !ok {
+		return Check{name, Skip, "this kube-apiserver exports no legacy token counters", ""}
+	}
+	var parts []string
+	for _, c := range legacyCounters {
+		if v, ok := got[c]; ok {
+			parts = append(parts, fmt.Sprintf("%s %g", strings.TrimPrefix(c, "serviceaccount_"), v))
+		}
+	}
+	msg := strings.Join(parts, ", ") + " (this apiserver instance, since it started)"
+	switch {
+	case got["serviceaccount_invalid_legacy_auto_token_uses_total"] > 0:
+		return Check{name, Warn, msg, "clients present invalidated tokens: kubectl bound-token migrate -A shows them as in-use-failing"}
+	case got[legacyCounters[0]] > 0:
+		return Check{name, Warn, msg, "legacy tokens are in use: kubectl bound-token migrate -A shows which, and --audit-log who"}
+	}
+	return Check{name, Pass, msg, ""}
+}
+
+// ParseCounters reads the named unlabelled counters from Prometheus text
+// exposition.
+func ParseCounters(text []byte, names []string) map[string]float64 {
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(text), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || !want[f[0]] {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscanf(f[1], "%g", &v); err == nil {
+			out[f[0]] = v
+		}
+	}
+	return out
 }
 
 func nodeBinding(gitVersion string) Check {

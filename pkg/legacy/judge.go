@@ -258,6 +258,11 @@ func (f *Finding) Eligible(mode string, inc Include) (string, string) {
 	want := VerdictInvalidate
 	if mode == ModeDelete {
 		want = VerdictDelete
+		// Deletion only ever follows invalidation: a valid token is
+		// invalidated first, which restore undoes by removing a label.
+		if f.InvalidSince == "" {
+			return OutSkipVerdict, "not invalid yet: invalidate it first, delete it once invalid for the threshold"
+		}
 	}
 	switch u := f.Use; {
 	case u == want:
@@ -272,9 +277,6 @@ func (f *Finding) Eligible(mode string, inc Include) (string, string) {
 			return "", ""
 		}
 		return OutSkipUsed, f.useReason()
-	}
-	if mode == ModeDelete && f.InvalidSince == "" {
-		return OutSkipVerdict, "not invalid yet: invalidate it first, delete it once invalid for the threshold"
 	}
 	return OutSkipVerdict, "verdict " + f.Use + ": " + f.useReason()
 }

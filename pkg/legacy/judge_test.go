@@ -107,6 +107,7 @@ func TestEligible(t *testing.T) {
 		{"readers unknown", Finding{Use: VerdictInvalidate, readersUnknown: "x"}, ModeInvalidate, Include{}, OutSkipUnknown},
 		{"delete mode: delete verdict", Finding{Use: VerdictDelete, InvalidSince: "2026-01-01"}, ModeDelete, Include{}, ""},
 		{"delete mode: valid token", Finding{Use: VerdictInvalidate}, ModeDelete, Include{Used: true, Unknown: true}, OutSkipVerdict},
+		{"delete mode: valid token of unknown use", Finding{Use: VerdictUnknown}, ModeDelete, Include{Used: true, Unknown: true, Read: true}, OutSkipVerdict},
 		{"delete mode: in-use-failing kept", Finding{Use: VerdictInUseFailing, InvalidSince: "2026-01-01"}, ModeDelete, Include{Unknown: true}, OutSkipUsed},
 		{"delete mode: in-use-failing, included", Finding{Use: VerdictInUseFailing, InvalidSince: "2026-01-01"}, ModeDelete, Include{Used: true}, ""},
 		{"delete mode: wait", Finding{Use: VerdictWait, InvalidSince: "2026-11-01"}, ModeDelete, Include{Used: true, Unknown: true}, OutSkipVerdict},

@@ -19,6 +19,7 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
 )
@@ -142,13 +143,19 @@ var hygieneCases = []hygieneCase{
 	{name: "migrate audit -o yaml", args: func(e *hygieneEnv) []string { return []string{"migrate", "-n", e.NS, "-o", "yaml"} }, code: 0},
 	{name: "migrate --apply", code: 0,
 		args: func(e *hygieneEnv) []string {
-			return []string{"migrate", "-n", e.NS, "--apply", "--backup-dir", e.path("bk-inval")}
+			return []string{"migrate", "-n", e.NS, "--apply", "--yes", "--include-unknown", "--backup-dir", e.path("bk-inval")}
 		},
 		files: backupFiles("bk-inval")},
 	{name: "restore", args: func(e *hygieneEnv) []string { return []string{"restore", "--from", e.path("bk-inval")} }, code: 0},
 	{name: "migrate --apply --mode delete", code: 0,
 		args: func(e *hygieneEnv) []string {
-			return []string{"migrate", "-n", e.NS, "--apply", "--mode", "delete", "--backup-dir", e.path("bk-del"), "-o", "json"}
+			// Deletion follows invalidation: label it invalid first (use
+			// is tracked since today here, so the verdict is unknown).
+			patch := `{"metadata":{"labels":{"kubernetes.io/legacy-token-invalid-since":"2025-01-01"}}}`
+			if _, err := cluster.Client.CoreV1().Secrets(e.NS).Patch(context.Background(), "app-token", types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+				panic(err)
+			}
+			return []string{"migrate", "-n", e.NS, "--apply", "--yes", "--include-unknown", "--mode", "delete", "--backup-dir", e.path("bk-del"), "-o", "json"}
 		},
 		files: backupFiles("bk-del")},
 	{name: "restore -o json", args: func(e *hygieneEnv) []string { return []string{"restore", "--from", e.path("bk-del"), "-o", "json"} }, code: 0},

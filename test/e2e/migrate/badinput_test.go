@@ -39,7 +39,7 @@ func TestApplyRefusesUnusableBackupFolder(t *testing.T) {
 		{aFile, "cannot be read"},
 		{openDir, "writable by group or others"},
 	} {
-		r := run(t, "migrate", "-n", ns, "--apply", "--backup-dir", c.dir).mustCode(t, 2)
+		r := run(t, "migrate", "-n", ns, "--apply", "--yes", "--backup-dir", c.dir).mustCode(t, 2)
 		r.oneLineError(t, c.want)
 	}
 	cur, _ := getSecret(t, ns, "app-token")
@@ -58,7 +58,7 @@ func invalidated(t *testing.T) (ns, dir string) {
 	legacySecret(t, ns, "app", "a-token", false)
 	legacySecret(t, ns, "app", "b-token", false)
 	dir = backupDir(t)
-	run(t, "migrate", "-n", ns, "--apply", "--backup-dir", dir).mustCode(t, 0)
+	run(t, "migrate", "-n", ns, "--apply", "--yes", "--backup-dir", dir).mustCode(t, 0)
 	return ns, dir
 }
 
@@ -146,7 +146,7 @@ func TestApplyWithoutDeletePermissionChangesNothing(t *testing.T) {
 	var r result
 	// RBAC changes reach the authorizer's cache within moments.
 	cluster.Eventually(t, 10*time.Second, func() (bool, error) {
-		r = runAs(t, kc, "migrate", "-n", ns, "--apply", "--mode", "delete", "--backup-dir", dir)
+		r = runAs(t, kc, "migrate", "-n", ns, "--apply", "--yes", "--mode", "delete", "--backup-dir", dir)
 		return r.code == 2 && strings.Contains(r.stderr, "forbidden"), nil
 	})
 	r.oneLineError(t, "you may not delete secrets in namespace "+ns)

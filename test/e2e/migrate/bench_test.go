@@ -48,7 +48,7 @@ func BenchmarkMigrate(b *testing.B) {
 		d, r := timeBinary(b, append([]string{"migrate", "-A", "-l", "bench=migrate", "-o", "json"}, common[:4]...)...)
 		m.audit += d
 		rss = max(rss, r)
-		d, _ = timeBinary(b, append([]string{"migrate", "-A", "-l", "bench=migrate", "--apply", "--backup-dir", dir}, common...)...)
+		d, _ = timeBinary(b, append([]string{"migrate", "-A", "-l", "bench=migrate", "--apply", "--yes", "--include-unknown", "--backup-dir", dir}, common...)...)
 		m.apply += d
 		checkInvalid(b, true)
 		d, _ = timeBinary(b, append([]string{"restore", "--from", dir}, common...)...)

@@ -90,7 +90,7 @@ func TestFaultsApplyAndRestore1000(t *testing.T) {
 
 	dir := backupDir(t)
 	done := 0
-	twice("invalidate", []string{"migrate", "-n", ns, "--apply", "--backup-dir", dir}, func(c map[string]int, unsure int) {
+	twice("invalidate", []string{"migrate", "-n", ns, "--apply", "--yes", "--include-unknown", "--backup-dir", dir}, func(c map[string]int, unsure int) {
 		done += c[legacy.OutInvalidated]
 		if invalid, present := state(); !agree(done, invalid, unsure) || present != n {
 			t.Fatalf("reported %d invalidated so far (%d unsure), the cluster has %d invalid of %d", done, unsure, invalid, present)
@@ -107,9 +107,10 @@ func TestFaultsApplyAndRestore1000(t *testing.T) {
 		}
 	})
 
+	invalidLongAgo(t, ns)
 	dir = backupDir(t)
 	done = 0
-	twice("delete", []string{"migrate", "-n", ns, "--apply", "--mode", "delete", "--backup-dir", dir}, func(c map[string]int, unsure int) {
+	twice("delete", []string{"migrate", "-n", ns, "--apply", "--yes", "--mode", "delete", "--backup-dir", dir}, func(c map[string]int, unsure int) {
 		done += c[legacy.OutDeleted] + c[legacy.OutDeletedRefLeft]
 		if _, present := state(); !agree(done, n-present, unsure) {
 			t.Fatalf("reported %d deleted so far (%d unsure), the cluster lost %d", done, unsure, n-present)

@@ -78,8 +78,9 @@ func TestChangeWhoseAnswerWasLostIsReportedDone(t *testing.T) {
 	t.Run("delete", func(t *testing.T) {
 		ns := cluster.CreateNamespace(t, "lost")
 		createMany(t, ns, 2, 2)
+		invalidLongAgo(t, ns)
 		p := start(t, lostThenUnavailable(http.MethodDelete, secretPath(ns), true))
-		r := runAs(t, p.Kubeconfig, "migrate", "-n", ns, "--apply", "--mode", "delete", "--backup-dir", backupDir(t), "-o", "json").mustCode(t, 0)
+		r := runAs(t, p.Kubeconfig, "migrate", "-n", ns, "--apply", "--yes", "--mode", "delete", "--backup-dir", backupDir(t), "-o", "json").mustCode(t, 0)
 		result(t, r, legacy.OutDeleted)
 		if _, exists := get(t, ns); exists {
 			t.Fatal("tok-000 still exists")
@@ -90,7 +91,7 @@ func TestChangeWhoseAnswerWasLostIsReportedDone(t *testing.T) {
 		ns := cluster.CreateNamespace(t, "lost")
 		createMany(t, ns, 2, 2)
 		p := start(t, lostThenUnavailable(http.MethodPatch, secretPath(ns), true))
-		r := runAs(t, p.Kubeconfig, "migrate", "-n", ns, "--apply", "--backup-dir", backupDir(t), "-o", "json").mustCode(t, 0)
+		r := runAs(t, p.Kubeconfig, "migrate", "-n", ns, "--apply", "--yes", "--include-unknown", "--backup-dir", backupDir(t), "-o", "json").mustCode(t, 0)
 		result(t, r, legacy.OutInvalidated)
 		if labels, _ := get(t, ns); labels[legacy.LabelInvalidSince] == "" {
 			t.Fatalf("tok-000 not invalidated: %v", labels)
@@ -100,9 +101,10 @@ func TestChangeWhoseAnswerWasLostIsReportedDone(t *testing.T) {
 	t.Run("delete, and the look fails too", func(t *testing.T) {
 		ns := cluster.CreateNamespace(t, "lost")
 		createMany(t, ns, 2, 2)
+		invalidLongAgo(t, ns)
 		dir := backupDir(t)
 		p := start(t, lostThenUnavailable(http.MethodDelete, secretPath(ns), false))
-		args := []string{"migrate", "-n", ns, "--apply", "--mode", "delete", "--backup-dir", dir, "-o", "json"}
+		args := []string{"migrate", "-n", ns, "--apply", "--yes", "--mode", "delete", "--backup-dir", dir, "-o", "json"}
 		r := runAs(t, p.Kubeconfig, args...).mustCode(t, 1)
 		if o := result(t, r, legacy.OutFailed); !strings.Contains(o.Message, retry.RunAgain) {
 			t.Fatalf("the failure does not say the delete may have gone through: %s", o.Message)
@@ -126,9 +128,10 @@ func TestChangeWhoseAnswerWasLostIsReportedDone(t *testing.T) {
 	t.Run("restore re-creates", func(t *testing.T) {
 		ns := cluster.CreateNamespace(t, "lost")
 		createMany(t, ns, 2, 2)
+		invalidLongAgo(t, ns)
 		before := tokensIn(t, ns)
 		dir := backupDir(t)
-		runAs(t, cluster.Kubeconfig, "migrate", "-n", ns, "--apply", "--mode", "delete", "--backup-dir", dir, "-o", "json").mustCode(t, 0)
+		runAs(t, cluster.Kubeconfig, "migrate", "-n", ns, "--apply", "--yes", "--mode", "delete", "--backup-dir", dir, "-o", "json").mustCode(t, 0)
 		p := start(t, lostThenUnavailable(http.MethodPost, "/api/v1/namespaces/"+ns+"/secrets", true))
 		r := runAs(t, p.Kubeconfig, "restore", "--from", dir, "--only", ns+"/tok-000", "-o", "json").mustCode(t, 0)
 		result(t, r, legacy.OutRecreated)
@@ -141,7 +144,7 @@ func TestChangeWhoseAnswerWasLostIsReportedDone(t *testing.T) {
 		ns := cluster.CreateNamespace(t, "lost")
 		createMany(t, ns, 2, 2)
 		dir := backupDir(t)
-		runAs(t, cluster.Kubeconfig, "migrate", "-n", ns, "--apply", "--backup-dir", dir, "-o", "json").mustCode(t, 0)
+		runAs(t, cluster.Kubeconfig, "migrate", "-n", ns, "--apply", "--yes", "--include-unknown", "--backup-dir", dir, "-o", "json").mustCode(t, 0)
 		p := start(t, lostThenUnavailable(http.MethodPatch, secretPath(ns), true))
 		r := runAs(t, p.Kubeconfig, "restore", "--from", dir, "-o", "json").mustCode(t, 0)
 		result(t, r, legacy.OutLabelRemoved)

@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -51,7 +52,18 @@ func pluginBinary(t testing.TB) string {
 func TestMain(m *testing.M) {
 	// The token controller fills hundreds of Secrets here; its default
 	// client rate (20/s) would make that the slowest part of the suite.
-	framework.Main(m, framework.Options{KCMArgs: []string{"--kube-api-qps=500", "--kube-api-burst=1000"}}, func(c *framework.Cluster) { cluster = c })
+	// JSON storage lets tests backdate Secrets through etcd; the audit log
+	// is read back by --audit-log; use is tracked since trackedDays ago, as
+	// on a cluster upgraded to 1.28 long since.
+	framework.Main(m, framework.Options{KCMArgs: []string{"--kube-api-qps=500", "--kube-api-burst=1000"}, JSONStorage: true, Audit: true},
+		func(c *framework.Cluster) {
+			cluster = c
+			if err := c.SetTrackingSinceNow(daysAgo(trackedDays)); err != nil {
+				fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+				_ = c.Stop()
+				os.Exit(1)
+			}
+		})
 }
 
 type result struct {
@@ -102,8 +114,36 @@ var ctx = context.Background()
 
 // legacySecret creates a legacy token Secret for sa (listed in its .secrets
 // when listed is set, as auto-generated ones were), waits for the token
-// controller to fill it, and returns it.
+// controller to fill it, makes it three years old, and returns it.
 func legacySecret(t *testing.T, ns, sa, name string, listed bool) *corev1.Secret {
+	t.Helper()
+	freshSecret(t, ns, sa, name, listed)
+	cluster.BackdateSecret(t, ns, name, daysAgo(3*365))
+	s, _ := getSecret(t, ns, name)
+	return s
+}
+
+// invalidLongAgo labels every legacy Secret of ns invalid since 200 days
+// ago, so that its verdict is delete (the mode delete tests act on).
+func invalidLongAgo(t *testing.T, ns string) {
+	t.Helper()
+	l, err := cluster.Client.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	patch := fmt.Sprintf(`{"metadata":{"labels":{%q:%q}}}`, legacy.LabelInvalidSince, daysAgo(200).Format("2006-01-02"))
+	for _, s := range l.Items {
+		if s.Type != corev1.SecretTypeServiceAccountToken {
+			continue
+		}
+		if _, err := cluster.Client.CoreV1().Secrets(ns).Patch(ctx, s.Name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// freshSecret is legacySecret created now.
+func freshSecret(t *testing.T, ns, sa, name string, listed bool) *corev1.Secret {
 	t.Helper()
 	c := cluster.Client.CoreV1()
 	if _, err := c.ServiceAccounts(ns).Get(ctx, sa, metav1.GetOptions{}); apierrors.IsNotFound(err) {
@@ -213,7 +253,9 @@ func outcomes(t *testing.T, stdout string) map[string]legacy.Outcome {
 }
 
 // createMany makes n legacy Secrets spread over SAs (listed), concurrently,
-// and waits until the controller filled every one.
+// and waits until the controller filled every one. They are new: their
+// verdict is unknown ("too new to call unused"), so the tests of apply's
+// mechanics that invalidate them name it with --include-unknown.
 func createMany(t *testing.T, ns string, n, perSA int) {
 	t.Helper()
 	c := cluster.Client.CoreV1()

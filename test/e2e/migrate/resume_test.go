@@ -88,10 +88,11 @@ func TestKilledDeleteResumesAndRestores(t *testing.T) {
 	ns := cluster.CreateNamespace(t, "kill-delete")
 	start := time.Now()
 	createMany(t, ns, n, perSA)
+	invalidLongAgo(t, ns)
 	t.Logf("created %d filled Secrets in %s", n, time.Since(start))
 	before := tokensIn(t, ns)
 	dir := backupDir(t)
-	args := []string{"migrate", "-n", ns, "--apply", "--mode", "delete", "--backup-dir", dir, "--qps", "1000", "--burst", "1000"}
+	args := []string{"migrate", "-n", ns, "--apply", "--yes", "--mode", "delete", "--backup-dir", dir, "--qps", "1000", "--burst", "1000"}
 
 	// Early (backups only), middle, late: about three index lines per Secret.
 	killed := 0
@@ -157,7 +158,7 @@ func TestKilledInvalidateResumesAndRestores(t *testing.T) {
 	ns := cluster.CreateNamespace(t, "kill-inval")
 	createMany(t, ns, n, 50)
 	dir := backupDir(t)
-	args := []string{"migrate", "-n", ns, "--apply", "--backup-dir", dir, "--qps", "1000", "--burst", "1000"}
+	args := []string{"migrate", "-n", ns, "--apply", "--yes", "--include-unknown", "--backup-dir", dir, "--qps", "1000", "--burst", "1000"}
 	killed := 0
 	for _, at := range []int{50, 250} {
 		if killAt(t, dir, at, args...) {

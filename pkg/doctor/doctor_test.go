@@ -1,0 +1,24 @@
+package doctor
+
+import "testing"
+
+func TestParseCounters(t *testing.T) {
+	text := []byte(`# HELP serviceaccount_legacy_tokens_total [ALPHA] Cumulative legacy service account tokens used
+# TYPE serviceaccount_legacy_tokens_total counter
+serviceaccount_legacy_tokens_total 12
+serviceaccount_legacy_auto_token_uses_total 3
+serviceaccount_legacy_tokens_total_other 99
+serviceaccount_invalid_legacy_auto_token_uses_total 1e+00
+apiserver_request_total{code="200"} 5
+`)
+	got := ParseCounters(text, legacyCounters)
+	want := map[string]float64{"serviceaccount_legacy_tokens_total": 12, "serviceaccount_legacy_auto_token_uses_total": 3, "serviceaccount_invalid_legacy_auto_token_uses_total": 1}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+}
