@@ -598,7 +598,6 @@ func printOutcomeList(pf *genericclioptions.PrintFlags, out io.Writer, kind, dir
 	return nil
 }
 
-
 // countsLine reads "2 invalidate, 1 used", sorted; "nothing selected"
 // when empty.
 func countsLine(counts map[string]int) string {

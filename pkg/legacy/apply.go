@@ -62,9 +62,9 @@ func (o Outcome) Failed() bool {
 
 // ApplyOptions say what apply does.
 type ApplyOptions struct {
-	Mode           string
-	Date           string // the invalid-since value (today, UTC)
-	DryRun  string
+	Mode   string
+	Date   string // the invalid-since value (today, UTC)
+	DryRun string
 	// Include names verdicts besides the mode's own that may be changed.
 	Include Include
 	Workers int

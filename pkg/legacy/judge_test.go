@@ -35,7 +35,9 @@ func TestVerdicts(t *testing.T) {
 		}
 		return f
 	}
-	seen := func(n int) *SeenUse { return &SeenUse{Requests: 3, LastSeen: daysAgo(n), UserAgents: []string{"curl/8 (3)"}} }
+	seen := func(n int) *SeenUse {
+		return &SeenUse{Requests: 3, LastSeen: daysAgo(n), UserAgents: []string{"curl/8 (3)"}}
+	}
 	for _, c := range []struct {
 		name     string
 		f        Finding

@@ -29,7 +29,6 @@ func TestParseAge(t *testing.T) {
 	}
 }
 
-
 func secret(ns, name, rv string) *corev1.Secret {
 	return &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, UID: types.UID("uid-" + name), ResourceVersion: rv,
