@@ -2,14 +2,17 @@
 # A real local control plane: etcd, kube-apiserver and kube-controller-manager
 # (serviceaccount-token and serviceaccount controllers) on free loopback ports.
 #
-#   hack/local-cluster.sh up [--name NAME] [--key FILE] [--issuer URL]
+#   hack/local-cluster.sh up [--name NAME] [--key FILE] [--issuer URL] [--audit]
 #                            [--kcm-arg ARG]... [-- EXTRA_APISERVER_FLAGS...]
 #   hack/local-cluster.sh down [--name NAME]
 #
 # State lives in .local-cluster/NAME/ (LOCAL_CLUSTER_ROOT overrides the
 # parent): certificates, the signing key, logs, pids, `env` (SERVER, ISSUER,
-# KUBECONFIG, SIGNING_KEY, PUBLIC_KEY, CA_FILE, ETCD) and `kubeconfig` (0600,
-# admin).
+# KUBECONFIG, SIGNING_KEY, PUBLIC_KEY, CA_FILE, ETCD, and AUDIT_LOG with
+# --audit) and `kubeconfig` (0600, admin).
+# --audit makes kube-apiserver write every request at level Metadata (JSON
+# lines) to NAME/audit.log: the policy has to exist before kube-apiserver
+# starts and the folder is made here, so the script writes it, not the caller.
 # `up` prints the kubeconfig path as the LAST line of stdout; progress goes to
 # stderr. `up` on a NAME that is running fails; `down` stops exactly the
 # processes recorded for NAME and removes its folder.
@@ -22,12 +25,13 @@ die() { log "$*"; exit 1; }
 
 cmd="${1:-}"
 [[ -n "${cmd}" ]] && shift
-NAME=default KEY="" ISSUER="" KCM_ARGS=() API_ARGS=()
+NAME=default KEY="" ISSUER="" AUDIT=0 KCM_ARGS=() API_ARGS=()
 while (($#)); do
   case "$1" in
     --name) NAME="$2"; shift 2 ;;
     --key) KEY="$2"; shift 2 ;;
     --issuer) ISSUER="$2"; shift 2 ;;
+    --audit) AUDIT=1; shift ;;
     --kcm-arg) KCM_ARGS+=("$2"); shift 2 ;;
     --) shift; API_ARGS=("$@"); break ;;
     *) echo "local-cluster: unknown argument $1; see the header of $0" >&2; exit 2 ;;
@@ -189,6 +193,15 @@ up() {
 
   SERVER="https://127.0.0.1:${API_PORT}"
   [[ -n "${ISSUER}" ]] || ISSUER="${SERVER}"
+  local audit_args=() audit_log=""
+  if ((AUDIT)); then
+    audit_log="${DIR}/audit.log"
+    printf 'apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n' >"${DIR}/audit-policy.yaml"
+    # The log backend's default mode is blocking (NewAuditOptions in
+    # k8s.io/apiserver/pkg/server/options/audit.go): an event is written
+    # before the response is sent, so a test can read it right after.
+    audit_args=(--audit-policy-file "${DIR}/audit-policy.yaml" --audit-log-path "${audit_log}")
+  fi
   start kube-apiserver "${bin}/kube-apiserver" \
     --etcd-servers "http://127.0.0.1:${ETCD_PORT}" \
     --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "${API_PORT}" \
@@ -203,7 +216,7 @@ up() {
     --disable-admission-plugins ServiceAccount \
     --enable-priority-and-fairness=false \
     --cert-dir "${DIR}/pki" \
-    "${API_ARGS[@]}"
+    "${audit_args[@]}" "${API_ARGS[@]}"
   kubeconfig "${DIR}/kubeconfig" "${SERVER}"
   local curl_admin=(curl -fsS --cacert "${DIR}/pki/ca.crt" --cert "${DIR}/pki/admin.crt" --key "${DIR}/pki/admin.key")
   wait_for apiserver 60 "${curl_admin[@]}" "${SERVER}/readyz" || fail_up "kube-apiserver not ready within 60s"
@@ -227,6 +240,7 @@ SIGNING_KEY=${DIR}/pki/sa.key
 PUBLIC_KEY=${DIR}/pki/sa.pub
 CA_FILE=${DIR}/pki/ca.crt
 ETCD=http://127.0.0.1:${ETCD_PORT}
+AUDIT_LOG=${audit_log}
 ENV
   log "up in $((SECONDS - start_s))s: ${SERVER}, issuer ${ISSUER}"
   echo "${DIR}/kubeconfig"

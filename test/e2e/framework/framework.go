@@ -26,13 +26,22 @@ import (
 
 const modulePath = "github.com/bound-token/kubectl-bound-token"
 
-// Options are passed to `hack/local-cluster.sh up`.
+// Options are passed to `hack/local-cluster.sh up`. The zero value starts
+// the cluster every package had before the options below existed.
 type Options struct {
 	Name          string // default: e2e-<pid>, so parallel packages never collide
 	KeyFile       string
 	Issuer        string
 	KCMArgs       []string
 	APIServerArgs []string
+	// JSONStorage makes kube-apiserver store objects in etcd as JSON
+	// (--storage-media-type=application/json) instead of its default,
+	// protobuf (pkg/controlplane/apiserver/options/options.go,
+	// NewOptions), so that Backdate can rewrite a stored field in place.
+	JSONStorage bool
+	// Audit makes kube-apiserver log every request at level Metadata to
+	// Cluster.AuditLog (hack/local-cluster.sh --audit).
+	Audit bool
 }
 
 // Cluster is a running local control plane with an admin client.
@@ -41,7 +50,10 @@ type Cluster struct {
 	SigningKeyFile, PublicKeyFile, CAFile string
 	// EtcdURL is etcd's plain-HTTP client URL, for tests that act on
 	// storage itself (compaction).
-	EtcdURL    string
+	EtcdURL string
+	// AuditLog is kube-apiserver's audit log (JSON lines), set only when
+	// the cluster was started with Options.Audit.
+	AuditLog   string
 	RESTConfig *rest.Config
 	Client     kubernetes.Interface
 	repo       string
@@ -82,11 +94,18 @@ func Start(opts Options) (*Cluster, error) {
 	if opts.Issuer != "" {
 		args = append(args, "--issuer", opts.Issuer)
 	}
+	if opts.Audit {
+		args = append(args, "--audit")
+	}
 	for _, a := range opts.KCMArgs {
 		args = append(args, "--kcm-arg", a)
 	}
-	if len(opts.APIServerArgs) > 0 {
-		args = append(append(args, "--"), opts.APIServerArgs...)
+	apiArgs := opts.APIServerArgs
+	if opts.JSONStorage {
+		apiArgs = append([]string{"--storage-media-type=application/json"}, apiArgs...)
+	}
+	if len(apiArgs) > 0 {
+		args = append(append(args, "--"), apiArgs...)
 	}
 	cmd := exec.Command(filepath.Join(repo, "hack", "local-cluster.sh"), args...)
 	cmd.Dir = repo
@@ -106,7 +125,7 @@ func Start(opts Options) (*Cluster, error) {
 	}
 	c.Server, c.Issuer = env["SERVER"], env["ISSUER"]
 	c.SigningKeyFile, c.PublicKeyFile, c.CAFile = env["SIGNING_KEY"], env["PUBLIC_KEY"], env["CA_FILE"]
-	c.EtcdURL = env["ETCD"]
+	c.EtcdURL, c.AuditLog = env["ETCD"], env["AUDIT_LOG"]
 	if c.RESTConfig, err = clientcmd.BuildConfigFromFlags("", kubeconfig); err != nil {
 		_ = c.Stop()
 		return nil, err
