@@ -249,13 +249,32 @@ func TestReleaseArchiveInstallsWithKrew(t *testing.T) {
 		t.Errorf("kubectl bound-token migrate --help:\n%s", out)
 	}
 
-	// The caveat's completion recipe: the folder the bin link points into,
-	// on PATH, gives kubectl (>= 1.26) kubectl_complete-bound_token.
-	target, err := filepath.EvalSymlinks(link)
-	if err != nil {
+	// The caveats' completion recipe, run as written: the folder its shell
+	// line prints, on PATH, gives kubectl (>= 1.26) the plugin's
+	// kubectl_complete-bound_token.
+	var rendered struct {
+		Spec struct {
+			Caveats string `json:"caveats"`
+		} `json:"spec"`
+	}
+	if err := yaml.Unmarshal(b, &rendered); err != nil {
 		t.Fatal(err)
 	}
-	withHelper := k.env(filepath.Dir(target))
+	recipe := ""
+	for _, line := range strings.Split(rendered.Spec.Caveats, "\n") {
+		if strings.Contains(line, "readlink") {
+			recipe = strings.TrimSpace(line)
+		}
+	}
+	if recipe == "" {
+		t.Fatal("the caveats have no completion recipe (a readlink line)")
+	}
+	folder, _ := runSplit(t, "", k.env(), true, "sh", "-c", recipe)
+	folder = strings.TrimSpace(folder)
+	if folder != store {
+		t.Errorf("the caveats' recipe %s prints %q, want the installed folder %s", recipe, folder, store)
+	}
+	withHelper := k.env(folder)
 	if out := run(t, "", withHelper, true, k.kubectl(), "__complete", "bound-token", ""); !strings.Contains(out, "migrate") || !strings.Contains(out, "verify") {
 		t.Errorf("kubectl __complete bound-token through the caveat's folder:\n%s", out)
 	}
