@@ -190,8 +190,13 @@ func TestReleaseArchiveInstallsWithKrew(t *testing.T) {
 	// The validator refuses what krew would refuse: a sha256 that is not
 	// lowercase hex (validatePlatform, internal/index/validation/validate.go).
 	bad := filepath.Join(tmp, "bad", "bound-token.yaml")
-	os.MkdirAll(filepath.Dir(bad), 0o755)
-	os.WriteFile(bad, bytes.Replace(b, []byte(dist.Sums[filepath.Base(archive)]), []byte(strings.ToUpper(dist.Sums[filepath.Base(archive)])), 1), 0o644)
+	sum := dist.Sums[filepath.Base(archive)]
+	if err := os.MkdirAll(filepath.Dir(bad), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, bytes.Replace(b, []byte(sum), []byte(strings.ToUpper(sum)), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if out := validate(t, bad, false); !strings.Contains(out, "`sha256` value") {
 		t.Errorf("an uppercase sha256 was refused for another reason:\n%s", out)
 	}
