@@ -17,8 +17,14 @@ SHORT_FUZZTIME ?= 30000x
 
 GORELEASER_VERSION ?= v2.16.0
 GORELEASER := $(CURDIR)/.tools/goreleaser
+# krew's own `kubectl krew` and krew-index's validate-krew-manifest, pinned;
+# the folder is keyed by the version so a bump rebuilds them.
+KREW_VERSION ?= v0.4.3
+KREW_DIR := $(CURDIR)/.tools/krew-$(KREW_VERSION)
+KREW := $(KREW_DIR)/krew
+VALIDATE_KREW_MANIFEST := $(KREW_DIR)/validate-krew-manifest
 
-.PHONY: all build controlplane test check unit e2e fuzz bench demo docs tools dist manifest cluster-up cluster-down clean
+.PHONY: all build controlplane test check unit e2e krew fuzz bench demo docs tools dist manifest cluster-up cluster-down clean
 
 all: build
 
@@ -30,7 +36,7 @@ build:
 controlplane:
 	hack/build-controlplane.sh >/dev/null
 
-test: check unit e2e
+test: check unit e2e krew
 	$(MAKE) fuzz FUZZTIME=$(SHORT_FUZZTIME)
 
 check:
@@ -39,10 +45,19 @@ check:
 	$(GO) mod tidy -diff
 
 unit:
-	$(GO) test -count=1 ./pkg/... ./test/krew/...
+	$(GO) test -count=1 ./pkg/...
 
 e2e: controlplane
 	$(GO) test -count=1 -timeout 40m ./test/e2e/...
+
+# The release archive for this machine, built by goreleaser from
+# .goreleaser.yaml, rendered into a manifest, checked by validate-krew-manifest
+# and installed, run and uninstalled by the real krew through kubectl's plugin
+# lookup (kubectl from the control-plane build).
+krew: tools
+	@bin="$$(hack/build-controlplane.sh)" && \
+	KREW="$(KREW)" VALIDATE_KREW_MANIFEST="$(VALIDATE_KREW_MANIFEST)" GORELEASER="$(GORELEASER)" KUBECTL="$$bin/kubectl" \
+		$(GO) test -count=1 -timeout 20m ./test/krew/...
 
 fuzz:
 	$(GO) test ./pkg/jwt -run '^$$' -fuzz '^FuzzDecodeVerify$$' -fuzztime $(FUZZTIME)
@@ -62,20 +77,26 @@ demo: build controlplane
 docs:
 	$(GO) run ./hack/gendocs docs/reference
 
-# goreleaser, pinned, from the Go module proxy into .tools/ (v2.16.0 is the
-# newest that builds with Go 1.26).
-tools: $(GORELEASER)
+# goreleaser and krew, pinned, from the Go module proxy into .tools/ with
+# `go install pkg@version`, so the project's go.mod never requires them
+# (goreleaser v2.16.0 is the newest that builds with Go 1.26).
+tools: $(GORELEASER) $(KREW) $(VALIDATE_KREW_MANIFEST)
 $(GORELEASER):
 	GOBIN=$(CURDIR)/.tools $(GO) install github.com/goreleaser/goreleaser/v2@$(GORELEASER_VERSION)
+$(KREW) $(VALIDATE_KREW_MANIFEST) &:
+	GOBIN=$(KREW_DIR) $(GO) install sigs.k8s.io/krew/cmd/krew@$(KREW_VERSION) sigs.k8s.io/krew/cmd/validate-krew-manifest@$(KREW_VERSION)
 
 # Checks .goreleaser.yaml and builds every platform's archive into dist/.
 dist: tools
 	$(GORELEASER) check
 	$(GORELEASER) release --snapshot --clean --skip=publish
 
-# Renders plugins/bound-token.yaml (the custom krew index) for dist/.
-manifest:
+# Renders plugins/bound-token.yaml (the custom krew index) for dist/ and
+# checks it with krew's validate-krew-manifest (-skip-install: the archives
+# are only downloadable once the release is published).
+manifest: tools
 	$(GO) run ./hack/render-manifest
+	$(VALIDATE_KREW_MANIFEST) -skip-install -manifest plugins/bound-token.yaml
 
 cluster-up: controlplane
 	hack/local-cluster.sh up

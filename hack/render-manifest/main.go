@@ -1,10 +1,11 @@
 // render-manifest writes plugins/bound-token.yaml from krew-manifest.yaml and
 // a goreleaser dist folder (make manifest), so this repository is a custom
-// krew index for the version in dist.
+// krew index for the version in dist. `make manifest` then checks the result
+// with krew's own validate-krew-manifest.
 package main
 
 import (
-	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,7 +14,11 @@ import (
 )
 
 func main() {
-	if err := run("krew-manifest.yaml", "dist", filepath.Join("plugins", "bound-token.yaml")); err != nil {
+	tmpl := flag.String("template", "krew-manifest.yaml", "krew-release-bot template")
+	dist := flag.String("dist", "dist", "goreleaser dist folder (metadata.json, checksums.txt)")
+	out := flag.String("out", filepath.Join("plugins", "bound-token.yaml"), "manifest to write")
+	flag.Parse()
+	if err := run(*tmpl, *dist, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "render-manifest:", err)
 		os.Exit(1)
 	}
@@ -24,34 +29,13 @@ func run(tmplPath, dist, out string) error {
 	if err != nil {
 		return err
 	}
-	meta, err := os.ReadFile(filepath.Join(dist, "metadata.json"))
+	d, err := krew.ReadDist(dist)
 	if err != nil {
 		return fmt.Errorf("%w (run make dist first)", err)
 	}
-	var md struct {
-		Tag string `json:"tag"`
-	}
-	if err := json.Unmarshal(meta, &md); err != nil {
-		return err
-	}
-	sumsFile, err := os.ReadFile(filepath.Join(dist, "checksums.txt"))
+	b, err := krew.RenderDist(tmpl, d)
 	if err != nil {
 		return err
-	}
-	sums, err := krew.ParseChecksums(sumsFile)
-	if err != nil {
-		return err
-	}
-	b, err := krew.Render(tmpl, md.Tag, sums)
-	if err != nil {
-		return err
-	}
-	m, err := krew.Parse(b)
-	if err != nil {
-		return err
-	}
-	if errs := krew.Validate(m, krew.Released); len(errs) > 0 {
-		return fmt.Errorf("rendered manifest is invalid: %v", errs)
 	}
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return err

@@ -1,88 +1,38 @@
-// Package krew renders, checks and installs the plugin's krew manifest the
-// way krew and krew-release-bot do, because neither tool can be fetched here
-// and a broken manifest only shows up when users install.
+// Package krew renders the plugin's krew manifest from the template
+// krew-manifest.yaml and a goreleaser dist folder, as krew-release-bot
+// renders it for krew-index.
+//
+// It does not check manifests: krew's own validate-krew-manifest (built by
+// `make tools` from sigs.k8s.io/krew) is the one authority for krew's rules,
+// and test/krew runs it, and the real `kubectl krew`, on what this renders.
 package krew
 
 import (
-	"archive/tar"
-	"archive/zip"
 	"bytes"
-	"compress/gzip"
-	"crypto/sha256"
-	"encoding/hex"
+	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"text/template"
-
-	"sigs.k8s.io/yaml"
 )
-
-const (
-	PluginName = "bound-token"
-	Binary     = "kubectl-bound_token"
-	APIVersion = "krew.googlecontainertools.github.com/v1alpha2"
-)
-
-// Manifest is the part of krew's Plugin type that matters here.
-type Manifest struct {
-	APIVersion string `json:"apiVersion"`
-	Kind       string `json:"kind"`
-	Metadata   struct {
-		Name string `json:"name"`
-	} `json:"metadata"`
-	Spec struct {
-		Version          string     `json:"version"`
-		Homepage         string     `json:"homepage"`
-		ShortDescription string     `json:"shortDescription"`
-		Description      string     `json:"description"`
-		Caveats          string     `json:"caveats"`
-		Platforms        []Platform `json:"platforms"`
-	} `json:"spec"`
-}
-
-type Platform struct {
-	Selector struct {
-		MatchLabels      map[string]string `json:"matchLabels"`
-		MatchExpressions []any             `json:"matchExpressions,omitempty"`
-	} `json:"selector"`
-	URI    string `json:"uri"`
-	Sha256 string `json:"sha256"`
-	Bin    string `json:"bin"`
-	Files  []struct {
-		From string `json:"from"`
-		To   string `json:"to"`
-	} `json:"files"`
-}
-
-// OSArch names one released platform.
-type OSArch struct{ OS, Arch string }
-
-func (p OSArch) String() string { return p.OS + "/" + p.Arch }
-
-// Released are the platforms .goreleaser.yaml builds.
-var Released = []OSArch{
-	{"linux", "amd64"}, {"linux", "arm64"}, {"darwin", "amd64"}, {"darwin", "arm64"}, {"windows", "amd64"}, {"windows", "arm64"},
-}
 
 // Render fills the krew-release-bot template: {{ .TagName }} and
-// {{addURIAndSha "URL" .TagName}}, with sha256 looked up by archive file name.
-func Render(tmpl []byte, tag string, sums map[string]string) ([]byte, error) {
+// {{addURIAndSha "URL" .TagName}}. sum gives the sha256 of an archive by its
+// file name (the URL's last element); a name it does not know is an error.
+func Render(tmpl []byte, tag string, sum func(archive string) (string, bool)) ([]byte, error) {
 	var missing []string
 	funcs := template.FuncMap{
 		"addURIAndSha": func(url, tag string) string {
 			url = strings.ReplaceAll(url, "{{ .TagName }}", tag)
-			sum, ok := sums[path.Base(url)]
+			s, ok := sum(path.Base(url))
 			if !ok {
 				missing = append(missing, path.Base(url))
 			}
 			// Quoted: an all-digit or "1e5..."-like hash would otherwise
 			// load as a YAML number.
-			return fmt.Sprintf("uri: %s\n    sha256: %q", url, sum)
+			return fmt.Sprintf("uri: %s\n    sha256: %q", url, s)
 		},
 	}
 	t, err := template.New("krew").Funcs(funcs).Option("missingkey=error").Parse(string(tmpl))
@@ -112,222 +62,46 @@ func ParseChecksums(b []byte) (map[string]string, error) {
 	return out, nil
 }
 
-var (
-	semverRe = regexp.MustCompile(`^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$`)
-	shaRe    = regexp.MustCompile(`^[0-9a-f]{64}$`)
-)
-
-// Parse reads a manifest, refusing unknown fields as krew does.
-func Parse(b []byte) (*Manifest, error) {
-	var m Manifest
-	if err := yaml.UnmarshalStrict(b, &m); err != nil {
-		return nil, fmt.Errorf("krew manifest: %w", err)
-	}
-	return &m, nil
+// Dist is what a goreleaser run left in its dist folder that the manifest
+// needs.
+type Dist struct {
+	Dir string
+	// Tag is the git tag the archives are named after ({{ .Tag }}).
+	Tag string
+	// Version is {{ .Version }}, which the binaries report as v+Version.
+	Version string
+	// Sums maps archive file names to their sha256.
+	Sums map[string]string
 }
 
-// Validate applies krew's rules and ours: every released platform is
-// selected by exactly one entry.
-func Validate(m *Manifest, platforms []OSArch) []string {
-	var errs []string
-	fail := func(f string, a ...any) { errs = append(errs, fmt.Sprintf(f, a...)) }
-	if m.APIVersion != APIVersion {
-		fail("apiVersion %q, want %q", m.APIVersion, APIVersion)
+// ReadDist reads metadata.json and checksums.txt of a goreleaser dist folder.
+func ReadDist(dir string) (*Dist, error) {
+	meta, err := os.ReadFile(filepath.Join(dir, "metadata.json"))
+	if err != nil {
+		return nil, err
 	}
-	if m.Kind != "Plugin" {
-		fail("kind %q, want Plugin", m.Kind)
+	var md struct {
+		Tag     string `json:"tag"`
+		Version string `json:"version"`
 	}
-	if m.Metadata.Name != PluginName {
-		fail("metadata.name %q, want %q", m.Metadata.Name, PluginName)
+	if err := json.Unmarshal(meta, &md); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "metadata.json"), err)
 	}
-	if !semverRe.MatchString(m.Spec.Version) {
-		fail("spec.version %q is not semver with a leading v", m.Spec.Version)
+	b, err := os.ReadFile(filepath.Join(dir, "checksums.txt"))
+	if err != nil {
+		return nil, err
 	}
-	if m.Spec.ShortDescription == "" || len(m.Spec.ShortDescription) > 50 {
-		fail("spec.shortDescription must be 1 to 50 characters")
+	sums, err := ParseChecksums(b)
+	if err != nil {
+		return nil, err
 	}
-	if !strings.HasPrefix(m.Spec.Homepage, "https://") {
-		fail("spec.homepage %q is not https", m.Spec.Homepage)
-	}
-	covered := map[OSArch]int{}
-	for i, p := range m.Spec.Platforms {
-		where := fmt.Sprintf("platform %d", i)
-		if len(p.Selector.MatchExpressions) > 0 {
-			fail("%s: selector uses matchExpressions; only matchLabels os/arch are allowed here", where)
-		}
-		for k := range p.Selector.MatchLabels {
-			if k != "os" && k != "arch" {
-				fail("%s: selector key %q; only os and arch are allowed", where, k)
-			}
-		}
-		pa := OSArch{p.Selector.MatchLabels["os"], p.Selector.MatchLabels["arch"]}
-		if pa.OS == "" || pa.Arch == "" {
-			fail("%s: selector must set both os and arch", where)
-		}
-		for _, want := range platforms {
-			if want == pa {
-				covered[pa]++
-			}
-		}
-		if !strings.HasPrefix(p.URI, "https://") {
-			fail("%s: uri %q is not https", where, p.URI)
-		}
-		if !shaRe.MatchString(p.Sha256) {
-			fail("%s: sha256 %q is not 64 lowercase hex digits", where, p.Sha256)
-		}
-		wantBin := Binary
-		if pa.OS == "windows" {
-			wantBin += ".exe"
-		}
-		if p.Bin != wantBin {
-			fail("%s: bin %q, want %q", where, p.Bin, wantBin)
-		}
-		hasLicense, hasBin := false, false
-		for _, f := range p.Files {
-			if f.From == "LICENSE" {
-				hasLicense = true
-			}
-			if f.From == wantBin {
-				hasBin = true
-			}
-		}
-		if !hasLicense || !hasBin {
-			fail("%s: files must copy %s and LICENSE", where, wantBin)
-		}
-	}
-	for _, want := range platforms {
-		switch covered[want] {
-		case 0:
-			fail("no platform entry selects %s", want)
-		case 1:
-		default:
-			fail("%d platform entries select %s", covered[want], want)
-		}
-	}
-	return errs
+	return &Dist{Dir: dir, Tag: md.Tag, Version: md.Version, Sums: sums}, nil
 }
 
-// Install does what `krew install` does for one platform: pick the entry by
-// selector, fetch the archive, check its sha256, extract it, apply files and
-// return the path of bin inside dest.
-func Install(m *Manifest, target OSArch, fetch func(uri string) ([]byte, error), dest string) (string, error) {
-	var p *Platform
-	for i := range m.Spec.Platforms {
-		l := m.Spec.Platforms[i].Selector.MatchLabels
-		if l["os"] == target.OS && l["arch"] == target.Arch {
-			p = &m.Spec.Platforms[i]
-			break
-		}
-	}
-	if p == nil {
-		return "", fmt.Errorf("no platform entry for %s", target)
-	}
-	data, err := fetch(p.URI)
-	if err != nil {
-		return "", fmt.Errorf("download %s: %w", p.URI, err)
-	}
-	sum := sha256.Sum256(data)
-	if got := hex.EncodeToString(sum[:]); got != p.Sha256 {
-		return "", fmt.Errorf("sha256 of %s is %s, manifest says %s", p.URI, got, p.Sha256)
-	}
-	stage := filepath.Join(dest, ".extract")
-	if err := extract(p.URI, data, stage); err != nil {
-		return "", err
-	}
-	for _, f := range p.Files {
-		src := filepath.Join(stage, filepath.FromSlash(f.From))
-		dst := filepath.Join(dest, filepath.FromSlash(f.To), filepath.Base(src))
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			return "", err
-		}
-		if err := os.Rename(src, dst); err != nil {
-			return "", fmt.Errorf("files: %s: %w", f.From, err)
-		}
-	}
-	bin := filepath.Join(dest, filepath.FromSlash(p.Bin))
-	st, err := os.Stat(bin)
-	if err != nil {
-		return "", fmt.Errorf("bin %s not in the installed files", p.Bin)
-	}
-	if target.OS != "windows" && st.Mode()&0o111 == 0 {
-		return "", fmt.Errorf("bin %s is not executable", p.Bin)
-	}
-	return bin, os.RemoveAll(stage)
-}
-
-func extract(uri string, data []byte, dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	safe := func(name string) (string, error) {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		if !strings.HasPrefix(p, filepath.Clean(dir)+string(os.PathSeparator)) {
-			return "", fmt.Errorf("archive entry %q escapes the folder", name)
-		}
-		return p, nil
-	}
-	if strings.HasSuffix(uri, ".zip") {
-		zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
-		if err != nil {
-			return err
-		}
-		for _, f := range zr.File {
-			p, err := safe(f.Name)
-			if err != nil {
-				return err
-			}
-			if f.FileInfo().IsDir() {
-				continue
-			}
-			rc, err := f.Open()
-			if err != nil {
-				return err
-			}
-			err = writeFile(p, rc, f.Mode())
-			rc.Close()
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	gz, err := gzip.NewReader(bytes.NewReader(data))
-	if err != nil {
-		return err
-	}
-	tr := tar.NewReader(gz)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if h.Typeflag != tar.TypeReg {
-			continue
-		}
-		p, err := safe(h.Name)
-		if err != nil {
-			return err
-		}
-		if err := writeFile(p, tr, os.FileMode(h.Mode)); err != nil {
-			return err
-		}
-	}
-}
-
-func writeFile(p string, r io.Reader, mode os.FileMode) error {
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode.Perm()|0o200)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, r); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+// RenderDist renders the template for every archive of d.
+func RenderDist(tmpl []byte, d *Dist) ([]byte, error) {
+	return Render(tmpl, d.Tag, func(name string) (string, bool) {
+		s, ok := d.Sums[name]
+		return s, ok
+	})
 }

@@ -87,7 +87,13 @@ func TestInvalidateThenRestore(t *testing.T) {
 	waitAuth(t, s, true)
 	dir := backupDir(t)
 
+	// waitAuth used the token, so the apiserver labelled it used today:
+	// the verdict is "used", and changing it must be asked for.
 	r := run(t, "migrate", "-n", ns, "--apply", "--yes", "--backup-dir", dir, "-o", "json").mustCode(t, 0)
+	if o := outcomes(t, r.stdout)[ns+"/app-token"]; o.Result != legacy.OutSkipUsed {
+		t.Fatalf("a token used just now: outcome %+v", o)
+	}
+	r = run(t, "migrate", "-n", ns, "--apply", "--yes", "--include-used", "--backup-dir", dir, "-o", "json").mustCode(t, 0)
 	if o := outcomes(t, r.stdout)[ns+"/app-token"]; o.Result != legacy.OutInvalidated {
 		t.Fatalf("outcome %+v", o)
 	}
@@ -120,7 +126,9 @@ func TestDeleteThenRestore(t *testing.T) {
 	s, _ = getSecret(t, ns, "app-token")
 	dir := backupDir(t)
 
-	r := run(t, "migrate", "-n", ns, "--apply", "--yes", "--mode", "delete", "--backup-dir", dir, "-o", "json").mustCode(t, 0)
+	// waitAuth presented the invalid token: the apiserver labelled it used
+	// today, after invalid-since, so its verdict is in-use-failing.
+	r := run(t, "migrate", "-n", ns, "--apply", "--yes", "--include-used", "--mode", "delete", "--backup-dir", dir, "-o", "json").mustCode(t, 0)
 	for _, name := range []string{"app-token", "app-token-2"} {
 		if o := outcomes(t, r.stdout)[ns+"/"+name]; o.Result != legacy.OutDeleted {
 			t.Fatalf("%s: outcome %+v", name, o)
