@@ -76,7 +76,9 @@ var (
 // at its end, so: the answer to that GET (logged at -v=6) marks the start,
 // and the evaluation is taken as over once no further request has been
 // answered for cleanerSettle (between requests it only reads its
-// in-memory caches). The process is then stopped. It is also recorded in
+// in-memory caches). The process is then stopped and its whole log read
+// again: a write answered after the settle still counts, and one cut short
+// by the stop fails the test rather than going unseen. It is also recorded in
 // the cluster's pids file so that `hack/local-cluster.sh down` stops it if
 // this test process dies first, and killed when the test ends.
 func (c *Cluster) RunLegacyTokenCleanerOnce(t testing.TB, period time.Duration) CleanerRun {
@@ -151,35 +153,15 @@ func (c *Cluster) RunLegacyTokenCleanerOnce(t testing.TB, period time.Duration) 
 			if m == nil {
 				continue
 			}
-			verb, url, status := m[1], m[2], m[3]
-			if verb == "GET" && trackingRead.MatchString(url) {
+			if verb, url, status := m[1], m[2], m[3]; verb == "GET" && trackingRead.MatchString(url) {
 				if status != "200" {
 					stop()
 					t.Fatalf("the cleaner could not read kube-system/%s (HTTP %s): it changes nothing without it; log %s", TrackingConfigMap, status, run.Log)
 				}
 				started = true
 			}
-			if !started {
-				continue
-			}
-			lastAnswer = time.Now()
-			s := secretURL.FindStringSubmatch(url)
-			if s == nil || (verb != "PATCH" && verb != "DELETE") {
-				continue
-			}
-			name := s[1] + "/" + s[2]
-			code, _ := strconv.Atoi(status)
-			switch {
-			case code/100 == 2 && verb == "PATCH":
-				run.Invalidated = append(run.Invalidated, name)
-			case code/100 == 2:
-				run.Deleted = append(run.Deleted, name)
-			case verb == "DELETE" && (code == 404 || code == 409):
-				// The cleaner ignores these: the Secret went or changed
-				// since its cache saw it (its resourceVersion precondition).
-				t.Logf("cleaner: DELETE %s answered %s", name, status)
-			default:
-				t.Errorf("cleaner: %s %s answered HTTP %s; log %s", verb, name, status, run.Log)
+			if started {
+				lastAnswer = time.Now()
 			}
 		}
 		if started && time.Since(lastAnswer) >= cleanerSettle {
@@ -192,9 +174,67 @@ func (c *Cluster) RunLegacyTokenCleanerOnce(t testing.TB, period time.Duration) 
 		time.Sleep(100 * time.Millisecond)
 	}
 	stop()
-	sort.Strings(run.Invalidated)
-	sort.Strings(run.Deleted)
+	// Read the whole log of the stopped process, so that a request answered
+	// after the settle, or cut short by the stop, is counted or reported.
+	var rest []byte
+	lines, _ := newLines(t, run.Log, 0, &rest)
+	if len(rest) > 0 {
+		lines = append(lines, string(rest))
+	}
+	d := cleanerDecisions(lines)
+	run.Invalidated, run.Deleted = d.invalidated, d.deleted
+	for _, l := range d.ignored {
+		t.Logf("cleaner: %s (it ignores this answer: the Secret went or changed since its cache saw it)", l)
+	}
+	for _, l := range d.failed {
+		t.Errorf("cleaner: %s; log %s", l, run.Log)
+	}
 	return run
+}
+
+type decisions struct {
+	invalidated, deleted []string // NS/NAME, sorted
+	ignored, failed      []string // "VERB NS/NAME answered HTTP CODE"
+}
+
+// cleanerDecisions reads what one evaluation did from the controller
+// manager's log lines: the Secret PATCHes and DELETEs answered after its
+// read of the tracking ConfigMap. evaluateSATokens only PATCHes to add
+// the invalid-since label and only DELETEs an invalid Secret.
+func cleanerDecisions(lines []string) decisions {
+	var d decisions
+	started := false
+	for _, l := range lines {
+		m := responseLine.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		verb, url, status := m[1], m[2], m[3]
+		if verb == "GET" && trackingRead.MatchString(url) {
+			started = true
+		}
+		s := secretURL.FindStringSubmatch(url)
+		if !started || s == nil || (verb != "PATCH" && verb != "DELETE") {
+			continue
+		}
+		name := s[1] + "/" + s[2]
+		code, _ := strconv.Atoi(status)
+		switch {
+		case code/100 == 2 && verb == "PATCH":
+			d.invalidated = append(d.invalidated, name)
+		case code/100 == 2:
+			d.deleted = append(d.deleted, name)
+		case verb == "DELETE" && (code == 404 || code == 409):
+			// evaluateSATokens ignores these: its Delete carries a
+			// resourceVersion precondition.
+			d.ignored = append(d.ignored, fmt.Sprintf("%s %s answered HTTP %s", verb, name, status))
+		default:
+			d.failed = append(d.failed, fmt.Sprintf("%s %s answered HTTP %q", verb, name, status))
+		}
+	}
+	sort.Strings(d.invalidated)
+	sort.Strings(d.deleted)
+	return d
 }
 
 // newLines returns the complete lines written to path after offset, and

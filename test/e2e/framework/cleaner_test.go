@@ -1,6 +1,9 @@
 package framework
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // Lines as kube-controller-manager v1.34.4 wrote them at -v=6 while its
 // legacy token cleaner ran against the local cluster.
@@ -34,5 +37,33 @@ func TestCleanerLogLinesAreRead(t *testing.T) {
 	}
 	if !cacheSyncLine.MatchString(`I1202 00:00:04.949886    6697 shared_informer.go:356] "Caches are synced" controller="legacy-service-account-token-cleaner"`) {
 		t.Error("caches-synced line not recognised")
+	}
+}
+
+func TestCleanerDecisionsCountOnlyAnsweredWritesAfterTheGate(t *testing.T) {
+	const h = `I1202 00:00:04.962666    6697 round_trippers.go:632] "Response" logger="legacy-serviceaccount-token-cleaner-controller" `
+	lines := []string{
+		// Before the evaluation's read of the tracking ConfigMap: not its.
+		h + `verb="PATCH" url="https://h/api/v1/namespaces/a/secrets/early" status="200 OK" milliseconds=1`,
+		h + `verb="GET" url="https://h/api/v1/namespaces/kube-system/configmaps/kube-apiserver-legacy-service-account-token-tracking" status="200 OK" milliseconds=4`,
+		h + `verb="PATCH" url="https://h/api/v1/namespaces/a/secrets/z" status="200 OK" milliseconds=5`,
+		h + `verb="PATCH" url="https://h/api/v1/namespaces/a/secrets/b" status="200 OK" milliseconds=5`,
+		h + `verb="DELETE" url="https://h/api/v1/namespaces/a/secrets/c" status="200 OK" milliseconds=5`,
+		h + `verb="DELETE" url="https://h/api/v1/namespaces/a/secrets/gone" status="409 Conflict" milliseconds=5`,
+		h + `verb="PATCH" url="https://h/api/v1/namespaces/a/secrets/cut" status="" milliseconds=5`,
+		h + `verb="GET" url="https://h/api/v1/namespaces/a/secrets/read" status="200 OK" milliseconds=5`,
+	}
+	d := cleanerDecisions(lines)
+	if got := strings.Join(d.invalidated, ","); got != "a/b,a/z" {
+		t.Errorf("invalidated %s", got)
+	}
+	if got := strings.Join(d.deleted, ","); got != "a/c" {
+		t.Errorf("deleted %s", got)
+	}
+	if len(d.ignored) != 1 || !strings.Contains(d.ignored[0], "a/gone") {
+		t.Errorf("ignored %q", d.ignored)
+	}
+	if len(d.failed) != 1 || !strings.Contains(d.failed[0], "a/cut") {
+		t.Errorf("failed %q", d.failed)
 	}
 }
