@@ -40,8 +40,9 @@ done
 [[ "${NAME}" =~ ^[a-zA-Z0-9][a-zA-Z0-9_.-]*$ ]] || { echo "local-cluster: bad --name ${NAME}" >&2; exit 2; }
 DIR="${ROOT}/${NAME}"
 
-# Our processes carry DIR in their command line; a recycled pid does not.
-ours() { [[ -r "/proc/$1/cmdline" ]] && tr '\0' ' ' <"/proc/$1/cmdline" | grep -qF -- "${DIR}/"; }
+# Our processes carry DIR in their command line; a recycled pid does not. A
+# process that ends while tr reads its cmdline is simply not running (quiet).
+ours() { [[ -r "/proc/$1/cmdline" ]] && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF -- "${DIR}/"; }
 
 stop_all() {
   [[ -f "${DIR}/pids" ]] || return 0

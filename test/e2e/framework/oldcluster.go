@@ -228,6 +228,14 @@ func skipValue(dec *json.Decoder) error {
 	return dec.Decode(&raw)
 }
 
+// EtcdGet reads one key (see EtcdKey) from etcd: the stored bytes (nil
+// when absent) and the key's mod_revision. For tests that check what
+// kube-apiserver stored.
+func (c *Cluster) EtcdGet(t testing.TB, key string) ([]byte, int64) {
+	t.Helper()
+	return etcdGet(t, c.EtcdURL, key)
+}
+
 // etcdGet reads one key through etcd's JSON gateway: its value (nil when
 // absent) and mod_revision.
 func etcdGet(t testing.TB, etcdURL, key string) ([]byte, int64) {
