@@ -145,30 +145,7 @@ func invalidLongAgo(t *testing.T, ns string) {
 // freshSecret is legacySecret created now.
 func freshSecret(t *testing.T, ns, sa, name string, listed bool) *corev1.Secret {
 	t.Helper()
-	c := cluster.Client.CoreV1()
-	if _, err := c.ServiceAccounts(ns).Get(ctx, sa, metav1.GetOptions{}); apierrors.IsNotFound(err) {
-		cluster.CreateServiceAccount(t, ns, sa)
-	}
-	_, err := c.Secrets(ns).Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: map[string]string{corev1.ServiceAccountNameKey: sa}},
-		Type:       corev1.SecretTypeServiceAccountToken,
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if listed {
-		patch := fmt.Sprintf(`{"secrets":[{"name":%q}]}`, name)
-		if _, err := c.ServiceAccounts(ns).Patch(ctx, sa, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var s *corev1.Secret
-	cluster.Eventually(t, 30*time.Second, func() (bool, error) {
-		var err error
-		s, err = c.Secrets(ns).Get(ctx, name, metav1.GetOptions{})
-		return err == nil && len(s.Data[corev1.ServiceAccountTokenKey]) > 0, err
-	})
-	return s
+	return cluster.CreateLegacySecret(t, ns, sa, name, listed)
 }
 
 // authenticates asks the apiserver who the token is.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -269,6 +270,83 @@ func TestReadersKeepTokens(t *testing.T) {
 	}
 	if o := out[ns+"/history-token"]; o.Result != legacy.OutInvalidated {
 		t.Errorf("history-token: outcome %+v", o)
+	}
+}
+
+// TestForecastMatchesTheCleaner runs kube-controller-manager's own cleaner
+// once on the backdated cluster and compares what it invalidated with what
+// the forecast said it would on its next run; a tracking start last week
+// stops both.
+func TestForecastMatchesTheCleaner(t *testing.T) {
+	ns := cluster.CreateNamespace(t, "forecast")
+	oldSecret(t, ns, "app", "unused", true, 3*365)
+	oldSecret(t, ns, "app", "used-lately", true, 3*365)
+	cluster.SetLastUsed(t, ns, "used-lately", daysAgo(20))
+	oldSecret(t, ns, "app", "used-long-ago", true, 3*365)
+	cluster.SetLastUsed(t, ns, "used-long-ago", daysAgo(500))
+	oldSecret(t, ns, "app", "manual", false, 3*365)
+	oldSecret(t, ns, "app", "young", true, 100)
+	oldSecret(t, ns, "app", "pod-read", true, 3*365)
+	oldSecret(t, ns, "app", "cron-read", true, 3*365)
+	if _, err := cluster.Client.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "reader"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "example.invalid/x", EnvFrom: []corev1.EnvFromSource{{
+			SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "pod-read"}}}}}}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cluster.Client.BatchV1().CronJobs(ns).Create(ctx, &batchv1.CronJob{
+		ObjectMeta: metav1.ObjectMeta{Name: "nightly"},
+		Spec: batchv1.CronJobSpec{Schedule: "0 3 * * *", JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyOnFailure, Containers: []corev1.Container{{Name: "c", Image: "example.invalid/x"}},
+			Volumes: []corev1.Volume{{Name: "t", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "cron-read"}}}}}}}}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	today := time.Now().UTC().Format("2006-01-02")
+	forecast := func() []string {
+		var names []string
+		for name, f := range audit(t, "migrate", "-n", ns, "--cleanup-period", "365d") {
+			if f.Cleaner.Invalidate != "" && f.Cleaner.Invalidate <= today {
+				names = append(names, ns+"/"+name)
+			}
+		}
+		sort.Strings(names)
+		return names
+	}
+	cleaned := func() []string {
+		var names []string
+		for _, k := range cluster.RunLegacyTokenCleanerOnce(t, 365*24*time.Hour).Invalidated {
+			if strings.HasPrefix(k, ns+"/") {
+				names = append(names, k)
+			}
+		}
+		sort.Strings(names)
+		return names
+	}
+
+	// Tracking began last week: the cleaner's gate holds, and so does ours.
+	trackSince(t, daysAgo(7))
+	if f := forecast(); len(f) != 0 {
+		t.Errorf("tracking began last week, yet the forecast invalidates %v today", f)
+	}
+	if c := cleaned(); len(c) != 0 {
+		t.Errorf("tracking began last week, yet the cleaner invalidated %v", c)
+	}
+
+	cluster.SetTrackingSince(t, daysAgo(trackedDays))
+	want := []string{ns + "/cron-read", ns + "/unused", ns + "/used-long-ago"}
+	f := forecast()
+	if strings.Join(f, " ") != strings.Join(want, " ") {
+		t.Errorf("forecast for today %v, want %v", f, want)
+	}
+	if c := cleaned(); strings.Join(c, " ") != strings.Join(f, " ") {
+		t.Errorf("the real cleaner invalidated %v; the forecast said %v", c, f)
+	}
+	// The cleaner looked at pods only: the CronJob's next run fails now,
+	// which the audit warned of.
+	if w := audit(t, "migrate", "-n", ns)["cron-read"]; w.Verdict != legacy.VerdictSwitchWorkload {
+		t.Errorf("cron-read: verdict %s", w.Verdict)
 	}
 }
 
