@@ -33,6 +33,11 @@ type Options struct {
 	Issuer        string
 	KCMArgs       []string
 	APIServerArgs []string
+	// Workloads runs pods (`up --workloads`): the workload controllers,
+	// root-ca-cert-publisher, the ServiceAccount admission plugin,
+	// kube-scheduler and kwok with fake Nodes (Cluster.Nodes). It costs a
+	// few seconds of start-up; packages that need no pods leave it off.
+	Workloads bool
 }
 
 // Cluster is a running local control plane with an admin client.
@@ -41,7 +46,9 @@ type Cluster struct {
 	SigningKeyFile, PublicKeyFile, CAFile string
 	// EtcdURL is etcd's plain-HTTP client URL, for tests that act on
 	// storage itself (compaction).
-	EtcdURL    string
+	EtcdURL string
+	// Nodes are the fake Nodes kwok runs pods on (Options.Workloads).
+	Nodes      []string
 	RESTConfig *rest.Config
 	Client     kubernetes.Interface
 	repo       string
@@ -82,6 +89,9 @@ func Start(opts Options) (*Cluster, error) {
 	if opts.Issuer != "" {
 		args = append(args, "--issuer", opts.Issuer)
 	}
+	if opts.Workloads {
+		args = append(args, "--workloads")
+	}
 	for _, a := range opts.KCMArgs {
 		args = append(args, "--kcm-arg", a)
 	}
@@ -107,6 +117,9 @@ func Start(opts Options) (*Cluster, error) {
 	c.Server, c.Issuer = env["SERVER"], env["ISSUER"]
 	c.SigningKeyFile, c.PublicKeyFile, c.CAFile = env["SIGNING_KEY"], env["PUBLIC_KEY"], env["CA_FILE"]
 	c.EtcdURL = env["ETCD"]
+	if n := env["KWOK_NODES"]; n != "" {
+		c.Nodes = strings.Split(n, ",")
+	}
 	if c.RESTConfig, err = clientcmd.BuildConfigFromFlags("", kubeconfig); err != nil {
 		_ = c.Stop()
 		return nil, err
