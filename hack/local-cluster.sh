@@ -46,7 +46,7 @@ done
 DIR="${ROOT}/${NAME}"
 
 # Our processes carry DIR in their command line; a recycled pid does not.
-ours() { [[ -r "/proc/$1/cmdline" ]] && tr '\0' ' ' <"/proc/$1/cmdline" | grep -qF -- "${DIR}/"; }
+ours() { [[ -r "/proc/$1/cmdline" ]] && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF -- "${DIR}/"; }
 
 stop_all() {
   [[ -f "${DIR}/pids" ]] || return 0
