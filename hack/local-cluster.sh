@@ -8,8 +8,8 @@
 #
 # State lives in .local-cluster/NAME/ (LOCAL_CLUSTER_ROOT overrides the
 # parent): certificates, the signing key, logs, pids, `env` (SERVER, ISSUER,
-# KUBECONFIG, SIGNING_KEY, PUBLIC_KEY, CA_FILE, ETCD) and `kubeconfig` (0600,
-# admin).
+# KUBECONFIG, SIGNING_KEY, PUBLIC_KEY, CA_FILE, ETCD, WORKLOADS, KWOK_NODES) and
+# `kubeconfig` (0600, admin).
 #
 # --workloads (opt-in, a few seconds more) makes pods run: kube-controller-manager
 # also runs the workload controllers, root-ca-cert-publisher and nodelifecycle;
@@ -18,6 +18,7 @@
 # kwok.x-k8s.io/node=fake), with its "fast" node and pod stages: pods become
 # Running and Ready, Job pods Succeeded, deleted pods go away. kwok mounts no
 # volumes and mints no tokens.
+#
 # `up` prints the kubeconfig path as the LAST line of stdout; progress goes to
 # stderr. `up` on a NAME that is running fails; `down` stops exactly the
 # processes recorded for NAME and removes its folder.
