@@ -287,8 +287,10 @@ ENV
 }
 
 # The fake nodes kwok manages; kwok is started with
-# --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake, so it
-# touches these and no other Node.
+# --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake (kwok
+# pkg/kwok/cmd/root.go, NewCommand: "Nodes that match the annotation selector
+# will be watched and managed"), so it touches these and no other Node, and
+# only the pods bound to them.
 KWOK_NODES=""
 KWOK_NODE_ANNOTATION=kwok.x-k8s.io/node=fake
 
