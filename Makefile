@@ -31,7 +31,7 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kubectl-bound_token
 
-# etcd, kube-apiserver, kube-controller-manager and kubectl, built once into a
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and kwok, built once into a
 # version-keyed cache (about 8 minutes on 2 cores the first time).
 controlplane:
 	hack/build-controlplane.sh >/dev/null

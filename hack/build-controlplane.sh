@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds etcd, kube-apiserver, kube-controller-manager and kubectl from the pinned
-# modules under hack/ into a version-keyed cache outside git. Builds only what is
+# Builds etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kubectl
+# from the pinned modules under hack/, and kwok (KWOK_VERSION, installed from the
+# Go module proxy), into a version-keyed cache outside git. Builds only what is
 # missing, so repeated runs cost nothing. Prints the bin folder as the last line.
 set -euo pipefail
 
@@ -41,6 +42,29 @@ build() {
 build etcd . etcd
 build controlplane ./kube-apiserver kube-apiserver
 build controlplane ./kube-controller-manager kube-controller-manager
+build controlplane ./kube-scheduler kube-scheduler
 build controlplane ./kubectl kubectl
+
+# kwok simulates nodes for hack/local-cluster.sh --workloads. Its go.mod has no
+# replace directives, so `go install MODULE@VERSION` builds it from the proxy
+# with its own pinned dependencies (k8s.io/* v0.36), outside every go.mod of
+# this repository. The binary's name carries its version (this folder is keyed
+# by the Kubernetes and etcd versions only); `kwok` links to the pinned one.
+# hack/local-cluster.sh reads the stage files from the module cache of the
+# version `go version -m` finds in the binary, so they always match it.
+KWOK_VERSION=v0.8.0
+if [[ ! -x "${BIN_DIR}/kwok-${KWOK_VERSION}" ]]; then
+  echo "build-controlplane: building kwok ${KWOK_VERSION} (first run only; ~2 min)" >&2
+  start=$SECONDS
+  tmp="$(mktemp -d "${BIN_DIR}/.kwok.XXXXXX")"
+  CGO_ENABLED=0 GOBIN="${tmp}" go install -trimpath -ldflags="-s -w" "sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}"
+  mv -f "${tmp}/kwok" "${BIN_DIR}/kwok-${KWOK_VERSION}"
+  rmdir "${tmp}"
+  echo "build-controlplane: kwok built in $((SECONDS - start))s" >&2
+fi
+if [[ "$(readlink "${BIN_DIR}/kwok" 2>/dev/null)" != "kwok-${KWOK_VERSION}" ]]; then
+  ln -sfn "kwok-${KWOK_VERSION}" "${BIN_DIR}/.kwok.link"
+  mv -fT "${BIN_DIR}/.kwok.link" "${BIN_DIR}/kwok"
+fi
 
 echo "${BIN_DIR}"

@@ -2,17 +2,26 @@
 # A real local control plane: etcd, kube-apiserver and kube-controller-manager
 # (serviceaccount-token and serviceaccount controllers) on free loopback ports.
 #
-#   hack/local-cluster.sh up [--name NAME] [--key FILE] [--issuer URL] [--audit]
+#   hack/local-cluster.sh up [--name NAME] [--key FILE] [--issuer URL] [--audit] [--workloads]
 #                            [--kcm-arg ARG]... [-- EXTRA_APISERVER_FLAGS...]
 #   hack/local-cluster.sh down [--name NAME]
 #
 # State lives in .local-cluster/NAME/ (LOCAL_CLUSTER_ROOT overrides the
 # parent): certificates, the signing key, logs, pids, `env` (SERVER, ISSUER,
-# KUBECONFIG, SIGNING_KEY, PUBLIC_KEY, CA_FILE, ETCD, and AUDIT_LOG with
-# --audit) and `kubeconfig` (0600, admin).
+# KUBECONFIG, SIGNING_KEY, PUBLIC_KEY, CA_FILE, ETCD, WORKLOADS, KWOK_NODES, and
+# AUDIT_LOG with --audit) and `kubeconfig` (0600, admin).
 # --audit makes kube-apiserver write every request at level Metadata (JSON
 # lines) to NAME/audit.log: the policy has to exist before kube-apiserver
 # starts and the folder is made here, so the script writes it, not the caller.
+#
+# --workloads (opt-in, a few seconds more) makes pods run: kube-controller-manager
+# also runs the workload controllers, root-ca-cert-publisher and nodelifecycle;
+# the ServiceAccount admission plugin is on; kube-scheduler runs; kwok simulates
+# the fake Nodes this script creates (KWOK_NODES, annotated
+# kwok.x-k8s.io/node=fake), with its "fast" node and pod stages: pods become
+# Running and Ready, Job pods Succeeded, deleted pods go away. kwok mounts no
+# volumes and mints no tokens.
+#
 # `up` prints the kubeconfig path as the LAST line of stdout; progress goes to
 # stderr. `up` on a NAME that is running fails; `down` stops exactly the
 # processes recorded for NAME and removes its folder.
@@ -25,7 +34,7 @@ die() { log "$*"; exit 1; }
 
 cmd="${1:-}"
 [[ -n "${cmd}" ]] && shift
-NAME=default KEY="" ISSUER="" AUDIT=0 KCM_ARGS=() API_ARGS=()
+NAME=default KEY="" ISSUER="" AUDIT=0 WORKLOADS=0 KCM_ARGS=() API_ARGS=()
 while (($#)); do
   case "$1" in
     --name) NAME="$2"; shift 2 ;;
@@ -33,6 +42,7 @@ while (($#)); do
     --issuer) ISSUER="$2"; shift 2 ;;
     --audit) AUDIT=1; shift ;;
     --kcm-arg) KCM_ARGS+=("$2"); shift 2 ;;
+    --workloads) WORKLOADS=1; shift ;;
     --) shift; API_ARGS=("$@"); break ;;
     *) echo "local-cluster: unknown argument $1; see the header of $0" >&2; exit 2 ;;
   esac
@@ -103,6 +113,16 @@ certs() {
   printf 'extendedKeyUsage=clientAuth\n' >"$d/client.ext"
   openssl x509 -req -in "$d/admin.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial -days 7 \
     -extfile "$d/client.ext" -out "$d/admin.crt" 2>/dev/null
+  if ((WORKLOADS)); then
+    # kube-scheduler as the user the bootstrap RBAC policy binds to the
+    # system:kube-scheduler and system:volume-scheduler ClusterRoles
+    # (plugin/pkg/auth/authorizer/rbac/bootstrappolicy/policy.go,
+    # ClusterRoleBindings: user.KubeScheduler = "system:kube-scheduler").
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=system:kube-scheduler" \
+      -keyout "$d/scheduler.key" -out "$d/scheduler.csr" 2>/dev/null
+    openssl x509 -req -in "$d/scheduler.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial -days 7 \
+      -extfile "$d/client.ext" -out "$d/scheduler.crt" 2>/dev/null
+  fi
   if [[ -n "${KEY}" ]]; then
     [[ -r "${KEY}" ]] || die "--key ${KEY} is not readable"
     openssl pkey -in "${KEY}" -out "$d/sa.key" 2>/dev/null || die "--key ${KEY} is not a PEM private key (RSA or EC)"
@@ -113,8 +133,8 @@ certs() {
   chmod 600 "$d"/*.key
 }
 
-kubeconfig() { # file server
-  local b64="base64 -w0"
+kubeconfig() { # file server [user: the pki/USER.crt and .key; admin by default]
+  local b64="base64 -w0" user="${3:-admin}"
   cat >"$1" <<KC
 apiVersion: v1
 kind: Config
@@ -124,15 +144,15 @@ clusters:
     server: $2
     certificate-authority-data: $($b64 <"${DIR}/pki/ca.crt")
 users:
-- name: admin
+- name: ${user}
   user:
-    client-certificate-data: $($b64 <"${DIR}/pki/admin.crt")
-    client-key-data: $($b64 <"${DIR}/pki/admin.key")
+    client-certificate-data: $($b64 <"${DIR}/pki/${user}.crt")
+    client-key-data: $($b64 <"${DIR}/pki/${user}.key")
 contexts:
 - name: bound-token-${NAME}
   context:
     cluster: bound-token-${NAME}
-    user: admin
+    user: ${user}
     namespace: default
 current-context: bound-token-${NAME}
 KC
@@ -142,6 +162,16 @@ KC
 start() { # logname command...
   local name="$1"; shift
   setsid "$@" >"${DIR}/logs/${name}.log" 2>&1 </dev/null &
+  echo $! >>"${DIR}/pids"
+}
+
+# start_env: start with extra environment (VAR=VALUE... -- command...).
+start_env() {
+  local name="$1"; shift
+  local envs=()
+  while [[ "$1" != "--" ]]; do envs+=("$1"); shift; done
+  shift
+  setsid env "${envs[@]}" "$@" >"${DIR}/logs/${name}.log" 2>&1 </dev/null &
   echo $! >>"${DIR}/pids"
 }
 
@@ -168,7 +198,9 @@ up() {
   fi
   local bin
   bin="$("${REPO}/hack/build-controlplane.sh" | tail -n1)"
-  for b in etcd kube-apiserver kube-controller-manager; do
+  local need=(etcd kube-apiserver kube-controller-manager)
+  ((WORKLOADS)) && need+=(kube-scheduler kwok kubectl)
+  for b in "${need[@]}"; do
     [[ -x "${bin}/${b}" ]] || die "missing ${bin}/${b}; run hack/build-controlplane.sh"
   done
   mkdir -p "${ROOT}" "${DIR}/logs" "${DIR}/etcd"
@@ -193,6 +225,12 @@ up() {
   done
 
   SERVER="https://127.0.0.1:${API_PORT}"
+  # The ServiceAccount admission plugin is on by default
+  # (pkg/kubeapiserver/options/plugins.go, DefaultOffAdmissionPlugins). The
+  # default mode turns it off: without it, pods need no ServiceAccount and get
+  # no kube-api-access volume. --workloads keeps it, as a real cluster does.
+  local ADMISSION_ARGS=(--disable-admission-plugins ServiceAccount)
+  ((WORKLOADS)) && ADMISSION_ARGS=()
   [[ -n "${ISSUER}" ]] || ISSUER="${SERVER}"
   local audit_args=() audit_log=""
   if ((AUDIT)); then
@@ -214,7 +252,7 @@ up() {
     --api-audiences "${ISSUER}" \
     --authorization-mode Node,RBAC \
     --service-cluster-ip-range 10.0.0.0/24 \
-    --disable-admission-plugins ServiceAccount \
+    "${ADMISSION_ARGS[@]}" \
     --enable-priority-and-fairness=false \
     --cert-dir "${DIR}/pki" \
     "${audit_args[@]}" "${API_ARGS[@]}"
@@ -222,9 +260,21 @@ up() {
   local curl_admin=(curl -fsS --cacert "${DIR}/pki/ca.crt" --cert "${DIR}/pki/admin.crt" --key "${DIR}/pki/admin.key")
   wait_for apiserver 60 "${curl_admin[@]}" "${SERVER}/readyz" || fail_up "kube-apiserver not ready within 60s"
 
+  # --controllers takes the names or aliases of
+  # cmd/kube-controller-manager/app (NewControllerDescriptors; aliases in
+  # apps.go, batch.go, core.go, certificates.go, v1.34): deployment,
+  # replicaset, statefulset, daemonset (apps.go), job, cronjob (batch.go),
+  # garbagecollector, nodelifecycle (core.go), root-ca-cert-publisher
+  # (certificates.go; publishes ConfigMap kube-root-ca.crt in every namespace).
+  # nodelifecycle removes the node.kubernetes.io/not-ready:NoSchedule taint the
+  # TaintNodesByCondition admission plugin puts on every new Node
+  # (plugin/pkg/admission/nodetaint/admission.go, Admit) once kwok makes the
+  # Node Ready (pkg/controller/nodelifecycle, doNoScheduleTaintingPass).
+  local controllers=serviceaccount-token,serviceaccount
+  ((WORKLOADS)) && controllers+=,deployment,replicaset,statefulset,daemonset,job,cronjob,garbagecollector,root-ca-cert-publisher,nodelifecycle
   start kube-controller-manager "${bin}/kube-controller-manager" \
     --kubeconfig "${DIR}/kubeconfig" \
-    --controllers serviceaccount-token,serviceaccount \
+    --controllers "${controllers}" \
     --service-account-private-key-file "${DIR}/pki/sa.key" \
     --root-ca-file "${DIR}/pki/ca.crt" \
     --leader-elect=false --secure-port 0 --use-service-account-credentials=false \
@@ -233,7 +283,11 @@ up() {
   wait_for kcm 60 "${curl_admin[@]}" "${SERVER}/api/v1/namespaces/default/serviceaccounts/default" ||
     fail_up "kube-controller-manager did not create the default ServiceAccount within 60s"
 
+  ((WORKLOADS)) && workloads "${bin}" "${curl_admin[@]}"
+
   cat >"${DIR}/env" <<ENV
+WORKLOADS=${WORKLOADS}
+KWOK_NODES=${KWOK_NODES}
 SERVER=${SERVER}
 ISSUER=${ISSUER}
 KUBECONFIG=${DIR}/kubeconfig
@@ -245,6 +299,79 @@ AUDIT_LOG=${audit_log}
 ENV
   log "up in $((SECONDS - start_s))s: ${SERVER}, issuer ${ISSUER}"
   echo "${DIR}/kubeconfig"
+}
+
+# The fake nodes kwok manages; kwok is started with
+# --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake (kwok
+# pkg/kwok/cmd/root.go, NewCommand: "Nodes that match the annotation selector
+# will be watched and managed"), so it touches these and no other Node, and
+# only the pods bound to them.
+KWOK_NODES=""
+KWOK_NODE_ANNOTATION=kwok.x-k8s.io/node=fake
+
+workloads() { # bin curl_admin...
+  local bin="$1"; shift
+  local curl_admin=("$@")
+  local t0=$SECONDS
+  kubeconfig "${DIR}/scheduler.kubeconfig" "${SERVER}" scheduler
+  # --secure-port 0: no serving (and no port to collide with another cluster).
+  start kube-scheduler "${bin}/kube-scheduler" \
+    --kubeconfig "${DIR}/scheduler.kubeconfig" \
+    --leader-elect=false --secure-port 0
+
+  # kwok reads its Stages from --config files; the "fast" ones ship in its
+  # module under kustomize/stage/node/fast (node-initialize.yaml) and
+  # kustomize/stage/pod/fast (pod-ready, pod-complete, pod-delete; see their
+  # kustomization.yaml). They are read from the module cache of the version
+  # built into the binary, so stages and binary always match.
+  local kver kdir
+  kver="$(go version -m "${bin}/kwok" | awk '$1 == "mod" && $2 == "sigs.k8s.io/kwok" { print $3 }')"
+  [[ -n "${kver}" ]] || fail_up "cannot read the kwok module version from ${bin}/kwok"
+  kdir="$(go mod download -json "sigs.k8s.io/kwok@${kver}" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')"
+  [[ -n "${kdir}" && -d "${kdir}/kustomize/stage/pod/fast" ]] || fail_up "cannot find sigs.k8s.io/kwok@${kver} in the module cache"
+  local stages=() f
+  for f in node/fast/node-initialize pod/fast/pod-ready pod/fast/pod-complete pod/fast/pod-delete; do
+    [[ -r "${kdir}/kustomize/stage/${f}.yaml" ]] || fail_up "missing kwok stage ${kdir}/kustomize/stage/${f}.yaml"
+    stages+=(--config "${kdir}/kustomize/stage/${f}.yaml")
+  done
+  # HOME is the cluster's folder: kwok also loads ~/.kwok/kwok.yaml when it
+  # exists (pkg/config/flags.go, loadConfig), which would mix in a user's own
+  # stages. Leases every 10 s (duration 40 s, renewed at a quarter: kwok
+  # pkg/kwok/controllers/controller.go, initNodeLeaseController) keep the Nodes
+  # healthy for nodelifecycle. Pod IPs from a range apart from the services'.
+  mkdir -p "${DIR}/kwok-home"
+  start_env kwok HOME="${DIR}/kwok-home" -- "${bin}/kwok" \
+    --kubeconfig "${DIR}/kubeconfig" \
+    --manage-nodes-with-annotation-selector "${KWOK_NODE_ANNOTATION}" \
+    --node-lease-duration-seconds 40 \
+    --cidr 10.244.0.0/16 \
+    "${stages[@]}"
+
+  local n
+  for n in kwok-node-0 kwok-node-1; do
+    "${curl_admin[@]}" -o /dev/null -X POST -H 'Content-Type: application/json' "${SERVER}/api/v1/nodes" --data-binary @- <<NODE ||
+{"apiVersion":"v1","kind":"Node","metadata":{"name":"${n}",
+ "annotations":{"${KWOK_NODE_ANNOTATION%%=*}":"${KWOK_NODE_ANNOTATION#*=}"},
+ "labels":{"kubernetes.io/hostname":"${n}","kubernetes.io/os":"linux","type":"kwok"}}}
+NODE
+      fail_up "cannot create Node ${n}"
+    KWOK_NODES="${KWOK_NODES:+${KWOK_NODES},}${n}"
+  done
+  # Ready (kwok's node-initialize stage) and untainted (nodelifecycle).
+  nodes_ready() {
+    local out
+    out="$("${bin}/kubectl" --kubeconfig "${DIR}/kubeconfig" get nodes -l type=kwok -o \
+      'jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status}/{.spec.taints}{"\n"}{end}')" || return 1
+    [[ "$(grep -c '=True/$' <<<"${out}")" == 2 ]]
+  }
+  wait_for nodes 60 nodes_ready || fail_up "the kwok Nodes did not become Ready and untainted within 60s"
+  wait_for root-ca 30 "${curl_admin[@]}" "${SERVER}/api/v1/namespaces/default/configmaps/kube-root-ca.crt" ||
+    fail_up "root-ca-cert-publisher did not publish kube-root-ca.crt within 30s"
+  local p
+  while read -r p; do
+    [[ -z "$p" ]] || ours "$p" || fail_up "a process of the cluster exited during start-up (pid $p)"
+  done <"${DIR}/pids"
+  log "workloads rig (kube-scheduler, kwok, nodes ${KWOK_NODES}) ready in $((SECONDS - t0))s"
 }
 
 case "${cmd}" in

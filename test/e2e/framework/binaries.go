@@ -28,8 +28,8 @@ func BuildPlugin(dir string) (string, error) {
 }
 
 // ControlPlaneBinary is the path of one of the cached control-plane
-// binaries (etcd, kube-apiserver, kube-controller-manager, kubectl),
-// built by hack/build-controlplane.sh when missing.
+// binaries (etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
+// kubectl, kwok), built by hack/build-controlplane.sh when missing.
 func ControlPlaneBinary(name string) (string, error) {
 	repo, err := RepoRoot()
 	if err != nil {

@@ -42,6 +42,11 @@ type Options struct {
 	// Audit makes kube-apiserver log every request at level Metadata to
 	// Cluster.AuditLog (hack/local-cluster.sh --audit).
 	Audit bool
+	// Workloads runs pods (`up --workloads`): the workload controllers,
+	// root-ca-cert-publisher, the ServiceAccount admission plugin,
+	// kube-scheduler and kwok with fake Nodes (Cluster.Nodes). It costs a
+	// few seconds of start-up; packages that need no pods leave it off.
+	Workloads bool
 }
 
 // Cluster is a running local control plane with an admin client.
@@ -53,7 +58,9 @@ type Cluster struct {
 	EtcdURL string
 	// AuditLog is kube-apiserver's audit log (JSON lines), set only when
 	// the cluster was started with Options.Audit.
-	AuditLog   string
+	AuditLog string
+	// Nodes are the fake Nodes kwok runs pods on (Options.Workloads).
+	Nodes      []string
 	RESTConfig *rest.Config
 	Client     kubernetes.Interface
 	repo       string
@@ -97,6 +104,9 @@ func Start(opts Options) (*Cluster, error) {
 	if opts.Audit {
 		args = append(args, "--audit")
 	}
+	if opts.Workloads {
+		args = append(args, "--workloads")
+	}
 	for _, a := range opts.KCMArgs {
 		args = append(args, "--kcm-arg", a)
 	}
@@ -126,6 +136,9 @@ func Start(opts Options) (*Cluster, error) {
 	c.Server, c.Issuer = env["SERVER"], env["ISSUER"]
 	c.SigningKeyFile, c.PublicKeyFile, c.CAFile = env["SIGNING_KEY"], env["PUBLIC_KEY"], env["CA_FILE"]
 	c.EtcdURL, c.AuditLog = env["ETCD"], env["AUDIT_LOG"]
+	if n := env["KWOK_NODES"]; n != "" {
+		c.Nodes = strings.Split(n, ",")
+	}
 	if c.RESTConfig, err = clientcmd.BuildConfigFromFlags("", kubeconfig); err != nil {
 		_ = c.Stop()
 		return nil, err
