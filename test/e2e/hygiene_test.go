@@ -143,9 +143,9 @@ var hygieneCases = []hygieneCase{
 	{name: "migrate audit -o yaml", args: func(e *hygieneEnv) []string { return []string{"migrate", "-n", e.NS, "-o", "yaml"} }, code: 0},
 	{name: "migrate --apply", code: 0,
 		args: func(e *hygieneEnv) []string {
-			return []string{"migrate", "-n", e.NS, "--apply", "--yes", "--include-unknown", "--backup-dir", e.path("bk-inval")}
+			return []string{"migrate", "-n", e.NS, "--apply", "--yes", "--include-unknown", "--include-used", "--backup-dir", e.path("bk-inval")}
 		},
-		files: backupFiles("bk-inval")},
+		files: backupFiles("bk-inval"), after: backedUp("bk-inval")},
 	{name: "restore", args: func(e *hygieneEnv) []string { return []string{"restore", "--from", e.path("bk-inval")} }, code: 0},
 	{name: "migrate --apply --mode delete", code: 0,
 		args: func(e *hygieneEnv) []string {
@@ -155,9 +155,9 @@ var hygieneCases = []hygieneCase{
 			if _, err := cluster.Client.CoreV1().Secrets(e.NS).Patch(context.Background(), "app-token", types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
 				panic(err)
 			}
-			return []string{"migrate", "-n", e.NS, "--apply", "--yes", "--include-unknown", "--mode", "delete", "--backup-dir", e.path("bk-del"), "-o", "json"}
+			return []string{"migrate", "-n", e.NS, "--apply", "--yes", "--include-unknown", "--include-used", "--mode", "delete", "--backup-dir", e.path("bk-del"), "-o", "json"}
 		},
-		files: backupFiles("bk-del")},
+		files: backupFiles("bk-del"), after: backedUp("bk-del")},
 	{name: "restore -o json", args: func(e *hygieneEnv) []string { return []string{"restore", "--from", e.path("bk-del"), "-o", "json"} }, code: 0},
 	{name: "restore refuses a tampered backup", code: 2, offline: true,
 		args: func(e *hygieneEnv) []string {
@@ -179,6 +179,16 @@ func backupFiles(dir string) func(e *hygieneEnv) []string {
 	return func(e *hygieneEnv) []string {
 		files, _ := filepath.Glob(e.path(dir, "*", e.NS, "*.json"))
 		return append(files, e.path(dir, "index.jsonl"))
+	}
+}
+
+// backedUp fails the step when apply backed nothing up: the point of the
+// step is a backup holding the Secret's data.
+func backedUp(dir string) func(*testing.T, *hygieneEnv, string) {
+	return func(t *testing.T, e *hygieneEnv, _ string) {
+		if m, _ := filepath.Glob(e.path(dir, "secrets", e.NS, "*.json")); len(m) == 0 {
+			t.Fatalf("migrate --apply backed up no Secret into %s", dir)
+		}
 	}
 }
 
