@@ -76,8 +76,12 @@ func wantVerdict(t *testing.T, got map[string]*legacy.Finding, name, verdict str
 func unchanged(t *testing.T, s *corev1.Secret) {
 	t.Helper()
 	cur, ok := getSecret(t, s.Namespace, s.Name)
-	if !ok || cur.Labels[legacy.LabelInvalidSince] != "" {
-		t.Errorf("%s/%s was changed: %v", s.Namespace, s.Name, cur.GetLabels())
+	if !ok {
+		t.Errorf("%s/%s was deleted", s.Namespace, s.Name)
+		return
+	}
+	if cur.Labels[legacy.LabelInvalidSince] != "" {
+		t.Errorf("%s/%s was changed: %v", s.Namespace, s.Name, cur.Labels)
 	}
 }
 
