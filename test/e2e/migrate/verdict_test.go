@@ -363,6 +363,17 @@ func TestAuditLogEvidence(t *testing.T) {
 	b := oldSecret(t, ns, "app", "ci-token", true, 3*365)
 	use(t, tokenClient(t, a, "nightly-backup/1.0"), 3)
 	use(t, tokenClient(t, b, "ci-runner/2.3"), 5)
+	// A third token checked only through TokenReview (as a webhook or an
+	// ingress does): kube-apiserver authenticates it on a request of its
+	// own with no audit context (pkg/registry/authentication/tokenreview/
+	// storage.go, REST.Create), so the log carries no annotation for it,
+	// while the legacy validator still labels the Secret used.
+	c := oldSecret(t, ns, "app", "reviewed-token", true, 3*365)
+	rv, err := cluster.Client.AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{
+		Spec: authenticationv1.TokenReviewSpec{Token: string(c.Data[corev1.ServiceAccountTokenKey])}}, metav1.CreateOptions{})
+	if err != nil || !rv.Status.Authenticated {
+		t.Fatalf("TokenReview of reviewed-token: %v %+v", err, rv.Status)
+	}
 
 	var got map[string]*legacy.Finding
 	cluster.Eventually(t, 20*time.Second, func() (bool, error) {
@@ -377,6 +388,9 @@ func TestAuditLogEvidence(t *testing.T) {
 		t.Errorf("ci-token user agents %v", ua)
 	}
 	wantVerdict(t, got, "ci-token", legacy.VerdictUsed)
+	if r := got["reviewed-token"]; r.AuditLog != nil || r.LastUsed == "" || r.Verdict != legacy.VerdictUsed {
+		t.Errorf("reviewed-token: audit-log evidence %+v, last used %q, verdict %s; want none in the log, the label set, used", r.AuditLog, r.LastUsed, r.Verdict)
+	}
 	// doctor reads the apiserver's own counters of the same uses.
 	if d := run(t, "doctor", "-n", ns, "--serviceaccount", "app", "-o", "json"); !strings.Contains(d.stdout, `"legacy-token-metrics"`) || !strings.Contains(d.stdout, "legacy_tokens_total") || !strings.Contains(d.stdout, "since it started") {
 		t.Errorf("doctor does not report the legacy token counters:\n%s", d.stdout)
