@@ -18,7 +18,9 @@ type Permission struct{ Verb, Resource string }
 // ApplyPermissions lists what apply needs, so that a missing one stops it
 // before the first backup rather than after half the Secrets.
 func ApplyPermissions(mode string) []Permission {
-	p := []Permission{{"list", "secrets"}, {"list", "serviceaccounts"}, {"list", "pods"}}
+	// get secrets: a resumed run and a write whose answer was lost read
+	// the Secret again (getSecret).
+	p := []Permission{{"list", "secrets"}, {"get", "secrets"}, {"list", "serviceaccounts"}, {"list", "pods"}}
 	if mode == ModeDelete {
 		return append(p, Permission{"delete", "secrets"}, Permission{"get", "serviceaccounts"}, Permission{"patch", "serviceaccounts"})
 	}
@@ -27,7 +29,10 @@ func ApplyPermissions(mode string) []Permission {
 
 // RestorePermissions lists what restore needs.
 func RestorePermissions() []Permission {
-	return []Permission{{"get", "secrets"}, {"create", "secrets"}, {"patch", "secrets"}, {"get", "serviceaccounts"}, {"patch", "serviceaccounts"}}
+	// list: restore reads the live state of the backup's namespaces first
+	// (readLive).
+	return []Permission{{"get", "secrets"}, {"list", "secrets"}, {"create", "secrets"}, {"patch", "secrets"},
+		{"get", "serviceaccounts"}, {"list", "serviceaccounts"}, {"patch", "serviceaccounts"}}
 }
 
 // CheckAccess asks the apiserver (SelfSubjectAccessReview) whether the
