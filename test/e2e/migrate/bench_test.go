@@ -281,20 +281,30 @@ func BenchmarkMigrateAudit20k(b *testing.B) {
 	var ours, cg, get framework.Process
 	var oursRSS, cgRSS, getRSS int64
 	for b.Loop() {
-		o := runOrFatal(b, plugin, "--kubeconfig", cluster.Kubeconfig, "migrate", "-A", "-l", audit20kLabel, "-o", "json")
-		checkAudit20k(b, o.Stdout, want)
-		c := runOrFatal(b, ceiling, "--kubeconfig", cluster.Kubeconfig, "--mode", "audit", "-l", audit20kLabel)
-		if got := strings.TrimSpace(c.Stdout); got != fmt.Sprint(want) {
-			b.Fatalf("ceiling saw %s Secrets, want %d", got, want)
+		// Ours and the ceiling twice, in the order ours, ceiling,
+		// ceiling, ours: load from other processes on the machine that
+		// drifts during the iteration weighs on both sides alike.
+		for _, side := range []string{"ours", "ceiling", "ceiling", "ours"} {
+			if side == "ours" {
+				o := runOrFatal(b, plugin, "--kubeconfig", cluster.Kubeconfig, "migrate", "-A", "-l", audit20kLabel, "-o", "json")
+				checkAudit20k(b, o.Stdout, want)
+				ours.Took += o.Took / 2
+				oursRSS = max(oursRSS, o.PeakRSS)
+				continue
+			}
+			c := runOrFatal(b, ceiling, "--kubeconfig", cluster.Kubeconfig, "--mode", "audit", "-l", audit20kLabel)
+			if got := strings.TrimSpace(c.Stdout); got != fmt.Sprint(want) {
+				b.Fatalf("ceiling saw %s Secrets, want %d", got, want)
+			}
+			cg.Took += c.Took / 2
+			cgRSS = max(cgRSS, c.PeakRSS)
 		}
 		g := runOrFatal(b, kubectl, "--kubeconfig", cluster.Kubeconfig, "get", "secrets", "-A", "-l", audit20kLabel, "-o", "json")
 		if n := strings.Count(g.Stdout, `"kind": "Secret"`); n != want {
 			b.Fatalf("kubectl get printed %d Secrets, want %d", n, want)
 		}
-		ours.Took += o.Took
-		cg.Took += c.Took
 		get.Took += g.Took
-		oursRSS, cgRSS, getRSS = max(oursRSS, o.PeakRSS), max(cgRSS, c.PeakRSS), max(getRSS, g.PeakRSS)
+		getRSS = max(getRSS, g.PeakRSS)
 	}
 	n := float64(b.N)
 	mb := func(v int64) float64 { return float64(v) / (1 << 20) }
@@ -404,8 +414,9 @@ func createAudit20k(b *testing.B) error {
 			return fmt.Errorf("token controller filled %d of %d Secrets within 10m", filled, want)
 		}
 		// A LIST of 20,000 Secrets loads the apiserver the controller
-		// writes to: look seldom.
-		time.Sleep(3 * time.Second)
+		// writes to (its 5 workers fill about 50 a second on 2 busy
+		// cores): look seldom.
+		time.Sleep(10 * time.Second)
 	}
 	b.Logf("data set: %d Secrets in %d namespaces created in %s, filled after %s", want, audit20kNamespaces, created.Round(time.Second), time.Since(start).Round(time.Second))
 	return nil
