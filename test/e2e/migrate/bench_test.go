@@ -330,6 +330,9 @@ func runOrFatal(b *testing.B, name string, args ...string) framework.Process {
 	if err != nil {
 		b.Fatal(err)
 	}
+	if p.PeakRSS == 0 {
+		b.Fatalf("%s: no peak RSS read", filepath.Base(name))
+	}
 	return p
 }
 
