@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bound-token/kubectl-bound-token/test/peakrss"
 )
 
 // The benchmark measures the reader in a child process (this test binary,
@@ -77,16 +79,9 @@ type proc struct {
 	out  benchSummary
 }
 
-// runProc runs a child and returns its wall time, peak RSS and output.
-//
-// Peak RSS is polled from /proc/PID/status (VmHWM), not taken from the
-// rusage wait4 returns: Go starts children with clone(CLONE_VM|CLONE_VFORK)
-// (syscall/exec_linux.go, forkAndExecInChild1), and at exec Linux folds the
-// high-water RSS of the memory it leaves, the parent's, into the child's
-// maxrss (fs/exec.c, exec_mmap calls setmax_mm_hiwater_rss), so ru_maxrss
-// is never below this benchmark's own peak. VmHWM belongs to the child's
-// own memory after exec; polled every 5 ms, it can miss only growth in the
-// child's last 5 ms.
+// runProc runs a child and returns its wall time, peak RSS (polled from
+// /proc: a Go child's rusage starts at this benchmark's own peak, see
+// peakrss.Watch) and output.
 func runProc(b *testing.B, env []string, name string, args ...string) proc {
 	b.Helper()
 	c := exec.Command(name, args...)
@@ -97,56 +92,20 @@ func runProc(b *testing.B, env []string, name string, args ...string) proc {
 	if err := c.Start(); err != nil {
 		b.Fatal(err)
 	}
-	status := fmt.Sprintf("/proc/%d/status", c.Process.Pid)
-	done := make(chan struct{})
-	peak := make(chan float64)
-	go func() {
-		var kb float64
-		tick := time.NewTicker(5 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			kb = max(kb, vmHWM(status))
-			select {
-			case <-done:
-				peak <- kb
-				return
-			case <-tick.C:
-			}
-		}
-	}()
+	stop := peakrss.Watch(c.Process.Pid)
 	err := c.Wait()
 	p := proc{took: time.Since(start)}
-	close(done)
-	p.rss = <-peak / 1024
+	p.rss = float64(stop()) / (1 << 20)
 	if err != nil {
 		b.Fatalf("%s: %v\n%s", filepath.Base(name), err, errOut.String())
 	}
 	if p.rss == 0 {
-		b.Fatalf("%s: no peak RSS read from %s", filepath.Base(name), status)
+		b.Fatalf("%s: no peak RSS read from /proc/%d/status", filepath.Base(name), c.Process.Pid)
 	}
 	if err := json.Unmarshal(out.Bytes(), &p.out); err != nil {
 		b.Fatalf("%s output: %v", filepath.Base(name), err)
 	}
 	return p
-}
-
-// vmHWM returns the VmHWM line of a /proc status file in KiB, 0 once the
-// process is gone.
-func vmHWM(status string) float64 {
-	b, err := os.ReadFile(status)
-	if err != nil {
-		return 0
-	}
-	_, rest, ok := bytes.Cut(b, []byte("VmHWM:"))
-	if !ok {
-		return 0
-	}
-	line, _, _ := bytes.Cut(rest, []byte("\n"))
-	kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(string(line)), " kB"), 64)
-	if err != nil {
-		return 0
-	}
-	return kb
 }
 
 // BenchmarkAuditLog: our reader against a jq filter computing the same

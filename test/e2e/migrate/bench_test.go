@@ -11,10 +11,14 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
@@ -243,4 +247,231 @@ func shellLoop(b *testing.B, kubectl, dir string) (apply, restore time.Duration)
 	apply = script(fmt.Sprintf(`%[1]s get secret -n "$ns" "$s" -o yaml > %[2]q/"$ns-$s.yaml"; %[1]s label secret -n "$ns" "$s" %[3]s=2026-11-23 >/dev/null`, kubectl, dir, legacy.LabelInvalidSince))
 	restore = script(fmt.Sprintf(`%[1]s label secret -n "$ns" "$s" %[2]s- >/dev/null`, kubectl, legacy.LabelInvalidSince))
 	return apply, restore
+}
+
+// The issue's large audit: 20,000 legacy Secrets in 2,000 namespaces, each
+// namespace with one Deployment and one CronJob whose pod templates read
+// one of its Secrets. No workload controller runs, so they stay objects:
+// what the audit reads to find readers that run no pod now.
+const (
+	audit20kNamespaces = 2000
+	audit20kPerNS      = 10
+	audit20kLabel      = "bench=audit20k"
+	// The issue's limit for the audit's peak RSS at this size.
+	audit20kRSSLimitMB = 150
+)
+
+// BenchmarkMigrateAudit20k times `migrate -A -o json` over the large data
+// set, side by side in every iteration with (a) the ceiling program
+// sending the same requests (./ceiling --mode audit) and (b) `kubectl get
+// secrets -A -o json`, the user's own view of the same Secrets; peak RSS
+// of each process is polled from /proc (framework.RunProcess). All three
+// select the data set's Secrets with -l, so that other benchmarks' Secrets
+// in the same cluster do not change the count; readers are still looked
+// for in every namespace. Run it with -benchtime 1x.
+func BenchmarkMigrateAudit20k(b *testing.B) {
+	kubectl := kubectlPath(b)
+	ceiling := buildCeiling(b)
+	plugin := pluginBinary(b)
+	audit20kOnce.Do(func() { audit20kErr = createAudit20k(b) })
+	if audit20kErr != nil {
+		b.Fatal(audit20kErr)
+	}
+	want := audit20kNamespaces * audit20kPerNS
+	var ours, cg, get framework.Process
+	var oursRSS, cgRSS, getRSS int64
+	for b.Loop() {
+		// Ours and the ceiling twice, in the order ours, ceiling,
+		// ceiling, ours: load from other processes on the machine that
+		// drifts during the iteration weighs on both sides alike.
+		for _, side := range []string{"ours", "ceiling", "ceiling", "ours"} {
+			if side == "ours" {
+				o := runOrFatal(b, plugin, "--kubeconfig", cluster.Kubeconfig, "migrate", "-A", "-l", audit20kLabel, "-o", "json")
+				checkAudit20k(b, o.Stdout, want)
+				ours.Took += o.Took / 2
+				oursRSS = max(oursRSS, o.PeakRSS)
+				continue
+			}
+			c := runOrFatal(b, ceiling, "--kubeconfig", cluster.Kubeconfig, "--mode", "audit", "-l", audit20kLabel)
+			if got := strings.TrimSpace(c.Stdout); got != fmt.Sprint(want) {
+				b.Fatalf("ceiling saw %s Secrets, want %d", got, want)
+			}
+			cg.Took += c.Took / 2
+			cgRSS = max(cgRSS, c.PeakRSS)
+		}
+		g := runOrFatal(b, kubectl, "--kubeconfig", cluster.Kubeconfig, "get", "secrets", "-A", "-l", audit20kLabel, "-o", "json")
+		if n := strings.Count(g.Stdout, `"kind": "Secret"`); n != want {
+			b.Fatalf("kubectl get printed %d Secrets, want %d", n, want)
+		}
+		get.Took += g.Took
+		getRSS = max(getRSS, g.PeakRSS)
+	}
+	n := float64(b.N)
+	mb := func(v int64) float64 { return float64(v) / (1 << 20) }
+	pair := func(metric string, ours, alt float64) {
+		b.ReportMetric(ours, "ours-"+metric)
+		b.ReportMetric(alt, "alt-"+metric)
+	}
+	pair("audit20k-s", ours.Took.Seconds()/n, cg.Took.Seconds()/n)
+	pair("audit20k-peak-RSS-MB", mb(oursRSS), audit20kRSSLimitMB)
+	pair("audit20k-vs-ceiling-RSS-MB", mb(oursRSS), mb(cgRSS))
+	pair("audit20k-vs-get-s", ours.Took.Seconds()/n, get.Took.Seconds()/n)
+	pair("audit20k-vs-get-RSS-MB", mb(oursRSS), mb(getRSS))
+}
+
+var (
+	audit20kOnce sync.Once
+	audit20kErr  error
+)
+
+func runOrFatal(b *testing.B, name string, args ...string) framework.Process {
+	b.Helper()
+	p, err := framework.RunProcess("", name, args...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if p.PeakRSS == 0 {
+		b.Fatalf("%s: no peak RSS read", filepath.Base(name))
+	}
+	return p
+}
+
+// checkAudit20k makes sure the audit judged every Secret and found the
+// readers the data set has: one Deployment and one CronJob per namespace.
+func checkAudit20k(b *testing.B, out string, want int) {
+	b.Helper()
+	var l struct {
+		Items []struct {
+			Readers []struct{ Kind string } `json:"readers"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(out), &l); err != nil {
+		b.Fatalf("audit output: %v", err)
+	}
+	readers := 0
+	for _, it := range l.Items {
+		readers += len(it.Readers)
+	}
+	if len(l.Items) != want || readers != 2*audit20kNamespaces {
+		b.Fatalf("audit judged %d Secrets with %d readers, want %d and %d", len(l.Items), readers, want, 2*audit20kNamespaces)
+	}
+}
+
+// createAudit20k creates the data set once per process (-count N reuses
+// it), namespaces concurrently, and waits for the token controller to fill
+// every Secret. Its namespaces are not deleted at the end of the benchmark
+// (no namespace controller runs to empty them; the cluster goes at the
+// end of the package).
+func createAudit20k(b *testing.B) error {
+	start := time.Now()
+	// The shared client is limited to 100 requests/s; this is 30,000.
+	cfg := rest.CopyConfig(cluster.RESTConfig)
+	cfg.QPS, cfg.Burst = 5000, 5000
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	sem := make(chan struct{}, 32)
+	errs := make(chan error, audit20kNamespaces)
+	var wg sync.WaitGroup
+	for i := 0; i < audit20kNamespaces; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			errs <- createAudit20kNamespace(cs, fmt.Sprintf("a20k-%04d", i))
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	created := time.Since(start)
+	want := audit20kNamespaces * audit20kPerNS
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		filled := 0
+		lo := metav1.ListOptions{LabelSelector: audit20kLabel, Limit: 500}
+		for {
+			l, err := cs.CoreV1().Secrets("").List(ctx, lo)
+			if err != nil {
+				return err
+			}
+			for i := range l.Items {
+				if len(l.Items[i].Data[corev1.ServiceAccountTokenKey]) > 0 {
+					filled++
+				}
+			}
+			if lo.Continue = l.Continue; lo.Continue == "" {
+				break
+			}
+		}
+		if filled == want {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("token controller filled %d of %d Secrets within 10m", filled, want)
+		}
+		// A LIST of 20,000 Secrets loads the apiserver the controller
+		// writes to (its 5 workers fill about 50 a second on 2 busy
+		// cores): look seldom.
+		time.Sleep(10 * time.Second)
+	}
+	b.Logf("data set: %d Secrets in %d namespaces created in %s, filled after %s", want, audit20kNamespaces, created.Round(time.Second), time.Since(start).Round(time.Second))
+	return nil
+}
+
+func createAudit20kNamespace(cs kubernetes.Interface, ns string) error {
+	c := cs.CoreV1()
+	if _, err := c.Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	// The ServiceAccount exists before its Secrets (the token controller
+	// deletes a token Secret whose ServiceAccount is missing) and lists
+	// them, as for tokens generated before 1.24.
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "app"}}
+	for j := 0; j < audit20kPerNS; j++ {
+		sa.Secrets = append(sa.Secrets, corev1.ObjectReference{Name: fmt.Sprintf("app-token-%d", j)})
+	}
+	if _, err := c.ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	for _, r := range sa.Secrets {
+		if _, err := c.Secrets(ns).Create(ctx, &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: r.Name, Labels: map[string]string{"bench": "audit20k"},
+				Annotations: map[string]string{corev1.ServiceAccountNameKey: "app"}},
+			Type: corev1.SecretTypeServiceAccountToken,
+		}, metav1.CreateOptions{}); err != nil {
+			return err
+		}
+	}
+	labels := map[string]string{"app": "web"}
+	web := corev1.PodSpec{
+		Containers: []corev1.Container{{Name: "web", Image: "registry.k8s.io/pause:3.10",
+			VolumeMounts: []corev1.VolumeMount{{Name: "token", MountPath: "/var/run/token"}}}},
+		Volumes: []corev1.Volume{{Name: "token", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "app-token-0"}}}},
+	}
+	if _, err := cs.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: web}},
+	}, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	nightly := corev1.PodSpec{
+		RestartPolicy: corev1.RestartPolicyOnFailure,
+		Containers: []corev1.Container{{Name: "nightly", Image: "registry.k8s.io/pause:3.10",
+			Env: []corev1.EnvVar{{Name: "TOKEN", ValueFrom: &corev1.EnvVarSource{
+				SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "app-token-1"}, Key: "token"}}}}}},
+	}
+	_, err := cs.BatchV1().CronJobs(ns).Create(ctx, &batchv1.CronJob{
+		ObjectMeta: metav1.ObjectMeta{Name: "nightly"},
+		Spec: batchv1.CronJobSpec{Schedule: "0 3 * * *",
+			JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: nightly}}}},
+	}, metav1.CreateOptions{})
+	return err
 }

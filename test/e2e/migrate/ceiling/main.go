@@ -1,6 +1,14 @@
-// Command ceiling is the minimal client-go program that BenchmarkMigrate
-// compares the plugin with: the same LISTs and patches with the same
-// concurrency, and nothing else (no backup, no journal, no audit).
+// Command ceiling is the minimal client-go program that the migrate
+// benchmarks compare the plugin with: the same requests with the same
+// concurrency, and nothing else (no backup, no journal, no judgement).
+//
+// --mode audit sends what `migrate` (pkg/legacy Scan and loadScope) sends:
+// at once, the tracking ConfigMap GET, discovery's server groups, and
+// paged LISTs (limit 500) of ServiceAccounts, pods and the seven workload
+// kinds of the scope; then the pages of legacy token Secrets. It decodes
+// every page as the plugin does and keeps nothing but a count, printed on
+// stdout so the benchmark can check both sides saw the same Secrets.
+// --mode invalidate and restore list the Secrets and patch each.
 package main
 
 import (
@@ -24,7 +32,8 @@ const label = "kubernetes.io/legacy-token-invalid-since"
 func main() {
 	kubeconfig := flag.String("kubeconfig", "", "kubeconfig")
 	mode := flag.String("mode", "audit", "audit, invalidate or restore")
-	selector := flag.String("l", "", "label selector")
+	selector := flag.String("l", "", "label selector (on the Secrets)")
+	ns := flag.String("n", "", "namespace, all when empty")
 	workers := flag.Int("workers", 8, "concurrent patches")
 	flag.Parse()
 	cfg, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
@@ -37,6 +46,10 @@ func main() {
 		fail(err)
 	}
 	ctx := context.Background()
+	if *mode == "audit" {
+		scope(ctx, cs, *ns)
+	}
+	secrets := 0
 	jobs := make(chan corev1.Secret)
 	var wg sync.WaitGroup
 	for w := 0; w < *workers; w++ {
@@ -59,10 +72,11 @@ func main() {
 	lo := metav1.ListOptions{Limit: 500, LabelSelector: *selector,
 		FieldSelector: fields.OneTermEqualSelector("type", string(corev1.SecretTypeServiceAccountToken)).String()}
 	for {
-		l, err := cs.CoreV1().Secrets("").List(ctx, lo)
+		l, err := cs.CoreV1().Secrets(*ns).List(ctx, lo)
 		if err != nil {
 			fail(err)
 		}
+		secrets += len(l.Items)
 		if *mode != "audit" {
 			for _, s := range l.Items {
 				jobs <- s
@@ -74,19 +88,56 @@ func main() {
 	}
 	close(jobs)
 	wg.Wait()
-	if *mode == "audit" {
-		// What an audit must read besides the Secrets: who mounts them and
-		// which ServiceAccounts list them.
-		for _, list := range []func() error{
-			func() error { _, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{Limit: 500}); return err },
-			func() error {
-				_, err := cs.CoreV1().ServiceAccounts("").List(ctx, metav1.ListOptions{Limit: 500})
-				return err
-			},
-		} {
-			if err := list(); err != nil {
-				fail(err)
-			}
+	fmt.Println(secrets)
+}
+
+// scope sends the requests of pkg/legacy loadScope, concurrently as it
+// does, and waits for the last page of each.
+func scope(ctx context.Context, cs *kubernetes.Clientset, ns string) {
+	lo := metav1.ListOptions{Limit: 500}
+	core, apps, batch := cs.CoreV1(), cs.AppsV1(), cs.BatchV1()
+	reads := []func() error{
+		func() error {
+			_, err := core.ConfigMaps("kube-system").Get(ctx, "kube-apiserver-legacy-service-account-token-tracking", metav1.GetOptions{})
+			return err
+		},
+		func() error { _, err := cs.Discovery().ServerGroups(); return err },
+		func() error { return pages(ctx, lo, core.ServiceAccounts(ns).List) },
+		func() error { return pages(ctx, lo, core.Pods(ns).List) },
+		func() error { return pages(ctx, lo, apps.Deployments(ns).List) },
+		func() error { return pages(ctx, lo, apps.StatefulSets(ns).List) },
+		func() error { return pages(ctx, lo, apps.DaemonSets(ns).List) },
+		func() error { return pages(ctx, lo, apps.ReplicaSets(ns).List) },
+		func() error { return pages(ctx, lo, core.ReplicationControllers(ns).List) },
+		func() error { return pages(ctx, lo, batch.Jobs(ns).List) },
+		func() error { return pages(ctx, lo, batch.CronJobs(ns).List) },
+	}
+	errs := make([]error, len(reads))
+	var wg sync.WaitGroup
+	for i, read := range reads {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = read()
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			fail(err)
+		}
+	}
+}
+
+// pages lists page after page and drops each.
+func pages[L interface{ GetContinue() string }](ctx context.Context, lo metav1.ListOptions, list func(context.Context, metav1.ListOptions) (L, error)) error {
+	for {
+		l, err := list(ctx, lo)
+		if err != nil {
+			return err
+		}
+		if lo.Continue = l.GetContinue(); lo.Continue == "" {
+			return nil
 		}
 	}
 }
