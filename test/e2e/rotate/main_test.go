@@ -75,7 +75,10 @@ func openShift(t *testing.T, configure func(*operator)) *operator {
 	}
 	op.reset(t, "", 7, nil)
 	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
+	t.Cleanup(func() {
+		cancel()
+		op.checkWrites(t)
+	})
 	op.run(t, ctx)
 	return op
 }
