@@ -1,7 +1,8 @@
 // Package rotate tests `wait` and `rotate` on a real control plane: the
-// OpenShift and HyperShift resources are hand-written CRDs (test/crds) and a
-// simulated kube-apiserver operator (operator_test.go) writes the status the
-// real one writes. The apiserver closes watches after 2-4 s
+// OpenShift resources are OpenShift's own CRDs (from the openshift/api
+// module, framework.OpenShiftAPIVersion), HyperShift's a hand-written one
+// (test/crds), and a simulated kube-apiserver operator (operator_test.go)
+// writes the status the real one writes, through the real CRD's rules. The apiserver closes watches after 2-4 s
 // (--min-request-timeout=2), so every wait longer than that resumes a watch
 // the server closed.
 package rotate
