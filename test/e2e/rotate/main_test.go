@@ -64,7 +64,8 @@ func (r result) must(t *testing.T, code int, stderrHas ...string) result {
 }
 
 // openShift installs the CRDs once and starts a fresh simulated operator
-// for the test.
+// for the test; it stops when the test ends. One at a time: two would both
+// roll out and write conflicting node states.
 func openShift(t *testing.T, configure func(*operator)) *operator {
 	t.Helper()
 	cluster.InstallCRD(t, "authentications.config.openshift.io", false)
@@ -78,6 +79,7 @@ func openShift(t *testing.T, configure func(*operator)) *operator {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(func() {
 		cancel()
+		op.running.Wait()
 		op.checkWrites(t)
 	})
 	op.run(t, ctx)

@@ -54,6 +54,8 @@ type operator struct {
 	Stuck    bool
 	TrustFor time.Duration
 
+	// running ends when run's goroutine does.
+	running   sync.WaitGroup
 	mu        sync.Mutex
 	rollouts  int
 	lastWrite time.Time
@@ -324,7 +326,8 @@ func (op *operator) write(ctx context.Context, fn func(*openshift.KubeAPIServerS
 	})
 }
 
-// run reacts to issuer changes until ctx ends. It returns once it watches.
+// run reacts to issuer changes until ctx ends (op.running.Wait waits for
+// that). It returns once it watches.
 func (op *operator) run(t testing.TB, ctx context.Context) {
 	t.Helper()
 	// Like a real controller, watch from the list's resourceVersion and
@@ -353,7 +356,9 @@ func (op *operator) run(t testing.TB, ctx context.Context) {
 		}
 	}
 	ready := make(chan struct{})
+	op.running.Add(1)
 	go func() {
+		defer op.running.Done()
 		first := true
 		for ctx.Err() == nil {
 			if rv == "" {
