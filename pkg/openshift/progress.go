@@ -67,7 +67,7 @@ func Evaluate(st *KubeAPIServerStatus, since int32) Progress {
 		messageAgrees && p.Nodes > 0 && p.AtRevision == p.Nodes
 
 	if newRevision && !p.Done {
-		if d := st.Condition(CondNodeInstallerDegraded); d != nil && d.Status == "True" {
+		if d := st.Condition(CondNodeInstallerDegraded); d != nil && d.Status == "True" && !degradedOnlyBefore(d.Message, st.LatestAvailableRevision) {
 			p.Failed = true
 			p.Failures = append(p.Failures, fmt.Sprintf("%s: %s: %s", CondNodeInstallerDegraded, d.Reason, oneLine(d.Message)))
 		}
@@ -85,6 +85,33 @@ func Evaluate(st *KubeAPIServerStatus, since int32) Progress {
 		}
 	}
 	return p
+}
+
+// degradedOnlyBefore reports whether a NodeInstallerDegraded message names
+// only revisions older than latest: a failure left over from an earlier
+// rollout. library-go writes one "N nodes are failing on revision R:\n..."
+// per failing revision (pkg/operator/staticpod/controller/installer/
+// installer_controller.go, prepareNodeInstallerConditionApplyConfiguration),
+// counting a node as failing while its lastFailedRevision equals its
+// targetRevision. When a new revision is raised over a failed one, the
+// condition speaks of the old revision until the installer controller moves
+// that node's targetRevision to the new one (newNodeStateForInstallInProgress,
+// "new revision pending"). A message naming no revision counts as a failure.
+func degradedOnlyBefore(msg string, latest int32) bool {
+	const marker = "failing on revision "
+	found := false
+	for rest := msg; ; {
+		i := strings.Index(rest, marker)
+		if i < 0 {
+			return found
+		}
+		rest = rest[i+len(marker):]
+		var r int32
+		if _, err := fmt.Sscanf(rest, "%d", &r); err != nil || r >= latest {
+			return false
+		}
+		found = true
+	}
 }
 
 // Summary is the one-line progress shown while waiting, e.g.

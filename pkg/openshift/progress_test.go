@@ -71,6 +71,20 @@ func TestEvaluateFailure(t *testing.T) {
 	if Evaluate(st, 12).Failed {
 		t.Fatal("stale degraded condition failed the wait")
 	}
+	// A new revision raised over the failed one (a rollback): until the
+	// operator retargets the failed node, the condition names revision 12.
+	st.LatestAvailableRevision = 13
+	if p := Evaluate(st, 12); p.Failed {
+		t.Fatalf("a failure of revision 12 failed the rollout to 13: %+v", p.Failures)
+	}
+	st.Conditions[1].Message = "1 nodes are failing on revision 12:\ninstaller: disk full; 1 nodes are failing on revision 13:\ninstaller: disk full"
+	if !Evaluate(st, 12).Failed {
+		t.Fatal("a failure of revision 13 did not fail the rollout to 13")
+	}
+	st.Conditions[1].Message = "installer pods keep failing"
+	if !Evaluate(st, 12).Failed {
+		t.Fatal("a degraded condition naming no revision did not fail the rollout")
+	}
 }
 
 func TestValidateIssuer(t *testing.T) {

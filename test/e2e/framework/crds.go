@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,19 +18,27 @@ import (
 
 var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
 
-// InstallCRD creates the CRD test/crds/NAME.yaml (NAME is the CRD's name,
-// e.g. hostedclusters.hypershift.openshift.io) and waits until it is
-// served. An existing one is kept. With remove, it is deleted when the test
-// ends.
+// InstallCRD creates the CRD NAME (e.g. kubeapiservers.operator.openshift.io)
+// and waits until it is served. OpenShift's own CRDs come from the
+// openshift/api module (openShiftCRDs, OpenShiftAPIDir); the others from
+// test/crds/NAME.yaml. An existing one is kept. With remove, it is deleted
+// when the test ends.
 func (c *Cluster) InstallCRD(t testing.TB, name string, remove bool) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(c.repo, "test", "crds", name+".yaml"))
+	file, err := c.crdManifest(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	crd := &unstructured.Unstructured{}
 	if err := yaml.Unmarshal(b, &crd.Object); err != nil {
-		t.Fatalf("test/crds/%s.yaml: %v", name, err)
+		t.Fatalf("%s: %v", file, err)
+	}
+	if crd.GetName() != name {
+		t.Fatalf("%s defines %q, not %q", file, crd.GetName(), name)
 	}
 	dyn, err := dynamic.NewForConfig(c.RESTConfig)
 	if err != nil {
@@ -48,7 +55,7 @@ func (c *Cluster) InstallCRD(t testing.TB, name string, remove bool) {
 	plural, _, _ := unstructured.NestedString(crd.Object, "spec", "names", "plural")
 	versions, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
 	if len(versions) == 0 || !strings.HasPrefix(name, plural+".") {
-		t.Fatalf("test/crds/%s.yaml: no versions or plural %q does not match", name, plural)
+		t.Fatalf("%s: no versions or plural %q does not match", file, plural)
 	}
 	version, _ := versions[0].(map[string]any)["name"].(string)
 	gvr := schema.GroupVersionResource{Group: group, Version: version, Resource: plural}

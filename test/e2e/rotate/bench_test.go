@@ -35,16 +35,19 @@ func BenchmarkWaitNoticesFinalStatus(b *testing.B) {
 		b.StopTimer()
 		since := rev
 		rev++
-		// A rollout in progress: revision raised, one node done.
-		if err := op.write(ctx, func(st *openshift.KubeAPIServerStatus) {
-			st.LatestAvailableRevision = rev
-			for j := range st.NodeStatuses {
-				st.NodeStatuses[j].TargetRevision = rev
+		// A rollout in progress: revision raised, master-0 done, master-1
+		// installing. One change per status write, in the operator's order
+		// (operator_test.go: startInstall, installed).
+		steps := []func(*openshift.KubeAPIServerStatus){
+			func(st *openshift.KubeAPIServerStatus) { st.LatestAvailableRevision = rev; op.setConditions(st) },
+			func(st *openshift.KubeAPIServerStatus) { op.startInstall(st, 0) },
+			func(st *openshift.KubeAPIServerStatus) { op.installed(st, 0) },
+			func(st *openshift.KubeAPIServerStatus) { op.startInstall(st, 1) },
+		}
+		for _, step := range steps {
+			if err := op.write(ctx, step); err != nil {
+				b.Fatal(err)
 			}
-			st.NodeStatuses[0].CurrentRevision = rev
-			op.setConditions(st, false)
-		}); err != nil {
-			b.Fatal(err)
 		}
 		seen := make(chan struct{}, 16)
 		type outcome struct {
@@ -59,21 +62,21 @@ func BenchmarkWaitNoticesFinalStatus(b *testing.B) {
 			done <- outcome{time.Now(), p, err}
 		}()
 		<-seen
-		// A second node moves, seen through the watch: the watch is live.
-		if err := op.write(ctx, func(st *openshift.KubeAPIServerStatus) {
-			st.NodeStatuses[1].CurrentRevision = rev
-			op.setConditions(st, false)
-		}); err != nil {
-			b.Fatal(err)
+		// master-1 is done and master-2 starts, each seen through the
+		// watch: the watch is live.
+		for _, step := range []func(*openshift.KubeAPIServerStatus){
+			func(st *openshift.KubeAPIServerStatus) { op.installed(st, 1) },
+			func(st *openshift.KubeAPIServerStatus) { op.startInstall(st, 2) },
+		} {
+			if err := op.write(ctx, step); err != nil {
+				b.Fatal(err)
+			}
+			<-seen
 		}
-		<-seen
 		b.StartTimer()
 		// The final write: the last node, then AllNodesAtLatestRevision.
 		wrote := time.Now()
-		if err := op.write(ctx, func(st *openshift.KubeAPIServerStatus) {
-			st.NodeStatuses[2].CurrentRevision = rev
-			op.setConditions(st, false)
-		}); err != nil {
+		if err := op.write(ctx, func(st *openshift.KubeAPIServerStatus) { op.installed(st, 2) }); err != nil {
 			b.Fatal(err)
 		}
 		o := <-done
@@ -116,6 +119,7 @@ func openShiftForBench(b *testing.B) *operator {
 	ensureDyn(b)
 	op := newOperator(dyn)
 	op.reset(b, "", 7, nil)
+	b.Cleanup(func() { op.checkWrites(b) })
 	return op
 }
 

@@ -53,10 +53,11 @@ func TestDoctorJudgesTheRolloutLikeWait(t *testing.T) {
 	}
 	rollout("warn", "in progress: 0/3 nodes at revision 8", "kubectl bound-token wait")
 
-	if err := op.write(ctx, func(s *openshift.KubeAPIServerStatus) {
-		s.NodeStatuses[0].TargetRevision, s.NodeStatuses[0].LastFailedRevision, s.NodeStatuses[0].LastFailedReason = 8, 8, "InstallerFailed"
-		op.setConditions(s, true)
-	}); err != nil {
+	// master-0's installer starts and fails, one status write each.
+	if err := op.write(ctx, func(s *openshift.KubeAPIServerStatus) { op.startInstall(s, 0) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := op.write(ctx, func(s *openshift.KubeAPIServerStatus) { op.installerFailed(s, 0) }); err != nil {
 		t.Fatal(err)
 	}
 	rollout("fail", "node master-0 failed revision 8 (InstallerFailed)", "--rollback")

@@ -63,36 +63,42 @@ func TestRotateAndWaitThroughFaults(t *testing.T) {
 // the rollout. When the look fails too, it says the change may have gone
 // through instead of calling it a plain failure.
 func TestRotateWhosePatchAnswerWasLost(t *testing.T) {
-	const authPath = "/apis/config.openshift.io/v1/authentications/cluster"
 	for _, look := range []bool{true, false} {
-		openShift(t, nil)
-		var patches atomic.Int64
-		p, err := faultproxy.Start(cluster, faultproxy.Config{Logf: t.Logf, Script: func(r *http.Request) faultproxy.Fault {
-			switch {
-			case r.Method == http.MethodPatch && r.URL.Path == authPath:
-				if patches.Add(1) == 1 {
-					return faultproxy.ResetAfter
-				}
-				return faultproxy.Unavailable
-			case !look && r.Method == http.MethodGet && r.URL.Path == authPath && patches.Load() > 0:
-				return faultproxy.Unavailable
+		// A subtest each: its simulated operator stops when it ends, before
+		// the next one starts.
+		t.Run(fmt.Sprintf("look=%v", look), func(t *testing.T) { rotateWhosePatchAnswerWasLost(t, look) })
+	}
+}
+
+func rotateWhosePatchAnswerWasLost(t *testing.T, look bool) {
+	const authPath = "/apis/config.openshift.io/v1/authentications/cluster"
+	openShift(t, nil)
+	var patches atomic.Int64
+	p, err := faultproxy.Start(cluster, faultproxy.Config{Logf: t.Logf, Script: func(r *http.Request) faultproxy.Fault {
+		switch {
+		case r.Method == http.MethodPatch && r.URL.Path == authPath:
+			if patches.Add(1) == 1 {
+				return faultproxy.ResetAfter
 			}
-			return faultproxy.NoFault
-		}})
-		if err != nil {
-			t.Fatal(err)
+			return faultproxy.Unavailable
+		case !look && r.Method == http.MethodGet && r.URL.Path == authPath && patches.Load() > 0:
+			return faultproxy.Unavailable
 		}
-		issuer := fmt.Sprintf("https://oidc.example.com/lost-%v", look)
-		r := run(p.Kubeconfig, "rotate", "--issuer", issuer, "--yes", "--backup", t.TempDir()+"/auth.yaml", "--timeout", "1m")
-		_ = p.Close()
-		if got := currentIssuer(t); got != issuer {
-			t.Fatalf("look=%v: the staged patch did not reach the apiserver: issuer %q", look, got)
-		}
-		if look {
-			r.must(t, 0, "kube-apiserver at revision 8 on 3/3 nodes")
-		} else {
-			r.must(t, 1, "an earlier try may have gone through")
-		}
+		return faultproxy.NoFault
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer := fmt.Sprintf("https://oidc.example.com/lost-%v", look)
+	r := run(p.Kubeconfig, "rotate", "--issuer", issuer, "--yes", "--backup", t.TempDir()+"/auth.yaml", "--timeout", "1m")
+	_ = p.Close()
+	if got := currentIssuer(t); got != issuer {
+		t.Fatalf("look=%v: the staged patch did not reach the apiserver: issuer %q", look, got)
+	}
+	if look {
+		r.must(t, 0, "kube-apiserver at revision 8 on 3/3 nodes")
+	} else {
+		r.must(t, 1, "an earlier try may have gone through")
 	}
 }
 

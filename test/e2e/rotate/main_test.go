@@ -1,7 +1,8 @@
 // Package rotate tests `wait` and `rotate` on a real control plane: the
-// OpenShift and HyperShift resources are hand-written CRDs (test/crds) and a
-// simulated kube-apiserver operator (operator_test.go) writes the status the
-// real one writes. The apiserver closes watches after 2-4 s
+// OpenShift resources are OpenShift's own CRDs (from the openshift/api
+// module, framework.OpenShiftAPIVersion), HyperShift's a hand-written one
+// (test/crds), and a simulated kube-apiserver operator (operator_test.go)
+// writes the status the real one writes, through the real CRD's rules. The apiserver closes watches after 2-4 s
 // (--min-request-timeout=2), so every wait longer than that resumes a watch
 // the server closed.
 package rotate
@@ -63,7 +64,8 @@ func (r result) must(t *testing.T, code int, stderrHas ...string) result {
 }
 
 // openShift installs the CRDs once and starts a fresh simulated operator
-// for the test.
+// for the test; it stops when the test ends. One at a time: two would both
+// roll out and write conflicting node states.
 func openShift(t *testing.T, configure func(*operator)) *operator {
 	t.Helper()
 	cluster.InstallCRD(t, "authentications.config.openshift.io", false)
@@ -75,7 +77,11 @@ func openShift(t *testing.T, configure func(*operator)) *operator {
 	}
 	op.reset(t, "", 7, nil)
 	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
+	t.Cleanup(func() {
+		cancel()
+		op.running.Wait()
+		op.checkWrites(t)
+	})
 	op.run(t, ctx)
 	return op
 }

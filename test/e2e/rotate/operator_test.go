@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -27,12 +28,21 @@ import (
 //     status.serviceAccountIssuers with an expiry, Progressing True with an
 //     empty reason and "N nodes are at revision R; 0 nodes have achieved new
 //     revision R+1";
-//   - nodes move one at a time (targetRevision, then currentRevision), the
-//     message in the current or the legacy ("1 nodes are") grammar;
+//   - nodes move one at a time: targetRevision set on one node, then that
+//     node's currentRevision raised and its targetRevision cleared (0)
+//     before the next node starts; the message in the current or the legacy
+//     ("1 nodes are") grammar;
 //   - optionally FailNode's installer fails: lastFailedRevision,
 //     lastFailedReason, lastFailedRevisionErrors and NodeInstallerDegraded
 //     InstallerPodFailed; the rollout stops there;
 //   - else Progressing False/AllNodesAtLatestRevision.
+//
+// Its status writes go through the real KubeAPIServer CRD (openshift/api,
+// see framework.OpenShiftAPIVersion), whose CEL rules the real operator's
+// writes satisfy and so must these: a nodeStatuses entry is created without
+// currentRevision and targetRevision, currentRevision and
+// latestAvailableRevision never go down, and at most one node has a
+// non-zero targetRevision. A refused write fails the test (checkWrites).
 type operator struct {
 	dyn        dynamic.Interface
 	Nodes      []string
@@ -44,9 +54,14 @@ type operator struct {
 	Stuck    bool
 	TrustFor time.Duration
 
+	// running ends when run's goroutine does.
+	running   sync.WaitGroup
 	mu        sync.Mutex
 	rollouts  int
 	lastWrite time.Time
+	// rejected are the status writes the apiserver refused (the real
+	// CRD's schema and CEL rules): the real operator's writes pass them.
+	rejected []error
 }
 
 func newOperator(dyn dynamic.Interface) *operator {
@@ -61,7 +76,10 @@ func (op *operator) auth() dynamic.ResourceInterface {
 }
 
 // reset puts both objects in a settled state: issuer, every node at
-// revision, the given trusted issuers (active one first).
+// revision, the given trusted issuers (active one first). Revisions never go
+// down in the real CRD, so the KubeAPIServer object of an earlier test is
+// deleted and a new one is brought to revision the way the operator brings
+// up a new cluster (bootstrap below).
 func (op *operator) reset(t testing.TB, issuer string, revision int32, trusted []openshift.ServiceAccountIssuer) {
 	t.Helper()
 	ctx := context.Background()
@@ -81,23 +99,118 @@ func (op *operator) reset(t testing.TB, issuer string, revision int32, trusted [
 	if _, err := op.auth().Update(ctx, a, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := op.kas().Get(ctx, openshift.ClusterName, metav1.GetOptions{}); apierrors.IsNotFound(err) {
-		k := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "operator.openshift.io/v1", "kind": "KubeAPIServer", "metadata": map[string]any{"name": "cluster"}, "spec": map[string]any{"managementState": "Managed"}}}
-		if _, err := op.kas().Create(ctx, k, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
+	if err := op.kas().Delete(ctx, openshift.ClusterName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		t.Fatal(err)
+	}
+	k := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "operator.openshift.io/v1", "kind": "KubeAPIServer", "metadata": map[string]any{"name": "cluster"}, "spec": map[string]any{"managementState": "Managed"}}}
+	// No finalizers: the object is gone when Delete returns, but retry the
+	// create in case the removal is still being committed.
+	if err := retry.OnError(retry.DefaultBackoff, apierrors.IsAlreadyExists, func() error {
+		_, err := op.kas().Create(ctx, k, metav1.CreateOptions{})
+		return err
+	}); err != nil {
+		t.Fatal(err)
 	}
 	if trusted == nil {
 		trusted = []openshift.ServiceAccountIssuer{{Name: openshift.EffectiveIssuer(issuer)}}
 	}
-	st := &openshift.KubeAPIServerStatus{LatestAvailableRevision: revision, ServiceAccountIssuers: trusted}
-	for _, n := range op.Nodes {
-		st.NodeStatuses = append(st.NodeStatuses, openshift.NodeStatus{NodeName: n, CurrentRevision: revision})
-	}
-	op.setConditions(st, false)
-	if err := op.write(ctx, func(s *openshift.KubeAPIServerStatus) { *s = *st }); err != nil {
+	if err := op.bootstrap(ctx, revision, trusted); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// bootstrap brings a new KubeAPIServer object to revision on every node
+// with the writes the operator's controllers make on a new cluster:
+//   - one write stands for the first syncs of the revision controller
+//     (latestAvailableRevision; library-go
+//     pkg/operator/revisioncontroller/revision_controller.go,
+//     RevisionController.createRevisionIfNeeded), the issuer controller
+//     (serviceAccountIssuers) and the node controller, which adds an entry
+//     holding only the nodeName for each master node it has not seen
+//     (library-go pkg/operator/staticpod/controller/node/node_controller.go,
+//     NodeController.sync, "add entries for new nodes");
+//   - then each node is installed in turn (startInstall, installed).
+func (op *operator) bootstrap(ctx context.Context, revision int32, trusted []openshift.ServiceAccountIssuer) error {
+	if err := op.write(ctx, func(st *openshift.KubeAPIServerStatus) {
+		*st = openshift.KubeAPIServerStatus{LatestAvailableRevision: revision, ServiceAccountIssuers: trusted}
+		for _, n := range op.Nodes {
+			st.NodeStatuses = append(st.NodeStatuses, openshift.NodeStatus{NodeName: n})
+		}
+		op.setConditions(st)
+	}); err != nil {
+		return err
+	}
+	for i := range op.Nodes {
+		if err := op.write(ctx, func(st *openshift.KubeAPIServerStatus) { op.startInstall(st, i) }); err != nil {
+			return err
+		}
+		if err := op.write(ctx, func(st *openshift.KubeAPIServerStatus) { op.installed(st, i) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// The installer controller's steps (library-go
+// pkg/operator/staticpod/controller/installer/installer_controller.go). It
+// changes one node per sync and writes that change before it looks at the
+// next node (manageInstallationPods: "we want to write it out to the API
+// before we commence work on the next node"), and it starts a node only
+// when no node has a targetRevision (nodeToStartRevisionWith: "node %s is
+// progressing towards %d"). Each step below is one status write.
+
+// startInstall starts node i's installer for the latest revision:
+// manageInstallationPods sets TargetRevision = revisionToStart
+// (getRevisionToStart: LatestAvailableRevision when the node is not at it);
+// a node whose install of an older revision is pending or failed is moved
+// to the latest the same way (newNodeStateForInstallInProgress, "new
+// revision pending": TargetRevision = latestRevisionAvailable).
+func (op *operator) startInstall(st *openshift.KubeAPIServerStatus, i int) {
+	st.NodeStatuses[i].TargetRevision = st.LatestAvailableRevision
+	op.setConditions(st)
+}
+
+// firstNode is the node a rollout starts with: the one with a
+// targetRevision (an install in progress or failed), else the first
+// (nodeToStartRevisionWith: "node %s is progressing towards %d"; with
+// every node equal, "no worse than any other node, but comes first"). The
+// others follow in list order from there (manageInstallationPods:
+// "(startNode + l) % len(operatorStatus.NodeStatuses)").
+func firstNode(st *openshift.KubeAPIServerStatus) int {
+	for i, n := range st.NodeStatuses {
+		if n.TargetRevision != 0 {
+			return i
+		}
+	}
+	return 0
+}
+
+// installed records node i's static pod running its target revision:
+// newNodeStateForInstallInProgress, case staticPodStateReady, sets
+// CurrentRevision = TargetRevision and TargetRevision = 0.
+func (op *operator) installed(st *openshift.KubeAPIServerStatus, i int) {
+	n := &st.NodeStatuses[i]
+	if n.TargetRevision > n.CurrentRevision {
+		n.CurrentRevision = n.TargetRevision
+	}
+	n.TargetRevision = 0
+	op.setConditions(st)
+}
+
+// installerFailed records node i's installer pod failing:
+// newNodeStateForInstallInProgress, case corev1.PodFailed, sets
+// LastFailedRevision = TargetRevision, LastFailedTime, LastFailedCount+1,
+// LastFailedReason "InstallerFailed" (nodeStatusInstalledFailedReason) and
+// the container's termination message as "installer: MESSAGE"; it keeps
+// TargetRevision, so the installer is retried after a back-off (which the
+// simulator never reaches: the rollout stops at the failure).
+func (op *operator) installerFailed(st *openshift.KubeAPIServerStatus, i int) {
+	n := &st.NodeStatuses[i]
+	n.LastFailedRevision, n.LastFailedReason = n.TargetRevision, "InstallerFailed"
+	n.LastFailedCount++
+	n.LastFailedTime = time.Now().UTC().Format(time.RFC3339)
+	n.LastFailedRevisionErrors = []string{"installer: failed to copy static pod manifests: no space left on device"}
+	op.setConditions(st)
 }
 
 // message renders NodeInstallerProgressing's message from the nodes.
@@ -146,20 +259,38 @@ func legacyGrammar(s string) string {
 
 func hasAt(s string, i int, sub string) bool { return len(s)-i >= len(sub) && s[i:i+len(sub)] == sub }
 
-func (op *operator) setConditions(st *openshift.KubeAPIServerStatus, degraded bool) {
+// setConditions computes NodeInstallerProgressing and
+// NodeInstallerDegraded from the node statuses as library-go does
+// (installer_controller.go, prepareNodeInstallerConditionApplyConfiguration):
+// a node is failing when its LastFailedRevision is its TargetRevision.
+func (op *operator) setConditions(st *openshift.KubeAPIServerStatus) {
 	now := time.Now().UTC().Format(time.RFC3339)
 	prog := openshift.Condition{Type: openshift.CondNodeInstallerProgressing, Status: "True", Message: op.message(st), LastTransitionTime: now}
 	all := true
+	failing, failingCount := map[int32][]string{}, map[int32]int{}
+	var failingRevs []int32
 	for _, n := range st.NodeStatuses {
 		all = all && n.CurrentRevision == st.LatestAvailableRevision
+		if n.LastFailedRevision != 0 && n.LastFailedRevision == n.TargetRevision {
+			if _, ok := failing[n.LastFailedRevision]; !ok {
+				failingRevs = append(failingRevs, n.LastFailedRevision)
+			}
+			failing[n.LastFailedRevision] = append(failing[n.LastFailedRevision], n.LastFailedRevisionErrors...)
+			failingCount[n.LastFailedRevision]++
+		}
 	}
 	if all {
 		prog.Status, prog.Reason = "False", openshift.ReasonAllNodesAtLatest
 	}
 	deg := openshift.Condition{Type: openshift.CondNodeInstallerDegraded, Status: "False", LastTransitionTime: now}
-	if degraded {
-		deg.Status, deg.Reason = "True", openshift.ReasonInstallerPodFailed
-		deg.Message = fmt.Sprintf("1 nodes are failing on revision %d:\ninstaller: failed to copy static pod manifests: no space left on device", st.LatestAvailableRevision)
+	if len(failing) > 0 {
+		// Always "nodes are", even for one node, as library-go writes it.
+		sort.Slice(failingRevs, func(i, j int) bool { return failingRevs[i] < failingRevs[j] })
+		var parts []string
+		for _, r := range failingRevs {
+			parts = append(parts, fmt.Sprintf("%d nodes are failing on revision %d:\n%s", failingCount[r], r, strings.Join(failing[r], "\n")))
+		}
+		deg.Status, deg.Reason, deg.Message = "True", openshift.ReasonInstallerPodFailed, strings.Join(parts, "; ")
 	}
 	st.Conditions = []openshift.Condition{prog, deg}
 }
@@ -183,16 +314,20 @@ func (op *operator) write(ctx context.Context, fn func(*openshift.KubeAPIServerS
 		}
 		obj.Object["status"] = m
 		_, err = op.kas().UpdateStatus(ctx, obj, metav1.UpdateOptions{})
-		if err == nil {
-			op.mu.Lock()
+		op.mu.Lock()
+		defer op.mu.Unlock()
+		switch {
+		case err == nil:
 			op.lastWrite = time.Now()
-			op.mu.Unlock()
+		case apierrors.IsInvalid(err):
+			op.rejected = append(op.rejected, err)
 		}
 		return err
 	})
 }
 
-// run reacts to issuer changes until ctx ends. It returns once it watches.
+// run reacts to issuer changes until ctx ends (op.running.Wait waits for
+// that). It returns once it watches.
 func (op *operator) run(t testing.TB, ctx context.Context) {
 	t.Helper()
 	// Like a real controller, watch from the list's resourceVersion and
@@ -221,7 +356,9 @@ func (op *operator) run(t testing.TB, ctx context.Context) {
 		}
 	}
 	ready := make(chan struct{})
+	op.running.Add(1)
 	go func() {
+		defer op.running.Done()
 		first := true
 		for ctx.Err() == nil {
 			if rv == "" {
@@ -276,10 +413,10 @@ func (op *operator) rollout(ctx context.Context, oldIssuer, newIssuer string) {
 	if !op.sleep(ctx, op.RaiseDelay) {
 		return
 	}
-	var rev int32
+	start := 0
 	_ = op.write(ctx, func(st *openshift.KubeAPIServerStatus) {
+		start = firstNode(st)
 		st.LatestAvailableRevision++
-		rev = st.LatestAvailableRevision
 		exp := time.Now().Add(op.TrustFor).UTC().Format(time.RFC3339)
 		trusted := []openshift.ServiceAccountIssuer{{Name: openshift.EffectiveIssuer(newIssuer)}}
 		for _, i := range st.ServiceAccountIssuers {
@@ -292,33 +429,33 @@ func (op *operator) rollout(ctx context.Context, oldIssuer, newIssuer string) {
 			}
 		}
 		st.ServiceAccountIssuers = trusted
-		op.setConditions(st, false)
+		op.setConditions(st)
 	})
-	for i := range op.Nodes {
+	for l := range op.Nodes {
+		i := (start + l) % len(op.Nodes)
 		if !op.sleep(ctx, op.StepDelay) {
 			return
 		}
-		_ = op.write(ctx, func(st *openshift.KubeAPIServerStatus) {
-			st.NodeStatuses[i].TargetRevision = rev
-			op.setConditions(st, false)
-		})
+		_ = op.write(ctx, func(st *openshift.KubeAPIServerStatus) { op.startInstall(st, i) })
 		if !op.sleep(ctx, op.StepDelay) {
 			return
 		}
 		if op.Nodes[i] == op.failNode() {
-			_ = op.write(ctx, func(st *openshift.KubeAPIServerStatus) {
-				n := &st.NodeStatuses[i]
-				n.LastFailedRevision, n.LastFailedReason, n.LastFailedCount = rev, "InstallerFailed", 1
-				n.LastFailedTime = time.Now().UTC().Format(time.RFC3339)
-				n.LastFailedRevisionErrors = []string{"installer: failed to copy static pod manifests: no space left on device"}
-				op.setConditions(st, true)
-			})
+			_ = op.write(ctx, func(st *openshift.KubeAPIServerStatus) { op.installerFailed(st, i) })
 			return
 		}
-		_ = op.write(ctx, func(st *openshift.KubeAPIServerStatus) {
-			st.NodeStatuses[i].CurrentRevision = rev
-			op.setConditions(st, false)
-		})
+		_ = op.write(ctx, func(st *openshift.KubeAPIServerStatus) { op.installed(st, i) })
+	}
+}
+
+// checkWrites fails t if the apiserver refused any of the simulator's
+// status writes.
+func (op *operator) checkWrites(t testing.TB) {
+	t.Helper()
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	for _, err := range op.rejected {
+		t.Errorf("the simulated operator wrote a status the real CRD rejects: %v", err)
 	}
 }
 
