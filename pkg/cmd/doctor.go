@@ -33,7 +33,8 @@ func NewCmdDoctor(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 			issuers and the kube-apiserver rollout; on HyperShift each HostedCluster's
 			signing-key Secret.
 
-			Exit codes: 0 no check failed (warnings allowed), 1 a check failed, 2 usage error.`),
+			Exit codes: 0 no check failed (warnings allowed), 1 a check failed, 2 usage error
+			or the API server did not answer (nothing else was checked).`),
 		Example: templates.Examples(`
 			# Check the current cluster
 			kubectl bound-token doctor
@@ -75,6 +76,10 @@ func NewCmdDoctor(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 					}
 				}
 				tw.Flush()
+			}
+			// Run stops after a failed "api" check: nothing was checked.
+			if len(checks) == 1 && checks[0].Name == "api" && checks[0].Status == doctor.Fail {
+				return &ExitError{Code: ExitUsage}
 			}
 			if doctor.Failed(checks) {
 				return silentFailure
