@@ -78,7 +78,7 @@ func TestCreateMissingServiceAccountExits1(t *testing.T) {
 		_ = json.NewEncoder(w).Encode(map[string]any{
 			"apiVersion": "v1", "kind": "Status", "status": "Failure", "reason": "NotFound", "code": 404,
 			"message": `serviceaccounts "missing" not found`,
-			"details":  map[string]any{"name": "missing", "kind": "serviceaccounts"},
+			"details": map[string]any{"name": "missing", "kind": "serviceaccounts"},
 		})
 	}))
 	defer srv.Close()
