@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"crypto/x509"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -58,10 +59,13 @@ func NewCmdDoctor(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 			if err != nil {
 				return usageError(err)
 			}
-			hc, err := verify.HTTPClient(issuerCA, false)
-			if err != nil {
-				return usageError(err)
+			var roots *x509.CertPool
+			if issuerCA != "" {
+				if roots, err = verify.LoadCAPool(issuerCA); err != nil {
+					return usageErrorf("--issuer-ca: %v", err)
+				}
 			}
+			hc := verify.HTTPClient(roots, false)
 			checks := doctor.Run(cmd.Context(), cs, dyn, doctor.Options{Namespace: ns, ServiceAccount: sa, IssuerTimeout: timeout, HTTPClient: hc})
 			if output != "" {
 				if err := printStructured(streams.Out, output, map[string]any{"checks": checks, "failed": doctor.Failed(checks)}); err != nil {
