@@ -145,3 +145,28 @@ func TestHostileClaimsCannotDriveTheTerminal(t *testing.T) {
 		t.Fatalf("escaped issuer missing: %q", out)
 	}
 }
+
+// The root help names the tool's jobs, prints the exit codes one per line,
+// and every --help hint names the command as users type it.
+func TestRootHelp(t *testing.T) {
+	out, _, code := runCmd(t, "", "--help")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, want := range []string{
+		"move a cluster off legacy token Secrets", "migrate audits", "restore brings them back", "doctor checks",
+		"\n    0  success", "\n    1  the answer is no", "\n    2  nothing was checked or changed",
+		`Use "kubectl bound-token <command> --help" for more information`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("root help lacks %q:\n%s", want, out)
+		}
+	}
+	for _, args := range [][]string{{"oidc", "--help"}, {"keys", "--help"}} {
+		out, _, _ := runCmd(t, "", args...)
+		want := `Use "kubectl bound-token ` + args[0] + ` <command> --help"`
+		if !strings.Contains(out, want) {
+			t.Errorf("%s --help lacks %q:\n%s", args[0], want, out)
+		}
+	}
+}

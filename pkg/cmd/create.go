@@ -269,6 +269,9 @@ func (o *CreateOptions) Run(ctx context.Context) error {
 	}
 	targets, err := o.targets(ctx)
 	if err != nil {
+		if clusterUnreachable(err) {
+			return unreachableError(err, "no token was created")
+		}
 		return &ExitError{Code: ExitFailed, Err: err}
 	}
 	req := tokens.Request{Audiences: o.Audiences, Duration: o.Duration, BoundObject: o.bound()}
@@ -284,6 +287,11 @@ func (o *CreateOptions) Run(ctx context.Context) error {
 		fmt.Fprintln(o.ErrOut)
 	}
 
+	// No answer for any of them: one line and exit 2, not one error per
+	// ServiceAccount. TokenRequest stores nothing, so nothing changed.
+	if err := allUnreachable(results); err != nil {
+		return unreachableError(err, "no token was created")
+	}
 	var ok []*authenticationv1.TokenRequest
 	failed := 0
 	for _, r := range results {
@@ -305,6 +313,20 @@ func (o *CreateOptions) Run(ctx context.Context) error {
 		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("%d of %d tokens could not be created", failed, len(targets))}
 	}
 	return nil
+}
+
+// allUnreachable returns the first error when every result failed because
+// the cluster did not answer, else nil.
+func allUnreachable(results []tokens.Result) error {
+	if len(results) == 0 {
+		return nil
+	}
+	for _, r := range results {
+		if !clusterUnreachable(r.Err) {
+			return nil
+		}
+	}
+	return results[0].Err
 }
 
 // reportExpiry tells on stderr when the token really expires, and says so

@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"crypto/x509"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -33,7 +34,8 @@ func NewCmdDoctor(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 			issuers and the kube-apiserver rollout; on HyperShift each HostedCluster's
 			signing-key Secret.
 
-			Exit codes: 0 no check failed (warnings allowed), 1 a check failed, 2 usage error.`),
+			Exit codes: 0 no check failed (warnings allowed), 1 a check failed, 2 usage error
+			or the API server did not answer (nothing else was checked).`),
 		Example: templates.Examples(`
 			# Check the current cluster
 			kubectl bound-token doctor
@@ -57,10 +59,13 @@ func NewCmdDoctor(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 			if err != nil {
 				return usageError(err)
 			}
-			hc, err := verify.HTTPClient(issuerCA, false)
-			if err != nil {
-				return usageError(err)
+			var roots *x509.CertPool
+			if issuerCA != "" {
+				if roots, err = verify.LoadCAPool(issuerCA); err != nil {
+					return usageErrorf("--issuer-ca: %v", err)
+				}
 			}
+			hc := verify.HTTPClient(roots, false)
 			checks := doctor.Run(cmd.Context(), cs, dyn, doctor.Options{Namespace: ns, ServiceAccount: sa, IssuerTimeout: timeout, HTTPClient: hc})
 			if output != "" {
 				if err := printStructured(streams.Out, output, map[string]any{"checks": checks, "failed": doctor.Failed(checks)}); err != nil {
@@ -75,6 +80,10 @@ func NewCmdDoctor(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 					}
 				}
 				tw.Flush()
+			}
+			// Run stops after a failed "api" check: nothing was checked.
+			if len(checks) == 1 && checks[0].Name == "api" && checks[0].Status == doctor.Fail {
+				return &ExitError{Code: ExitUsage}
 			}
 			if doctor.Failed(checks) {
 				return silentFailure

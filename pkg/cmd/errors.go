@@ -1,9 +1,13 @@
 package cmd
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -49,6 +53,54 @@ func usageError(err error) error {
 		return err
 	}
 	return &ExitError{Code: ExitUsage, Err: err}
+}
+
+// clusterUnreachable reports whether err says a request got no answer from
+// the cluster: the connection was refused, the name did not resolve, the TLS
+// handshake failed, or no answer came in time. Only reads and calls that
+// store nothing (TokenRequest, TokenReview) may treat a timeout as "nothing
+// changed": a write may have gone through before its answer was lost.
+func clusterUnreachable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var (
+		op       *net.OpError
+		dns      *net.DNSError
+		verify   *tls.CertificateVerificationError
+		unknown  x509.UnknownAuthorityError
+		hostname x509.HostnameError
+		invalid  x509.CertificateInvalidError
+		record   tls.RecordHeaderError
+		alert    tls.AlertError
+		ne       net.Error
+	)
+	switch {
+	case errors.As(err, &op) && op.Op == "dial", errors.As(err, &dns):
+		return true
+	case errors.As(err, &verify), errors.As(err, &unknown), errors.As(err, &hostname), errors.As(err, &invalid),
+		errors.As(err, &record), errors.As(err, &alert):
+		return true
+	case strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
+		// net/http's untyped error for a tls.RecordHeaderError that looks
+		// like HTTP: the server is not the TLS endpoint the kubeconfig names.
+		return true
+	}
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// unreachableError is the one-line exit-2 error for a cluster that did not
+// answer; what says what was therefore left undone ("no token was created").
+func unreachableError(err error, what string) error {
+	where, cause := "", err
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if u, perr := url.Parse(ue.URL); perr == nil && u.Host != "" {
+			where = " at " + u.Scheme + "://" + u.Host
+		}
+		cause = ue.Err
+	}
+	return usageErrorf("cannot reach the cluster%s: %v; %s (check the kubeconfig's server, --context and --server)", where, cause, what)
 }
 
 // silentFailure ends the command with ExitFailed after the command already

@@ -2,6 +2,8 @@ package cmd
 
 import (
 	"fmt"
+	"io"
+	"net/url"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -17,7 +19,7 @@ func NewCmdOIDC(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Co
 		Use:   "oidc",
 		Short: "Publish the cluster's issuer documents for a static host",
 		Example: templates.Examples(`
-			# Files to upload to the bucket behind https://oidc.example.com/a
+			# Files to serve at https://oidc.example.com/a (upload ./site's contents under a/)
 			kubectl bound-token oidc export --out-dir ./site --issuer https://oidc.example.com/a`),
 		Run: func(cmd *cobra.Command, args []string) { _ = cmd.Help() },
 	}
@@ -32,10 +34,21 @@ func NewCmdOIDC(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Co
 			the API and write them under --out-dir as a static web host serves them:
 			.well-known/openid-configuration plus openid/v1/jwks (--layout kube) or keys.json.
 			issuer is rewritten to --issuer when given; jwks_uri always points under the
-			issuer. Existing files are replaced only with --overwrite.`),
+			issuer. Existing files are replaced only with --overwrite.
+
+			--out-dir stands for the issuer URL, path included, not for the host's root:
+			for issuer https://oidc.example.com/cluster-a, DIR/.well-known/openid-configuration
+			must answer at https://oidc.example.com/cluster-a/.well-known/openid-configuration,
+			so upload DIR's contents under cluster-a/ on the host (a bucket's key prefix
+			cluster-a/). Served at the host's root, discovery answers 404. The command prints
+			each file with the URL it must answer at on stderr.`),
 		Example: templates.Examples(`
-			# The IRSA-style layout for a bucket
-			kubectl bound-token oidc export --out-dir ./site --layout keys.json`),
+			# The IRSA-style layout for a bucket, for the cluster's own issuer
+			kubectl bound-token oidc export --out-dir ./site --layout keys.json
+
+			# For issuer https://oidc.example.com/cluster-a: upload ./site's contents under
+			# cluster-a/, e.g. aws s3 cp --recursive ./site s3://BUCKET/cluster-a/
+			kubectl bound-token oidc export --out-dir ./site --issuer https://oidc.example.com/cluster-a`),
 		Args: argsUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if dir == "" {
@@ -63,13 +76,37 @@ func NewCmdOIDC(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Co
 			for _, f := range ex.Files {
 				fmt.Fprintf(streams.Out, "wrote     %s\n", f)
 			}
+			printUploadHint(streams.ErrOut, dir, ex)
 			return nil
 		},
 	}
-	export.Flags().StringVar(&dir, "out-dir", "", "Folder to write the site into.")
+	export.Flags().StringVar(&dir, "out-dir", "", "Folder to write the site into; it is served at the issuer URL, path included.")
 	export.Flags().StringVar(&issuer, "issuer", "", "Publish under this issuer URL instead of the cluster's.")
 	export.Flags().StringVar(&layout, "layout", "kube", "Where the JWKS goes: kube (openid/v1/jwks) or keys.json.")
 	export.Flags().BoolVar(&overwrite, "overwrite", false, "Replace existing files.")
 	cmd.AddCommand(export)
 	return cmd
+}
+
+// printUploadHint says which URL each written file must answer at: dir is
+// the issuer's root, which for an issuer with a path is not the host's.
+func printUploadHint(w io.Writer, dir string, ex *oidc.Export) {
+	u, err := url.Parse(ex.Issuer)
+	if err != nil {
+		return
+	}
+	host := u.Scheme + "://" + u.Host + "/"
+	prefix := strings.Trim(u.Path, "/")
+	if prefix == "" {
+		fmt.Fprintf(w, "serve %s at the root of %s:\n", dir, host)
+	} else {
+		fmt.Fprintf(w, "serve %s at %s/, not at the host's root (there discovery answers 404): upload its contents under %s/\n", dir, strings.TrimSuffix(ex.Issuer, "/"), prefix)
+	}
+	width := 0
+	for _, f := range ex.Files {
+		width = max(width, len(f))
+	}
+	for i, f := range ex.Files {
+		fmt.Fprintf(w, "  %-*s -> %s\n", width, f, ex.URLs[i])
+	}
 }

@@ -19,16 +19,28 @@ import (
 )
 
 var rootLong = templates.LongDesc(`
-	Create, inspect and verify bound ServiceAccount tokens.
+	Create, inspect and verify bound ServiceAccount tokens, and move a cluster off
+	legacy token Secrets.
 
 	Bound tokens are minted through the TokenRequest API: they carry audiences,
 	expire, and can be tied to a Pod, Secret or Node so that they die with it.
+	Legacy token Secrets never expire and stay valid until they are deleted.
 
-	Exit codes:
-	  0  success (token verified, every item done)
-	  1  the answer is no: a token was rejected, or at least one item failed
-	  2  nothing was checked or changed: bad flags or input, unreadable files,
-	     unreachable cluster or keys`)
+	create, decode and verify work with single tokens. migrate audits the legacy
+	token Secrets and, with --apply, backs up and invalidates the provably unused
+	ones; restore brings them back. keys and oidc publish a self-hosted issuer's
+	keys and discovery document; doctor checks the whole token setup. rotate changes
+	OpenShift's issuer or a HyperShift signing key, and wait follows the rollout.`) + "\n\n" + rootExitCodes
+
+// rootExitCodes stays out of LongDesc, which would fold the table into one
+// line. After a blank line and indented by four spaces, it is also a code
+// block in the markdown reference.
+const rootExitCodes = `Exit codes:
+
+    0  success: token verified, every item done
+    1  the answer is no: a token was rejected, or at least one item failed
+    2  nothing was checked or changed: bad flags or input, unreadable files,
+       unreachable cluster or keys`
 
 // NewCmdBoundToken builds the root command with kubeconfig flags shared by
 // every subcommand.
@@ -36,7 +48,7 @@ func NewCmdBoundToken(streams genericiooptions.IOStreams) *cobra.Command {
 	configFlags := genericclioptions.NewConfigFlags(true)
 	root := &cobra.Command{
 		Use:   "bound-token",
-		Short: "Create, inspect and verify bound ServiceAccount tokens",
+		Short: "Create, inspect and verify bound ServiceAccount tokens, and move a cluster off legacy token Secrets",
 		Long:  rootLong,
 		Annotations: map[string]string{
 			cobra.CommandDisplayNameAnnotation: "kubectl bound-token",
@@ -99,6 +111,7 @@ func NewCmdBoundToken(streams genericiooptions.IOStreams) *cobra.Command {
 	root.InitDefaultCompletionCmd()
 	registerGlobalCompletions(root, f)
 	templates.ActsAsRootCommand(root, []string{"options"}, groups...)
+	useDisplayNameInUsage(root, []string{"options"}, groups)
 	// Flag errors are usage errors (exit 2), with kubectl's hint appended.
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageErrorf("%v; see '%s --help' for usage", err, c.CommandPath())

@@ -255,6 +255,10 @@ func (o *RotateOptions) runOpenShift(ctx context.Context) error {
 		if errors.Is(err, openshift.ErrNotOpenShift) {
 			return usageError(err)
 		}
+		// Plan only reads: nothing changed.
+		if clusterUnreachable(err) {
+			return unreachableError(err, "nothing changed")
+		}
 		return &ExitError{Code: ExitFailed, Err: err}
 	}
 	fmt.Fprint(o.ErrOut, plan.Describe())

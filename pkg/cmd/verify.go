@@ -3,6 +3,7 @@ package cmd
 import (
 	"bufio"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -28,10 +29,13 @@ var (
 		Prove a ServiceAccount token: its signature, algorithm, issuer, audience and times.
 
 		Keys come from the current cluster's /openid/v1/jwks by default, or from --jwks
-		files, --public-key PEM files, or an --oidc-issuer's discovery document (HTTPS;
-		use the global --certificate-authority for a private CA, and
-		--insecure-skip-tls-verify only for test issuers). Keys named in the token itself
-		(jku, x5u, jwk headers) are never used: such tokens are rejected.
+		files, --public-key PEM files, or an --oidc-issuer's discovery document and the
+		JWKS it points to (HTTPS). For an issuer whose certificate a private CA signed,
+		--oidc-ca-file names a PEM bundle: as curl's --cacert, it replaces the system's
+		CAs for those two requests (without it, the global --certificate-authority is
+		used when given, else the system's CAs). --insecure-skip-tls-verify is only for
+		test issuers. Keys named in the token itself (jku, x5u, jwk headers) are never
+		used: such tokens are rejected.
 
 		Only RS256, ES256, ES384 and ES512 are accepted. The key is chosen by the token's
 		kid; a token without kid is tried against every key, as kube-apiserver does.
@@ -59,6 +63,10 @@ var (
 		# Verify against a self-hosted OIDC issuer
 		kubectl bound-token verify - --oidc-issuer https://oidc.example.com/cluster-a < token
 
+		# ... whose certificate a private CA signed
+		kubectl bound-token verify --token-file token --oidc-issuer https://oidc.internal/cluster-a \
+		  --oidc-ca-file internal-ca.pem
+
 		# Ask the cluster itself (sees deleted pods and invalidated Secrets)
 		kubectl bound-token verify --token-file token --token-review --audience vault
 
@@ -73,15 +81,16 @@ type VerifyOptions struct {
 	JWKSFiles   []string
 	PEMFiles    []string
 	OIDCIssuer  string
+	OIDCCAFile  string
 	TokenReview bool
 	Issuers     []string
 	Audiences   []string
 	Leeway      time.Duration
 	Now         func() time.Time
 
-	caFile   string
-	insecure bool
-	clientFn func() (kubernetes.Interface, string, error)
+	oidcRoots *x509.CertPool // nil: the system's CAs
+	insecure  bool
+	clientFn  func() (kubernetes.Interface, string, error)
 	genericiooptions.IOStreams
 }
 
@@ -111,6 +120,7 @@ func NewCmdVerify(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 	fl.StringArrayVar(&o.JWKSFiles, "jwks", nil, "Verify with the keys of this JWKS file; repeatable.")
 	fl.StringArrayVar(&o.PEMFiles, "public-key", nil, "Verify with the keys of this PEM file (public keys, certificates or private keys); repeatable.")
 	fl.StringVar(&o.OIDCIssuer, "oidc-issuer", "", "Fetch keys through this issuer's /.well-known/openid-configuration (HTTPS); the token's iss must equal it.")
+	fl.StringVar(&o.OIDCCAFile, "oidc-ca-file", "", "Trust only the CAs of this PEM bundle for --oidc-issuer's discovery document and JWKS, instead of the system's.")
 	fl.BoolVar(&o.TokenReview, "token-review", false, "Ask the cluster's TokenReview API instead of checking offline.")
 	fl.StringArrayVar(&o.Issuers, "issuer", nil, "Require iss to be this value; repeatable (any of them).")
 	fl.StringArrayVar(&o.Audiences, "audience", nil, "Require aud to contain this value; repeatable (any of them). With --token-review, sent to the server.")
@@ -124,12 +134,23 @@ func (o *VerifyOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []s
 		o.Input.Arg = args[0]
 	}
 	o.clientFn = clientFromFactory(f)
-	// The global TLS flags also serve the OIDC issuer: one name for one thing.
-	if fl := cmd.Flags().Lookup("certificate-authority"); fl != nil {
-		o.caFile = fl.Value.String()
+	// --oidc-ca-file is the issuer's own; the global --certificate-authority
+	// served the issuer before it existed and still does when it is not given.
+	caFile, flagName := o.OIDCCAFile, "--oidc-ca-file"
+	if fl := cmd.Flags().Lookup("certificate-authority"); caFile == "" && fl != nil && o.OIDCIssuer != "" {
+		caFile, flagName = fl.Value.String(), "--certificate-authority"
 	}
 	if fl := cmd.Flags().Lookup("insecure-skip-tls-verify"); fl != nil {
 		o.insecure = fl.Value.String() == "true"
+	}
+	// Read before any request: a bad bundle is a usage error, not a TLS
+	// failure against the issuer.
+	if caFile != "" && o.OIDCIssuer != "" {
+		roots, err := verify.LoadCAPool(caFile)
+		if err != nil {
+			return fmt.Errorf("%s: %v", flagName, err)
+		}
+		o.oidcRoots = roots
 	}
 	return nil
 }
@@ -156,6 +177,9 @@ func (o *VerifyOptions) Validate() error {
 	}
 	if o.TokenReview && len(o.Issuers) > 0 {
 		return fmt.Errorf("--token-review checks the issuer against the cluster's own list; drop --issuer")
+	}
+	if o.OIDCCAFile != "" && o.OIDCIssuer == "" {
+		return fmt.Errorf("--oidc-ca-file is the CA bundle for --oidc-issuer; give --oidc-issuer URL or drop it")
 	}
 	if o.OIDCIssuer != "" && !strings.HasPrefix(o.OIDCIssuer, "https://") {
 		return fmt.Errorf("--oidc-issuer %q must be an https:// URL", o.OIDCIssuer)
@@ -246,11 +270,7 @@ func (o *VerifyOptions) checker(ctx context.Context) (checkFunc, string, error) 
 	}
 	src := verify.Sources{JWKSFiles: o.JWKSFiles, PEMFiles: o.PEMFiles, OIDCIssuer: o.OIDCIssuer}
 	if o.OIDCIssuer != "" {
-		hc, err := verify.HTTPClient(o.caFile, o.insecure)
-		if err != nil {
-			return nil, "", err
-		}
-		src.HTTPClient = hc
+		src.HTTPClient = verify.HTTPClient(o.oidcRoots, o.insecure)
 	}
 	if len(o.JWKSFiles) == 0 && len(o.PEMFiles) == 0 && o.OIDCIssuer == "" {
 		cs, _, err := o.clientFn()

@@ -29,7 +29,11 @@ type Export struct {
 	ClusterIssuer string
 	JWKSURI       string
 	KeyIDs        []string
-	Files         []string
+	// Files and URLs pair up: Files[i] must be served at URLs[i]. dir
+	// stands for the issuer URL, path included: it is the issuer's root, not
+	// the host's.
+	Files []string
+	URLs  []string
 }
 
 // Fetch reads the cluster's discovery document and JWKS through the API.
@@ -64,8 +68,9 @@ func Fetch(ctx context.Context, cs kubernetes.Interface) (*jwt.Discovery, *jwt.K
 }
 
 // Write lays the documents out under dir for issuer (the cluster's when
-// empty). jwks_uri always points under the issuer: that is where the static
-// host serves it.
+// empty): dir is served at the issuer URL, so dir/.well-known/... answers at
+// ISSUER/.well-known/... . jwks_uri always points under the issuer: that is
+// where the static host serves it.
 func Write(d *jwt.Discovery, jwksRaw []byte, ks *jwt.KeySet, dir, issuer, layout string, overwrite bool) (*Export, error) {
 	rel, ok := Layouts[layout]
 	if !ok {
@@ -95,6 +100,7 @@ func Write(d *jwt.Discovery, jwksRaw []byte, ks *jwt.KeySet, dir, issuer, layout
 			return nil, err
 		}
 		out.Files = append(out.Files, p)
+		out.URLs = append(out.URLs, strings.TrimSuffix(issuer, "/")+"/"+name)
 	}
 	return out, nil
 }

@@ -128,24 +128,28 @@ func ClusterJWKS(ctx context.Context, cs kubernetes.Interface) (*jwt.KeySet, err
 	return ks, nil
 }
 
-// HTTPClient builds the client for OIDC discovery. Skipping TLS checks must
-// be asked for explicitly; it is meant for test issuers.
-func HTTPClient(caFile string, insecure bool) (*http.Client, error) {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	if caFile != "" {
-		b, err := os.ReadFile(caFile)
-		if err != nil {
-			return nil, fmt.Errorf("read --certificate-authority: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(b) {
-			return nil, fmt.Errorf("--certificate-authority %s holds no PEM certificate", caFile)
-		}
-		tr.TLSClientConfig.RootCAs = pool
+// LoadCAPool reads a PEM bundle of CA certificates into a pool of its own:
+// a client given it trusts these CAs only, not the system's.
+func LoadCAPool(file string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("read CA bundle: %w", err)
 	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", file)
+	}
+	return pool, nil
+}
+
+// HTTPClient builds the client for OIDC discovery: it trusts roots only
+// when given (nil means the system's CAs). Skipping TLS checks must be asked
+// for explicitly; it is meant for test issuers.
+func HTTPClient(roots *x509.CertPool, insecure bool) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots}
 	tr.TLSClientConfig.InsecureSkipVerify = insecure //nolint:gosec // explicit flag, for test issuers
-	return &http.Client{Transport: tr, Timeout: 30 * time.Second}, nil
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
 }
 
 // Review is the TokenReview answer, reduced to what a user needs.

@@ -1,0 +1,118 @@
+package cmd
+
+import (
+	"encoding/json"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// kubeconfigFor writes a kubeconfig whose only context points at server.
+func kubeconfigFor(t *testing.T, server string, insecure bool) string {
+	t.Helper()
+	kc := "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: " + server + "\n"
+	if insecure {
+		kc += "    insecure-skip-tls-verify: true\n"
+	}
+	kc += "contexts:\n- name: c\n  context: {cluster: c, user: u, namespace: default}\ncurrent-context: c\nusers:\n- name: u\n  user: {token: t}\n"
+	p := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(p, []byte(kc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// A cluster that never answers has nothing created: one line, exit 2.
+func TestCreateUnreachableClusterExits2(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "https://" + l.Addr().String()
+	l.Close()
+	untrusted := httptest.NewUnstartedServer(http.NotFoundHandler()) // its CA is trusted nowhere
+	untrusted.Config.ErrorLog = log.New(io.Discard, "", 0)
+	untrusted.StartTLS()
+	defer untrusted.Close()
+	plain := httptest.NewServer(http.NotFoundHandler()) // answers TLS with plain HTTP
+	defer plain.Close()
+
+	for name, server := range map[string]string{
+		"connection refused": closed,
+		"unknown CA":         untrusted.URL,
+		"not TLS":            strings.Replace(plain.URL, "http://", "https://", 1),
+	} {
+		for _, args := range [][]string{{"create", "a"}, {"create", "a", "b", "c"}, {"create", "-l", "app=x"}} {
+			_, errOut, code := runCmd(t, "", append([]string{"--kubeconfig", kubeconfigFor(t, server, false)}, args...)...)
+			if code != ExitUsage {
+				t.Errorf("%s, %v: exit %d, want %d\n%s", name, args, code, ExitUsage, errOut)
+			}
+			if strings.Count(errOut, "\n") != 1 || !strings.HasPrefix(errOut, "error: cannot reach the cluster at "+server+": ") ||
+				!strings.Contains(errOut, "no token was created") {
+				t.Errorf("%s, %v: want one line naming the server:\n%s", name, args, errOut)
+			}
+		}
+	}
+}
+
+// A cluster that answers keeps exit 1 for a batch where one item failed.
+func TestCreateMissingServiceAccountExits1(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.Method == http.MethodPost && r.URL.Path == "/api/v1/namespaces/default/serviceaccounts/ok/token" {
+			w.WriteHeader(http.StatusCreated)
+			_ = json.NewEncoder(w).Encode(map[string]any{
+				"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+				"metadata": map[string]any{"name": "ok", "namespace": "default"},
+				"status":   map[string]any{"token": "header.payload.signature", "expirationTimestamp": "2030-01-01T00:00:00Z"},
+			})
+			return
+		}
+		w.WriteHeader(http.StatusNotFound)
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"apiVersion": "v1", "kind": "Status", "status": "Failure", "reason": "NotFound", "code": 404,
+			"message": `serviceaccounts "missing" not found`,
+			"details": map[string]any{"name": "missing", "kind": "serviceaccounts"},
+		})
+	}))
+	defer srv.Close()
+	_, errOut, code := runCmd(t, "", "--kubeconfig", kubeconfigFor(t, srv.URL, true), "create", "ok", "missing")
+	if code != ExitFailed || !strings.Contains(errOut, `serviceaccount "missing" not found`) || !strings.Contains(errOut, "1 of 2 tokens could not be created") {
+		t.Fatalf("exit %d, want %d:\n%s", code, ExitFailed, errOut)
+	}
+	_, errOut, code = runCmd(t, "", "--kubeconfig", kubeconfigFor(t, srv.URL, true), "create", "missing")
+	if code != ExitFailed {
+		t.Fatalf("one missing ServiceAccount: exit %d, want %d:\n%s", code, ExitFailed, errOut)
+	}
+}
+
+// The other commands that only read before they change anything say the same
+// with exit 2 when the cluster does not answer.
+func TestUnreachableClusterExits2(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc := kubeconfigFor(t, "https://"+l.Addr().String(), false)
+	l.Close()
+	for _, args := range [][]string{
+		{"rotate", "--issuer", "https://oidc.example.com/a", "--dry-run"},
+		{"rotate", "--hosted-cluster", "prod", "--generate", "ec256", "--dry-run"},
+		{"doctor"},
+		{"verify", "--token-review", "a.b.c"},
+		{"migrate"},
+		{"wait", "--timeout", "5s"},
+		{"oidc", "export", "--out-dir", t.TempDir()},
+	} {
+		out, errOut, code := runCmd(t, "", append([]string{"--kubeconfig", kc}, args...)...)
+		if code != ExitUsage || !strings.Contains(out+errOut, "connection refused") {
+			t.Errorf("%v: exit %d, want %d\n%s%s", args, code, ExitUsage, out, errOut)
+		}
+	}
+}
