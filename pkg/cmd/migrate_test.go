@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -170,6 +171,37 @@ func TestMigrateAuditLogErrorsChangeNothing(t *testing.T) {
 		}
 		if len(cs.Actions()) != 0 {
 			t.Errorf("%s: the cluster was called before the evidence was complete: %v", path, cs.Actions())
+		}
+	}
+}
+
+// TestMigrateJSONIsThePrintersDocument: the streamed -o json is byte for
+// byte what cli-runtime's JSON printer writes for the same report.
+func TestMigrateJSONIsThePrintersDocument(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	for _, cs := range []*fake.Clientset{oldCluster(now), fake.NewSimpleClientset()} {
+		o, out, _ := migrateOn(cs, now, "")
+		*o.PrintFlags.OutputFormat = "json"
+		if err := o.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		if err := o.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		var r legacy.Report
+		if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+			t.Fatalf("not JSON: %v\n%s", err, out)
+		}
+		p, err := o.PrintFlags.ToPrinter()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want bytes.Buffer
+		if err := p.PrintObj(&r, &want); err != nil {
+			t.Fatal(err)
+		}
+		if out.String() != want.String() {
+			t.Errorf("streamed:\n%s\nprinter:\n%s", out, &want)
 		}
 	}
 }

@@ -23,14 +23,16 @@ const DefaultCleanupPeriod = 365 * day
 // since the day in its `since` key.
 type Tracking struct {
 	// Since is the tracking start; zero when unknown.
-	Since time.Time `json:"since,omitempty"`
+	Since time.Time `json:"-"`
+	// Day is Since as the ConfigMap writes it (YYYY-MM-DD), for output.
+	Day string `json:"since,omitempty"`
 	// Unknown says why Since is not known (ConfigMap missing, forbidden,
 	// malformed); empty when it is.
 	Unknown string `json:"unknown,omitempty"`
 }
 
 // Known reports whether use is tracked from a known day.
-func (t Tracking) Known() bool { return t.Unknown == "" && !t.Since.IsZero() }
+func (t Tracking) Known() bool { return t.Unknown == "" && (!t.Since.IsZero() || t.Day != "") }
 
 // KnownSince is the first instant from which a missing last-used label
 // proves no use: 00:00 UTC of the day after `since`, as the cleaner

@@ -216,7 +216,8 @@ type Report struct {
 
 // NewReport returns an empty report with its kind set.
 func NewReport() *Report {
-	return &Report{TypeMeta: metav1.TypeMeta{APIVersion: ReportGroupVersion.String(), Kind: "LegacyTokenAudit"}}
+	return &Report{TypeMeta: metav1.TypeMeta{APIVersion: ReportGroupVersion.String(), Kind: "LegacyTokenAudit"},
+		Summary: Summary{Verdicts: map[string]int{}}}
 }
 
 // DeepCopyObject makes Report a runtime.Object for cli-runtime's printers.

@@ -49,7 +49,7 @@ func ReadTracking(ctx context.Context, client kubernetes.Interface) (Tracking, e
 	if perr != nil {
 		return Tracking{Unknown: fmt.Sprintf("%s holds since=%q, not a date", where, v)}, nil
 	}
-	return Tracking{Since: t}, nil
+	return Tracking{Since: t, Day: v}, nil
 }
 
 // scope is what the audit keeps of ServiceAccounts, pods and workloads.
