@@ -302,31 +302,9 @@ func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) 
 // sets our day.
 func (c *Cluster) SetTrackingSince(t testing.TB, day time.Time) {
 	t.Helper()
-	want := day.UTC().Format(DayFormat)
-	cms := c.Client.CoreV1().ConfigMaps(metav1.NamespaceSystem)
-	ctx := context.Background()
-	c.Eventually(t, 30*time.Second, func() (bool, error) {
-		cm, err := cms.Get(ctx, TrackingConfigMap, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			_, err = cms.Create(ctx, &corev1.ConfigMap{
-				ObjectMeta: metav1.ObjectMeta{Namespace: metav1.NamespaceSystem, Name: TrackingConfigMap},
-				Data:       map[string]string{TrackingSinceKey: want},
-			}, metav1.CreateOptions{})
-			return false, err // read back on the next round
-		}
-		if err != nil {
-			return false, err
-		}
-		if cm.Data[TrackingSinceKey] == want {
-			return true, nil
-		}
-		if cm.Data == nil {
-			cm.Data = map[string]string{}
-		}
-		cm.Data[TrackingSinceKey] = want
-		_, err = cms.Update(ctx, cm, metav1.UpdateOptions{})
-		return false, err // a conflict is retried; success is read back
-	})
+	if err := c.SetTrackingSinceNow(day); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TrackingSince reads data.since of the tracking ConfigMap.

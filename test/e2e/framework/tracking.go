@@ -10,9 +10,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// SetTrackingSinceNow is SetTrackingSince for TestMain, where there is no
-// testing.TB yet: it sets the tracking start of a new cluster once, before
-// any test runs, and returns an error instead of failing a test.
+// SetTrackingSinceNow is SetTrackingSince returning an error, for TestMain
+// where there is no testing.TB yet (see SetTrackingSince for why it writes
+// through the API). It waits until the day reads back.
 func (c *Cluster) SetTrackingSinceNow(day time.Time) error {
 	want := day.UTC().Format(DayFormat)
 	cms := c.Client.CoreV1().ConfigMaps(metav1.NamespaceSystem)
