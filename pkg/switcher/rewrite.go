@@ -112,7 +112,8 @@ type Plan struct {
 	Diff string `json:"diff,omitempty"`
 
 	// Workload is the object as read; Template its new pod template (nil
-	// when none could be made).
+	// when the template needs more than the rewrite: a reader that
+	// cannot move).
 	Workload *Workload               `json:"-"`
 	Template *corev1.PodTemplateSpec `json:"-"`
 }
@@ -261,13 +262,15 @@ func MakePlan(w *Workload, tokens map[string]*corev1.Secret, o Options) *Plan {
 		}
 	}
 	sort.Strings(p.Secrets)
-	if changed {
+	if !changed && p.Verdict == VerdictSwitchable {
+		p.refuse("no volume of the template can be rewritten")
+	}
+	// The rewrite is shown (diff, -o yaml) only when it is the whole
+	// change the template needs: not when a reader it cannot move stays.
+	if changed && p.Verdict == VerdictSwitchable {
 		p.Template = newTmpl
 		p.Diff = templateDiff(w, tmpl, newTmpl)
 		p.tokenWarnings(o)
-	}
-	if !changed && p.Verdict == VerdictSwitchable {
-		p.refuse("no volume of the template can be rewritten")
 	}
 
 	// What must not be changed here even though it could be.

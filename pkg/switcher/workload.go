@@ -8,6 +8,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
@@ -155,24 +156,16 @@ func (p *Plan) Manifest() runtime.Object {
 			m.SetAnnotations(nil)
 		}
 	}
-	obj.GetObjectKind().SetGroupVersionKind(schemaGVK(w.Kind))
-	switch o := obj.(type) {
-	case *appsv1.Deployment:
-		o.Status = appsv1.DeploymentStatus{}
-	case *appsv1.StatefulSet:
-		o.Status = appsv1.StatefulSetStatus{}
-	case *appsv1.DaemonSet:
-		o.Status = appsv1.DaemonSetStatus{}
-	case *appsv1.ReplicaSet:
-		o.Status = appsv1.ReplicaSetStatus{}
-	case *corev1.ReplicationController:
-		o.Status = corev1.ReplicationControllerStatus{}
-	case *batchv1.CronJob:
-		o.Status = batchv1.CronJobStatus{}
-	case *batchv1.Job:
-		o.Status = batchv1.JobStatus{}
-	case *corev1.Pod:
-		o.Status = corev1.PodStatus{}
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return obj
 	}
-	return obj
+	// Typed objects always carry status and a null creationTimestamp.
+	delete(u, "status")
+	if md, ok := u["metadata"].(map[string]any); ok {
+		delete(md, "creationTimestamp")
+	}
+	out := &unstructured.Unstructured{Object: u}
+	out.SetGroupVersionKind(schemaGVK(w.Kind))
+	return out
 }
