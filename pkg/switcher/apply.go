@@ -113,11 +113,29 @@ func Apply(ctx context.Context, client kubernetes.Interface, backup *legacy.Back
 			break
 		}
 		chunk := todo[start:min(len(todo), start+batch)]
-		objs := make([]any, len(chunk))
+		// A workload an interrupted run already backed up at this
+		// resourceVersion keeps that backup (checked again here): no
+		// second record of the same object.
+		errs := make([]error, len(chunk))
+		var objs []any
+		var idx []int
 		for i, p := range chunk {
-			objs[i] = p.Workload.Object
+			o := p.Workload.Object
+			if e := backup.Entry(p.Kind, p.Namespace, p.Name); e != nil && e.Backup != nil &&
+				e.Backup.ResourceVersion == o.GetResourceVersion() && e.Backup.UID == string(o.GetUID()) {
+				if _, err := backup.Read(e.Backup); err == nil {
+					continue
+				}
+			}
+			objs = append(objs, o)
+			idx = append(idx, i)
 		}
-		_, errs := backup.SaveBatch(objs)
+		if len(objs) > 0 {
+			_, saveErrs := backup.SaveBatch(objs)
+			for j, i := range idx {
+				errs[i] = saveErrs[j]
+			}
+		}
 		results := make([]legacy.Outcome, len(chunk))
 		ok := make([]bool, len(chunk))
 		parallel(len(chunk), opts.Workers, func(i int) {
