@@ -15,11 +15,12 @@ import (
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
+	"github.com/bound-token/kubectl-bound-token/pkg/switcher"
 )
 
 var (
 	restoreLong = templates.LongDesc(`
-		Undo "migrate --apply" from its backup folder.
+		Undo "migrate --apply" or "switch --apply" from its backup folder.
 
 		Deleted Secrets are re-created with their original data, so the old token works
 		again as long as its service account (with the same uid) still exists; invalidated
@@ -30,7 +31,12 @@ var (
 		writable by others, must hold no symlinks, and every file must match the sha256
 		recorded in its index. A Secret that someone replaced since is left alone.
 
-		Exit codes: 0 restored, 1 some Secret could not be restored, 2 bad flags or a
+		A switch backup puts pod templates back byte for byte, each only if it is still
+		the template the switch wrote, and only while the Secrets it reads are valid: a
+		template whose Secret migrate has since invalidated or deleted is refused, naming
+		the migrate backup to restore first.
+
+		Exit codes: 0 restored, 1 some object could not be restored, 2 bad flags or a
 		backup that fails its checks (nothing changed).`)
 
 	restoreExample = templates.Examples(`
@@ -69,7 +75,7 @@ func NewCmdRestore(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra
 	cmd := &cobra.Command{
 		Use:                   "restore --from DIR [--only NAMESPACE/NAME ...]",
 		DisableFlagsInUseLine: true,
-		Short:                 "Bring back legacy token Secrets from a migrate backup",
+		Short:                 "Bring back legacy token Secrets (migrate) or pod templates (switch) from a backup",
 		Long:                  restoreLong,
 		Example:               restoreExample,
 		Args:                  argsUsage(cobra.NoArgs),
@@ -85,7 +91,7 @@ func NewCmdRestore(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra
 	}
 	o.PrintFlags.AddFlags(cmd)
 	fl := cmd.Flags()
-	fl.StringVar(&o.From, "from", "", "Backup folder written by migrate --apply.")
+	fl.StringVar(&o.From, "from", "", "Backup folder written by migrate --apply or switch --apply.")
 	fl.StringArrayVar(&o.Only, "only", nil, "Restore only this Secret, as NAMESPACE/NAME; repeat for several.")
 	addWriteFlags(cmd, &o.writeFlags, `"client" only prints what would change; "server" sends every change as a server-side dry run.`)
 	_ = cmd.RegisterFlagCompletionFunc("from", completeBackupDirs)
@@ -118,6 +124,9 @@ func (o *RestoreOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return &ExitError{Code: ExitUsage, Err: err}
 	}
+	if r.Index.Mode == legacy.ModeSwitch {
+		return o.runSwitch(ctx, r)
+	}
 	// One cluster-wide check covers the common admin; namespace by
 	// namespace only when that fails.
 	if legacy.CheckAccess(ctx, o.Client, "", legacy.RestorePermissions()) != nil {
@@ -140,6 +149,33 @@ func (o *RestoreOptions) Run(ctx context.Context) error {
 		return err
 	}
 	fmt.Fprintf(o.ErrOut, "summary: %s (%d Secret%s in the backup covered)\n", countsLine(counts), r.Count(), plural(r.Count()))
+	if ctx.Err() != nil {
+		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("interrupted; run restore again to finish")}
+	}
+	if failed {
+		return silentFailure
+	}
+	return nil
+}
+
+// runSwitch restores the pod templates of a switch backup.
+func (o *RestoreOptions) runSwitch(ctx context.Context, r *legacy.Restorable) error {
+	if o.DryRun != legacy.DryRunNone {
+		return usageErrorf("--dry-run is not supported for a switch backup")
+	}
+	progress := newProgress(o.ErrOut)
+	out := switcher.Restore(ctx, o.Client, r, switcher.RestoreOptions{Workers: o.Concurrency, Done: progress.step})
+	progress.end()
+	counts := map[string]int{}
+	failed := false
+	for _, oc := range out {
+		counts[oc.Result]++
+		failed = failed || (oc.Result != switcher.OutRestored && oc.Result != legacy.OutUnchanged)
+	}
+	if err := printOutcomeList(o.PrintFlags, o.Out, "LegacyTokenRestore", o.From, out, counts); err != nil {
+		return err
+	}
+	fmt.Fprintf(o.ErrOut, "summary: %s (%d workload%s in the backup covered)\n", countsLine(counts), len(out), plural(len(out)))
 	if ctx.Err() != nil {
 		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("interrupted; run restore again to finish")}
 	}

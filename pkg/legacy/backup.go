@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -42,11 +44,42 @@ const (
 	ResultRefRemoved  = "ref-removed" // the SA no longer lists the Secret
 )
 
-// Kinds of backed-up objects.
+// Kinds of backed-up objects. migrate backs up Secrets and
+// ServiceAccounts; switch backs up the workloads whose pod templates it
+// rewrites.
 const (
-	KindSecret         = "Secret"
-	KindServiceAccount = "ServiceAccount"
+	KindSecret                = "Secret"
+	KindServiceAccount        = "ServiceAccount"
+	KindDeployment            = "Deployment"
+	KindStatefulSet           = "StatefulSet"
+	KindDaemonSet             = "DaemonSet"
+	KindReplicaSet            = "ReplicaSet"
+	KindReplicationController = "ReplicationController"
+	KindCronJob               = "CronJob"
 )
+
+// ResultSwitched is recorded by switch once a workload's template is
+// rewritten; the record's Template is the sha256 of the template the
+// server returned, which restore requires to find unchanged.
+const ResultSwitched = "switched"
+
+// backupDirs is the folder of each kind inside a backup.
+var backupDirs = map[string]string{
+	KindSecret:                "secrets",
+	KindServiceAccount:        "serviceaccounts",
+	KindDeployment:            "deployments",
+	KindStatefulSet:           "statefulsets",
+	KindDaemonSet:             "daemonsets",
+	KindReplicaSet:            "replicasets",
+	KindReplicationController: "replicationcontrollers",
+	KindCronJob:               "cronjobs",
+}
+
+// IsWorkloadKind reports whether kind is one switch backs up.
+func IsWorkloadKind(kind string) bool {
+	_, ok := backupDirs[kind]
+	return ok && kind != KindSecret && kind != KindServiceAccount
+}
 
 // Record is one line of the index.
 type Record struct {
@@ -64,6 +97,9 @@ type Record struct {
 	File            string `json:"file,omitempty"`
 	SHA256          string `json:"sha256,omitempty"`
 	Result          string `json:"result,omitempty"`
+	// Template is, on a done record of switch, the sha256 of the pod
+	// template (JSON as TemplateSum computes it) after the switch.
+	Template string `json:"template,omitempty"`
 }
 
 // Entry is what the index knows about one object.
@@ -72,6 +108,8 @@ type Entry struct {
 	// else after its first backup gets a second one on a later run.
 	Backup  *Record
 	Results map[string]bool
+	// Done is the latest done record.
+	Done *Record
 }
 
 // Index is the replayed journal.
@@ -107,6 +145,8 @@ func (ix *Index) apply(r *Record) {
 	case OpDone:
 		e := ix.entry(r.Kind, r.Namespace, r.Name)
 		e.Results[r.Result] = true
+		rc := *r
+		e.Done = &rc
 	}
 }
 
@@ -136,7 +176,7 @@ func ParseIndex(data []byte) (*Index, error) {
 			if r.Op != OpBegin || r.Version != indexVersion {
 				return nil, fmt.Errorf("index line 1 is not a version %d header", indexVersion)
 			}
-			if r.Mode != ModeInvalidate && r.Mode != ModeDelete {
+			if r.Mode != ModeInvalidate && r.Mode != ModeDelete && r.Mode != ModeSwitch {
 				return nil, fmt.Errorf("index header names unknown mode %q", r.Mode)
 			}
 			ix.Mode, ix.Date = r.Mode, r.Date
@@ -162,7 +202,7 @@ func (r *Record) validate() error {
 	default:
 		return fmt.Errorf("unknown op %q", r.Op)
 	}
-	if r.Kind != KindSecret && r.Kind != KindServiceAccount {
+	if _, ok := backupDirs[r.Kind]; !ok {
 		return fmt.Errorf("unknown kind %q", r.Kind)
 	}
 	if !validName(r.Namespace) || !validName(r.Name) {
@@ -212,10 +252,7 @@ func validRV(s string) bool {
 // backupPath is where a backup of an object at a resourceVersion lives,
 // relative to the folder, slash-separated.
 func backupPath(kind, ns, name, rv string) string {
-	dir := "secrets"
-	if kind == KindServiceAccount {
-		dir = "serviceaccounts"
-	}
+	dir := backupDirs[kind]
 	if !validRV(rv) {
 		rv = "x"
 	}
@@ -577,6 +614,24 @@ func manifest(obj any) (*Record, []byte, error) {
 			ImagePullSecrets:             o.ImagePullSecrets,
 			AutomountServiceAccountToken: o.AutomountServiceAccountToken,
 		}
+	case *appsv1.Deployment:
+		r.Kind, meta = KindDeployment, &o.ObjectMeta
+		clean = &appsv1.Deployment{TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: r.Kind}, ObjectMeta: cleanMeta(meta), Spec: o.Spec}
+	case *appsv1.StatefulSet:
+		r.Kind, meta = KindStatefulSet, &o.ObjectMeta
+		clean = &appsv1.StatefulSet{TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: r.Kind}, ObjectMeta: cleanMeta(meta), Spec: o.Spec}
+	case *appsv1.DaemonSet:
+		r.Kind, meta = KindDaemonSet, &o.ObjectMeta
+		clean = &appsv1.DaemonSet{TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: r.Kind}, ObjectMeta: cleanMeta(meta), Spec: o.Spec}
+	case *appsv1.ReplicaSet:
+		r.Kind, meta = KindReplicaSet, &o.ObjectMeta
+		clean = &appsv1.ReplicaSet{TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: r.Kind}, ObjectMeta: cleanMeta(meta), Spec: o.Spec}
+	case *corev1.ReplicationController:
+		r.Kind, meta = KindReplicationController, &o.ObjectMeta
+		clean = &corev1.ReplicationController{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: r.Kind}, ObjectMeta: cleanMeta(meta), Spec: o.Spec}
+	case *batchv1.CronJob:
+		r.Kind, meta = KindCronJob, &o.ObjectMeta
+		clean = &batchv1.CronJob{TypeMeta: metav1.TypeMeta{APIVersion: "batch/v1", Kind: r.Kind}, ObjectMeta: cleanMeta(meta), Spec: o.Spec}
 	default:
 		return nil, nil, fmt.Errorf("cannot back up a %T", obj)
 	}
@@ -671,6 +726,14 @@ func readBackup(dir string, r *Record) ([]byte, error) {
 	return data, nil
 }
 
+// TemplateSum is the sha256 of a pod template as JSON: what a switch
+// record holds, so restore can tell the template it wrote from one changed
+// since.
+func TemplateSum(t *corev1.PodTemplateSpec) string {
+	data, _ := json.Marshal(t)
+	return sha256Hex(data)
+}
+
 // checkFolder refuses a backup folder that others could have changed.
 func checkFolder(dir string) error {
 	fi, err := os.Lstat(dir)
@@ -688,3 +751,6 @@ func checkFolder(dir string) error {
 	}
 	return nil
 }
+
+// Read returns the checked manifest of a backup record of this folder.
+func (b *Backup) Read(r *Record) ([]byte, error) { return readBackup(b.Dir, r) }

@@ -48,7 +48,22 @@ type Restorable struct {
 	Index   *Index
 	secrets []restoreItem
 	sas     map[string]*corev1.ServiceAccount // by namespace/name
+	// workloads are the templates a switch backup holds.
+	workloads []WorkloadItem
 }
+
+// WorkloadItem is a checked workload backup of a switch run and what the
+// run recorded once the template was rewritten.
+type WorkloadItem struct {
+	Rec *Record
+	// Done is the switch record (nil when the run stopped before it).
+	Done *Record
+	// Data is the manifest, checked against its sha256.
+	Data []byte
+}
+
+// Workloads lists the workload backups, in the order they were taken.
+func (r *Restorable) Workloads() []WorkloadItem { return r.workloads }
 
 type restoreItem struct {
 	rec    *Record
@@ -89,13 +104,16 @@ func OpenRestore(dir string, only []string) (*Restorable, error) {
 	data, err := os.ReadFile(filepath.Join(dir, IndexFile))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%s holds no %s: not a backup written by migrate --apply", dir, IndexFile)
+			return nil, fmt.Errorf("%s holds no %s: not a backup written by migrate --apply or switch --apply", dir, IndexFile)
 		}
 		return nil, fmt.Errorf("read %s: %v", filepath.Join(dir, IndexFile), errors.Unwrap(err))
 	}
 	ix, err := ParseIndex(data)
 	if err != nil {
 		return nil, fmt.Errorf("backup %s: %v", dir, err)
+	}
+	if ix.Mode == ModeSwitch && len(only) > 0 {
+		return nil, fmt.Errorf("--only names Secrets of a migrate backup; %s is a switch backup: restore it whole", dir)
 	}
 	want := map[string]bool{}
 	for _, o := range only {
@@ -111,6 +129,18 @@ func OpenRestore(dir string, only []string) (*Restorable, error) {
 	r := &Restorable{Dir: dir, Index: ix, sas: map[string]*corev1.ServiceAccount{}}
 	for _, k := range ix.Order {
 		e := ix.Entries[k]
+		if e.Backup != nil && IsWorkloadKind(e.Backup.Kind) {
+			data, err := readBackup(dir, e.Backup)
+			if err != nil {
+				return nil, fmt.Errorf("backup %s: %v; nothing was restored", dir, err)
+			}
+			var done *Record
+			if e.Results[ResultSwitched] {
+				done = e.Done
+			}
+			r.workloads = append(r.workloads, WorkloadItem{Rec: e.Backup, Done: done, Data: data})
+			continue
+		}
 		if e.Backup == nil || e.Backup.Kind != KindSecret {
 			continue
 		}
@@ -152,6 +182,12 @@ func (r *Restorable) Namespaces() []string {
 	var out []string
 	for _, it := range r.secrets {
 		if ns := it.secret.Namespace; !seen[ns] {
+			seen[ns] = true
+			out = append(out, ns)
+		}
+	}
+	for _, w := range r.workloads {
+		if ns := w.Rec.Namespace; !seen[ns] {
 			seen[ns] = true
 			out = append(out, ns)
 		}
@@ -281,24 +317,24 @@ type liveState struct {
 func readLive(ctx context.Context, client kubernetes.Interface, ns string) *liveState {
 	l := &liveState{secrets: map[string]*corev1.Secret{}, sas: map[string]*corev1.ServiceAccount{}}
 	lo := metav1.ListOptions{Limit: 500, FieldSelector: fields.OneTermEqualSelector("type", string(corev1.SecretTypeServiceAccountToken)).String()}
-	err := eachPage(ctx, lo, client.CoreV1().Secrets(ns).List, func(sl *corev1.SecretList) error {
+	err := EachPage(ctx, lo, client.CoreV1().Secrets(ns).List, func(sl *corev1.SecretList) error {
 		for i := range sl.Items {
 			l.secrets[sl.Items[i].Name] = &sl.Items[i]
 		}
 		return nil
 	})
 	if err != nil {
-		l.err = describeAPIError(err, "list", "secrets", ns)
+		l.err = DescribeAPIError(err, "list", "secrets", ns)
 		return l
 	}
-	err = eachPage(ctx, metav1.ListOptions{Limit: 500}, client.CoreV1().ServiceAccounts(ns).List, func(al *corev1.ServiceAccountList) error {
+	err = EachPage(ctx, metav1.ListOptions{Limit: 500}, client.CoreV1().ServiceAccounts(ns).List, func(al *corev1.ServiceAccountList) error {
 		for i := range al.Items {
 			l.sas[al.Items[i].Name] = &al.Items[i]
 		}
 		return nil
 	})
 	if err != nil {
-		l.err = describeAPIError(err, "list", "serviceaccounts", ns)
+		l.err = DescribeAPIError(err, "list", "serviceaccounts", ns)
 	}
 	return l
 }
@@ -338,7 +374,7 @@ func (rs *restorer) secret(ctx context.Context, live *liveState, it restoreItem)
 			if apierrors.IsAlreadyExists(err) {
 				return outcome(f, OutSkipChanged, "created by someone else while restoring; run restore again")
 			}
-			return outcome(f, OutFailed, "re-create: %v%s", describeAPIError(err, "create", "secrets", want.Namespace), unsure(lookErr))
+			return outcome(f, OutFailed, "re-create: %v%s", DescribeAPIError(err, "create", "secrets", want.Namespace), unsure(lookErr))
 		}
 		if rs.dryRun == DryRunServer {
 			return outcome(f, OutWouldChange, "would re-create it (server dry run accepted)")
@@ -381,7 +417,7 @@ func (rs *restorer) secret(ctx context.Context, live *liveState, it restoreItem)
 		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
 			return outcome(f, OutSkipChanged, "changed while restoring; run restore again")
 		}
-		return outcome(f, OutFailed, "re-enable: %v%s", describeAPIError(err, "patch", "secrets", want.Namespace), unsure(lookErr))
+		return outcome(f, OutFailed, "re-enable: %v%s", DescribeAPIError(err, "patch", "secrets", want.Namespace), unsure(lookErr))
 	}
 	if rs.dryRun == DryRunServer {
 		return outcome(f, OutWouldChange, "would re-enable it (server dry run accepted)")
@@ -466,7 +502,7 @@ func (rs *restorer) refs(ctx context.Context, live *liveState, backup *corev1.Se
 		return err
 	})
 	if err != nil {
-		return outcome(OutFailed, "list Secrets again: %v", describeAPIError(err, "patch", "serviceaccounts", backup.Namespace))
+		return outcome(OutFailed, "list Secrets again: %v", DescribeAPIError(err, "patch", "serviceaccounts", backup.Namespace))
 	}
 	if rs.dryRun == DryRunServer {
 		return outcome(OutWouldChange, "would list %d Secret(s) again (server dry run accepted)", len(add))

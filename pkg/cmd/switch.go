@@ -1,0 +1,518 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+	"k8s.io/kubectl/pkg/util/templates"
+
+	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
+	"github.com/bound-token/kubectl-bound-token/pkg/switcher"
+)
+
+var (
+	switchLong = templates.LongDesc(`
+		Move the workloads that read legacy ServiceAccount token Secrets onto projected,
+		bound tokens: the step that lets a migration finish.
+
+		Deployments, StatefulSets, DaemonSets, ReplicaSets without an owner,
+		ReplicationControllers and CronJobs whose pod template mounts a legacy token
+		Secret are looked at. Without --apply nothing changes: each gets a unified diff of
+		its pod template (as kubectl diff shows it) and a verdict, switchable or why not.
+		-o yaml prints the changed manifests instead, one document per workload, for
+		manifests kept at their source.
+
+		The rewrite keeps the volume's name and mount paths: a secret volume of a legacy
+		token (or a secret source of a projected volume) becomes a projected volume with a
+		serviceAccountToken (at the old path of key token), configMap kube-root-ca.crt
+		(ca.crt) and downwardAPI metadata.namespace (namespace), following the old items
+		and defaultMode: the layout of the automatic kube-api-access volume. The token
+		lives --duration (default 3607 s, which kube-apiserver extends for clients that
+		read the file once, and reports as stale-token when used late); --audience is for
+		tokens sent outside the cluster.
+
+		Refused, with the reason: a pod that runs as another service account than the
+		Secret's (its identity would change), a token read through an env var (it can never
+		refresh), a Job or a bare Pod (immutable: the diff shows the change to make at the
+		source), a workload owned by something else. Skipped unless named: workloads in
+		kube-* and openshift-* namespaces (--include-system) and workloads managed by Helm,
+		Argo CD or Flux, which would revert the change (--include-managed).
+
+		With --apply, on a terminal it asks first; in scripts it needs --yes. Each workload
+		is first written to --backup-dir (the format of migrate's backups), read back and
+		checked; then its template is patched with the backed-up resourceVersion as a
+		precondition, and each rollout is followed as kubectl rollout status does (--wait,
+		--timeout). A CronJob is done once patched (its next Job uses the new template); a
+		paused Deployment, an OnDelete StatefulSet or DaemonSet and a ReplicaSet do not
+		replace their pods: reported as changed, not waited for. The run ends by naming the
+		Secrets nothing reads any more, with the migrate command that judges them. An
+		interrupted run is finished by the same command with the same --backup-dir. Undo
+		with "kubectl bound-token restore --from DIR".
+
+		Exit codes: 0 every selected workload switched (or nothing to do, or a plan
+		without --apply), 1 something was refused, skipped, failed or not rolled out in
+		time (the outcome says whether the template was changed), or the question was
+		answered no, 2 bad flags or input, unreachable cluster or unusable backup folder:
+		nothing changed.`)
+
+	switchExample = templates.Examples(`
+		# What would change in every namespace: a diff and a verdict per workload
+		kubectl bound-token switch -A
+
+		# The changed manifests, for a repository of manifests
+		kubectl bound-token switch -n shop deployment/web -o yaml
+
+		# Switch, keeping a backup, and wait for the rollouts
+		kubectl bound-token switch -n shop --apply --backup-dir ./switch-backup
+
+		# In a script, without waiting; finish an interrupted run with the same folder
+		kubectl bound-token switch -A --apply --yes --wait=false --backup-dir ./switch-backup
+
+		# A token for a service outside the cluster
+		kubectl bound-token switch -n ci cronjob/report --audience vault --duration 1h
+
+		# Undo
+		kubectl bound-token restore --from ./switch-backup`)
+)
+
+// SwitchOptions holds what `switch` needs.
+type SwitchOptions struct {
+	PrintFlags *genericclioptions.PrintFlags
+
+	Namespace      string
+	AllNamespaces  bool
+	Refs           []string
+	Selector       string
+	Duration       time.Duration
+	Audience       string
+	IncludeManaged bool
+	IncludeSystem  bool
+
+	Apply     bool
+	Yes       bool
+	BackupDir string
+	Wait      bool
+	Timeout   time.Duration
+
+	Concurrency int
+	QPS         float32
+	Burst       int
+
+	Client kubernetes.Interface
+	Now    func() time.Time
+	genericiooptions.IOStreams
+}
+
+func NewSwitchOptions(streams genericiooptions.IOStreams) *SwitchOptions {
+	w := defaultWriteFlags()
+	return &SwitchOptions{
+		PrintFlags:  genericclioptions.NewPrintFlags(""),
+		Duration:    switcher.DefaultExpirationSeconds * time.Second,
+		Wait:        true,
+		Timeout:     10 * time.Minute,
+		Concurrency: w.Concurrency, QPS: w.QPS, Burst: w.Burst,
+		Now:       time.Now,
+		IOStreams: streams,
+	}
+}
+
+func NewCmdSwitch(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := NewSwitchOptions(streams)
+	cmd := &cobra.Command{
+		Use:                   "switch [TYPE/NAME ...] [-n NAMESPACE | -A] [-l SELECTOR] [--duration 3607s] [--audience AUD] [-o yaml] [--apply [--backup-dir DIR] [--yes] [--wait=false] [--timeout 10m]]",
+		DisableFlagsInUseLine: true,
+		Short:                 "Move the workloads that read legacy token Secrets onto projected tokens; with --apply, back up, patch and follow the rollouts",
+		Long:                  switchLong,
+		Example:               switchExample,
+		ValidArgsFunction: func(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+			if strings.Contains(toComplete, "/") {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			var out []string
+			for _, k := range switcher.KindNames() {
+				out = append(out, k+"/")
+			}
+			return out, cobra.ShellCompDirectiveNoSpace | cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Refs = args
+			if err := o.Validate(); err != nil {
+				return usageError(err)
+			}
+			if err := o.Complete(f); err != nil {
+				return usageError(err)
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	o.PrintFlags.AddFlags(cmd)
+	fl := cmd.Flags()
+	fl.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "Look at every namespace.")
+	fl.StringVarP(&o.Selector, "selector", "l", "", "Only workloads matching this label selector.")
+	fl.DurationVar(&o.Duration, "duration", o.Duration, "Lifetime of the projected token (at least 10m). Only the default, 3607s, is extended by kube-apiserver for clients that read the file once.")
+	fl.StringVar(&o.Audience, "audience", "", "Audience of the projected token, for tokens sent outside the cluster (default: the API's). Such a token is not extended, and the apiserver accepts it only if its audiences include the API's.")
+	fl.BoolVar(&o.IncludeManaged, "include-managed", false, "Also switch workloads managed by Helm, Argo CD or Flux, which may revert the change.")
+	fl.BoolVar(&o.IncludeSystem, "include-system", false, "Also switch workloads in kube-* and openshift-* namespaces, which operators own.")
+	fl.BoolVar(&o.Apply, "apply", false, "Back up, then rewrite the switchable workloads and follow their rollouts.")
+	fl.BoolVarP(&o.Yes, "yes", "y", false, "With --apply, do not ask for confirmation (needed when stdin is not a terminal).")
+	fl.StringVar(&o.BackupDir, "backup-dir", "", "Folder for the backup (created 0700). Default: ./bound-token-switch-TIMESTAMP. An existing folder from an interrupted run is resumed.")
+	fl.BoolVar(&o.Wait, "wait", o.Wait, "With --apply, wait for each rollout as kubectl rollout status does.")
+	fl.DurationVar(&o.Timeout, "timeout", o.Timeout, "With --apply, how long to wait for the rollouts.")
+	fl.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "How many workloads to change at once.")
+	fl.Float32Var(&o.QPS, "qps", o.QPS, "Most requests per second sent to the apiserver.")
+	fl.IntVar(&o.Burst, "burst", o.Burst, "Most requests sent in a burst above --qps.")
+	_ = cmd.RegisterFlagCompletionFunc("backup-dir", completeBackupDirs)
+	_ = cmd.RegisterFlagCompletionFunc("duration", cobra.FixedCompletions([]string{"3607s", "1h", "24h"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+func (o *SwitchOptions) Validate() error {
+	s := int64(o.Duration / time.Second)
+	if o.Duration%time.Second != 0 || s < switcher.MinExpirationSeconds || s > switcher.MaxExpirationSeconds {
+		return fmt.Errorf("--duration %s: use whole seconds from 10m to 2^32 s, as the API allows", o.Duration)
+	}
+	if len(o.Refs) > 0 && o.AllNamespaces {
+		return fmt.Errorf("TYPE/NAME needs one namespace: drop -A and use -n NAMESPACE")
+	}
+	if len(o.Refs) > 0 && o.Selector != "" {
+		return fmt.Errorf("give TYPE/NAME or -l, not both")
+	}
+	for _, r := range o.Refs {
+		if _, _, err := switcher.ParseRef(r); err != nil {
+			return err
+		}
+	}
+	if !o.Apply && (o.Yes || o.BackupDir != "") {
+		return fmt.Errorf("--yes and --backup-dir only make sense with --apply")
+	}
+	if o.Timeout <= 0 {
+		return fmt.Errorf("--timeout must be positive")
+	}
+	if o.Concurrency < 1 || o.QPS <= 0 || o.Burst < 1 {
+		return fmt.Errorf("--concurrency, --qps and --burst must be positive")
+	}
+	switch f := o.format(); f {
+	case "", "yaml", "json":
+	case "name":
+		if !o.Apply {
+			return fmt.Errorf("-o name lists what --apply changed; without --apply use -o yaml or -o json")
+		}
+	default:
+		return fmt.Errorf("--output %q is not supported; use yaml or json (and name with --apply)", f)
+	}
+	return nil
+}
+
+func (o *SwitchOptions) format() string {
+	if o.PrintFlags.OutputFormat == nil {
+		return ""
+	}
+	return *o.PrintFlags.OutputFormat
+}
+
+func (o *SwitchOptions) Complete(f cmdutil.Factory) error {
+	var err error
+	if o.Namespace, _, err = f.ToRawKubeConfigLoader().Namespace(); err != nil {
+		return err
+	}
+	cfg, err := f.ToRESTConfig()
+	if err != nil {
+		return err
+	}
+	o.Client, err = newThrottledClient(cfg, o.QPS, o.Burst)
+	return err
+}
+
+func (o *SwitchOptions) options() switcher.Options {
+	return switcher.Options{ExpirationSeconds: int64(o.Duration / time.Second), Audience: o.Audience,
+		IncludeManaged: o.IncludeManaged, IncludeSystem: o.IncludeSystem}
+}
+
+func (o *SwitchOptions) Run(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if o.Apply && !o.Yes && !stdinTerminal(o.In) {
+		return usageErrorf("--apply changes the cluster: add --yes to confirm (stdin is not a terminal to ask on)")
+	}
+	ns := o.Namespace
+	if o.AllNamespaces {
+		ns = ""
+	}
+	plans, err := switcher.Find(ctx, o.Client, switcher.FindOptions{Namespace: ns, Refs: o.Refs, Selector: o.Selector}, o.options())
+	if err != nil {
+		return &ExitError{Code: ExitUsage, Err: err}
+	}
+	if !o.Apply {
+		return o.printPlans(plans)
+	}
+	return o.runApply(ctx, plans)
+}
+
+func (o *SwitchOptions) printPlans(plans []*switcher.Plan) error {
+	if f := o.format(); f != "" {
+		p, err := o.PrintFlags.ToPrinter()
+		if err != nil {
+			return usageError(err)
+		}
+		n := 0
+		for _, pl := range plans {
+			if pl.Template == nil {
+				continue
+			}
+			if err := p.PrintObj(pl.Manifest(), o.Out); err != nil {
+				return err
+			}
+			n++
+		}
+		fmt.Fprintf(o.ErrOut, "%d manifest%s printed; %s.\n", n, plural(n), planCounts(plans))
+		return nil
+	}
+	if len(plans) == 0 {
+		fmt.Fprintln(o.ErrOut, "No workload reads a legacy token Secret.")
+		return nil
+	}
+	for i, p := range plans {
+		if i > 0 {
+			fmt.Fprintln(o.Out)
+		}
+		writePlan(o.Out, p)
+	}
+	fmt.Fprintf(o.ErrOut, "\n%d workload%s read legacy token Secrets: %s. Nothing was changed; --apply switches the switchable ones.\n", len(plans), plural(len(plans)), planCounts(plans))
+	return nil
+}
+
+func writePlan(w io.Writer, p *switcher.Plan) {
+	fmt.Fprintf(w, "%s/%s -n %s: %s (reads %s)\n", strings.ToLower(p.Kind), p.Name, p.Namespace, p.Verdict, strings.Join(p.Secrets, ", "))
+	for _, r := range p.Reasons {
+		fmt.Fprintf(w, "  reason: %s\n", r)
+	}
+	for _, x := range p.Warnings {
+		fmt.Fprintf(w, "  warning: %s\n", x)
+	}
+	if p.Diff != "" {
+		fmt.Fprint(w, p.Diff)
+	}
+}
+
+func planCounts(plans []*switcher.Plan) string {
+	c := map[string]int{}
+	for _, p := range plans {
+		c[p.Verdict]++
+	}
+	return countsLine(c)
+}
+
+func (o *SwitchOptions) runApply(ctx context.Context, plans []*switcher.Plan) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	now := o.Now().UTC()
+	switchable := 0
+	for _, p := range plans {
+		if p.Switchable() {
+			switchable++
+		}
+	}
+	dir := o.BackupDir
+	_, statErr := os.Stat(filepath.Join(dir, legacy.IndexFile))
+	resuming := dir != "" && statErr == nil
+	if switchable == 0 && !resuming {
+		if len(plans) == 0 {
+			fmt.Fprintln(o.ErrOut, "No workload reads a legacy token Secret: nothing to do.")
+			return nil
+		}
+	}
+	if !o.Yes && switchable > 0 {
+		for _, p := range plans {
+			writePlan(o.ErrOut, p)
+		}
+		fmt.Fprintf(o.ErrOut, "--apply will back up and switch %d workload%s (%s).\n", switchable, plural(switchable), planCounts(plans))
+		if !confirm(o.In, o.ErrOut, "Proceed?") {
+			return &ExitError{Code: ExitFailed, Err: errors.New("not confirmed: nothing changed")}
+		}
+	}
+	var backup *legacy.Backup
+	if switchable > 0 || resuming {
+		if dir == "" {
+			dir = "bound-token-switch-" + now.Format("20060102T150405Z")
+		}
+		var err error
+		if backup, err = legacy.OpenBackup(dir, legacy.ModeSwitch, now.Format("2006-01-02")); err != nil {
+			return &ExitError{Code: ExitUsage, Err: err}
+		}
+		defer backup.Close()
+		verb := "backing up to"
+		if backup.Resumed() {
+			verb = "resuming the run recorded in"
+		}
+		fmt.Fprintf(o.ErrOut, "%s %s (to resume or undo: --backup-dir %s / kubectl bound-token restore --from %s)\n", verb, dir, dir, dir)
+	}
+	var out []legacy.Outcome
+	var err error
+	if backup != nil {
+		prog := newLine(o.ErrOut)
+		out, err = switcher.Apply(ctx, o.Client, backup, plans, switcher.ApplyOptions{
+			Options: o.options(), Workers: o.Concurrency, Wait: o.Wait, Timeout: o.Timeout, Progress: prog.show,
+		})
+		prog.end()
+		if out == nil && err != nil {
+			return &ExitError{Code: ExitUsage, Err: err}
+		}
+	} else {
+		for _, p := range plans {
+			res := switcher.OutSkipped
+			if p.Verdict == switcher.VerdictRefused {
+				res = switcher.OutRefused
+			}
+			out = append(out, legacy.Outcome{Kind: p.Kind, Namespace: p.Namespace, Name: p.Name, Result: res, Message: strings.Join(p.Reasons, "; ")})
+		}
+	}
+	counts := map[string]int{}
+	for _, oc := range out {
+		counts[oc.Result]++
+	}
+	if perr := printSwitchOutcomes(o, dir, backup, out, counts); perr != nil {
+		return perr
+	}
+	o.printUnread(ctx, plans, out, backup)
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			err = errors.New("interrupted")
+		}
+		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("%v; run the same command again with --backup-dir %s to finish", err, dir)}
+	}
+	for _, oc := range out {
+		if !switcher.Done(oc) {
+			return silentFailure
+		}
+	}
+	return nil
+}
+
+func printSwitchOutcomes(o *SwitchOptions, dir string, backup *legacy.Backup, out []legacy.Outcome, counts map[string]int) error {
+	if backup == nil {
+		dir = ""
+	}
+	if o.format() == "name" {
+		for _, it := range out {
+			if it.Result == switcher.OutSwitched || it.Result == switcher.OutNotRolled || it.Result == switcher.OutTimeout {
+				fmt.Fprintf(o.Out, "%s/%s\n", strings.ToLower(it.Kind), it.Name)
+			}
+		}
+	} else if err := printOutcomeList(o.PrintFlags, o.Out, "LegacyTokenSwitch", dir, out, counts); err != nil {
+		return err
+	}
+	line := "summary: " + countsLine(counts)
+	if dir != "" {
+		abs, _ := filepath.Abs(dir)
+		line += fmt.Sprintf("\nbackup: %s (undo with: kubectl bound-token restore --from %s)", abs, abs)
+	}
+	fmt.Fprintln(o.ErrOut, line)
+	return nil
+}
+
+// printUnread names the Secrets that the switched workloads read and that
+// nothing reads now, with the migrate command that judges them.
+func (o *SwitchOptions) printUnread(ctx context.Context, plans []*switcher.Plan, out []legacy.Outcome, backup *legacy.Backup) {
+	changed := map[string]bool{}
+	for _, oc := range out {
+		if oc.Result == switcher.OutSwitched {
+			changed[oc.Kind+"/"+oc.Namespace+"/"+oc.Name] = true
+		}
+	}
+	byNS := map[string]map[string]bool{}
+	for _, p := range plans {
+		if !changed[p.Kind+"/"+p.Namespace+"/"+p.Name] {
+			continue
+		}
+		if byNS[p.Namespace] == nil {
+			byNS[p.Namespace] = map[string]bool{}
+		}
+		for _, s := range p.Secrets {
+			byNS[p.Namespace][s] = true
+		}
+	}
+	var nss []string
+	for ns := range byNS {
+		nss = append(nss, ns)
+	}
+	sort.Strings(nss)
+	for _, ns := range nss {
+		var names []string
+		for n := range byNS[ns] {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		// Replaced pods leave a moment after a rollout is complete;
+		// until they are gone they still count as readers.
+		var unread []string
+		var read map[string]string
+		var err error
+		for deadline := time.Now().Add(30 * time.Second); ; {
+			unread, read, err = switcher.Unread(ctx, o.Client, ns, names)
+			if err != nil || len(read) == 0 || !o.Wait || time.Now().After(deadline) || ctx.Err() != nil {
+				break
+			}
+			time.Sleep(2 * time.Second)
+		}
+		if err != nil {
+			fmt.Fprintf(o.ErrOut, "warning: cannot tell which Secrets of %s nothing reads now: %v\n", ns, err)
+			continue
+		}
+		for _, n := range sortedKeys(read) {
+			fmt.Fprintf(o.ErrOut, "Still read in %s: %s, by %s\n", ns, n, read[n])
+		}
+		if len(unread) == 0 {
+			continue
+		}
+		fmt.Fprintf(o.ErrOut, "Read by nothing now in %s: %s. Judge them with: kubectl bound-token migrate -n %s %s\n", ns, strings.Join(unread, ", "), ns, strings.Join(unread, " "))
+	}
+	if len(nss) > 0 && backup != nil {
+		fmt.Fprintf(o.ErrOut, "If migrate --apply then changes them, undo in this order: kubectl bound-token restore --from MIGRATE-BACKUP, then kubectl bound-token restore --from %s\n", backup.Dir)
+	}
+}
+
+// line draws one changing line on stderr, only on a terminal.
+type line struct {
+	w  io.Writer
+	on bool
+	n  int
+}
+
+func newLine(w io.Writer) *line { return &line{w: w, on: isTerminal(w)} }
+
+func (l *line) show(s string) {
+	if l.on {
+		l.n++
+		fmt.Fprintf(l.w, "\r\033[K%s", s)
+	}
+}
+
+func (l *line) end() {
+	if l.on && l.n > 0 {
+		fmt.Fprintln(l.w)
+	}
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

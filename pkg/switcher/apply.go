@@ -1,0 +1,397 @@
+package switcher
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
+	"github.com/bound-token/kubectl-bound-token/pkg/retry"
+)
+
+// Outcome results of switch (legacy.OutFailed and legacy.OutSkipChanged
+// too).
+const (
+	// OutSwitched: the template is rewritten and, when waited for, rolled
+	// out (a CronJob: its next Job uses it).
+	OutSwitched = "switched"
+	// OutNotRolled: the template is rewritten but the controller does not
+	// replace pods (paused Deployment, OnDelete, ReplicaSet, RC): the
+	// running pods keep the old token until they are recreated.
+	OutNotRolled = "changed-not-rolled"
+	// OutTimeout: rewritten, but not rolled out within --timeout.
+	OutTimeout = "changed-not-rolled-out"
+	OutRefused = "refused"
+	OutSkipped = "skipped"
+)
+
+// Done reports whether an outcome is the goal reached: exit 0 needs every
+// outcome done.
+func Done(o legacy.Outcome) bool { return o.Result == OutSwitched }
+
+// ApplyOptions say how switch applies.
+type ApplyOptions struct {
+	Options
+	Workers int
+	// Wait follows each rollout as kubectl rollout status does, up to
+	// Timeout.
+	Wait    bool
+	Timeout time.Duration
+	// Poll is the interval between rollout checks (default 1 s).
+	Poll time.Duration
+	// Progress, when set, is told what is happening (a terminal line).
+	Progress func(string)
+}
+
+type applier struct {
+	client kubernetes.Interface
+	backup *legacy.Backup
+	opts   ApplyOptions
+}
+
+// pending is a workload rewritten by this run (or by the interrupted run
+// this one finishes) whose rollout is to be followed.
+type pending struct {
+	w   *Workload
+	msg string
+}
+
+// Apply switches every switchable plan: first it finishes what an
+// interrupted run recorded in backup, then it backs each workload up (file
+// written, synced, read back, sha256 in the index) and only then rewrites
+// its template with the backed-up resourceVersion as a precondition, and
+// records the template it wrote. Refused and skipped plans become outcomes
+// with their reasons. With opts.Wait it follows the rollouts.
+func Apply(ctx context.Context, client kubernetes.Interface, backup *legacy.Backup, plans []*Plan, opts ApplyOptions) ([]legacy.Outcome, error) {
+	if backup == nil {
+		return nil, errors.New("no backup, no change: switch --apply needs a backup folder")
+	}
+	if opts.Workers < 1 {
+		opts.Workers = 1
+	}
+	a := &applier{client: client, backup: backup, opts: opts}
+	var out []legacy.Outcome
+	var follow []pending
+	finished, err := a.resume(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range finished {
+		if f.o != nil {
+			out = append(out, *f.o)
+		} else {
+			follow = append(follow, f.p)
+		}
+	}
+	var todo []*Plan
+	for _, p := range plans {
+		switch p.Verdict {
+		case VerdictSwitchable:
+			todo = append(todo, p)
+		case VerdictRefused:
+			out = append(out, outcome(p.Workload, OutRefused, "%s", joinReasons(p.Reasons)))
+		default:
+			out = append(out, outcome(p.Workload, OutSkipped, "%s", joinReasons(p.Reasons)))
+		}
+	}
+	const batch = 64
+	for start := 0; start < len(todo); start += batch {
+		if ctx.Err() != nil {
+			break
+		}
+		chunk := todo[start:min(len(todo), start+batch)]
+		// A workload an interrupted run already backed up at this
+		// resourceVersion keeps that backup (checked again here): no
+		// second record of the same object.
+		errs := make([]error, len(chunk))
+		var objs []any
+		var idx []int
+		for i, p := range chunk {
+			o := p.Workload.Object
+			if e := backup.Entry(p.Kind, p.Namespace, p.Name); e != nil && e.Backup != nil &&
+				e.Backup.ResourceVersion == o.GetResourceVersion() && e.Backup.UID == string(o.GetUID()) {
+				if _, err := backup.Read(e.Backup); err == nil {
+					continue
+				}
+			}
+			objs = append(objs, o)
+			idx = append(idx, i)
+		}
+		if len(objs) > 0 {
+			_, saveErrs := backup.SaveBatch(objs)
+			for j, i := range idx {
+				errs[i] = saveErrs[j]
+			}
+		}
+		results := make([]legacy.Outcome, len(chunk))
+		ok := make([]bool, len(chunk))
+		parallel(len(chunk), opts.Workers, func(i int) {
+			if errs[i] != nil {
+				results[i] = outcome(chunk[i].Workload, legacy.OutFailed, "not changed: %v", errs[i])
+				return
+			}
+			results[i], ok[i] = a.patch(ctx, chunk[i])
+		})
+		for i := range chunk {
+			if ok[i] {
+				follow = append(follow, pending{w: chunk[i].Workload})
+			} else {
+				out = append(out, results[i])
+			}
+		}
+	}
+	if err := backup.Sync(); err != nil {
+		return out, err
+	}
+	out = append(out, a.follow(ctx, follow)...)
+	sortOutcomes(out)
+	return out, ctx.Err()
+}
+
+func joinReasons(r []string) string {
+	s := ""
+	for i, x := range r {
+		if i > 0 {
+			s += "; "
+		}
+		s += x
+	}
+	return s
+}
+
+func outcome(w *Workload, result, format string, args ...any) legacy.Outcome {
+	return legacy.Outcome{Kind: w.Kind, Namespace: w.Object.GetNamespace(), Name: w.Object.GetName(), Result: result, Message: fmt.Sprintf(format, args...)}
+}
+
+func sortOutcomes(out []legacy.Outcome) {
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Namespace != out[j].Namespace {
+			return out[i].Namespace < out[j].Namespace
+		}
+		if out[i].Kind != out[j].Kind {
+			return out[i].Kind < out[j].Kind
+		}
+		return out[i].Name < out[j].Name
+	})
+}
+
+// parallel calls fn(0..n-1) on at most workers goroutines.
+func parallel(n, workers int, fn func(int)) {
+	var wg sync.WaitGroup
+	jobs := make(chan int)
+	for w := 0; w < workers && w < n; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				fn(i)
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+}
+
+// volumesPatch is a JSON merge patch (RFC 7386: a list is replaced whole)
+// that sets the template's volumes, guarded by resourceVersion.
+func volumesPatch(w *Workload, rv string, volumes []corev1.Volume) []byte {
+	var inner any = map[string]any{"spec": map[string]any{"volumes": volumes}}
+	path := w.templatePath()
+	for i := len(path) - 1; i >= 0; i-- {
+		inner = map[string]any{path[i]: inner}
+	}
+	m := inner.(map[string]any)
+	m["metadata"] = map[string]any{"resourceVersion": rv}
+	data, _ := json.Marshal(m)
+	return data
+}
+
+func (a *applier) patchObject(ctx context.Context, w *Workload, patch []byte) (runtime.Object, error) {
+	ns, name := w.Object.GetNamespace(), w.Object.GetName()
+	c := a.client
+	po := metav1.PatchOptions{}
+	mt := types.MergePatchType
+	switch w.Kind {
+	case legacy.KindDeployment:
+		return c.AppsV1().Deployments(ns).Patch(ctx, name, mt, patch, po)
+	case legacy.KindStatefulSet:
+		return c.AppsV1().StatefulSets(ns).Patch(ctx, name, mt, patch, po)
+	case legacy.KindDaemonSet:
+		return c.AppsV1().DaemonSets(ns).Patch(ctx, name, mt, patch, po)
+	case legacy.KindReplicaSet:
+		return c.AppsV1().ReplicaSets(ns).Patch(ctx, name, mt, patch, po)
+	case legacy.KindReplicationController:
+		return c.CoreV1().ReplicationControllers(ns).Patch(ctx, name, mt, patch, po)
+	case legacy.KindCronJob:
+		return c.BatchV1().CronJobs(ns).Patch(ctx, name, mt, patch, po)
+	}
+	return nil, fmt.Errorf("cannot patch a %s", w.Kind)
+}
+
+// patch rewrites one backed-up workload. A conflict is looked into: the
+// template we wanted (our own retried write), the backed-up template with
+// a newer resourceVersion (a status update: patched again), or anything
+// else (left alone: it changed after its backup).
+func (a *applier) patch(ctx context.Context, p *Plan) (legacy.Outcome, bool) {
+	w := p.Workload
+	want := TemplateSum(p.Template)
+	orig := TemplateSum(w.Template())
+	rv := w.Object.GetResourceVersion()
+	for attempt := 0; attempt < 4; attempt++ {
+		var res runtime.Object
+		tries, err := retry.Do(ctx, retry.Default, func(ctx context.Context) error {
+			var err error
+			res, err = a.patchObject(ctx, w, volumesPatch(w, rv, p.Template.Spec.Volumes))
+			return err
+		})
+		if err == nil {
+			nw, _ := NewWorkload(res)
+			return a.record(w, TemplateSum(nw.Template()))
+		}
+		if !apierrors.IsConflict(err) && !retry.MayHaveApplied(tries, err) {
+			return outcome(w, legacy.OutFailed, "not changed: %v", legacy.DescribeAPIError(err, "patch", resourceOf(w.Kind), w.Object.GetNamespace())), false
+		}
+		cur, gerr := GetWorkload(ctx, a.client, w.Kind, w.Object.GetNamespace(), w.Object.GetName())
+		if gerr != nil {
+			return outcome(w, legacy.OutFailed, "patch: %v; then reading it back: %v", err, gerr), false
+		}
+		switch TemplateSum(cur.Template()) {
+		case want:
+			return a.record(w, want)
+		case orig:
+			rv = cur.Object.GetResourceVersion()
+			continue
+		}
+		return outcome(w, legacy.OutSkipChanged, "its template changed after the backup: left alone; run again to judge it anew"), false
+	}
+	return outcome(w, legacy.OutFailed, "not changed: its resourceVersion kept changing"), false
+}
+
+// TemplateSum is legacy.TemplateSum (the one definition both backup and
+// restore use).
+func TemplateSum(t *corev1.PodTemplateSpec) string { return legacy.TemplateSum(t) }
+
+func (a *applier) record(w *Workload, sum string) (legacy.Outcome, bool) {
+	err := a.backup.Note(legacy.Record{Op: legacy.OpDone, Kind: w.Kind, Namespace: w.Object.GetNamespace(), Name: w.Object.GetName(), Result: legacy.ResultSwitched, Template: sum})
+	if err != nil {
+		return outcome(w, legacy.OutFailed, "changed, but not recorded in the backup: %v", err), false
+	}
+	return legacy.Outcome{}, true
+}
+
+func resourceOf(kind string) string {
+	switch kind {
+	case legacy.KindReplicationController:
+		return "replicationcontrollers"
+	}
+	return map[string]string{legacy.KindDeployment: "deployments", legacy.KindStatefulSet: "statefulsets", legacy.KindDaemonSet: "daemonsets",
+		legacy.KindReplicaSet: "replicasets", legacy.KindCronJob: "cronjobs", KindJob: "jobs", KindPod: "pods"}[kind]
+}
+
+type finished struct {
+	o *legacy.Outcome
+	p pending
+}
+
+// resume finishes what an interrupted run left: a workload backed up but
+// with no switch record. If its template is what the switch of its backup
+// gives, the interrupted run rewrote it: recorded now, and followed. If it
+// is still the backed-up one, this run's plan switches it. Anything else
+// changed since: reported, left alone.
+func (a *applier) resume(ctx context.Context) ([]finished, error) {
+	ix := a.backup.Index
+	var recs []legacy.Record
+	for _, k := range ix.Order {
+		e := ix.Entries[k]
+		if e.Backup == nil || !legacy.IsWorkloadKind(e.Backup.Kind) || e.Results[legacy.ResultSwitched] {
+			continue
+		}
+		recs = append(recs, *e.Backup)
+	}
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	tokens := map[string]map[string]*corev1.Secret{}
+	var out []finished
+	for _, r := range recs {
+		data, err := a.backup.Read(&r)
+		if err != nil {
+			return nil, fmt.Errorf("cannot resume from %s: %v", a.backup.Dir, err)
+		}
+		bw, err := DecodeWorkload(r.Kind, data)
+		if err != nil {
+			return nil, fmt.Errorf("cannot resume from %s: %s: %v", a.backup.Dir, r.File, err)
+		}
+		cur, err := GetWorkload(ctx, a.client, r.Kind, r.Namespace, r.Name)
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, legacy.DescribeAPIError(err, "get", resourceOf(r.Kind), r.Namespace)
+		}
+		got := TemplateSum(cur.Template())
+		if got == TemplateSum(bw.Template()) {
+			continue
+		}
+		if tokens[r.Namespace] == nil {
+			t, err := Tokens(ctx, a.client, r.Namespace)
+			if err != nil {
+				return nil, err
+			}
+			tokens[r.Namespace] = t[r.Namespace]
+		}
+		p := MakePlan(bw, tokens[r.Namespace], a.opts.Options)
+		if p.Template != nil && TemplateSum(p.Template) == got {
+			if o, ok := a.record(cur, got); !ok {
+				out = append(out, finished{o: &o})
+				continue
+			}
+			out = append(out, finished{p: pending{w: cur, msg: "(rewritten by the interrupted run) "}})
+			continue
+		}
+		o := outcome(cur, legacy.OutSkipChanged, "backed up by the interrupted run, but its template is neither the backed-up one nor its switch now: left alone")
+		out = append(out, finished{o: &o})
+	}
+	return out, nil
+}
+
+// DecodeWorkload reads a backed-up manifest of kind.
+func DecodeWorkload(kind string, data []byte) (*Workload, error) {
+	var obj runtime.Object
+	switch kind {
+	case legacy.KindDeployment:
+		obj = &appsv1.Deployment{}
+	case legacy.KindStatefulSet:
+		obj = &appsv1.StatefulSet{}
+	case legacy.KindDaemonSet:
+		obj = &appsv1.DaemonSet{}
+	case legacy.KindReplicaSet:
+		obj = &appsv1.ReplicaSet{}
+	case legacy.KindReplicationController:
+		obj = &corev1.ReplicationController{}
+	case legacy.KindCronJob:
+		obj = &batchv1.CronJob{}
+	default:
+		return nil, fmt.Errorf("a backup holds no %s", kind)
+	}
+	if err := json.Unmarshal(data, obj); err != nil {
+		return nil, fmt.Errorf("not a %s manifest: %v", kind, err)
+	}
+	return NewWorkload(obj)
+}

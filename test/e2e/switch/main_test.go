@@ -1,0 +1,258 @@
+// Package switche2e tests `switch` on the workloads rig (real workload
+// controllers, kube-scheduler, kwok nodes) with JSON storage, so that a
+// legacy Secret can be made old and `migrate --apply` can then invalidate
+// the Secrets that switch freed.
+package switche2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/bound-token/kubectl-bound-token/pkg/cmd"
+	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
+	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
+)
+
+var (
+	cluster *framework.Cluster
+	ctx     = context.Background()
+
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// Use is tracked since long ago, as on a cluster upgraded to 1.28 long
+// since: a backdated unused Secret's verdict is then invalidate.
+const trackedDays = 400
+
+func daysAgo(n int) time.Time { return time.Now().UTC().AddDate(0, 0, -n) }
+
+func TestMain(m *testing.M) {
+	framework.Main(m, framework.Options{Name: fmt.Sprintf("switch-%d", os.Getpid()), Workloads: true, JSONStorage: true,
+		KCMArgs: []string{"--kube-api-qps=500", "--kube-api-burst=1000"}},
+		func(c *framework.Cluster) {
+			cluster = c
+			if err := c.SetTrackingSinceNow(daysAgo(trackedDays)); err != nil {
+				fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+				_ = c.Stop()
+				os.Exit(1)
+			}
+		})
+}
+
+func pluginBinary(t testing.TB) string {
+	t.Helper()
+	binOnce.Do(func() { binPath, binErr = framework.BuildPlugin(cluster.Dir) })
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// run executes `kubectl bound-token ARGS` in-process.
+func run(t *testing.T, args ...string) result {
+	t.Helper()
+	out, errOut := &bytes.Buffer{}, &bytes.Buffer{}
+	root := cmd.NewCmdBoundToken(genericiooptions.IOStreams{In: &bytes.Buffer{}, Out: out, ErrOut: errOut})
+	root.SetArgs(append([]string{"--kubeconfig", cluster.Kubeconfig}, args...))
+	code := cmd.Execute(root, errOut)
+	return result{stdout: out.String(), stderr: errOut.String(), code: code}
+}
+
+func (r result) mustCode(t *testing.T, want int) result {
+	t.Helper()
+	if r.code != want {
+		t.Fatalf("exit code %d, want %d\nstdout: %s\nstderr: %s", r.code, want, r.stdout, r.stderr)
+	}
+	return r
+}
+
+// outcomes reads -o json of an apply or restore, by kind/name.
+func outcomes(t *testing.T, stdout string) map[string]legacy.Outcome {
+	t.Helper()
+	var l struct {
+		Items []legacy.Outcome `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &l); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, stdout)
+	}
+	m := map[string]legacy.Outcome{}
+	for _, o := range l.Items {
+		k := o.Name
+		if o.Kind != "" {
+			k = o.Kind + "/" + o.Name
+		}
+		m[k] = o
+	}
+	return m
+}
+
+func wantResult(t *testing.T, got map[string]legacy.Outcome, key, result string) legacy.Outcome {
+	t.Helper()
+	o, ok := got[key]
+	if !ok || o.Result != result {
+		t.Fatalf("%s: outcome %+v, want %s (all: %+v)", key, o, result, got)
+	}
+	return o
+}
+
+const rolloutTimeout = 2 * time.Minute
+
+func ptrTo[T any](v T) *T { return &v }
+
+// podSpec runs as sa and mounts Secret secret at /var/run/secrets/app.
+func podSpec(sa, secret string, items []corev1.KeyToPath, mode *int32) corev1.PodSpec {
+	return corev1.PodSpec{
+		ServiceAccountName: sa,
+		Containers: []corev1.Container{{Name: "app", Image: "registry.k8s.io/pause:3.10",
+			VolumeMounts: []corev1.VolumeMount{{Name: "tok", MountPath: "/var/run/secrets/app", ReadOnly: true}}}},
+		Volumes: []corev1.Volume{{Name: "tok", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+			SecretName: secret, Items: items, DefaultMode: mode}}}},
+		TerminationGracePeriodSeconds: ptrTo[int64](0),
+	}
+}
+
+func template(app string, spec corev1.PodSpec) corev1.PodTemplateSpec {
+	return corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": app}}, Spec: spec}
+}
+
+func selector(app string) *metav1.LabelSelector {
+	return &metav1.LabelSelector{MatchLabels: map[string]string{"app": app}}
+}
+
+func createDeployment(t *testing.T, ns, name string, replicas int32, spec corev1.PodSpec, mutate func(*appsv1.Deployment)) {
+	t.Helper()
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: appsv1.DeploymentSpec{Replicas: &replicas, Selector: selector(name), Template: template(name, spec)}}
+	if mutate != nil {
+		mutate(d)
+	}
+	if _, err := cluster.Client.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func createStatefulSet(t *testing.T, ns, name string, spec corev1.PodSpec) {
+	t.Helper()
+	s := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: appsv1.StatefulSetSpec{Replicas: ptrTo[int32](1), Selector: selector(name), Template: template(name, spec)}}
+	if _, err := cluster.Client.AppsV1().StatefulSets(ns).Create(ctx, s, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func createDaemonSet(t *testing.T, ns, name string, spec corev1.PodSpec) {
+	t.Helper()
+	d := &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: appsv1.DaemonSetSpec{Selector: selector(name), Template: template(name, spec)}}
+	if _, err := cluster.Client.AppsV1().DaemonSets(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func createCronJob(t *testing.T, ns, name string, spec corev1.PodSpec) {
+	t.Helper()
+	spec.RestartPolicy = corev1.RestartPolicyNever
+	c := &batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: batchv1.CronJobSpec{
+		// Once a year: no Job (and no pod reading the Secret) in the test.
+		Schedule:    "0 0 1 1 *",
+		JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: template(name, spec)}},
+	}}
+	if _, err := cluster.Client.BatchV1().CronJobs(ns).Create(ctx, c, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// templateJSON reads a workload's pod template as JSON, the bytes
+// restore must bring back.
+func templateJSON(t *testing.T, kind, ns, name string) []byte {
+	t.Helper()
+	var tmpl any
+	switch kind {
+	case "Deployment":
+		d, err := cluster.Client.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl = d.Spec.Template
+	case "StatefulSet":
+		d, err := cluster.Client.AppsV1().StatefulSets(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl = d.Spec.Template
+	case "DaemonSet":
+		d, err := cluster.Client.AppsV1().DaemonSets(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl = d.Spec.Template
+	case "CronJob":
+		d, err := cluster.Client.BatchV1().CronJobs(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl = d.Spec.JobTemplate.Spec.Template
+	default:
+		t.Fatalf("kind %s", kind)
+	}
+	data, err := json.Marshal(tmpl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func podTemplateOf(t *testing.T, kind, ns, name string) corev1.PodTemplateSpec {
+	t.Helper()
+	var tmpl corev1.PodTemplateSpec
+	if err := json.Unmarshal(templateJSON(t, kind, ns, name), &tmpl); err != nil {
+		t.Fatal(err)
+	}
+	return tmpl
+}
+
+// podsReading lists the pods of ns, in any phase, that name secret
+// through any reference the platform's cleaner counts.
+func podsReading(t *testing.T, ns, secret string) []string {
+	t.Helper()
+	l, err := cluster.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for i := range l.Items {
+		legacy.VisitSecretNames(&l.Items[i].Spec, func(n, _ string) {
+			if n == secret {
+				out = append(out, l.Items[i].Name)
+			}
+		})
+	}
+	return out
+}
+
+func backupDirs(t *testing.T) (string, string) {
+	d := t.TempDir()
+	return filepath.Join(d, "switch-backup"), filepath.Join(d, "migrate-backup")
+}
+
+func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
