@@ -84,7 +84,7 @@ func TestForbiddenControlPlaneNamespace(t *testing.T) {
 	}
 	secrets := strings.Join(h.secrets(t), ",")
 	rv := h.get(t).GetResourceVersion()
-	r := run("rotate", "--hosted-cluster", "prod", "-n", h.ns, "--as", "rotator").
+	r := run("rotate", "--hosted-cluster", "prod", "-n", h.ns, "--as", "rotator", "--timeout", "20s").
 		must(t, 1, `not allowed to list deployments in the control-plane namespace "`+h.cp+`"`, "nothing was changed")
 	if strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
 		t.Errorf("want one line:\n%s", r.stderr)

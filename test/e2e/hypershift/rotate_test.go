@@ -152,7 +152,7 @@ func auditCounts(t *testing.T, start, end time.Time) map[string]int {
 func TestRejectedKeyFailsFast(t *testing.T) {
 	h := newHostedCluster(t, "https://oidc.example.com/prod", nil)
 	h.sim.RejectNext.Store(true)
-	r := run("rotate", "--hosted-cluster", "prod", "-n", h.ns, "--timeout", "2m").
+	r := run("rotate", "--hosted-cluster", "prod", "-n", h.ns, "--timeout", "30s").
 		must(t, 1, "ValidConfiguration=False: invalid service account signing key: cannot decode private key in secret prod-sa-signing-key-",
 			"the patch was made: spec.serviceAccountSigningKey points at Secret prod-sa-signing-key-",
 			"roll back with: kubectl patch hostedcluster prod -n "+h.ns+` --type merge -p '{"spec":{"serviceAccountSigningKey":{"name":"sa-key"}}}'`)
