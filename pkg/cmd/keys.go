@@ -76,7 +76,7 @@ func newCmdKeysGenerate(f cmdutil.Factory, streams genericiooptions.IOStreams) *
 	cmd.Flags().StringVar(&o.Type, "type", o.Type, "Key type: "+strings.Join(keys.Types, ", ")+".")
 	cmd.Flags().BoolVar(&o.PKCS8, "pkcs8", false, "Write the private key as PKCS#8 (\"PRIVATE KEY\").")
 	cmd.Flags().StringVar(&o.SecretName, "secret", "", "Store the pair in a new Secret with this name in the namespace.")
-	cmd.Flags().StringVar(&o.Format, "format", o.Format, "Secret layout: generic (sa.key, sa.pub) or hypershift (key).")
+	cmd.Flags().StringVar(&o.Format, "format", o.Format, "Secret layout: generic (sa.key, sa.pub) or hypershift (key; RSA, PKCS#1 only).")
 	_ = cmd.RegisterFlagCompletionFunc("type", cobra.FixedCompletions(keys.Types, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions(keys.SecretFormats, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
@@ -88,6 +88,9 @@ func (o *KeysGenerateOptions) Validate() error {
 	}
 	if o.Format != "generic" && o.Format != "hypershift" {
 		return fmt.Errorf("--format %q is not supported; use generic or hypershift", o.Format)
+	}
+	if o.Format == "hypershift" && (o.PKCS8 || o.Type == "ec256") {
+		return fmt.Errorf("--format hypershift: HyperShift reads only RSA keys in PKCS#1 form (x509.ParsePKCS1PrivateKey); use --type rsa2048 or rsa4096 without --pkcs8")
 	}
 	for _, t := range keys.Types {
 		if t == o.Type {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -42,16 +43,30 @@ var (
 		service; needs --yes).
 
 		HyperShift (--hosted-cluster): creates a new Secret with the private key under
-		"key" and the previous public key under "old-key.pub", points
+		"key" and, under "old-key.pub", the previous public key and the earlier ones the
+		current Secret carried while they are inside --keep-old-keys-for (default one
+		year, the longest lifetime of a kubelet-projected token); points
 		spec.serviceAccountSigningKey at it and prints the new kid. The old Secret is
-		kept. spec.issuerURL is immutable and cannot be changed.
+		kept. HyperShift reads only RSA keys in PKCS#1 form ("RSA PRIVATE KEY"): a
+		PKCS#8 RSA key is converted, EC keys are refused; without --key or --generate
+		an rsa2048 key is generated. Refused when spec.issuerURL is HyperShift's default
+		https://kubernetes.default.svc (immutable; only in-cluster clients could verify
+		the tokens) or when ValidConfiguration is already False (unless --force). Then
+		it watches until HyperShift reports ValidConfiguration True for the change and
+		Deployment kube-apiserver in the control-plane namespace NAMESPACE-NAME rolled
+		out a new generation (as 'kubectl rollout status' judges it); --wait=false
+		stops after the patch.
 
 		Every API call is repeated on transient errors. If a HyperShift rotation stops
 		after creating the new Secret, running the same command again (same key, same
 		--secret-name) takes that Secret over and finishes.
 
-		Exit codes: 0 done, 1 refused, a change or restart failed, or the rollout
-		failed, 2 timeout, bad flags or input, not OpenShift/HyperShift.`)
+		Exit codes (OpenShift): 0 done, 1 refused, a change or restart failed, or the
+		rollout failed, 2 timeout, bad flags or input, not OpenShift/HyperShift.
+		Exit codes (HyperShift): 0 done and rolled out, 1 refused (the cluster's state),
+		rejected by HyperShift, failed, or not confirmed within --timeout (the message
+		says whether the patch was made), 2 bad flags or input, not HyperShift: nothing
+		was changed.`)
 
 	rotateExample = templates.Examples(`
 		# Show what changing the issuer would do, without changing anything
@@ -63,11 +78,14 @@ var (
 		# Undo it from the backup written by the previous command
 		kubectl bound-token rotate --rollback --from authentication-cluster-20261123T080000Z.yaml --yes
 
-		# Rotate a HostedCluster's signing key with a new EC key
-		kubectl bound-token rotate --hosted-cluster prod -n clusters --generate ec256
+		# Rotate a HostedCluster's signing key to a new RSA key and follow the rollout
+		kubectl bound-token rotate --hosted-cluster prod -n clusters
 
-		# ... or with a key you made yourself
-		kubectl bound-token rotate --hosted-cluster prod -n clusters --key ./sa-keys/sa.key`)
+		# ... with a key you made yourself (RSA; PKCS#8 is converted to PKCS#1)
+		kubectl bound-token rotate --hosted-cluster prod -n clusters --key ./sa-keys/sa.key
+
+		# ... keeping retired keys trusted for 90 days instead of a year
+		kubectl bound-token rotate --hosted-cluster prod -n clusters --keep-old-keys-for 2160h`)
 )
 
 // Restart modes.
@@ -87,11 +105,14 @@ type RotateOptions struct {
 	RestartNamespaces []string
 	RestartPause      time.Duration
 
-	HostedCluster string
-	Namespace     string
-	KeyFile       string
-	Generate      string
-	SecretName    string
+	HostedCluster  string
+	Namespace      string
+	KeyFile        string
+	Generate       string
+	SecretName     string
+	Force          bool
+	KeepOldKeysFor time.Duration
+	Wait           bool
 
 	Yes    bool
 	DryRun bool
@@ -104,7 +125,8 @@ type RotateOptions struct {
 }
 
 func NewCmdRotate(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &RotateOptions{Restart: "none", Timeout: 30 * time.Minute, RestartPause: 5 * time.Second, Now: time.Now, IOStreams: streams}
+	o := &RotateOptions{Restart: "none", Timeout: 30 * time.Minute, RestartPause: 5 * time.Second, Now: time.Now, IOStreams: streams,
+		KeepOldKeysFor: hypershift.DefaultKeepOldKeysFor, Wait: true}
 	cmd := &cobra.Command{
 		Use:                   "rotate (--issuer URL | --rollback --from FILE | --hosted-cluster NAME)",
 		DisableFlagsInUseLine: true,
@@ -128,20 +150,23 @@ func NewCmdRotate(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 	fl.StringVar(&o.Backup, "backup", "", "File for the backup of authentications.config.openshift.io/cluster (default authentication-cluster-TIME.yaml). Never overwritten.")
 	fl.BoolVar(&o.Rollback, "rollback", false, "Restore the issuer from a backup (--from).")
 	fl.StringVar(&o.From, "from", "", "Backup file written by an earlier rotate, for --rollback.")
-	fl.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for the kube-apiserver rollout (exit 2 after).")
+	fl.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for the kube-apiserver rollout (exit 2 after on OpenShift, 1 on HyperShift).")
 	fl.StringVar(&o.Restart, "restart", o.Restart, "After the rollout: none, workloads (rolling restart) or pods (delete every pod; needs --yes).")
 	fl.BoolVar(&o.RestartSystem, "restart-system", false, "Also restart in openshift-* and kube-* namespaces.")
 	fl.StringArrayVar(&o.RestartNamespaces, "restart-namespace", nil, "Restart only in this namespace; repeat for several. Default: every namespace.")
 	fl.DurationVar(&o.RestartPause, "restart-pause", o.RestartPause, "Pause between namespaces when restarting.")
 	fl.StringVar(&o.HostedCluster, "hosted-cluster", "", "HyperShift: rotate this HostedCluster's signing key (namespace from -n).")
-	fl.StringVar(&o.KeyFile, "key", "", "HyperShift: PEM private key to use (RSA or EC).")
-	fl.StringVar(&o.Generate, "generate", "", "HyperShift: generate the new key: "+strings.Join(keys.Types, ", ")+".")
+	fl.StringVar(&o.KeyFile, "key", "", "HyperShift: PEM RSA private key to use (PKCS#1, or PKCS#8 which is converted).")
+	fl.StringVar(&o.Generate, "generate", "", "HyperShift: generate the new key: "+strings.Join(hyperShiftKeyTypes, ", ")+" (default rsa2048 when --key is not given).")
+	fl.BoolVar(&o.Force, "force", false, "HyperShift: rotate even though the HostedCluster's ValidConfiguration is already False.")
+	fl.DurationVar(&o.KeepOldKeysFor, "keep-old-keys-for", o.KeepOldKeysFor, "HyperShift: keep a retired key in old-key.pub this long after it stopped signing (0: only the key being replaced).")
+	fl.BoolVar(&o.Wait, "wait", o.Wait, "HyperShift: wait for ValidConfiguration and the hosted kube-apiserver rollout (false: stop after the patch).")
 	fl.StringVar(&o.SecretName, "secret-name", "", "HyperShift: name of the new Secret (default HOSTEDCLUSTER-sa-signing-key-KID).")
 	fl.BoolVarP(&o.Yes, "yes", "y", false, "Do not ask for confirmation.")
 	fl.BoolVar(&o.DryRun, "dry-run", false, "Show what would be done; change nothing.")
 	fl.StringVarP(&o.Output, "output", "o", "", "Print the result as json or yaml.")
 	_ = cmd.RegisterFlagCompletionFunc("restart", cobra.FixedCompletions(restartModes, cobra.ShellCompDirectiveNoFileComp))
-	_ = cmd.RegisterFlagCompletionFunc("generate", cobra.FixedCompletions(keys.Types, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("generate", cobra.FixedCompletions(hyperShiftKeyTypes, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("hosted-cluster", completion.ResourceNameCompletionFunc(f, "hostedclusters.hypershift.openshift.io"))
 	_ = cmd.RegisterFlagCompletionFunc("restart-namespace", completion.ResourceNameCompletionFunc(f, "namespace"))
@@ -174,14 +199,20 @@ func (o *RotateOptions) Validate() error {
 		if o.Rollback || o.From != "" || o.Backup != "" || o.Restart != "none" || o.AllowNonHTTPS {
 			return fmt.Errorf("--hosted-cluster rotates a signing key; --rollback, --from, --backup, --restart and --allow-non-https are for OpenShift's issuer")
 		}
-		if (o.KeyFile == "") == (o.Generate == "") {
-			return fmt.Errorf("--hosted-cluster needs exactly one of --key FILE or --generate %s", strings.Join(keys.Types, "|"))
+		if o.KeyFile != "" && o.Generate != "" {
+			return fmt.Errorf("use --key FILE or --generate %s, not both", strings.Join(hyperShiftKeyTypes, "|"))
+		}
+		if o.Generate != "" && !slices.Contains(hyperShiftKeyTypes, o.Generate) {
+			return fmt.Errorf("--generate %q: HyperShift reads only RSA signing keys (x509.ParsePKCS1PrivateKey); use one of %s", o.Generate, strings.Join(hyperShiftKeyTypes, ", "))
+		}
+		if o.KeepOldKeysFor < 0 || o.Timeout <= 0 {
+			return fmt.Errorf("--keep-old-keys-for must not be negative and --timeout must be positive")
 		}
 		// --issuer is checked against the HostedCluster in Run: issuerURL is immutable.
 		return nil
 	}
-	if o.KeyFile != "" || o.Generate != "" || o.SecretName != "" {
-		return fmt.Errorf("--key, --generate and --secret-name need --hosted-cluster")
+	if o.KeyFile != "" || o.Generate != "" || o.SecretName != "" || o.Force {
+		return fmt.Errorf("--key, --generate, --secret-name and --force need --hosted-cluster")
 	}
 	switch {
 	case o.Rollback && o.From == "":
@@ -349,15 +380,26 @@ func (o *RotateOptions) restart(ctx context.Context, res *rotateResult) error {
 	return nil
 }
 
+// hyperShiftKeyTypes are the --generate types HyperShift can read: RSA only
+// (hypershift.ParseSigningKey).
+var hyperShiftKeyTypes = []string{"rsa2048", "rsa4096"}
+
 func (o *RotateOptions) runHyperShift(ctx context.Context) error {
 	var (
 		pair *keys.Pair
 		err  error
 	)
-	if o.KeyFile != "" {
-		pair, err = keys.LoadPrivate(o.KeyFile)
-	} else {
+	switch {
+	case o.KeyFile != "":
+		if pair, err = keys.LoadPrivate(o.KeyFile); err == nil {
+			if _, err = hypershift.SigningKey(pair); err != nil {
+				err = fmt.Errorf("--key %s: %w; use an RSA key, or --generate rsa2048", o.KeyFile, err)
+			}
+		}
+	case o.Generate != "":
 		pair, err = keys.Generate(o.Generate, false)
+	default:
+		pair, err = keys.Generate("rsa2048", false)
 	}
 	if err != nil {
 		return usageError(err)
@@ -365,12 +407,20 @@ func (o *RotateOptions) runHyperShift(ctx context.Context) error {
 	res, err := hypershift.Rotate(ctx, o.Client, o.Dynamic, hypershift.Rotation{
 		Namespace: o.Namespace, HostedCluster: o.HostedCluster, Key: pair,
 		SecretName: o.SecretName, Issuer: o.Issuer, DryRun: o.DryRun,
+		Force: o.Force, KeepOldKeysFor: o.KeepOldKeysFor, Follow: o.Wait && !o.DryRun, Now: o.Now,
 	})
-	var we *hypershift.WriteError
-	if errors.As(err, &we) {
+	var (
+		we *hypershift.WriteError
+		re *hypershift.RefusedError
+	)
+	switch {
+	case errors.As(err, &we):
 		return &ExitError{Code: ExitFailed, Err: err}
-	}
-	if err != nil {
+	case errors.As(err, &re) && re.Forceable:
+		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("%w; or add --force to rotate anyway", err)}
+	case errors.As(err, &re):
+		return &ExitError{Code: ExitFailed, Err: err}
+	case err != nil:
 		return usageError(err)
 	}
 	if o.DryRun {
@@ -382,9 +432,40 @@ func (o *RotateOptions) runHyperShift(ctx context.Context) error {
 		}
 		fmt.Fprintf(o.ErrOut, "%s Secret %s/%s; hostedcluster %s now signs with kid %s", made, o.Namespace, res.NewSecret, res.HostedCluster, res.NewKeyID)
 		if res.OldSecret != "" {
-			fmt.Fprintf(o.ErrOut, " (previous kid %s stays trusted through old-key.pub; Secret %s is kept)", res.OldKeyID, res.OldSecret)
+			fmt.Fprintf(o.ErrOut, " (Secret %s of the previous kid %s is kept)", res.OldSecret, res.OldKeyID)
 		}
 		fmt.Fprintln(o.ErrOut)
+	}
+	if len(res.Trusted) > 0 {
+		var ks []string
+		for _, k := range res.Trusted {
+			ks = append(ks, fmt.Sprintf("%s (until %s)", k.KeyID, k.DropAfter))
+		}
+		fmt.Fprintf(o.ErrOut, "old-key.pub keeps trusting kids %s\n", strings.Join(ks, ", "))
+	}
+	if len(res.Dropped) > 0 {
+		fmt.Fprintf(o.ErrOut, "no longer trusted (retired more than %s ago): kids %s\n", o.KeepOldKeysFor, strings.Join(res.Dropped, ", "))
+	}
+	if !o.DryRun && o.Wait {
+		fmt.Fprintf(o.ErrOut, "waiting for ValidConfiguration at generation %d and a rollout of deployment %s/%s after generation %d\n",
+			res.Generation, res.ControlPlaneNamespace, hypershift.KASDeployment, res.KASGeneration)
+		wctx, cancel := context.WithTimeout(ctx, o.Timeout)
+		defer cancel()
+		progress := func(string) {}
+		if isTerminal(o.ErrOut) {
+			progress = func(s string) { fmt.Fprintln(o.ErrOut, s) }
+		}
+		if err := hypershift.WaitRollout(wctx, o.Dynamic, res, progress); err != nil {
+			if errors.Is(err, context.DeadlineExceeded) {
+				err = fmt.Errorf("not confirmed within --timeout %s", o.Timeout)
+			}
+			rollback := "delete the new Secret to undo"
+			if res.OldSecret != "" {
+				rollback = fmt.Sprintf("roll back with: kubectl patch hostedcluster %s -n %s --type merge -p '{\"spec\":{\"serviceAccountSigningKey\":{\"name\":\"%s\"}}}'", o.HostedCluster, o.Namespace, res.OldSecret)
+			}
+			return &ExitError{Code: ExitFailed, Err: fmt.Errorf("%w; the patch was made: spec.serviceAccountSigningKey points at Secret %s (kid %s); %s", err, res.NewSecret, res.NewKeyID, rollback)}
+		}
+		fmt.Fprintf(o.ErrOut, "HyperShift accepted the key and deployment %s/%s rolled out\n", res.ControlPlaneNamespace, hypershift.KASDeployment)
 	}
 	if o.Output != "" {
 		return printStructured(o.Out, o.Output, res)

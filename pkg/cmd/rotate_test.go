@@ -27,9 +27,12 @@ func TestRotateValidate(t *testing.T) {
 		{"bad restart", func(o *RotateOptions) { o.Issuer, o.Restart = "https://a.example.com", "nodes" }, `--restart "nodes" is not supported`},
 		{"pods without yes", func(o *RotateOptions) { o.Issuer, o.Restart = "https://a.example.com", "pods" }, "add --yes"},
 		{"pods with yes", func(o *RotateOptions) { o.Issuer, o.Restart, o.Yes = "https://a.example.com", "pods", true }, ""},
-		{"hosted without key", func(o *RotateOptions) { o.HostedCluster = "prod" }, "exactly one of --key FILE or --generate"},
-		{"hosted with both", func(o *RotateOptions) { o.HostedCluster, o.KeyFile, o.Generate = "prod", "k", "ec256" }, "exactly one"},
-		{"hosted with restart", func(o *RotateOptions) { o.HostedCluster, o.Generate, o.Restart = "prod", "ec256", "workloads" }, "are for OpenShift's issuer"},
+		{"hosted without key generates rsa2048", func(o *RotateOptions) { o.HostedCluster = "prod" }, ""},
+		{"hosted with both", func(o *RotateOptions) { o.HostedCluster, o.KeyFile, o.Generate = "prod", "k", "rsa2048" }, "not both"},
+		{"hosted ec256", func(o *RotateOptions) { o.HostedCluster, o.Generate = "prod", "ec256" }, "HyperShift reads only RSA signing keys"},
+		{"hosted negative keep", func(o *RotateOptions) { o.HostedCluster, o.KeepOldKeysFor = "prod", -time.Hour }, "--keep-old-keys-for must not be negative"},
+		{"hosted with restart", func(o *RotateOptions) { o.HostedCluster, o.Generate, o.Restart = "prod", "rsa2048", "workloads" }, "are for OpenShift's issuer"},
+		{"force without hosted", func(o *RotateOptions) { o.Issuer, o.Force = "https://a.example.com", true }, "need --hosted-cluster"},
 		{"key without hosted", func(o *RotateOptions) { o.Issuer, o.Generate = "https://a.example.com", "ec256" }, "need --hosted-cluster"},
 		{"bad output", func(o *RotateOptions) { o.Issuer, o.Output = "https://a.example.com", "wide" }, "use json or yaml"},
 	} {
@@ -77,7 +80,8 @@ func TestRotateCompletesFlags(t *testing.T) {
 		}
 	}
 	out, _, _ = runCmd(t, "", "__complete", "rotate", "--generate", "")
-	if !strings.Contains(out, "ec256\n") {
+	// HyperShift reads only RSA keys: ec256 is not offered.
+	if !strings.Contains(out, "rsa2048\n") || strings.Contains(out, "ec256") {
 		t.Errorf("--generate completion:\n%s", out)
 	}
 }

@@ -340,7 +340,12 @@ func hyperShift(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interf
 			out = append(out, Check{name, Fail, "spec.serviceAccountSigningKey is set but spec.issuerURL is empty", "set spec.issuerURL when bringing your own signing key"})
 			continue
 		}
-		out = append(out, hyperShiftSecret(ctx, cs, name, hc.GetNamespace(), keyRef))
+		if issuer == hypershift.DefaultIssuerURL {
+			out = append(out, Check{name, Fail, fmt.Sprintf("spec.serviceAccountSigningKey is set but spec.issuerURL is HyperShift's default %s: only in-cluster clients can verify the tokens, and issuerURL cannot be changed", issuer),
+				"remove spec.serviceAccountSigningKey, or recreate the HostedCluster with its own spec.issuerURL"})
+			continue
+		}
+		out = append(out, hyperShiftSecret(ctx, cs, name, hc.GetNamespace(), hc.GetName(), keyRef))
 	}
 	if len(out) == 0 {
 		out = append(out, Check{"hypershift", Skip, "no HostedClusters", ""})
@@ -348,20 +353,36 @@ func hyperShift(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interf
 	return out
 }
 
-// hyperShiftSecret checks that the Secret's private key parses and that
-// every public key stored beside it (other than the previous one) is its
-// public half.
-func hyperShiftSecret(ctx context.Context, cs kubernetes.Interface, name, ns, secret string) Check {
+// hyperShiftSecret checks the Secret as HyperShift reads it: "key" must be
+// a PKCS#1 RSA private key (hypershift.ParseSigningKey), "old-key.pub", if
+// any, PEM public keys (appended to the public key kube-apiserver reads),
+// and every other public key stored beside them the public half of "key".
+// It reports the kids the hosted kube-apiserver trusts.
+func hyperShiftSecret(ctx context.Context, cs kubernetes.Interface, name, ns, hcName, secret string) Check {
 	s, err := cs.CoreV1().Secrets(ns).Get(ctx, secret, metav1.GetOptions{})
 	if err != nil {
 		return Check{name, Fail, fmt.Sprintf("signing-key Secret %s/%s: %s", ns, secret, oneLine(err)), "create it: kubectl bound-token keys generate --secret " + secret + " -n " + ns + " --format hypershift"}
 	}
+	rotate := fmt.Sprintf("rotate to a new RSA key: kubectl bound-token rotate --hosted-cluster %s -n %s --force", hcName, ns)
 	pk, err := jwt.ParsePEM(s.Data["key"])
 	if err != nil || len(pk.Keys) != 1 {
-		return Check{name, Fail, fmt.Sprintf("Secret %s/%s key \"key\" does not hold one PEM private key", ns, secret), "store the PEM private key under data key \"key\""}
+		return Check{name, Fail, fmt.Sprintf("Secret %s/%s key \"key\" does not hold one PEM private key", ns, secret), rotate}
 	}
 	if !isPrivatePEM(s.Data["key"]) {
-		return Check{name, Fail, fmt.Sprintf("Secret %s/%s key \"key\" holds a public key, not the private key", ns, secret), "store the PEM private key under data key \"key\""}
+		return Check{name, Fail, fmt.Sprintf("Secret %s/%s key \"key\" holds a public key, not the private key", ns, secret), rotate}
+	}
+	if _, err := hypershift.ParseSigningKey(s.Data["key"]); err != nil {
+		return Check{name, Fail, fmt.Sprintf("Secret %s/%s key \"key\" (kid %s): %v, so the HostedCluster fails validation (ValidConfiguration False)", ns, secret, pk.Keys[0].ID, err), rotate}
+	}
+	trusted := []string{pk.Keys[0].ID}
+	if b, ok := s.Data["old-key.pub"]; ok {
+		old, err := hypershift.ParseOldPublicKeys(b)
+		if err != nil {
+			return Check{name, Fail, fmt.Sprintf("Secret %s/%s key \"old-key.pub\": %v; HyperShift hands it to kube-apiserver as is", ns, secret, err), "store only PEM public keys there (kubectl bound-token rotate writes them)"}
+		}
+		for _, k := range old.Keys {
+			trusted = append(trusted, k.ID)
+		}
 	}
 	for k, v := range s.Data {
 		if k == "key" || k == "old-key.pub" || !strings.HasSuffix(k, ".pub") {
@@ -375,7 +396,7 @@ func hyperShiftSecret(ctx context.Context, cs kubernetes.Interface, name, ns, se
 			return Check{name, Fail, fmt.Sprintf("Secret %s/%s: public key %q (kid %s) is not the public half of \"key\" (kid %s)", ns, secret, k, pub.Keys[0].ID, pk.Keys[0].ID), "regenerate both halves together: kubectl bound-token keys generate --secret NAME --format hypershift"}
 		}
 	}
-	return Check{name, Pass, fmt.Sprintf("signing key Secret %s/%s holds a private key (kid %s) matching its public keys", ns, secret, pk.Keys[0].ID), ""}
+	return Check{name, Pass, fmt.Sprintf("signing key Secret %s/%s holds a PKCS#1 RSA key (kid %s) matching its public keys; trusted kids: %s", ns, secret, pk.Keys[0].ID, strings.Join(trusted, ", ")), ""}
 }
 
 func isPrivatePEM(b []byte) bool {

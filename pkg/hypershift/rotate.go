@@ -1,8 +1,10 @@
 // Package hypershift rotates the service-account signing key of a HyperShift
 // HostedCluster: a new Secret (never replacing the old one) whose "key" holds
-// the new private key and "old-key.pub" the previous public key, so tokens
-// signed before the rotation keep verifying, then spec.serviceAccountSigningKey
-// is pointed at it.
+// the new private key, as PKCS#1 RSA (the only form HyperShift reads), and
+// "old-key.pub" the previous public key and the earlier ones still inside the
+// trust window, so tokens signed before the rotation keep verifying; then
+// spec.serviceAccountSigningKey is pointed at it, and WaitRollout follows
+// HyperShift's ValidConfiguration and the hosted kube-apiserver's rollout.
 package hypershift
 
 import (
@@ -11,11 +13,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
@@ -35,13 +40,23 @@ const KidAnnotation = "bound-token.io/kid"
 // Rotation describes one signing-key rotation.
 type Rotation struct {
 	Namespace, HostedCluster string
-	// Key is the new signing key.
+	// Key is the new signing key; it must be RSA (SigningKey converts it to
+	// the PKCS#1 form HyperShift reads).
 	Key *keys.Pair
 	// SecretName for the new Secret; default "<hostedcluster>-sa-signing-key-<first 8 of kid>".
 	SecretName string
 	// Issuer, if set, must equal spec.issuerURL: it cannot be changed.
 	Issuer string
+	// Force rotates even when ValidConfiguration is already False.
+	Force bool
+	// KeepOldKeysFor: a retired key stays in old-key.pub this long after it
+	// stopped signing (0 keeps only the key being replaced).
+	KeepOldKeysFor time.Duration
+	// Follow reads the hosted kube-apiserver Deployment's generation before
+	// patching, so that WaitRollout can tell its next rollout.
+	Follow bool
 	DryRun bool
+	Now    func() time.Time
 }
 
 // Result is what was done.
@@ -52,13 +67,83 @@ type Result struct {
 	OldKeyID      string `json:"oldKid,omitempty"`
 	NewSecret     string `json:"newSecret"`
 	NewKeyID      string `json:"kid"`
+	// Trusted are the retired keys the new Secret's old-key.pub carries,
+	// newest first; Dropped the kids of earlier ones left out (outside the
+	// trust window).
+	Trusted []OldKey `json:"trustedOldKeys,omitempty"`
+	Dropped []string `json:"droppedOldKeys,omitempty"`
 	// SecretExisted: an earlier run had created the new Secret, with this
 	// key, and stopped before pointing the HostedCluster at it.
 	SecretExisted bool `json:"secretExisted,omitempty"`
+	// Generation is the HostedCluster's metadata.generation after the patch.
+	Generation int64 `json:"generation,omitempty"`
+	// ControlPlaneNamespace holds the hosted kube-apiserver Deployment,
+	// whose generation before the patch was KASGeneration.
+	ControlPlaneNamespace string `json:"controlPlaneNamespace,omitempty"`
+	KASGeneration         int64  `json:"kubeAPIServerGeneration,omitempty"`
 }
 
 // ErrNotHyperShift: hostedclusters.hypershift.openshift.io is not served.
 var ErrNotHyperShift = fmt.Errorf("this cluster does not serve hostedclusters.hypershift.openshift.io: it is not a HyperShift management cluster; point --kubeconfig at the management cluster")
+
+// RefusedError: the cluster's state forbids the rotation; nothing was
+// written. Forceable refusals can be overridden (Rotation.Force).
+type RefusedError struct {
+	Err       error
+	Forceable bool
+}
+
+func (e *RefusedError) Error() string { return e.Err.Error() }
+func (e *RefusedError) Unwrap() error { return e.Err }
+
+// ValidConfiguration is the HostedCluster condition HyperShift's
+// hostedcluster controller sets from validateConfigAndClusterCapabilities
+// (hypershift-operator/controllers/hostedcluster/hostedcluster_controller.go,
+// reconcile: Type ValidHostedClusterConfiguration = "ValidConfiguration",
+// ObservedGeneration the HostedCluster's generation, Message the error).
+const ValidConfiguration = "ValidConfiguration"
+
+// Condition is one status condition.
+type Condition struct {
+	Status, Reason, Message string
+	ObservedGeneration      int64
+}
+
+// GetCondition finds status.conditions[type=t], or nil.
+func GetCondition(obj *unstructured.Unstructured, t string) *Condition {
+	list, _, _ := unstructured.NestedSlice(obj.Object, "status", "conditions")
+	for _, c := range list {
+		m, ok := c.(map[string]any)
+		if !ok || m["type"] != t {
+			continue
+		}
+		out := &Condition{}
+		out.Status, _ = m["status"].(string)
+		out.Reason, _ = m["reason"].(string)
+		out.Message, _ = m["message"].(string)
+		switch g := m["observedGeneration"].(type) {
+		case int64:
+			out.ObservedGeneration = g
+		case float64:
+			out.ObservedGeneration = int64(g)
+		}
+		return out
+	}
+	return nil
+}
+
+// ControlPlaneNamespace is where the hosted control plane of HostedCluster
+// ns/name runs: "<ns>-<name>", dots in the name turned into dashes
+// (hypershift-operator/controllers/manifests/manifests.go,
+// HostedControlPlaneNamespace).
+func ControlPlaneNamespace(ns, name string) string {
+	return ns + "-" + strings.ReplaceAll(name, ".", "-")
+}
+
+// KASDeployment is the hosted kube-apiserver's Deployment in the control
+// plane namespace (control-plane-operator/controllers/hostedcontrolplane/
+// manifests/kas.go, KASDeployment).
+const KASDeployment = "kube-apiserver"
 
 // Rotate performs r. The old Secret is kept: it still holds the key that
 // signed every token issued so far.
@@ -69,9 +154,18 @@ var ErrNotHyperShift = fmt.Errorf("this cluster does not serve hostedclusters.hy
 // resourceVersion that was read, so a repeat after a lost answer conflicts
 // and a look at the HostedCluster tells whether it went through.
 //
-// Errors from writing the Secret or the patch are *WriteError; all others
-// mean nothing was written.
+// Errors from writing the Secret or the patch are *WriteError; refusals
+// because of the cluster's state are *RefusedError; all others mean the
+// input was wrong. Only a *WriteError may mean something was written.
 func Rotate(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interface, r Rotation) (*Result, error) {
+	now := time.Now
+	if r.Now != nil {
+		now = r.Now
+	}
+	key, err := SigningKey(r.Key)
+	if err != nil {
+		return nil, err
+	}
 	hc, err := getHostedCluster(ctx, dyn, r.Namespace, r.HostedCluster)
 	if err != nil {
 		var s apierrors.APIStatus
@@ -90,10 +184,35 @@ func Rotate(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interface,
 	if issuer == "" {
 		return nil, fmt.Errorf("hostedcluster %s/%s has no spec.issuerURL: HyperShift only honours a signing key together with an issuerURL, which can only be set at creation", r.Namespace, r.HostedCluster)
 	}
-	res := &Result{HostedCluster: r.Namespace + "/" + r.HostedCluster, Issuer: issuer, NewKeyID: r.Key.KeyID}
+	if issuer == DefaultIssuerURL {
+		return nil, &RefusedError{Err: fmt.Errorf("spec.issuerURL of hostedcluster %s/%s is the default %s, which only in-cluster clients can verify, and it cannot be changed after creation: a custom signing key needs a HostedCluster created with its own issuerURL; nothing was changed", r.Namespace, r.HostedCluster, DefaultIssuerURL)}
+	}
+	if c := GetCondition(hc, ValidConfiguration); c != nil && c.Status == "False" && !r.Force {
+		return nil, &RefusedError{Forceable: true, Err: fmt.Errorf("hostedcluster %s/%s already has %s=False (%s): HyperShift is not applying its configuration; fix that first; nothing was changed", r.Namespace, r.HostedCluster, ValidConfiguration, oneLine(c.Message))}
+	}
+	res := &Result{HostedCluster: r.Namespace + "/" + r.HostedCluster, Issuer: issuer, NewKeyID: key.KeyID}
+
+	if r.Follow {
+		res.ControlPlaneNamespace = ControlPlaneNamespace(r.Namespace, r.HostedCluster)
+		// Listed by name, as WaitRollout will: that needs "list" and "watch".
+		deps, err := retry.Value(ctx, retry.Default, func(ctx context.Context) (*appsv1.DeploymentList, error) {
+			return cs.AppsV1().Deployments(res.ControlPlaneNamespace).List(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", KASDeployment).String()})
+		})
+		switch {
+		case apierrors.IsForbidden(err):
+			return nil, &RefusedError{Err: fmt.Errorf("not allowed to list deployments in the control-plane namespace %q (RBAC verbs \"list\" and \"watch\" on deployments.apps there), where the rotation's rollout is followed; nothing was changed", res.ControlPlaneNamespace)}
+		case err != nil:
+			return nil, fmt.Errorf("read deployment %s/%s: %w; nothing was changed", res.ControlPlaneNamespace, KASDeployment, err)
+		case len(deps.Items) == 0:
+			return nil, &RefusedError{Err: fmt.Errorf("deployment %s/%s not found: the hosted control plane of %s is not running, so its rollout could not be followed; nothing was changed", res.ControlPlaneNamespace, KASDeployment, res.HostedCluster)}
+		}
+		dep := deps.Items[0]
+		res.KASGeneration = dep.Generation
+	}
 
 	oldName := SigningKeyName(hc)
-	data := map[string][]byte{keys.HyperShiftKey: r.Key.PrivatePEM}
+	data := map[string][]byte{keys.HyperShiftKey: key.PrivatePEM}
+	var carried []OldKey
 	if oldName != "" {
 		old, err := getSecret(ctx, cs, r.Namespace, oldName)
 		if err != nil {
@@ -101,21 +220,56 @@ func Rotate(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interface,
 		}
 		ks, err := jwt.ParsePEM(old.Data[keys.HyperShiftKey])
 		if err != nil || len(ks.Keys) == 0 {
-			return nil, fmt.Errorf("secret %s/%s: %q does not hold a PEM private key; fix it before rotating", r.Namespace, oldName, keys.HyperShiftKey)
+			return nil, &RefusedError{Err: fmt.Errorf("secret %s/%s: %q does not hold a PEM private key; fix it before rotating", r.Namespace, oldName, keys.HyperShiftKey)}
 		}
-		pub, err := keys.PublicPEM(ks.Keys[0].Public)
+		prev := ks.Keys[0]
+		if prev.ID == key.KeyID {
+			return nil, fmt.Errorf("the new key is the key already in use (kid %s)", key.KeyID)
+		}
+		res.OldSecret, res.OldKeyID = oldName, prev.ID
+		pub, err := keys.PublicPEM(prev.Public)
 		if err != nil {
 			return nil, err
 		}
-		if ks.Keys[0].ID == r.Key.KeyID {
-			return nil, fmt.Errorf("the new key is the key already in use (kid %s)", r.Key.KeyID)
+		// The key being replaced signed tokens until now: always carried.
+		t := now().UTC().Truncate(time.Second)
+		carried = append(carried, OldKey{KeyID: prev.ID, Retired: t, DropAfter: dropAfter(t, r.KeepOldKeysFor)})
+		oldPub := pub
+		// The keys the current Secret carries stay while inside the window.
+		if b, ok := old.Data[keys.HyperShiftOldPublicKey]; ok {
+			earlier, err := ParseOldPublicKeys(b)
+			if err != nil {
+				return nil, &RefusedError{Err: fmt.Errorf("secret %s/%s: %q is not PEM public keys (%v), though HyperShift hands it to kube-apiserver as is; fix it before rotating", r.Namespace, oldName, keys.HyperShiftOldPublicKey, err)}
+			}
+			known := ParseOldKeys(old.Annotations)
+			seen := map[string]bool{prev.ID: true, key.KeyID: true}
+			for _, k := range earlier.Keys {
+				if seen[k.ID] {
+					continue
+				}
+				seen[k.ID] = true
+				retired := t // not recorded: assume it signed until now
+				if rec, ok := known[k.ID]; ok && !rec.Retired.IsZero() {
+					retired = rec.Retired
+				}
+				if !retired.Add(r.KeepOldKeysFor).After(now()) {
+					res.Dropped = append(res.Dropped, k.ID)
+					continue
+				}
+				p, err := keys.PublicPEM(k.Public)
+				if err != nil {
+					return nil, err
+				}
+				oldPub = append(oldPub, p...)
+				carried = append(carried, OldKey{KeyID: k.ID, Retired: retired, DropAfter: dropAfter(retired, r.KeepOldKeysFor)})
+			}
 		}
-		res.OldSecret, res.OldKeyID = oldName, ks.Keys[0].ID
-		data[keys.HyperShiftOldPublicKey] = pub
+		data[keys.HyperShiftOldPublicKey] = oldPub
 	}
+	res.Trusted = carried
 	name := r.SecretName
 	if name == "" {
-		suffix := strings.ToLower(strings.NewReplacer("-", "", "_", "").Replace(r.Key.KeyID))
+		suffix := strings.ToLower(strings.NewReplacer("-", "", "_", "").Replace(key.KeyID))
 		if len(suffix) > 8 {
 			suffix = suffix[:8]
 		}
@@ -125,18 +279,30 @@ func Rotate(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interface,
 	if r.DryRun {
 		return res, nil
 	}
+	ann := map[string]string{KidAnnotation: key.KeyID}
+	if len(carried) > 0 {
+		ann[OldKeysAnnotation] = formatOldKeys(append([]OldKey(nil), carried...))
+	}
 	secret := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: r.Namespace, Annotations: map[string]string{KidAnnotation: r.Key.KeyID}},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: r.Namespace, Annotations: ann},
 		Type:       corev1.SecretTypeOpaque,
 		Data:       data,
 	}
-	if res.SecretExisted, err = createSecret(ctx, cs, secret, r.Key.KeyID); err != nil {
+	if res.SecretExisted, err = createSecret(ctx, cs, secret, key.KeyID); err != nil {
 		return nil, err
 	}
-	if err := pointAt(ctx, dyn, hc, name); err != nil {
+	if res.Generation, err = pointAt(ctx, dyn, hc, name); err != nil {
 		return nil, err
 	}
 	return res, nil
+}
+
+func oneLine(s string) string {
+	s = strings.ReplaceAll(strings.TrimSpace(s), "\n", " ")
+	if len(s) > 300 {
+		s = s[:300] + "..."
+	}
+	return s
 }
 
 // WriteError is a failure to create the new Secret or to point the
@@ -198,24 +364,28 @@ func holds(cur, want *corev1.Secret, kid string) bool {
 
 // pointAt sets spec.serviceAccountSigningKey.name of hc to name, guarded by
 // the resourceVersion read at the start.
-func pointAt(ctx context.Context, dyn dynamic.Interface, hc *unstructured.Unstructured, name string) error {
+func pointAt(ctx context.Context, dyn dynamic.Interface, hc *unstructured.Unstructured, name string) (int64, error) {
 	ns, hcName := hc.GetNamespace(), hc.GetName()
 	patch, err := json.Marshal(map[string]any{
 		"metadata": map[string]any{"resourceVersion": hc.GetResourceVersion()},
 		"spec":     map[string]any{"serviceAccountSigningKey": map[string]any{"name": name}},
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
+	var gen int64
 	tries, err := retry.Do(ctx, retry.Default, func(ctx context.Context) error {
-		_, err := dyn.Resource(HostedClusterGVR).Namespace(ns).Patch(ctx, hcName, types.MergePatchType, patch, metav1.PatchOptions{})
+		got, err := dyn.Resource(HostedClusterGVR).Namespace(ns).Patch(ctx, hcName, types.MergePatchType, patch, metav1.PatchOptions{})
+		if err == nil {
+			gen = got.GetGeneration()
+		}
 		return err
 	})
 	lookFailed := false
 	if tries > 1 && (apierrors.IsConflict(err) || retry.MayHaveApplied(tries, err)) {
 		cur, gerr := getHostedCluster(ctx, dyn, ns, hcName)
 		if gerr == nil && SigningKeyName(cur) == name {
-			return nil
+			return cur.GetGeneration(), nil
 		}
 		lookFailed = gerr != nil
 	}
@@ -223,13 +393,13 @@ func pointAt(ctx context.Context, dyn dynamic.Interface, hc *unstructured.Unstru
 		"(a generated key is in the Secret: kubectl get secret -n %s %s -o jsonpath='{.data.key}' | base64 -d > FILE), or delete the Secret", ns, name, ns, name)
 	switch {
 	case err == nil:
-		return nil
+		return gen, nil
 	case lookFailed:
-		return &WriteError{fmt.Errorf("patch hostedcluster %s/%s: %w; an earlier try may have gone through: check spec.serviceAccountSigningKey.name; %s", ns, hcName, err, rerun)}
+		return 0, &WriteError{fmt.Errorf("patch hostedcluster %s/%s: %w; an earlier try may have gone through: check spec.serviceAccountSigningKey.name; %s", ns, hcName, err, rerun)}
 	case apierrors.IsConflict(err):
-		return &WriteError{fmt.Errorf("hostedcluster %s/%s changed while rotating, so it was not changed; %s", ns, hcName, rerun)}
+		return 0, &WriteError{fmt.Errorf("hostedcluster %s/%s changed while rotating, so it was not changed; %s", ns, hcName, rerun)}
 	}
-	return &WriteError{fmt.Errorf("patch hostedcluster %s/%s: %w; it was not changed; %s", ns, hcName, err, rerun)}
+	return 0, &WriteError{fmt.Errorf("patch hostedcluster %s/%s: %w; it was not changed; %s", ns, hcName, err, rerun)}
 }
 
 // SigningKeyName is spec.serviceAccountSigningKey.name of a HostedCluster.

@@ -141,6 +141,12 @@ func (p *Pair) SecretFor(ns, name, format string) (*corev1.Secret, error) {
 	case "generic", "":
 		s.Data = map[string][]byte{PrivateFile: p.PrivatePEM, PublicFile: p.PublicPEM}
 	case "hypershift":
+		// HyperShift reads "key" with x509.ParsePKCS1PrivateKey
+		// (openshift/hypershift support/certs/tls.go, PemToPrivateKey, from
+		// the hostedcluster controller's serviceAccountSigningKeyBytes).
+		if blk, _ := pem.Decode(p.PrivatePEM); blk == nil || blk.Type != "RSA PRIVATE KEY" {
+			return nil, fmt.Errorf("HyperShift reads only RSA signing keys in PKCS#1 form (\"RSA PRIVATE KEY\")")
+		}
 		s.Data = map[string][]byte{HyperShiftKey: p.PrivatePEM}
 	default:
 		return nil, fmt.Errorf("--format %q is not supported; use generic or hypershift", format)

@@ -81,6 +81,14 @@ func TestSecretFormats(t *testing.T) {
 	if _, err := p.SecretFor("ns", "k", "vault"); err == nil {
 		t.Fatal("unknown format accepted")
 	}
+	// HyperShift reads only PKCS#1 RSA: EC and PKCS#8 are refused.
+	ec, _ := Generate("ec256", false)
+	p8, _ := Generate("rsa2048", true)
+	for name, k := range map[string]*Pair{"ec256": ec, "pkcs8": p8} {
+		if _, err := k.SecretFor("ns", "k", "hypershift"); err == nil || !strings.Contains(err.Error(), "PKCS#1") {
+			t.Errorf("%s: hypershift Secret built: %v", name, err)
+		}
+	}
 }
 
 func TestLegacyEmptyKidAndDiscovery(t *testing.T) {

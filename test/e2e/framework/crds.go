@@ -67,3 +67,29 @@ func (c *Cluster) InstallCRD(t testing.TB, name string, remove bool) {
 		return true, nil
 	})
 }
+
+// HostedClusterSpec is a spec the test CRD for HostedCluster (as the real
+// one) accepts: the required etcd, networking, platform, pullSecret,
+// release and the four services the real schema asks for, with issuerURL
+// (omitted when "": the CRD then defaults it) and, if secret is not "",
+// spec.serviceAccountSigningKey.
+func HostedClusterSpec(issuer, secret string) map[string]any {
+	svc := func(name string) any {
+		return map[string]any{"service": name, "servicePublishingStrategy": map[string]any{"type": "LoadBalancer"}}
+	}
+	spec := map[string]any{
+		"etcd":       map[string]any{"managementType": "Managed"},
+		"networking": map[string]any{"networkType": "OVNKubernetes"},
+		"platform":   map[string]any{"type": "None"},
+		"pullSecret": map[string]any{"name": "pull-secret"},
+		"release":    map[string]any{"image": "quay.io/openshift-release-dev/ocp-release:4.19.0-x86_64"},
+		"services":   []any{svc("APIServer"), svc("OAuthServer"), svc("Konnectivity"), svc("Ignition")},
+	}
+	if issuer != "" {
+		spec["issuerURL"] = issuer
+	}
+	if secret != "" {
+		spec["serviceAccountSigningKey"] = map[string]any{"name": secret}
+	}
+	return spec
+}

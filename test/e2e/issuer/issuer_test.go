@@ -245,7 +245,7 @@ func TestDoctorHyperShiftSigningKey(t *testing.T) {
 	hc := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "hypershift.openshift.io/v1beta1", "kind": "HostedCluster",
 		"metadata": map[string]any{"name": "a", "namespace": ns},
-		"spec":     map[string]any{"issuerURL": "https://oidc.example.com/a", "serviceAccountSigningKey": map[string]any{"name": "sa-signing-key"}},
+		"spec":     framework.HostedClusterSpec("https://oidc.example.com/a", "sa-signing-key"),
 	}}
 	if _, err := dyn.Resource(hcGVR).Namespace(ns).Create(context.Background(), hc, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
