@@ -103,7 +103,7 @@ func TestUnreachableClusterExits2(t *testing.T) {
 	l.Close()
 	for _, args := range [][]string{
 		{"rotate", "--issuer", "https://oidc.example.com/a", "--dry-run"},
-		{"rotate", "--hosted-cluster", "prod", "--generate", "ec256", "--dry-run"},
+		{"rotate", "--hosted-cluster", "prod", "--generate", "rsa2048", "--dry-run"},
 		{"doctor"},
 		{"verify", "--token-review", "a.b.c"},
 		{"migrate"},
