@@ -515,21 +515,11 @@ func (o *MigrateOptions) runApply(ctx context.Context) error {
 	}
 	var backup *legacy.Backup
 	if o.DryRun == legacy.DryRunNone {
-		dir := o.BackupDir
-		if dir == "" {
-			dir = "bound-token-backup-" + now.Format("20060102T150405Z")
-		}
 		var err error
-		if backup, err = legacy.OpenBackup(dir, o.Mode, now.Format("2006-01-02")); err != nil {
-			return &ExitError{Code: ExitUsage, Err: err}
+		if backup, err = openBackup(o.ErrOut, o.BackupDir, "bound-token-backup-", o.Mode, now); err != nil {
+			return err
 		}
 		defer backup.Close()
-		verb := "backing up to"
-		if backup.Resumed() {
-			verb = "resuming the run recorded in"
-		}
-		// Printed before any change so that a killed run can be resumed.
-		fmt.Fprintf(o.ErrOut, "%s %s (to resume or undo: --backup-dir %s / kubectl bound-token restore --from %s)\n", verb, dir, dir, dir)
 	}
 	date := now.Format("2006-01-02")
 	if backup != nil {
@@ -774,4 +764,23 @@ func (a *auditEvidence) Describe() string {
 		s += fmt.Sprintf("; %d unparseable and %d oversized line(s) skipped", r.Unparseable, r.Oversized)
 	}
 	return s + ". A log covers its window and one apiserver instance, and uses checked through TokenReview leave no trace in it: no entry never proves a token unused."
+}
+
+// openBackup opens (or resumes) the backup folder of a run that changes
+// the cluster, dir or PREFIX-TIMESTAMP, and says where it is before any
+// change, so that a killed run can be resumed and undone.
+func openBackup(errOut io.Writer, dir, prefix, mode string, now time.Time) (*legacy.Backup, error) {
+	if dir == "" {
+		dir = prefix + now.Format("20060102T150405Z")
+	}
+	b, err := legacy.OpenBackup(dir, mode, now.Format("2006-01-02"))
+	if err != nil {
+		return nil, &ExitError{Code: ExitUsage, Err: err}
+	}
+	verb := "backing up to"
+	if b.Resumed() {
+		verb = "resuming the run recorded in"
+	}
+	fmt.Fprintf(errOut, "%s %s (to resume or undo: --backup-dir %s / kubectl bound-token restore --from %s)\n", verb, dir, dir, dir)
+	return b, nil
 }

@@ -347,19 +347,12 @@ func (o *SwitchOptions) runApply(ctx context.Context, plans []*switcher.Plan) er
 	}
 	var backup *legacy.Backup
 	if switchable > 0 || resuming {
-		if dir == "" {
-			dir = "bound-token-switch-" + now.Format("20060102T150405Z")
-		}
 		var err error
-		if backup, err = legacy.OpenBackup(dir, legacy.ModeSwitch, now.Format("2006-01-02")); err != nil {
-			return &ExitError{Code: ExitUsage, Err: err}
+		if backup, err = openBackup(o.ErrOut, dir, "bound-token-switch-", legacy.ModeSwitch, now); err != nil {
+			return err
 		}
 		defer backup.Close()
-		verb := "backing up to"
-		if backup.Resumed() {
-			verb = "resuming the run recorded in"
-		}
-		fmt.Fprintf(o.ErrOut, "%s %s (to resume or undo: --backup-dir %s / kubectl bound-token restore --from %s)\n", verb, dir, dir, dir)
+		dir = backup.Dir
 	}
 	var out []legacy.Outcome
 	var err error
