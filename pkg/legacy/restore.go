@@ -255,13 +255,13 @@ func Restore(ctx context.Context, client kubernetes.Interface, r *Restorable, op
 
 	nss := r.Namespaces()
 	live := make([]*liveState, len(nss))
-	parallel(len(nss), opts.Workers, func(i int) { live[i] = readLive(ctx, client, nss[i]) })
+	Parallel(len(nss), opts.Workers, func(i int) { live[i] = readLive(ctx, client, nss[i]) })
 	byNS := map[string]*liveState{}
 	for i, ns := range nss {
 		byNS[ns] = live[i]
 	}
 
-	parallel(len(r.secrets), opts.Workers, func(i int) {
+	Parallel(len(r.secrets), opts.Workers, func(i int) {
 		it := r.secrets[i]
 		record(rs.secret(ctx, byNS[it.secret.Namespace], it))
 	})
@@ -277,7 +277,7 @@ func Restore(ctx context.Context, client kubernetes.Interface, r *Restorable, op
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	parallel(len(keys), opts.Workers, func(i int) {
+	Parallel(len(keys), opts.Workers, func(i int) {
 		sa := r.sas[keys[i]]
 		if o, ok := rs.refs(ctx, byNS[sa.Namespace], sa, restored); ok {
 			record(o)
@@ -287,8 +287,8 @@ func Restore(ctx context.Context, client kubernetes.Interface, r *Restorable, op
 	return out
 }
 
-// parallel calls fn(0..n-1) on at most workers goroutines.
-func parallel(n, workers int, fn func(int)) {
+// Parallel calls fn(0..n-1) on at most workers goroutines.
+func Parallel(n, workers int, fn func(int)) {
 	jobs := make(chan int)
 	var wg sync.WaitGroup
 	for w := 0; w < workers && w < n; w++ {

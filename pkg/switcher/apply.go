@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -138,7 +137,7 @@ func Apply(ctx context.Context, client kubernetes.Interface, backup *legacy.Back
 		}
 		results := make([]legacy.Outcome, len(chunk))
 		ok := make([]bool, len(chunk))
-		parallel(len(chunk), opts.Workers, func(i int) {
+		legacy.Parallel(len(chunk), opts.Workers, func(i int) {
 			if errs[i] != nil {
 				results[i] = outcome(chunk[i].Workload, legacy.OutFailed, "not changed: %v", errs[i])
 				return
@@ -186,26 +185,6 @@ func sortOutcomes(out []legacy.Outcome) {
 		}
 		return out[i].Name < out[j].Name
 	})
-}
-
-// parallel calls fn(0..n-1) on at most workers goroutines.
-func parallel(n, workers int, fn func(int)) {
-	var wg sync.WaitGroup
-	jobs := make(chan int)
-	for w := 0; w < workers && w < n; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				fn(i)
-			}
-		}()
-	}
-	for i := 0; i < n; i++ {
-		jobs <- i
-	}
-	close(jobs)
-	wg.Wait()
 }
 
 // volumesPatch is a JSON merge patch (RFC 7386: a list is replaced whole)

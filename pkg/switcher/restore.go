@@ -45,7 +45,7 @@ func Restore(ctx context.Context, client kubernetes.Interface, r *legacy.Restora
 	if opts.Workers < 1 {
 		opts.Workers = 1
 	}
-	parallel(len(items), opts.Workers, func(i int) {
+	legacy.Parallel(len(items), opts.Workers, func(i int) {
 		out[i] = restoreOne(ctx, client, r.Dir, items[i])
 	})
 	if opts.Done != nil {

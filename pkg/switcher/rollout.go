@@ -107,7 +107,7 @@ func (a *applier) follow(ctx context.Context, ps []pending) []legacy.Outcome {
 	for {
 		var mu sync.Mutex
 		left := 0
-		parallel(len(wait), a.opts.Workers, func(i int) {
+		legacy.Parallel(len(wait), a.opts.Workers, func(i int) {
 			if done[i] != nil {
 				return
 			}
