@@ -12,7 +12,6 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
@@ -202,25 +201,7 @@ func volumesPatch(w *Workload, rv string, volumes []corev1.Volume) []byte {
 }
 
 func (a *applier) patchObject(ctx context.Context, w *Workload, patch []byte) (runtime.Object, error) {
-	ns, name := w.Object.GetNamespace(), w.Object.GetName()
-	c := a.client
-	po := metav1.PatchOptions{}
-	mt := types.MergePatchType
-	switch w.Kind {
-	case legacy.KindDeployment:
-		return c.AppsV1().Deployments(ns).Patch(ctx, name, mt, patch, po)
-	case legacy.KindStatefulSet:
-		return c.AppsV1().StatefulSets(ns).Patch(ctx, name, mt, patch, po)
-	case legacy.KindDaemonSet:
-		return c.AppsV1().DaemonSets(ns).Patch(ctx, name, mt, patch, po)
-	case legacy.KindReplicaSet:
-		return c.AppsV1().ReplicaSets(ns).Patch(ctx, name, mt, patch, po)
-	case legacy.KindReplicationController:
-		return c.CoreV1().ReplicationControllers(ns).Patch(ctx, name, mt, patch, po)
-	case legacy.KindCronJob:
-		return c.BatchV1().CronJobs(ns).Patch(ctx, name, mt, patch, po)
-	}
-	return nil, fmt.Errorf("cannot patch a %s", w.Kind)
+	return patchWorkload(ctx, a.client, w.Kind, w.Object.GetNamespace(), w.Object.GetName(), types.MergePatchType, patch)
 }
 
 // patch rewrites one backed-up workload. A conflict is looked into: the

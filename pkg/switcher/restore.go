@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
@@ -182,7 +183,8 @@ func whereBackedUp(dir, ns, name string) string {
 	return fmt.Sprintf(": restore it first: kubectl bound-token restore --from %s", hits[0].dir)
 }
 
-func patchWorkload(ctx context.Context, c kubernetes.Interface, kind, ns, name string, pt types.PatchType, patch []byte) (any, error) {
+// patchWorkload patches a workload of one of the kinds switch changes.
+func patchWorkload(ctx context.Context, c kubernetes.Interface, kind, ns, name string, pt types.PatchType, patch []byte) (runtime.Object, error) {
 	po := metav1.PatchOptions{}
 	switch kind {
 	case legacy.KindDeployment:
