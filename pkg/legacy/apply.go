@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
@@ -45,6 +46,9 @@ const (
 	// OutDeletedRefLeft: the Secret is gone (backed up) but its service
 	// account still lists it; running again finishes it.
 	OutDeletedRefLeft = "deleted-reference-left"
+	// OutRefRemoved: an earlier run into the same backup deleted the Secret
+	// (and said so); this run only removed it from its service account.
+	OutRefRemoved = "reference-removed"
 )
 
 // Outcome is what apply did with one Secret.
@@ -505,7 +509,11 @@ func (a *applier) finishGone(ctx context.Context, r Record) (Outcome, bool) {
 		return outcome(f, OutWouldChange, "would finish removing it from its service account"), true
 	}
 	e := a.backup.Entry(KindSecret, r.Namespace, r.Name)
-	if !e.Results[ResultDeleted] {
+	// An earlier run that recorded the deletion also reported it (as
+	// deleted or deleted-reference-left); reporting it deleted again would
+	// count one Secret twice.
+	deletedBefore := e.Results[ResultDeleted]
+	if !deletedBefore {
 		if err := a.backup.Note(Record{Op: OpDone, Kind: KindSecret, Namespace: r.Namespace, Name: r.Name, Result: ResultDeleted}); err != nil {
 			return outcome(f, OutFailed, "%v", err), true
 		}
@@ -521,8 +529,14 @@ func (a *applier) finishGone(ctx context.Context, r Record) (Outcome, bool) {
 	sa := s.Annotations[corev1.ServiceAccountNameKey]
 	listed := a.backup.Entry(KindServiceAccount, r.Namespace, sa) != nil
 	o := a.dropRef(ctx, r.Namespace, r.Name, sa, listed)
-	if o.Result == OutDeleted {
+	switch {
+	case o.Result == OutDeleted && deletedBefore:
+		o.Result, o.Message = OutRefRemoved, "deleted by an earlier run; now removed from its service account"
+	case o.Result == OutDeleted:
 		o.Message = "deleted (finished an interrupted run)"
+	case o.Result == OutDeletedRefLeft && deletedBefore:
+		o.Result = OutFailed
+		o.Message = strings.Replace(o.Message, "deleted, but", "deleted by an earlier run, but", 1)
 	}
 	return o, true
 }
