@@ -222,6 +222,15 @@ func legacyMetrics(ctx context.Context, cs kubernetes.Interface) Check {
 	if err != nil {
 		return Check{name, Skip, "cannot read kube-apiserver /metrics: " + oneLine(err), `allow "get" on the non-resource URL /metrics to see how often legacy tokens are used`}
 	}
+	return judgeLegacyMetrics(b)
+}
+
+// judgeLegacyMetrics warns when the counters show legacy tokens presented
+// to this apiserver: any use at all (serviceaccount_legacy_tokens_total,
+// counted by legacyValidator.Validate in pkg/serviceaccount/legacy.go), and
+// with its own hint when invalidated auto tokens are still presented.
+func judgeLegacyMetrics(b []byte) Check {
+	name := "legacy-token-metrics"
 	got := ParseCounters(b, legacyCounters)
 	if _, ok := got[legacyCounters[0]]; !ok {
 		return Check{name, Skip, "this kube-apiserver exports no legacy token counters", ""}
