@@ -121,9 +121,9 @@ expect 0 "create: a 1h token for audience 'vault', written 0600" \
   "kubectl bound-token create builder -n demo --audience vault --duration 1h --output-file \${WORK}/token && ls -l \${WORK}/token | cut -d' ' -f1"
 expect 0 "decode: what the token says (nothing verified yet)" "kubectl bound-token decode --token-file \${WORK}/token"
 expect 0 "verify: signature against the cluster's JWKS, audience checked" \
-  "kubectl bound-token verify --token-file \${WORK}/token --audience vault | head -n1"
+  "kubectl bound-token verify --token-file \${WORK}/token --audience vault"
 expect 1 "verify: the wrong audience is rejected" \
-  "kubectl bound-token verify --token-file \${WORK}/token --audience other | sed -n 1,3p"
+  "kubectl bound-token verify --token-file \${WORK}/token --audience other"
 expect 0 "doctor: the token setup of a ServiceAccount, checked" "kubectl bound-token doctor -n demo --serviceaccount builder"
 expect 0 "keys: a new signing key and its JWKS entry (kid as kube-apiserver computes it)" \
   "kubectl bound-token keys generate --out-dir \${WORK}/keys >/dev/null && kubectl bound-token keys jwks \${WORK}/keys/sa.pub"

@@ -48,6 +48,16 @@ func TestDemoRunsToItsEnd(t *testing.T) {
 	if !strings.HasSuffix(strings.TrimSpace(text), "demo done.\nlocal-cluster[demo-e2e-"+fmt.Sprint(os.Getpid())+"]: stopped") {
 		t.Fatalf("the demo did not end with 'demo done.' and its cluster stopped:\n%s", text)
 	}
+	if testing.Verbose() {
+		t.Log(text)
+	}
+	checkSteps(t, text)
+}
+
+// checkSteps checks that each step the demo names exited as expected and
+// showed what its line says.
+func checkSteps(t testing.TB, text string) {
+	t.Helper()
 	steps := parseSteps(text)
 	yearAgo := time.Now().UTC().AddDate(0, 0, -365).Format(framework.DayFormat)
 	for _, c := range []struct {
@@ -98,7 +108,7 @@ func TestDemoRunsToItsEnd(t *testing.T) {
 }
 
 // steps maps each step's line (after "== ") to what follows it, up to the
-// next step or section.
+// next step, section or the demo's end.
 type steps []struct{ title, body string }
 
 func parseSteps(text string) steps {
@@ -106,6 +116,7 @@ func parseSteps(text string) steps {
 	for _, chunk := range strings.Split(text, "\n== ")[1:] {
 		title, body, _ := strings.Cut(chunk, "\n")
 		body, _, _ = strings.Cut(body, "\n### ")
+		body, _, _ = strings.Cut(body, "\ndemo done.")
 		s = append(s, struct{ title, body string }{title, body})
 	}
 	return s
