@@ -148,7 +148,7 @@ func Attach(kubeconfig string) (*Cluster, error) {
 	c := &Cluster{Name: filepath.Base(dir), Dir: dir, Kubeconfig: kubeconfig, repo: repo}
 	env, err := readEnv(filepath.Join(c.Dir, "env"))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: give the kubeconfig `hack/local-cluster.sh up` printed", err)
 	}
 	c.Server, c.Issuer = env["SERVER"], env["ISSUER"]
 	c.SigningKeyFile, c.PublicKeyFile, c.CAFile = env["SIGNING_KEY"], env["PUBLIC_KEY"], env["CA_FILE"]
