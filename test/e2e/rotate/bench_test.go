@@ -38,7 +38,7 @@ func BenchmarkWaitNoticesFinalStatus(b *testing.B) {
 		rev++
 		// A rollout in progress: revision raised, master-0 done, master-1
 		// installing. One change per status write, in the operator's order
-		// (operator_test.go: startInstall, installed).
+		// (test/sim/kasoperator: StartInstall, Installed).
 		steps := []func(*openshift.KubeAPIServerStatus){
 			func(st *openshift.KubeAPIServerStatus) { st.LatestAvailableRevision = rev; op.SetConditions(st) },
 			func(st *openshift.KubeAPIServerStatus) { op.StartInstall(st, 0) },

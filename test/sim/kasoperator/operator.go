@@ -133,7 +133,7 @@ func (op *Operator) Reset(ctx context.Context, issuer string, revision int32, tr
 //     holding only the nodeName for each master node it has not seen
 //     (library-go pkg/operator/staticpod/controller/node/node_controller.go,
 //     NodeController.sync, "add entries for new nodes");
-//   - then each node is installed in turn (startInstall, installed).
+//   - then each node is installed in turn (StartInstall, Installed).
 func (op *Operator) bootstrap(ctx context.Context, revision int32, trusted []openshift.ServiceAccountIssuer) error {
 	if err := op.Write(ctx, func(st *openshift.KubeAPIServerStatus) {
 		*st = openshift.KubeAPIServerStatus{LatestAvailableRevision: revision, ServiceAccountIssuers: trusted}
@@ -163,7 +163,7 @@ func (op *Operator) bootstrap(ctx context.Context, revision int32, trusted []ope
 // when no node has a targetRevision (nodeToStartRevisionWith: "node %s is
 // progressing towards %d"). Each step below is one status write.
 
-// startInstall starts node i's installer for the latest revision:
+// StartInstall starts node i's installer for the latest revision:
 // manageInstallationPods sets TargetRevision = revisionToStart
 // (getRevisionToStart: LatestAvailableRevision when the node is not at it);
 // a node whose install of an older revision is pending or failed is moved
@@ -189,7 +189,7 @@ func firstNode(st *openshift.KubeAPIServerStatus) int {
 	return 0
 }
 
-// installed records node i's static pod running its target revision:
+// Installed records node i's static pod running its target revision:
 // newNodeStateForInstallInProgress, case staticPodStateReady, sets
 // CurrentRevision = TargetRevision and TargetRevision = 0.
 func (op *Operator) Installed(st *openshift.KubeAPIServerStatus, i int) {
@@ -201,7 +201,7 @@ func (op *Operator) Installed(st *openshift.KubeAPIServerStatus, i int) {
 	op.SetConditions(st)
 }
 
-// installerFailed records node i's installer pod failing:
+// InstallerFailed records node i's installer pod failing:
 // newNodeStateForInstallInProgress, case corev1.PodFailed, sets
 // LastFailedRevision = TargetRevision, LastFailedTime, LastFailedCount+1,
 // LastFailedReason "InstallerFailed" (nodeStatusInstalledFailedReason) and
@@ -263,7 +263,7 @@ func legacyGrammar(s string) string {
 
 func hasAt(s string, i int, sub string) bool { return len(s)-i >= len(sub) && s[i:i+len(sub)] == sub }
 
-// setConditions computes NodeInstallerProgressing and
+// SetConditions computes NodeInstallerProgressing and
 // NodeInstallerDegraded from the node statuses as library-go does
 // (installer_controller.go, prepareNodeInstallerConditionApplyConfiguration):
 // a node is failing when its LastFailedRevision is its TargetRevision.
@@ -299,7 +299,7 @@ func (op *Operator) SetConditions(st *openshift.KubeAPIServerStatus) {
 	st.Conditions = []openshift.Condition{prog, deg}
 }
 
-// write applies fn to the current status and writes it through the status
+// Write applies fn to the current status and writes it through the status
 // subresource, retrying on conflicts.
 func (op *Operator) Write(ctx context.Context, fn func(*openshift.KubeAPIServerStatus)) error {
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
