@@ -31,8 +31,10 @@ export PATH="$(dirname "${PLUGIN}"):$(dirname "${KUBECTL}"):${PATH}"
 WORK="$(mktemp -d)"
 chmod 700 "${WORK}"
 export WORK
-SIM_PID=""
+SIM_PID="" BUILD_PID=""
+# Stops what the demo started, by pid: the helper build, the simulator, the cluster.
 cleanup() {
+  [[ -z "${BUILD_PID}" ]] || kill -TERM "${BUILD_PID}" 2>/dev/null || true
   [[ -z "${SIM_PID}" ]] || kill -TERM "${SIM_PID}" 2>/dev/null || true
   rm -rf "${WORK}"
   [[ "${KEEP_CLUSTER:-}" == 1 ]] || "${REPO}/hack/local-cluster.sh" down --name "${NAME}"
@@ -48,6 +50,7 @@ KUBECONFIG="$("${REPO}/hack/local-cluster.sh" up --name "${NAME}" --workloads --
   --storage-media-type=application/json | tail -n1)"
 export KUBECONFIG
 wait "${BUILD_PID}" || { echo "demo: building hack/oldcluster and hack/openshift-sim failed" >&2; exit 1; }
+BUILD_PID=""
 # shellcheck disable=SC1091
 source "$(dirname "${KUBECONFIG}")/env"
 export KUBECONFIG SERVER CA_FILE AUDIT_LOG
@@ -180,7 +183,7 @@ SIM_PID=$!
 until_ok 120 "openshift-sim ready" grep -qx ready "${WORK}/sim.log" || { cat "${WORK}/sim.log" >&2; exit 1; }
 cat "${WORK}/sim.log"
 expect 0 "rotate: back up, change spec.serviceAccountIssuer, wait for the rollout on every node" \
-  "kubectl bound-token rotate --issuer https://oidc.example.com/demo --yes --backup \${WORK}/authentication-cluster.yaml"
+  "kubectl bound-token rotate --issuer https://oidc.example.com/demo --yes --timeout 2m --backup \${WORK}/authentication-cluster.yaml"
 expect 0 "wait: the rollout is done (what to run after a change made by hand)" "kubectl bound-token wait --timeout 1m"
 step "stop the simulated operator" "kill -TERM \$SIM_PID; wait \$SIM_PID"
 kill -TERM "${SIM_PID}"
