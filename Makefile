@@ -47,6 +47,8 @@ check:
 unit:
 	$(GO) test -count=1 ./pkg/...
 
+# Each package under test/e2e on its own local control plane; test/e2e/demo
+# runs hack/demo.sh (`make demo`) to its end, so the demo cannot rot.
 e2e: controlplane
 	$(GO) test -count=1 -timeout 40m ./test/e2e/...
 

@@ -51,8 +51,10 @@ done
 DIR="${ROOT}/${NAME}"
 
 # Our processes carry DIR in their command line; a recycled pid does not. A
-# process that ends while tr reads its cmdline is simply not running (quiet).
-ours() { [[ -r "/proc/$1/cmdline" ]] && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF -- "${DIR}/"; }
+# process that ends between the -r test and the read is simply not running
+# (quiet: redirections apply left to right, so 2>/dev/null comes before the
+# < that can fail, or bash prints "No such file or directory").
+ours() { [[ -r "/proc/$1/cmdline" ]] && tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline" | grep -qF -- "${DIR}/"; }
 
 stop_all() {
   [[ -f "${DIR}/pids" ]] || return 0

@@ -25,41 +25,53 @@ var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version:
 // when the test ends.
 func (c *Cluster) InstallCRD(t testing.TB, name string, remove bool) {
 	t.Helper()
-	file, err := c.crdManifest(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	crd := &unstructured.Unstructured{}
-	if err := yaml.Unmarshal(b, &crd.Object); err != nil {
-		t.Fatalf("%s: %v", file, err)
-	}
-	if crd.GetName() != name {
-		t.Fatalf("%s defines %q, not %q", file, crd.GetName(), name)
-	}
-	dyn, err := dynamic.NewForConfig(c.RESTConfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if _, err := dyn.Resource(crdGVR).Create(ctx, crd, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if err := c.InstallCRDNow(name); err != nil {
 		t.Fatal(err)
 	}
 	if remove {
-		t.Cleanup(func() { _ = dyn.Resource(crdGVR).Delete(context.Background(), name, metav1.DeleteOptions{}) })
+		t.Cleanup(func() {
+			if dyn, err := dynamic.NewForConfig(c.RESTConfig); err == nil {
+				_ = dyn.Resource(crdGVR).Delete(context.Background(), name, metav1.DeleteOptions{})
+			}
+		})
+	}
+}
+
+// InstallCRDNow is InstallCRD returning an error and keeping the CRD, for
+// programs without a testing.TB (hack/openshift-sim, which `make demo` runs).
+func (c *Cluster) InstallCRDNow(name string) error {
+	file, err := c.crdManifest(name)
+	if err != nil {
+		return err
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	crd := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal(b, &crd.Object); err != nil {
+		return fmt.Errorf("%s: %v", file, err)
+	}
+	if crd.GetName() != name {
+		return fmt.Errorf("%s defines %q, not %q", file, crd.GetName(), name)
+	}
+	dyn, err := dynamic.NewForConfig(c.RESTConfig)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	if _, err := dyn.Resource(crdGVR).Create(ctx, crd, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
 	}
 	group, _, _ := unstructured.NestedString(crd.Object, "spec", "group")
 	plural, _, _ := unstructured.NestedString(crd.Object, "spec", "names", "plural")
 	versions, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
 	if len(versions) == 0 || !strings.HasPrefix(name, plural+".") {
-		t.Fatalf("%s: no versions or plural %q does not match", file, plural)
+		return fmt.Errorf("%s: no versions or plural %q does not match", file, plural)
 	}
 	version, _ := versions[0].(map[string]any)["name"].(string)
 	gvr := schema.GroupVersionResource{Group: group, Version: version, Resource: plural}
-	c.Eventually(t, 30*time.Second, func() (bool, error) {
+	return poll(30*time.Second, func() (bool, error) {
 		_, err := dyn.Resource(gvr).List(ctx, metav1.ListOptions{Limit: 1})
 		if err != nil {
 			return false, fmt.Errorf("%s not served yet: %w", gvr, err)

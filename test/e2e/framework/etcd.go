@@ -3,6 +3,7 @@ package framework
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -25,31 +26,37 @@ func (c *Cluster) CompactEtcd(t testing.TB) int64 {
 		} `json:"header"`
 	}
 	// Any key will do: the answer's header carries the store's revision.
-	etcdCall(t, c.EtcdURL+"/v3/kv/range", map[string]any{"key": "AA=="}, &rng)
+	if err := etcdCall(c.EtcdURL+"/v3/kv/range", map[string]any{"key": "AA=="}, &rng); err != nil {
+		t.Fatal(err)
+	}
 	rev, err := strconv.ParseInt(rng.Header.Revision, 10, 64)
 	if err != nil {
 		t.Fatalf("etcd range: revision %q: %v", rng.Header.Revision, err)
 	}
-	etcdCall(t, c.EtcdURL+"/v3/kv/compaction", map[string]any{"revision": strconv.FormatInt(rev, 10), "physical": true}, nil)
+	if err := etcdCall(c.EtcdURL+"/v3/kv/compaction", map[string]any{"revision": strconv.FormatInt(rev, 10), "physical": true}, nil); err != nil {
+		t.Fatal(err)
+	}
 	return rev
 }
 
-func etcdCall(t testing.TB, url string, body, out any) {
-	t.Helper()
+// etcdCall posts body to one of etcd's JSON gateway endpoints and decodes
+// the answer into out (when not nil).
+func etcdCall(url string, body, out any) error {
 	b, _ := json.Marshal(body)
 	hc := &http.Client{Timeout: 10 * time.Second}
 	resp, err := hc.Post(url, "application/json", bytes.NewReader(b))
 	if err != nil {
-		t.Fatalf("etcd %s: %v", url, err)
+		return fmt.Errorf("etcd %s: %v", url, err)
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("etcd %s: %s: %s", url, resp.Status, data)
+		return fmt.Errorf("etcd %s: %s: %s", url, resp.Status, data)
 	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {
-			t.Fatalf("etcd %s: %v: %s", url, err, data)
+			return fmt.Errorf("etcd %s: %v: %s", url, err, data)
 		}
 	}
+	return nil
 }

@@ -126,12 +126,29 @@ func Start(opts Options) (*Cluster, error) {
 		return nil, fmt.Errorf("hack/local-cluster.sh %s: %w", strings.Join(args, " "), err)
 	}
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
-	kubeconfig := strings.TrimSpace(lines[len(lines)-1])
-	c := &Cluster{Name: opts.Name, Dir: filepath.Dir(kubeconfig), Kubeconfig: kubeconfig, repo: repo}
+	c, err := Attach(strings.TrimSpace(lines[len(lines)-1]))
+	if err != nil {
+		stop := &Cluster{Name: opts.Name, repo: repo}
+		_ = stop.Stop()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Attach connects to a cluster hack/local-cluster.sh already runs, from
+// the kubeconfig `up` printed (its folder holds the env file): for
+// programs such as hack/oldcluster and hack/openshift-sim that act on the
+// cluster of `make demo`. Stop on the result stops that cluster.
+func Attach(kubeconfig string) (*Cluster, error) {
+	repo, err := RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Dir(kubeconfig)
+	c := &Cluster{Name: filepath.Base(dir), Dir: dir, Kubeconfig: kubeconfig, repo: repo}
 	env, err := readEnv(filepath.Join(c.Dir, "env"))
 	if err != nil {
-		_ = c.Stop()
-		return nil, err
+		return nil, fmt.Errorf("%w: give the kubeconfig `hack/local-cluster.sh up` printed", err)
 	}
 	c.Server, c.Issuer = env["SERVER"], env["ISSUER"]
 	c.SigningKeyFile, c.PublicKeyFile, c.CAFile = env["SIGNING_KEY"], env["PUBLIC_KEY"], env["CA_FILE"]
@@ -140,12 +157,10 @@ func Start(opts Options) (*Cluster, error) {
 		c.Nodes = strings.Split(n, ",")
 	}
 	if c.RESTConfig, err = clientcmd.BuildConfigFromFlags("", kubeconfig); err != nil {
-		_ = c.Stop()
 		return nil, err
 	}
 	c.RESTConfig.QPS, c.RESTConfig.Burst = 100, 200
 	if c.Client, err = kubernetes.NewForConfig(c.RESTConfig); err != nil {
-		_ = c.Stop()
 		return nil, err
 	}
 	return c, nil
@@ -208,16 +223,23 @@ func Main(m *testing.M, opts Options, set func(*Cluster)) {
 // Eventually polls cond every 250 ms until it holds or timeout passes.
 func (c *Cluster) Eventually(t testing.TB, timeout time.Duration, cond func() (bool, error)) {
 	t.Helper()
+	if err := poll(timeout, cond); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// poll is Eventually returning an error, for the helpers programs use too.
+func poll(timeout time.Duration, cond func() (bool, error)) error {
 	deadline := time.Now().Add(timeout)
 	var lastErr error
 	for {
 		ok, err := cond()
 		if ok {
-			return
+			return nil
 		}
 		lastErr = err
 		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s (last error: %v)", timeout, lastErr)
+			return fmt.Errorf("condition not met within %s (last error: %v)", timeout, lastErr)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}

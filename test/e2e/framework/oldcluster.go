@@ -92,8 +92,16 @@ func (c *Cluster) BackdateSecret(t testing.TB, namespace, name string, created t
 // object. The cluster must have been started with Options.JSONStorage.
 func (c *Cluster) Backdate(t testing.TB, gvr schema.GroupVersionResource, namespace, name string, created time.Time) {
 	t.Helper()
+	if err := c.BackdateNow(gvr, namespace, name, created); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// BackdateNow is Backdate returning an error, for programs without a
+// testing.TB (hack/oldcluster, which `make demo` runs).
+func (c *Cluster) BackdateNow(gvr schema.GroupVersionResource, namespace, name string, created time.Time) error {
 	if c.EtcdURL == "" {
-		t.Fatal("the cluster's env file names no etcd (ETCD=): restart it with this repository's hack/local-cluster.sh")
+		return errors.New("the cluster's env file names no etcd (ETCD=): restart it with this repository's hack/local-cluster.sh")
 	}
 	key := EtcdKey(gvr.GroupResource(), namespace, name)
 	stamp := created.UTC().Truncate(time.Second)
@@ -103,31 +111,36 @@ func (c *Cluster) Backdate(t testing.TB, gvr schema.GroupVersionResource, namesp
 	// write (the token controller filling a Secret, the last-used label),
 	// and a plain put would silently undo that write.
 	for attempt := 0; ; attempt++ {
-		value, modRev := etcdGet(t, c.EtcdURL, key)
+		value, modRev, err := etcdGet(c.EtcdURL, key)
+		if err != nil {
+			return err
+		}
 		if value == nil {
-			t.Fatalf("backdate: etcd has no key %s", key)
+			return fmt.Errorf("backdate: etcd has no key %s", key)
 		}
 		out, err := SetCreationTimestamp(value, stamp)
 		if err != nil {
-			t.Fatalf("backdate %s: %v", key, err)
+			return fmt.Errorf("backdate %s: %v", key, err)
 		}
 		var ok bool
-		if rev, ok = etcdSwap(t, c.EtcdURL, key, modRev, out); ok {
+		if rev, ok, err = etcdSwap(c.EtcdURL, key, modRev, out); err != nil {
+			return err
+		} else if ok {
 			break
 		}
 		if attempt == 10 {
-			t.Fatalf("backdate %s: the key kept changing under us", key)
+			return fmt.Errorf("backdate %s: the key kept changing under us", key)
 		}
 	}
 	dyn, err := dynamic.NewForConfig(c.RESTConfig)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	res := dyn.Resource(gvr).Namespace(namespace)
 	// ResourceVersion "0" is served by the watch cache, "" (a consistent
 	// read) by etcd or by a cache that has caught up with it; both must
 	// show the write. The object's resourceVersion is its etcd mod_revision.
-	c.Eventually(t, 30*time.Second, func() (bool, error) {
+	return poll(30*time.Second, func() (bool, error) {
 		for _, rv := range []string{"0", ""} {
 			o, err := res.Get(context.Background(), name, metav1.GetOptions{ResourceVersion: rv})
 			if err != nil {
@@ -233,57 +246,63 @@ func skipValue(dec *json.Decoder) error {
 // kube-apiserver stored.
 func (c *Cluster) EtcdGet(t testing.TB, key string) ([]byte, int64) {
 	t.Helper()
-	return etcdGet(t, c.EtcdURL, key)
+	v, rev, err := etcdGet(c.EtcdURL, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v, rev
 }
 
 // etcdGet reads one key through etcd's JSON gateway: its value (nil when
 // absent) and mod_revision.
-func etcdGet(t testing.TB, etcdURL, key string) ([]byte, int64) {
-	t.Helper()
+func etcdGet(etcdURL, key string) ([]byte, int64, error) {
 	var rng struct {
 		Kvs []struct {
 			Value       string `json:"value"`
 			ModRevision string `json:"mod_revision"`
 		} `json:"kvs"`
 	}
-	etcdCall(t, etcdURL+"/v3/kv/range", map[string]any{"key": b64(key)}, &rng)
+	if err := etcdCall(etcdURL+"/v3/kv/range", map[string]any{"key": b64(key)}, &rng); err != nil {
+		return nil, 0, err
+	}
 	if len(rng.Kvs) == 0 {
-		return nil, 0
+		return nil, 0, nil
 	}
 	v, err := base64.StdEncoding.DecodeString(rng.Kvs[0].Value)
 	if err != nil {
-		t.Fatalf("etcd range %s: value: %v", key, err)
+		return nil, 0, fmt.Errorf("etcd range %s: value: %v", key, err)
 	}
 	rev, err := strconv.ParseInt(rng.Kvs[0].ModRevision, 10, 64)
 	if err != nil {
-		t.Fatalf("etcd range %s: mod_revision %q: %v", key, rng.Kvs[0].ModRevision, err)
+		return nil, 0, fmt.Errorf("etcd range %s: mod_revision %q: %v", key, rng.Kvs[0].ModRevision, err)
 	}
-	return v, rev
+	return v, rev, nil
 }
 
 // etcdSwap puts value at key only if the key's mod_revision is still
 // modRev, and returns the store's revision after the write.
-func etcdSwap(t testing.TB, etcdURL, key string, modRev int64, value []byte) (int64, bool) {
-	t.Helper()
+func etcdSwap(etcdURL, key string, modRev int64, value []byte) (int64, bool, error) {
 	var txn struct {
 		Header struct {
 			Revision string `json:"revision"`
 		} `json:"header"`
 		Succeeded bool `json:"succeeded"`
 	}
-	etcdCall(t, etcdURL+"/v3/kv/txn", map[string]any{
+	if err := etcdCall(etcdURL+"/v3/kv/txn", map[string]any{
 		"compare": []map[string]any{{
 			"key": b64(key), "target": "MOD", "result": "EQUAL", "mod_revision": strconv.FormatInt(modRev, 10),
 		}},
 		"success": []map[string]any{{
 			"request_put": map[string]any{"key": b64(key), "value": base64.StdEncoding.EncodeToString(value)},
 		}},
-	}, &txn)
+	}, &txn); err != nil {
+		return 0, false, err
+	}
 	rev, err := strconv.ParseInt(txn.Header.Revision, 10, 64)
 	if err != nil {
-		t.Fatalf("etcd txn %s: revision %q: %v", key, txn.Header.Revision, err)
+		return 0, false, fmt.Errorf("etcd txn %s: revision %q: %v", key, txn.Header.Revision, err)
 	}
-	return rev, txn.Succeeded
+	return rev, txn.Succeeded, nil
 }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }

@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/openshift"
+	"github.com/bound-token/kubectl-bound-token/test/sim/kasoperator"
 )
 
 // pollInterval is the documented loop's period:
@@ -37,15 +38,15 @@ func BenchmarkWaitNoticesFinalStatus(b *testing.B) {
 		rev++
 		// A rollout in progress: revision raised, master-0 done, master-1
 		// installing. One change per status write, in the operator's order
-		// (operator_test.go: startInstall, installed).
+		// (test/sim/kasoperator: StartInstall, Installed).
 		steps := []func(*openshift.KubeAPIServerStatus){
-			func(st *openshift.KubeAPIServerStatus) { st.LatestAvailableRevision = rev; op.setConditions(st) },
-			func(st *openshift.KubeAPIServerStatus) { op.startInstall(st, 0) },
-			func(st *openshift.KubeAPIServerStatus) { op.installed(st, 0) },
-			func(st *openshift.KubeAPIServerStatus) { op.startInstall(st, 1) },
+			func(st *openshift.KubeAPIServerStatus) { st.LatestAvailableRevision = rev; op.SetConditions(st) },
+			func(st *openshift.KubeAPIServerStatus) { op.StartInstall(st, 0) },
+			func(st *openshift.KubeAPIServerStatus) { op.Installed(st, 0) },
+			func(st *openshift.KubeAPIServerStatus) { op.StartInstall(st, 1) },
 		}
 		for _, step := range steps {
-			if err := op.write(ctx, step); err != nil {
+			if err := op.Write(ctx, step); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -65,10 +66,10 @@ func BenchmarkWaitNoticesFinalStatus(b *testing.B) {
 		// master-1 is done and master-2 starts, each seen through the
 		// watch: the watch is live.
 		for _, step := range []func(*openshift.KubeAPIServerStatus){
-			func(st *openshift.KubeAPIServerStatus) { op.installed(st, 1) },
-			func(st *openshift.KubeAPIServerStatus) { op.startInstall(st, 2) },
+			func(st *openshift.KubeAPIServerStatus) { op.Installed(st, 1) },
+			func(st *openshift.KubeAPIServerStatus) { op.StartInstall(st, 2) },
 		} {
-			if err := op.write(ctx, step); err != nil {
+			if err := op.Write(ctx, step); err != nil {
 				b.Fatal(err)
 			}
 			<-seen
@@ -76,7 +77,7 @@ func BenchmarkWaitNoticesFinalStatus(b *testing.B) {
 		b.StartTimer()
 		// The final write: the last node, then AllNodesAtLatestRevision.
 		wrote := time.Now()
-		if err := op.write(ctx, func(st *openshift.KubeAPIServerStatus) { op.installed(st, 2) }); err != nil {
+		if err := op.Write(ctx, func(st *openshift.KubeAPIServerStatus) { op.Installed(st, 2) }); err != nil {
 			b.Fatal(err)
 		}
 		o := <-done
@@ -112,14 +113,14 @@ func BenchmarkWaitNoticesFinalStatus(b *testing.B) {
 	}
 }
 
-func openShiftForBench(b *testing.B) *operator {
+func openShiftForBench(b *testing.B) *kasoperator.Operator {
 	b.Helper()
 	cluster.InstallCRD(b, "authentications.config.openshift.io", false)
 	cluster.InstallCRD(b, "kubeapiservers.operator.openshift.io", false)
 	ensureDyn(b)
-	op := newOperator(dyn)
-	op.reset(b, "", 7, nil)
-	b.Cleanup(func() { op.checkWrites(b) })
+	op := kasoperator.New(dyn)
+	resetOp(b, op, "", 7, nil)
+	b.Cleanup(func() { checkWrites(b, op) })
 	return op
 }
 

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/openshift"
+	"github.com/bound-token/kubectl-bound-token/test/sim/kasoperator"
 )
 
 // The OpenShift CRDs in this cluster are the real ones from openshift/api
@@ -18,12 +19,12 @@ import (
 // KubeAPIServer status rules the simulated operator obeys are enforced by
 // the apiserver, and Authentication's spec is checked against its schema.
 func TestRealOpenShiftCRDsEnforceTheirRules(t *testing.T) {
-	op := openShift(t, func(o *operator) { o.Stuck = true })
+	op := openShift(t, func(o *kasoperator.Operator) { o.Stuck = true })
 	ctx := context.Background()
 	// rawWrite writes a status change outside the simulator (whose writes
 	// must all pass) and returns the apiserver's answer.
 	rawWrite := func(fn func(*openshift.KubeAPIServerStatus)) error {
-		obj, err := op.kas().Get(ctx, openshift.ClusterName, metav1.GetOptions{})
+		obj, err := op.KAS().Get(ctx, openshift.ClusterName, metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -37,7 +38,7 @@ func TestRealOpenShiftCRDsEnforceTheirRules(t *testing.T) {
 			t.Fatal(err)
 		}
 		obj.Object["status"] = m
-		_, err = op.kas().UpdateStatus(ctx, obj, metav1.UpdateOptions{})
+		_, err = op.KAS().UpdateStatus(ctx, obj, metav1.UpdateOptions{})
 		return err
 	}
 	// The settled state: every node at 7, no targetRevision.

@@ -7,12 +7,13 @@ import (
 	"testing"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/openshift"
+	"github.com/bound-token/kubectl-bound-token/test/sim/kasoperator"
 )
 
 // doctor judges the rollout as wait does: the stale "all nodes at latest"
 // condition right after the operator raises the revision is not "done".
 func TestDoctorJudgesTheRolloutLikeWait(t *testing.T) {
-	op := openShift(t, func(o *operator) { o.Stuck = true })
+	op := openShift(t, func(o *kasoperator.Operator) { o.Stuck = true })
 	ctx := context.Background()
 	rollout := func(wantStatus string, wantIn ...string) {
 		t.Helper()
@@ -45,7 +46,7 @@ func TestDoctorJudgesTheRolloutLikeWait(t *testing.T) {
 	rollout("pass", "kube-apiserver rollout done: 3/3 nodes at revision 7")
 
 	// The race: the revision is raised, the condition still speaks of 7.
-	if err := op.write(ctx, func(s *openshift.KubeAPIServerStatus) { s.LatestAvailableRevision = 8 }); err != nil {
+	if err := op.Write(ctx, func(s *openshift.KubeAPIServerStatus) { s.LatestAvailableRevision = 8 }); err != nil {
 		t.Fatal(err)
 	}
 	if c := kasStatus(t).Condition(openshift.CondNodeInstallerProgressing); c.Reason != openshift.ReasonAllNodesAtLatest {
@@ -54,10 +55,10 @@ func TestDoctorJudgesTheRolloutLikeWait(t *testing.T) {
 	rollout("warn", "in progress: 0/3 nodes at revision 8", "kubectl bound-token wait")
 
 	// master-0's installer starts and fails, one status write each.
-	if err := op.write(ctx, func(s *openshift.KubeAPIServerStatus) { op.startInstall(s, 0) }); err != nil {
+	if err := op.Write(ctx, func(s *openshift.KubeAPIServerStatus) { op.StartInstall(s, 0) }); err != nil {
 		t.Fatal(err)
 	}
-	if err := op.write(ctx, func(s *openshift.KubeAPIServerStatus) { op.installerFailed(s, 0) }); err != nil {
+	if err := op.Write(ctx, func(s *openshift.KubeAPIServerStatus) { op.InstallerFailed(s, 0) }); err != nil {
 		t.Fatal(err)
 	}
 	rollout("fail", "node master-0 failed revision 8 (InstallerFailed)", "--rollback")

@@ -15,6 +15,7 @@ import (
 
 	"github.com/bound-token/kubectl-bound-token/pkg/openshift"
 	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
+	"github.com/bound-token/kubectl-bound-token/test/sim/kasoperator"
 )
 
 // After etcd compacts its history, a watch resumed from an older
@@ -36,8 +37,8 @@ func TestWaitReadsAgainWhenResourceVersionExpired(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	op := newOperator(d)
-	op.reset(t, "", 7, nil)
+	op := kasoperator.New(d)
+	resetOp(t, op, "", 7, nil)
 
 	reconnects := make(chan string, 1000)
 	read := make(chan struct{}, 1)
@@ -110,7 +111,7 @@ func TestWaitReadsAgainWhenResourceVersionExpired(t *testing.T) {
 	// The rollout comes after all this; the waiter follows it to the end.
 	opCtx, opCancel := context.WithCancel(ctx)
 	defer opCancel()
-	op.run(t, opCtx)
+	runOp(t, op, opCtx)
 	patch := []byte(`{"spec":{"serviceAccountIssuer":"https://oidc.example.com/after-compaction"}}`)
 	if _, err := d.Resource(openshift.AuthenticationGVR).Patch(ctx, "cluster", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)

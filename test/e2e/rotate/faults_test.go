@@ -20,13 +20,17 @@ import (
 	"github.com/bound-token/kubectl-bound-token/pkg/jwt"
 	"github.com/bound-token/kubectl-bound-token/pkg/keys"
 	"github.com/bound-token/kubectl-bound-token/test/e2e/faultproxy"
+	"github.com/bound-token/kubectl-bound-token/test/sim/kasoperator"
 )
 
 // TestRotateAndWaitThroughFaults runs rotate (patch, then wait) through a
 // proxy that throttles, fails, resets, slows requests and cuts watches,
 // while the simulated operator rolls out on the real apiserver.
 func TestRotateAndWaitThroughFaults(t *testing.T) {
-	openShift(t, func(o *operator) { o.RaiseDelay = 500 * time.Millisecond; o.StepDelay = 700 * time.Millisecond })
+	openShift(t, func(o *kasoperator.Operator) {
+		o.RaiseDelay = 500 * time.Millisecond
+		o.StepDelay = 700 * time.Millisecond
+	})
 	p, err := faultproxy.Start(cluster, faultproxy.Config{
 		Seed: 11, Rate429: 0.05, Rate500: 0.05, Rate503: 0.05, RateResetBefore: 0.03, RateResetAfter: 0.03,
 		RateSlow: 0.05, RateWatchClose: 1, WatchMaxLife: time.Second,

@@ -1,8 +1,9 @@
 // Package rotate tests `wait` and `rotate` on a real control plane: the
 // OpenShift resources are OpenShift's own CRDs (from the openshift/api
 // module, framework.OpenShiftAPIVersion), HyperShift's a hand-written one
-// (test/crds), and a simulated kube-apiserver operator (operator_test.go)
-// writes the status the real one writes, through the real CRD's rules. The apiserver closes watches after 2-4 s
+// (test/crds), and a simulated kube-apiserver operator (test/sim/kasoperator,
+// also run by `make demo`) writes the status the real one writes, through
+// the real CRD's rules. The apiserver closes watches after 2-4 s
 // (--min-request-timeout=2), so every wait longer than that resumes a watch
 // the server closed.
 package rotate
@@ -20,7 +21,9 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/cmd"
+	"github.com/bound-token/kubectl-bound-token/pkg/openshift"
 	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
+	"github.com/bound-token/kubectl-bound-token/test/sim/kasoperator"
 )
 
 var (
@@ -66,23 +69,23 @@ func (r result) must(t *testing.T, code int, stderrHas ...string) result {
 // openShift installs the CRDs once and starts a fresh simulated operator
 // for the test; it stops when the test ends. One at a time: two would both
 // roll out and write conflicting node states.
-func openShift(t *testing.T, configure func(*operator)) *operator {
+func openShift(t *testing.T, configure func(*kasoperator.Operator)) *kasoperator.Operator {
 	t.Helper()
 	cluster.InstallCRD(t, "authentications.config.openshift.io", false)
 	cluster.InstallCRD(t, "kubeapiservers.operator.openshift.io", false)
 	ensureDyn(t)
-	op := newOperator(dyn)
+	op := kasoperator.New(dyn)
 	if configure != nil {
 		configure(op)
 	}
-	op.reset(t, "", 7, nil)
+	resetOp(t, op, "", 7, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(func() {
 		cancel()
-		op.running.Wait()
-		op.checkWrites(t)
+		op.Wait()
+		checkWrites(t, op)
 	})
-	op.run(t, ctx)
+	runOp(t, op, ctx)
 	return op
 }
 
@@ -93,5 +96,30 @@ func ensureDyn(t testing.TB) {
 		if dyn, err = dynamic.NewForConfig(cluster.RESTConfig); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// resetOp settles the simulator's objects (kasoperator.Operator.Reset).
+func resetOp(t testing.TB, op *kasoperator.Operator, issuer string, revision int32, trusted []openshift.ServiceAccountIssuer) {
+	t.Helper()
+	if err := op.Reset(context.Background(), issuer, revision, trusted); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runOp starts the simulator until ctx ends.
+func runOp(t testing.TB, op *kasoperator.Operator, ctx context.Context) {
+	t.Helper()
+	if err := op.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkWrites fails t if the apiserver refused any of the simulator's
+// status writes: the real operator's writes pass the real CRD's rules.
+func checkWrites(t testing.TB, op *kasoperator.Operator) {
+	t.Helper()
+	for _, err := range op.Rejected() {
+		t.Errorf("the simulated operator wrote a status the real CRD rejects: %v", err)
 	}
 }

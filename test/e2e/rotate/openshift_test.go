@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/openshift"
+	"github.com/bound-token/kubectl-bound-token/test/sim/kasoperator"
 )
 
 func currentIssuer(t *testing.T) string {
@@ -93,13 +94,13 @@ func TestRotateHappyPathThreeNodes(t *testing.T) {
 	if err != nil || openshift.IssuerOf(back) != "" {
 		t.Fatalf("backup holds issuer %q (%v)", openshift.IssuerOf(back), err)
 	}
-	if op.rolloutCount() != 1 {
-		t.Fatalf("%d rollouts", op.rolloutCount())
+	if op.Rollouts() != 1 {
+		t.Fatalf("%d rollouts", op.Rollouts())
 	}
 }
 
 func TestRotateRollbackFromBackup(t *testing.T) {
-	op := openShift(t, func(o *operator) { o.Legacy = true })
+	op := openShift(t, func(o *kasoperator.Operator) { o.Legacy = true })
 	dir := t.TempDir()
 	first := filepath.Join(dir, "first.yaml")
 	run(cluster.Kubeconfig, "rotate", "--issuer", "https://oidc.example.com/b", "--yes", "--backup", first).must(t, 0)
@@ -114,8 +115,8 @@ func TestRotateRollbackFromBackup(t *testing.T) {
 	if back, err := openshift.ReadBackup(second); err != nil || openshift.IssuerOf(back) != "https://oidc.example.com/b" {
 		t.Fatalf("rollback backup: %v", err)
 	}
-	if st := kasStatus(t); st.LatestAvailableRevision != 9 || op.rolloutCount() != 2 {
-		t.Fatalf("revision %d after %d rollouts", st.LatestAvailableRevision, op.rolloutCount())
+	if st := kasStatus(t); st.LatestAvailableRevision != 9 || op.Rollouts() != 2 {
+		t.Fatalf("revision %d after %d rollouts", st.LatestAvailableRevision, op.Rollouts())
 	}
 	_ = r
 	// An existing backup file is never overwritten: nothing changes.
@@ -132,7 +133,7 @@ func TestRotateRollbackFromBackup(t *testing.T) {
 // AllNodesAtLatestRevision for the old revision. wait --since-revision must
 // not stop there.
 func TestWaitSinceRevisionIgnoresStaleCondition(t *testing.T) {
-	openShift(t, func(o *operator) { o.RaiseDelay = 2 * time.Second })
+	openShift(t, func(o *kasoperator.Operator) { o.RaiseDelay = 2 * time.Second })
 	patched := time.Now()
 	patch := []byte(`{"spec":{"serviceAccountIssuer":"https://oidc.example.com/race"}}`)
 	if _, err := dyn.Resource(openshift.AuthenticationGVR).Patch(context.Background(), "cluster", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
@@ -155,7 +156,7 @@ func TestWaitSinceRevisionIgnoresStaleCondition(t *testing.T) {
 }
 
 func TestRotateFailedInstallThenRollback(t *testing.T) {
-	op := openShift(t, func(o *operator) { o.FailNode = "master-1" })
+	op := openShift(t, func(o *kasoperator.Operator) { o.FailNode = "master-1" })
 	dir := t.TempDir()
 	r := run(cluster.Kubeconfig, "rotate", "--issuer", "https://oidc.example.com/fail", "--yes", "--backup", filepath.Join(dir, "b.yaml"), "--restart", "workloads").
 		must(t, 1, "NodeInstallerDegraded: InstallerPodFailed: 1 nodes are failing on revision 8",
@@ -169,7 +170,7 @@ func TestRotateFailedInstallThenRollback(t *testing.T) {
 	run(cluster.Kubeconfig, "rotate", "--issuer", "https://oidc.example.com/other", "--yes", "--backup", filepath.Join(dir, "c.yaml")).
 		must(t, 1, "a kube-apiserver rollout is in progress")
 	// ... but rolling back is not: the operator then rolls out revision 9.
-	op.setFailNode("")
+	op.SetFailNode("")
 	run(cluster.Kubeconfig, "rotate", "--rollback", "--from", filepath.Join(dir, "b.yaml"), "--yes", "--backup", filepath.Join(dir, "d.yaml")).must(t, 0)
 	if st := kasStatus(t); st.LatestAvailableRevision != 9 || currentIssuer(t) != "" {
 		t.Fatalf("after rollback: revision %d issuer %q", st.LatestAvailableRevision, currentIssuer(t))
@@ -177,7 +178,7 @@ func TestRotateFailedInstallThenRollback(t *testing.T) {
 }
 
 func TestWaitTimeout(t *testing.T) {
-	openShift(t, func(o *operator) { o.Stuck = true })
+	openShift(t, func(o *kasoperator.Operator) { o.Stuck = true })
 	start := time.Now()
 	r := run(cluster.Kubeconfig, "wait", "--since-revision", "7", "--timeout", "1500ms").
 		must(t, 2, "timed out after 1.5s: waiting for the operator to start a revision after 7")
@@ -190,7 +191,7 @@ func TestWaitTimeout(t *testing.T) {
 // The server ends every watch after 2-4 s here; a rollout of ~9 s must be
 // followed to the end through resumed watches.
 func TestWaitResumesWatchesTheServerCloses(t *testing.T) {
-	op := openShift(t, func(o *operator) { o.RaiseDelay = time.Second; o.StepDelay = 1300 * time.Millisecond })
+	op := openShift(t, func(o *kasoperator.Operator) { o.RaiseDelay = time.Second; o.StepDelay = 1300 * time.Millisecond })
 	patch := []byte(`{"spec":{"serviceAccountIssuer":"https://oidc.example.com/slow"}}`)
 	if _, err := dyn.Resource(openshift.AuthenticationGVR).Patch(context.Background(), "cluster", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
@@ -213,7 +214,7 @@ func TestWaitResumesWatchesTheServerCloses(t *testing.T) {
 		}
 	}
 	if closed == 0 {
-		t.Fatalf("no watch was closed by the server during a %s wait: %v", time.Since(op.lastWrite), reasons)
+		t.Fatalf("no watch was closed by the server during a %s wait: %v", time.Since(op.LastWrite()), reasons)
 	}
 	// Progress went node by node, in the shown format.
 	joined := strings.Join(summaries, "\n")
@@ -232,7 +233,7 @@ func TestRotateRefusesAtTenTrustedIssuers(t *testing.T) {
 	for i := 1; i < 10; i++ {
 		trusted = append(trusted, openshift.ServiceAccountIssuer{Name: fmt.Sprintf("https://old-%d.example.com", i), ExpirationTime: time.Now().Add(time.Duration(i) * time.Hour).UTC().Format(time.RFC3339)})
 	}
-	op.reset(t, "", 7, trusted)
+	resetOp(t, op, "", 7, trusted)
 	backup := filepath.Join(t.TempDir(), "b.yaml")
 	run(cluster.Kubeconfig, "rotate", "--issuer", "https://oidc.example.com/11th", "--yes", "--backup", backup).
 		must(t, 1, "10 service-account issuers are already trusted, the operator's limit")

@@ -43,7 +43,7 @@ func TestRotateAsksBeforeChanging(t *testing.T) {
 			t.Fatalf("typed %q: issuer %q -> %q, backup written: %v\nstderr: %s", c.typed, before, after, statErr == nil, r.stderr)
 		}
 	}
-	if n := op.rolloutCount(); n != 1 {
+	if n := op.Rollouts(); n != 1 {
 		t.Fatalf("%d rollouts, want 1 (only after YES)", n)
 	}
 }

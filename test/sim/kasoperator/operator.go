@@ -1,4 +1,9 @@
-package rotate
+// Package kasoperator simulates OpenShift's cluster-kube-apiserver-operator
+// on a plain local control plane that has the real OpenShift CRDs
+// installed: the e2e suite (test/e2e/rotate) and the demo
+// (hack/openshift-sim, run by hack/demo.sh) use this one simulator, so the
+// demo shows what the tests check.
+package kasoperator
 
 import (
 	"context"
@@ -6,7 +11,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -20,7 +24,7 @@ import (
 	"github.com/bound-token/kubectl-bound-token/pkg/openshift"
 )
 
-// operator simulates cluster-kube-apiserver-operator's reaction to a change
+// Operator simulates cluster-kube-apiserver-operator's reaction to a change
 // of spec.serviceAccountIssuer, writing the status the real one writes:
 //   - nothing for RaiseDelay: NodeInstallerProgressing keeps saying
 //     AllNodesAtLatestRevision about the OLD revision (the race);
@@ -42,8 +46,9 @@ import (
 // writes satisfy and so must these: a nodeStatuses entry is created without
 // currentRevision and targetRevision, currentRevision and
 // latestAvailableRevision never go down, and at most one node has a
-// non-zero targetRevision. A refused write fails the test (checkWrites).
-type operator struct {
+// non-zero targetRevision. Rejected lists the writes the apiserver refused;
+// the e2e suite fails a test on any.
+type Operator struct {
 	dyn        dynamic.Interface
 	Nodes      []string
 	RaiseDelay time.Duration
@@ -54,7 +59,7 @@ type operator struct {
 	Stuck    bool
 	TrustFor time.Duration
 
-	// running ends when run's goroutine does.
+	// running ends when Run's goroutine does.
 	running   sync.WaitGroup
 	mu        sync.Mutex
 	rollouts  int
@@ -64,32 +69,33 @@ type operator struct {
 	rejected []error
 }
 
-func newOperator(dyn dynamic.Interface) *operator {
-	return &operator{dyn: dyn, Nodes: []string{"master-0", "master-1", "master-2"}, RaiseDelay: 700 * time.Millisecond, StepDelay: 200 * time.Millisecond, TrustFor: 24 * time.Hour}
+// New returns a simulator of a three-node control plane with the delays the
+// e2e suite's tests assume unless they set their own.
+func New(dyn dynamic.Interface) *Operator {
+	return &Operator{dyn: dyn, Nodes: []string{"master-0", "master-1", "master-2"}, RaiseDelay: 700 * time.Millisecond, StepDelay: 200 * time.Millisecond, TrustFor: 24 * time.Hour}
 }
 
-func (op *operator) kas() dynamic.ResourceInterface {
+// KAS is kubeapiservers.operator.openshift.io, the resource the simulator writes.
+func (op *Operator) KAS() dynamic.ResourceInterface {
 	return op.dyn.Resource(openshift.KubeAPIServerGVR)
 }
-func (op *operator) auth() dynamic.ResourceInterface {
+func (op *Operator) auth() dynamic.ResourceInterface {
 	return op.dyn.Resource(openshift.AuthenticationGVR)
 }
 
-// reset puts both objects in a settled state: issuer, every node at
+// Reset puts both objects in a settled state: issuer, every node at
 // revision, the given trusted issuers (active one first). Revisions never go
 // down in the real CRD, so the KubeAPIServer object of an earlier test is
 // deleted and a new one is brought to revision the way the operator brings
 // up a new cluster (bootstrap below).
-func (op *operator) reset(t testing.TB, issuer string, revision int32, trusted []openshift.ServiceAccountIssuer) {
-	t.Helper()
-	ctx := context.Background()
+func (op *Operator) Reset(ctx context.Context, issuer string, revision int32, trusted []openshift.ServiceAccountIssuer) error {
 	a, err := op.auth().Get(ctx, openshift.ClusterName, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		a = &unstructured.Unstructured{Object: map[string]any{"apiVersion": "config.openshift.io/v1", "kind": "Authentication", "metadata": map[string]any{"name": "cluster"}, "spec": map[string]any{}}}
 		a, err = op.auth().Create(ctx, a, metav1.CreateOptions{})
 	}
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	if issuer == "" {
 		unstructured.RemoveNestedField(a.Object, "spec", "serviceAccountIssuer")
@@ -97,26 +103,24 @@ func (op *operator) reset(t testing.TB, issuer string, revision int32, trusted [
 		_ = unstructured.SetNestedField(a.Object, issuer, "spec", "serviceAccountIssuer")
 	}
 	if _, err := op.auth().Update(ctx, a, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
+		return err
 	}
-	if err := op.kas().Delete(ctx, openshift.ClusterName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-		t.Fatal(err)
+	if err := op.KAS().Delete(ctx, openshift.ClusterName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return err
 	}
 	k := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "operator.openshift.io/v1", "kind": "KubeAPIServer", "metadata": map[string]any{"name": "cluster"}, "spec": map[string]any{"managementState": "Managed"}}}
 	// No finalizers: the object is gone when Delete returns, but retry the
 	// create in case the removal is still being committed.
 	if err := retry.OnError(retry.DefaultBackoff, apierrors.IsAlreadyExists, func() error {
-		_, err := op.kas().Create(ctx, k, metav1.CreateOptions{})
+		_, err := op.KAS().Create(ctx, k, metav1.CreateOptions{})
 		return err
 	}); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	if trusted == nil {
 		trusted = []openshift.ServiceAccountIssuer{{Name: openshift.EffectiveIssuer(issuer)}}
 	}
-	if err := op.bootstrap(ctx, revision, trusted); err != nil {
-		t.Fatal(err)
-	}
+	return op.bootstrap(ctx, revision, trusted)
 }
 
 // bootstrap brings a new KubeAPIServer object to revision on every node
@@ -129,22 +133,22 @@ func (op *operator) reset(t testing.TB, issuer string, revision int32, trusted [
 //     holding only the nodeName for each master node it has not seen
 //     (library-go pkg/operator/staticpod/controller/node/node_controller.go,
 //     NodeController.sync, "add entries for new nodes");
-//   - then each node is installed in turn (startInstall, installed).
-func (op *operator) bootstrap(ctx context.Context, revision int32, trusted []openshift.ServiceAccountIssuer) error {
-	if err := op.write(ctx, func(st *openshift.KubeAPIServerStatus) {
+//   - then each node is installed in turn (StartInstall, Installed).
+func (op *Operator) bootstrap(ctx context.Context, revision int32, trusted []openshift.ServiceAccountIssuer) error {
+	if err := op.Write(ctx, func(st *openshift.KubeAPIServerStatus) {
 		*st = openshift.KubeAPIServerStatus{LatestAvailableRevision: revision, ServiceAccountIssuers: trusted}
 		for _, n := range op.Nodes {
 			st.NodeStatuses = append(st.NodeStatuses, openshift.NodeStatus{NodeName: n})
 		}
-		op.setConditions(st)
+		op.SetConditions(st)
 	}); err != nil {
 		return err
 	}
 	for i := range op.Nodes {
-		if err := op.write(ctx, func(st *openshift.KubeAPIServerStatus) { op.startInstall(st, i) }); err != nil {
+		if err := op.Write(ctx, func(st *openshift.KubeAPIServerStatus) { op.StartInstall(st, i) }); err != nil {
 			return err
 		}
-		if err := op.write(ctx, func(st *openshift.KubeAPIServerStatus) { op.installed(st, i) }); err != nil {
+		if err := op.Write(ctx, func(st *openshift.KubeAPIServerStatus) { op.Installed(st, i) }); err != nil {
 			return err
 		}
 	}
@@ -159,15 +163,15 @@ func (op *operator) bootstrap(ctx context.Context, revision int32, trusted []ope
 // when no node has a targetRevision (nodeToStartRevisionWith: "node %s is
 // progressing towards %d"). Each step below is one status write.
 
-// startInstall starts node i's installer for the latest revision:
+// StartInstall starts node i's installer for the latest revision:
 // manageInstallationPods sets TargetRevision = revisionToStart
 // (getRevisionToStart: LatestAvailableRevision when the node is not at it);
 // a node whose install of an older revision is pending or failed is moved
 // to the latest the same way (newNodeStateForInstallInProgress, "new
 // revision pending": TargetRevision = latestRevisionAvailable).
-func (op *operator) startInstall(st *openshift.KubeAPIServerStatus, i int) {
+func (op *Operator) StartInstall(st *openshift.KubeAPIServerStatus, i int) {
 	st.NodeStatuses[i].TargetRevision = st.LatestAvailableRevision
-	op.setConditions(st)
+	op.SetConditions(st)
 }
 
 // firstNode is the node a rollout starts with: the one with a
@@ -185,36 +189,36 @@ func firstNode(st *openshift.KubeAPIServerStatus) int {
 	return 0
 }
 
-// installed records node i's static pod running its target revision:
+// Installed records node i's static pod running its target revision:
 // newNodeStateForInstallInProgress, case staticPodStateReady, sets
 // CurrentRevision = TargetRevision and TargetRevision = 0.
-func (op *operator) installed(st *openshift.KubeAPIServerStatus, i int) {
+func (op *Operator) Installed(st *openshift.KubeAPIServerStatus, i int) {
 	n := &st.NodeStatuses[i]
 	if n.TargetRevision > n.CurrentRevision {
 		n.CurrentRevision = n.TargetRevision
 	}
 	n.TargetRevision = 0
-	op.setConditions(st)
+	op.SetConditions(st)
 }
 
-// installerFailed records node i's installer pod failing:
+// InstallerFailed records node i's installer pod failing:
 // newNodeStateForInstallInProgress, case corev1.PodFailed, sets
 // LastFailedRevision = TargetRevision, LastFailedTime, LastFailedCount+1,
 // LastFailedReason "InstallerFailed" (nodeStatusInstalledFailedReason) and
 // the container's termination message as "installer: MESSAGE"; it keeps
 // TargetRevision, so the installer is retried after a back-off (which the
 // simulator never reaches: the rollout stops at the failure).
-func (op *operator) installerFailed(st *openshift.KubeAPIServerStatus, i int) {
+func (op *Operator) InstallerFailed(st *openshift.KubeAPIServerStatus, i int) {
 	n := &st.NodeStatuses[i]
 	n.LastFailedRevision, n.LastFailedReason = n.TargetRevision, "InstallerFailed"
 	n.LastFailedCount++
 	n.LastFailedTime = time.Now().UTC().Format(time.RFC3339)
 	n.LastFailedRevisionErrors = []string{"installer: failed to copy static pod manifests: no space left on device"}
-	op.setConditions(st)
+	op.SetConditions(st)
 }
 
 // message renders NodeInstallerProgressing's message from the nodes.
-func (op *operator) message(st *openshift.KubeAPIServerStatus) string {
+func (op *Operator) message(st *openshift.KubeAPIServerStatus) string {
 	counts := map[int32]int{}
 	for _, n := range st.NodeStatuses {
 		counts[n.CurrentRevision]++
@@ -259,11 +263,11 @@ func legacyGrammar(s string) string {
 
 func hasAt(s string, i int, sub string) bool { return len(s)-i >= len(sub) && s[i:i+len(sub)] == sub }
 
-// setConditions computes NodeInstallerProgressing and
+// SetConditions computes NodeInstallerProgressing and
 // NodeInstallerDegraded from the node statuses as library-go does
 // (installer_controller.go, prepareNodeInstallerConditionApplyConfiguration):
 // a node is failing when its LastFailedRevision is its TargetRevision.
-func (op *operator) setConditions(st *openshift.KubeAPIServerStatus) {
+func (op *Operator) SetConditions(st *openshift.KubeAPIServerStatus) {
 	now := time.Now().UTC().Format(time.RFC3339)
 	prog := openshift.Condition{Type: openshift.CondNodeInstallerProgressing, Status: "True", Message: op.message(st), LastTransitionTime: now}
 	all := true
@@ -295,11 +299,11 @@ func (op *operator) setConditions(st *openshift.KubeAPIServerStatus) {
 	st.Conditions = []openshift.Condition{prog, deg}
 }
 
-// write applies fn to the current status and writes it through the status
+// Write applies fn to the current status and writes it through the status
 // subresource, retrying on conflicts.
-func (op *operator) write(ctx context.Context, fn func(*openshift.KubeAPIServerStatus)) error {
+func (op *Operator) Write(ctx context.Context, fn func(*openshift.KubeAPIServerStatus)) error {
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		obj, err := op.kas().Get(ctx, openshift.ClusterName, metav1.GetOptions{})
+		obj, err := op.KAS().Get(ctx, openshift.ClusterName, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
@@ -313,7 +317,7 @@ func (op *operator) write(ctx context.Context, fn func(*openshift.KubeAPIServerS
 			return err
 		}
 		obj.Object["status"] = m
-		_, err = op.kas().UpdateStatus(ctx, obj, metav1.UpdateOptions{})
+		_, err = op.KAS().UpdateStatus(ctx, obj, metav1.UpdateOptions{})
 		op.mu.Lock()
 		defer op.mu.Unlock()
 		switch {
@@ -326,10 +330,9 @@ func (op *operator) write(ctx context.Context, fn func(*openshift.KubeAPIServerS
 	})
 }
 
-// run reacts to issuer changes until ctx ends (op.running.Wait waits for
-// that). It returns once it watches.
-func (op *operator) run(t testing.TB, ctx context.Context) {
-	t.Helper()
+// Run reacts to issuer changes until ctx ends (Wait waits for that). It
+// returns once it watches, or the error of its first read.
+func (op *Operator) Run(ctx context.Context) error {
 	// Like a real controller, watch from the list's resourceVersion and
 	// list again when a watch reports an error (410 after a compaction).
 	list := func() (string, string, error) {
@@ -344,7 +347,7 @@ func (op *operator) run(t testing.TB, ctx context.Context) {
 	}
 	issuer, rv, err := list()
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	observe := func(n string) {
 		if n != issuer {
@@ -395,9 +398,13 @@ func (op *operator) run(t testing.TB, ctx context.Context) {
 		}
 	}()
 	<-ready
+	return nil
 }
 
-func (op *operator) sleep(ctx context.Context, d time.Duration) bool {
+// Wait returns once Run's goroutine has ended (after its ctx ended).
+func (op *Operator) Wait() { op.running.Wait() }
+
+func (op *Operator) sleep(ctx context.Context, d time.Duration) bool {
 	select {
 	case <-ctx.Done():
 		return false
@@ -406,7 +413,7 @@ func (op *operator) sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-func (op *operator) rollout(ctx context.Context, oldIssuer, newIssuer string) {
+func (op *Operator) rollout(ctx context.Context, oldIssuer, newIssuer string) {
 	op.mu.Lock()
 	op.rollouts++
 	op.mu.Unlock()
@@ -414,7 +421,7 @@ func (op *operator) rollout(ctx context.Context, oldIssuer, newIssuer string) {
 		return
 	}
 	start := 0
-	_ = op.write(ctx, func(st *openshift.KubeAPIServerStatus) {
+	_ = op.Write(ctx, func(st *openshift.KubeAPIServerStatus) {
 		start = firstNode(st)
 		st.LatestAvailableRevision++
 		exp := time.Now().Add(op.TrustFor).UTC().Format(time.RFC3339)
@@ -429,49 +436,56 @@ func (op *operator) rollout(ctx context.Context, oldIssuer, newIssuer string) {
 			}
 		}
 		st.ServiceAccountIssuers = trusted
-		op.setConditions(st)
+		op.SetConditions(st)
 	})
 	for l := range op.Nodes {
 		i := (start + l) % len(op.Nodes)
 		if !op.sleep(ctx, op.StepDelay) {
 			return
 		}
-		_ = op.write(ctx, func(st *openshift.KubeAPIServerStatus) { op.startInstall(st, i) })
+		_ = op.Write(ctx, func(st *openshift.KubeAPIServerStatus) { op.StartInstall(st, i) })
 		if !op.sleep(ctx, op.StepDelay) {
 			return
 		}
 		if op.Nodes[i] == op.failNode() {
-			_ = op.write(ctx, func(st *openshift.KubeAPIServerStatus) { op.installerFailed(st, i) })
+			_ = op.Write(ctx, func(st *openshift.KubeAPIServerStatus) { op.InstallerFailed(st, i) })
 			return
 		}
-		_ = op.write(ctx, func(st *openshift.KubeAPIServerStatus) { op.installed(st, i) })
+		_ = op.Write(ctx, func(st *openshift.KubeAPIServerStatus) { op.Installed(st, i) })
 	}
 }
 
-// checkWrites fails t if the apiserver refused any of the simulator's
-// status writes.
-func (op *operator) checkWrites(t testing.TB) {
-	t.Helper()
+// Rejected are the simulator's status writes the apiserver refused (the
+// real CRD's schema and CEL rules): there must be none, since the real
+// operator's writes pass them.
+func (op *Operator) Rejected() []error {
 	op.mu.Lock()
 	defer op.mu.Unlock()
-	for _, err := range op.rejected {
-		t.Errorf("the simulated operator wrote a status the real CRD rejects: %v", err)
-	}
+	return append([]error(nil), op.rejected...)
 }
 
-func (op *operator) rolloutCount() int {
+// LastWrite is when the simulator's last accepted status write was made.
+func (op *Operator) LastWrite() time.Time {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	return op.lastWrite
+}
+
+// Rollouts counts the issuer changes the simulator reacted to.
+func (op *Operator) Rollouts() int {
 	op.mu.Lock()
 	defer op.mu.Unlock()
 	return op.rollouts
 }
 
-func (op *operator) failNode() string {
+func (op *Operator) failNode() string {
 	op.mu.Lock()
 	defer op.mu.Unlock()
 	return op.FailNode
 }
 
-func (op *operator) setFailNode(n string) {
+// SetFailNode makes node n's installer fail in the next rollouts ("" for none).
+func (op *Operator) SetFailNode(n string) {
 	op.mu.Lock()
 	defer op.mu.Unlock()
 	op.FailNode = n
