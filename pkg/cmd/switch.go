@@ -57,8 +57,9 @@ var (
 		checked; then its template is patched with the backed-up resourceVersion as a
 		precondition, and each rollout is followed as kubectl rollout status does (--wait,
 		--timeout). A CronJob is done once patched (its next Job uses the new template); a
-		paused Deployment, an OnDelete StatefulSet or DaemonSet and a ReplicaSet do not
-		replace their pods: reported as changed, not waited for. The run ends by naming the
+		paused Deployment, an OnDelete StatefulSet or DaemonSet, a ReplicaSet and a
+		ReplicationController do not replace their pods: reported as changed, pods keeping
+		the old token until recreated (also with --wait=false). The run ends by naming the
 		Secrets nothing reads any more, with the migrate command that judges them. An
 		interrupted run is finished by the same command with the same --backup-dir. Undo
 		with "kubectl bound-token restore --from DIR".
