@@ -170,7 +170,7 @@ func NewCmdSwitch(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 	fl.BoolVar(&o.IncludeSystem, "include-system", false, "Also switch workloads in kube-* and openshift-* namespaces, which operators own.")
 	fl.BoolVar(&o.Apply, "apply", false, "Back up, then rewrite the switchable workloads and follow their rollouts.")
 	fl.BoolVarP(&o.Yes, "yes", "y", false, "With --apply, do not ask for confirmation (needed when stdin is not a terminal).")
-	fl.StringVar(&o.BackupDir, "backup-dir", "", "Folder for the backup (created 0700). Default: ./bound-token-switch-TIMESTAMP. An existing folder from an interrupted run is resumed.")
+	fl.StringVar(&o.BackupDir, "backup-dir", "", "Folder for the backup (created 0700). Default: ./bound-token-switch-TIMESTAMP. An existing folder from an interrupted run is resumed, with the same --duration and --audience.")
 	fl.BoolVar(&o.Wait, "wait", o.Wait, "With --apply, wait for each rollout as kubectl rollout status does.")
 	fl.DurationVar(&o.Timeout, "timeout", o.Timeout, "With --apply, how long to wait for the rollouts.")
 	fl.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "How many workloads to change at once.")
@@ -249,6 +249,11 @@ func (o *SwitchOptions) Run(ctx context.Context) error {
 	}
 	if o.Apply && !o.Yes && !stdinTerminal(o.In) {
 		return usageErrorf("--apply changes the cluster: add --yes to confirm (stdin is not a terminal to ask on)")
+	}
+	if o.Apply {
+		if err := switcher.CheckResume(o.BackupDir, o.options()); err != nil {
+			return &ExitError{Code: ExitUsage, Err: err}
+		}
 	}
 	ns := o.Namespace
 	if o.AllNamespaces {

@@ -80,6 +80,15 @@ func Apply(ctx context.Context, client kubernetes.Interface, backup *legacy.Back
 	if opts.Workers < 1 {
 		opts.Workers = 1
 	}
+	// The token settings are recorded before any change, and a rerun
+	// with other ones changes nothing.
+	recorded, err := backup.Settle(opts.settings())
+	if err != nil {
+		return nil, err
+	}
+	if err := checkSettings(backup.Dir, recorded, opts.Options); err != nil {
+		return nil, err
+	}
 	a := &applier{client: client, backup: backup, opts: opts}
 	var out []legacy.Outcome
 	var follow []pending
