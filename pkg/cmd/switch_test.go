@@ -30,6 +30,9 @@ func TestSwitchRefusesBadFlagsBeforeTouchingAnything(t *testing.T) {
 		{[]string{"switch", "-o", "wide"}, `--output "wide"`},
 		{[]string{"switch", "-o", "name"}, "-o name lists what --apply changed"},
 		{[]string{"switch", "-l", "app=x", "deploy/web"}, "not both"},
+		{[]string{"switch", "--apply", "--dry-run=bogus"}, `--dry-run "bogus"`},
+		{[]string{"switch", "--dry-run=server"}, "only make sense with --apply"},
+		{[]string{"switch", "--apply", "--dry-run=server", "--backup-dir", "x"}, "drop --backup-dir"},
 	} {
 		_, stderr, code := runCmd(t, "", c.args...)
 		if code != 2 || !strings.Contains(stderr, c.want) || strings.Count(stderr, "\n") != 1 {

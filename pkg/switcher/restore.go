@@ -127,7 +127,7 @@ func restoreOne(ctx context.Context, client kubernetes.Interface, dir string, it
 			{"op": "replace", "path": path, "value": want},
 		})
 		_, err = retry.Do(ctx, retry.Default, func(ctx context.Context) error {
-			_, err := patchWorkload(ctx, client, rec.Kind, rec.Namespace, rec.Name, types.JSONPatchType, patch)
+			_, err := patchWorkload(ctx, client, rec.Kind, rec.Namespace, rec.Name, types.JSONPatchType, patch, nil)
 			return err
 		})
 		if err == nil {
@@ -196,8 +196,8 @@ func whereBackedUp(dir, ns, name string) string {
 }
 
 // patchWorkload patches a workload of one of the kinds switch changes.
-func patchWorkload(ctx context.Context, c kubernetes.Interface, kind, ns, name string, pt types.PatchType, patch []byte) (runtime.Object, error) {
-	po := metav1.PatchOptions{}
+func patchWorkload(ctx context.Context, c kubernetes.Interface, kind, ns, name string, pt types.PatchType, patch []byte, dryRun []string) (runtime.Object, error) {
+	po := metav1.PatchOptions{DryRun: dryRun}
 	switch kind {
 	case legacy.KindDeployment:
 		return c.AppsV1().Deployments(ns).Patch(ctx, name, pt, patch, po)
