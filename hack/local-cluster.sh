@@ -266,14 +266,14 @@ up() {
   # cmd/kube-controller-manager/app (NewControllerDescriptors; aliases in
   # apps.go, batch.go, core.go, certificates.go, v1.34): deployment,
   # replicaset, statefulset, daemonset (apps.go), job, cronjob (batch.go),
-  # garbagecollector, nodelifecycle (core.go), root-ca-cert-publisher
+  # garbagecollector, nodelifecycle, replicationcontroller (core.go), root-ca-cert-publisher
   # (certificates.go; publishes ConfigMap kube-root-ca.crt in every namespace).
   # nodelifecycle removes the node.kubernetes.io/not-ready:NoSchedule taint the
   # TaintNodesByCondition admission plugin puts on every new Node
   # (plugin/pkg/admission/nodetaint/admission.go, Admit) once kwok makes the
   # Node Ready (pkg/controller/nodelifecycle, doNoScheduleTaintingPass).
   local controllers=serviceaccount-token,serviceaccount
-  ((WORKLOADS)) && controllers+=,deployment,replicaset,statefulset,daemonset,job,cronjob,garbagecollector,root-ca-cert-publisher,nodelifecycle
+  ((WORKLOADS)) && controllers+=,deployment,replicaset,replicationcontroller,statefulset,daemonset,job,cronjob,garbagecollector,root-ca-cert-publisher,nodelifecycle
   start kube-controller-manager "${bin}/kube-controller-manager" \
     --kubeconfig "${DIR}/kubeconfig" \
     --controllers "${controllers}" \

@@ -52,13 +52,19 @@ var (
 		kube-* and openshift-* namespaces (--include-system) and workloads managed by Helm,
 		Argo CD or Flux, which would revert the change (--include-managed).
 
-		With --apply, on a terminal it asks first; in scripts it needs --yes. Each workload
+		With --apply, the right to get and patch each kind of workload involved is checked
+		first (SelfSubjectAccessReview): a forbidden run stops before changing anything.
+		--dry-run=client reports what would be switched without sending a change;
+		--dry-run=server has the apiserver admit and validate each patch (dryRun=All) and
+		store nothing; neither asks, backs up or waits. Otherwise, on a terminal it asks
+		first; in scripts it needs --yes. Each workload
 		is first written to --backup-dir (the format of migrate's backups), read back and
 		checked; then its template is patched with the backed-up resourceVersion as a
 		precondition, and each rollout is followed as kubectl rollout status does (--wait,
 		--timeout). A CronJob is done once patched (its next Job uses the new template); a
-		paused Deployment, an OnDelete StatefulSet or DaemonSet and a ReplicaSet do not
-		replace their pods: reported as changed, not waited for. The run ends by naming the
+		paused Deployment, an OnDelete StatefulSet or DaemonSet, a ReplicaSet and a
+		ReplicationController do not replace their pods: reported as changed, pods keeping
+		the old token until recreated (also with --wait=false). The run ends by naming the
 		Secrets nothing reads any more, with the migrate command that judges them. An
 		interrupted run is finished by the same command with the same --backup-dir. Undo
 		with "kubectl bound-token restore --from DIR".
@@ -82,6 +88,9 @@ var (
 		# In a script, without waiting; finish an interrupted run with the same folder
 		kubectl bound-token switch -A --apply --yes --wait=false --backup-dir ./switch-backup
 
+		# Would the apiserver (and its admission webhooks) accept every patch?
+		kubectl bound-token switch -n shop --apply --dry-run=server
+
 		# A token for a service outside the cluster
 		kubectl bound-token switch -n ci cronjob/report --audience vault --duration 1h
 
@@ -103,6 +112,7 @@ type SwitchOptions struct {
 	IncludeSystem  bool
 
 	Apply     bool
+	DryRun    string
 	Yes       bool
 	BackupDir string
 	Wait      bool
@@ -122,6 +132,7 @@ func NewSwitchOptions(streams genericiooptions.IOStreams) *SwitchOptions {
 	return &SwitchOptions{
 		PrintFlags:  genericclioptions.NewPrintFlags(""),
 		Duration:    switcher.DefaultExpirationSeconds * time.Second,
+		DryRun:      legacy.DryRunNone,
 		Wait:        true,
 		Timeout:     10 * time.Minute,
 		Concurrency: w.Concurrency, QPS: w.QPS, Burst: w.Burst,
@@ -133,7 +144,7 @@ func NewSwitchOptions(streams genericiooptions.IOStreams) *SwitchOptions {
 func NewCmdSwitch(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewSwitchOptions(streams)
 	cmd := &cobra.Command{
-		Use:                   "switch [TYPE/NAME ...] [-n NAMESPACE | -A] [-l SELECTOR] [--duration 3607s] [--audience AUD] [-o yaml] [--apply [--backup-dir DIR] [--yes] [--wait=false] [--timeout 10m]]",
+		Use:                   "switch [TYPE/NAME ...] [-n NAMESPACE | -A] [-l SELECTOR] [--duration 3607s] [--audience AUD] [-o yaml] [--apply [--dry-run=server] [--backup-dir DIR] [--yes] [--wait=false] [--timeout 10m]]",
 		DisableFlagsInUseLine: true,
 		Short:                 "Move the workloads that read legacy token Secrets onto projected tokens; with --apply, back up, patch and follow the rollouts",
 		Long:                  switchLong,
@@ -168,8 +179,11 @@ func NewCmdSwitch(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 	fl.BoolVar(&o.IncludeManaged, "include-managed", false, "Also switch workloads managed by Helm, Argo CD or Flux, which may revert the change.")
 	fl.BoolVar(&o.IncludeSystem, "include-system", false, "Also switch workloads in kube-* and openshift-* namespaces, which operators own.")
 	fl.BoolVar(&o.Apply, "apply", false, "Back up, then rewrite the switchable workloads and follow their rollouts.")
+	fl.StringVar(&o.DryRun, "dry-run", o.DryRun, `With --apply: "client" reports what would be switched without sending a change; "server" sends each patch with dryRun=All (admitted and validated, nothing stored). Nothing is backed up, asked or waited for.`)
+	fl.Lookup("dry-run").NoOptDefVal = legacy.DryRunClient
+	_ = cmd.RegisterFlagCompletionFunc("dry-run", cobra.FixedCompletions([]string{legacy.DryRunNone, legacy.DryRunClient, legacy.DryRunServer}, cobra.ShellCompDirectiveNoFileComp))
 	fl.BoolVarP(&o.Yes, "yes", "y", false, "With --apply, do not ask for confirmation (needed when stdin is not a terminal).")
-	fl.StringVar(&o.BackupDir, "backup-dir", "", "Folder for the backup (created 0700). Default: ./bound-token-switch-TIMESTAMP. An existing folder from an interrupted run is resumed.")
+	fl.StringVar(&o.BackupDir, "backup-dir", "", "Folder for the backup (created 0700). Default: ./bound-token-switch-TIMESTAMP. An existing folder from an interrupted run is resumed, with the same --duration and --audience.")
 	fl.BoolVar(&o.Wait, "wait", o.Wait, "With --apply, wait for each rollout as kubectl rollout status does.")
 	fl.DurationVar(&o.Timeout, "timeout", o.Timeout, "With --apply, how long to wait for the rollouts.")
 	fl.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "How many workloads to change at once.")
@@ -196,8 +210,16 @@ func (o *SwitchOptions) Validate() error {
 			return err
 		}
 	}
-	if !o.Apply && (o.Yes || o.BackupDir != "") {
-		return fmt.Errorf("--yes and --backup-dir only make sense with --apply")
+	switch o.DryRun {
+	case legacy.DryRunNone, legacy.DryRunClient, legacy.DryRunServer:
+	default:
+		return fmt.Errorf(`--dry-run %q: use "none", "client" or "server"`, o.DryRun)
+	}
+	if !o.Apply && (o.Yes || o.BackupDir != "" || o.DryRun != legacy.DryRunNone) {
+		return fmt.Errorf("--yes, --backup-dir and --dry-run only make sense with --apply")
+	}
+	if o.DryRun != legacy.DryRunNone && o.BackupDir != "" {
+		return fmt.Errorf("--dry-run changes nothing and writes no backup: drop --backup-dir")
 	}
 	if o.Timeout <= 0 {
 		return fmt.Errorf("--timeout must be positive")
@@ -246,8 +268,13 @@ func (o *SwitchOptions) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	if o.Apply && !o.Yes && !stdinTerminal(o.In) {
+	if o.Apply && o.DryRun == legacy.DryRunNone && !o.Yes && !stdinTerminal(o.In) {
 		return usageErrorf("--apply changes the cluster: add --yes to confirm (stdin is not a terminal to ask on)")
+	}
+	if o.Apply && o.DryRun == legacy.DryRunNone {
+		if err := switcher.CheckResume(o.BackupDir, o.options()); err != nil {
+			return &ExitError{Code: ExitUsage, Err: err}
+		}
 	}
 	ns := o.Namespace
 	if o.AllNamespaces {
@@ -336,7 +363,13 @@ func (o *SwitchOptions) runApply(ctx context.Context, plans []*switcher.Plan) er
 			return nil
 		}
 	}
-	if !o.Yes && switchable > 0 {
+	if switchable > 0 {
+		if err := switcher.CheckAccess(ctx, o.Client, plans); err != nil {
+			return &ExitError{Code: ExitUsage, Err: err}
+		}
+	}
+	dry := o.DryRun != legacy.DryRunNone
+	if !o.Yes && !dry && switchable > 0 {
 		for _, p := range plans {
 			writePlan(o.ErrOut, p)
 		}
@@ -346,7 +379,7 @@ func (o *SwitchOptions) runApply(ctx context.Context, plans []*switcher.Plan) er
 		}
 	}
 	var backup *legacy.Backup
-	if switchable > 0 || resuming {
+	if !dry && (switchable > 0 || resuming) {
 		var err error
 		if backup, err = openBackup(o.ErrOut, dir, "bound-token-switch-", legacy.ModeSwitch, now); err != nil {
 			return err
@@ -356,10 +389,10 @@ func (o *SwitchOptions) runApply(ctx context.Context, plans []*switcher.Plan) er
 	}
 	var out []legacy.Outcome
 	var err error
-	if backup != nil {
+	if backup != nil || dry {
 		prog := newLine(o.ErrOut)
 		out, err = switcher.Apply(ctx, o.Client, backup, plans, switcher.ApplyOptions{
-			Options: o.options(), Workers: o.Concurrency, Wait: o.Wait, Timeout: o.Timeout, Progress: prog.show,
+			Options: o.options(), DryRun: o.DryRun, Workers: o.Concurrency, Wait: o.Wait, Timeout: o.Timeout, Progress: prog.show,
 		})
 		prog.end()
 		if out == nil && err != nil {
@@ -386,6 +419,9 @@ func (o *SwitchOptions) runApply(ctx context.Context, plans []*switcher.Plan) er
 		if errors.Is(err, context.Canceled) {
 			err = errors.New("interrupted")
 		}
+		if dry {
+			return &ExitError{Code: ExitFailed, Err: err}
+		}
 		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("%v; run the same command again with --backup-dir %s to finish", err, dir)}
 	}
 	for _, oc := range out {
@@ -402,8 +438,17 @@ func printSwitchOutcomes(o *SwitchOptions, dir string, backup *legacy.Backup, ou
 	}
 	if o.format() == "name" {
 		for _, it := range out {
-			if it.Result == switcher.OutSwitched || it.Result == switcher.OutNotRolled || it.Result == switcher.OutTimeout {
+			switch it.Result {
+			case switcher.OutSwitched, switcher.OutNotRolled, switcher.OutTimeout:
 				fmt.Fprintf(o.Out, "%s/%s\n", strings.ToLower(it.Kind), it.Name)
+			case legacy.OutWouldChange:
+				// As kubectl marks a dry run's names (k8s.io/kubectl
+				// pkg/cmd/util/helpers.go, PrintFlagsWithDryRunStrategy).
+				mark := "dry run"
+				if o.DryRun == legacy.DryRunServer {
+					mark = "server dry run"
+				}
+				fmt.Fprintf(o.Out, "%s/%s (%s)\n", strings.ToLower(it.Kind), it.Name, mark)
 			}
 		}
 	} else if err := printOutcomeList(o.PrintFlags, o.Out, "LegacyTokenSwitch", dir, out, counts); err != nil {

@@ -11,6 +11,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 )
 
 func TestSwitchRefusesBadFlagsBeforeTouchingAnything(t *testing.T) {
@@ -28,6 +30,9 @@ func TestSwitchRefusesBadFlagsBeforeTouchingAnything(t *testing.T) {
 		{[]string{"switch", "-o", "wide"}, `--output "wide"`},
 		{[]string{"switch", "-o", "name"}, "-o name lists what --apply changed"},
 		{[]string{"switch", "-l", "app=x", "deploy/web"}, "not both"},
+		{[]string{"switch", "--apply", "--dry-run=bogus"}, `--dry-run "bogus"`},
+		{[]string{"switch", "--dry-run=server"}, "only make sense with --apply"},
+		{[]string{"switch", "--apply", "--dry-run=server", "--backup-dir", "x"}, "drop --backup-dir"},
 	} {
 		_, stderr, code := runCmd(t, "", c.args...)
 		if code != 2 || !strings.Contains(stderr, c.want) || strings.Count(stderr, "\n") != 1 {
@@ -66,5 +71,38 @@ func TestSwitchApplyNeedsYesOffATerminal(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "deployment/web -n app: switchable (reads tok)") || !strings.Contains(out.String(), "+      - serviceAccountToken:") {
 		t.Fatalf("plan:\n%s", out)
+	}
+}
+
+// A rerun into a switch backup folder with another --duration or
+// --audience is refused with one line and exit 2 before the cluster is
+// read or anything is asked.
+func TestSwitchResumeWithOtherTokenSettingsIsRefused(t *testing.T) {
+	dir := t.TempDir() + "/b"
+	b, err := legacy.OpenBackup(dir, legacy.ModeSwitch, "2026-01-01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Settle(map[string]string{"expirationSeconds": "3607", "audience": ""}); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	for _, args := range [][]string{{"--duration", "1h"}, {"--audience", "vault"}} {
+		cs := fake.NewSimpleClientset()
+		out, errOut := &bytes.Buffer{}, &bytes.Buffer{}
+		o := NewSwitchOptions(genericiooptions.IOStreams{In: strings.NewReader(""), Out: out, ErrOut: errOut})
+		o.Client, o.Namespace, o.Apply, o.Yes, o.BackupDir = cs, "app", true, true, dir
+		if args[0] == "--duration" {
+			o.Duration = time.Hour
+		} else {
+			o.Audience = args[1]
+		}
+		err := o.Run(nil)
+		if code := exitCode(err); code != ExitUsage || err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "finish it with the same token settings") {
+			t.Errorf("%v: exit %d, %v; want exit 2 and one line", args, code, err)
+		}
+		if n := len(cs.Actions()); n != 0 {
+			t.Errorf("%v: %d requests before refusing", args, n)
+		}
 	}
 }

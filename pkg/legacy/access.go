@@ -12,7 +12,8 @@ import (
 	"github.com/bound-token/kubectl-bound-token/pkg/retry"
 )
 
-// Permission is one verb on one core resource.
+// Permission is one verb on one resource: a core one ("secrets") or one
+// of a group, as kubectl spells it ("deployments.apps").
 type Permission struct{ Verb, Resource string }
 
 // ApplyPermissions lists what apply needs, so that a missing one stops it
@@ -41,11 +42,12 @@ func RestorePermissions() []Permission {
 func CheckAccess(ctx context.Context, client kubernetes.Interface, ns string, perms []Permission) error {
 	var missing []string
 	for _, p := range perms {
+		resource, group, _ := strings.Cut(p.Resource, ".")
 		// A review stores nothing: safe to repeat.
 		r, err := retry.Value(ctx, retry.Default, func(ctx context.Context) (*authorizationv1.SelfSubjectAccessReview, error) {
 			return client.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
 				Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{
-					Namespace: ns, Verb: p.Verb, Resource: p.Resource,
+					Namespace: ns, Verb: p.Verb, Resource: resource, Group: group,
 				}},
 			}, metav1.CreateOptions{})
 		})

@@ -35,6 +35,10 @@ const (
 	OpBegin  = "begin"
 	OpBackup = "backup"
 	OpDone   = "done"
+	// OpSettings records the settings a run's changes depend on (switch:
+	// the projected token's lifetime and audience), once per folder, so
+	// that a rerun into the folder cannot finish it with other settings.
+	OpSettings = "settings"
 )
 
 // Results recorded by OpDone.
@@ -100,6 +104,8 @@ type Record struct {
 	// Template is, on a done record of switch, the sha256 of the pod
 	// template (JSON as TemplateSum computes it) after the switch.
 	Template string `json:"template,omitempty"`
+	// Settings, on a settings record.
+	Settings map[string]string `json:"settings,omitempty"`
 }
 
 // Entry is what the index knows about one object.
@@ -114,10 +120,13 @@ type Entry struct {
 
 // Index is the replayed journal.
 type Index struct {
-	Mode    string
-	Date    string
-	Entries map[string]*Entry // by Kind/Namespace/Name
-	Order   []string          // keys in first-seen order
+	Mode string
+	Date string
+	// Settings are those of the folder's first settings record (nil:
+	// none recorded, a folder written before they were).
+	Settings map[string]string
+	Entries  map[string]*Entry // by Kind/Namespace/Name
+	Order    []string          // keys in first-seen order
 }
 
 func (ix *Index) entry(kind, ns, name string) *Entry {
@@ -147,6 +156,10 @@ func (ix *Index) apply(r *Record) {
 		e.Results[r.Result] = true
 		rc := *r
 		e.Done = &rc
+	case OpSettings:
+		if ix.Settings == nil {
+			ix.Settings = r.Settings
+		}
 	}
 }
 
@@ -199,6 +212,11 @@ func ParseIndex(data []byte) (*Index, error) {
 func (r *Record) validate() error {
 	switch r.Op {
 	case OpBackup, OpDone:
+	case OpSettings:
+		if len(r.Settings) == 0 {
+			return errors.New("a settings record without settings")
+		}
+		return nil
 	default:
 		return fmt.Errorf("unknown op %q", r.Op)
 	}
@@ -362,6 +380,21 @@ func (b *Backup) Close() error {
 // queue behind the disk.
 func (b *Backup) Commit(r Record) error {
 	return b.append(r, true)
+}
+
+// Settle records settings in a folder that has none yet (durably, before
+// any change that depends on them) and returns the settings the folder
+// holds: the ones just recorded, or an earlier run's, which the caller
+// compares with its own.
+func (b *Backup) Settle(settings map[string]string) (map[string]string, error) {
+	if b.Index.Settings != nil {
+		return b.Index.Settings, nil
+	}
+	if err := b.Commit(Record{Op: OpSettings, Settings: settings}); err != nil {
+		return nil, err
+	}
+	b.Index.Settings = settings
+	return settings, nil
 }
 
 // Note appends r without waiting for the disk. Done records use it: a run

@@ -12,6 +12,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
@@ -37,12 +38,19 @@ const (
 )
 
 // Done reports whether an outcome is the goal reached: exit 0 needs every
-// outcome done.
-func Done(o legacy.Outcome) bool { return o.Result == OutSwitched }
+// outcome done (in a dry run, every switch would be made).
+func Done(o legacy.Outcome) bool {
+	return o.Result == OutSwitched || o.Result == legacy.OutWouldChange
+}
 
 // ApplyOptions say how switch applies.
 type ApplyOptions struct {
 	Options
+	// DryRun is legacy.DryRunNone (""), DryRunClient (nothing is sent)
+	// or DryRunServer (each patch is sent with dryRun=All: the server
+	// admits and validates it and stores nothing). A dry run needs no
+	// backup, writes none and follows no rollout.
+	DryRun  string
 	Workers int
 	// Wait follows each rollout as kubectl rollout status does, up to
 	// Timeout.
@@ -74,11 +82,26 @@ type pending struct {
 // records the template it wrote. Refused and skipped plans become outcomes
 // with their reasons. With opts.Wait it follows the rollouts.
 func Apply(ctx context.Context, client kubernetes.Interface, backup *legacy.Backup, plans []*Plan, opts ApplyOptions) ([]legacy.Outcome, error) {
-	if backup == nil {
-		return nil, errors.New("no backup, no change: switch --apply needs a backup folder")
+	if opts.DryRun == "" {
+		opts.DryRun = legacy.DryRunNone
 	}
 	if opts.Workers < 1 {
 		opts.Workers = 1
+	}
+	if opts.DryRun != legacy.DryRunNone {
+		return dryRun(ctx, client, plans, opts)
+	}
+	if backup == nil {
+		return nil, errors.New("no backup, no change: switch --apply needs a backup folder")
+	}
+	// The token settings are recorded before any change, and a rerun
+	// with other ones changes nothing.
+	recorded, err := backup.Settle(opts.settings())
+	if err != nil {
+		return nil, err
+	}
+	if err := checkSettings(backup.Dir, recorded, opts.Options); err != nil {
+		return nil, err
 	}
 	a := &applier{client: client, backup: backup, opts: opts}
 	var out []legacy.Outcome
@@ -201,7 +224,46 @@ func volumesPatch(w *Workload, rv string, volumes []corev1.Volume) []byte {
 }
 
 func (a *applier) patchObject(ctx context.Context, w *Workload, patch []byte) (runtime.Object, error) {
-	return patchWorkload(ctx, a.client, w.Kind, w.Object.GetNamespace(), w.Object.GetName(), types.MergePatchType, patch)
+	var dry []string
+	if a.opts.DryRun == legacy.DryRunServer {
+		dry = []string{metav1.DryRunAll}
+	}
+	return patchWorkload(ctx, a.client, w.Kind, w.Object.GetNamespace(), w.Object.GetName(), types.MergePatchType, patch, dry)
+}
+
+// dryRun reports what Apply would do: with DryRunClient from the plans
+// alone, with DryRunServer after the server accepted each patch (sent with
+// dryRun=All, k8s.io/apiserver pkg/endpoints/handlers/patch.go: admitted
+// and validated, not stored). Nothing is backed up or recorded.
+func dryRun(ctx context.Context, client kubernetes.Interface, plans []*Plan, opts ApplyOptions) ([]legacy.Outcome, error) {
+	a := &applier{client: client, opts: opts}
+	out := make([]legacy.Outcome, len(plans))
+	legacy.Parallel(len(plans), opts.Workers, func(i int) {
+		p := plans[i]
+		switch {
+		case p.Verdict == VerdictRefused:
+			out[i] = outcome(p.Workload, OutRefused, "%s", joinReasons(p.Reasons))
+			return
+		case p.Verdict != VerdictSwitchable:
+			out[i] = outcome(p.Workload, OutSkipped, "%s", joinReasons(p.Reasons))
+			return
+		}
+		note := ""
+		if res, msg := noRollout(p.Workload); res == OutNotRolled {
+			note = "; then: " + msg
+		}
+		if opts.DryRun == legacy.DryRunClient {
+			out[i] = outcome(p.Workload, legacy.OutWouldChange, "would switch (client dry run)%s", note)
+			return
+		}
+		if o, ok := a.patch(ctx, p); !ok {
+			out[i] = o
+			return
+		}
+		out[i] = outcome(p.Workload, legacy.OutWouldChange, "would switch (server dry run accepted)%s", note)
+	})
+	sortOutcomes(out)
+	return out, ctx.Err()
 }
 
 // patch rewrites one backed-up workload. A conflict is looked into: the
@@ -248,6 +310,9 @@ func (a *applier) patch(ctx context.Context, p *Plan) (legacy.Outcome, bool) {
 func TemplateSum(t *corev1.PodTemplateSpec) string { return legacy.TemplateSum(t) }
 
 func (a *applier) record(w *Workload, sum string) (legacy.Outcome, bool) {
+	if a.opts.DryRun != legacy.DryRunNone {
+		return legacy.Outcome{}, true
+	}
 	err := a.backup.Note(legacy.Record{Op: legacy.OpDone, Kind: w.Kind, Namespace: w.Object.GetNamespace(), Name: w.Object.GetName(), Result: legacy.ResultSwitched, Template: sum})
 	if err != nil {
 		return outcome(w, legacy.OutFailed, "changed, but not recorded in the backup: %v", err), false

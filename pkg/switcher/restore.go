@@ -116,29 +116,41 @@ func restoreOne(ctx context.Context, client kubernetes.Interface, dir string, it
 		return res(OutSecretFirst, "not restored: its pods would fail to authenticate: %s; then run this restore again", strings.Join(blocked, "; "))
 	}
 	path := "/" + strings.Join(bw.templatePath(), "/")
-	patch, _ := json.Marshal([]map[string]any{
-		{"op": "test", "path": "/metadata/resourceVersion", "value": cur.Object.GetResourceVersion()},
-		{"op": "replace", "path": path, "value": want},
-	})
-	_, err = retry.Do(ctx, retry.Default, func(ctx context.Context) error {
-		_, err := patchWorkload(ctx, client, rec.Kind, rec.Namespace, rec.Name, types.JSONPatchType, patch)
-		return err
-	})
-	if err != nil {
+	// The resourceVersion also moves on a status write (a ReplicaSet's
+	// controller writes one whenever its pods change): a failed test is
+	// looked into, and the patch sent again while the template is still
+	// the one the switch wrote, as apply's patch does.
+	rv := cur.Object.GetResourceVersion()
+	for attempt := 0; attempt < 4; attempt++ {
+		patch, _ := json.Marshal([]map[string]any{
+			{"op": "test", "path": "/metadata/resourceVersion", "value": rv},
+			{"op": "replace", "path": path, "value": want},
+		})
+		_, err = retry.Do(ctx, retry.Default, func(ctx context.Context) error {
+			_, err := patchWorkload(ctx, client, rec.Kind, rec.Namespace, rec.Name, types.JSONPatchType, patch, nil)
+			return err
+		})
+		if err == nil {
+			return res(OutRestored, "template put back as backed up")
+		}
+		again, gerr := GetWorkload(ctx, client, rec.Kind, rec.Namespace, rec.Name)
 		// A lost answer to a patch that went through leaves the
 		// template as backed up.
-		if again, gerr := GetWorkload(ctx, client, rec.Kind, rec.Namespace, rec.Name); gerr == nil && TemplateSum(again.Template()) == TemplateSum(want) {
+		if gerr == nil && TemplateSum(again.Template()) == TemplateSum(want) {
 			return res(OutRestored, "template put back as backed up")
 		}
 		// A failed "test" answers 422, reason Invalid
 		// (k8s.io/apiserver pkg/endpoints/handlers/patch.go, applyJSPatch:
 		// NewGenericServerResponse(http.StatusUnprocessableEntity, ...)).
-		if apierrors.IsConflict(err) || apierrors.IsInvalid(err) {
-			return res(legacy.OutSkipChanged, "changed while restoring; run restore again")
+		if !apierrors.IsConflict(err) && !apierrors.IsInvalid(err) {
+			return res(legacy.OutFailed, "%v", legacy.DescribeAPIError(err, "patch", resourceOf(rec.Kind), rec.Namespace))
 		}
-		return res(legacy.OutFailed, "%v", legacy.DescribeAPIError(err, "patch", resourceOf(rec.Kind), rec.Namespace))
+		if gerr != nil || TemplateSum(again.Template()) != it.Done.Template {
+			return res(legacy.OutSkipChanged, "its template changed while restoring: left alone; run restore again to judge it anew")
+		}
+		rv = again.Object.GetResourceVersion()
 	}
-	return res(OutRestored, "template put back as backed up")
+	return res(legacy.OutSkipChanged, "its resourceVersion kept changing while restoring; run restore again")
 }
 
 // whereBackedUp names the migrate backup folder, next to dir or in the
@@ -184,8 +196,8 @@ func whereBackedUp(dir, ns, name string) string {
 }
 
 // patchWorkload patches a workload of one of the kinds switch changes.
-func patchWorkload(ctx context.Context, c kubernetes.Interface, kind, ns, name string, pt types.PatchType, patch []byte) (runtime.Object, error) {
-	po := metav1.PatchOptions{}
+func patchWorkload(ctx context.Context, c kubernetes.Interface, kind, ns, name string, pt types.PatchType, patch []byte, dryRun []string) (runtime.Object, error) {
+	po := metav1.PatchOptions{DryRun: dryRun}
 	switch kind {
 	case legacy.KindDeployment:
 		return c.AppsV1().Deployments(ns).Patch(ctx, name, pt, patch, po)

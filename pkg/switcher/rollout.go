@@ -8,7 +8,11 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/kubectl/pkg/polymorphichelpers"
@@ -45,16 +49,30 @@ func noRollout(w *Workload) (result, msg string) {
 			return OutNotRolled, "changed, but its updateStrategy is OnDelete: pods keep the old token until recreated"
 		}
 	}
-	switch w.Kind {
-	case legacy.KindCronJob:
+	switch o := w.Object.(type) {
+	case *batchv1.CronJob:
 		return OutSwitched, "the next Job uses the projected token"
-	case legacy.KindReplicaSet, legacy.KindReplicationController:
-		// The replica set controller compares pod counts, never
-		// templates (pkg/controller/replicaset/replica_set.go,
-		// manageReplicas).
-		return OutNotRolled, "changed, but a " + w.Kind + " never replaces running pods: they keep the old token until recreated"
+	case *appsv1.ReplicaSet:
+		return OutNotRolled, replicaSetNotRolled(w, metav1.FormatLabelSelector(o.Spec.Selector))
+	case *corev1.ReplicationController:
+		return OutNotRolled, replicaSetNotRolled(w, labels.SelectorFromSet(o.Spec.Selector).String())
 	}
 	return "", ""
+}
+
+// replicaSetNotRolled is the outcome of a rewritten ReplicaSet or
+// ReplicationController. Neither has a rollout: the controller compares pod
+// counts, never templates (pkg/controller/replicaset/replica_set.go,
+// manageReplicas, which also runs ReplicationControllers through
+// pkg/controller/replication), and kubectl rollout status has no status
+// viewer for them (k8s.io/kubectl pkg/polymorphichelpers/rollout_status.go,
+// StatusViewerFor: "no status viewer has been implemented"). Done, as
+// far as the template goes, once patched; its running pods keep the old
+// token until they are recreated, which a pod deleted is (from the new
+// template).
+func replicaSetNotRolled(w *Workload, selector string) string {
+	return fmt.Sprintf("changed, but a %s never replaces running pods and has no rollout: they keep the old token until recreated (kubectl delete pods -n %s -l '%s' recreates them from the new template)",
+		w.Kind, w.Object.GetNamespace(), selector)
 }
 
 var groupOf = map[string]string{legacy.KindDeployment: "apps", legacy.KindStatefulSet: "apps", legacy.KindDaemonSet: "apps"}
@@ -80,12 +98,15 @@ func (a *applier) follow(ctx context.Context, ps []pending) []legacy.Outcome {
 	var out []legacy.Outcome
 	var wait []pending
 	for _, p := range ps {
-		if !a.opts.Wait {
-			out = append(out, outcome(p.w, OutSwitched, "%stemplate rewritten; rollout not waited for (--wait=false)", p.msg))
-			continue
-		}
+		// Whether pods will be replaced at all does not depend on
+		// waiting: a workload that does not roll is reported so with
+		// --wait=false too.
 		if res, msg := noRollout(p.w); res != "" {
 			out = append(out, outcome(p.w, res, "%s%s", p.msg, msg))
+			continue
+		}
+		if !a.opts.Wait {
+			out = append(out, outcome(p.w, OutSwitched, "%stemplate rewritten; rollout not waited for (--wait=false)", p.msg))
 			continue
 		}
 		wait = append(wait, p)

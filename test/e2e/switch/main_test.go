@@ -206,6 +206,18 @@ func templateJSON(t *testing.T, kind, ns, name string) []byte {
 			t.Fatal(err)
 		}
 		tmpl = d.Spec.Template
+	case "ReplicaSet":
+		d, err := cluster.Client.AppsV1().ReplicaSets(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl = d.Spec.Template
+	case "ReplicationController":
+		d, err := cluster.Client.CoreV1().ReplicationControllers(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl = d.Spec.Template
 	case "CronJob":
 		d, err := cluster.Client.BatchV1().CronJobs(ns).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {

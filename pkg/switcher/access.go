@@ -1,0 +1,70 @@
+package switcher
+
+import (
+	"context"
+	"sort"
+
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
+)
+
+// resourceGroup is a kind's resource as kubectl spells it with its group.
+func resourceGroup(kind string) string {
+	if g := schemaGVK(kind).Group; g != "" {
+		return resourceOf(kind) + "." + g
+	}
+	return resourceOf(kind)
+}
+
+// CheckAccess asks the apiserver (SelfSubjectAccessReview) whether the
+// caller may get and patch every kind of workload that the switchable
+// plans would change, so that a forbidden run stops before its first
+// backup rather than after half the workloads. Permission everywhere is
+// asked first; without it, each namespace involved is asked (RBAC granted
+// per namespace). The error is one line naming what is missing and where.
+func CheckAccess(ctx context.Context, client kubernetes.Interface, plans []*Plan) error {
+	byNS := map[string]map[string]bool{}
+	all := map[string]bool{}
+	for _, p := range plans {
+		if !p.Switchable() {
+			continue
+		}
+		if byNS[p.Namespace] == nil {
+			byNS[p.Namespace] = map[string]bool{}
+		}
+		byNS[p.Namespace][p.Kind] = true
+		all[p.Kind] = true
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	perms := func(kinds map[string]bool) []legacy.Permission {
+		var ks []string
+		for k := range kinds {
+			ks = append(ks, k)
+		}
+		sort.Strings(ks)
+		var out []legacy.Permission
+		for _, k := range ks {
+			// get: a resumed run, a conflict and a rollout read the
+			// workload again.
+			out = append(out, legacy.Permission{Verb: "get", Resource: resourceGroup(k)}, legacy.Permission{Verb: "patch", Resource: resourceGroup(k)})
+		}
+		return out
+	}
+	if len(byNS) > 1 && legacy.CheckAccess(ctx, client, "", perms(all)) == nil {
+		return nil
+	}
+	nss := make([]string, 0, len(byNS))
+	for ns := range byNS {
+		nss = append(nss, ns)
+	}
+	sort.Strings(nss)
+	for _, ns := range nss {
+		if err := legacy.CheckAccess(ctx, client, ns, perms(byNS[ns])); err != nil {
+			return err
+		}
+	}
+	return nil
+}
