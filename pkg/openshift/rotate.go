@@ -133,12 +133,15 @@ var ErrNotConfirmed = errors.New("not confirmed: nothing changed")
 // IssuerRotationResult is what a rotation did.
 type IssuerRotationResult struct {
 	metav1.TypeMeta `json:",inline"`
-	Previous        string          `json:"previousIssuer"`
-	Issuer          string          `json:"issuer"`
-	Backup          string          `json:"backup,omitempty"`
-	TrustWindow     string          `json:"trustWindow,omitempty"`
-	Rollout         Progress        `json:"rollout"`
-	Restart         *restart.Result `json:"restart,omitempty"`
+	Previous        string `json:"previousIssuer"`
+	Issuer          string `json:"issuer"`
+	// SinceRevision is latestAvailableRevision before the change: the
+	// rollout goes beyond it.
+	SinceRevision int32           `json:"sinceRevision"`
+	Backup        string          `json:"backup,omitempty"`
+	TrustWindow   string          `json:"trustWindow,omitempty"`
+	Rollout       Progress        `json:"rollout"`
+	Restart       *restart.Result `json:"restart,omitempty"`
 	// DryRun is "client" or "server" when nothing was changed on purpose.
 	DryRun string `json:"dryRun,omitempty"`
 }
@@ -191,7 +194,7 @@ func RotateIssuer(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Inte
 		return nil, &RotateError{StagePlan, err}
 	}
 	report(Step{Kind: StepPlanned, Plan: plan})
-	res := &IssuerRotationResult{Previous: EffectiveIssuer(plan.Current), Issuer: EffectiveIssuer(plan.New)}
+	res := &IssuerRotationResult{Previous: EffectiveIssuer(plan.Current), Issuer: EffectiveIssuer(plan.New), SinceRevision: plan.Revision}
 	if r.DryRun {
 		res.DryRun = "client"
 		return res, nil
