@@ -25,9 +25,10 @@ func newResultPrintFlags() *genericclioptions.PrintFlags {
 }
 
 // addResultPrintFlags adds pf's flags to cmd and completes -o with its
-// formats.
+// formats. --show-managed-fields is hidden: a result has no managedFields.
 func addResultPrintFlags(cmd *cobra.Command, pf *genericclioptions.PrintFlags) {
 	pf.AddFlags(cmd)
+	_ = cmd.Flags().MarkHidden("show-managed-fields")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(pf.AllowedFormats(), cobra.ShellCompDirectiveNoFileComp))
 }
 
