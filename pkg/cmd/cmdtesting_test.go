@@ -49,9 +49,10 @@ func newTestFactory(t *testing.T, ns string, dyn *fakeDynamic, api http.Handler)
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 	// A fake.RESTClient without its own client leaves every group on
-	// http.DefaultClient, against the server.
+	// http.DefaultClient, against the server, in JSON (not protobuf) so that
+	// api can read what it is sent.
 	tf.Client = &fake.RESTClient{NegotiatedSerializer: resource.UnstructuredPlusDefaultContentConfig().NegotiatedSerializer}
-	tf.ClientConfigVal = &rest.Config{Host: srv.URL}
+	tf.ClientConfigVal = &rest.Config{Host: srv.URL, ContentConfig: rest.ContentConfig{ContentType: "application/json"}}
 	if dyn == nil {
 		dyn = newDynamic()
 	}
