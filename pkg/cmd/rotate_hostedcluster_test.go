@@ -115,15 +115,15 @@ func TestRotateHostedCluster(t *testing.T) {
 	}{
 		{
 			name: "rotate without waiting", args: []string{"--key", keyFile, "--wait=false"},
-			wantOut: kid + "\n",
-			wantErr: "created Secret clusters/" + newSecret + "; hostedcluster clusters/prod now signs with kid " + kid + " (Secret old of the previous kid " + oldKid + " is kept)",
+			wantOut:   kid + "\n",
+			wantErr:   "created Secret clusters/" + newSecret + "; hostedcluster clusters/prod now signs with kid " + kid + " (Secret old of the previous kid " + oldKid + " is kept)",
 			wantCalls: []string{"GET /api/v1/namespaces/clusters/secrets/old", "POST /api/v1/namespaces/clusters/secrets"},
 			wantPatch: []string{patch},
 		},
 		{
 			name: "server dry run sends both writes with dryRun=All", args: []string{"--key", keyFile, "--dry-run=server"},
-			wantOut: kid + "\n",
-			wantErr: "dry run (server): would create Secret clusters/" + newSecret + " (kid " + kid + ") and point hostedcluster clusters/prod at it",
+			wantOut:   kid + "\n",
+			wantErr:   "dry run (server): would create Secret clusters/" + newSecret + " (kid " + kid + ") and point hostedcluster clusters/prod at it",
 			wantCalls: []string{"GET /api/v1/namespaces/clusters/secrets/old", "POST /api/v1/namespaces/clusters/secrets dryRun=All"},
 			wantPatch: []string{patch + " dryRun=All"},
 		},
