@@ -39,8 +39,8 @@ var (
 func NewCmdRotate(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	issuerCmd := NewCmdRotateIssuer(f, streams)
 	hostedCmd := NewCmdRotateHostedCluster(f, streams)
-	io := NewRotateIssuerOptions(streams)
-	ho := NewRotateHostedClusterOptions(streams)
+	iss := NewRotateIssuerOptions(streams)
+	hc := NewRotateHostedClusterOptions(streams)
 	var (
 		issuer, hosted string
 		timeout        = 30 * time.Minute
@@ -62,14 +62,14 @@ func NewCmdRotate(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 			)
 			switch {
 			case hosted != "":
-				ho.PrintFlags, ho.Issuer, ho.Timeout = pf, issuer, timeout
-				o, sub, subArgs = ho, hostedCmd, []string{hosted}
+				hc.PrintFlags, hc.Issuer, hc.Timeout = pf, issuer, timeout
+				o, sub, subArgs = hc, hostedCmd, []string{hosted}
 				oldForm, newForm = "rotate --hosted-cluster NAME", "rotate hosted-cluster NAME"
-			case issuer != "" || io.Rollback:
-				io.PrintFlags, io.Timeout = pf, timeout
-				o, sub = io, issuerCmd
+			case issuer != "" || iss.Rollback:
+				iss.PrintFlags, iss.Timeout = pf, timeout
+				o, sub = iss, issuerCmd
 				oldForm, newForm = "rotate --issuer URL", "rotate issuer URL"
-				if io.Rollback {
+				if iss.Rollback {
 					oldForm, newForm = "rotate --rollback --from FILE", "rotate issuer --rollback --from FILE"
 				}
 				if issuer != "" {
@@ -100,15 +100,15 @@ func NewCmdRotate(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 	}
 	// The earlier command's flags, hidden: the subcommands document them.
 	fl := cmd.Flags()
-	io.addFlags(fl)
-	ho.addFlags(fl)
+	iss.addFlags(fl)
+	hc.addFlags(fl)
 	fl.StringVar(&issuer, "issuer", "", "Deprecated: use 'rotate issuer URL'.")
 	fl.StringVar(&hosted, "hosted-cluster", "", "Deprecated: use 'rotate hosted-cluster NAME'.")
 	fl.DurationVar(&timeout, "timeout", timeout, "How long to wait for the rollout.")
 	cmdutil.AddDryRunFlag(cmd)
 	addResultPrintFlags(cmd, pf)
-	io.registerCompletions(f, cmd)
-	ho.registerCompletions(cmd)
+	iss.registerCompletions(f, cmd)
+	hc.registerCompletions(cmd)
 	// -h too, so that the help shows no empty Options section.
 	fl.BoolP("help", "h", false, "help for rotate")
 	fl.VisitAll(func(fl *flag.Flag) { fl.Hidden = true })

@@ -156,7 +156,7 @@ func TestRotateIssuer(t *testing.T) {
 			wantPatch: []string{`{"metadata":{"resourceVersion":"5"},"spec":{"serviceAccountIssuer":"https://back.example.com"}}`},
 		},
 		{
-			name: "a bad -o fails before anything is read", args: []string{"https://new.example.com", "--yes", "-o", "wide"},
+			name: "a bad -o fails before anything is read", args: []string{"https://new.example.com", "--yes", "--backup", filepath.Join(dir, "b5.yaml"), "-o", "wide"},
 			wantCode: ExitUsage, wantOut: "",
 			wantErr: []string{`error: unable to match a printer suitable for the output format "wide", allowed formats are: go-template,go-template-file,json,jsonpath,jsonpath-as-json,jsonpath-file,template,templatefile,yaml`},
 		},
