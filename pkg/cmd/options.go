@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 )
 
@@ -26,4 +28,21 @@ func runOptions(o commandOptions, f cmdutil.Factory, cmd *cobra.Command, args []
 		return usageError(err)
 	}
 	return o.Run(cmd.Context())
+}
+
+// addDryRunFlag is kubectl's --dry-run (none, client, server; a bare
+// --dry-run is client, with kubectl's deprecation warning), completed.
+func addDryRunFlag(cmd *cobra.Command) {
+	cmdutil.AddDryRunFlag(cmd)
+	_ = cmd.RegisterFlagCompletionFunc("dry-run", cobra.FixedCompletions([]string{"none", "client", "server"}, cobra.ShellCompDirectiveNoFileComp))
+}
+
+// clients are the typed and dynamic clients of f's kubeconfig.
+func clients(f cmdutil.Factory) (kubernetes.Interface, dynamic.Interface, error) {
+	cs, err := f.KubernetesClientSet()
+	if err != nil {
+		return nil, nil, err
+	}
+	dyn, err := f.DynamicClient()
+	return cs, dyn, err
 }

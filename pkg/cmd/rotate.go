@@ -105,7 +105,7 @@ func NewCmdRotate(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 	fl.StringVar(&issuer, "issuer", "", "Deprecated: use 'rotate issuer URL'.")
 	fl.StringVar(&hosted, "hosted-cluster", "", "Deprecated: use 'rotate hosted-cluster NAME'.")
 	fl.DurationVar(&timeout, "timeout", timeout, "How long to wait for the rollout.")
-	cmdutil.AddDryRunFlag(cmd)
+	addDryRunFlag(cmd)
 	addResultPrintFlags(cmd, pf)
 	iss.registerCompletions(f, cmd)
 	hc.registerCompletions(cmd)

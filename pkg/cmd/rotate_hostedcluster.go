@@ -117,7 +117,7 @@ func NewCmdRotateHostedCluster(f cmdutil.Factory, streams genericiooptions.IOStr
 	o.addFlags(cmd.Flags())
 	cmd.Flags().StringVar(&o.Issuer, "issuer", "", "Refuse unless spec.issuerURL is this URL (it cannot be changed after creation).")
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for ValidConfiguration and the rollout (exit 1 after).")
-	cmdutil.AddDryRunFlag(cmd)
+	addDryRunFlag(cmd)
 	addResultPrintFlags(cmd, o.PrintFlags)
 	o.registerCompletions(cmd)
 	return cmd
@@ -136,7 +136,6 @@ func (o *RotateHostedClusterOptions) addFlags(fl *flag.FlagSet) {
 
 func (o *RotateHostedClusterOptions) registerCompletions(cmd *cobra.Command) {
 	_ = cmd.RegisterFlagCompletionFunc("generate", cobra.FixedCompletions(hyperShiftKeyTypes, cobra.ShellCompDirectiveNoFileComp))
-	_ = cmd.RegisterFlagCompletionFunc("dry-run", cobra.FixedCompletions([]string{"none", "client", "server"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("issuer", cobra.NoFileCompletions)
 	_ = cmd.MarkFlagFilename("key", "key", "pem")
 }
@@ -155,10 +154,7 @@ func (o *RotateHostedClusterOptions) Complete(f cmdutil.Factory, cmd *cobra.Comm
 	if o.Namespace, _, err = f.ToRawKubeConfigLoader().Namespace(); err != nil {
 		return err
 	}
-	if o.Client, err = f.KubernetesClientSet(); err != nil {
-		return err
-	}
-	o.Dynamic, err = f.DynamicClient()
+	o.Client, o.Dynamic, err = clients(f)
 	return err
 }
 

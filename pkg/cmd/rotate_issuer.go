@@ -114,7 +114,7 @@ func NewCmdRotateIssuer(f cmdutil.Factory, streams genericiooptions.IOStreams) *
 	}
 	o.addFlags(cmd.Flags())
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for the kube-apiserver rollout (exit 2 after).")
-	cmdutil.AddDryRunFlag(cmd)
+	addDryRunFlag(cmd)
 	addResultPrintFlags(cmd, o.PrintFlags)
 	o.registerCompletions(f, cmd)
 	return cmd
@@ -137,7 +137,6 @@ func (o *RotateIssuerOptions) addFlags(fl *flag.FlagSet) {
 func (o *RotateIssuerOptions) registerCompletions(f cmdutil.Factory, cmd *cobra.Command) {
 	_ = cmd.RegisterFlagCompletionFunc("restart", cobra.FixedCompletions(openshift.RestartModes, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("restart-namespace", completion.ResourceNameCompletionFunc(f, "namespace"))
-	_ = cmd.RegisterFlagCompletionFunc("dry-run", cobra.FixedCompletions([]string{"none", "client", "server"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.MarkFlagFilename("from", "yaml", "yml")
 	_ = cmd.MarkFlagFilename("backup", "yaml", "yml")
 }
@@ -153,10 +152,7 @@ func (o *RotateIssuerOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, ar
 	if o.printer, err = resultPrinter(o.PrintFlags); err != nil {
 		return err
 	}
-	if o.Client, err = f.KubernetesClientSet(); err != nil {
-		return err
-	}
-	o.Dynamic, err = f.DynamicClient()
+	o.Client, o.Dynamic, err = clients(f)
 	return err
 }
 
