@@ -8,7 +8,7 @@
 #      read by a Deployment, one unused), the migrate audit with its verdicts
 #      and the cleaner's forecast, switch of the Deployment, migrate --apply,
 #      the invalidated token rejected, restore, the token accepted again;
-#   3. rotate --issuer and wait against the simulated OpenShift
+#   3. rotate issuer and wait against the simulated OpenShift
 #      kube-apiserver operator (hack/openshift-sim: OpenShift's own CRDs and
 #      the simulator the e2e suite tests against).
 # Every step prints one line saying what it shows, the command, its output
@@ -183,7 +183,7 @@ SIM_PID=$!
 until_ok 120 "openshift-sim ready" grep -qx ready "${WORK}/sim.log" || { cat "${WORK}/sim.log" >&2; exit 1; }
 cat "${WORK}/sim.log"
 expect 0 "rotate: back up, change spec.serviceAccountIssuer, wait for the rollout on every node" \
-  "kubectl bound-token rotate --issuer https://oidc.example.com/demo --yes --timeout 2m --backup \${WORK}/authentication-cluster.yaml"
+  "kubectl bound-token rotate issuer https://oidc.example.com/demo --yes --timeout 2m --backup \${WORK}/authentication-cluster.yaml"
 expect 0 "wait: the rollout is done (what to run after a change made by hand)" "kubectl bound-token wait --timeout 1m"
 step "stop the simulated operator" "kill -TERM \$SIM_PID; wait \$SIM_PID"
 kill -TERM "${SIM_PID}"

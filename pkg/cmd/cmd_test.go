@@ -127,9 +127,7 @@ func TestDecodeAndVerifyOffline(t *testing.T) {
 	if _, errOut, code := runCmd(t, tok, "verify", "-", "--token-file", file, "--public-key", pub); code != ExitUsage || !strings.Contains(errOut, "one way only") {
 		t.Fatalf("two inputs: exit %d %s", code, errOut)
 	}
-	if _, errOut, code := runCmd(t, "", "verify", "--batch", "--public-key", pub, "-o", "yaml"); code != ExitUsage || !strings.Contains(errOut, "use -o json") {
-		t.Fatalf("batch yaml: exit %d %s", code, errOut)
-	}
+
 }
 
 func TestHostileClaimsCannotDriveTheTerminal(t *testing.T) {

@@ -5,24 +5,24 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/client-go/kubernetes"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/jwt"
+	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 	"github.com/bound-token/kubectl-bound-token/pkg/verify"
 )
-
-// DefaultLeeway absorbs clock skew between the issuer and this machine; it
-// matches go-jose's default.
-const DefaultLeeway = time.Minute
 
 var (
 	verifyLong = templates.LongDesc(`
@@ -47,7 +47,8 @@ var (
 		authoritative.
 
 		--batch reads one token per line from stdin and prints one result per line;
-		keys are fetched once.
+		keys are fetched once. -o json prints each verdict as one line of JSON; yaml,
+		jsonpath and go-template print each in turn.
 
 		Exit codes: 0 verified (with --batch: all of them), 1 rejected (any of them),
 		2 could not verify (usage error, unreadable or unreachable keys).`)
@@ -74,10 +75,13 @@ var (
 		kubectl bound-token verify --batch --jwks jwks.json -o json < tokens.txt`)
 )
 
+// VerifyKind is the kind of verify's -o output.
+const VerifyKind = "TokenVerdict"
+
 type VerifyOptions struct {
+	PrintFlags  *genericclioptions.PrintFlags
 	Input       tokenInput
 	Batch       bool
-	Output      string
 	JWKSFiles   []string
 	PEMFiles    []string
 	OIDCIssuer  string
@@ -88,14 +92,20 @@ type VerifyOptions struct {
 	Leeway      time.Duration
 	Now         func() time.Time
 
-	oidcRoots *x509.CertPool // nil: the system's CAs
+	format    string
+	printer   printers.ResourcePrinter // nil: the human form
+	oidcRoots *x509.CertPool           // nil: the system's CAs
 	insecure  bool
 	clientFn  func() (kubernetes.Interface, string, error)
 	genericiooptions.IOStreams
 }
 
+func NewVerifyOptions(streams genericiooptions.IOStreams) *VerifyOptions {
+	return &VerifyOptions{PrintFlags: newResultPrintFlags(), Now: time.Now, Leeway: verify.DefaultLeeway, IOStreams: streams}
+}
+
 func NewCmdVerify(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &VerifyOptions{Now: time.Now, Leeway: DefaultLeeway, IOStreams: streams}
+	o := NewVerifyOptions(streams)
 	cmd := &cobra.Command{
 		Use:                   "verify [TOKEN | -] [--token-file FILE | --from-secret NAME | --batch] [key source] [checks]",
 		DisableFlagsInUseLine: true,
@@ -104,19 +114,12 @@ func NewCmdVerify(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 		Example:               verifyExample,
 		Args:                  argsUsage(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(f, cmd, args); err != nil {
-				return usageError(err)
-			}
-			if err := o.Validate(); err != nil {
-				return usageError(err)
-			}
-			return o.Run(cmd.Context())
+			return runOptions(o, f, cmd, args)
 		},
 	}
 	addTokenInputFlags(f, cmd, &o.Input)
 	fl := cmd.Flags()
 	fl.BoolVar(&o.Batch, "batch", false, "Read one token per line from stdin; print one result per line.")
-	fl.StringVarP(&o.Output, "output", "o", "", "Output format. One of: json|yaml (with --batch: json, one object per line).")
 	fl.StringArrayVar(&o.JWKSFiles, "jwks", nil, "Verify with the keys of this JWKS file; repeatable.")
 	fl.StringArrayVar(&o.PEMFiles, "public-key", nil, "Verify with the keys of this PEM file (public keys, certificates or private keys); repeatable.")
 	fl.StringVar(&o.OIDCIssuer, "oidc-issuer", "", "Fetch keys through this issuer's /.well-known/openid-configuration (HTTPS); the token's iss must equal it.")
@@ -124,14 +127,21 @@ func NewCmdVerify(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 	fl.BoolVar(&o.TokenReview, "token-review", false, "Ask the cluster's TokenReview API instead of checking offline.")
 	fl.StringArrayVar(&o.Issuers, "issuer", nil, "Require iss to be this value; repeatable (any of them).")
 	fl.StringArrayVar(&o.Audiences, "audience", nil, "Require aud to contain this value; repeatable (any of them). With --token-review, sent to the server.")
-	fl.DurationVar(&o.Leeway, "leeway", DefaultLeeway, "Clock skew allowed on exp, nbf and iat.")
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
+	fl.DurationVar(&o.Leeway, "leeway", verify.DefaultLeeway, "Clock skew allowed on exp, nbf and iat.")
+	addResultPrintFlags(cmd, o.PrintFlags)
 	return cmd
 }
 
 func (o *VerifyOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
 	if len(args) == 1 {
 		o.Input.Arg = args[0]
+	}
+	var err error
+	if o.printer, err = resultPrinter(o.PrintFlags); err != nil {
+		return err
+	}
+	if o.PrintFlags.OutputFormat != nil {
+		o.format = *o.PrintFlags.OutputFormat
 	}
 	o.clientFn = clientFromFactory(f)
 	// --oidc-ca-file is the issuer's own; the global --certificate-authority
@@ -163,15 +173,6 @@ func (o *VerifyOptions) Validate() error {
 	} else if err := o.Input.validate(); err != nil {
 		return err
 	}
-	switch o.Output {
-	case "", "json":
-	case "yaml":
-		if o.Batch {
-			return fmt.Errorf("--batch prints one line per token: use -o json, not yaml")
-		}
-	default:
-		return fmt.Errorf("--output %q is not supported; use json or yaml", o.Output)
-	}
 	if o.TokenReview && (len(o.JWKSFiles) > 0 || len(o.PEMFiles) > 0 || o.OIDCIssuer != "") {
 		return fmt.Errorf("--token-review asks the cluster; it cannot be combined with --jwks, --public-key or --oidc-issuer")
 	}
@@ -195,23 +196,11 @@ func (o *VerifyOptions) Validate() error {
 	return nil
 }
 
-// verdict is one token's outcome, for every output form.
-type verdict struct {
-	tokenView
-	Errors      []string       `json:"errors"`
-	Warnings    []string       `json:"warnings,omitempty"`
-	KeyID       string         `json:"keyID,omitempty"`
-	Algorithm   string         `json:"algorithm,omitempty"`
-	TokenReview *verify.Review `json:"tokenReview,omitempty"`
-	Line        int            `json:"line,omitempty"`
-	token       *jwt.Token     `json:"-"`
-}
-
 func (o *VerifyOptions) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	check, source, err := o.checker(ctx)
+	check, err := o.checker(ctx)
 	if err != nil {
 		return usageError(err)
 	}
@@ -222,16 +211,16 @@ func (o *VerifyOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return usageError(err)
 	}
-	v, err := check(ctx, raw)
+	v, err := check.Check(ctx, raw)
 	if err != nil {
 		return usageError(err)
 	}
-	if o.Output != "" {
-		if err := printStructured(o.Out, o.Output, v); err != nil {
+	if o.printer != nil {
+		if err := printResult(o.printer, VerifyKind, v, o.Out); err != nil {
 			return err
 		}
 	} else {
-		o.printHuman(v, source)
+		o.printHuman(v, check)
 	}
 	if !v.Verified {
 		return silentFailure
@@ -239,83 +228,48 @@ func (o *VerifyOptions) Run(ctx context.Context) error {
 	return nil
 }
 
-// checkFunc returns an error only when the answer could not be had (exit 2),
-// never for a rejected token.
-type checkFunc func(ctx context.Context, raw string) (*verdict, error)
-
-// checker loads keys (or a cluster client) once, so --batch pays for it once.
-func (o *VerifyOptions) checker(ctx context.Context) (checkFunc, string, error) {
-	if o.TokenReview {
-		cs, _, err := o.clientFn()
-		if err != nil {
-			return nil, "", err
-		}
-		return func(ctx context.Context, raw string) (*verdict, error) {
-			v := &verdict{Errors: []string{}}
-			if t, err := jwt.Decode(raw); err == nil {
-				v.tokenView, v.token = newTokenView(t), t
-			}
-			r, err := verify.TokenReview(ctx, cs, raw, o.Audiences)
-			if err != nil {
-				return nil, err
-			}
-			v.TokenReview = r
-			if r.Authenticated {
-				v.Verified = true
-			} else {
-				v.Errors = append(v.Errors, "TokenReview: "+r.Error)
-			}
-			return v, nil
-		}, "the cluster's TokenReview API", nil
+// checker loads keys (or a cluster client) once, so --batch pays for it
+// once, and adds to the errors the flags that would help.
+func (o *VerifyOptions) checker(ctx context.Context) (*verify.Checker, error) {
+	c := verify.Checks{
+		TokenReview: o.TokenReview,
+		Sources:     verify.Sources{JWKSFiles: o.JWKSFiles, PEMFiles: o.PEMFiles, OIDCIssuer: o.OIDCIssuer},
+		Issuers:     o.Issuers, Audiences: o.Audiences, Leeway: o.Leeway, Now: o.Now,
 	}
-	src := verify.Sources{JWKSFiles: o.JWKSFiles, PEMFiles: o.PEMFiles, OIDCIssuer: o.OIDCIssuer}
 	if o.OIDCIssuer != "" {
-		src.HTTPClient = verify.HTTPClient(o.oidcRoots, o.insecure)
+		c.Sources.HTTPClient = verify.HTTPClient(o.oidcRoots, o.insecure)
 	}
-	if len(o.JWKSFiles) == 0 && len(o.PEMFiles) == 0 && o.OIDCIssuer == "" {
+	if o.TokenReview || len(o.JWKSFiles) == 0 && len(o.PEMFiles) == 0 && o.OIDCIssuer == "" {
 		cs, _, err := o.clientFn()
 		if err != nil {
-			return nil, "", err
+			return nil, err
 		}
-		src.Cluster = cs
+		c.Sources.Cluster = cs
 	}
-	keys, err := src.Load(ctx)
-	if err != nil {
-		return nil, "", err
+	check, err := verify.NewChecker(ctx, c)
+	switch {
+	case errors.Is(err, verify.ErrJWKSForbidden):
+		return nil, fmt.Errorf("%w; or pass --jwks, --public-key, --oidc-issuer or --token-review", err)
+	case errors.Is(err, verify.ErrJWKSNotServed):
+		return nil, fmt.Errorf("%w; pass --jwks or --public-key", err)
 	}
-	issuers := o.Issuers
-	if o.OIDCIssuer != "" && len(issuers) == 0 {
-		issuers = []string{o.OIDCIssuer}
-	}
-	opts := jwt.Options{Issuers: issuers, Audiences: o.Audiences, Leeway: o.Leeway, Now: o.Now}
-	return func(_ context.Context, raw string) (*verdict, error) {
-		r := jwt.Verify(raw, keys, opts)
-		v := &verdict{Errors: r.Errors, Warnings: r.Warnings, KeyID: r.KeyID, Algorithm: r.Algorithm}
-		if v.Errors == nil {
-			v.Errors = []string{}
-		}
-		if r.Token != nil {
-			v.tokenView, v.token = newTokenView(r.Token), r.Token
-		}
-		v.Verified = r.Valid()
-		return v, nil
-	}, src.Describe(), nil
+	return check, err
 }
 
-func (o *VerifyOptions) printHuman(v *verdict, source string) {
+func (o *VerifyOptions) printHuman(v *verify.Verdict, check *verify.Checker) {
 	now := o.Now()
 	if v.Verified {
 		if v.TokenReview != nil {
-			fmt.Fprintf(o.Out, "VERIFIED by %s: authenticated as %s\n", source, printable(v.TokenReview.Username))
+			fmt.Fprintf(o.Out, "VERIFIED by %s: authenticated as %s\n", check.Source(), printable(v.TokenReview.Username))
 			if len(v.TokenReview.Audiences) > 0 {
 				fmt.Fprintf(o.Out, "  audiences accepted: %s\n", strings.Join(v.TokenReview.Audiences, ", "))
 			}
 		} else {
-			fmt.Fprintf(o.Out, "VERIFIED: %s signature by key %q from %s", v.Algorithm, v.KeyID, source)
-			if len(o.Issuers) > 0 || o.OIDCIssuer != "" {
+			fmt.Fprintf(o.Out, "VERIFIED: %s signature by key %q from %s", v.Algorithm, v.KeyID, check.Source())
+			if check.IssuerChecked() {
 				fmt.Fprint(o.Out, ", issuer checked")
 			}
-			if len(o.Audiences) > 0 {
+			if check.AudienceChecked() {
 				fmt.Fprint(o.Out, ", audience checked")
 			}
 			fmt.Fprintln(o.Out)
@@ -329,17 +283,19 @@ func (o *VerifyOptions) printHuman(v *verdict, source string) {
 	for _, w := range v.Warnings {
 		fmt.Fprintf(o.Out, "WARNING: %s\n", w)
 	}
-	if v.token != nil {
+	if v.Token != nil {
 		fmt.Fprintln(o.Out)
-		printTokenHuman(o.Out, v.token, now)
+		printTokenHuman(o.Out, v.Token, now)
 	}
 }
 
-func (o *VerifyOptions) runBatch(ctx context.Context, check checkFunc) error {
+func (o *VerifyOptions) runBatch(ctx context.Context, check *verify.Checker) error {
 	sc := bufio.NewScanner(o.In)
 	sc.Buffer(make([]byte, 0, 64*1024), jwt.MaxTokenSize+1)
 	out := bufio.NewWriter(o.Out)
 	defer out.Flush()
+	// -o json stays one compact document per line, for line-based tools;
+	// the JSON printer would indent it over many.
 	enc := json.NewEncoder(out)
 	line, total, rejected := 0, 0, 0
 	now := o.Now()
@@ -350,7 +306,7 @@ func (o *VerifyOptions) runBatch(ctx context.Context, check checkFunc) error {
 			continue
 		}
 		total++
-		v, err := check(ctx, raw)
+		v, err := check.Check(ctx, raw)
 		if err != nil {
 			out.Flush()
 			return usageErrorf("line %d: %v", line, err)
@@ -359,13 +315,19 @@ func (o *VerifyOptions) runBatch(ctx context.Context, check checkFunc) error {
 		if !v.Verified {
 			rejected++
 		}
-		if o.Output == "json" {
+		switch {
+		case o.format == "json":
+			v.SetGroupVersionKind(legacy.ReportGroupVersion.WithKind(VerifyKind))
 			if err := enc.Encode(v); err != nil {
 				return err
 			}
-			continue
+		case o.printer != nil:
+			if err := printResult(o.printer, VerifyKind, v, out); err != nil {
+				return err
+			}
+		default:
+			batchLine(out, v, now)
 		}
-		batchLine(out, v, now)
 	}
 	if err := sc.Err(); err != nil {
 		out.Flush()
@@ -387,16 +349,16 @@ func (o *VerifyOptions) runBatch(ctx context.Context, check checkFunc) error {
 	return nil
 }
 
-func batchLine(w io.Writer, v *verdict, now time.Time) {
+func batchLine(w io.Writer, v *verify.Verdict, now time.Time) {
 	subject := "-"
-	if v.token != nil && v.token.Claims.Subject != "" {
-		subject = v.token.Claims.Subject
+	if v.Token != nil && v.Token.Claims.Subject != "" {
+		subject = v.Token.Claims.Subject
 	}
 	subject = printable(subject)
 	if v.Verified {
 		exp := "never expires"
-		if v.token != nil && v.token.Claims.Expiry != nil {
-			exp = "expires " + jwt.RelativeTime(*v.token.Claims.Expiry, now)
+		if v.Token != nil && v.Token.Claims.Expiry != nil {
+			exp = "expires " + jwt.RelativeTime(*v.Token.Claims.Expiry, now)
 		}
 		fmt.Fprintf(w, "%d\tVERIFIED\t%s\t%s\n", v.Line, subject, exp)
 		return

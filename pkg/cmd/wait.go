@@ -123,39 +123,8 @@ func waitRollout(ctx context.Context, dyn dynamic.Interface, since int32, timeou
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	progress := isTerminal(errOut)
-	reported := map[string]bool{}
-	w := &openshift.Waiter{
-		Client:        dyn,
-		SinceRevision: since,
-		OnProgress: func(p openshift.Progress) {
-			if progress {
-				fmt.Fprintln(errOut, p.Summary())
-			}
-			for _, f := range p.Failures {
-				if !reported[f] {
-					reported[f] = true
-					fmt.Fprintf(errOut, "warning: %s\n", f)
-				}
-			}
-		},
-		OnReconnect: func(reason string) {
-			if progress {
-				fmt.Fprintln(errOut, reason)
-			}
-		},
-	}
+	r := newRolloutReporter(errOut)
+	w := &openshift.Waiter{Client: dyn, SinceRevision: since, OnProgress: r.progress, OnReconnect: r.reconnect}
 	p, err := w.Wait(ctx)
-	switch {
-	case err == nil:
-		return p, nil
-	case errors.Is(err, openshift.ErrFailed):
-		return p, &ExitError{Code: ExitFailed, Err: fmt.Errorf("kube-apiserver rollout to revision %d failed; see the warnings above and `oc get kubeapiserver cluster -o yaml`", p.Revision)}
-	case errors.Is(err, context.DeadlineExceeded):
-		return p, &ExitError{Code: ExitUsage, Err: fmt.Errorf("timed out after %s: %s", timeout, p.Summary())}
-	case errors.Is(err, openshift.ErrNotOpenShift):
-		return p, &ExitError{Code: ExitUsage, Err: err}
-	default:
-		return p, &ExitError{Code: ExitUsage, Err: err}
-	}
+	return p, rolloutError(err, p, timeout)
 }

@@ -323,7 +323,7 @@ func openShift(ctx context.Context, dyn dynamic.Interface) []Check {
 		out = append(out, Check{"openshift-rollout", Pass, "kube-apiserver rollout done: " + p.Summary(), ""})
 	case p.Failed:
 		out = append(out, Check{"openshift-rollout", Fail, "kube-apiserver rollout failed: " + strings.Join(p.Failures, "; "),
-			"fix the failing node's installer, or roll back: kubectl bound-token rotate --rollback --from BACKUP"})
+			"fix the failing node's installer, or roll back: kubectl bound-token rotate issuer --rollback --from BACKUP"})
 	default:
 		out = append(out, Check{"openshift-rollout", Warn, "kube-apiserver rollout in progress: " + p.Summary(),
 			"run kubectl bound-token wait before restarting workloads"})
@@ -372,7 +372,7 @@ func hyperShiftSecret(ctx context.Context, cs kubernetes.Interface, name, ns, hc
 	if err != nil {
 		return Check{name, Fail, fmt.Sprintf("signing-key Secret %s/%s: %s", ns, secret, oneLine(err)), "create it: kubectl bound-token keys generate --secret " + secret + " -n " + ns + " --format hypershift"}
 	}
-	rotate := fmt.Sprintf("rotate to a new RSA key: kubectl bound-token rotate --hosted-cluster %s -n %s --force", hcName, ns)
+	rotate := fmt.Sprintf("rotate to a new RSA key: kubectl bound-token rotate hosted-cluster %s -n %s --force", hcName, ns)
 	pk, err := jwt.ParsePEM(s.Data["key"])
 	if err != nil || len(pk.Keys) != 1 {
 		return Check{name, Fail, fmt.Sprintf("Secret %s/%s key \"key\" does not hold one PEM private key", ns, secret), rotate}

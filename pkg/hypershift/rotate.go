@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -21,6 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
@@ -55,18 +57,21 @@ type Rotation struct {
 	// Follow reads the hosted kube-apiserver Deployment's generation before
 	// patching, so that WaitRollout can tell its next rollout.
 	Follow bool
-	DryRun bool
-	Now    func() time.Time
+	// DryRun stops before writing; ServerDryRun sends the Secret and the
+	// patch with dryRun=All (the apiserver checks them, nothing is stored).
+	DryRun, ServerDryRun bool
+	Now                  func() time.Time
 }
 
 // Result is what was done.
 type Result struct {
-	HostedCluster string `json:"hostedCluster"`
-	Issuer        string `json:"issuerURL"`
-	OldSecret     string `json:"oldSecret,omitempty"`
-	OldKeyID      string `json:"oldKid,omitempty"`
-	NewSecret     string `json:"newSecret"`
-	NewKeyID      string `json:"kid"`
+	metav1.TypeMeta `json:",inline"`
+	HostedCluster   string `json:"hostedCluster"`
+	Issuer          string `json:"issuerURL"`
+	OldSecret       string `json:"oldSecret,omitempty"`
+	OldKeyID        string `json:"oldKid,omitempty"`
+	NewSecret       string `json:"newSecret"`
+	NewKeyID        string `json:"kid"`
 	// Trusted are the retired keys the new Secret's old-key.pub carries,
 	// newest first; Dropped the kids of earlier ones left out (outside the
 	// trust window).
@@ -83,8 +88,19 @@ type Result struct {
 	KASGeneration         int64  `json:"kubeAPIServerGeneration,omitempty"`
 }
 
+// DeepCopyObject makes the result printable by cli-runtime's printers.
+func (r *Result) DeepCopyObject() runtime.Object {
+	c := *r
+	c.Trusted = append([]OldKey(nil), r.Trusted...)
+	c.Dropped = append([]string(nil), r.Dropped...)
+	return &c
+}
+
 // ErrNotHyperShift: hostedclusters.hypershift.openshift.io is not served.
-var ErrNotHyperShift = fmt.Errorf("this cluster does not serve hostedclusters.hypershift.openshift.io: it is not a HyperShift management cluster; point --kubeconfig at the management cluster")
+var ErrNotHyperShift = errors.New("this cluster does not serve hostedclusters.hypershift.openshift.io: it is not a HyperShift management cluster")
+
+// ErrSecretTaken: a Secret of the new Secret's name holds another key.
+var ErrSecretTaken = errors.New("holds another key: refusing to replace a signing key")
 
 // RefusedError: the cluster's state forbids the rotation; nothing was
 // written. Forceable refusals can be overridden (Rotation.Force).
@@ -288,10 +304,14 @@ func Rotate(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interface,
 		Type:       corev1.SecretTypeOpaque,
 		Data:       data,
 	}
-	if res.SecretExisted, err = createSecret(ctx, cs, secret, key.KeyID); err != nil {
+	var dryRun []string
+	if r.ServerDryRun {
+		dryRun = []string{metav1.DryRunAll}
+	}
+	if res.SecretExisted, err = createSecret(ctx, cs, secret, key.KeyID, dryRun); err != nil {
 		return nil, err
 	}
-	if res.Generation, err = pointAt(ctx, dyn, hc, name); err != nil {
+	if res.Generation, err = pointAt(ctx, dyn, hc, name, dryRun); err != nil {
 		return nil, err
 	}
 	return res, nil
@@ -306,8 +326,13 @@ func oneLine(s string) string {
 }
 
 // WriteError is a failure to create the new Secret or to point the
-// HostedCluster at it; the message says what was left behind.
-type WriteError struct{ Err error }
+// HostedCluster at it; the message says what was left behind. KeptSecret
+// ("namespace/name") is the new Secret, left in place when the patch
+// failed: running the rotation again with the same key takes it over.
+type WriteError struct {
+	Err        error
+	KeptSecret string
+}
 
 func (e *WriteError) Error() string { return e.Err.Error() }
 func (e *WriteError) Unwrap() error { return e.Err }
@@ -329,9 +354,9 @@ func getSecret(ctx context.Context, cs kubernetes.Interface, ns, name string) (*
 // lost or from an earlier run that stopped before the patch. Any other
 // Secret of that name is a signing key that must not be replaced. existed
 // tells the earlier run's Secret from our own.
-func createSecret(ctx context.Context, cs kubernetes.Interface, s *corev1.Secret, kid string) (existed bool, err error) {
+func createSecret(ctx context.Context, cs kubernetes.Interface, s *corev1.Secret, kid string, dryRun []string) (existed bool, err error) {
 	tries, err := retry.Do(ctx, retry.Default, func(ctx context.Context) error {
-		_, err := cs.CoreV1().Secrets(s.Namespace).Create(ctx, s, metav1.CreateOptions{})
+		_, err := cs.CoreV1().Secrets(s.Namespace).Create(ctx, s, metav1.CreateOptions{DryRun: dryRun})
 		return err
 	})
 	if err == nil {
@@ -339,20 +364,20 @@ func createSecret(ctx context.Context, cs kubernetes.Interface, s *corev1.Secret
 	}
 	if !apierrors.IsAlreadyExists(err) && !retry.MayHaveApplied(tries, err) {
 		if apierrors.IsForbidden(err) {
-			return false, &WriteError{fmt.Errorf("not allowed to create secrets in namespace %q (RBAC verb \"create\" on \"secrets\"); nothing was changed", s.Namespace)}
+			return false, &WriteError{Err: fmt.Errorf("not allowed to create secrets in namespace %q (RBAC verb \"create\" on \"secrets\"); nothing was changed", s.Namespace)}
 		}
-		return false, &WriteError{fmt.Errorf("create secret %s/%s: %w; nothing was changed", s.Namespace, s.Name, err)}
+		return false, &WriteError{Err: fmt.Errorf("create secret %s/%s: %w; nothing was changed", s.Namespace, s.Name, err)}
 	}
 	cur, gerr := getSecret(ctx, cs, s.Namespace, s.Name)
 	switch {
 	case gerr == nil && holds(cur, s, kid):
 		return tries == 1, nil
 	case gerr == nil && apierrors.IsAlreadyExists(err):
-		return false, fmt.Errorf("secret %s/%s already exists and holds another key: refusing to replace a signing key; choose another --secret-name", s.Namespace, s.Name)
+		return false, fmt.Errorf("secret %s/%s already exists and %w", s.Namespace, s.Name, ErrSecretTaken)
 	case apierrors.IsNotFound(gerr):
-		return false, &WriteError{fmt.Errorf("create secret %s/%s: %w; nothing was changed", s.Namespace, s.Name, err)}
+		return false, &WriteError{Err: fmt.Errorf("create secret %s/%s: %w; nothing was changed", s.Namespace, s.Name, err)}
 	}
-	return false, &WriteError{fmt.Errorf("create secret %s/%s: %w; %s", s.Namespace, s.Name, err, retry.RunAgain)}
+	return false, &WriteError{Err: fmt.Errorf("create secret %s/%s: %w; %s", s.Namespace, s.Name, err, retry.RunAgain)}
 }
 
 func holds(cur, want *corev1.Secret, kid string) bool {
@@ -364,7 +389,7 @@ func holds(cur, want *corev1.Secret, kid string) bool {
 
 // pointAt sets spec.serviceAccountSigningKey.name of hc to name, guarded by
 // the resourceVersion read at the start.
-func pointAt(ctx context.Context, dyn dynamic.Interface, hc *unstructured.Unstructured, name string) (int64, error) {
+func pointAt(ctx context.Context, dyn dynamic.Interface, hc *unstructured.Unstructured, name string, dryRun []string) (int64, error) {
 	ns, hcName := hc.GetNamespace(), hc.GetName()
 	patch, err := json.Marshal(map[string]any{
 		"metadata": map[string]any{"resourceVersion": hc.GetResourceVersion()},
@@ -375,7 +400,7 @@ func pointAt(ctx context.Context, dyn dynamic.Interface, hc *unstructured.Unstru
 	}
 	var gen int64
 	tries, err := retry.Do(ctx, retry.Default, func(ctx context.Context) error {
-		got, err := dyn.Resource(HostedClusterGVR).Namespace(ns).Patch(ctx, hcName, types.MergePatchType, patch, metav1.PatchOptions{})
+		got, err := dyn.Resource(HostedClusterGVR).Namespace(ns).Patch(ctx, hcName, types.MergePatchType, patch, metav1.PatchOptions{DryRun: dryRun})
 		if err == nil {
 			gen = got.GetGeneration()
 		}
@@ -389,17 +414,16 @@ func pointAt(ctx context.Context, dyn dynamic.Interface, hc *unstructured.Unstru
 		}
 		lookFailed = gerr != nil
 	}
-	rerun := fmt.Sprintf("the new Secret %s/%s is kept: run the same command again with --key FILE and, if you gave one, the same --secret-name "+
-		"(a generated key is in the Secret: kubectl get secret -n %s %s -o jsonpath='{.data.key}' | base64 -d > FILE), or delete the Secret", ns, name, ns, name)
+	kept := ns + "/" + name
 	switch {
 	case err == nil:
 		return gen, nil
 	case lookFailed:
-		return 0, &WriteError{fmt.Errorf("patch hostedcluster %s/%s: %w; an earlier try may have gone through: check spec.serviceAccountSigningKey.name; %s", ns, hcName, err, rerun)}
+		return 0, &WriteError{Err: fmt.Errorf("patch hostedcluster %s/%s: %w; an earlier try may have gone through: check spec.serviceAccountSigningKey.name", ns, hcName, err), KeptSecret: kept}
 	case apierrors.IsConflict(err):
-		return 0, &WriteError{fmt.Errorf("hostedcluster %s/%s changed while rotating, so it was not changed; %s", ns, hcName, rerun)}
+		return 0, &WriteError{Err: fmt.Errorf("hostedcluster %s/%s changed while rotating, so it was not changed", ns, hcName), KeptSecret: kept}
 	}
-	return 0, &WriteError{fmt.Errorf("patch hostedcluster %s/%s: %w; it was not changed; %s", ns, hcName, err, rerun)}
+	return 0, &WriteError{Err: fmt.Errorf("patch hostedcluster %s/%s: %w; it was not changed", ns, hcName, err), KeptSecret: kept}
 }
 
 // SigningKeyName is spec.serviceAccountSigningKey.name of a HostedCluster.

@@ -192,7 +192,7 @@ func (r *Result) checkClaims(t *Token, opts Options, now time.Time) {
 		}
 	}
 	if legacy {
-		r.Warnings = append(r.Warnings, "legacy Secret-based token: it never expires and has no audience; offline checks cannot see whether its Secret was deleted or invalidated (use --token-review); replace it with a bound token")
+		r.Warnings = append(r.Warnings, "legacy Secret-based token: it never expires and has no audience; offline checks cannot see whether its Secret was deleted or invalidated (the cluster's TokenReview API can); replace it with a bound token")
 	}
 }
 

@@ -22,19 +22,24 @@ import (
 	"github.com/bound-token/kubectl-bound-token/pkg/retry"
 )
 
+// ErrNotHTTPS: the issuer is an http URL, which ValidateIssuer accepts only
+// when allowed.
+var ErrNotHTTPS = errors.New("not https: OpenShift then disables issuer discovery")
+
 // ValidateIssuer checks a new spec.serviceAccountIssuer. The API does not
 // validate it, so a typo would roll out to every node. A non-https issuer is
-// refused unless allowed, because OpenShift then turns off issuer discovery.
+// refused unless allowed (the error wraps ErrNotHTTPS), because OpenShift
+// then turns off issuer discovery.
 func ValidateIssuer(issuer string, allowNonHTTPS bool) error {
 	u, err := url.Parse(issuer)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return fmt.Errorf("--issuer %q is not a URL like https://issuer.example.com/cluster", issuer)
+		return fmt.Errorf("issuer %q is not a URL like https://issuer.example.com/cluster", issuer)
 	}
 	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.User != nil {
-		return fmt.Errorf("--issuer %q must not have a query, fragment or user info", issuer)
+		return fmt.Errorf("issuer %q must not have a query, fragment or user info", issuer)
 	}
 	if u.Scheme != "https" && !allowNonHTTPS {
-		return fmt.Errorf("--issuer %q is not https: OpenShift then disables issuer discovery; pass --allow-non-https if that is intended", issuer)
+		return fmt.Errorf("issuer %q is %w", issuer, ErrNotHTTPS)
 	}
 	return nil
 }
@@ -104,13 +109,14 @@ func (p *IssuerPlan) Describe() string {
 	fmt.Fprintf(&b, "new issuer:     %s\n", EffectiveIssuer(p.New))
 	fmt.Fprintf(&b, "The kube-apiserver operator will roll out revision %d+ to every control-plane node.\n", p.Revision)
 	fmt.Fprintf(&b, "Tokens from the current issuer stay valid while it is trusted (24h); a second rollout follows when it is pruned.\n")
-	fmt.Fprintf(&b, "Workloads keep their old tokens until restarted (see --restart).\n")
+	fmt.Fprintf(&b, "Workloads keep their old tokens until restarted.\n")
 	return b.String()
 }
 
 // WriteBackup stores the Authentication object (without managedFields) as
-// YAML in a 0600 file, never over an existing one, and reads it back to
-// verify it before anything changes.
+// YAML in a 0600 file, never over an existing one (the error then wraps
+// fileutil.ErrExists), and reads it back to verify it before anything
+// changes.
 func (p *IssuerPlan) WriteBackup(path string) error {
 	obj := p.Authentication.DeepCopy()
 	obj.SetManagedFields(nil)
@@ -120,7 +126,7 @@ func (p *IssuerPlan) WriteBackup(path string) error {
 	}
 	if err := fileutil.WriteSecretFile(path, b, false); err != nil {
 		if errors.Is(err, fileutil.ErrExists) {
-			return fmt.Errorf("backup file %s already exists and is never replaced; choose another --backup", path)
+			return fmt.Errorf("backup file %s already exists and is never replaced: %w", path, fileutil.ErrExists)
 		}
 		return fmt.Errorf("backup: %w", err)
 	}
@@ -154,6 +160,17 @@ func ReadBackup(path string) (*unstructured.Unstructured, error) {
 // Apply patches spec.serviceAccountIssuer, only if the object is unchanged
 // since Plan read it (resourceVersion precondition).
 func (p *IssuerPlan) Apply(ctx context.Context, dyn dynamic.Interface) error {
+	return p.apply(ctx, dyn, false)
+}
+
+// apply sends Apply's patch; with serverDryRun the apiserver checks it
+// (admission included) and persists nothing (dryRun=All, as kubectl's
+// --dry-run=server sends it).
+func (p *IssuerPlan) apply(ctx context.Context, dyn dynamic.Interface, serverDryRun bool) error {
+	opts := metav1.PatchOptions{}
+	if serverDryRun {
+		opts.DryRun = []string{metav1.DryRunAll}
+	}
 	var iss any = p.New
 	if p.New == "" {
 		iss = nil // back to the default: remove the field
@@ -170,11 +187,11 @@ func (p *IssuerPlan) Apply(ctx context.Context, dyn dynamic.Interface) error {
 	// and the object then already holds the new issuer. When the retries
 	// run out instead, that attempt may have gone through all the same.
 	n, err := retry.Do(ctx, retry.Default, func(ctx context.Context) error {
-		_, err := dyn.Resource(AuthenticationGVR).Patch(ctx, ClusterName, types.MergePatchType, patch, metav1.PatchOptions{})
+		_, err := dyn.Resource(AuthenticationGVR).Patch(ctx, ClusterName, types.MergePatchType, patch, opts)
 		return err
 	})
 	lookFailed := false
-	if n > 1 && (apierrors.IsConflict(err) || retry.MayHaveApplied(n, err)) {
+	if n > 1 && !serverDryRun && (apierrors.IsConflict(err) || retry.MayHaveApplied(n, err)) {
 		cur, gerr := get(ctx, dyn, AuthenticationGVR)
 		if gerr == nil && IssuerOf(cur) == p.New {
 			return nil

@@ -61,22 +61,22 @@ func (s Sources) Load(ctx context.Context) (*jwt.KeySet, error) {
 	for _, f := range s.JWKSFiles {
 		b, err := os.ReadFile(f)
 		if err != nil {
-			return nil, fmt.Errorf("read --jwks: %w", err)
+			return nil, fmt.Errorf("read JWKS file: %w", err)
 		}
 		one, err := jwt.ParseJWKS(b)
 		if err != nil {
-			return nil, fmt.Errorf("--jwks %s: %w", f, err)
+			return nil, fmt.Errorf("JWKS file %s: %w", f, err)
 		}
 		ks = ks.Merge(one)
 	}
 	for _, f := range s.PEMFiles {
 		b, err := os.ReadFile(f)
 		if err != nil {
-			return nil, fmt.Errorf("read --public-key: %w", err)
+			return nil, fmt.Errorf("read key file: %w", err)
 		}
 		one, err := jwt.ParsePEM(b)
 		if err != nil {
-			return nil, fmt.Errorf("--public-key %s: %w", f, err)
+			return nil, fmt.Errorf("key file %s: %w", f, err)
 		}
 		ks = ks.Merge(one)
 	}
@@ -104,10 +104,18 @@ func (s Sources) Load(ctx context.Context) (*jwt.KeySet, error) {
 	return ks, nil
 }
 
+var errNoCluster = errors.New("no cluster client to ask")
+
+// ErrJWKSForbidden: the cluster refused to serve /openid/v1/jwks.
+var ErrJWKSForbidden = errors.New("the cluster refused /openid/v1/jwks (by default only group system:serviceaccounts may read it; bind ClusterRole system:service-account-issuer-discovery)")
+
+// ErrJWKSNotServed: the cluster has no /openid/v1/jwks.
+var ErrJWKSNotServed = errors.New("the cluster serves no /openid/v1/jwks (kube-apiserver older than 1.20 or its --service-account-jwks-uri disabled)")
+
 // ClusterJWKS reads /openid/v1/jwks through the kubeconfig's credentials.
 func ClusterJWKS(ctx context.Context, cs kubernetes.Interface) (*jwt.KeySet, error) {
 	if cs == nil {
-		return nil, errors.New("no cluster client to fetch /openid/v1/jwks")
+		return nil, errNoCluster
 	}
 	b, err := retry.Value(ctx, retry.Default, func(ctx context.Context) ([]byte, error) {
 		return cs.CoreV1().RESTClient().Get().AbsPath("/openid/v1/jwks").DoRaw(ctx)
@@ -115,9 +123,9 @@ func ClusterJWKS(ctx context.Context, cs kubernetes.Interface) (*jwt.KeySet, err
 	if err != nil {
 		switch {
 		case apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err):
-			return nil, fmt.Errorf("the cluster refused /openid/v1/jwks (by default only group system:serviceaccounts may read it; bind ClusterRole system:service-account-issuer-discovery or pass --jwks/--public-key/--oidc-issuer/--token-review)")
+			return nil, ErrJWKSForbidden
 		case apierrors.IsNotFound(err):
-			return nil, fmt.Errorf("the cluster serves no /openid/v1/jwks (kube-apiserver older than 1.20 or --service-account-jwks-uri disabled); pass --jwks or --public-key")
+			return nil, ErrJWKSNotServed
 		}
 		return nil, fmt.Errorf("fetch the cluster's /openid/v1/jwks: %w", err)
 	}

@@ -170,7 +170,7 @@ var hygieneCases = []hygieneCase{
 		}},
 	// Not OpenShift: both refuse with the reason, after real API calls.
 	{name: "wait", args: args("wait", "--timeout", "5s"), code: 2},
-	{name: "rotate", args: args("rotate", "--issuer", "https://issuer.example.com", "--yes"), code: 2},
+	{name: "rotate", args: args("rotate", "issuer", "https://issuer.example.com", "--yes"), code: 2},
 }
 
 // backupFiles lists what a migrate --apply into e.path(dir) wrote: its

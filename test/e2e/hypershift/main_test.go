@@ -1,4 +1,4 @@
-// Package hypershift tests `rotate --hosted-cluster` and doctor's HyperShift
+// Package hypershift tests `rotate hosted-cluster` and doctor's HyperShift
 // checks on a real control plane with the workloads rig: the HostedCluster
 // is the hand-written CRD test/crds/hostedclusters.hypershift.openshift.io
 // (the real schema's rules that matter), a simulated hostedcluster

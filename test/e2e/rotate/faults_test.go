@@ -39,7 +39,7 @@ func TestRotateAndWaitThroughFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	r := run(p.Kubeconfig, "rotate", "--issuer", "https://oidc.example.com/faults", "--yes", "--backup", t.TempDir()+"/auth.yaml", "--timeout", "2m", "-o", "json")
+	r := run(p.Kubeconfig, "rotate", "issuer", "https://oidc.example.com/faults", "--yes", "--backup", t.TempDir()+"/auth.yaml", "--timeout", "2m", "-o", "json")
 	t.Logf("proxy: %s", p.Stats())
 	r.must(t, 0)
 	var out rotateJSON
@@ -94,7 +94,7 @@ func rotateWhosePatchAnswerWasLost(t *testing.T, look bool) {
 		t.Fatal(err)
 	}
 	issuer := fmt.Sprintf("https://oidc.example.com/lost-%v", look)
-	r := run(p.Kubeconfig, "rotate", "--issuer", issuer, "--yes", "--backup", t.TempDir()+"/auth.yaml", "--timeout", "1m")
+	r := run(p.Kubeconfig, "rotate", "issuer", issuer, "--yes", "--backup", t.TempDir()+"/auth.yaml", "--timeout", "1m")
 	_ = p.Close()
 	if got := currentIssuer(t); got != issuer {
 		t.Fatalf("look=%v: the staged patch did not reach the apiserver: issuer %q", look, got)
@@ -128,7 +128,7 @@ func TestHyperShiftRotationWhoseAnswersWereLost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := run(p.Kubeconfig, "rotate", "--hosted-cluster", "prod", "-n", ns, "--wait=false")
+	r := run(p.Kubeconfig, "rotate", "hosted-cluster", "prod", "-n", ns, "--wait=false")
 	_ = p.Close()
 	r.must(t, 0, "created Secret")
 	if creates.Load() < 2 || patches.Load() < 2 {
@@ -177,7 +177,7 @@ func TestHyperShiftRotationFinishesWhenRunAgain(t *testing.T) {
 	if err := os.WriteFile(keyFile, next.PrivatePEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r := run(p.Kubeconfig, "rotate", "--hosted-cluster", "prod", "-n", ns, "--key", keyFile, "--wait=false")
+	r := run(p.Kubeconfig, "rotate", "hosted-cluster", "prod", "-n", ns, "--key", keyFile, "--wait=false")
 	_ = p.Close()
 	r.must(t, 1, "an earlier try may have gone through", "is kept: run the same command again with --key FILE")
 	if patches.Load() < 2 {
@@ -188,7 +188,7 @@ func TestHyperShiftRotationFinishesWhenRunAgain(t *testing.T) {
 		t.Fatalf("the HostedCluster points at %q although no patch reached it", got)
 	}
 
-	run(cluster.Kubeconfig, "rotate", "--hosted-cluster", "prod", "-n", ns, "--key", keyFile, "--wait=false").must(t, 0, "found (from an earlier run) Secret")
+	run(cluster.Kubeconfig, "rotate", "hosted-cluster", "prod", "-n", ns, "--key", keyFile, "--wait=false").must(t, 0, "found (from an earlier run) Secret")
 	hc, _ = d.Resource(hypershift.HostedClusterGVR).Namespace(ns).Get(ctx, "prod", metav1.GetOptions{})
 	sec, err := cluster.Client.CoreV1().Secrets(ns).Get(ctx, hypershift.SigningKeyName(hc), metav1.GetOptions{})
 	if err != nil {
@@ -236,7 +236,7 @@ func TestRestartsWhoseAnswersWereLost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := run(p.Kubeconfig, "rotate", "--issuer", "https://oidc.example.com/lost-restart", "--yes", "--backup", filepath.Join(t.TempDir(), "b.yaml"),
+	r := run(p.Kubeconfig, "rotate", "issuer", "https://oidc.example.com/lost-restart", "--yes", "--backup", filepath.Join(t.TempDir(), "b.yaml"),
 		"--restart", "workloads", "--restart-namespace", app, "--timeout", "1m")
 	_ = p.Close()
 	r.must(t, 0, "restarted 1 workloads")
@@ -278,7 +278,7 @@ func TestRestartsWhoseAnswersWereLost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r = run(p.Kubeconfig, "rotate", "--issuer", "https://oidc.example.com/lost-pods", "--yes", "--backup", filepath.Join(t.TempDir(), "c.yaml"),
+	r = run(p.Kubeconfig, "rotate", "issuer", "https://oidc.example.com/lost-pods", "--yes", "--backup", filepath.Join(t.TempDir(), "c.yaml"),
 		"--restart", "pods", "--restart-namespace", pods, "--timeout", "1m")
 	_ = p.Close()
 	r.must(t, 0, "deleted 2 pods in 1 namespaces")

@@ -30,7 +30,7 @@ func TestRotateAsksBeforeChanging(t *testing.T) {
 			t.Fatal(err)
 		}
 		backup := filepath.Join(t.TempDir(), "auth.yaml")
-		r := runWithInput(tty, cluster.Kubeconfig, "rotate", "--issuer", "https://oidc.example.com/asked", "--backup", backup)
+		r := runWithInput(tty, cluster.Kubeconfig, "rotate", "issuer", "https://oidc.example.com/asked", "--backup", backup)
 		if r.code != c.code || !strings.Contains(r.stderr, "Proceed? [y/N] ") {
 			t.Fatalf("typed %q: exit %d (want %d)\nstderr: %s", c.typed, r.code, c.code, r.stderr)
 		}

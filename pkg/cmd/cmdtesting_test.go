@@ -1,0 +1,147 @@
+package cmd
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/resource"
+	"k8s.io/client-go/dynamic"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/rest/fake"
+	cmdtesting "k8s.io/kubectl/pkg/cmd/testing"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+
+	"github.com/bound-token/kubectl-bound-token/pkg/hypershift"
+	"github.com/bound-token/kubectl-bound-token/pkg/openshift"
+)
+
+// testFactory is kubectl's cmdtesting factory whose dynamic client is a
+// fakeDynamic.
+type testFactory struct {
+	*cmdtesting.TestFactory
+	dyn *fakeDynamic
+}
+
+func (f *testFactory) DynamicClient() (dynamic.Interface, error) { return f.dyn, nil }
+
+// newTestFactory is kubectl's cmdtesting factory with the namespace ns, the
+// dynamic fake dyn (nil: an empty one) and a typed clientset served by api
+// (nil: every request is a 404), so that commands run their real Complete
+// without a cluster.
+func newTestFactory(t *testing.T, ns string, dyn *fakeDynamic, api http.Handler) *testFactory {
+	t.Helper()
+	tf := cmdtesting.NewTestFactory().WithNamespace(ns)
+	t.Cleanup(tf.Cleanup)
+	if api == nil {
+		api = http.NotFoundHandler()
+	}
+	srv := httptest.NewServer(api)
+	t.Cleanup(srv.Close)
+	// A fake.RESTClient without its own client leaves every group on
+	// http.DefaultClient, against the server, in JSON (not protobuf) so that
+	// api can read what it is sent.
+	tf.Client = &fake.RESTClient{NegotiatedSerializer: resource.UnstructuredPlusDefaultContentConfig().NegotiatedSerializer}
+	tf.ClientConfigVal = &rest.Config{Host: srv.URL, ContentConfig: rest.ContentConfig{ContentType: "application/json"}}
+	if dyn == nil {
+		dyn = newDynamic()
+	}
+	return &testFactory{tf, dyn}
+}
+
+// fakeDynamic is client-go's dynamic fake, which drops PatchOptions, plus
+// what a server does with dryRun=All: the patch is recorded ("PATCH" with
+// " dryRun=All" appended), checked for its object and not stored.
+type fakeDynamic struct {
+	*dynamicfake.FakeDynamicClient
+	patches []string
+}
+
+// newDynamic is a fakeDynamic that can list the OpenShift and HyperShift
+// resources the commands read.
+func newDynamic(objs ...runtime.Object) *fakeDynamic {
+	return &fakeDynamic{FakeDynamicClient: dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
+		openshift.AuthenticationGVR: "AuthenticationList",
+		openshift.KubeAPIServerGVR:  "KubeAPIServerList",
+		hypershift.HostedClusterGVR: "HostedClusterList",
+	}, objs...)}
+}
+
+func (d *fakeDynamic) Resource(gvr schema.GroupVersionResource) dynamic.NamespaceableResourceInterface {
+	return &fakeResource{d.FakeDynamicClient.Resource(gvr), d}
+}
+
+type fakeResource struct {
+	dynamic.NamespaceableResourceInterface
+	d *fakeDynamic
+}
+
+func (r *fakeResource) Namespace(ns string) dynamic.ResourceInterface {
+	return &fakeNamespaced{r.NamespaceableResourceInterface.Namespace(ns), r.d}
+}
+
+func (r *fakeResource) Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions, sub ...string) (*unstructured.Unstructured, error) {
+	return r.d.patch(ctx, r.NamespaceableResourceInterface, name, pt, data, opts, sub...)
+}
+
+type fakeNamespaced struct {
+	dynamic.ResourceInterface
+	d *fakeDynamic
+}
+
+func (r *fakeNamespaced) Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions, sub ...string) (*unstructured.Unstructured, error) {
+	return r.d.patch(ctx, r.ResourceInterface, name, pt, data, opts, sub...)
+}
+
+func (d *fakeDynamic) patch(ctx context.Context, ri dynamic.ResourceInterface, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions, sub ...string) (*unstructured.Unstructured, error) {
+	if len(opts.DryRun) == 0 {
+		d.patches = append(d.patches, string(data))
+		return ri.Patch(ctx, name, pt, data, opts, sub...)
+	}
+	d.patches = append(d.patches, string(data)+" dryRun="+strings.Join(opts.DryRun, ","))
+	return ri.Get(ctx, name, metav1.GetOptions{}, sub...)
+}
+
+// runCommand runs the command newCmd builds under a root set up like the
+// plugin's (display name, flag errors as usage errors, one-line errors
+// mapped to exit codes by Execute) and returns stdout, stderr and the code.
+func runCommand(t *testing.T, f cmdutil.Factory, newCmd func(cmdutil.Factory, genericiooptions.IOStreams) *cobra.Command, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	streams, in, out, errOut := genericiooptions.NewTestIOStreams()
+	in.WriteString(stdin)
+	root := &cobra.Command{Use: "bound-token", SilenceUsage: true, SilenceErrors: true,
+		Annotations: map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl bound-token"}}
+	root.SetIn(streams.In)
+	root.SetOut(streams.Out)
+	root.SetErr(streams.ErrOut)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageErrorf("%v; see '%s --help' for usage", err, c.CommandPath())
+	})
+	root.AddCommand(newCmd(f, streams))
+	root.SetArgs(args)
+	code := Execute(root, errOut)
+	return out.String(), errOut.String(), code
+}
+
+// lines splits s into lines without the last empty one.
+func lines(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+}
+
+func genericiooptionsDiscard() genericiooptions.IOStreams {
+	s, _, _, _ := genericiooptions.NewTestIOStreams()
+	return s
+}

@@ -1,0 +1,307 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	flag "github.com/spf13/pflag"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/printers"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+	"k8s.io/kubectl/pkg/util/completion"
+	"k8s.io/kubectl/pkg/util/templates"
+
+	"github.com/bound-token/kubectl-bound-token/pkg/hypershift"
+	"github.com/bound-token/kubectl-bound-token/pkg/keys"
+)
+
+var (
+	rotateHostedClusterLong = templates.LongDesc(`
+		Rotate a HyperShift HostedCluster's service-account signing key and follow the
+		rollout.
+
+		Creates a new Secret with the private key under "key" and, under "old-key.pub",
+		the previous public key and the earlier ones the current Secret carried while
+		they are inside --keep-old-keys-for (default one year, the longest lifetime of a
+		kubelet-projected token); points spec.serviceAccountSigningKey at it and prints the
+		new kid. The old Secret is kept. HyperShift reads only RSA keys in PKCS#1 form
+		("RSA PRIVATE KEY"): a PKCS#8 RSA key is converted, EC keys are refused; without
+		--key or --generate an rsa2048 key is generated. Refused when spec.issuerURL is
+		HyperShift's default https://kubernetes.default.svc (immutable; only in-cluster
+		clients could verify the tokens), when it differs from --issuer, or when
+		ValidConfiguration is already False (unless --force). Then it watches until
+		HyperShift reports ValidConfiguration True for the change and Deployment
+		kube-apiserver in the control-plane namespace NAMESPACE-NAME rolled out a new
+		generation (as 'kubectl rollout status' judges it); --wait=false stops after the
+		patch. --dry-run=server sends the Secret and the patch with dryRun=All.
+
+		Every API call is repeated on transient errors. If a rotation stops after
+		creating the new Secret, running the same command again (same key, same
+		--secret-name) takes that Secret over and finishes.
+
+		Exit codes: 0 done and rolled out, 1 refused (the cluster's state), rejected by
+		HyperShift, failed, or not confirmed within --timeout (the message says whether
+		the patch was made), 2 bad flags or input, not HyperShift: nothing was changed.`)
+
+	rotateHostedClusterExample = templates.Examples(`
+		# Rotate a HostedCluster's signing key to a new RSA key and follow the rollout
+		kubectl bound-token rotate hosted-cluster prod -n clusters
+
+		# ... with a key you made yourself (RSA; PKCS#8 is converted to PKCS#1)
+		kubectl bound-token rotate hosted-cluster prod -n clusters --key ./sa-keys/sa.key
+
+		# ... keeping retired keys trusted for 90 days instead of a year
+		kubectl bound-token rotate hosted-cluster prod -n clusters --keep-old-keys-for 2160h
+
+		# Only the new kid and Secret, as JSON, without waiting for the rollout
+		kubectl bound-token rotate hosted-cluster prod -n clusters --wait=false -o json`)
+)
+
+// RotateHostedClusterKind is the kind of rotate hosted-cluster's -o output.
+const RotateHostedClusterKind = "SigningKeyRotation"
+
+// hyperShiftKeyTypes are the --generate types HyperShift can read: RSA only
+// (hypershift.ParseSigningKey).
+var hyperShiftKeyTypes = []string{"rsa2048", "rsa4096"}
+
+// RotateHostedClusterOptions holds what `rotate hosted-cluster` needs.
+type RotateHostedClusterOptions struct {
+	PrintFlags *genericclioptions.PrintFlags
+
+	HostedCluster  string
+	Namespace      string
+	Issuer         string
+	KeyFile        string
+	Generate       string
+	SecretName     string
+	Force          bool
+	KeepOldKeysFor time.Duration
+	Wait           bool
+	Timeout        time.Duration
+	DryRunStrategy cmdutil.DryRunStrategy
+
+	Client  kubernetes.Interface
+	Dynamic dynamic.Interface
+	Now     func() time.Time
+	printer printers.ResourcePrinter
+	genericiooptions.IOStreams
+}
+
+func NewRotateHostedClusterOptions(streams genericiooptions.IOStreams) *RotateHostedClusterOptions {
+	return &RotateHostedClusterOptions{PrintFlags: newResultPrintFlags(), KeepOldKeysFor: hypershift.DefaultKeepOldKeysFor, Wait: true,
+		Timeout: 30 * time.Minute, Now: time.Now, IOStreams: streams}
+}
+
+func NewCmdRotateHostedCluster(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := NewRotateHostedClusterOptions(streams)
+	cmd := &cobra.Command{
+		Use:                   "hosted-cluster NAME [-n NAMESPACE] [--key FILE | --generate rsa2048|rsa4096]",
+		DisableFlagsInUseLine: true,
+		Short:                 "Rotate a HyperShift HostedCluster's signing key and follow the rollout",
+		Long:                  rotateHostedClusterLong,
+		Example:               rotateHostedClusterExample,
+		Args:                  argsUsage(cobra.ExactArgs(1)),
+		ValidArgsFunction:     completion.ResourceNameCompletionFunc(f, "hostedclusters.hypershift.openshift.io"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runOptions(o, f, cmd, args)
+		},
+	}
+	o.addFlags(cmd.Flags())
+	cmd.Flags().StringVar(&o.Issuer, "issuer", "", "Refuse unless spec.issuerURL is this URL (it cannot be changed after creation).")
+	cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for ValidConfiguration and the rollout (exit 1 after).")
+	addDryRunFlag(cmd)
+	addResultPrintFlags(cmd, o.PrintFlags)
+	o.registerCompletions(cmd)
+	return cmd
+}
+
+// addFlags adds the flags only `rotate hosted-cluster` has (the deprecated
+// `rotate --hosted-cluster` form adds them too).
+func (o *RotateHostedClusterOptions) addFlags(fl *flag.FlagSet) {
+	fl.StringVar(&o.KeyFile, "key", "", "PEM RSA private key to use (PKCS#1, or PKCS#8 which is converted).")
+	fl.StringVar(&o.Generate, "generate", "", "Generate the new key: "+strings.Join(hyperShiftKeyTypes, ", ")+" (default rsa2048 when --key is not given).")
+	fl.BoolVar(&o.Force, "force", false, "Rotate even though the HostedCluster's ValidConfiguration is already False.")
+	fl.DurationVar(&o.KeepOldKeysFor, "keep-old-keys-for", o.KeepOldKeysFor, "Keep a retired key in old-key.pub this long after it stopped signing (0: only the key being replaced).")
+	fl.BoolVar(&o.Wait, "wait", o.Wait, "Wait for ValidConfiguration and the hosted kube-apiserver rollout (false: stop after the patch).")
+	fl.StringVar(&o.SecretName, "secret-name", "", "Name of the new Secret (default HOSTEDCLUSTER-sa-signing-key-KID).")
+}
+
+func (o *RotateHostedClusterOptions) registerCompletions(cmd *cobra.Command) {
+	_ = cmd.RegisterFlagCompletionFunc("generate", cobra.FixedCompletions(hyperShiftKeyTypes, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("issuer", cobra.NoFileCompletions)
+	_ = cmd.MarkFlagFilename("key", "key", "pem")
+}
+
+func (o *RotateHostedClusterOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
+	if len(args) == 1 {
+		o.HostedCluster = args[0]
+	}
+	var err error
+	if o.DryRunStrategy, err = cmdutil.GetDryRunStrategy(cmd); err != nil {
+		return err
+	}
+	if o.printer, err = resultPrinter(o.PrintFlags); err != nil {
+		return err
+	}
+	if o.Namespace, _, err = f.ToRawKubeConfigLoader().Namespace(); err != nil {
+		return err
+	}
+	o.Client, o.Dynamic, err = clients(f)
+	return err
+}
+
+func (o *RotateHostedClusterOptions) Validate() error {
+	if o.HostedCluster == "" {
+		return fmt.Errorf("give the HostedCluster's NAME")
+	}
+	if o.KeyFile != "" && o.Generate != "" {
+		return fmt.Errorf("use --key FILE or --generate %s, not both", strings.Join(hyperShiftKeyTypes, "|"))
+	}
+	if o.Generate != "" && !slices.Contains(hyperShiftKeyTypes, o.Generate) {
+		return fmt.Errorf("--generate %q: HyperShift reads only RSA signing keys (x509.ParsePKCS1PrivateKey); use one of %s", o.Generate, strings.Join(hyperShiftKeyTypes, ", "))
+	}
+	if o.KeepOldKeysFor < 0 || o.Timeout <= 0 {
+		return fmt.Errorf("--keep-old-keys-for must not be negative and --timeout must be positive")
+	}
+	// --issuer is checked against the HostedCluster in Run: issuerURL is
+	// immutable, so it can only be compared.
+	return nil
+}
+
+func (o *RotateHostedClusterOptions) key() (*keys.Pair, error) {
+	switch {
+	case o.KeyFile != "":
+		pair, err := keys.LoadPrivate(o.KeyFile)
+		if err != nil {
+			return nil, err
+		}
+		if _, err = hypershift.SigningKey(pair); err != nil {
+			return nil, fmt.Errorf("--key %s: %w; use an RSA key, or --generate rsa2048", o.KeyFile, err)
+		}
+		return pair, nil
+	case o.Generate != "":
+		return keys.Generate(o.Generate, false)
+	}
+	return keys.Generate("rsa2048", false)
+}
+
+func (o *RotateHostedClusterOptions) Run(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	pair, err := o.key()
+	if err != nil {
+		return usageError(err)
+	}
+	dryRun := o.DryRunStrategy != cmdutil.DryRunNone
+	res, err := hypershift.Rotate(ctx, o.Client, o.Dynamic, hypershift.Rotation{
+		Namespace: o.Namespace, HostedCluster: o.HostedCluster, Key: pair,
+		SecretName: o.SecretName, Issuer: o.Issuer,
+		DryRun: o.DryRunStrategy == cmdutil.DryRunClient, ServerDryRun: o.DryRunStrategy == cmdutil.DryRunServer,
+		Force: o.Force, KeepOldKeysFor: o.KeepOldKeysFor, Follow: o.Wait && !dryRun, Now: o.Now,
+	})
+	if err != nil {
+		return o.exitError(err)
+	}
+	if dryRun {
+		fmt.Fprintf(o.ErrOut, "dry run (%s): would create Secret %s/%s (kid %s) and point hostedcluster %s at it\n", dryRunName(o.DryRunStrategy), o.Namespace, res.NewSecret, res.NewKeyID, res.HostedCluster)
+	} else {
+		made := "created"
+		if res.SecretExisted {
+			made = "found (from an earlier run)"
+		}
+		fmt.Fprintf(o.ErrOut, "%s Secret %s/%s; hostedcluster %s now signs with kid %s", made, o.Namespace, res.NewSecret, res.HostedCluster, res.NewKeyID)
+		if res.OldSecret != "" {
+			fmt.Fprintf(o.ErrOut, " (Secret %s of the previous kid %s is kept)", res.OldSecret, res.OldKeyID)
+		}
+		fmt.Fprintln(o.ErrOut)
+	}
+	if len(res.Trusted) > 0 {
+		var ks []string
+		for _, k := range res.Trusted {
+			ks = append(ks, fmt.Sprintf("%s (until %s)", k.KeyID, k.DropAfter))
+		}
+		fmt.Fprintf(o.ErrOut, "old-key.pub keeps trusting kids %s\n", strings.Join(ks, ", "))
+	}
+	if len(res.Dropped) > 0 {
+		fmt.Fprintf(o.ErrOut, "no longer trusted (retired more than %s ago): kids %s\n", o.KeepOldKeysFor, strings.Join(res.Dropped, ", "))
+	}
+	if !dryRun && o.Wait {
+		if err := o.wait(ctx, res); err != nil {
+			return err
+		}
+	}
+	if o.printer != nil {
+		return printResult(o.printer, RotateHostedClusterKind, res, o.Out)
+	}
+	fmt.Fprintln(o.Out, res.NewKeyID)
+	return nil
+}
+
+func (o *RotateHostedClusterOptions) wait(ctx context.Context, res *hypershift.Result) error {
+	fmt.Fprintf(o.ErrOut, "waiting for ValidConfiguration at generation %d and a rollout of deployment %s/%s after generation %d\n",
+		res.Generation, res.ControlPlaneNamespace, hypershift.KASDeployment, res.KASGeneration)
+	wctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	progress := func(string) {}
+	if isTerminal(o.ErrOut) {
+		progress = func(s string) { fmt.Fprintln(o.ErrOut, s) }
+	}
+	if err := hypershift.WaitRollout(wctx, o.Dynamic, res, progress); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("not confirmed within --timeout %s", o.Timeout)
+		}
+		rollback := "delete the new Secret to undo"
+		if res.OldSecret != "" {
+			rollback = fmt.Sprintf("roll back with: kubectl patch hostedcluster %s -n %s --type merge -p '{\"spec\":{\"serviceAccountSigningKey\":{\"name\":\"%s\"}}}'", o.HostedCluster, o.Namespace, res.OldSecret)
+		}
+		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("%w; the patch was made: spec.serviceAccountSigningKey points at Secret %s (kid %s); %s", err, res.NewSecret, res.NewKeyID, rollback)}
+	}
+	fmt.Fprintf(o.ErrOut, "HyperShift accepted the key and deployment %s/%s rolled out\n", res.ControlPlaneNamespace, hypershift.KASDeployment)
+	return nil
+}
+
+// exitError maps hypershift.Rotate's errors to exit codes and adds the
+// flag-level advice the domain package leaves out.
+func (o *RotateHostedClusterOptions) exitError(err error) error {
+	var (
+		we *hypershift.WriteError
+		re *hypershift.RefusedError
+	)
+	switch {
+	case errors.As(err, &we) && we.KeptSecret != "":
+		ns, name, _ := strings.Cut(we.KeptSecret, "/")
+		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("%w; the new Secret %s is kept: run the same command again with --key FILE and, if you gave one, the same --secret-name "+
+			"(a generated key is in the Secret: kubectl get secret -n %s %s -o jsonpath='{.data.key}' | base64 -d > FILE), or delete the Secret", err, we.KeptSecret, ns, name)}
+	case errors.As(err, &we):
+		return &ExitError{Code: ExitFailed, Err: err}
+	case errors.As(err, &re) && re.Forceable:
+		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("%w; or add --force to rotate anyway", err)}
+	case errors.As(err, &re):
+		return &ExitError{Code: ExitFailed, Err: err}
+	case errors.Is(err, hypershift.ErrNotHyperShift):
+		return usageErrorf("%v; point --kubeconfig at the management cluster", err)
+	case errors.Is(err, hypershift.ErrSecretTaken):
+		return usageErrorf("%v; choose another --secret-name", err)
+	}
+	return usageError(err)
+}
+
+// dryRunName is a strategy as --dry-run spells it.
+func dryRunName(s cmdutil.DryRunStrategy) string {
+	switch s {
+	case cmdutil.DryRunClient:
+		return "client"
+	case cmdutil.DryRunServer:
+		return "server"
+	}
+	return "none"
+}

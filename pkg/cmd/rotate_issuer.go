@@ -1,0 +1,324 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	flag "github.com/spf13/pflag"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/printers"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+	"k8s.io/kubectl/pkg/util/completion"
+	"k8s.io/kubectl/pkg/util/templates"
+
+	"github.com/bound-token/kubectl-bound-token/pkg/fileutil"
+	"github.com/bound-token/kubectl-bound-token/pkg/openshift"
+	"github.com/bound-token/kubectl-bound-token/pkg/restart"
+)
+
+var (
+	rotateIssuerLong = templates.LongDesc(`
+		Change OpenShift's service-account issuer and follow the kube-apiserver rollout.
+
+		Validates the URL, shows the current and the new issuer, backs up
+		authentications.config.openshift.io/cluster to a 0600 file (--backup), records
+		latestAvailableRevision, patches spec.serviceAccountIssuer (only if the object did
+		not change meanwhile), then waits for the kube-apiserver rollout like
+		'wait --since-revision' and prints until when the previous issuer stays trusted.
+		A second rollout follows when the operator prunes it (24h later). Refused when 10
+		issuers are already trusted (the operator's limit). '--rollback --from FILE'
+		restores the issuer from a backup.
+
+		Tokens held by running pods keep the old issuer until the pods restart:
+		'--restart workloads' restarts Deployments, StatefulSets and DaemonSets as
+		'kubectl rollout restart' does, namespace by namespace, skipping openshift-* and
+		kube-* unless --restart-system; '--restart pods' deletes every pod (interrupts
+		service; needs --yes).
+
+		--dry-run=client shows the plan; --dry-run=server also sends the patch with
+		dryRun=All, so the apiserver checks it without storing it. Every API call is
+		repeated on transient errors.
+
+		Exit codes: 0 done, 1 refused, not confirmed, a change or restart failed, or the
+		rollout failed, 2 timeout, bad flags or input, not OpenShift: with 2 nothing was
+		changed unless the message says so.`)
+
+	rotateIssuerExample = templates.Examples(`
+		# Show what changing the issuer would do, without changing anything
+		kubectl bound-token rotate issuer https://oidc.example.com/cluster-a --dry-run=client
+
+		# Change the issuer, wait for the rollout, then restart workloads
+		kubectl bound-token rotate issuer https://oidc.example.com/cluster-a --restart workloads --yes
+
+		# Undo it from the backup written by the previous command
+		kubectl bound-token rotate issuer --rollback --from authentication-cluster-20261123T080000Z.yaml --yes
+
+		# The result as JSON
+		kubectl bound-token rotate issuer https://oidc.example.com/cluster-a --yes -o json`)
+)
+
+// RotateIssuerKind is the kind of rotate issuer's -o output.
+const RotateIssuerKind = "IssuerRotation"
+
+// RotateIssuerOptions holds what `rotate issuer` needs.
+type RotateIssuerOptions struct {
+	PrintFlags *genericclioptions.PrintFlags
+
+	Issuer        string
+	AllowNonHTTPS bool
+	Backup        string
+	Rollback      bool
+	From          string
+	Timeout       time.Duration
+
+	Restart           string
+	RestartSystem     bool
+	RestartNamespaces []string
+	RestartPause      time.Duration
+
+	Yes            bool
+	DryRunStrategy cmdutil.DryRunStrategy
+
+	Client  kubernetes.Interface
+	Dynamic dynamic.Interface
+	Now     func() time.Time
+	printer printers.ResourcePrinter
+	genericiooptions.IOStreams
+}
+
+func NewRotateIssuerOptions(streams genericiooptions.IOStreams) *RotateIssuerOptions {
+	return &RotateIssuerOptions{PrintFlags: newResultPrintFlags(), Restart: openshift.RestartNone, Timeout: 30 * time.Minute,
+		RestartPause: 5 * time.Second, Now: time.Now, IOStreams: streams}
+}
+
+func NewCmdRotateIssuer(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := NewRotateIssuerOptions(streams)
+	cmd := &cobra.Command{
+		Use:                   "issuer (URL | --rollback --from FILE) [--restart none|workloads|pods] [--yes]",
+		DisableFlagsInUseLine: true,
+		Short:                 "Change OpenShift's service-account issuer and follow the rollout",
+		Long:                  rotateIssuerLong,
+		Example:               rotateIssuerExample,
+		Args:                  argsUsage(cobra.MaximumNArgs(1)),
+		ValidArgsFunction:     cobra.NoFileCompletions,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runOptions(o, f, cmd, args)
+		},
+	}
+	o.addFlags(cmd.Flags())
+	cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for the kube-apiserver rollout (exit 2 after).")
+	addDryRunFlag(cmd)
+	addResultPrintFlags(cmd, o.PrintFlags)
+	o.registerCompletions(f, cmd)
+	return cmd
+}
+
+// addFlags adds the flags only `rotate issuer` has (the deprecated
+// `rotate --issuer` form adds them too).
+func (o *RotateIssuerOptions) addFlags(fl *flag.FlagSet) {
+	fl.BoolVar(&o.AllowNonHTTPS, "allow-non-https", false, "Accept a non-https issuer (OpenShift then disables issuer discovery).")
+	fl.StringVar(&o.Backup, "backup", "", "File for the backup of authentications.config.openshift.io/cluster (default authentication-cluster-TIME.yaml). Never overwritten.")
+	fl.BoolVar(&o.Rollback, "rollback", false, "Restore the issuer from a backup (--from).")
+	fl.StringVar(&o.From, "from", "", "Backup file written by an earlier rotate issuer, for --rollback.")
+	fl.StringVar(&o.Restart, "restart", o.Restart, "After the rollout: none, workloads (rolling restart) or pods (delete every pod; needs --yes).")
+	fl.BoolVar(&o.RestartSystem, "restart-system", false, "Also restart in openshift-* and kube-* namespaces.")
+	fl.StringArrayVar(&o.RestartNamespaces, "restart-namespace", nil, "Restart only in this namespace; repeat for several. Default: every namespace.")
+	fl.DurationVar(&o.RestartPause, "restart-pause", o.RestartPause, "Pause between namespaces when restarting.")
+	fl.BoolVarP(&o.Yes, "yes", "y", false, "Do not ask for confirmation.")
+}
+
+func (o *RotateIssuerOptions) registerCompletions(f cmdutil.Factory, cmd *cobra.Command) {
+	_ = cmd.RegisterFlagCompletionFunc("restart", cobra.FixedCompletions(openshift.RestartModes, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("restart-namespace", completion.ResourceNameCompletionFunc(f, "namespace"))
+	_ = cmd.MarkFlagFilename("from", "yaml", "yml")
+	_ = cmd.MarkFlagFilename("backup", "yaml", "yml")
+}
+
+func (o *RotateIssuerOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
+	if len(args) == 1 {
+		o.Issuer = args[0]
+	}
+	var err error
+	if o.DryRunStrategy, err = cmdutil.GetDryRunStrategy(cmd); err != nil {
+		return err
+	}
+	if o.printer, err = resultPrinter(o.PrintFlags); err != nil {
+		return err
+	}
+	o.Client, o.Dynamic, err = clients(f)
+	return err
+}
+
+func (o *RotateIssuerOptions) Validate() error {
+	switch {
+	case o.Rollback && o.From == "":
+		return fmt.Errorf("--rollback needs --from FILE (a backup written by rotate issuer)")
+	case o.From != "" && !o.Rollback:
+		return fmt.Errorf("--from is only used with --rollback")
+	case o.Rollback && o.Issuer != "":
+		return fmt.Errorf("give the issuer URL or --rollback --from FILE, not both")
+	case !o.Rollback && o.Issuer == "":
+		return fmt.Errorf("give the new issuer URL, or --rollback --from FILE")
+	}
+	if o.Issuer != "" {
+		if err := openshift.ValidateIssuer(o.Issuer, o.AllowNonHTTPS); err != nil {
+			if errors.Is(err, openshift.ErrNotHTTPS) {
+				return fmt.Errorf("%v; pass --allow-non-https if that is intended", err)
+			}
+			return err
+		}
+	}
+	found := false
+	for _, m := range openshift.RestartModes {
+		found = found || m == o.Restart
+	}
+	if !found {
+		return fmt.Errorf("--restart %q is not supported; use one of %s", o.Restart, strings.Join(openshift.RestartModes, ", "))
+	}
+	if o.Restart == openshift.RestartPods && !o.Yes && o.DryRunStrategy == cmdutil.DryRunNone {
+		return fmt.Errorf("--restart pods deletes every pod and interrupts service; add --yes to confirm, or use --restart workloads")
+	}
+	if o.Timeout <= 0 || o.RestartPause < 0 {
+		return fmt.Errorf("--timeout must be positive and --restart-pause not negative")
+	}
+	return nil
+}
+
+func (o *RotateIssuerOptions) Run(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	rollout := newRolloutReporter(o.ErrOut)
+	terminal := isTerminal(o.ErrOut)
+	res, err := openshift.RotateIssuer(ctx, o.Client, o.Dynamic, openshift.IssuerRotation{
+		Issuer:       o.Issuer,
+		RollbackFrom: o.From,
+		Backup:       o.Backup,
+		DryRun:       o.DryRunStrategy == cmdutil.DryRunClient,
+		ServerDryRun: o.DryRunStrategy == cmdutil.DryRunServer,
+		Confirm:      o.confirm,
+		Timeout:      o.Timeout,
+		Restart:      o.Restart,
+		RestartOptions: restart.Options{Namespaces: o.RestartNamespaces, IncludeSystem: o.RestartSystem,
+			Pause: o.RestartPause},
+		Now: o.Now,
+		Report: func(s openshift.Step) {
+			switch s.Kind {
+			case openshift.StepPlanned:
+				fmt.Fprint(o.ErrOut, s.Plan.Describe())
+			case openshift.StepBackedUp:
+				fmt.Fprintf(o.ErrOut, "backup of authentications.config.openshift.io/cluster: %s (restore with: kubectl bound-token rotate issuer --rollback --from %s)\n", s.Backup, s.Backup)
+			case openshift.StepPatched:
+				fmt.Fprintf(o.ErrOut, "spec.serviceAccountIssuer set to %s; waiting for a kube-apiserver revision after %d\n", openshift.EffectiveIssuer(s.Plan.New), s.Plan.Revision)
+			case openshift.StepRollout:
+				rollout.progress(s.Progress)
+			case openshift.StepReconnect:
+				rollout.reconnect(s.Message)
+			case openshift.StepRolledOut:
+				fmt.Fprintf(o.ErrOut, "kube-apiserver at revision %d on %d/%d nodes\n", s.Progress.Revision, s.Progress.AtRevision, s.Progress.Nodes)
+			case openshift.StepTrustWindow:
+				if s.Err != nil {
+					fmt.Fprintf(o.ErrOut, "warning: %v\n", s.Err)
+				} else {
+					fmt.Fprintln(o.ErrOut, s.Message)
+				}
+				if o.Restart == openshift.RestartNone {
+					fmt.Fprintln(o.ErrOut, "pods keep tokens from the previous issuer until they restart: run again with --restart workloads, or restart them yourself")
+				}
+			case openshift.StepRestarting:
+				if terminal {
+					fmt.Fprintln(o.ErrOut, s.Message)
+				}
+			}
+		},
+	})
+	if res != nil && res.Restart != nil {
+		o.reportRestart(res.Restart)
+	}
+	if err != nil {
+		var re *openshift.RotateError
+		if errors.As(err, &re) && re.Stage == openshift.StageRollout && o.printer != nil {
+			_ = printResult(o.printer, RotateIssuerKind, res, o.Out)
+		}
+		return o.exitError(err, res)
+	}
+	if res.DryRun != "" {
+		fmt.Fprintf(o.ErrOut, "dry run (%s): nothing changed\n", res.DryRun)
+	}
+	if o.printer != nil {
+		return printResult(o.printer, RotateIssuerKind, res, o.Out)
+	}
+	if res.DryRun == "" {
+		fmt.Fprintf(o.Out, "issuer %s active\n", res.Issuer)
+	}
+	return nil
+}
+
+// confirm asks on a terminal; a script must say --yes.
+func (o *RotateIssuerOptions) confirm(*openshift.IssuerPlan) (bool, error) {
+	if o.Yes {
+		return true, nil
+	}
+	if !stdinTerminal(o.In) {
+		return false, usageErrorf("changing the issuer rolls out kube-apiserver on every node; add --yes to confirm")
+	}
+	return confirm(o.In, o.ErrOut, "Proceed?"), nil
+}
+
+func (o *RotateIssuerOptions) reportRestart(r *restart.Result) {
+	verb := "restarted %d workloads"
+	if o.Restart == openshift.RestartPods {
+		verb = "deleted %d pods"
+	}
+	fmt.Fprintf(o.ErrOut, verb+" in %d namespaces", len(r.Restarted), r.Namespaces)
+	if len(r.Skipped) > 0 {
+		fmt.Fprintf(o.ErrOut, "; left alone: %s (add --restart-system to include them)", strings.Join(r.Skipped, ", "))
+	}
+	fmt.Fprintln(o.ErrOut)
+}
+
+// exitError maps RotateIssuer's stages to exit codes and adds what only the
+// command knows: its flags and how to follow or undo a change.
+func (o *RotateIssuerOptions) exitError(err error, res *openshift.IssuerRotationResult) error {
+	var (
+		ee *ExitError
+		re *openshift.RotateError
+	)
+	if errors.As(err, &ee) || !errors.As(err, &re) {
+		return usageError(err)
+	}
+	switch re.Stage {
+	case openshift.StageInput:
+		return usageError(err)
+	case openshift.StagePlan:
+		if errors.Is(err, openshift.ErrNotOpenShift) {
+			return usageError(err)
+		}
+		// Plan only reads: nothing changed.
+		if clusterUnreachable(err) {
+			return unreachableError(err, "nothing changed")
+		}
+		return &ExitError{Code: ExitFailed, Err: err}
+	case openshift.StageConfirm:
+		return &ExitError{Code: ExitFailed, Err: err}
+	case openshift.StageBackup:
+		if errors.Is(err, fileutil.ErrExists) {
+			return usageErrorf("%v; choose another --backup; nothing changed", err)
+		}
+		return usageErrorf("%v; nothing changed", err)
+	case openshift.StageRollout:
+		// The change is made either way: say how to follow or undo it.
+		out := rolloutError(re.Err, res.Rollout, o.Timeout).(*ExitError)
+		out.Err = fmt.Errorf("%w; the issuer stays %s: follow with `kubectl bound-token wait --since-revision %d` or undo with `kubectl bound-token rotate issuer --rollback --from %s`",
+			out.Err, res.Issuer, res.SinceRevision, res.Backup)
+		return out
+	}
+	return &ExitError{Code: ExitFailed, Err: err}
+}
