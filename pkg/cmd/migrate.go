@@ -1,6 +1,8 @@
 package cmd
 
 import (
+	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
+
 	"bufio"
 	"bytes"
 	"context"
@@ -448,7 +450,7 @@ func (o *MigrateOptions) printAudit(r *legacy.Report) error {
 	}
 	s := r.Summary
 	fmt.Fprintf(o.Out, "\n%d legacy token Secret%s: %s; %d read by pods or workloads, %d already invalid.\n",
-		s.Total, plural(s.Total), countsLine(s.Verdicts), s.Read, s.Invalid)
+		s.Total, text.Plural(s.Total), countsLine(s.Verdicts), s.Read, s.Invalid)
 	o.printBasis(s.Info)
 	return nil
 }
@@ -583,7 +585,7 @@ func (o *MigrateOptions) ask(ctx context.Context, scan legacy.ScanOptions) (bool
 		n += c
 	}
 	fmt.Fprintf(o.ErrOut, "--apply will %s %d Secret%s (by verdict: %s) after backing each up; left alone: %s.\n",
-		o.Mode, n, plural(n), countsLine(change), countsLine(skip))
+		o.Mode, n, text.Plural(n), countsLine(change), countsLine(skip))
 	if n == 0 {
 		return true, nil
 	}
@@ -759,7 +761,7 @@ func (a *auditEvidence) Describe() string {
 	if !r.Window.From.IsZero() {
 		w = r.Window.From.UTC().Format(time.RFC3339) + " to " + r.Window.To.UTC().Format(time.RFC3339)
 	}
-	s := fmt.Sprintf("Audit log (%s): %d events from %s, %d Secret%s with legacy-token requests", strings.Join(r.Files, ", "), r.Events, w, len(r.Secrets), plural(len(r.Secrets)))
+	s := fmt.Sprintf("Audit log (%s): %d events from %s, %d Secret%s with legacy-token requests", strings.Join(r.Files, ", "), r.Events, w, len(r.Secrets), text.Plural(len(r.Secrets)))
 	if r.Unparseable > 0 || r.Oversized > 0 {
 		s += fmt.Sprintf("; %d unparseable and %d oversized line(s) skipped", r.Unparseable, r.Oversized)
 	}

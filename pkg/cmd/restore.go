@@ -1,6 +1,8 @@
 package cmd
 
 import (
+	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
+
 	"context"
 	"fmt"
 	"os"
@@ -148,7 +150,7 @@ func (o *RestoreOptions) Run(ctx context.Context) error {
 	if err := printOutcomeList(o.PrintFlags, o.Out, "LegacyTokenRestore", o.From, out, counts); err != nil {
 		return err
 	}
-	fmt.Fprintf(o.ErrOut, "summary: %s (%d Secret%s in the backup covered)\n", countsLine(counts), r.Count(), plural(r.Count()))
+	fmt.Fprintf(o.ErrOut, "summary: %s (%d Secret%s in the backup covered)\n", countsLine(counts), r.Count(), text.Plural(r.Count()))
 	if ctx.Err() != nil {
 		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("interrupted; run restore again to finish")}
 	}
@@ -175,7 +177,7 @@ func (o *RestoreOptions) runSwitch(ctx context.Context, r *legacy.Restorable) er
 	if err := printOutcomeList(o.PrintFlags, o.Out, "LegacyTokenRestore", o.From, out, counts); err != nil {
 		return err
 	}
-	fmt.Fprintf(o.ErrOut, "summary: %s (%d workload%s in the backup covered)\n", countsLine(counts), len(out), plural(len(out)))
+	fmt.Fprintf(o.ErrOut, "summary: %s (%d workload%s in the backup covered)\n", countsLine(counts), len(out), text.Plural(len(out)))
 	if ctx.Err() != nil {
 		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("interrupted; run restore again to finish")}
 	}

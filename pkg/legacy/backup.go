@@ -1,6 +1,8 @@
 package legacy
 
 import (
+	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
+
 	"bufio"
 	"bytes"
 	"crypto/sha256"
@@ -170,7 +172,7 @@ func ParseIndex(data []byte) (*Index, error) {
 		dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&r); err != nil {
-			return nil, fmt.Errorf("index line %d is not a record: %v", line, oneLine(err))
+			return nil, fmt.Errorf("index line %d is not a record: %v", line, text.OneLine(err.Error(), 0))
 		}
 		if line == 1 {
 			if r.Op != OpBegin || r.Version != indexVersion {
@@ -257,10 +259,6 @@ func backupPath(kind, ns, name, rv string) string {
 		rv = "x"
 	}
 	return path.Join(dir, ns, name+"@"+rv+".json")
-}
-
-func oneLine(err error) string {
-	return strings.ReplaceAll(err.Error(), "\n", " ")
 }
 
 // Backup is a backup folder being written by apply.
@@ -718,7 +716,7 @@ func readBackup(dir string, r *Record) ([]byte, error) {
 		Metadata metav1.ObjectMeta `json:"metadata"`
 	}
 	if err := json.Unmarshal(data, &head); err != nil {
-		return nil, fmt.Errorf("%s is not a manifest: %v", r.File, oneLine(err))
+		return nil, fmt.Errorf("%s is not a manifest: %v", r.File, text.OneLine(err.Error(), 0))
 	}
 	if head.Kind != r.Kind || head.Metadata.Namespace != r.Namespace || head.Metadata.Name != r.Name {
 		return nil, fmt.Errorf("%s holds %s %s/%s, not %s %s/%s", r.File, head.Kind, head.Metadata.Namespace, head.Metadata.Name, r.Kind, r.Namespace, r.Name)

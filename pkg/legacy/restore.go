@@ -1,6 +1,8 @@
 package legacy
 
 import (
+	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -168,7 +170,7 @@ func OpenRestore(dir string, only []string) (*Restorable, error) {
 			}
 			var sa corev1.ServiceAccount
 			if err := strictJSON(data, &sa); err != nil {
-				return nil, fmt.Errorf("backup %s: %s: %v; nothing was restored", dir, se.Backup.File, oneLine(err))
+				return nil, fmt.Errorf("backup %s: %s: %v; nothing was restored", dir, se.Backup.File, text.OneLine(err.Error(), 0))
 			}
 			r.sas[saKey] = &sa
 		}
@@ -216,7 +218,7 @@ func strictJSON(data []byte, v any) error {
 func decodeSecret(data []byte) (*corev1.Secret, error) {
 	var s corev1.Secret
 	if err := strictJSON(data, &s); err != nil {
-		return nil, fmt.Errorf("not a Secret manifest: %v", oneLine(err))
+		return nil, fmt.Errorf("not a Secret manifest: %v", text.OneLine(err.Error(), 0))
 	}
 	if s.Type != corev1.SecretTypeServiceAccountToken {
 		return nil, fmt.Errorf("%s/%s is not a service-account-token Secret", s.Namespace, s.Name)
