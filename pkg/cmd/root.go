@@ -106,7 +106,7 @@ func NewCmdBoundToken(streams genericiooptions.IOStreams) *cobra.Command {
 		},
 	})
 	groups.Add(root)
-	root.AddCommand(NewCmdVersion(streams))
+	root.AddCommand(NewCmdVersion(f, streams))
 	root.AddCommand(newCmdOptions(streams))
 	// In the tree up front (cobra would add it lazily) so docs list it.
 	root.InitDefaultCompletionCmd()
