@@ -272,7 +272,7 @@ func (o *CreateOptions) Run(ctx context.Context) error {
 		if clusterUnreachable(err) {
 			return unreachableError(err, "no token was created")
 		}
-		return &ExitError{Code: ExitFailed, Err: err}
+		return failedError(err)
 	}
 	req := tokens.Request{Audiences: o.Audiences, Duration: o.Duration, BoundObject: o.bound()}
 	progress := isTerminal(o.ErrOut) && len(targets) > 1
@@ -310,7 +310,7 @@ func (o *CreateOptions) Run(ctx context.Context) error {
 		if len(targets) == 1 {
 			return silentFailure
 		}
-		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("%d of %d tokens could not be created", failed, len(targets))}
+		return failedErrorf("%d of %d tokens could not be created", failed, len(targets))
 	}
 	return nil
 }
@@ -369,12 +369,12 @@ func (o *CreateOptions) emit(ok []*authenticationv1.TokenRequest) error {
 		case o.OutputDir != "":
 			path := filepath.Join(o.OutputDir, tr.Namespace, tr.Name+".token")
 			if err := fileutil.WriteSecretFile(path, []byte(tok), o.Overwrite); err != nil {
-				return &ExitError{Code: ExitFailed, Err: err}
+				return failedError(withOverwriteAdvice(err))
 			}
 			fmt.Fprintf(o.ErrOut, "wrote %s\n", path)
 		case o.OutputFile != "":
 			if err := fileutil.WriteSecretFile(o.OutputFile, []byte(tok), o.Overwrite); err != nil {
-				return &ExitError{Code: ExitFailed, Err: err}
+				return failedError(withOverwriteAdvice(err))
 			}
 			fmt.Fprintf(o.ErrOut, "wrote %s\n", o.OutputFile)
 		case o.KubeconfigOut != "":
@@ -391,14 +391,14 @@ func (o *CreateOptions) emit(ok []*authenticationv1.TokenRequest) error {
 		if o.KubeconfigOut != "" {
 			kc, err := kubeconfig.ForToken(o.RESTConfig, o.ClusterName, kubeconfig.Identity{Namespace: tr.Namespace, ServiceAccount: tr.Name}, tok)
 			if err != nil {
-				return &ExitError{Code: ExitFailed, Err: err}
+				return failedError(err)
 			}
 			b, err := kubeconfig.Marshal(kc)
 			if err != nil {
-				return &ExitError{Code: ExitFailed, Err: err}
+				return failedError(err)
 			}
 			if err := fileutil.WriteSecretFile(o.KubeconfigOut, b, o.Overwrite); err != nil {
-				return &ExitError{Code: ExitFailed, Err: err}
+				return failedError(withOverwriteAdvice(err))
 			}
 			fmt.Fprintf(o.ErrOut, "wrote %s\n", o.KubeconfigOut)
 		}
