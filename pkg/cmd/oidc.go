@@ -129,7 +129,7 @@ func (o *OIDCExportOptions) Run(ctx context.Context) error {
 	}
 	ex, err := oidc.Write(d, raw, ks, o.Dir, o.Issuer, o.Layout, o.Overwrite)
 	if err != nil {
-		return failedError(withOverwriteAdvice(err))
+		return failedError(withOverwriteAdvice(keysError(err, "")))
 	}
 	if ex.Issuer != ex.ClusterIssuer {
 		fmt.Fprintf(o.ErrOut, "issuer rewritten: %s -> %s; tokens carry the cluster's --service-account-issuer, so set it to %s\n", ex.ClusterIssuer, ex.Issuer, ex.Issuer)

@@ -4,8 +4,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/bound-token/kubectl-bound-token/pkg/openshift"
 )
 
 func TestRotateValidate(t *testing.T) {
@@ -45,21 +43,6 @@ func TestRotateValidate(t *testing.T) {
 		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 			t.Errorf("%s: got %v, want %q", tc.name, err, tc.want)
 		}
-	}
-}
-
-func TestWaitValidate(t *testing.T) {
-	for _, o := range []*WaitOptions{
-		{SinceRevision: openshift.NoRevision, Timeout: 0},
-		{SinceRevision: -2, Timeout: time.Minute},
-		{SinceRevision: 3, Timeout: time.Minute, Output: "name"},
-	} {
-		if err := o.Validate(); err == nil {
-			t.Errorf("%+v accepted", o)
-		}
-	}
-	if err := (&WaitOptions{SinceRevision: 3, Timeout: time.Minute, Output: "json"}).Validate(); err != nil {
-		t.Error(err)
 	}
 }
 
