@@ -59,6 +59,11 @@ func usageError(err error) error {
 	return &ExitError{Code: ExitUsage, Err: err}
 }
 
+// flagError makes cobra's flag errors usage errors, with kubectl's hint.
+func flagError(c *cobra.Command, err error) error {
+	return usageErrorf("%v; see '%s --help' for usage", err, c.CommandPath())
+}
+
 // failedErrorf and failedError end the command with ExitFailed: it ran and
 // something failed or was refused.
 func failedErrorf(format string, a ...any) error {

@@ -114,9 +114,7 @@ func NewCmdBoundToken(streams genericiooptions.IOStreams) *cobra.Command {
 	templates.ActsAsRootCommand(root, []string{"options"}, groups...)
 	useDisplayNameInUsage(root, []string{"options"}, groups)
 	// Flag errors are usage errors (exit 2), with kubectl's hint appended.
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usageErrorf("%v; see '%s --help' for usage", err, c.CommandPath())
-	})
+	root.SetFlagErrorFunc(flagError)
 	return root
 }
 

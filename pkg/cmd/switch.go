@@ -406,8 +406,14 @@ func printSwitchOutcomes(o *SwitchOptions, dir string, backup *legacy.Backup, ou
 				fmt.Fprintf(o.Out, "%s/%s\n", strings.ToLower(it.Kind), it.Name)
 			}
 		}
-	} else if err := printOutcomeList(o.PrintFlags, o.Out, "LegacyTokenSwitch", dir, out, counts); err != nil {
-		return err
+	} else {
+		p, err := toPrinter(o.PrintFlags)
+		if err != nil {
+			return err
+		}
+		if err := printOutcomeList(p, o.format(), o.Out, "LegacyTokenSwitch", dir, out, counts); err != nil {
+			return err
+		}
 	}
 	line := "summary: " + countsLine(counts)
 	if dir != "" {
