@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
@@ -89,6 +90,8 @@ type CreateOptions struct {
 	ClusterName string
 	Now         func() time.Time
 
+	printer printers.ResourcePrinter
+
 	genericiooptions.IOStreams
 }
 
@@ -102,7 +105,11 @@ func NewCreateOptions(streams genericiooptions.IOStreams) *CreateOptions {
 }
 
 func NewCmdCreate(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := NewCreateOptions(streams)
+	return newCmdCreate(f, NewCreateOptions(streams))
+}
+
+// newCmdCreate binds the command to o; tests give o a fake Client first.
+func newCmdCreate(f cmdutil.Factory, o *CreateOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:                   "create SERVICEACCOUNT [SERVICEACCOUNT...] | -l SELECTOR [-A]",
 		DisableFlagsInUseLine: true,
@@ -112,7 +119,7 @@ func NewCmdCreate(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 		ValidArgsFunction:     completion.ResourceNameCompletionFunc(f, "serviceaccount"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(f, cmd, args); err != nil {
-				return usageError(err)
+				return err
 			}
 			if err := o.Validate(); err != nil {
 				return usageError(err)
@@ -120,7 +127,7 @@ func NewCmdCreate(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 			return o.Run(cmd.Context())
 		},
 	}
-	o.PrintFlags.AddFlags(cmd)
+	addPrintFlags(cmd, o.PrintFlags)
 	fl := cmd.Flags()
 	fl.StringArrayVar(&o.Audiences, "audience", nil, "Audience of the token; repeat for several. Default: the API server's audiences.")
 	fl.DurationVar(&o.Duration, "duration", 0, "Requested lifetime, whole seconds, at least 10m. Default: the server's (1h). The server may shorten it.")
@@ -141,24 +148,22 @@ func NewCmdCreate(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 func (o *CreateOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
 	o.Names = args
 	var err error
-	o.Namespace, _, err = f.ToRawKubeConfigLoader().Namespace()
-	if err != nil {
+	if o.printer, err = toPrinter(o.PrintFlags); err != nil {
 		return err
 	}
-	o.RESTConfig, err = f.ToRESTConfig()
-	if err != nil {
-		return err
+	if o.Namespace, _, err = f.ToRawKubeConfigLoader().Namespace(); err != nil {
+		return usageError(err)
+	}
+	if o.RESTConfig, err = f.ToRESTConfig(); err != nil {
+		return usageError(err)
 	}
 	// Many tokens at once would otherwise queue behind client-go's default
 	// 5 requests per second.
-	cfg := rest.CopyConfig(o.RESTConfig)
-	if o.Concurrency > 0 {
-		cfg.QPS = float32(10 * o.Concurrency)
-		cfg.Burst = 20 * o.Concurrency
-	}
-	o.Client, err = kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return err
+	conc := max(o.Concurrency, 1)
+	if o.Client == nil {
+		if o.Client, err = newThrottledClient(o.RESTConfig, float32(10*conc), 20*conc); err != nil {
+			return usageError(err)
+		}
 	}
 	if raw, err := f.ToRawKubeConfigLoader().RawConfig(); err == nil {
 		cur := raw.CurrentContext
@@ -214,7 +219,7 @@ func (o *CreateOptions) Validate() error {
 	if o.OutputFile != "" && o.OutputDir != "" {
 		return fmt.Errorf("use --output-file or --output-dir, not both")
 	}
-	if o.outputFormat() != "" && (o.OutputFile != "" || o.OutputDir != "") {
+	if o.printer != nil && (o.OutputFile != "" || o.OutputDir != "") {
 		return fmt.Errorf("-o prints tokens on stdout; it cannot be combined with --output-file or --output-dir")
 	}
 	if o.Concurrency < 1 {
@@ -224,13 +229,6 @@ func (o *CreateOptions) Validate() error {
 		return fmt.Errorf("no client")
 	}
 	return nil
-}
-
-func (o *CreateOptions) outputFormat() string {
-	if o.PrintFlags.OutputFormat == nil {
-		return ""
-	}
-	return *o.PrintFlags.OutputFormat
 }
 
 func (o *CreateOptions) targets(ctx context.Context) ([]tokens.Target, error) {
@@ -345,11 +343,7 @@ func (o *CreateOptions) reportExpiry(tr *authenticationv1.TokenRequest) {
 }
 
 func (o *CreateOptions) emit(ok []*authenticationv1.TokenRequest) error {
-	if o.outputFormat() != "" {
-		printer, err := o.PrintFlags.ToPrinter()
-		if err != nil {
-			return usageError(err)
-		}
+	if printer := o.printer; printer != nil {
 		if !o.many() {
 			if len(ok) == 0 {
 				return nil
