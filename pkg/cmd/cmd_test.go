@@ -41,17 +41,6 @@ func testToken(t *testing.T, key *rsa.PrivateKey, payload map[string]any) string
 	return testsigner.Sign(key, map[string]any{"alg": "RS256", "kid": kid}, payload)
 }
 
-func TestVersionJSON(t *testing.T) {
-	out, _, code := runCmd(t, "", "version", "-o", "json")
-	var v map[string]string
-	if code != 0 || json.Unmarshal([]byte(out), &v) != nil || v["version"] == "" || v["goVersion"] == "" {
-		t.Fatalf("code %d out %q", code, out)
-	}
-	if _, errOut, code := runCmd(t, "", "version", "-o", "xml"); code != ExitUsage || !strings.Contains(errOut, "json or yaml") {
-		t.Fatalf("bad -o: code %d %q", code, errOut)
-	}
-}
-
 func TestUsageShowsKubectlPrefix(t *testing.T) {
 	out, _, code := runCmd(t, "", "create", "--help")
 	if code != 0 || !strings.Contains(out, "kubectl bound-token create SERVICEACCOUNT") || !strings.Contains(out, "Examples:") {

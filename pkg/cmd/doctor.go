@@ -1,14 +1,13 @@
 package cmd
 
 import (
+	"context"
 	"crypto/x509"
 	"fmt"
+	"net/http"
 	"strings"
 	"text/tabwriter"
 	"time"
-
-	"context"
-	"net/http"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
