@@ -232,18 +232,41 @@ func newThrottledClient(cfg *rest.Config, qps float32, burst int) (kubernetes.In
 	return kubernetes.NewForConfig(cfg)
 }
 
-// writeFlags are shared by the commands that change many objects.
-type writeFlags struct {
-	// DryRun is legacy.DryRunNone, DryRunClient or DryRunServer, read from
-	// kubectl's --dry-run (cmdutil.AddDryRunFlag) in complete.
-	DryRun      string
+// throttleFlags are shared by the commands that change many objects.
+type throttleFlags struct {
 	Concurrency int
 	QPS         float32
 	Burst       int
 }
 
+func defaultThrottleFlags() throttleFlags { return throttleFlags{Concurrency: 8, QPS: 50, Burst: 100} }
+
+// addThrottleFlags binds --concurrency (of what, "Secrets" or
+// "workloads"), --qps and --burst.
+func addThrottleFlags(cmd *cobra.Command, t *throttleFlags, what string) {
+	fl := cmd.Flags()
+	fl.IntVar(&t.Concurrency, "concurrency", t.Concurrency, "How many "+what+" to change at once.")
+	fl.Float32Var(&t.QPS, "qps", t.QPS, "Most requests per second sent to the apiserver.")
+	fl.IntVar(&t.Burst, "burst", t.Burst, "Most requests sent in a burst above --qps.")
+}
+
+func (t *throttleFlags) validate() error {
+	if t.Concurrency < 1 || t.QPS <= 0 || t.Burst < 1 {
+		return fmt.Errorf("--concurrency, --qps and --burst must be positive")
+	}
+	return nil
+}
+
+// writeFlags are migrate's and restore's: throttling and --dry-run.
+type writeFlags struct {
+	// DryRun is legacy.DryRunNone, DryRunClient or DryRunServer, read from
+	// kubectl's --dry-run (cmdutil.AddDryRunFlag) in complete.
+	DryRun string
+	throttleFlags
+}
+
 func defaultWriteFlags() writeFlags {
-	return writeFlags{DryRun: legacy.DryRunNone, Concurrency: 8, QPS: 50, Burst: 100}
+	return writeFlags{DryRun: legacy.DryRunNone, throttleFlags: defaultThrottleFlags()}
 }
 
 func addWriteFlags(cmd *cobra.Command, w *writeFlags, dryRunHelp string) {
@@ -252,9 +275,7 @@ func addWriteFlags(cmd *cobra.Command, w *writeFlags, dryRunHelp string) {
 	// GetDryRunStrategy): none|client|server, a bare --dry-run is client.
 	cmdutil.AddDryRunFlag(cmd)
 	fl.Lookup("dry-run").Usage = `Must be "none", "server", or "client". ` + dryRunHelp
-	fl.IntVar(&w.Concurrency, "concurrency", w.Concurrency, "How many Secrets to change at once.")
-	fl.Float32Var(&w.QPS, "qps", w.QPS, "Most requests per second sent to the apiserver.")
-	fl.IntVar(&w.Burst, "burst", w.Burst, "Most requests sent in a burst above --qps.")
+	addThrottleFlags(cmd, &w.throttleFlags, "Secrets")
 	_ = cmd.RegisterFlagCompletionFunc("dry-run", cobra.FixedCompletions([]string{legacy.DryRunNone, legacy.DryRunClient, legacy.DryRunServer}, cobra.ShellCompDirectiveNoFileComp))
 }
 
@@ -275,12 +296,7 @@ func (w *writeFlags) complete(cmd *cobra.Command) error {
 	return nil
 }
 
-func (w *writeFlags) validate() error {
-	if w.Concurrency < 1 || w.QPS <= 0 || w.Burst < 1 {
-		return fmt.Errorf("--concurrency, --qps and --burst must be positive")
-	}
-	return nil
-}
+func (w *writeFlags) validate() error { return w.throttleFlags.validate() }
 
 func (o *MigrateOptions) Validate() error {
 	if o.threshold < 24*time.Hour {

@@ -16,10 +16,12 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/client-go/kubernetes"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 	"github.com/bound-token/kubectl-bound-token/pkg/switcher"
 )
@@ -108,30 +110,33 @@ type SwitchOptions struct {
 	Wait      bool
 	Timeout   time.Duration
 
-	Concurrency int
-	QPS         float32
-	Burst       int
+	throttleFlags
 
-	Client kubernetes.Interface
-	Now    func() time.Time
+	// Client is built in Complete unless a test set it.
+	Client  kubernetes.Interface
+	Now     func() time.Time
+	printer printers.ResourcePrinter
 	genericiooptions.IOStreams
 }
 
 func NewSwitchOptions(streams genericiooptions.IOStreams) *SwitchOptions {
-	w := defaultWriteFlags()
 	return &SwitchOptions{
-		PrintFlags:  genericclioptions.NewPrintFlags(""),
-		Duration:    switcher.DefaultExpirationSeconds * time.Second,
-		Wait:        true,
-		Timeout:     10 * time.Minute,
-		Concurrency: w.Concurrency, QPS: w.QPS, Burst: w.Burst,
-		Now:       time.Now,
-		IOStreams: streams,
+		PrintFlags:    newResultPrintFlags(),
+		Duration:      switcher.DefaultExpirationSeconds * time.Second,
+		Wait:          true,
+		Timeout:       10 * time.Minute,
+		throttleFlags: defaultThrottleFlags(),
+		Now:           time.Now,
+		IOStreams:     streams,
 	}
 }
 
 func NewCmdSwitch(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := NewSwitchOptions(streams)
+	return newCmdSwitch(f, NewSwitchOptions(streams))
+}
+
+// newCmdSwitch binds the command to o; tests give o a fake Client first.
+func newCmdSwitch(f cmdutil.Factory, o *SwitchOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:                   "switch [TYPE/NAME ...] [-n NAMESPACE | -A] [-l SELECTOR] [--duration 3607s] [--audience AUD] [-o yaml] [--apply [--backup-dir DIR] [--yes] [--wait=false] [--timeout 10m]]",
 		DisableFlagsInUseLine: true,
@@ -149,17 +154,16 @@ func NewCmdSwitch(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 			return out, cobra.ShellCompDirectiveNoSpace | cobra.ShellCompDirectiveNoFileComp
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Refs = args
-			if err := o.Validate(); err != nil {
-				return usageError(err)
+			if err := o.Complete(f, cmd, args); err != nil {
+				return err
 			}
-			if err := o.Complete(f); err != nil {
+			if err := o.Validate(); err != nil {
 				return usageError(err)
 			}
 			return o.Run(cmd.Context())
 		},
 	}
-	o.PrintFlags.AddFlags(cmd)
+	addPrintFlags(cmd, o.PrintFlags, "name")
 	fl := cmd.Flags()
 	fl.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "Look at every namespace.")
 	fl.StringVarP(&o.Selector, "selector", "l", "", "Only workloads matching this label selector.")
@@ -172,9 +176,7 @@ func NewCmdSwitch(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 	fl.StringVar(&o.BackupDir, "backup-dir", "", "Folder for the backup (created 0700). Default: ./bound-token-switch-TIMESTAMP. An existing folder from an interrupted run is resumed.")
 	fl.BoolVar(&o.Wait, "wait", o.Wait, "With --apply, wait for each rollout as kubectl rollout status does.")
 	fl.DurationVar(&o.Timeout, "timeout", o.Timeout, "With --apply, how long to wait for the rollouts.")
-	fl.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "How many workloads to change at once.")
-	fl.Float32Var(&o.QPS, "qps", o.QPS, "Most requests per second sent to the apiserver.")
-	fl.IntVar(&o.Burst, "burst", o.Burst, "Most requests sent in a burst above --qps.")
+	addThrottleFlags(cmd, &o.throttleFlags, "workloads")
 	_ = cmd.RegisterFlagCompletionFunc("backup-dir", completeBackupDirs)
 	_ = cmd.RegisterFlagCompletionFunc("duration", cobra.FixedCompletions([]string{"3607s", "1h", "24h"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
@@ -202,39 +204,39 @@ func (o *SwitchOptions) Validate() error {
 	if o.Timeout <= 0 {
 		return fmt.Errorf("--timeout must be positive")
 	}
-	if o.Concurrency < 1 || o.QPS <= 0 || o.Burst < 1 {
-		return fmt.Errorf("--concurrency, --qps and --burst must be positive")
+	if err := o.throttleFlags.validate(); err != nil {
+		return err
 	}
-	switch f := o.format(); f {
-	case "", "yaml", "json":
-	case "name":
-		if !o.Apply {
-			return fmt.Errorf("-o name lists what --apply changed; without --apply use -o yaml or -o json")
-		}
-	default:
-		return fmt.Errorf("--output %q is not supported; use yaml or json (and name with --apply)", f)
+	if o.format() == "name" && !o.Apply {
+		return fmt.Errorf("-o name lists what --apply changed; without --apply use -o yaml or -o json")
 	}
 	return nil
 }
 
-func (o *SwitchOptions) format() string {
-	if o.PrintFlags.OutputFormat == nil {
-		return ""
-	}
-	return *o.PrintFlags.OutputFormat
-}
+func (o *SwitchOptions) format() string { return outputFormat(o.PrintFlags) }
 
-func (o *SwitchOptions) Complete(f cmdutil.Factory) error {
+// Complete builds the printer first, so that a bad -o fails before the
+// kubeconfig is read or anything is listed.
+func (o *SwitchOptions) Complete(f cmdutil.Factory, _ *cobra.Command, args []string) error {
+	o.Refs = args
 	var err error
-	if o.Namespace, _, err = f.ToRawKubeConfigLoader().Namespace(); err != nil {
+	if o.printer, err = toPrinter(o.PrintFlags, "name"); err != nil {
 		return err
+	}
+	if o.Namespace, _, err = f.ToRawKubeConfigLoader().Namespace(); err != nil {
+		return usageError(err)
+	}
+	if o.Client != nil {
+		return nil
 	}
 	cfg, err := f.ToRESTConfig()
 	if err != nil {
-		return err
+		return usageError(err)
 	}
-	o.Client, err = newThrottledClient(cfg, o.QPS, o.Burst)
-	return err
+	if o.Client, err = newThrottledClient(cfg, o.QPS, o.Burst); err != nil {
+		return usageError(err)
+	}
+	return nil
 }
 
 func (o *SwitchOptions) options() switcher.Options {
@@ -246,7 +248,7 @@ func (o *SwitchOptions) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	if o.Apply && !o.Yes && !stdinTerminal(o.In) {
+	if o.Apply && !o.Yes && !isTerminal(o.In) {
 		return usageErrorf("--apply changes the cluster: add --yes to confirm (stdin is not a terminal to ask on)")
 	}
 	ns := o.Namespace
@@ -255,7 +257,7 @@ func (o *SwitchOptions) Run(ctx context.Context) error {
 	}
 	plans, err := switcher.Find(ctx, o.Client, switcher.FindOptions{Namespace: ns, Refs: o.Refs, Selector: o.Selector}, o.options())
 	if err != nil {
-		return &ExitError{Code: ExitUsage, Err: err}
+		return usageError(err)
 	}
 	if !o.Apply {
 		return o.printPlans(plans)
@@ -264,11 +266,7 @@ func (o *SwitchOptions) Run(ctx context.Context) error {
 }
 
 func (o *SwitchOptions) printPlans(plans []*switcher.Plan) error {
-	if f := o.format(); f != "" {
-		p, err := o.PrintFlags.ToPrinter()
-		if err != nil {
-			return usageError(err)
-		}
+	if p := o.printer; p != nil {
 		n := 0
 		for _, pl := range plans {
 			if pl.Template == nil {
@@ -279,7 +277,7 @@ func (o *SwitchOptions) printPlans(plans []*switcher.Plan) error {
 			}
 			n++
 		}
-		fmt.Fprintf(o.ErrOut, "%d manifest%s printed; %s.\n", n, plural(n), planCounts(plans))
+		fmt.Fprintf(o.ErrOut, "%d manifest%s printed; %s.\n", n, text.Plural(n), planCounts(plans))
 		return nil
 	}
 	if len(plans) == 0 {
@@ -292,7 +290,7 @@ func (o *SwitchOptions) printPlans(plans []*switcher.Plan) error {
 		}
 		writePlan(o.Out, p)
 	}
-	fmt.Fprintf(o.ErrOut, "\n%d workload%s read legacy token Secrets: %s. Nothing was changed; --apply switches the switchable ones.\n", len(plans), plural(len(plans)), planCounts(plans))
+	fmt.Fprintf(o.ErrOut, "\n%d workload%s read legacy token Secrets: %s. Nothing was changed; --apply switches the switchable ones.\n", len(plans), text.Plural(len(plans)), planCounts(plans))
 	return nil
 }
 
@@ -340,9 +338,9 @@ func (o *SwitchOptions) runApply(ctx context.Context, plans []*switcher.Plan) er
 		for _, p := range plans {
 			writePlan(o.ErrOut, p)
 		}
-		fmt.Fprintf(o.ErrOut, "--apply will back up and switch %d workload%s (%s).\n", switchable, plural(switchable), planCounts(plans))
+		fmt.Fprintf(o.ErrOut, "--apply will back up and switch %d workload%s (%s).\n", switchable, text.Plural(switchable), planCounts(plans))
 		if !confirm(o.In, o.ErrOut, "Proceed?") {
-			return &ExitError{Code: ExitFailed, Err: errors.New("not confirmed: nothing changed")}
+			return failedErrorf("not confirmed: nothing changed")
 		}
 	}
 	var backup *legacy.Backup
@@ -363,7 +361,7 @@ func (o *SwitchOptions) runApply(ctx context.Context, plans []*switcher.Plan) er
 		})
 		prog.end()
 		if out == nil && err != nil {
-			return &ExitError{Code: ExitUsage, Err: err}
+			return usageError(err)
 		}
 	} else {
 		for _, p := range plans {
@@ -386,7 +384,7 @@ func (o *SwitchOptions) runApply(ctx context.Context, plans []*switcher.Plan) er
 		if errors.Is(err, context.Canceled) {
 			err = errors.New("interrupted")
 		}
-		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("%v; run the same command again with --backup-dir %s to finish", err, dir)}
+		return failedErrorf("%v; run the same command again with --backup-dir %s to finish", err, dir)
 	}
 	for _, oc := range out {
 		if !switcher.Done(oc) {
@@ -406,14 +404,8 @@ func printSwitchOutcomes(o *SwitchOptions, dir string, backup *legacy.Backup, ou
 				fmt.Fprintf(o.Out, "%s/%s\n", strings.ToLower(it.Kind), it.Name)
 			}
 		}
-	} else {
-		p, err := toPrinter(o.PrintFlags)
-		if err != nil {
-			return err
-		}
-		if err := printOutcomeList(p, o.format(), o.Out, "LegacyTokenSwitch", dir, out, counts); err != nil {
-			return err
-		}
+	} else if err := printOutcomeList(o.printer, o.format(), o.Out, "LegacyTokenSwitch", dir, out, counts); err != nil {
+		return err
 	}
 	line := "summary: " + countsLine(counts)
 	if dir != "" {
