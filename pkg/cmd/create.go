@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -197,7 +198,7 @@ func (o *CreateOptions) Validate() error {
 		return fmt.Errorf("give ServiceAccount names or -l/-A, not both")
 	}
 	if err := tokens.ValidateDuration(o.Duration); err != nil {
-		return err
+		return tokensFlagError(err)
 	}
 	for _, a := range o.Audiences {
 		if strings.TrimSpace(a) == "" {
@@ -205,7 +206,7 @@ func (o *CreateOptions) Validate() error {
 		}
 	}
 	if err := tokens.ValidateBoundObject(o.bound()); err != nil {
-		return err
+		return tokensFlagError(err)
 	}
 	if o.many() && o.OutputFile != "" {
 		return fmt.Errorf("--output-file takes one ServiceAccount; use --output-dir for several")
@@ -229,6 +230,21 @@ func (o *CreateOptions) Validate() error {
 		return fmt.Errorf("no client")
 	}
 	return nil
+}
+
+// tokensFlags names the flag behind each part a tokens.InvalidError names.
+var tokensFlags = map[string]string{
+	tokens.FieldDuration: "--duration", tokens.FieldBoundKind: "--bound-object-kind", tokens.FieldBoundName: "--bound-object-name",
+}
+
+// tokensFlagError words a tokens.InvalidError with the flag that gave the
+// value: "--duration 9m0s is shorter than ...".
+func tokensFlagError(err error) error {
+	var ie *tokens.InvalidError
+	if errors.As(err, &ie) && tokensFlags[ie.Field] != "" {
+		return fmt.Errorf("%s %s", tokensFlags[ie.Field], ie.Reason)
+	}
+	return err
 }
 
 func (o *CreateOptions) targets(ctx context.Context) ([]tokens.Target, error) {
