@@ -48,7 +48,10 @@ func usageErrorf(format string, a ...any) error {
 	return &ExitError{Code: ExitUsage, Err: fmt.Errorf(format, a...)}
 }
 
-func usageError(err error) error {
+func usageError(err error) error { return withCode(ExitUsage, err) }
+
+// withCode gives err an exit code, unless it already has one.
+func withCode(code int, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -56,7 +59,7 @@ func usageError(err error) error {
 	if errors.As(err, &ee) {
 		return err
 	}
-	return &ExitError{Code: ExitUsage, Err: err}
+	return &ExitError{Code: code, Err: err}
 }
 
 // flagError makes cobra's flag errors usage errors, with kubectl's hint.
@@ -70,16 +73,7 @@ func failedErrorf(format string, a ...any) error {
 	return &ExitError{Code: ExitFailed, Err: fmt.Errorf(format, a...)}
 }
 
-func failedError(err error) error {
-	if err == nil {
-		return nil
-	}
-	var ee *ExitError
-	if errors.As(err, &ee) {
-		return err
-	}
-	return &ExitError{Code: ExitFailed, Err: err}
-}
+func failedError(err error) error { return withCode(ExitFailed, err) }
 
 // silent ends the command with code after it reported the details itself.
 func silent(code int) error { return &ExitError{Code: code} }

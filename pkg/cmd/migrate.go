@@ -211,17 +211,8 @@ func (o *MigrateOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []
 	if o.Namespace, o.explicitNamespace, err = f.ToRawKubeConfigLoader().Namespace(); err != nil {
 		return usageError(err)
 	}
-	if o.Client != nil {
-		return nil
-	}
-	cfg, err := f.ToRESTConfig()
-	if err != nil {
-		return usageError(err)
-	}
-	if o.Client, err = newThrottledClient(cfg, o.QPS, o.Burst); err != nil {
-		return usageError(err)
-	}
-	return nil
+	o.Client, err = o.throttleFlags.client(f, o.Client)
+	return err
 }
 
 // newThrottledClient is the one way a command raises client-go's default
@@ -230,6 +221,20 @@ func newThrottledClient(cfg *rest.Config, qps float32, burst int) (kubernetes.In
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = qps, burst
 	return kubernetes.NewForConfig(cfg)
+}
+
+// client is preset (a test's fake) or a client of f's cluster at --qps
+// and --burst; its errors are usage errors.
+func (t *throttleFlags) client(f cmdutil.Factory, preset kubernetes.Interface) (kubernetes.Interface, error) {
+	if preset != nil {
+		return preset, nil
+	}
+	cfg, err := f.ToRESTConfig()
+	if err != nil {
+		return nil, usageError(err)
+	}
+	c, err := newThrottledClient(cfg, t.QPS, t.Burst)
+	return c, usageError(err)
 }
 
 // throttleFlags are shared by the commands that change many objects.

@@ -116,17 +116,8 @@ func (o *RestoreOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, _ []str
 	if err := o.writeFlags.complete(cmd); err != nil {
 		return usageError(err)
 	}
-	if o.Client != nil {
-		return nil
-	}
-	cfg, err := f.ToRESTConfig()
-	if err != nil {
-		return usageError(err)
-	}
-	if o.Client, err = newThrottledClient(cfg, o.QPS, o.Burst); err != nil {
-		return usageError(err)
-	}
-	return nil
+	o.Client, err = o.throttleFlags.client(f, o.Client)
+	return err
 }
 
 func (o *RestoreOptions) Validate() error {

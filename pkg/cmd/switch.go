@@ -226,17 +226,8 @@ func (o *SwitchOptions) Complete(f cmdutil.Factory, _ *cobra.Command, args []str
 	if o.Namespace, _, err = f.ToRawKubeConfigLoader().Namespace(); err != nil {
 		return usageError(err)
 	}
-	if o.Client != nil {
-		return nil
-	}
-	cfg, err := f.ToRESTConfig()
-	if err != nil {
-		return usageError(err)
-	}
-	if o.Client, err = newThrottledClient(cfg, o.QPS, o.Burst); err != nil {
-		return usageError(err)
-	}
-	return nil
+	o.Client, err = o.throttleFlags.client(f, o.Client)
+	return err
 }
 
 func (o *SwitchOptions) options() switcher.Options {
