@@ -2,12 +2,9 @@ package cmd
 
 import (
 	"bytes"
-	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"os"
@@ -18,6 +15,7 @@ import (
 
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/bound-token/kubectl-bound-token/internal/testsigner"
 	"github.com/bound-token/kubectl-bound-token/pkg/jwt"
 )
 
@@ -32,32 +30,15 @@ func runCmd(t *testing.T, stdin string, args ...string) (string, string, int) {
 	return out.String(), errOut.String(), code
 }
 
+// testToken is an RS256 token with the kid kube-apiserver would give key,
+// signed by the module's one test signer.
 func testToken(t *testing.T, key *rsa.PrivateKey, payload map[string]any) string {
 	t.Helper()
 	kid, err := jwt.KeyID(&key.PublicKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, _ := json.Marshal(map[string]any{"alg": "RS256", "kid": kid})
-	p, _ := json.Marshal(payload)
-	in := base64.RawURLEncoding.EncodeToString(h) + "." + base64.RawURLEncoding.EncodeToString(p)
-	sum := sha256.Sum256([]byte(in))
-	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, sum[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return in + "." + base64.RawURLEncoding.EncodeToString(sig)
-}
-
-func TestVersionJSON(t *testing.T) {
-	out, _, code := runCmd(t, "", "version", "-o", "json")
-	var v map[string]string
-	if code != 0 || json.Unmarshal([]byte(out), &v) != nil || v["version"] == "" || v["goVersion"] == "" {
-		t.Fatalf("code %d out %q", code, out)
-	}
-	if _, errOut, code := runCmd(t, "", "version", "-o", "xml"); code != ExitUsage || !strings.Contains(errOut, "json or yaml") {
-		t.Fatalf("bad -o: code %d %q", code, errOut)
-	}
+	return testsigner.Sign(key, map[string]any{"alg": "RS256", "kid": kid}, payload)
 }
 
 func TestUsageShowsKubectlPrefix(t *testing.T) {

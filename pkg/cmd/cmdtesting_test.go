@@ -35,11 +35,11 @@ type testFactory struct {
 
 func (f *testFactory) DynamicClient() (dynamic.Interface, error) { return f.dyn, nil }
 
-// newTestFactory is kubectl's cmdtesting factory with the namespace ns, the
+// newAPITestFactory is kubectl's cmdtesting factory with the namespace ns, the
 // dynamic fake dyn (nil: an empty one) and a typed clientset served by api
 // (nil: every request is a 404), so that commands run their real Complete
 // without a cluster.
-func newTestFactory(t *testing.T, ns string, dyn *fakeDynamic, api http.Handler) *testFactory {
+func newAPITestFactory(t *testing.T, ns string, dyn *fakeDynamic, api http.Handler) *testFactory {
 	t.Helper()
 	tf := cmdtesting.NewTestFactory().WithNamespace(ns)
 	t.Cleanup(tf.Cleanup)

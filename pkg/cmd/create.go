@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
@@ -89,6 +91,8 @@ type CreateOptions struct {
 	ClusterName string
 	Now         func() time.Time
 
+	printer printers.ResourcePrinter
+
 	genericiooptions.IOStreams
 }
 
@@ -102,7 +106,11 @@ func NewCreateOptions(streams genericiooptions.IOStreams) *CreateOptions {
 }
 
 func NewCmdCreate(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := NewCreateOptions(streams)
+	return newCmdCreate(f, NewCreateOptions(streams))
+}
+
+// newCmdCreate binds the command to o; tests give o a fake Client first.
+func newCmdCreate(f cmdutil.Factory, o *CreateOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:                   "create SERVICEACCOUNT [SERVICEACCOUNT...] | -l SELECTOR [-A]",
 		DisableFlagsInUseLine: true,
@@ -112,7 +120,7 @@ func NewCmdCreate(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 		ValidArgsFunction:     completion.ResourceNameCompletionFunc(f, "serviceaccount"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(f, cmd, args); err != nil {
-				return usageError(err)
+				return err
 			}
 			if err := o.Validate(); err != nil {
 				return usageError(err)
@@ -120,7 +128,7 @@ func NewCmdCreate(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 			return o.Run(cmd.Context())
 		},
 	}
-	o.PrintFlags.AddFlags(cmd)
+	addPrintFlags(cmd, o.PrintFlags)
 	fl := cmd.Flags()
 	fl.StringArrayVar(&o.Audiences, "audience", nil, "Audience of the token; repeat for several. Default: the API server's audiences.")
 	fl.DurationVar(&o.Duration, "duration", 0, "Requested lifetime, whole seconds, at least 10m. Default: the server's (1h). The server may shorten it.")
@@ -141,24 +149,22 @@ func NewCmdCreate(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 func (o *CreateOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
 	o.Names = args
 	var err error
-	o.Namespace, _, err = f.ToRawKubeConfigLoader().Namespace()
-	if err != nil {
+	if o.printer, err = toPrinter(o.PrintFlags); err != nil {
 		return err
 	}
-	o.RESTConfig, err = f.ToRESTConfig()
-	if err != nil {
-		return err
+	if o.Namespace, _, err = f.ToRawKubeConfigLoader().Namespace(); err != nil {
+		return usageError(err)
+	}
+	if o.RESTConfig, err = f.ToRESTConfig(); err != nil {
+		return usageError(err)
 	}
 	// Many tokens at once would otherwise queue behind client-go's default
 	// 5 requests per second.
-	cfg := rest.CopyConfig(o.RESTConfig)
-	if o.Concurrency > 0 {
-		cfg.QPS = float32(10 * o.Concurrency)
-		cfg.Burst = 20 * o.Concurrency
-	}
-	o.Client, err = kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return err
+	conc := max(o.Concurrency, 1)
+	if o.Client == nil {
+		if o.Client, err = newThrottledClient(o.RESTConfig, float32(10*conc), 20*conc); err != nil {
+			return usageError(err)
+		}
 	}
 	if raw, err := f.ToRawKubeConfigLoader().RawConfig(); err == nil {
 		cur := raw.CurrentContext
@@ -192,7 +198,7 @@ func (o *CreateOptions) Validate() error {
 		return fmt.Errorf("give ServiceAccount names or -l/-A, not both")
 	}
 	if err := tokens.ValidateDuration(o.Duration); err != nil {
-		return err
+		return tokensFlagError(err)
 	}
 	for _, a := range o.Audiences {
 		if strings.TrimSpace(a) == "" {
@@ -200,7 +206,7 @@ func (o *CreateOptions) Validate() error {
 		}
 	}
 	if err := tokens.ValidateBoundObject(o.bound()); err != nil {
-		return err
+		return tokensFlagError(err)
 	}
 	if o.many() && o.OutputFile != "" {
 		return fmt.Errorf("--output-file takes one ServiceAccount; use --output-dir for several")
@@ -214,7 +220,7 @@ func (o *CreateOptions) Validate() error {
 	if o.OutputFile != "" && o.OutputDir != "" {
 		return fmt.Errorf("use --output-file or --output-dir, not both")
 	}
-	if o.outputFormat() != "" && (o.OutputFile != "" || o.OutputDir != "") {
+	if o.printer != nil && (o.OutputFile != "" || o.OutputDir != "") {
 		return fmt.Errorf("-o prints tokens on stdout; it cannot be combined with --output-file or --output-dir")
 	}
 	if o.Concurrency < 1 {
@@ -226,11 +232,19 @@ func (o *CreateOptions) Validate() error {
 	return nil
 }
 
-func (o *CreateOptions) outputFormat() string {
-	if o.PrintFlags.OutputFormat == nil {
-		return ""
+// tokensFlags names the flag behind each part a tokens.InvalidError names.
+var tokensFlags = map[string]string{
+	tokens.FieldDuration: "--duration", tokens.FieldBoundKind: "--bound-object-kind", tokens.FieldBoundName: "--bound-object-name",
+}
+
+// tokensFlagError words a tokens.InvalidError with the flag that gave the
+// value: "--duration 9m0s is shorter than ...".
+func tokensFlagError(err error) error {
+	var ie *tokens.InvalidError
+	if errors.As(err, &ie) && tokensFlags[ie.Field] != "" {
+		return fmt.Errorf("%s %s", tokensFlags[ie.Field], ie.Reason)
 	}
-	return *o.PrintFlags.OutputFormat
+	return err
 }
 
 func (o *CreateOptions) targets(ctx context.Context) ([]tokens.Target, error) {
@@ -272,7 +286,7 @@ func (o *CreateOptions) Run(ctx context.Context) error {
 		if clusterUnreachable(err) {
 			return unreachableError(err, "no token was created")
 		}
-		return &ExitError{Code: ExitFailed, Err: err}
+		return failedError(err)
 	}
 	req := tokens.Request{Audiences: o.Audiences, Duration: o.Duration, BoundObject: o.bound()}
 	progress := isTerminal(o.ErrOut) && len(targets) > 1
@@ -310,7 +324,7 @@ func (o *CreateOptions) Run(ctx context.Context) error {
 		if len(targets) == 1 {
 			return silentFailure
 		}
-		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("%d of %d tokens could not be created", failed, len(targets))}
+		return failedErrorf("%d of %d tokens could not be created", failed, len(targets))
 	}
 	return nil
 }
@@ -345,11 +359,7 @@ func (o *CreateOptions) reportExpiry(tr *authenticationv1.TokenRequest) {
 }
 
 func (o *CreateOptions) emit(ok []*authenticationv1.TokenRequest) error {
-	if o.outputFormat() != "" {
-		printer, err := o.PrintFlags.ToPrinter()
-		if err != nil {
-			return usageError(err)
-		}
+	if printer := o.printer; printer != nil {
 		if !o.many() {
 			if len(ok) == 0 {
 				return nil
@@ -369,12 +379,12 @@ func (o *CreateOptions) emit(ok []*authenticationv1.TokenRequest) error {
 		case o.OutputDir != "":
 			path := filepath.Join(o.OutputDir, tr.Namespace, tr.Name+".token")
 			if err := fileutil.WriteSecretFile(path, []byte(tok), o.Overwrite); err != nil {
-				return &ExitError{Code: ExitFailed, Err: err}
+				return failedError(withOverwriteAdvice(err))
 			}
 			fmt.Fprintf(o.ErrOut, "wrote %s\n", path)
 		case o.OutputFile != "":
 			if err := fileutil.WriteSecretFile(o.OutputFile, []byte(tok), o.Overwrite); err != nil {
-				return &ExitError{Code: ExitFailed, Err: err}
+				return failedError(withOverwriteAdvice(err))
 			}
 			fmt.Fprintf(o.ErrOut, "wrote %s\n", o.OutputFile)
 		case o.KubeconfigOut != "":
@@ -391,14 +401,14 @@ func (o *CreateOptions) emit(ok []*authenticationv1.TokenRequest) error {
 		if o.KubeconfigOut != "" {
 			kc, err := kubeconfig.ForToken(o.RESTConfig, o.ClusterName, kubeconfig.Identity{Namespace: tr.Namespace, ServiceAccount: tr.Name}, tok)
 			if err != nil {
-				return &ExitError{Code: ExitFailed, Err: err}
+				return failedError(err)
 			}
 			b, err := kubeconfig.Marshal(kc)
 			if err != nil {
-				return &ExitError{Code: ExitFailed, Err: err}
+				return failedError(err)
 			}
 			if err := fileutil.WriteSecretFile(o.KubeconfigOut, b, o.Overwrite); err != nil {
-				return &ExitError{Code: ExitFailed, Err: err}
+				return failedError(withOverwriteAdvice(err))
 			}
 			fmt.Fprintf(o.ErrOut, "wrote %s\n", o.KubeconfigOut)
 		}

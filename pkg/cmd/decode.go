@@ -13,7 +13,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/client-go/kubernetes"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/completion"
@@ -46,26 +48,35 @@ var (
 		kubectl bound-token decode --from-secret builder-token-x7k2p -n ci`)
 )
 
+// DecodeOptions holds what `decode` needs.
 type DecodeOptions struct {
-	Input  tokenInput
-	Output string
-	Now    func() time.Time
+	PrintFlags *genericclioptions.PrintFlags
 
+	Input tokenInput
+	Now   func() time.Time
+
+	printer  printers.ResourcePrinter
 	clientFn func() (kubernetes.Interface, string, error)
 	genericiooptions.IOStreams
 }
 
+func NewDecodeOptions(streams genericiooptions.IOStreams) *DecodeOptions {
+	return &DecodeOptions{PrintFlags: newResultPrintFlags(), Now: time.Now, IOStreams: streams}
+}
+
 func NewCmdDecode(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &DecodeOptions{Now: time.Now, IOStreams: streams}
+	o := NewDecodeOptions(streams)
 	cmd := &cobra.Command{
-		Use:                   "decode [TOKEN | -] [--token-file FILE | --from-secret NAME] [-o json|yaml]",
+		Use:                   "decode [TOKEN | -] [--token-file FILE | --from-secret NAME] [-o json|yaml|jsonpath=...]",
 		DisableFlagsInUseLine: true,
 		Short:                 "Show a token's claims without verifying it",
 		Long:                  decodeLong,
 		Example:               decodeExample,
 		Args:                  argsUsage(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Complete(f, args)
+			if err := o.Complete(f, cmd, args); err != nil {
+				return err
+			}
 			if err := o.Validate(); err != nil {
 				return usageError(err)
 			}
@@ -73,8 +84,7 @@ func NewCmdDecode(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 		},
 	}
 	addTokenInputFlags(f, cmd, &o.Input)
-	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format. One of: json|yaml.")
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
+	addPrintFlags(cmd, o.PrintFlags)
 	return cmd
 }
 
@@ -100,22 +110,19 @@ func clientFromFactory(f cmdutil.Factory) func() (kubernetes.Interface, string, 
 	}
 }
 
-func (o *DecodeOptions) Complete(f cmdutil.Factory, args []string) {
+func (o *DecodeOptions) Complete(f cmdutil.Factory, _ *cobra.Command, args []string) error {
 	if len(args) == 1 {
 		o.Input.Arg = args[0]
 	}
+	// The cluster is only reached for --from-secret, and only in Run.
 	o.clientFn = clientFromFactory(f)
+	var err error
+	o.printer, err = toPrinter(o.PrintFlags)
+	return err
 }
 
 func (o *DecodeOptions) Validate() error {
-	if err := o.Input.validate(); err != nil {
-		return err
-	}
-	switch o.Output {
-	case "", "json", "yaml":
-		return nil
-	}
-	return fmt.Errorf("--output %q is not supported; use json or yaml", o.Output)
+	return o.Input.validate()
 }
 
 func (o *DecodeOptions) Run(ctx context.Context) error {
@@ -130,8 +137,8 @@ func (o *DecodeOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return usageError(err)
 	}
-	if o.Output != "" {
-		return printStructured(o.Out, o.Output, newTokenView(tok))
+	if o.printer != nil {
+		return o.printer.PrintObj(newResult("DecodedToken", newTokenView(tok)), o.Out)
 	}
 	fmt.Fprintln(o.Out, "NOT VERIFIED: decode only shows what the token says; run 'kubectl bound-token verify' to prove it.")
 	printTokenHuman(o.Out, tok, o.Now())
@@ -150,6 +157,8 @@ func newTokenView(t *jwt.Token) tokenView {
 	return tokenView{Header: t.HeaderMap(), Payload: t.PayloadMap(), Legacy: t.Claims.IsLegacy()}
 }
 
+// printStructured is verify's and rotate's -o until they take PrintFlags
+// like every other command.
 func printStructured(w io.Writer, format string, v any) error {
 	var (
 		b   []byte

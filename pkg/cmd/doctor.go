@@ -1,14 +1,20 @@
 package cmd
 
 import (
+	"context"
 	"crypto/x509"
 	"fmt"
+	"net/http"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/printers"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 
@@ -16,13 +22,31 @@ import (
 	"github.com/bound-token/kubectl-bound-token/pkg/verify"
 )
 
+// DoctorOptions holds what `doctor` needs.
+type DoctorOptions struct {
+	PrintFlags *genericclioptions.PrintFlags
+
+	ServiceAccount string
+	IssuerCA       string
+	IssuerTimeout  time.Duration
+
+	Namespace  string
+	Client     kubernetes.Interface
+	Dynamic    dynamic.Interface
+	HTTPClient *http.Client
+
+	printer printers.ResourcePrinter
+	genericiooptions.IOStreams
+}
+
+func NewDoctorOptions(streams genericiooptions.IOStreams) *DoctorOptions {
+	return &DoctorOptions{PrintFlags: newResultPrintFlags(), ServiceAccount: "default", IssuerTimeout: 5 * time.Second, IOStreams: streams}
+}
+
 func NewCmdDoctor(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	var (
-		sa, output, issuerCA string
-		timeout              time.Duration
-	)
+	o := NewDoctorOptions(streams)
 	cmd := &cobra.Command{
-		Use:                   "doctor [--serviceaccount NAME] [-o json|yaml]",
+		Use:                   "doctor [--serviceaccount NAME] [-o json|yaml|jsonpath=...]",
 		DisableFlagsInUseLine: true,
 		Short:                 "Check the cluster's token setup: issuer, keys, discovery, legacy Secrets",
 		Long: templates.LongDesc(`
@@ -44,56 +68,90 @@ func NewCmdDoctor(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 			kubectl bound-token doctor -n ci --serviceaccount builder -o json`),
 		Args: argsUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if output != "" && output != "json" && output != "yaml" {
-				return usageErrorf("--output %q is not supported; use json or yaml", output)
+			if err := o.Complete(f, cmd, args); err != nil {
+				return err
 			}
-			ns, _, err := f.ToRawKubeConfigLoader().Namespace()
-			if err != nil {
+			if err := o.Validate(); err != nil {
 				return usageError(err)
 			}
-			cs, err := f.KubernetesClientSet()
-			if err != nil {
-				return usageError(err)
-			}
-			dyn, err := f.DynamicClient()
-			if err != nil {
-				return usageError(err)
-			}
-			var roots *x509.CertPool
-			if issuerCA != "" {
-				if roots, err = verify.LoadCAPool(issuerCA); err != nil {
-					return usageErrorf("--issuer-ca: %v", err)
-				}
-			}
-			hc := verify.HTTPClient(roots, false)
-			checks := doctor.Run(cmd.Context(), cs, dyn, doctor.Options{Namespace: ns, ServiceAccount: sa, IssuerTimeout: timeout, HTTPClient: hc})
-			if output != "" {
-				if err := printStructured(streams.Out, output, map[string]any{"checks": checks, "failed": doctor.Failed(checks)}); err != nil {
-					return err
-				}
-			} else {
-				tw := tabwriter.NewWriter(streams.Out, 0, 4, 2, ' ', 0)
-				for _, c := range checks {
-					fmt.Fprintf(tw, "%s\t%s\t%s\n", strings.ToUpper(string(c.Status)), c.Name, c.Message)
-					if c.Fix != "" {
-						fmt.Fprintf(tw, "\t\tfix: %s\n", c.Fix)
-					}
-				}
-				tw.Flush()
-			}
-			// Run stops after a failed "api" check: nothing was checked.
-			if len(checks) == 1 && checks[0].Name == "api" && checks[0].Status == doctor.Fail {
-				return &ExitError{Code: ExitUsage}
-			}
-			if doctor.Failed(checks) {
-				return silentFailure
-			}
-			return nil
+			return o.Run(cmd.Context())
 		},
 	}
-	cmd.Flags().StringVar(&sa, "serviceaccount", "default", "ServiceAccount (in the namespace) to mint the probe token for.")
-	cmd.Flags().StringVarP(&output, "output", "o", "", "Output format. One of: json|yaml.")
-	cmd.Flags().DurationVar(&timeout, "issuer-timeout", 5*time.Second, "Timeout for probing the issuer's public discovery.")
-	cmd.Flags().StringVar(&issuerCA, "issuer-ca", "", "CA bundle for the issuer's public discovery, when it is not publicly trusted.")
+	addPrintFlags(cmd, o.PrintFlags)
+	cmd.Flags().StringVar(&o.ServiceAccount, "serviceaccount", o.ServiceAccount, "ServiceAccount (in the namespace) to mint the probe token for.")
+	cmd.Flags().DurationVar(&o.IssuerTimeout, "issuer-timeout", o.IssuerTimeout, "Timeout for probing the issuer's public discovery.")
+	cmd.Flags().StringVar(&o.IssuerCA, "issuer-ca", "", "CA bundle for the issuer's public discovery, when it is not publicly trusted.")
 	return cmd
+}
+
+func (o *DoctorOptions) Complete(f cmdutil.Factory, _ *cobra.Command, _ []string) error {
+	var err error
+	if o.printer, err = toPrinter(o.PrintFlags); err != nil {
+		return err
+	}
+	if o.Namespace, _, err = f.ToRawKubeConfigLoader().Namespace(); err != nil {
+		return usageError(err)
+	}
+	if o.Client, err = f.KubernetesClientSet(); err != nil {
+		return usageError(err)
+	}
+	if o.Dynamic, err = f.DynamicClient(); err != nil {
+		return usageError(err)
+	}
+	var roots *x509.CertPool
+	if o.IssuerCA != "" {
+		if roots, err = verify.LoadCAPool(o.IssuerCA); err != nil {
+			return usageErrorf("--issuer-ca: %v", err)
+		}
+	}
+	o.HTTPClient = verify.HTTPClient(roots, false)
+	return nil
+}
+
+func (o *DoctorOptions) Validate() error {
+	if o.ServiceAccount == "" {
+		return fmt.Errorf("--serviceaccount must not be empty")
+	}
+	if o.IssuerTimeout <= 0 {
+		return fmt.Errorf("--issuer-timeout must be positive")
+	}
+	return nil
+}
+
+// Run prints the checklist, as kind DoctorReport under -o.
+func (o *DoctorOptions) Run(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	checks := doctor.Run(ctx, o.Client, o.Dynamic, doctor.Options{Namespace: o.Namespace, ServiceAccount: o.ServiceAccount, IssuerTimeout: o.IssuerTimeout, HTTPClient: o.HTTPClient})
+	if o.printer != nil {
+		if err := o.printer.PrintObj(newResult("DoctorReport", doctorReport{Checks: checks, Failed: doctor.Failed(checks)}), o.Out); err != nil {
+			return err
+		}
+	} else {
+		tw := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
+		for _, c := range checks {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", strings.ToUpper(string(c.Status)), c.Name, c.Message)
+			if c.Fix != "" {
+				fmt.Fprintf(tw, "\t\tfix: %s\n", c.Fix)
+			}
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	// doctor.Run stops after a failed "api" check: nothing was checked.
+	if len(checks) == 1 && checks[0].Name == "api" && checks[0].Status == doctor.Fail {
+		return silent(ExitUsage)
+	}
+	if doctor.Failed(checks) {
+		return silentFailure
+	}
+	return nil
+}
+
+// doctorReport is doctor's printed body.
+type doctorReport struct {
+	Checks []doctor.Check `json:"checks"`
+	Failed bool           `json:"failed"`
 }

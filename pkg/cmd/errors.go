@@ -40,11 +40,18 @@ func (e *ExitError) Error() string {
 
 func (e *ExitError) Unwrap() error { return e.Err }
 
+// The constructors below are the only way commands build an ExitError.
+
+// usageErrorf and usageError end the command with ExitUsage: nothing was
+// checked or changed.
 func usageErrorf(format string, a ...any) error {
 	return &ExitError{Code: ExitUsage, Err: fmt.Errorf(format, a...)}
 }
 
-func usageError(err error) error {
+func usageError(err error) error { return withCode(ExitUsage, err) }
+
+// withCode gives err an exit code, unless it already has one.
+func withCode(code int, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -52,8 +59,24 @@ func usageError(err error) error {
 	if errors.As(err, &ee) {
 		return err
 	}
-	return &ExitError{Code: ExitUsage, Err: err}
+	return &ExitError{Code: code, Err: err}
 }
+
+// flagError makes cobra's flag errors usage errors, with kubectl's hint.
+func flagError(c *cobra.Command, err error) error {
+	return usageErrorf("%v; see '%s --help' for usage", err, c.CommandPath())
+}
+
+// failedErrorf and failedError end the command with ExitFailed: it ran and
+// something failed or was refused.
+func failedErrorf(format string, a ...any) error {
+	return &ExitError{Code: ExitFailed, Err: fmt.Errorf(format, a...)}
+}
+
+func failedError(err error) error { return withCode(ExitFailed, err) }
+
+// silent ends the command with code after it reported the details itself.
+func silent(code int) error { return &ExitError{Code: code} }
 
 // clusterUnreachable reports whether err says a request got no answer from
 // the cluster: the connection was refused, the name did not resolve, the TLS
@@ -105,7 +128,7 @@ func unreachableError(err error, what string) error {
 
 // silentFailure ends the command with ExitFailed after the command already
 // reported the details itself.
-var silentFailure = &ExitError{Code: ExitFailed}
+var silentFailure = silent(ExitFailed)
 
 // Execute runs the root command and maps errors to exit codes. Errors print as
 // one line, "error: ...", like kubectl.

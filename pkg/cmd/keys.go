@@ -2,12 +2,18 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/printers"
+	"k8s.io/client-go/kubernetes"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 
@@ -32,25 +38,34 @@ func NewCmdKeys(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Co
 			kubectl bound-token keys discovery --issuer https://oidc.example.com/cluster-a`),
 		Run: func(cmd *cobra.Command, args []string) { _ = cmd.Help() },
 	}
-	cmd.AddCommand(newCmdKeysGenerate(f, streams), newCmdKeysJWKS(f, streams), newCmdKeysDiscovery(streams))
+	cmd.AddCommand(newCmdKeysGenerate(f, streams), newCmdKeysJWKS(f, streams), newCmdKeysDiscovery(f, streams))
 	return cmd
 }
 
+// KeysGenerateOptions holds what `keys generate` needs.
 type KeysGenerateOptions struct {
+	PrintFlags *genericclioptions.PrintFlags
+
 	OutDir     string
 	Type       string
 	PKCS8      bool
 	SecretName string
 	Format     string
-	Namespace  string
-	f          cmdutil.Factory
+
+	Namespace string
+	Client    kubernetes.Interface
+	printer   printers.ResourcePrinter
 	genericiooptions.IOStreams
 }
 
+func NewKeysGenerateOptions(streams genericiooptions.IOStreams) *KeysGenerateOptions {
+	return &KeysGenerateOptions{PrintFlags: newResultPrintFlags(), Type: "rsa2048", Format: keys.FormatGeneric, IOStreams: streams}
+}
+
 func newCmdKeysGenerate(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &KeysGenerateOptions{Type: "rsa2048", Format: "generic", f: f, IOStreams: streams}
+	o := NewKeysGenerateOptions(streams)
 	cmd := &cobra.Command{
-		Use:                   "generate (--out-dir DIR | --secret NAME) [--type rsa2048|rsa4096|ec256]",
+		Use:                   "generate (--out-dir DIR | --secret NAME) [--type rsa2048|rsa4096|ec256] [-o json|yaml|jsonpath=...]",
 		DisableFlagsInUseLine: true,
 		Short:                 "Generate a ServiceAccount signing key pair and print its kid",
 		Long: templates.LongDesc(`
@@ -66,12 +81,16 @@ func newCmdKeysGenerate(f cmdutil.Factory, streams genericiooptions.IOStreams) *
 			kubectl bound-token keys generate --secret cluster-a-sa-key -n clusters --format hypershift`),
 		Args: argsUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(f, cmd, args); err != nil {
+				return err
+			}
 			if err := o.Validate(); err != nil {
 				return usageError(err)
 			}
 			return o.Run(cmd.Context())
 		},
 	}
+	addPrintFlags(cmd, o.PrintFlags)
 	cmd.Flags().StringVar(&o.OutDir, "out-dir", "", "Write sa.key and sa.pub into this folder.")
 	cmd.Flags().StringVar(&o.Type, "type", o.Type, "Key type: "+strings.Join(keys.Types, ", ")+".")
 	cmd.Flags().BoolVar(&o.PKCS8, "pkcs8", false, "Write the private key as PKCS#8 (\"PRIVATE KEY\").")
@@ -82,22 +101,72 @@ func newCmdKeysGenerate(f cmdutil.Factory, streams genericiooptions.IOStreams) *
 	return cmd
 }
 
+// keysFlags names the flag behind each input a keys.InvalidError names.
+var keysFlags = map[string]string{
+	keys.FieldType: "--type", keys.FieldFormat: "--format", keys.FieldIssuer: "--issuer",
+	keys.FieldJWKSURI: "--jwks-uri", keys.FieldAlg: "--alg",
+}
+
+// keysError words the keys package's errors with this CLI's flags: an
+// unusable input is a usage error naming its flag; an existing key says
+// which flag picks another place.
+func keysError(err error, elsewhere string) error {
+	var ie *keys.InvalidError
+	switch {
+	case errors.As(err, &ie):
+		name := keysFlags[ie.Field]
+		if name == "" {
+			name = ie.Field
+		}
+		return usageErrorf("%s %q %s", name, ie.Value, ie.Reason)
+	case errors.Is(err, keys.ErrKeyExists) && elsewhere != "":
+		return failedErrorf("%v; choose another %s", err, elsewhere)
+	}
+	return err
+}
+
+func (o *KeysGenerateOptions) Complete(f cmdutil.Factory, _ *cobra.Command, _ []string) error {
+	var err error
+	if o.printer, err = toPrinter(o.PrintFlags); err != nil {
+		return err
+	}
+	// Files alone need no kubeconfig.
+	if o.SecretName == "" {
+		return nil
+	}
+	if o.Namespace, _, err = f.ToRawKubeConfigLoader().Namespace(); err != nil {
+		return usageError(err)
+	}
+	if o.Client, err = f.KubernetesClientSet(); err != nil {
+		return usageError(err)
+	}
+	return nil
+}
+
 func (o *KeysGenerateOptions) Validate() error {
 	if o.OutDir == "" && o.SecretName == "" {
 		return fmt.Errorf("say where the key goes: --out-dir DIR, --secret NAME, or both")
 	}
-	if o.Format != "generic" && o.Format != "hypershift" {
+	if !slices.Contains(keys.SecretFormats, o.Format) {
 		return fmt.Errorf("--format %q is not supported; use generic or hypershift", o.Format)
 	}
-	if o.Format == "hypershift" && (o.PKCS8 || o.Type == "ec256") {
+	if o.Format == keys.FormatHyperShift && (o.PKCS8 || o.Type == "ec256") {
 		return fmt.Errorf("--format hypershift: HyperShift reads only RSA keys in PKCS#1 form (x509.ParsePKCS1PrivateKey); use --type rsa2048 or rsa4096 without --pkcs8")
 	}
-	for _, t := range keys.Types {
-		if t == o.Type {
-			return nil
-		}
+	if !slices.Contains(keys.Types, o.Type) {
+		return fmt.Errorf("--type %q is not supported; use one of %s", o.Type, strings.Join(keys.Types, ", "))
 	}
-	return fmt.Errorf("--type %q is not supported; use one of %s", o.Type, strings.Join(keys.Types, ", "))
+	return nil
+}
+
+// generatedKey is what `keys generate -o` prints (kind SigningKey): never
+// the private key.
+type generatedKey struct {
+	KeyID     string   `json:"kid"`
+	Type      string   `json:"type"`
+	Files     []string `json:"files,omitempty"`
+	Secret    string   `json:"secret,omitempty"`
+	PublicKey string   `json:"publicKey"`
 }
 
 func (o *KeysGenerateOptions) Run(ctx context.Context) error {
@@ -106,47 +175,48 @@ func (o *KeysGenerateOptions) Run(ctx context.Context) error {
 	}
 	p, err := keys.Generate(o.Type, o.PKCS8)
 	if err != nil {
-		return err
+		return keysError(err, "")
 	}
+	res := generatedKey{KeyID: p.KeyID, Type: o.Type, PublicKey: string(p.PublicPEM)}
 	if o.SecretName != "" {
-		ns, _, err := o.f.ToRawKubeConfigLoader().Namespace()
+		s, err := p.SecretFor(o.Namespace, o.SecretName, o.Format)
 		if err != nil {
-			return usageError(err)
+			return keysError(usageError(err), "")
 		}
-		cs, err := o.f.KubernetesClientSet()
-		if err != nil {
-			return usageError(err)
+		if err := keys.CreateSecret(ctx, o.Client, s); err != nil {
+			return keysError(err, "--secret name")
 		}
-		s, err := p.SecretFor(ns, o.SecretName, o.Format)
-		if err != nil {
-			return usageError(err)
-		}
-		if err := keys.CreateSecret(ctx, cs, s); err != nil {
-			return err
-		}
-		fmt.Fprintf(o.ErrOut, "created secret %s/%s\n", ns, o.SecretName)
+		fmt.Fprintf(o.ErrOut, "created secret %s/%s\n", o.Namespace, o.SecretName)
+		res.Secret = o.Namespace + "/" + o.SecretName
 	}
 	if o.OutDir != "" {
 		if err := p.WriteFiles(o.OutDir); err != nil {
-			return err
+			return keysError(err, "--out-dir")
 		}
 		fmt.Fprintf(o.ErrOut, "wrote %s/%s and %s/%s\n", o.OutDir, keys.PrivateFile, o.OutDir, keys.PublicFile)
+		res.Files = []string{filepath.Join(o.OutDir, keys.PrivateFile), filepath.Join(o.OutDir, keys.PublicFile)}
+	}
+	if o.printer != nil {
+		return o.printer.PrintObj(newResult("SigningKey", res), o.Out)
 	}
 	fmt.Fprintln(o.Out, p.KeyID)
 	return nil
 }
 
+// KeysJWKSOptions holds what `keys jwks` needs. Its output is the JWKS
+// document itself (RFC 7517), so it has no -o.
 type KeysJWKSOptions struct {
 	Files          []string
 	FromConfigMap  string
 	LegacyEmptyKid bool
 	Merge          string
-	f              cmdutil.Factory
+
+	Client kubernetes.Interface
 	genericiooptions.IOStreams
 }
 
 func newCmdKeysJWKS(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &KeysJWKSOptions{f: f, IOStreams: streams}
+	o := &KeysJWKSOptions{IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:                   "jwks [KEY_FILE...] [--from-configmap NS/NAME] [--merge OLD_JWKS] [--legacy-empty-kid]",
 		DisableFlagsInUseLine: true,
@@ -168,9 +238,11 @@ func newCmdKeysJWKS(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobr
 			# JWKS for OpenShift's bound-token signing certificates
 			kubectl bound-token keys jwks --from-configmap openshift-config-managed/bound-sa-token-signing-certs`),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Files = args
-			if len(o.Files) == 0 && o.FromConfigMap == "" {
-				return usageErrorf("name key files or --from-configmap NS/NAME")
+			if err := o.Complete(f, cmd, args); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return usageError(err)
 			}
 			return o.Run(cmd.Context())
 		},
@@ -179,6 +251,30 @@ func newCmdKeysJWKS(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobr
 	cmd.Flags().BoolVar(&o.LegacyEmptyKid, "legacy-empty-kid", false, "Add an empty-kid duplicate of each key (pre-1.16 tokens).")
 	cmd.Flags().StringVar(&o.Merge, "merge", "", "Merge the keys of this existing JWKS file (deduplicated by kid).")
 	return cmd
+}
+
+func (o *KeysJWKSOptions) Complete(f cmdutil.Factory, _ *cobra.Command, args []string) error {
+	o.Files = args
+	if o.FromConfigMap == "" {
+		return nil
+	}
+	var err error
+	if o.Client, err = f.KubernetesClientSet(); err != nil {
+		return usageError(err)
+	}
+	return nil
+}
+
+func (o *KeysJWKSOptions) Validate() error {
+	if len(o.Files) == 0 && o.FromConfigMap == "" {
+		return fmt.Errorf("name key files or --from-configmap NS/NAME")
+	}
+	if o.FromConfigMap != "" {
+		if ns, name, ok := strings.Cut(o.FromConfigMap, "/"); !ok || ns == "" || name == "" {
+			return fmt.Errorf("--from-configmap %q: want NAMESPACE/NAME", o.FromConfigMap)
+		}
+	}
+	return nil
 }
 
 func (o *KeysJWKSOptions) Run(ctx context.Context) error {
@@ -198,15 +294,8 @@ func (o *KeysJWKSOptions) Run(ctx context.Context) error {
 		ks = ks.Merge(one)
 	}
 	if o.FromConfigMap != "" {
-		ns, name, ok := strings.Cut(o.FromConfigMap, "/")
-		if !ok || ns == "" || name == "" {
-			return usageErrorf("--from-configmap %q: want NAMESPACE/NAME", o.FromConfigMap)
-		}
-		cs, err := o.f.KubernetesClientSet()
-		if err != nil {
-			return usageError(err)
-		}
-		one, err := keys.FromConfigMap(ctx, cs, ns, name)
+		ns, name, _ := strings.Cut(o.FromConfigMap, "/")
+		one, err := keys.FromConfigMap(ctx, o.Client, ns, name)
 		if err != nil {
 			return usageError(err)
 		}
@@ -234,9 +323,17 @@ func (o *KeysJWKSOptions) Run(ctx context.Context) error {
 	return err
 }
 
-func newCmdKeysDiscovery(streams genericiooptions.IOStreams) *cobra.Command {
-	var issuer, jwksURI string
-	var algs []string
+// KeysDiscoveryOptions holds what `keys discovery` needs. Its output is
+// the OIDC discovery document itself, so it has no -o.
+type KeysDiscoveryOptions struct {
+	Issuer  string
+	JWKSURI string
+	Algs    []string
+	genericiooptions.IOStreams
+}
+
+func newCmdKeysDiscovery(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &KeysDiscoveryOptions{IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:                   "discovery --issuer URL [--jwks-uri URL] [--alg RS256]",
 		DisableFlagsInUseLine: true,
@@ -250,23 +347,39 @@ func newCmdKeysDiscovery(streams genericiooptions.IOStreams) *cobra.Command {
 			kubectl bound-token keys discovery --issuer https://oidc.example.com/a --jwks-uri https://oidc.example.com/a/keys.json`),
 		Args: argsUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if issuer == "" {
-				return usageErrorf("--issuer is required")
-			}
-			d, err := keys.Discovery(issuer, jwksURI, algs)
-			if err != nil {
-				return usageError(err)
-			}
-			b, err := keys.MarshalDocument(d)
-			if err != nil {
+			if err := o.Complete(f, cmd, args); err != nil {
 				return err
 			}
-			_, err = streams.Out.Write(b)
-			return err
+			if err := o.Validate(); err != nil {
+				return usageError(err)
+			}
+			return o.Run()
 		},
 	}
-	cmd.Flags().StringVar(&issuer, "issuer", "", "The issuer URL (https, no query or fragment), as in --service-account-issuer.")
-	cmd.Flags().StringVar(&jwksURI, "jwks-uri", "", "Where the JWKS is served. Default: ISSUER/openid/v1/jwks.")
-	cmd.Flags().StringArrayVar(&algs, "alg", nil, "Signing algorithm to advertise; repeatable. Default: RS256.")
+	cmd.Flags().StringVar(&o.Issuer, "issuer", "", "The issuer URL (https, no query or fragment), as in --service-account-issuer.")
+	cmd.Flags().StringVar(&o.JWKSURI, "jwks-uri", "", "Where the JWKS is served. Default: ISSUER/openid/v1/jwks.")
+	cmd.Flags().StringArrayVar(&o.Algs, "alg", nil, "Signing algorithm to advertise; repeatable. Default: RS256.")
 	return cmd
+}
+
+func (o *KeysDiscoveryOptions) Complete(cmdutil.Factory, *cobra.Command, []string) error { return nil }
+
+func (o *KeysDiscoveryOptions) Validate() error {
+	if o.Issuer == "" {
+		return fmt.Errorf("--issuer is required")
+	}
+	return nil
+}
+
+func (o *KeysDiscoveryOptions) Run() error {
+	d, err := keys.Discovery(o.Issuer, o.JWKSURI, o.Algs)
+	if err != nil {
+		return keysError(err, "")
+	}
+	b, err := keys.MarshalDocument(d)
+	if err != nil {
+		return err
+	}
+	_, err = o.Out.Write(b)
+	return err
 }

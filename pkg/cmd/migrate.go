@@ -29,6 +29,7 @@ import (
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/auditlog"
+	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 )
 
@@ -126,6 +127,7 @@ type MigrateOptions struct {
 	Now    func() time.Time
 
 	threshold, period time.Duration
+	printer           printers.ResourcePrinter
 	seen              *auditEvidence
 	explicitNamespace bool
 	genericiooptions.IOStreams
@@ -133,7 +135,7 @@ type MigrateOptions struct {
 
 func NewMigrateOptions(streams genericiooptions.IOStreams) *MigrateOptions {
 	return &MigrateOptions{
-		PrintFlags:    genericclioptions.NewPrintFlags(""),
+		PrintFlags:    newResultPrintFlags(),
 		Mode:          legacy.ModeInvalidate,
 		UnusedFor:     "90d",
 		CleanupPeriod: "365d",
@@ -144,7 +146,11 @@ func NewMigrateOptions(streams genericiooptions.IOStreams) *MigrateOptions {
 }
 
 func NewCmdMigrate(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := NewMigrateOptions(streams)
+	return newCmdMigrate(f, NewMigrateOptions(streams))
+}
+
+// newCmdMigrate binds the command to o; tests give o a fake Client first.
+func newCmdMigrate(f cmdutil.Factory, o *MigrateOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:                   "migrate [NAME ...] [-n NAMESPACE | -A] [-l SELECTOR] [--unused-for 90d] [--audit-log FILE]... [--apply [--mode invalidate|delete] [--backup-dir DIR] [--yes]]",
 		DisableFlagsInUseLine: true,
@@ -152,18 +158,16 @@ func NewCmdMigrate(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra
 		Long:                  migrateLong,
 		Example:               migrateExample,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Names = args
-			// Flags first: a typo should not wait on the kubeconfig.
-			if err := o.Validate(); err != nil {
-				return usageError(err)
+			if err := o.Complete(f, cmd, args); err != nil {
+				return err
 			}
-			if err := o.Complete(f, cmd); err != nil {
+			if err := o.Validate(); err != nil {
 				return usageError(err)
 			}
 			return o.Run(cmd.Context())
 		},
 	}
-	o.PrintFlags.AddFlags(cmd)
+	addPrintFlags(cmd, o.PrintFlags, "wide", "name")
 	fl := cmd.Flags()
 	fl.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "Look at every namespace.")
 	fl.StringVarP(&o.Selector, "selector", "l", "", "Only judge Secrets matching this label selector (readers are still looked for in the whole namespace).")
@@ -178,7 +182,7 @@ func NewCmdMigrate(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra
 	fl.BoolVarP(&o.Yes, "yes", "y", false, "With --apply, do not ask for confirmation (needed when stdin is not a terminal).")
 	fl.StringVar(&o.Mode, "mode", o.Mode, "What --apply does: invalidate (label; reversible by removing it) or delete.")
 	fl.StringVar(&o.BackupDir, "backup-dir", "", "Folder for the backup (created 0700). Default: ./bound-token-backup-TIMESTAMP. An existing folder from an interrupted run is resumed.")
-	addWriteFlags(cmd, &o.writeFlags, `With --apply: "client" only prints what would change; "server" sends every change as a server-side dry run. No backup is written.`)
+	addWriteFlags(cmd, &o.writeFlags, "Secrets", `With --apply: "client" only prints what would change; "server" sends every change as a server-side dry run. No backup is written.`)
 	_ = cmd.RegisterFlagCompletionFunc("mode", cobra.FixedCompletions([]string{legacy.ModeInvalidate, legacy.ModeDelete}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("backup-dir", completeBackupDirs)
 	_ = cmd.RegisterFlagCompletionFunc("audit-log", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
@@ -187,68 +191,123 @@ func NewCmdMigrate(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra
 	return cmd
 }
 
-func (o *MigrateOptions) Complete(f cmdutil.Factory, cmd *cobra.Command) error {
+// Complete reads the flags first (-o, durations, --dry-run), so that a
+// typo fails before the kubeconfig is read, then builds the client.
+func (o *MigrateOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
+	o.Names = args
 	var err error
+	if o.printer, err = toPrinter(o.PrintFlags, "wide", "name"); err != nil {
+		return err
+	}
+	if err := o.writeFlags.complete(cmd); err != nil {
+		return usageError(err)
+	}
+	if o.threshold, err = legacy.ParseAge(o.UnusedFor); err != nil {
+		return usageErrorf("--unused-for: %v", err)
+	}
+	if o.period, err = legacy.ParseAge(o.CleanupPeriod); err != nil {
+		return usageErrorf("--cleanup-period %q: use a positive duration such as 365d", o.CleanupPeriod)
+	}
 	if o.Namespace, o.explicitNamespace, err = f.ToRawKubeConfigLoader().Namespace(); err != nil {
-		return err
+		return usageError(err)
 	}
-	cfg, err := f.ToRESTConfig()
-	if err != nil {
-		return err
-	}
-	o.Client, err = newThrottledClient(cfg, o.QPS, o.Burst)
+	o.Client, err = o.throttleFlags.client(f, o.Client)
 	return err
 }
 
+// newThrottledClient is the one way a command raises client-go's default
+// 5 requests per second, for commands that send many.
 func newThrottledClient(cfg *rest.Config, qps float32, burst int) (kubernetes.Interface, error) {
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = qps, burst
 	return kubernetes.NewForConfig(cfg)
 }
 
-// writeFlags are shared by the commands that change many objects.
-type writeFlags struct {
-	DryRun      string
+// client is preset (a test's fake) or a client of f's cluster at --qps
+// and --burst; its errors are usage errors.
+func (t *throttleFlags) client(f cmdutil.Factory, preset kubernetes.Interface) (kubernetes.Interface, error) {
+	if preset != nil {
+		return preset, nil
+	}
+	cfg, err := f.ToRESTConfig()
+	if err != nil {
+		return nil, usageError(err)
+	}
+	c, err := newThrottledClient(cfg, t.QPS, t.Burst)
+	return c, usageError(err)
+}
+
+// throttleFlags are shared by the commands that change many objects.
+type throttleFlags struct {
 	Concurrency int
 	QPS         float32
 	Burst       int
 }
 
-func defaultWriteFlags() writeFlags {
-	return writeFlags{DryRun: legacy.DryRunNone, Concurrency: 8, QPS: 50, Burst: 100}
-}
+func defaultThrottleFlags() throttleFlags { return throttleFlags{Concurrency: 8, QPS: 50, Burst: 100} }
 
-func addWriteFlags(cmd *cobra.Command, w *writeFlags, dryRunHelp string) {
+// addThrottleFlags binds --concurrency (of what, "Secrets" or
+// "workloads"), --qps and --burst.
+func addThrottleFlags(cmd *cobra.Command, t *throttleFlags, what string) {
 	fl := cmd.Flags()
-	fl.StringVar(&w.DryRun, "dry-run", w.DryRun, dryRunHelp)
-	fl.Lookup("dry-run").NoOptDefVal = legacy.DryRunClient
-	fl.IntVar(&w.Concurrency, "concurrency", w.Concurrency, "How many Secrets to change at once.")
-	fl.Float32Var(&w.QPS, "qps", w.QPS, "Most requests per second sent to the apiserver.")
-	fl.IntVar(&w.Burst, "burst", w.Burst, "Most requests sent in a burst above --qps.")
-	_ = cmd.RegisterFlagCompletionFunc("dry-run", cobra.FixedCompletions([]string{legacy.DryRunNone, legacy.DryRunClient, legacy.DryRunServer}, cobra.ShellCompDirectiveNoFileComp))
+	fl.IntVar(&t.Concurrency, "concurrency", t.Concurrency, "How many "+what+" to change at once.")
+	fl.Float32Var(&t.QPS, "qps", t.QPS, "Most requests per second sent to the apiserver.")
+	fl.IntVar(&t.Burst, "burst", t.Burst, "Most requests sent in a burst above --qps.")
 }
 
-func (w *writeFlags) validate() error {
-	switch w.DryRun {
-	case legacy.DryRunNone, legacy.DryRunClient, legacy.DryRunServer:
-	default:
-		return fmt.Errorf(`--dry-run %q: use "none", "client" or "server"`, w.DryRun)
-	}
-	if w.Concurrency < 1 || w.QPS <= 0 || w.Burst < 1 {
+func (t *throttleFlags) validate() error {
+	if t.Concurrency < 1 || t.QPS <= 0 || t.Burst < 1 {
 		return fmt.Errorf("--concurrency, --qps and --burst must be positive")
 	}
 	return nil
 }
 
-func (o *MigrateOptions) Validate() error {
-	var err error
-	if o.threshold, err = legacy.ParseAge(o.UnusedFor); err != nil {
-		return fmt.Errorf("--unused-for: %v", err)
+// writeFlags are migrate's, restore's and switch's: throttling and --dry-run.
+type writeFlags struct {
+	// DryRun is legacy.DryRunNone, DryRunClient or DryRunServer, read from
+	// kubectl's --dry-run (cmdutil.AddDryRunFlag) in complete.
+	DryRun string
+	throttleFlags
+}
+
+func defaultWriteFlags() writeFlags {
+	return writeFlags{DryRun: legacy.DryRunNone, throttleFlags: defaultThrottleFlags()}
+}
+
+func addWriteFlags(cmd *cobra.Command, w *writeFlags, what, dryRunHelp string) {
+	fl := cmd.Flags()
+	// kubectl's --dry-run (k8s.io/kubectl/pkg/cmd/util AddDryRunFlag and
+	// GetDryRunStrategy): none|client|server, a bare --dry-run is client.
+	cmdutil.AddDryRunFlag(cmd)
+	fl.Lookup("dry-run").Usage = `Must be "none", "server", or "client". ` + dryRunHelp
+	addThrottleFlags(cmd, &w.throttleFlags, what)
+	_ = cmd.RegisterFlagCompletionFunc("dry-run", cobra.FixedCompletions([]string{legacy.DryRunNone, legacy.DryRunClient, legacy.DryRunServer}, cobra.ShellCompDirectiveNoFileComp))
+}
+
+// complete reads --dry-run as kubectl does.
+func (w *writeFlags) complete(cmd *cobra.Command) error {
+	s, err := cmdutil.GetDryRunStrategy(cmd)
+	if err != nil {
+		return err
 	}
+	switch s {
+	case cmdutil.DryRunClient:
+		w.DryRun = legacy.DryRunClient
+	case cmdutil.DryRunServer:
+		w.DryRun = legacy.DryRunServer
+	default:
+		w.DryRun = legacy.DryRunNone
+	}
+	return nil
+}
+
+func (w *writeFlags) validate() error { return w.throttleFlags.validate() }
+
+func (o *MigrateOptions) Validate() error {
 	if o.threshold < 24*time.Hour {
 		return fmt.Errorf("--unused-for %s: use at least 1d (the last-used label holds a day)", o.UnusedFor)
 	}
-	if o.period, err = legacy.ParseAge(o.CleanupPeriod); err != nil || o.period <= 0 {
+	if o.period <= 0 {
 		return fmt.Errorf("--cleanup-period %q: use a positive duration such as 365d", o.CleanupPeriod)
 	}
 	if o.Mode != legacy.ModeInvalidate && o.Mode != legacy.ModeDelete {
@@ -266,18 +325,10 @@ func (o *MigrateOptions) Validate() error {
 	if o.Apply && o.DryRun != legacy.DryRunNone && o.BackupDir != "" {
 		return fmt.Errorf("a dry run writes no backup: drop --backup-dir")
 	}
-	if f := o.format(); f != "" && f != "json" && f != "yaml" && f != "name" && f != "wide" && !strings.HasPrefix(f, "jsonpath") {
-		return fmt.Errorf("--output %q is not supported; use json, yaml, name, wide or jsonpath=...", f)
-	}
 	return nil
 }
 
-func (o *MigrateOptions) format() string {
-	if o.PrintFlags.OutputFormat == nil {
-		return ""
-	}
-	return *o.PrintFlags.OutputFormat
-}
+func (o *MigrateOptions) format() string { return outputFormat(o.PrintFlags) }
 
 func (o *MigrateOptions) scanOptions() legacy.ScanOptions {
 	ns := o.Namespace
@@ -300,7 +351,7 @@ func (o *MigrateOptions) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	if o.Apply && o.DryRun == legacy.DryRunNone && !o.Yes && !stdinTerminal(o.In) {
+	if o.Apply && o.DryRun == legacy.DryRunNone && !o.Yes && !isTerminal(o.In) {
 		return usageErrorf("--apply changes the cluster: add --yes to confirm (stdin is not a terminal to ask on)")
 	}
 	if len(o.AuditLogs) > 0 {
@@ -328,7 +379,7 @@ func (o *MigrateOptions) Run(ctx context.Context) error {
 		return nil
 	})
 	if err != nil {
-		return &ExitError{Code: ExitUsage, Err: err}
+		return usageError(err)
 	}
 	report.Summary.Info = info
 	return o.printAudit(report)
@@ -359,7 +410,7 @@ func (o *MigrateOptions) streamAuditJSON(ctx context.Context) error {
 		return nil
 	})
 	if err != nil {
-		return &ExitError{Code: ExitUsage, Err: err}
+		return usageError(err)
 	}
 	r.Summary.Info = info
 	head, err := json.Marshal(r.TypeMeta)
@@ -398,12 +449,8 @@ func (o *MigrateOptions) printAudit(r *legacy.Report) error {
 			fmt.Fprintf(o.Out, "secret/%s\n", it.Name)
 		}
 		return nil
-	case f != "" && f != "wide":
-		p, err := o.PrintFlags.ToPrinter()
-		if err != nil {
-			return usageError(err)
-		}
-		return p.PrintObj(r, o.Out)
+	case o.printer != nil:
+		return o.printer.PrintObj(r, o.Out)
 	}
 	if len(r.Items) == 0 {
 		fmt.Fprintln(o.ErrOut, "No legacy token Secrets found.")
@@ -448,7 +495,7 @@ func (o *MigrateOptions) printAudit(r *legacy.Report) error {
 	}
 	s := r.Summary
 	fmt.Fprintf(o.Out, "\n%d legacy token Secret%s: %s; %d read by pods or workloads, %d already invalid.\n",
-		s.Total, plural(s.Total), countsLine(s.Verdicts), s.Read, s.Invalid)
+		s.Total, text.Plural(s.Total), countsLine(s.Verdicts), s.Read, s.Invalid)
 	o.printBasis(s.Info)
 	return nil
 }
@@ -502,7 +549,7 @@ func (o *MigrateOptions) runApply(ctx context.Context) error {
 	now := o.Now().UTC()
 	scan := o.scanOptions()
 	if err := legacy.CheckAccess(ctx, o.Client, scan.Namespace, legacy.ApplyPermissions(o.Mode)); err != nil {
-		return &ExitError{Code: ExitUsage, Err: err}
+		return usageError(err)
 	}
 	if o.DryRun == legacy.DryRunNone && !o.Yes {
 		ok, err := o.ask(ctx, scan)
@@ -510,7 +557,7 @@ func (o *MigrateOptions) runApply(ctx context.Context) error {
 			return err
 		}
 		if !ok {
-			return &ExitError{Code: ExitFailed, Err: fmt.Errorf("not confirmed: nothing changed")}
+			return failedErrorf("not confirmed: nothing changed")
 		}
 	}
 	var backup *legacy.Backup
@@ -538,7 +585,7 @@ func (o *MigrateOptions) runApply(ctx context.Context) error {
 	})
 	progress.end()
 	if res == nil {
-		return &ExitError{Code: ExitUsage, Err: err}
+		return usageError(err)
 	}
 	if perr := o.printOutcomes(res.Outcomes, res.Counts, backup); perr != nil {
 		return perr
@@ -552,7 +599,7 @@ func (o *MigrateOptions) runApply(ctx context.Context) error {
 		if errors.Is(err, context.Canceled) {
 			err = errors.New("interrupted")
 		}
-		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("%v%s", err, hint)}
+		return failedErrorf("%v%s", err, hint)
 	}
 	for _, oc := range res.Outcomes {
 		if oc.Failed() {
@@ -575,7 +622,7 @@ func (o *MigrateOptions) ask(ctx context.Context, scan legacy.ScanOptions) (bool
 		return nil
 	})
 	if err != nil {
-		return false, &ExitError{Code: ExitUsage, Err: err}
+		return false, usageError(err)
 	}
 	o.printBasis(info)
 	n := 0
@@ -583,7 +630,7 @@ func (o *MigrateOptions) ask(ctx context.Context, scan legacy.ScanOptions) (bool
 		n += c
 	}
 	fmt.Fprintf(o.ErrOut, "--apply will %s %d Secret%s (by verdict: %s) after backing each up; left alone: %s.\n",
-		o.Mode, n, plural(n), countsLine(change), countsLine(skip))
+		o.Mode, n, text.Plural(n), countsLine(change), countsLine(skip))
 	if n == 0 {
 		return true, nil
 	}
@@ -608,15 +655,12 @@ func (l *outcomeList) DeepCopyObject() runtime.Object {
 	return &c
 }
 
-func printOutcomeList(pf *genericclioptions.PrintFlags, out io.Writer, kind, dir string, items []legacy.Outcome, counts map[string]int) error {
-	format := ""
-	if pf.OutputFormat != nil {
-		format = *pf.OutputFormat
-	}
-	switch format {
-	case "":
-	case "name":
-		// Like kubectl: the objects this run changed (or would change).
+// printOutcomeList prints an apply's or a restore's outcomes: with -o
+// name, like kubectl, the objects this run changed (or would change); with
+// another -o, as an outcomeList of kind; else as a table.
+func printOutcomeList(printer printers.ResourcePrinter, format string, out io.Writer, kind, dir string, items []legacy.Outcome, counts map[string]int) error {
+	switch {
+	case format == "name":
 		for _, it := range items {
 			switch it.Result {
 			case legacy.OutInvalidated, legacy.OutDeleted, legacy.OutDeletedRefLeft, legacy.OutWouldChange, legacy.OutRecreated, legacy.OutLabelRemoved:
@@ -626,13 +670,9 @@ func printOutcomeList(pf *genericclioptions.PrintFlags, out io.Writer, kind, dir
 			}
 		}
 		return nil
-	default:
-		p, err := pf.ToPrinter()
-		if err != nil {
-			return usageError(err)
-		}
-		l := &outcomeList{TypeMeta: metav1.TypeMeta{APIVersion: legacy.ReportGroupVersion.String(), Kind: kind}, BackupDir: dir, Items: items, Counts: counts}
-		return p.PrintObj(l, out)
+	case printer != nil:
+		l := &outcomeList{TypeMeta: metav1.TypeMeta{APIVersion: resultGroupVersion.String(), Kind: kind}, BackupDir: dir, Items: items, Counts: counts}
+		return printer.PrintObj(l, out)
 	}
 	if len(items) > 0 {
 		w := printers.GetNewTabWriter(out)
@@ -673,7 +713,7 @@ func (o *MigrateOptions) printOutcomes(items []legacy.Outcome, counts map[string
 	if counts == nil {
 		counts = map[string]int{}
 	}
-	if err := printOutcomeList(o.PrintFlags, o.Out, "LegacyTokenMigration", dir, items, counts); err != nil {
+	if err := printOutcomeList(o.printer, o.format(), o.Out, "LegacyTokenMigration", dir, items, counts); err != nil {
 		return err
 	}
 	line := "summary: " + countsLine(counts)
@@ -759,7 +799,7 @@ func (a *auditEvidence) Describe() string {
 	if !r.Window.From.IsZero() {
 		w = r.Window.From.UTC().Format(time.RFC3339) + " to " + r.Window.To.UTC().Format(time.RFC3339)
 	}
-	s := fmt.Sprintf("Audit log (%s): %d events from %s, %d Secret%s with legacy-token requests", strings.Join(r.Files, ", "), r.Events, w, len(r.Secrets), plural(len(r.Secrets)))
+	s := fmt.Sprintf("Audit log (%s): %d events from %s, %d Secret%s with legacy-token requests", strings.Join(r.Files, ", "), r.Events, w, len(r.Secrets), text.Plural(len(r.Secrets)))
 	if r.Unparseable > 0 || r.Oversized > 0 {
 		s += fmt.Sprintf("; %d unparseable and %d oversized line(s) skipped", r.Unparseable, r.Oversized)
 	}
@@ -775,7 +815,14 @@ func openBackup(errOut io.Writer, dir, prefix, mode string, now time.Time) (*leg
 	}
 	b, err := legacy.OpenBackup(dir, mode, now.Format("2006-01-02"))
 	if err != nil {
-		return nil, &ExitError{Code: ExitUsage, Err: err}
+		var de *legacy.BackupDirError
+		switch {
+		case errors.As(err, &de) && de.Mode != "" && de.Mode != legacy.ModeSwitch:
+			err = fmt.Errorf("%w; resume it with --mode %s or choose another with --backup-dir", err, de.Mode)
+		case errors.As(err, &de):
+			err = fmt.Errorf("%w; choose another with --backup-dir", err)
+		}
+		return nil, usageError(err)
 	}
 	verb := "backing up to"
 	if b.Resumed() {

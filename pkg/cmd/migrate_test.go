@@ -3,7 +3,6 @@ package cmd
 import (
 	"bytes"
 	"compress/gzip"
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -11,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -53,28 +54,60 @@ func TestBackupFolderCompletion(t *testing.T) {
 	}
 }
 
-func TestMigrateRefusesBadFlagsBeforeTouchingAnything(t *testing.T) {
-	for _, c := range []struct {
+// TestMigrateAndRestoreRefuseBadFlags: every bad flag is one line and exit
+// 2, before the cluster is called (the fake clientset records no action)
+// and before any folder is made.
+func TestMigrateAndRestoreRefuseBadFlags(t *testing.T) {
+	for _, tc := range []struct {
 		args []string
 		want string
 	}{
-		{[]string{"migrate", "--mode", "wipe"}, `--mode "wipe"`},
-		{[]string{"migrate", "--dry-run=server"}, "only make sense with --apply"},
-		{[]string{"migrate", "--apply", "--dry-run=server", "--backup-dir", "x"}, "writes no backup"},
-		{[]string{"migrate", "--unused-for", "ninety"}, "--unused-for"},
-		{[]string{"migrate", "-o", "table"}, `--output "table"`},
-		{[]string{"migrate", "--include-used"}, "only make sense with --apply"},
-		{[]string{"migrate", "--yes"}, "only make sense with --apply"},
-		{[]string{"migrate", "--unused-for", "12h"}, "at least 1d"},
-		{[]string{"migrate", "--cleanup-period", "0d"}, "--cleanup-period"},
-		{[]string{"migrate", "-A", "tok-1"}, "drop -A"},
-		{[]string{"restore"}, "--from DIR is required"},
-		{[]string{"restore", "--from", "x", "--dry-run=maybe"}, `--dry-run "maybe"`},
+		{[]string{"migrate", "--mode", "wipe"}, `error: --mode "wipe": use invalidate or delete`},
+		{[]string{"migrate", "--dry-run=server"}, "error: --dry-run, --backup-dir, --yes and --include-* only make sense with --apply"},
+		{[]string{"migrate", "--apply", "--dry-run=server", "--backup-dir", "x"}, "error: a dry run writes no backup: drop --backup-dir"},
+		{[]string{"migrate", "--unused-for", "ninety"}, `error: --unused-for: invalid duration "ninety": use forms like 90d, 36h or 1d12h`},
+		{[]string{"migrate", "-o", "table"}, `error: --output "table" is not supported; use one of: wide, name, json, yaml, go-template, go-template-file, template, templatefile, jsonpath, jsonpath-as-json, jsonpath-file`},
+		{[]string{"migrate", "--include-used"}, "error: --dry-run, --backup-dir, --yes and --include-* only make sense with --apply"},
+		{[]string{"migrate", "--yes"}, "error: --dry-run, --backup-dir, --yes and --include-* only make sense with --apply"},
+		{[]string{"migrate", "--unused-for", "12h"}, "error: --unused-for 12h: use at least 1d (the last-used label holds a day)"},
+		{[]string{"migrate", "--cleanup-period", "0d"}, `error: --cleanup-period "0d": use a positive duration such as 365d`},
+		{[]string{"migrate", "-A", "tok-1"}, "error: Secret names need one namespace: drop -A and use -n NAMESPACE"},
+		{[]string{"migrate", "--apply", "--concurrency", "0", "--yes"}, "error: --concurrency, --qps and --burst must be positive"},
+		{[]string{"migrate", "--mode"}, "error: flag needs an argument: --mode; see 'migrate --help' for usage"},
+		{[]string{"restore"}, "error: --from DIR is required: the backup folder that migrate --apply printed"},
+		{[]string{"restore", "--from", "x", "--dry-run=maybe"}, `error: Invalid dry-run value (maybe). Must be "none", "server", or "client".`},
+		// The printer is built before anything is restored.
+		{[]string{"restore", "--from", "x", "-o", "wide"}, `error: --output "wide" is not supported; use one of: name, json, yaml, go-template, go-template-file, template, templatefile, jsonpath, jsonpath-as-json, jsonpath-file`},
 	} {
-		_, stderr, code := runCmd(t, "", c.args...)
-		if code != 2 || !strings.Contains(stderr, c.want) || strings.Count(stderr, "\n") != 1 {
-			t.Errorf("%v: exit %d, stderr %q; want exit 2 and one line with %q", c.args, code, stderr, c.want)
-		}
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			dir := t.TempDir()
+			t.Chdir(dir)
+			cs := fake.NewSimpleClientset()
+			streams, _, out, errOut := genericiooptions.NewTestIOStreams()
+			var cmd *cobra.Command
+			if tc.args[0] == "migrate" {
+				o := NewMigrateOptions(streams)
+				o.Client = cs
+				cmd = newCmdMigrate(newTestFactory(t), o)
+			} else {
+				o := NewRestoreOptions(streams)
+				o.Client = cs
+				cmd = newCmdRestore(newTestFactory(t), o)
+			}
+			code := execute(cmd, errOut, tc.args[1:]...)
+			if code != ExitUsage {
+				t.Errorf("exit %d, want %d", code, ExitUsage)
+			}
+			if diff := cmp.Diff(tc.want+"\n", errOut.String()); diff != "" {
+				t.Errorf("stderr (-want +got):\n%s", diff)
+			}
+			if out.Len() != 0 || len(cs.Actions()) != 0 {
+				t.Errorf("a refused run printed %q and sent %v", out, cs.Actions())
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+				t.Errorf("a refused run made %v", entries)
+			}
+		})
 	}
 }
 
@@ -89,11 +122,16 @@ func oldCluster(now time.Time) *fake.Clientset {
 			CreationTimestamp: metav1.NewTime(now.AddDate(-3, 0, 0))}, Type: corev1.SecretTypeServiceAccountToken})
 }
 
-func migrateOn(cs *fake.Clientset, now time.Time, stdin string) (*MigrateOptions, *bytes.Buffer, *bytes.Buffer) {
-	out, errOut := &bytes.Buffer{}, &bytes.Buffer{}
-	o := NewMigrateOptions(genericiooptions.IOStreams{In: strings.NewReader(stdin), Out: out, ErrOut: errOut})
-	o.Client, o.Namespace, o.Now = cs, "app", func() time.Time { return now }
-	return o, out, errOut
+// migrateOn runs migrate with args against cs in namespace "app", as main
+// does, and returns stdout, stderr and the exit code.
+func migrateOn(t *testing.T, cs *fake.Clientset, now time.Time, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	streams, in, out, errOut := genericiooptions.NewTestIOStreams()
+	in.WriteString(stdin)
+	o := NewMigrateOptions(streams)
+	o.Client, o.Now = cs, func() time.Time { return now }
+	code := execute(newCmdMigrate(newTestFactory(t), o), errOut, args...)
+	return out.String(), errOut.String(), code
 }
 
 func exitCode(err error) int {
@@ -109,39 +147,31 @@ func exitCode(err error) int {
 func TestMigrateApplyNeedsYesWithoutATerminal(t *testing.T) {
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	cs := oldCluster(now)
-	o, _, _ := migrateOn(cs, now, "y\n")
-	o.Apply, o.BackupDir = true, filepath.Join(t.TempDir(), "b")
-	if err := o.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	err := o.Run(context.Background())
-	if exitCode(err) != ExitUsage || !strings.Contains(err.Error(), "--yes") {
-		t.Fatalf("want exit 2 naming --yes, got %v", err)
+	backup := filepath.Join(t.TempDir(), "b")
+	_, stderr, code := migrateOn(t, cs, now, "y\n", "--apply", "--backup-dir", backup)
+	if diff := cmp.Diff("error: --apply changes the cluster: add --yes to confirm (stdin is not a terminal to ask on)\n", stderr); code != ExitUsage || diff != "" {
+		t.Fatalf("exit %d, stderr (-want +got):\n%s", code, diff)
 	}
 	for _, a := range cs.Actions() {
 		if a.GetVerb() != "get" && a.GetVerb() != "list" {
 			t.Errorf("a refused run sent %s %s", a.GetVerb(), a.GetResource().Resource)
 		}
 	}
-	if _, err := os.Stat(o.BackupDir); !os.IsNotExist(err) {
+	if _, err := os.Stat(backup); !os.IsNotExist(err) {
 		t.Errorf("a refused run made its backup folder: %v", err)
 	}
 }
 
 func TestMigrateWideShowsTheCleanerForecast(t *testing.T) {
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
-	o, out, errOut := migrateOn(oldCluster(now), now, "")
-	*o.PrintFlags.OutputFormat = "wide"
-	if err := o.Validate(); err != nil {
-		t.Fatal(err)
+	out, errOut, code := migrateOn(t, oldCluster(now), now, "", "-o", "wide")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	if err := o.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(out.String(), "CLEANER-INVALIDATES") || !strings.Contains(out.String(), "2026-12-01") || !strings.Contains(out.String(), "invalidate") {
+	if !strings.Contains(out, "CLEANER-INVALIDATES") || !strings.Contains(out, "2026-12-01") || !strings.Contains(out, "invalidate") {
 		t.Errorf("wide table:\n%s", out)
 	}
-	if !strings.Contains(errOut.String(), "only if it runs") || !strings.Contains(errOut.String(), "tracked since "+now.AddDate(0, 0, -400).Format("2006-01-02")) {
+	if !strings.Contains(errOut, "only if it runs") || !strings.Contains(errOut, "tracked since "+now.AddDate(0, 0, -400).Format("2006-01-02")) {
 		t.Errorf("stderr does not say what the verdicts rest on:\n%s", errOut)
 	}
 }
@@ -159,15 +189,9 @@ func TestMigrateAuditLogErrorsChangeNothing(t *testing.T) {
 	}
 	for _, path := range []string{filepath.Join(dir, "missing.log"), corrupt} {
 		cs := oldCluster(now)
-		o, _, _ := migrateOn(cs, now, "")
-		o.AuditLogs = []string{path}
-		o.Apply, o.Yes, o.BackupDir = true, true, filepath.Join(dir, "b")
-		if err := o.Validate(); err != nil {
-			t.Fatal(err)
-		}
-		err := o.Run(context.Background())
-		if exitCode(err) != ExitUsage || !strings.Contains(err.Error(), filepath.Base(path)) || strings.Contains(err.Error(), "\n") {
-			t.Errorf("%s: want one line, exit 2, naming the file; got %v", path, err)
+		_, stderr, code := migrateOn(t, cs, now, "", "--audit-log", path, "--apply", "--yes", "--backup-dir", filepath.Join(dir, "b"))
+		if code != ExitUsage || !strings.Contains(stderr, filepath.Base(path)) || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("%s: want one line, exit 2, naming the file; got %d %q", path, code, stderr)
 		}
 		if len(cs.Actions()) != 0 {
 			t.Errorf("%s: the cluster was called before the evidence was complete: %v", path, cs.Actions())
@@ -180,19 +204,15 @@ func TestMigrateAuditLogErrorsChangeNothing(t *testing.T) {
 func TestMigrateJSONIsThePrintersDocument(t *testing.T) {
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	for _, cs := range []*fake.Clientset{oldCluster(now), fake.NewSimpleClientset()} {
-		o, out, _ := migrateOn(cs, now, "")
-		*o.PrintFlags.OutputFormat = "json"
-		if err := o.Validate(); err != nil {
-			t.Fatal(err)
-		}
-		if err := o.Run(context.Background()); err != nil {
-			t.Fatal(err)
+		out, stderr, code := migrateOn(t, cs, now, "", "-o", "json")
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr)
 		}
 		var r legacy.Report
-		if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
 			t.Fatalf("not JSON: %v\n%s", err, out)
 		}
-		p, err := o.PrintFlags.ToPrinter()
+		p, err := toPrinter(NewMigrateOptions(genericiooptions.IOStreams{}).PrintFlags.WithDefaultOutput("json"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -200,7 +220,7 @@ func TestMigrateJSONIsThePrintersDocument(t *testing.T) {
 		if err := p.PrintObj(&r, &want); err != nil {
 			t.Fatal(err)
 		}
-		if out.String() != want.String() {
+		if out != want.String() {
 			t.Errorf("streamed:\n%s\nprinter:\n%s", out, &want)
 		}
 	}

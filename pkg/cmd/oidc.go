@@ -1,16 +1,22 @@
 package cmd
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/printers"
+	"k8s.io/client-go/kubernetes"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/fileutil"
 	"github.com/bound-token/kubectl-bound-token/pkg/oidc"
 )
 
@@ -23,10 +29,32 @@ func NewCmdOIDC(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Co
 			kubectl bound-token oidc export --out-dir ./site --issuer https://oidc.example.com/a`),
 		Run: func(cmd *cobra.Command, args []string) { _ = cmd.Help() },
 	}
-	var dir, issuer, layout string
-	var overwrite bool
-	export := &cobra.Command{
-		Use:                   "export --out-dir DIR [--issuer URL] [--layout kube|keys.json]",
+	cmd.AddCommand(newCmdOIDCExport(f, streams))
+	return cmd
+}
+
+// OIDCExportOptions holds what `oidc export` needs.
+type OIDCExportOptions struct {
+	PrintFlags *genericclioptions.PrintFlags
+
+	Dir       string
+	Issuer    string
+	Layout    string
+	Overwrite bool
+
+	Client  kubernetes.Interface
+	printer printers.ResourcePrinter
+	genericiooptions.IOStreams
+}
+
+func NewOIDCExportOptions(streams genericiooptions.IOStreams) *OIDCExportOptions {
+	return &OIDCExportOptions{PrintFlags: newResultPrintFlags(), Layout: "kube", IOStreams: streams}
+}
+
+func newCmdOIDCExport(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := NewOIDCExportOptions(streams)
+	cmd := &cobra.Command{
+		Use:                   "export --out-dir DIR [--issuer URL] [--layout kube|keys.json] [-o json|yaml|jsonpath=...]",
 		DisableFlagsInUseLine: true,
 		Short:                 "Write the cluster's discovery document and JWKS in a static host's layout",
 		Long: templates.LongDesc(`
@@ -51,41 +79,82 @@ func NewCmdOIDC(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Co
 			kubectl bound-token oidc export --out-dir ./site --issuer https://oidc.example.com/cluster-a`),
 		Args: argsUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if dir == "" {
-				return usageErrorf("--out-dir is required")
+			if err := o.Complete(f, cmd, args); err != nil {
+				return err
 			}
-			if _, ok := oidc.Layouts[layout]; !ok {
-				return usageErrorf("--layout %q is not supported; use kube or keys.json", layout)
-			}
-			cs, err := f.KubernetesClientSet()
-			if err != nil {
+			if err := o.Validate(); err != nil {
 				return usageError(err)
 			}
-			d, ks, raw, err := oidc.Fetch(cmd.Context(), cs)
-			if err != nil {
-				return usageError(err)
-			}
-			ex, err := oidc.Write(d, raw, ks, dir, issuer, layout, overwrite)
-			if err != nil {
-				return &ExitError{Code: ExitFailed, Err: err}
-			}
-			if ex.Issuer != ex.ClusterIssuer {
-				fmt.Fprintf(streams.ErrOut, "issuer rewritten: %s -> %s; tokens carry the cluster's --service-account-issuer, so set it to %s\n", ex.ClusterIssuer, ex.Issuer, ex.Issuer)
-			}
-			fmt.Fprintf(streams.Out, "issuer:   %s\njwks_uri: %s\nkeys:     %s\n", ex.Issuer, ex.JWKSURI, strings.Join(ex.KeyIDs, ", "))
-			for _, f := range ex.Files {
-				fmt.Fprintf(streams.Out, "wrote     %s\n", f)
-			}
-			printUploadHint(streams.ErrOut, dir, ex)
-			return nil
+			return o.Run(cmd.Context())
 		},
 	}
-	export.Flags().StringVar(&dir, "out-dir", "", "Folder to write the site into; it is served at the issuer URL, path included.")
-	export.Flags().StringVar(&issuer, "issuer", "", "Publish under this issuer URL instead of the cluster's.")
-	export.Flags().StringVar(&layout, "layout", "kube", "Where the JWKS goes: kube (openid/v1/jwks) or keys.json.")
-	export.Flags().BoolVar(&overwrite, "overwrite", false, "Replace existing files.")
-	cmd.AddCommand(export)
+	addPrintFlags(cmd, o.PrintFlags)
+	cmd.Flags().StringVar(&o.Dir, "out-dir", "", "Folder to write the site into; it is served at the issuer URL, path included.")
+	cmd.Flags().StringVar(&o.Issuer, "issuer", "", "Publish under this issuer URL instead of the cluster's.")
+	cmd.Flags().StringVar(&o.Layout, "layout", o.Layout, "Where the JWKS goes: kube (openid/v1/jwks) or keys.json.")
+	cmd.Flags().BoolVar(&o.Overwrite, "overwrite", false, "Replace existing files.")
+	_ = cmd.RegisterFlagCompletionFunc("layout", cobra.FixedCompletions([]string{"kube", "keys.json"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
+}
+
+func (o *OIDCExportOptions) Complete(f cmdutil.Factory, _ *cobra.Command, _ []string) error {
+	var err error
+	if o.printer, err = toPrinter(o.PrintFlags); err != nil {
+		return err
+	}
+	if o.Client, err = f.KubernetesClientSet(); err != nil {
+		return usageError(err)
+	}
+	return nil
+}
+
+func (o *OIDCExportOptions) Validate() error {
+	if o.Dir == "" {
+		return fmt.Errorf("--out-dir is required")
+	}
+	if _, ok := oidc.Layouts[o.Layout]; !ok {
+		return fmt.Errorf("--layout %q is not supported; use kube or keys.json", o.Layout)
+	}
+	return nil
+}
+
+// Run writes the site and prints what it wrote, as kind OIDCExport under -o.
+func (o *OIDCExportOptions) Run(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	d, ks, raw, err := oidc.Fetch(ctx, o.Client)
+	if err != nil {
+		return usageError(err)
+	}
+	ex, err := oidc.Write(d, raw, ks, o.Dir, o.Issuer, o.Layout, o.Overwrite)
+	if err != nil {
+		return failedError(withOverwriteAdvice(keysError(err, "")))
+	}
+	if ex.Issuer != ex.ClusterIssuer {
+		fmt.Fprintf(o.ErrOut, "issuer rewritten: %s -> %s; tokens carry the cluster's --service-account-issuer, so set it to %s\n", ex.ClusterIssuer, ex.Issuer, ex.Issuer)
+	}
+	if o.printer != nil {
+		if err := o.printer.PrintObj(newResult("OIDCExport", ex), o.Out); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(o.Out, "issuer:   %s\njwks_uri: %s\nkeys:     %s\n", ex.Issuer, ex.JWKSURI, strings.Join(ex.KeyIDs, ", "))
+		for _, f := range ex.Files {
+			fmt.Fprintf(o.Out, "wrote     %s\n", f)
+		}
+	}
+	printUploadHint(o.ErrOut, o.Dir, ex)
+	return nil
+}
+
+// withOverwriteAdvice adds the flag that replaces an existing file to
+// fileutil's "file exists".
+func withOverwriteAdvice(err error) error {
+	if errors.Is(err, fileutil.ErrExists) {
+		return fmt.Errorf("%w; pass --overwrite to replace it", err)
+	}
+	return err
 }
 
 // printUploadHint says which URL each written file must answer at: dir is

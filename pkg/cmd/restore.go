@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -10,10 +11,12 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/client-go/kubernetes"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 	"github.com/bound-token/kubectl-bound-token/pkg/switcher"
 )
@@ -58,20 +61,25 @@ type RestoreOptions struct {
 	Only []string
 	writeFlags
 
-	Client kubernetes.Interface
+	Client  kubernetes.Interface
+	printer printers.ResourcePrinter
 	genericiooptions.IOStreams
 }
 
 func NewRestoreOptions(streams genericiooptions.IOStreams) *RestoreOptions {
 	return &RestoreOptions{
-		PrintFlags: genericclioptions.NewPrintFlags(""),
+		PrintFlags: newResultPrintFlags(),
 		writeFlags: defaultWriteFlags(),
 		IOStreams:  streams,
 	}
 }
 
 func NewCmdRestore(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := NewRestoreOptions(streams)
+	return newCmdRestore(f, NewRestoreOptions(streams))
+}
+
+// newCmdRestore binds the command to o; tests give o a fake Client first.
+func newCmdRestore(f cmdutil.Factory, o *RestoreOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:                   "restore --from DIR [--only NAMESPACE/NAME ...]",
 		DisableFlagsInUseLine: true,
@@ -80,22 +88,36 @@ func NewCmdRestore(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra
 		Example:               restoreExample,
 		Args:                  argsUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Validate(); err != nil {
-				return usageError(err)
+			if err := o.Complete(f, cmd, args); err != nil {
+				return err
 			}
-			if err := o.Complete(f); err != nil {
+			if err := o.Validate(); err != nil {
 				return usageError(err)
 			}
 			return o.Run(cmd.Context())
 		},
 	}
-	o.PrintFlags.AddFlags(cmd)
+	addPrintFlags(cmd, o.PrintFlags, "name")
 	fl := cmd.Flags()
 	fl.StringVar(&o.From, "from", "", "Backup folder written by migrate --apply or switch --apply.")
 	fl.StringArrayVar(&o.Only, "only", nil, "Restore only this Secret, as NAMESPACE/NAME; repeat for several.")
-	addWriteFlags(cmd, &o.writeFlags, `"client" only prints what would change; "server" sends every change as a server-side dry run.`)
+	addWriteFlags(cmd, &o.writeFlags, "Secrets", `"client" only prints what would change; "server" sends every change as a server-side dry run.`)
 	_ = cmd.RegisterFlagCompletionFunc("from", completeBackupDirs)
 	return cmd
+}
+
+// Complete builds the printer and reads --dry-run before anything else,
+// so that a bad -o fails before a single object is restored.
+func (o *RestoreOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, _ []string) error {
+	var err error
+	if o.printer, err = toPrinter(o.PrintFlags, "name"); err != nil {
+		return err
+	}
+	if err := o.writeFlags.complete(cmd); err != nil {
+		return usageError(err)
+	}
+	o.Client, err = o.throttleFlags.client(f, o.Client)
+	return err
 }
 
 func (o *RestoreOptions) Validate() error {
@@ -103,15 +125,6 @@ func (o *RestoreOptions) Validate() error {
 		return fmt.Errorf("--from DIR is required: the backup folder that migrate --apply printed")
 	}
 	return o.writeFlags.validate()
-}
-
-func (o *RestoreOptions) Complete(f cmdutil.Factory) error {
-	cfg, err := f.ToRESTConfig()
-	if err != nil {
-		return err
-	}
-	o.Client, err = newThrottledClient(cfg, o.QPS, o.Burst)
-	return err
 }
 
 func (o *RestoreOptions) Run(ctx context.Context) error {
@@ -122,7 +135,7 @@ func (o *RestoreOptions) Run(ctx context.Context) error {
 	defer stop()
 	r, err := legacy.OpenRestore(o.From, o.Only)
 	if err != nil {
-		return &ExitError{Code: ExitUsage, Err: err}
+		return usageError(restoreFlagAdvice(err))
 	}
 	if r.Index.Mode == legacy.ModeSwitch {
 		return o.runSwitch(ctx, r)
@@ -132,7 +145,7 @@ func (o *RestoreOptions) Run(ctx context.Context) error {
 	if legacy.CheckAccess(ctx, o.Client, "", legacy.RestorePermissions()) != nil {
 		for _, ns := range r.Namespaces() {
 			if err := legacy.CheckAccess(ctx, o.Client, ns, legacy.RestorePermissions()); err != nil {
-				return &ExitError{Code: ExitUsage, Err: err}
+				return usageError(err)
 			}
 		}
 	}
@@ -145,12 +158,12 @@ func (o *RestoreOptions) Run(ctx context.Context) error {
 		counts[oc.Result]++
 		failed = failed || oc.Failed()
 	}
-	if err := printOutcomeList(o.PrintFlags, o.Out, "LegacyTokenRestore", o.From, out, counts); err != nil {
+	if err := printOutcomeList(o.printer, outputFormat(o.PrintFlags), o.Out, "LegacyTokenRestore", o.From, out, counts); err != nil {
 		return err
 	}
-	fmt.Fprintf(o.ErrOut, "summary: %s (%d Secret%s in the backup covered)\n", countsLine(counts), r.Count(), plural(r.Count()))
+	fmt.Fprintf(o.ErrOut, "summary: %s (%d Secret%s in the backup covered)\n", countsLine(counts), r.Count(), text.Plural(r.Count()))
 	if ctx.Err() != nil {
-		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("interrupted; run restore again to finish")}
+		return failedErrorf("interrupted; run restore again to finish")
 	}
 	if failed {
 		return silentFailure
@@ -172,15 +185,25 @@ func (o *RestoreOptions) runSwitch(ctx context.Context, r *legacy.Restorable) er
 		counts[oc.Result]++
 		failed = failed || (oc.Result != switcher.OutRestored && oc.Result != legacy.OutUnchanged)
 	}
-	if err := printOutcomeList(o.PrintFlags, o.Out, "LegacyTokenRestore", o.From, out, counts); err != nil {
+	if err := printOutcomeList(o.printer, outputFormat(o.PrintFlags), o.Out, "LegacyTokenRestore", o.From, out, counts); err != nil {
 		return err
 	}
-	fmt.Fprintf(o.ErrOut, "summary: %s (%d workload%s in the backup covered)\n", countsLine(counts), len(out), plural(len(out)))
+	fmt.Fprintf(o.ErrOut, "summary: %s (%d workload%s in the backup covered)\n", countsLine(counts), len(out), text.Plural(len(out)))
 	if ctx.Err() != nil {
-		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("interrupted; run restore again to finish")}
+		return failedErrorf("interrupted; run restore again to finish")
 	}
 	if failed {
 		return silentFailure
 	}
 	return nil
+}
+
+// restoreFlagAdvice words legacy.OpenRestore's errors about a selection
+// with the flag that made it.
+func restoreFlagAdvice(err error) error {
+	var se *legacy.SelectionError
+	if errors.As(err, &se) {
+		return fmt.Errorf("--only %w", err)
+	}
+	return err
 }

@@ -48,9 +48,9 @@ func rolloutError(err error, p openshift.Progress, timeout time.Duration) error 
 	case err == nil:
 		return nil
 	case errors.Is(err, openshift.ErrFailed):
-		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("kube-apiserver rollout to revision %d failed; see the warnings above and `oc get kubeapiserver cluster -o yaml`", p.Revision)}
+		return failedErrorf("kube-apiserver rollout to revision %d failed; see the warnings above and `oc get kubeapiserver cluster -o yaml`", p.Revision)
 	case errors.Is(err, context.DeadlineExceeded):
-		return &ExitError{Code: ExitUsage, Err: fmt.Errorf("timed out after %s: %s", timeout, p.Summary())}
+		return usageErrorf("timed out after %s: %s", timeout, p.Summary())
 	}
-	return &ExitError{Code: ExitUsage, Err: err}
+	return usageError(err)
 }

@@ -106,7 +106,7 @@ func NewCmdBoundToken(streams genericiooptions.IOStreams) *cobra.Command {
 		},
 	})
 	groups.Add(root)
-	root.AddCommand(NewCmdVersion(streams))
+	root.AddCommand(NewCmdVersion(f, streams))
 	root.AddCommand(newCmdOptions(streams))
 	// In the tree up front (cobra would add it lazily) so docs list it.
 	root.InitDefaultCompletionCmd()
@@ -114,9 +114,7 @@ func NewCmdBoundToken(streams genericiooptions.IOStreams) *cobra.Command {
 	templates.ActsAsRootCommand(root, []string{"options"}, groups...)
 	useDisplayNameInUsage(root, []string{"options"}, groups)
 	// Flag errors are usage errors (exit 2), with kubectl's hint appended.
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usageErrorf("%v; see '%s --help' for usage", err, c.CommandPath())
-	})
+	root.SetFlagErrorFunc(flagError)
 	return root
 }
 

@@ -106,7 +106,7 @@ func NewCmdRotate(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 	fl.StringVar(&hosted, "hosted-cluster", "", "Deprecated: use 'rotate hosted-cluster NAME'.")
 	fl.DurationVar(&timeout, "timeout", timeout, "How long to wait for the rollout.")
 	addDryRunFlag(cmd)
-	addResultPrintFlags(cmd, pf)
+	addPrintFlags(cmd, pf)
 	iss.registerCompletions(f, cmd)
 	hc.registerCompletions(cmd)
 	// -h too, so that the help shows no empty Options section.

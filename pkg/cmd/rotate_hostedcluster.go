@@ -118,7 +118,7 @@ func NewCmdRotateHostedCluster(f cmdutil.Factory, streams genericiooptions.IOStr
 	cmd.Flags().StringVar(&o.Issuer, "issuer", "", "Refuse unless spec.issuerURL is this URL (it cannot be changed after creation).")
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for ValidConfiguration and the rollout (exit 1 after).")
 	addDryRunFlag(cmd)
-	addResultPrintFlags(cmd, o.PrintFlags)
+	addPrintFlags(cmd, o.PrintFlags)
 	o.registerCompletions(cmd)
 	return cmd
 }
@@ -148,7 +148,7 @@ func (o *RotateHostedClusterOptions) Complete(f cmdutil.Factory, cmd *cobra.Comm
 	if o.DryRunStrategy, err = cmdutil.GetDryRunStrategy(cmd); err != nil {
 		return err
 	}
-	if o.printer, err = resultPrinter(o.PrintFlags); err != nil {
+	if o.printer, err = toPrinter(o.PrintFlags); err != nil {
 		return err
 	}
 	if o.Namespace, _, err = f.ToRawKubeConfigLoader().Namespace(); err != nil {

@@ -179,7 +179,7 @@ func TestRotateHostedCluster(t *testing.T) {
 		{
 			name: "a bad -o fails before any request", args: []string{"--key", keyFile, "-o", "name"},
 			wantCode: ExitUsage, wantOut: "",
-			wantErr: `error: unable to match a printer suitable for the output format "name", allowed formats are: go-template,go-template-file,json,jsonpath,jsonpath-as-json,jsonpath-file,template,templatefile,yaml`,
+			wantErr: `error: --output "name" is not supported; use one of: ` + resultFormats,
 		},
 		{
 			name: "no HostedCluster", args: []string{"--key", keyFile}, hc: &unstructured.Unstructured{},
@@ -199,7 +199,7 @@ func TestRotateHostedCluster(t *testing.T) {
 			if hc.Object != nil {
 				dyn = newDynamic(hc)
 			}
-			tf := newTestFactory(t, "clusters", dyn, api)
+			tf := newAPITestFactory(t, "clusters", dyn, api)
 			out, errOut, code := runCommand(t, tf, NewCmdRotateHostedCluster, "", append([]string{"hosted-cluster", "prod"}, tc.args...)...)
 			l := lines(errOut)
 			if code != tc.wantCode {
@@ -232,7 +232,7 @@ func TestRotateHostedClusterJSON(t *testing.T) {
 	kid := next.KeyID
 	keyFile := filepath.Join(t.TempDir(), "k")
 	_ = os.WriteFile(keyFile, next.PrivatePEM, 0o600)
-	tf := newTestFactory(t, "clusters", newDynamic(hostedCluster("")), &fakeAPI{secrets: map[string]*corev1.Secret{}})
+	tf := newAPITestFactory(t, "clusters", newDynamic(hostedCluster("")), &fakeAPI{secrets: map[string]*corev1.Secret{}})
 	out, errOut, code := runCommand(t, tf, NewCmdRotateHostedCluster, "", "hosted-cluster", "prod", "--key", keyFile, "--wait=false", "--secret-name", "k1", "-o", "json")
 	var got map[string]any
 	if code != 0 || json.Unmarshal([]byte(out), &got) != nil {

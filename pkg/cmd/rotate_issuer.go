@@ -115,7 +115,7 @@ func NewCmdRotateIssuer(f cmdutil.Factory, streams genericiooptions.IOStreams) *
 	o.addFlags(cmd.Flags())
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for the kube-apiserver rollout (exit 2 after).")
 	addDryRunFlag(cmd)
-	addResultPrintFlags(cmd, o.PrintFlags)
+	addPrintFlags(cmd, o.PrintFlags)
 	o.registerCompletions(f, cmd)
 	return cmd
 }
@@ -149,7 +149,7 @@ func (o *RotateIssuerOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, ar
 	if o.DryRunStrategy, err = cmdutil.GetDryRunStrategy(cmd); err != nil {
 		return err
 	}
-	if o.printer, err = resultPrinter(o.PrintFlags); err != nil {
+	if o.printer, err = toPrinter(o.PrintFlags); err != nil {
 		return err
 	}
 	o.Client, o.Dynamic, err = clients(f)

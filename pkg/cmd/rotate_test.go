@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -158,7 +157,7 @@ func TestRotateIssuer(t *testing.T) {
 		{
 			name: "a bad -o fails before anything is read", args: []string{"https://new.example.com", "--yes", "--backup", filepath.Join(dir, "b5.yaml"), "-o", "wide"},
 			wantCode: ExitUsage, wantOut: "",
-			wantErr: []string{`error: unable to match a printer suitable for the output format "wide", allowed formats are: go-template,go-template-file,json,jsonpath,jsonpath-as-json,jsonpath-file,template,templatefile,yaml`},
+			wantErr: []string{`error: --output "wide" is not supported; use one of: ` + resultFormats},
 		},
 		{
 			name: "a bad --dry-run", args: []string{"https://new.example.com", "--dry-run=maybe"},
@@ -194,7 +193,7 @@ func TestRotateIssuer(t *testing.T) {
 			if tc.notOS {
 				dyn = newDynamic()
 			}
-			tf := newTestFactory(t, "default", dyn, nil)
+			tf := newAPITestFactory(t, "default", dyn, nil)
 			out, errOut, code := runCommand(t, tf, NewCmdRotateIssuer, tc.stdin, append([]string{"issuer"}, tc.args...)...)
 			if code != tc.wantCode {
 				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tc.wantCode, out, errOut)
@@ -226,7 +225,7 @@ func TestRotateIssuer(t *testing.T) {
 func TestRotateIssuerPrinters(t *testing.T) {
 	for _, format := range []string{"json", "yaml"} {
 		t.Run(format, func(t *testing.T) {
-			tf := newTestFactory(t, "default", openShift(), nil)
+			tf := newAPITestFactory(t, "default", openShift(), nil)
 			out, errOut, code := runCommand(t, tf, NewCmdRotateIssuer, "", "issuer", "https://new.example.com", "--dry-run=client", "-o", format)
 			if code != 0 {
 				t.Fatalf("exit %d: %s", code, errOut)
@@ -250,7 +249,7 @@ func TestRotateIssuerPrinters(t *testing.T) {
 // or undo the change, and -o still prints the result.
 func TestRotateIssuerTimeout(t *testing.T) {
 	dyn := newDynamic(authentication(oldIssuer), kubeAPIServer(atRevision(7)))
-	tf := newTestFactory(t, "default", dyn, nil)
+	tf := newAPITestFactory(t, "default", dyn, nil)
 	backup := filepath.Join(t.TempDir(), "b.yaml")
 	out, errOut, code := runCommand(t, tf, NewCmdRotateIssuer, "", "issuer", "https://new.example.com", "--yes", "--backup", backup, "--timeout", "300ms", "-o", "jsonpath={.issuer}")
 	want := "error: timed out after 300ms: "
@@ -288,7 +287,7 @@ func TestRotateDeprecatedForms(t *testing.T) {
 			`error: unknown command "prod" for "kubectl bound-token rotate"; see 'kubectl bound-token rotate --help' for usage`, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tf := newTestFactory(t, "clusters", openShift(), nil)
+			tf := newAPITestFactory(t, "clusters", openShift(), nil)
 			out, errOut, code := runCommand(t, tf, NewCmdRotate, "", append([]string{"rotate"}, tc.args...)...)
 			l := lines(errOut)
 			if code != tc.wantCode || out != "" || len(l) == 0 || l[0] != tc.notice || tc.wantErr != "" && !strings.Contains(errOut, tc.wantErr) {
@@ -300,7 +299,7 @@ func TestRotateDeprecatedForms(t *testing.T) {
 
 // The deprecated form prints what the new one prints, on stdout.
 func TestRotateDeprecatedFormPrintsLikeTheNewOne(t *testing.T) {
-	tf := newTestFactory(t, "default", openShift(), nil)
+	tf := newAPITestFactory(t, "default", openShift(), nil)
 	oldOut, _, oldCode := runCommand(t, tf, NewCmdRotate, "", "rotate", "--issuer", "https://new.example.com", "--dry-run=client", "-o", "json")
 	newOut, _, newCode := runCommand(t, tf, NewCmdRotate, "", "rotate", "issuer", "https://new.example.com", "--dry-run=client", "-o", "json")
 	if oldCode != 0 || newCode != 0 || oldOut == "" {
@@ -326,20 +325,5 @@ func TestRotateCompletesFlags(t *testing.T) {
 	out, _, _ = runCmd(t, "", "__complete", "rotate", "")
 	if !strings.Contains(out, "issuer\t") || !strings.Contains(out, "hosted-cluster\t") {
 		t.Errorf("rotate completion:\n%s", out)
-	}
-}
-
-func TestWaitValidate(t *testing.T) {
-	for _, o := range []*WaitOptions{
-		{SinceRevision: openshift.NoRevision, Timeout: 0},
-		{SinceRevision: -2, Timeout: time.Minute},
-		{SinceRevision: 3, Timeout: time.Minute, Output: "name"},
-	} {
-		if err := o.Validate(); err == nil {
-			t.Errorf("%+v accepted", o)
-		}
-	}
-	if err := (&WaitOptions{SinceRevision: 3, Timeout: time.Minute, Output: "json"}).Validate(); err != nil {
-		t.Error(err)
 	}
 }

@@ -16,10 +16,12 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/client-go/kubernetes"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 	"github.com/bound-token/kubectl-bound-token/pkg/switcher"
 )
@@ -112,37 +114,39 @@ type SwitchOptions struct {
 	IncludeSystem  bool
 
 	Apply     bool
-	DryRun    string
 	Yes       bool
 	BackupDir string
 	Wait      bool
 	Timeout   time.Duration
 
-	Concurrency int
-	QPS         float32
-	Burst       int
+	// writeFlags: kubectl's --dry-run (with --apply) and throttling.
+	writeFlags
 
-	Client kubernetes.Interface
-	Now    func() time.Time
+	// Client is built in Complete unless a test set it.
+	Client  kubernetes.Interface
+	Now     func() time.Time
+	printer printers.ResourcePrinter
 	genericiooptions.IOStreams
 }
 
 func NewSwitchOptions(streams genericiooptions.IOStreams) *SwitchOptions {
-	w := defaultWriteFlags()
 	return &SwitchOptions{
-		PrintFlags:  genericclioptions.NewPrintFlags(""),
-		Duration:    switcher.DefaultExpirationSeconds * time.Second,
-		DryRun:      legacy.DryRunNone,
-		Wait:        true,
-		Timeout:     10 * time.Minute,
-		Concurrency: w.Concurrency, QPS: w.QPS, Burst: w.Burst,
-		Now:       time.Now,
-		IOStreams: streams,
+		PrintFlags: newResultPrintFlags(),
+		Duration:   switcher.DefaultExpirationSeconds * time.Second,
+		Wait:       true,
+		Timeout:    10 * time.Minute,
+		writeFlags: defaultWriteFlags(),
+		Now:        time.Now,
+		IOStreams:  streams,
 	}
 }
 
 func NewCmdSwitch(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := NewSwitchOptions(streams)
+	return newCmdSwitch(f, NewSwitchOptions(streams))
+}
+
+// newCmdSwitch binds the command to o; tests give o a fake Client first.
+func newCmdSwitch(f cmdutil.Factory, o *SwitchOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:                   "switch [TYPE/NAME ...] [-n NAMESPACE | -A] [-l SELECTOR] [--duration 3607s] [--audience AUD] [-o yaml] [--apply [--dry-run=server] [--backup-dir DIR] [--yes] [--wait=false] [--timeout 10m]]",
 		DisableFlagsInUseLine: true,
@@ -160,17 +164,16 @@ func NewCmdSwitch(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 			return out, cobra.ShellCompDirectiveNoSpace | cobra.ShellCompDirectiveNoFileComp
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Refs = args
-			if err := o.Validate(); err != nil {
-				return usageError(err)
+			if err := o.Complete(f, cmd, args); err != nil {
+				return err
 			}
-			if err := o.Complete(f); err != nil {
+			if err := o.Validate(); err != nil {
 				return usageError(err)
 			}
 			return o.Run(cmd.Context())
 		},
 	}
-	o.PrintFlags.AddFlags(cmd)
+	addPrintFlags(cmd, o.PrintFlags, "name")
 	fl := cmd.Flags()
 	fl.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "Look at every namespace.")
 	fl.StringVarP(&o.Selector, "selector", "l", "", "Only workloads matching this label selector.")
@@ -179,16 +182,11 @@ func NewCmdSwitch(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 	fl.BoolVar(&o.IncludeManaged, "include-managed", false, "Also switch workloads managed by Helm, Argo CD or Flux, which may revert the change.")
 	fl.BoolVar(&o.IncludeSystem, "include-system", false, "Also switch workloads in kube-* and openshift-* namespaces, which operators own.")
 	fl.BoolVar(&o.Apply, "apply", false, "Back up, then rewrite the switchable workloads and follow their rollouts.")
-	fl.StringVar(&o.DryRun, "dry-run", o.DryRun, `With --apply: "client" reports what would be switched without sending a change; "server" sends each patch with dryRun=All (admitted and validated, nothing stored). Nothing is backed up, asked or waited for.`)
-	fl.Lookup("dry-run").NoOptDefVal = legacy.DryRunClient
-	_ = cmd.RegisterFlagCompletionFunc("dry-run", cobra.FixedCompletions([]string{legacy.DryRunNone, legacy.DryRunClient, legacy.DryRunServer}, cobra.ShellCompDirectiveNoFileComp))
 	fl.BoolVarP(&o.Yes, "yes", "y", false, "With --apply, do not ask for confirmation (needed when stdin is not a terminal).")
 	fl.StringVar(&o.BackupDir, "backup-dir", "", "Folder for the backup (created 0700). Default: ./bound-token-switch-TIMESTAMP. An existing folder from an interrupted run is resumed, with the same --duration and --audience.")
 	fl.BoolVar(&o.Wait, "wait", o.Wait, "With --apply, wait for each rollout as kubectl rollout status does.")
 	fl.DurationVar(&o.Timeout, "timeout", o.Timeout, "With --apply, how long to wait for the rollouts.")
-	fl.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "How many workloads to change at once.")
-	fl.Float32Var(&o.QPS, "qps", o.QPS, "Most requests per second sent to the apiserver.")
-	fl.IntVar(&o.Burst, "burst", o.Burst, "Most requests sent in a burst above --qps.")
+	addWriteFlags(cmd, &o.writeFlags, "workloads", `With --apply: "client" reports what would be switched without sending a change; "server" sends each patch with dryRun=All (admitted and validated, nothing stored). Nothing is backed up, asked or waited for.`)
 	_ = cmd.RegisterFlagCompletionFunc("backup-dir", completeBackupDirs)
 	_ = cmd.RegisterFlagCompletionFunc("duration", cobra.FixedCompletions([]string{"3607s", "1h", "24h"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
@@ -210,11 +208,6 @@ func (o *SwitchOptions) Validate() error {
 			return err
 		}
 	}
-	switch o.DryRun {
-	case legacy.DryRunNone, legacy.DryRunClient, legacy.DryRunServer:
-	default:
-		return fmt.Errorf(`--dry-run %q: use "none", "client" or "server"`, o.DryRun)
-	}
 	if !o.Apply && (o.Yes || o.BackupDir != "" || o.DryRun != legacy.DryRunNone) {
 		return fmt.Errorf("--yes, --backup-dir and --dry-run only make sense with --apply")
 	}
@@ -224,38 +217,32 @@ func (o *SwitchOptions) Validate() error {
 	if o.Timeout <= 0 {
 		return fmt.Errorf("--timeout must be positive")
 	}
-	if o.Concurrency < 1 || o.QPS <= 0 || o.Burst < 1 {
-		return fmt.Errorf("--concurrency, --qps and --burst must be positive")
+	if err := o.writeFlags.validate(); err != nil {
+		return err
 	}
-	switch f := o.format(); f {
-	case "", "yaml", "json":
-	case "name":
-		if !o.Apply {
-			return fmt.Errorf("-o name lists what --apply changed; without --apply use -o yaml or -o json")
-		}
-	default:
-		return fmt.Errorf("--output %q is not supported; use yaml or json (and name with --apply)", f)
+	if o.format() == "name" && !o.Apply {
+		return fmt.Errorf("-o name lists what --apply changed; without --apply use -o yaml or -o json")
 	}
 	return nil
 }
 
-func (o *SwitchOptions) format() string {
-	if o.PrintFlags.OutputFormat == nil {
-		return ""
-	}
-	return *o.PrintFlags.OutputFormat
-}
+func (o *SwitchOptions) format() string { return outputFormat(o.PrintFlags) }
 
-func (o *SwitchOptions) Complete(f cmdutil.Factory) error {
+// Complete builds the printer first, so that a bad -o fails before the
+// kubeconfig is read or anything is listed.
+func (o *SwitchOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
+	o.Refs = args
+	if err := o.writeFlags.complete(cmd); err != nil {
+		return usageError(err)
+	}
 	var err error
+	if o.printer, err = toPrinter(o.PrintFlags, "name"); err != nil {
+		return err
+	}
 	if o.Namespace, _, err = f.ToRawKubeConfigLoader().Namespace(); err != nil {
-		return err
+		return usageError(err)
 	}
-	cfg, err := f.ToRESTConfig()
-	if err != nil {
-		return err
-	}
-	o.Client, err = newThrottledClient(cfg, o.QPS, o.Burst)
+	o.Client, err = o.throttleFlags.client(f, o.Client)
 	return err
 }
 
@@ -268,12 +255,12 @@ func (o *SwitchOptions) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	if o.Apply && o.DryRun == legacy.DryRunNone && !o.Yes && !stdinTerminal(o.In) {
+	if o.Apply && o.DryRun == legacy.DryRunNone && !o.Yes && !isTerminal(o.In) {
 		return usageErrorf("--apply changes the cluster: add --yes to confirm (stdin is not a terminal to ask on)")
 	}
 	if o.Apply && o.DryRun == legacy.DryRunNone {
 		if err := switcher.CheckResume(o.BackupDir, o.options()); err != nil {
-			return &ExitError{Code: ExitUsage, Err: err}
+			return usageError(err)
 		}
 	}
 	ns := o.Namespace
@@ -282,7 +269,7 @@ func (o *SwitchOptions) Run(ctx context.Context) error {
 	}
 	plans, err := switcher.Find(ctx, o.Client, switcher.FindOptions{Namespace: ns, Refs: o.Refs, Selector: o.Selector}, o.options())
 	if err != nil {
-		return &ExitError{Code: ExitUsage, Err: err}
+		return usageError(err)
 	}
 	if !o.Apply {
 		return o.printPlans(plans)
@@ -291,11 +278,7 @@ func (o *SwitchOptions) Run(ctx context.Context) error {
 }
 
 func (o *SwitchOptions) printPlans(plans []*switcher.Plan) error {
-	if f := o.format(); f != "" {
-		p, err := o.PrintFlags.ToPrinter()
-		if err != nil {
-			return usageError(err)
-		}
+	if p := o.printer; p != nil {
 		n := 0
 		for _, pl := range plans {
 			if pl.Template == nil {
@@ -306,7 +289,7 @@ func (o *SwitchOptions) printPlans(plans []*switcher.Plan) error {
 			}
 			n++
 		}
-		fmt.Fprintf(o.ErrOut, "%d manifest%s printed; %s.\n", n, plural(n), planCounts(plans))
+		fmt.Fprintf(o.ErrOut, "%d manifest%s printed; %s.\n", n, text.Plural(n), planCounts(plans))
 		return nil
 	}
 	if len(plans) == 0 {
@@ -319,7 +302,7 @@ func (o *SwitchOptions) printPlans(plans []*switcher.Plan) error {
 		}
 		writePlan(o.Out, p)
 	}
-	fmt.Fprintf(o.ErrOut, "\n%d workload%s read legacy token Secrets: %s. Nothing was changed; --apply switches the switchable ones.\n", len(plans), plural(len(plans)), planCounts(plans))
+	fmt.Fprintf(o.ErrOut, "\n%d workload%s read legacy token Secrets: %s. Nothing was changed; --apply switches the switchable ones.\n", len(plans), text.Plural(len(plans)), planCounts(plans))
 	return nil
 }
 
@@ -373,9 +356,9 @@ func (o *SwitchOptions) runApply(ctx context.Context, plans []*switcher.Plan) er
 		for _, p := range plans {
 			writePlan(o.ErrOut, p)
 		}
-		fmt.Fprintf(o.ErrOut, "--apply will back up and switch %d workload%s (%s).\n", switchable, plural(switchable), planCounts(plans))
+		fmt.Fprintf(o.ErrOut, "--apply will back up and switch %d workload%s (%s).\n", switchable, text.Plural(switchable), planCounts(plans))
 		if !confirm(o.In, o.ErrOut, "Proceed?") {
-			return &ExitError{Code: ExitFailed, Err: errors.New("not confirmed: nothing changed")}
+			return failedErrorf("not confirmed: nothing changed")
 		}
 	}
 	var backup *legacy.Backup
@@ -396,7 +379,7 @@ func (o *SwitchOptions) runApply(ctx context.Context, plans []*switcher.Plan) er
 		})
 		prog.end()
 		if out == nil && err != nil {
-			return &ExitError{Code: ExitUsage, Err: err}
+			return usageError(err)
 		}
 	} else {
 		for _, p := range plans {
@@ -420,9 +403,9 @@ func (o *SwitchOptions) runApply(ctx context.Context, plans []*switcher.Plan) er
 			err = errors.New("interrupted")
 		}
 		if dry {
-			return &ExitError{Code: ExitFailed, Err: err}
+			return failedError(err)
 		}
-		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("%v; run the same command again with --backup-dir %s to finish", err, dir)}
+		return failedErrorf("%v; run the same command again with --backup-dir %s to finish", err, dir)
 	}
 	for _, oc := range out {
 		if !switcher.Done(oc) {
@@ -451,7 +434,7 @@ func printSwitchOutcomes(o *SwitchOptions, dir string, backup *legacy.Backup, ou
 				fmt.Fprintf(o.Out, "%s/%s (%s)\n", strings.ToLower(it.Kind), it.Name, mark)
 			}
 		}
-	} else if err := printOutcomeList(o.PrintFlags, o.Out, "LegacyTokenSwitch", dir, out, counts); err != nil {
+	} else if err := printOutcomeList(o.printer, o.format(), o.Out, "LegacyTokenSwitch", dir, out, counts); err != nil {
 		return err
 	}
 	line := "summary: " + countsLine(counts)

@@ -1,11 +1,10 @@
 package cmd
 
 import (
-	"bytes"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -15,28 +14,54 @@ import (
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 )
 
-func TestSwitchRefusesBadFlagsBeforeTouchingAnything(t *testing.T) {
-	for _, c := range []struct {
+// switchOn runs switch with args against cs in namespace "app", as main
+// does, and returns stdout, stderr and the exit code.
+func switchOn(t *testing.T, cs *fake.Clientset, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	streams, in, out, errOut := genericiooptions.NewTestIOStreams()
+	in.WriteString(stdin)
+	o := NewSwitchOptions(streams)
+	o.Client = cs
+	code := execute(newCmdSwitch(newTestFactory(t), o), errOut, args...)
+	return out.String(), errOut.String(), code
+}
+
+func TestSwitchRefusesBadFlags(t *testing.T) {
+	for _, tc := range []struct {
 		args []string
 		want string
 	}{
-		{[]string{"switch", "--duration", "5m"}, "from 10m"},
-		{[]string{"switch", "--duration", "1500ms"}, "whole seconds"},
-		{[]string{"switch", "-A", "deployment/web"}, "drop -A"},
-		{[]string{"switch", "web"}, "want TYPE/NAME"},
-		{[]string{"switch", "service/web"}, "want TYPE/NAME"},
-		{[]string{"switch", "--yes"}, "only make sense with --apply"},
-		{[]string{"switch", "--backup-dir", "x"}, "only make sense with --apply"},
-		{[]string{"switch", "-o", "wide"}, `--output "wide"`},
-		{[]string{"switch", "-o", "name"}, "-o name lists what --apply changed"},
-		{[]string{"switch", "-l", "app=x", "deploy/web"}, "not both"},
-		{[]string{"switch", "--apply", "--dry-run=bogus"}, `--dry-run "bogus"`},
-		{[]string{"switch", "--dry-run=server"}, "only make sense with --apply"},
-		{[]string{"switch", "--apply", "--dry-run=server", "--backup-dir", "x"}, "drop --backup-dir"},
+		{[]string{"--duration", "5m"}, "error: --duration 5m0s: use whole seconds from 10m to 2^32 s, as the API allows"},
+		{[]string{"--duration", "1500ms"}, "error: --duration 1.5s: use whole seconds from 10m to 2^32 s, as the API allows"},
+		{[]string{"-A", "deployment/web"}, "error: TYPE/NAME needs one namespace: drop -A and use -n NAMESPACE"},
+		{[]string{"--yes"}, "error: --yes, --backup-dir and --dry-run only make sense with --apply"},
+		{[]string{"--backup-dir", "x"}, "error: --yes, --backup-dir and --dry-run only make sense with --apply"},
+		{[]string{"-o", "wide"}, `error: --output "wide" is not supported; use one of: name, ` + resultFormats},
+		{[]string{"-o", "name"}, "error: -o name lists what --apply changed; without --apply use -o yaml or -o json"},
+		{[]string{"-l", "app=x", "deploy/web"}, "error: give TYPE/NAME or -l, not both"},
+		{[]string{"--apply", "--yes", "--qps", "0"}, "error: --concurrency, --qps and --burst must be positive"},
+		{[]string{"--timeout", "0s"}, "error: --timeout must be positive"},
+		{[]string{"--dry-run=server"}, "error: --yes, --backup-dir and --dry-run only make sense with --apply"},
+		{[]string{"--apply", "--dry-run=server", "--backup-dir", "x"}, "error: --dry-run changes nothing and writes no backup: drop --backup-dir"},
+		{[]string{"--apply", "--dry-run=bogus"}, `error: Invalid dry-run value (bogus). Must be "none", "server", or "client".`},
 	} {
-		_, stderr, code := runCmd(t, "", c.args...)
-		if code != 2 || !strings.Contains(stderr, c.want) || strings.Count(stderr, "\n") != 1 {
-			t.Errorf("%v: exit %d, stderr %q; want exit 2 and one line with %q", c.args, code, stderr, c.want)
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			cs := fake.NewSimpleClientset()
+			out, stderr, code := switchOn(t, cs, "", tc.args...)
+			if code != ExitUsage {
+				t.Errorf("exit %d, want %d", code, ExitUsage)
+			}
+			if diff := cmp.Diff(tc.want+"\n", stderr); diff != "" {
+				t.Errorf("stderr (-want +got):\n%s", diff)
+			}
+			if out != "" || len(cs.Actions()) != 0 {
+				t.Errorf("a refused run printed %q and sent %v", out, cs.Actions())
+			}
+		})
+	}
+	for _, ref := range []string{"web", "service/web"} {
+		if _, stderr, code := switchOn(t, fake.NewSimpleClientset(), "", ref); code != ExitUsage || !strings.Contains(stderr, "want TYPE/NAME") {
+			t.Errorf("%s: exit %d, %q", ref, code, stderr)
 		}
 	}
 }
@@ -50,14 +75,9 @@ func TestSwitchApplyNeedsYesOffATerminal(t *testing.T) {
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "tok", Annotations: map[string]string{corev1.ServiceAccountNameKey: "app"}},
 			Type: corev1.SecretTypeServiceAccountToken, Data: map[string][]byte{"token": []byte("t")}},
 		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "web"}, Spec: appsv1.DeploymentSpec{Template: corev1.PodTemplateSpec{Spec: spec}}})
-	out, errOut := &bytes.Buffer{}, &bytes.Buffer{}
-	o := NewSwitchOptions(genericiooptions.IOStreams{In: strings.NewReader("y\n"), Out: out, ErrOut: errOut})
-	o.Client, o.Namespace, o.Apply, o.Now = cs, "app", true, time.Now
-	if err := o.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	if code := exitCode(o.Run(nil)); code != ExitUsage {
-		t.Fatalf("exit %d, want 2", code)
+	_, stderr, code := switchOn(t, cs, "y\n", "--apply")
+	if diff := cmp.Diff("error: --apply changes the cluster: add --yes to confirm (stdin is not a terminal to ask on)\n", stderr); code != ExitUsage || diff != "" {
+		t.Fatalf("exit %d, want 2; stderr (-want +got):\n%s", code, diff)
 	}
 	for _, a := range cs.Actions() {
 		if a.GetVerb() != "get" && a.GetVerb() != "list" {
@@ -65,12 +85,17 @@ func TestSwitchApplyNeedsYesOffATerminal(t *testing.T) {
 		}
 	}
 	// Without --apply the same cluster gets a plan: diff and verdict.
-	o.Apply = false
-	if code := exitCode(o.Run(nil)); code != 0 {
-		t.Fatalf("plan: exit %d: %s", code, errOut)
+	out, stderr, code := switchOn(t, cs, "")
+	if code != 0 {
+		t.Fatalf("plan: exit %d: %s", code, stderr)
 	}
-	if !strings.Contains(out.String(), "deployment/web -n app: switchable (reads tok)") || !strings.Contains(out.String(), "+      - serviceAccountToken:") {
+	if !strings.Contains(out, "deployment/web -n app: switchable (reads tok)") || !strings.Contains(out, "+      - serviceAccountToken:") {
 		t.Fatalf("plan:\n%s", out)
+	}
+	// -o jsonpath reads the rewritten manifest.
+	out, _, code = switchOn(t, cs, "", "-o", "jsonpath={.spec.template.spec.volumes[0].projected.sources[0].serviceAccountToken.path}")
+	if code != 0 || out != "token" {
+		t.Fatalf("jsonpath: exit %d, %q", code, out)
 	}
 }
 
@@ -89,17 +114,9 @@ func TestSwitchResumeWithOtherTokenSettingsIsRefused(t *testing.T) {
 	b.Close()
 	for _, args := range [][]string{{"--duration", "1h"}, {"--audience", "vault"}} {
 		cs := fake.NewSimpleClientset()
-		out, errOut := &bytes.Buffer{}, &bytes.Buffer{}
-		o := NewSwitchOptions(genericiooptions.IOStreams{In: strings.NewReader(""), Out: out, ErrOut: errOut})
-		o.Client, o.Namespace, o.Apply, o.Yes, o.BackupDir = cs, "app", true, true, dir
-		if args[0] == "--duration" {
-			o.Duration = time.Hour
-		} else {
-			o.Audience = args[1]
-		}
-		err := o.Run(nil)
-		if code := exitCode(err); code != ExitUsage || err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "finish it with the same token settings") {
-			t.Errorf("%v: exit %d, %v; want exit 2 and one line", args, code, err)
+		_, stderr, code := switchOn(t, cs, "", append(args, "--apply", "--yes", "--backup-dir", dir)...)
+		if code != ExitUsage || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "finish it with the same token settings") {
+			t.Errorf("%v: exit %d, %q; want exit 2 and one line", args, code, stderr)
 		}
 		if n := len(cs.Actions()); n != 0 {
 			t.Errorf("%v: %d requests before refusing", args, n)

@@ -10,21 +10,19 @@ import (
 	"golang.org/x/term"
 )
 
-// isTerminal reports whether w is an interactive terminal. Bare tokens get a
-// trailing newline only there, like `kubectl create token`, so that
-// $(kubectl bound-token create sa) stays byte-exact; progress goes to stderr
-// only there, so logs stay clean.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
+// isTerminal reports whether a stream (stdin, stdout or stderr) is an
+// interactive terminal. Bare tokens get a trailing newline only there, like
+// `kubectl create token`, so that $(kubectl bound-token create sa) stays
+// byte-exact; progress goes to stderr only there, so logs stay clean; a
+// question is asked only when stdin is one.
+func isTerminal(stream any) bool {
+	f, ok := stream.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// stdinTerminal reports whether in is an interactive terminal, where a
-// question can be asked.
-func stdinTerminal(in io.Reader) bool {
-	f, ok := in.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
-}
+// stdinTerminal is isTerminal for the commands that still call it by this
+// name (rotate).
+func stdinTerminal(in io.Reader) bool { return isTerminal(in) }
 
 // confirm asks a y/N question on errOut and reads the answer from in; only
 // "y" or "yes" is a yes.

@@ -128,7 +128,7 @@ func NewCmdVerify(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 	fl.StringArrayVar(&o.Issuers, "issuer", nil, "Require iss to be this value; repeatable (any of them).")
 	fl.StringArrayVar(&o.Audiences, "audience", nil, "Require aud to contain this value; repeatable (any of them). With --token-review, sent to the server.")
 	fl.DurationVar(&o.Leeway, "leeway", verify.DefaultLeeway, "Clock skew allowed on exp, nbf and iat.")
-	addResultPrintFlags(cmd, o.PrintFlags)
+	addPrintFlags(cmd, o.PrintFlags)
 	return cmd
 }
 
@@ -137,7 +137,7 @@ func (o *VerifyOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []s
 		o.Input.Arg = args[0]
 	}
 	var err error
-	if o.printer, err = resultPrinter(o.PrintFlags); err != nil {
+	if o.printer, err = toPrinter(o.PrintFlags); err != nil {
 		return err
 	}
 	if o.PrintFlags.OutputFormat != nil {

@@ -160,7 +160,7 @@ func TestVerifyCommand(t *testing.T) {
 		{name: "yaml", stdin: good, args: []string{"-", "--public-key", pub, "-o", "yaml"},
 			wantOut: "algorithm: RS256\napiVersion: bound-token.kubectl.io/v1alpha1\nerrors: []\nheader:\n"},
 		{name: "a bad -o fails before keys are read", stdin: good, args: []string{"-", "--public-key", pub + ".missing", "-o", "wide"}, wantCode: ExitUsage,
-			wantErr: `error: unable to match a printer suitable for the output format "wide", allowed formats are: go-template,go-template-file,json,jsonpath,jsonpath-as-json,jsonpath-file,template,templatefile,yaml` + "\n"},
+			wantErr: `error: --output "wide" is not supported; use one of: ` + resultFormats + "\n"},
 		{name: "missing key file", stdin: good, args: []string{"-", "--public-key", pub + ".missing"}, wantCode: ExitUsage,
 			wantErr: "error: read key file: open " + pub + ".missing: no such file or directory\n"},
 		{name: "batch table", stdin: "# comment\n" + good + "\n\n" + expired + "\n", args: []string{"--batch", "--public-key", pub}, wantCode: ExitFailed,
@@ -187,7 +187,7 @@ func TestVerifyCommand(t *testing.T) {
 			wantErr: "error: --leeway 1h0m0s is out of range; use 0 to 10m\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tf := newTestFactory(t, "ns", nil, tc.api)
+			tf := newAPITestFactory(t, "ns", nil, tc.api)
 			out, errOut, code := runCommand(t, tf, NewCmdVerify, tc.stdin, append([]string{"verify"}, tc.args...)...)
 			if code != tc.wantCode {
 				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tc.wantCode, out, errOut)
@@ -209,7 +209,7 @@ func TestVerifyBatchJSONLines(t *testing.T) {
 	pub := filepath.Join(t.TempDir(), "sa.pub")
 	_ = os.WriteFile(pub, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600)
 	good := testToken(t, key, map[string]any{"sub": "system:serviceaccount:ns:api", "exp": time.Now().Add(time.Hour).Unix()})
-	tf := newTestFactory(t, "ns", nil, nil)
+	tf := newAPITestFactory(t, "ns", nil, nil)
 	out, errOut, code := runCommand(t, tf, NewCmdVerify, good+"\nnot.a.token\n", "verify", "--batch", "--public-key", pub, "-o", "json")
 	if code != ExitFailed || errOut != "1 of 2 tokens verified\n" {
 		t.Fatalf("exit %d: %s", code, errOut)

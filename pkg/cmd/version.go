@@ -1,13 +1,14 @@
 package cmd
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/printers"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
-	"sigs.k8s.io/yaml"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/version"
 )
@@ -17,57 +18,58 @@ var versionExample = templates.Examples(`
 	kubectl bound-token version
 
 	# Print version, commit and build date as JSON
-	kubectl bound-token version -o json`)
+	kubectl bound-token version -o json
 
+	# Only the version
+	kubectl bound-token version -o jsonpath='{.version}'`)
+
+// VersionOptions holds what `version` needs.
 type VersionOptions struct {
-	Output string
+	PrintFlags *genericclioptions.PrintFlags
+
+	printer printers.ResourcePrinter
 	genericiooptions.IOStreams
 }
 
-func NewCmdVersion(streams genericiooptions.IOStreams) *cobra.Command {
-	o := &VersionOptions{IOStreams: streams}
+func NewVersionOptions(streams genericiooptions.IOStreams) *VersionOptions {
+	return &VersionOptions{PrintFlags: newResultPrintFlags(), IOStreams: streams}
+}
+
+func NewCmdVersion(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := NewVersionOptions(streams)
 	cmd := &cobra.Command{
-		Use:                   "version [-o json|yaml]",
+		Use:                   "version [-o json|yaml|jsonpath=...]",
 		DisableFlagsInUseLine: true,
 		Short:                 "Print the plugin version",
 		Example:               versionExample,
 		Args:                  argsUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(f, cmd, args); err != nil {
+				return err
+			}
 			if err := o.Validate(); err != nil {
 				return err
 			}
 			return o.Run()
 		},
 	}
-	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format. One of: json|yaml.")
+	addPrintFlags(cmd, o.PrintFlags)
 	return cmd
 }
 
-func (o *VersionOptions) Validate() error {
-	switch o.Output {
-	case "", "json", "yaml":
-		return nil
-	}
-	return usageErrorf("--output %q is not supported; use json or yaml", o.Output)
+func (o *VersionOptions) Complete(_ cmdutil.Factory, _ *cobra.Command, _ []string) error {
+	var err error
+	o.printer, err = toPrinter(o.PrintFlags)
+	return err
 }
 
+func (o *VersionOptions) Validate() error { return nil }
+
+// Run prints version.Info, as kind Version under -o.
 func (o *VersionOptions) Run() error {
 	info := version.Get()
-	switch o.Output {
-	case "json":
-		b, err := json.MarshalIndent(info, "", "  ")
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(o.Out, "%s\n", b)
-		return err
-	case "yaml":
-		b, err := yaml.Marshal(info)
-		if err != nil {
-			return err
-		}
-		_, err = o.Out.Write(b)
-		return err
+	if o.printer != nil {
+		return o.printer.PrintObj(newResult("Version", info), o.Out)
 	}
 	_, err := fmt.Fprintf(o.Out, "kubectl bound-token %s (commit %s, built %s, %s, %s)\n",
 		info.Version, info.Commit, info.Date, info.GoVersion, info.Platform)

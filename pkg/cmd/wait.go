@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/client-go/dynamic"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
@@ -47,16 +50,22 @@ var (
 
 // WaitOptions holds what `wait` needs.
 type WaitOptions struct {
+	PrintFlags *genericclioptions.PrintFlags
+
 	SinceRevision int32
 	Timeout       time.Duration
-	Output        string
 
-	Client dynamic.Interface
+	Client  dynamic.Interface
+	printer printers.ResourcePrinter
 	genericiooptions.IOStreams
 }
 
+func NewWaitOptions(streams genericiooptions.IOStreams) *WaitOptions {
+	return &WaitOptions{PrintFlags: newResultPrintFlags(), SinceRevision: openshift.NoRevision, Timeout: 30 * time.Minute, IOStreams: streams}
+}
+
 func NewCmdWait(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &WaitOptions{SinceRevision: openshift.NoRevision, Timeout: 30 * time.Minute, IOStreams: streams}
+	o := NewWaitOptions(streams)
 	cmd := &cobra.Command{
 		Use:                   "wait [--since-revision N] [--timeout 30m]",
 		DisableFlagsInUseLine: true,
@@ -65,8 +74,8 @@ func NewCmdWait(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Co
 		Example:               waitExample,
 		Args:                  argsUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(f); err != nil {
-				return usageError(err)
+			if err := o.Complete(f, cmd, args); err != nil {
+				return err
 			}
 			if err := o.Validate(); err != nil {
 				return usageError(err)
@@ -77,23 +86,25 @@ func NewCmdWait(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Co
 	fl := cmd.Flags()
 	fl.Int32Var(&o.SinceRevision, "since-revision", o.SinceRevision, "Only a rollout to a revision above N counts (the latestAvailableRevision from before the change).")
 	fl.DurationVar(&o.Timeout, "timeout", o.Timeout, "Give up after this long (exit 2).")
-	fl.StringVarP(&o.Output, "output", "o", "", "Print the final per-node state: json or yaml.")
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
+	addPrintFlags(cmd, o.PrintFlags)
+	fl.Lookup("output").Usage = "Print the final per-node state (kind KubeAPIServerRollout). One of: (" + strings.Join(o.PrintFlags.AllowedFormats(), ", ") + ")."
 	_ = cmd.RegisterFlagCompletionFunc("since-revision", cobra.NoFileCompletions)
 	_ = cmd.RegisterFlagCompletionFunc("timeout", cobra.FixedCompletions([]string{"10m", "30m", "1h"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
-func (o *WaitOptions) Complete(f cmdutil.Factory) error {
+func (o *WaitOptions) Complete(f cmdutil.Factory, _ *cobra.Command, _ []string) error {
 	var err error
-	o.Client, err = f.DynamicClient()
-	return err
+	if o.printer, err = toPrinter(o.PrintFlags); err != nil {
+		return err
+	}
+	if o.Client, err = f.DynamicClient(); err != nil {
+		return usageError(err)
+	}
+	return nil
 }
 
 func (o *WaitOptions) Validate() error {
-	if o.Output != "" && o.Output != "json" && o.Output != "yaml" {
-		return fmt.Errorf("--output %q is not supported; use json or yaml", o.Output)
-	}
 	if o.Timeout <= 0 {
 		return fmt.Errorf("--timeout must be positive")
 	}
@@ -105,8 +116,8 @@ func (o *WaitOptions) Validate() error {
 
 func (o *WaitOptions) Run(ctx context.Context) error {
 	p, err := waitRollout(ctx, o.Client, o.SinceRevision, o.Timeout, o.ErrOut)
-	if o.Output != "" && (err == nil || errors.Is(err, openshift.ErrFailed) || errors.Is(err, context.DeadlineExceeded)) {
-		if perr := printStructured(o.Out, o.Output, p); perr != nil {
+	if o.printer != nil && (err == nil || errors.Is(err, openshift.ErrFailed) || errors.Is(err, context.DeadlineExceeded)) {
+		if perr := o.printer.PrintObj(newResult("KubeAPIServerRollout", p), o.Out); perr != nil {
 			return perr
 		}
 	} else if err == nil {

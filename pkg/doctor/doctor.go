@@ -3,6 +3,8 @@
 package doctor
 
 import (
+	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
+
 	"context"
 	"crypto"
 	"crypto/x509"
@@ -61,7 +63,7 @@ func Run(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interface, o 
 
 	sv, err := cs.Discovery().ServerVersion()
 	if err != nil {
-		add(Check{"api", Fail, "the API server is not reachable: " + oneLine(err), "check --kubeconfig/--context and that the cluster is up"})
+		add(Check{"api", Fail, "the API server is not reachable: " + text.OneLine(err.Error(), 300), "check --kubeconfig/--context and that the cluster is up"})
 		return out
 	}
 	add(Check{"api", Pass, "kube-apiserver " + sv.GitVersion, ""})
@@ -73,9 +75,9 @@ func Run(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interface, o 
 	tr, err := tokens.Mint(ctx, cs, target, tokens.Request{Duration: tokens.MinDuration})
 	var tok *jwt.Token
 	if err != nil {
-		add(Check{"token-request", Fail, oneLine(err), "grant create on serviceaccounts/token, or pick another --serviceaccount"})
+		add(Check{"token-request", Fail, text.OneLine(err.Error(), 300), "grant create on serviceaccounts/token, or pick another --serviceaccount"})
 	} else if tok, err = jwt.Decode(tr.Status.Token); err != nil {
-		add(Check{"token-request", Fail, "the server returned a token that does not decode: " + oneLine(err), "check kube-apiserver's --service-account-signing-key-file"})
+		add(Check{"token-request", Fail, "the server returned a token that does not decode: " + text.OneLine(err.Error(), 300), "check kube-apiserver's --service-account-signing-key-file"})
 		tok = nil
 	} else {
 		add(Check{"token-request", Pass, fmt.Sprintf("minted a token for %s (iss %s, kid %s)", target, tok.Claims.Issuer, tok.Header.KeyID), ""})
@@ -85,7 +87,7 @@ func Run(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interface, o 
 	db, err := cs.CoreV1().RESTClient().Get().AbsPath("/.well-known/openid-configuration").DoRaw(ctx)
 	switch {
 	case err != nil:
-		add(Check{"discovery", Fail, "cannot read /.well-known/openid-configuration: " + oneLine(err), "bind ClusterRole system:service-account-issuer-discovery to who runs doctor, or check --service-account-issuer"})
+		add(Check{"discovery", Fail, "cannot read /.well-known/openid-configuration: " + text.OneLine(err.Error(), 300), "bind ClusterRole system:service-account-issuer-discovery to who runs doctor, or check --service-account-issuer"})
 	case json.Unmarshal(db, &disc) != nil:
 		add(Check{"discovery", Fail, "/.well-known/openid-configuration is not JSON", "check kube-apiserver's --service-account-jwks-uri"})
 	case tok == nil:
@@ -103,7 +105,7 @@ func Run(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interface, o 
 	}
 	switch {
 	case err != nil:
-		add(Check{"jwks", Fail, "cannot read /openid/v1/jwks: " + oneLine(err), "bind ClusterRole system:service-account-issuer-discovery, or check --service-account-key-file"})
+		add(Check{"jwks", Fail, "cannot read /openid/v1/jwks: " + text.OneLine(err.Error(), 300), "bind ClusterRole system:service-account-issuer-discovery, or check --service-account-key-file"})
 	case tok == nil:
 		add(Check{"jwks", Skip, fmt.Sprintf("%d keys; no token to check", len(ks.Keys)), ""})
 	default:
@@ -163,7 +165,7 @@ func publicDiscovery(ctx context.Context, tok *jwt.Token, o Options) Check {
 	defer cancel()
 	_, ks, err := jwt.FetchDiscovery(ctx, &c, iss)
 	if err != nil {
-		return Check{name, Warn, "public discovery for " + iss + " failed: " + oneLine(err), fix}
+		return Check{name, Warn, "public discovery for " + iss + " failed: " + text.OneLine(err.Error(), 300), fix}
 	}
 	for _, k := range ks.Keys {
 		if k.ID == tok.Header.KeyID {
@@ -177,7 +179,7 @@ func legacySecrets(ctx context.Context, cs kubernetes.Interface) Check {
 	name := "legacy-secrets"
 	list, err := cs.CoreV1().Secrets("").List(ctx, metav1.ListOptions{FieldSelector: "type=" + string(corev1.SecretTypeServiceAccountToken)})
 	if err != nil {
-		return Check{name, Warn, "cannot list token Secrets: " + oneLine(err), "run doctor with list on secrets cluster-wide to count legacy tokens"}
+		return Check{name, Warn, "cannot list token Secrets: " + text.OneLine(err.Error(), 300), "run doctor with list on secrets cluster-wide to count legacy tokens"}
 	}
 	used, quiet, invalid := 0, 0, 0
 	for _, s := range list.Items {
@@ -220,7 +222,7 @@ func legacyMetrics(ctx context.Context, cs kubernetes.Interface) Check {
 	name := "legacy-token-metrics"
 	b, err := cs.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
 	if err != nil {
-		return Check{name, Skip, "cannot read kube-apiserver /metrics: " + oneLine(err), `allow "get" on the non-resource URL /metrics to see how often legacy tokens are used`}
+		return Check{name, Skip, "cannot read kube-apiserver /metrics: " + text.OneLine(err.Error(), 300), `allow "get" on the non-resource URL /metrics to see how often legacy tokens are used`}
 	}
 	return judgeLegacyMetrics(b)
 }
@@ -295,11 +297,11 @@ func openShift(ctx context.Context, dyn dynamic.Interface) []Check {
 	out := []Check{{"openshift-issuer", Pass, "spec.serviceAccountIssuer: " + iss, ""}}
 	kas, err := dyn.Resource(openshift.KubeAPIServerGVR).Get(ctx, openshift.ClusterName, metav1.GetOptions{})
 	if err != nil {
-		return append(out, Check{"openshift-rollout", Warn, "cannot read kubeapiservers.operator.openshift.io/cluster: " + oneLine(err), "grant get on kubeapiservers.operator.openshift.io"})
+		return append(out, Check{"openshift-rollout", Warn, "cannot read kubeapiservers.operator.openshift.io/cluster: " + text.OneLine(err.Error(), 300), "grant get on kubeapiservers.operator.openshift.io"})
 	}
 	st, err := openshift.StatusOf(kas)
 	if err != nil {
-		return append(out, Check{"openshift-rollout", Warn, "cannot read the status of kubeapiservers.operator.openshift.io/cluster: " + oneLine(err), ""})
+		return append(out, Check{"openshift-rollout", Warn, "cannot read the status of kubeapiservers.operator.openshift.io/cluster: " + text.OneLine(err.Error(), 300), ""})
 	}
 	var trusted []string
 	for _, i := range st.ServiceAccountIssuers {
@@ -370,7 +372,7 @@ func hyperShift(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interf
 func hyperShiftSecret(ctx context.Context, cs kubernetes.Interface, name, ns, hcName, secret string) Check {
 	s, err := cs.CoreV1().Secrets(ns).Get(ctx, secret, metav1.GetOptions{})
 	if err != nil {
-		return Check{name, Fail, fmt.Sprintf("signing-key Secret %s/%s: %s", ns, secret, oneLine(err)), "create it: kubectl bound-token keys generate --secret " + secret + " -n " + ns + " --format hypershift"}
+		return Check{name, Fail, fmt.Sprintf("signing-key Secret %s/%s: %s", ns, secret, text.OneLine(err.Error(), 300)), "create it: kubectl bound-token keys generate --secret " + secret + " -n " + ns + " --format hypershift"}
 	}
 	rotate := fmt.Sprintf("rotate to a new RSA key: kubectl bound-token rotate hosted-cluster %s -n %s --force", hcName, ns)
 	pk, err := jwt.ParsePEM(s.Data["key"])
@@ -417,14 +419,6 @@ func samePublic(a, b crypto.PublicKey) bool {
 	da, err1 := x509.MarshalPKIXPublicKey(a)
 	db, err2 := x509.MarshalPKIXPublicKey(b)
 	return err1 == nil && err2 == nil && string(da) == string(db)
-}
-
-func oneLine(err error) string {
-	s := strings.ReplaceAll(err.Error(), "\n", " ")
-	if len(s) > 300 {
-		s = s[:300] + "..."
-	}
-	return s
 }
 
 // Failed reports whether any check failed.

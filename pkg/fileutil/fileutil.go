@@ -61,7 +61,7 @@ func WriteFile(path string, data []byte, mode, dirMode fs.FileMode, overwrite bo
 	} else {
 		if err := os.Link(tmpName, path); err != nil {
 			if errors.Is(err, fs.ErrExist) {
-				return fmt.Errorf("%s: %w; pass --overwrite to replace it", path, ErrExists)
+				return fmt.Errorf("%s: %w", path, ErrExists)
 			}
 			return fmt.Errorf("write %s: %w", path, err)
 		}

@@ -8,6 +8,8 @@
 package hypershift
 
 import (
+	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -204,7 +206,7 @@ func Rotate(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interface,
 		return nil, &RefusedError{Err: fmt.Errorf("spec.issuerURL of hostedcluster %s/%s is the default %s, which only in-cluster clients can verify, and it cannot be changed after creation: a custom signing key needs a HostedCluster created with its own issuerURL; nothing was changed", r.Namespace, r.HostedCluster, DefaultIssuerURL)}
 	}
 	if c := GetCondition(hc, ValidConfiguration); c != nil && c.Status == "False" && !r.Force {
-		return nil, &RefusedError{Forceable: true, Err: fmt.Errorf("hostedcluster %s/%s already has %s=False (%s): HyperShift is not applying its configuration; fix that first; nothing was changed", r.Namespace, r.HostedCluster, ValidConfiguration, oneLine(c.Message))}
+		return nil, &RefusedError{Forceable: true, Err: fmt.Errorf("hostedcluster %s/%s already has %s=False (%s): HyperShift is not applying its configuration; fix that first; nothing was changed", r.Namespace, r.HostedCluster, ValidConfiguration, text.OneLine(c.Message, 300))}
 	}
 	res := &Result{HostedCluster: r.Namespace + "/" + r.HostedCluster, Issuer: issuer, NewKeyID: key.KeyID}
 
@@ -315,14 +317,6 @@ func Rotate(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interface,
 		return nil, err
 	}
 	return res, nil
-}
-
-func oneLine(s string) string {
-	s = strings.ReplaceAll(strings.TrimSpace(s), "\n", " ")
-	if len(s) > 300 {
-		s = s[:300] + "..."
-	}
-	return s
 }
 
 // WriteError is a failure to create the new Secret or to point the

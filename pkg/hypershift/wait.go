@@ -1,6 +1,8 @@
 package hypershift
 
 import (
+	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
+
 	"context"
 	"errors"
 	"fmt"
@@ -47,7 +49,7 @@ func WaitRollout(ctx context.Context, dyn dynamic.Interface, res *Result, progre
 			return false, nil
 		}
 		if c.Status == "False" {
-			return false, fmt.Errorf("%w: hostedcluster %s has %s=False: %s", ErrRejected, res.HostedCluster, ValidConfiguration, oneLine(c.Message))
+			return false, fmt.Errorf("%w: hostedcluster %s has %s=False: %s", ErrRejected, res.HostedCluster, ValidConfiguration, text.OneLine(c.Message, 300))
 		}
 		if c.Status == "True" {
 			progress(fmt.Sprintf("hostedcluster %s: %s=True at generation %d", res.HostedCluster, ValidConfiguration, c.ObservedGeneration))

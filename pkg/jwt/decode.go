@@ -358,14 +358,6 @@ func decodeSegment(dst, src []byte) (seg []byte, odd string, err error) {
 	return dst[:n:n], odd, nil
 }
 
-func oneLine(s string) string {
-	s = strings.ReplaceAll(s, "\n", " ")
-	if len(s) > 120 {
-		s = s[:120] + "..."
-	}
-	return s
-}
-
 // claimParser reads the header and claims as the reader meets them,
 // without per-string allocations on the happy path: this runs for every
 // token of a batch. Strings are views of the token's decoded parts, which

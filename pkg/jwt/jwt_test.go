@@ -20,6 +20,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bound-token/kubectl-bound-token/internal/testsigner"
 )
 
 var (
@@ -107,35 +109,17 @@ func seg(header, payload map[string]any) string {
 	return b64(h) + "." + b64(p)
 }
 
-// sign produces a token with the given header, signed with key (RSA: RS256,
-// EC: the curve's ES alg), independent of the code under test.
+// sign, signRaw and signInput are the module's one test signer
+// (internal/testsigner), independent of the code under test.
 func sign(key crypto.Signer, header, payload map[string]any) string {
-	return signInput(key, seg(header, payload))
+	return testsigner.Sign(key, header, payload)
 }
 
-// signRaw signs hand-written JSON, for encodings a map cannot express
-// (duplicate or escaped member names).
 func signRaw(key crypto.Signer, header, payload string) string {
-	return signInput(key, b64([]byte(header))+"."+b64([]byte(payload)))
+	return testsigner.SignRaw(key, header, payload)
 }
 
-func signInput(key crypto.Signer, in string) string {
-	switch k := key.(type) {
-	case *rsa.PrivateKey:
-		sum := sha256.Sum256([]byte(in))
-		sig, _ := rsa.SignPKCS1v15(rand.Reader, k, crypto.SHA256, sum[:])
-		return in + "." + b64(sig)
-	case *ecdsa.PrivateKey:
-		digest := hashFor(map[int]string{256: "ES256", 384: "ES384", 521: "ES512"}[k.Curve.Params().BitSize], []byte(in))
-		r, s, _ := ecdsa.Sign(rand.Reader, k, digest)
-		size := (k.Curve.Params().BitSize + 7) / 8
-		sig := make([]byte, 2*size)
-		r.FillBytes(sig[:size])
-		s.FillBytes(sig[size:])
-		return in + "." + b64(sig)
-	}
-	panic("key type")
-}
+func signInput(key crypto.Signer, in string) string { return testsigner.SignInput(key, in) }
 
 func hdr(alg, kid string, extra ...any) map[string]any {
 	h := map[string]any{"alg": alg, "kid": kid}

@@ -1,6 +1,8 @@
 package jwt
 
 import (
+	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
+
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -83,7 +85,7 @@ func ParseJWKS(data []byte) (*KeySet, error) {
 		Keys []json.RawMessage `json:"keys"`
 	}
 	if err := json.Unmarshal(data, &raw); err != nil {
-		return nil, fmt.Errorf("not a JWKS document: %s", oneLine(err.Error()))
+		return nil, fmt.Errorf("not a JWKS document: %s", text.OneLine(err.Error(), 120))
 	}
 	if raw.Keys == nil {
 		return nil, errors.New("not a JWKS document: no \"keys\" list")
@@ -92,7 +94,7 @@ func ParseJWKS(data []byte) (*KeySet, error) {
 	for i, r := range raw.Keys {
 		var members map[string]any
 		if err := json.Unmarshal(r, &members); err != nil {
-			return nil, fmt.Errorf("JWKS key %d: %s", i, oneLine(err.Error()))
+			return nil, fmt.Errorf("JWKS key %d: %s", i, text.OneLine(err.Error(), 120))
 		}
 		for _, priv := range []string{"d", "p", "q", "dp", "dq", "qi", "oth", "k"} {
 			if _, ok := members[priv]; ok {
@@ -106,7 +108,7 @@ func ParseJWKS(data []byte) (*KeySet, error) {
 		}
 		var jk jose.JSONWebKey
 		if err := jk.UnmarshalJSON(r); err != nil {
-			return nil, fmt.Errorf("JWKS key %d: %s", i, oneLine(err.Error()))
+			return nil, fmt.Errorf("JWKS key %d: %s", i, text.OneLine(err.Error(), 120))
 		}
 		if jk.Use != "" && jk.Use != "sig" {
 			continue
@@ -173,7 +175,7 @@ func ParsePEM(data []byte) (*KeySet, error) {
 			return nil, fmt.Errorf("PEM block %d is a %q: want a public key, certificate or private key", n, blk.Type)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("PEM block %d (%s): %s", n, blk.Type, oneLine(err.Error()))
+			return nil, fmt.Errorf("PEM block %d (%s): %s", n, blk.Type, text.OneLine(err.Error(), 120))
 		}
 		k, err := NewKey(pub)
 		if err != nil {
@@ -256,7 +258,7 @@ func FetchDiscovery(ctx context.Context, hc *http.Client, issuer string) (*Disco
 	}
 	var d Discovery
 	if err := json.Unmarshal(b, &d); err != nil {
-		return nil, nil, fmt.Errorf("issuer %s: discovery document is not JSON: %s", issuer, oneLine(err.Error()))
+		return nil, nil, fmt.Errorf("issuer %s: discovery document is not JSON: %s", issuer, text.OneLine(err.Error(), 120))
 	}
 	if d.Issuer != issuer {
 		return nil, nil, fmt.Errorf("issuer %s: discovery document names issuer %q; they must be equal", issuer, d.Issuer)
@@ -286,7 +288,7 @@ func get(ctx context.Context, hc *http.Client, u string) ([]byte, error) {
 	req.Header.Set("Accept", "application/json, application/jwk-set+json, */*;q=0.1")
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("GET %s: %s", u, oneLine(err.Error()))
+		return nil, fmt.Errorf("GET %s: %s", u, text.OneLine(err.Error(), 120))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -294,7 +296,7 @@ func get(ctx context.Context, hc *http.Client, u string) ([]byte, error) {
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxDocument+1))
 	if err != nil {
-		return nil, fmt.Errorf("GET %s: %s", u, oneLine(err.Error()))
+		return nil, fmt.Errorf("GET %s: %s", u, text.OneLine(err.Error(), 120))
 	}
 	if len(b) > maxDocument {
 		return nil, fmt.Errorf("GET %s: answer larger than 1 MiB", u)

@@ -1,6 +1,8 @@
 package jwt
 
 import (
+	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
+
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -124,7 +126,7 @@ func (r *Result) checkSignature(t *Token, keys *KeySet) {
 		candidates = append(candidates, k)
 	}
 	if len(candidates) == 0 {
-		r.fail("no verification key has kid %q (%d key%s known)", clip(kid), len(keys.Keys), plural(len(keys.Keys)))
+		r.fail("no verification key has kid %q (%d key%s known)", clip(kid), len(keys.Keys), text.Plural(len(keys.Keys)))
 		return
 	}
 	var sum [64]byte
@@ -289,11 +291,4 @@ func quoteList(v []string) string {
 		return q[0]
 	}
 	return "[" + strings.Join(q, ", ") + "]"
-}
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
 }

@@ -12,6 +12,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -54,7 +55,7 @@ func Generate(typ string, pkcs8 bool) (*Pair, error) {
 	case "ec256":
 		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	default:
-		return nil, fmt.Errorf("--type %q is not supported; use one of %s", typ, strings.Join(Types, ", "))
+		return nil, &InvalidError{Field: FieldType, Value: typ, Reason: "is not supported; use one of " + strings.Join(Types, ", ")}
 	}
 	if err != nil {
 		return nil, err
@@ -103,6 +104,30 @@ const (
 	PublicFile  = "sa.pub"
 )
 
+// ErrKeyExists is the answer when a key file or Secret is already there:
+// losing a signing key invalidates every token it signed, so none is ever
+// replaced.
+var ErrKeyExists = errors.New("already exists: refusing to replace a signing key")
+
+// InvalidError names an input of this package that cannot be used; the
+// command layer words it with the flag that gave it.
+type InvalidError struct {
+	Field  string // one of the Field constants
+	Value  string
+	Reason string
+}
+
+// The inputs an InvalidError can name.
+const (
+	FieldType    = "key type"
+	FieldFormat  = "secret format"
+	FieldIssuer  = "issuer"
+	FieldJWKSURI = "jwks_uri"
+	FieldAlg     = "algorithm"
+)
+
+func (e *InvalidError) Error() string { return fmt.Sprintf("%s %q %s", e.Field, e.Value, e.Reason) }
+
 // WriteFiles writes sa.key and sa.pub into dir, both 0600 in a 0700
 // folder. Existing key files are never replaced: losing a signing key
 // invalidates every token it signed.
@@ -110,7 +135,7 @@ func (p *Pair) WriteFiles(dir string) error {
 	priv, pub := filepath.Join(dir, PrivateFile), filepath.Join(dir, PublicFile)
 	for _, f := range []string{priv, pub} {
 		if exists(f) {
-			return fmt.Errorf("%s already exists: refusing to replace a signing key; choose another --out-dir", f)
+			return fmt.Errorf("%s %w", f, ErrKeyExists)
 		}
 	}
 	if err := fileutil.WriteSecretFile(priv, p.PrivatePEM, false); err != nil {
@@ -121,7 +146,12 @@ func (p *Pair) WriteFiles(dir string) error {
 
 // Secret formats: generic holds sa.key and sa.pub; hypershift is what a
 // HostedCluster's spec.serviceAccountSigningKey points at (key "key").
-var SecretFormats = []string{"generic", "hypershift"}
+const (
+	FormatGeneric    = "generic"
+	FormatHyperShift = "hypershift"
+)
+
+var SecretFormats = []string{FormatGeneric, FormatHyperShift}
 
 // HyperShiftKey is the data key HyperShift reads the private key from;
 // HyperShiftOldPublicKey holds the previous public key during a rotation.
@@ -149,7 +179,7 @@ func (p *Pair) SecretFor(ns, name, format string) (*corev1.Secret, error) {
 		}
 		s.Data = map[string][]byte{HyperShiftKey: p.PrivatePEM}
 	default:
-		return nil, fmt.Errorf("--format %q is not supported; use generic or hypershift", format)
+		return nil, &InvalidError{Field: FieldFormat, Value: format, Reason: "is not supported; use generic or hypershift"}
 	}
 	return s, nil
 }
@@ -159,7 +189,7 @@ func CreateSecret(ctx context.Context, cs kubernetes.Interface, s *corev1.Secret
 	_, err := cs.CoreV1().Secrets(s.Namespace).Create(ctx, s, metav1.CreateOptions{})
 	switch {
 	case apierrors.IsAlreadyExists(err):
-		return fmt.Errorf("secret %s/%s already exists: refusing to replace a signing key; choose another --secret name", s.Namespace, s.Name)
+		return fmt.Errorf("secret %s/%s %w", s.Namespace, s.Name, ErrKeyExists)
 	case apierrors.IsForbidden(err):
 		return fmt.Errorf("not allowed to create secrets in namespace %q (RBAC verb \"create\" on \"secrets\")", s.Namespace)
 	case err != nil:
@@ -211,14 +241,14 @@ func WithLegacyEmptyKid(ks *jwt.KeySet) *jwt.KeySet {
 func Discovery(issuer, jwksURI string, algs []string) (*jwt.Discovery, error) {
 	u, err := url.Parse(issuer)
 	if err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("--issuer %q must be an https URL without query or fragment", issuer)
+		return nil, &InvalidError{Field: FieldIssuer, Value: issuer, Reason: "must be an https URL without query or fragment"}
 	}
 	if jwksURI == "" {
 		jwksURI = strings.TrimSuffix(issuer, "/") + "/openid/v1/jwks"
 	}
 	ju, err := url.Parse(jwksURI)
 	if err != nil || ju.Scheme != "https" || ju.Host == "" {
-		return nil, fmt.Errorf("--jwks-uri %q must be an https URL", jwksURI)
+		return nil, &InvalidError{Field: FieldJWKSURI, Value: jwksURI, Reason: "must be an https URL"}
 	}
 	if len(algs) == 0 {
 		algs = []string{"RS256"}
@@ -229,7 +259,7 @@ func Discovery(issuer, jwksURI string, algs []string) (*jwt.Discovery, error) {
 			found = found || a == ok
 		}
 		if !found {
-			return nil, fmt.Errorf("--alg %q is not one kube-apiserver signs with (%s)", a, strings.Join(jwt.Algorithms, ", "))
+			return nil, &InvalidError{Field: FieldAlg, Value: a, Reason: "is not one kube-apiserver signs with (" + strings.Join(jwt.Algorithms, ", ") + ")"}
 		}
 	}
 	return &jwt.Discovery{

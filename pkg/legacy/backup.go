@@ -1,6 +1,8 @@
 package legacy
 
 import (
+	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
+
 	"bufio"
 	"bytes"
 	"crypto/sha256"
@@ -183,7 +185,7 @@ func ParseIndex(data []byte) (*Index, error) {
 		dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&r); err != nil {
-			return nil, fmt.Errorf("index line %d is not a record: %v", line, oneLine(err))
+			return nil, fmt.Errorf("index line %d is not a record: %v", line, text.OneLine(err.Error(), 0))
 		}
 		if line == 1 {
 			if r.Op != OpBegin || r.Version != indexVersion {
@@ -277,10 +279,6 @@ func backupPath(kind, ns, name, rv string) string {
 	return path.Join(dir, ns, name+"@"+rv+".json")
 }
 
-func oneLine(err error) string {
-	return strings.ReplaceAll(err.Error(), "\n", " ")
-}
-
 // Backup is a backup folder being written by apply.
 type Backup struct {
 	Dir   string
@@ -302,6 +300,18 @@ var ErrNotEmpty = errors.New("backup folder is not empty")
 
 // OpenBackup creates dir (0700), or resumes the backup in it when it holds
 // an index from an earlier run of the same mode. A folder with other
+// BackupDirError says why a folder cannot hold (or resume) this run's
+// backup; the command layer says which flag picks another.
+type BackupDirError struct {
+	Dir    string
+	Reason string
+	// Mode is the mode of the run the folder already holds, when that is
+	// the problem.
+	Mode string
+}
+
+func (e *BackupDirError) Error() string { return "backup folder " + e.Dir + " " + e.Reason }
+
 // content is refused: nothing in it may be mixed up with a backup.
 func OpenBackup(dir, mode, date string) (*Backup, error) {
 	b := &Backup{Dir: dir}
@@ -313,7 +323,7 @@ func OpenBackup(dir, mode, date string) (*Backup, error) {
 			return nil, fmt.Errorf("create backup folder %s: %v", dir, err)
 		}
 	case err != nil:
-		return nil, fmt.Errorf("backup folder %s cannot be read: %v; choose another with --backup-dir", dir, errors.Unwrap(err))
+		return nil, &BackupDirError{Dir: dir, Reason: fmt.Sprintf("cannot be read: %v", errors.Unwrap(err))}
 	}
 	if err := checkFolder(dir); err != nil {
 		return nil, err
@@ -322,7 +332,7 @@ func OpenBackup(dir, mode, date string) (*Backup, error) {
 	if len(entries) > 0 {
 		data, err := os.ReadFile(idxPath)
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("backup folder %s is not empty and holds no %s: choose a new folder with --backup-dir", dir, IndexFile)
+			return nil, &BackupDirError{Dir: dir, Reason: "is not empty and holds no " + IndexFile}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %v", idxPath, err)
@@ -332,7 +342,7 @@ func OpenBackup(dir, mode, date string) (*Backup, error) {
 			return nil, fmt.Errorf("cannot resume from %s: %v", dir, err)
 		}
 		if ix.Mode != mode {
-			return nil, fmt.Errorf("backup folder %s holds a --mode %s run; resume it with --mode %s or choose a new folder", dir, ix.Mode, ix.Mode)
+			return nil, &BackupDirError{Dir: dir, Reason: "holds a " + ix.Mode + " run", Mode: ix.Mode}
 		}
 		// A kill mid-write leaves a partial last line: cut it before
 		// appending so the journal stays line-aligned.
@@ -751,7 +761,7 @@ func readBackup(dir string, r *Record) ([]byte, error) {
 		Metadata metav1.ObjectMeta `json:"metadata"`
 	}
 	if err := json.Unmarshal(data, &head); err != nil {
-		return nil, fmt.Errorf("%s is not a manifest: %v", r.File, oneLine(err))
+		return nil, fmt.Errorf("%s is not a manifest: %v", r.File, text.OneLine(err.Error(), 0))
 	}
 	if head.Kind != r.Kind || head.Metadata.Namespace != r.Namespace || head.Metadata.Name != r.Name {
 		return nil, fmt.Errorf("%s holds %s %s/%s, not %s %s/%s", r.File, head.Kind, head.Metadata.Namespace, head.Metadata.Name, r.Kind, r.Namespace, r.Name)

@@ -1,6 +1,7 @@
 package legacy
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -81,7 +82,8 @@ func TestBackupSaveIsCleanPrivateAndChecked(t *testing.T) {
 		t.Errorf("resume lost the record or the date: %+v", b2.Index)
 	}
 	b2.Close()
-	if _, err := OpenBackup(dir, ModeDelete, "2026-11-23"); err == nil || !strings.Contains(err.Error(), "--mode invalidate") {
+	var de *BackupDirError
+	if _, err := OpenBackup(dir, ModeDelete, "2026-11-23"); !errors.As(err, &de) || de.Mode != ModeInvalidate || strings.Contains(err.Error(), "--") {
 		t.Errorf("other mode: %v", err)
 	}
 }

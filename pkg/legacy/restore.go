@@ -1,6 +1,8 @@
 package legacy
 
 import (
+	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -72,6 +74,20 @@ type restoreItem struct {
 
 // OpenRestore checks a backup folder completely before anything is
 // changed: folder permissions, symlinks anywhere inside, the index, and the
+// SelectionError says why the Secrets picked for a restore (as
+// NAMESPACE/NAME) cannot be restored; the command layer names its flag.
+type SelectionError struct {
+	Ref    string // the NAMESPACE/NAME given, if the problem is one of them
+	Reason string
+}
+
+func (e *SelectionError) Error() string {
+	if e.Ref == "" {
+		return e.Reason
+	}
+	return fmt.Sprintf("%q: %s", e.Ref, e.Reason)
+}
+
 // sha256 and identity of every file that the restore of `only` needs.
 func OpenRestore(dir string, only []string) (*Restorable, error) {
 	if _, err := os.Stat(dir); err != nil {
@@ -113,16 +129,16 @@ func OpenRestore(dir string, only []string) (*Restorable, error) {
 		return nil, fmt.Errorf("backup %s: %v", dir, err)
 	}
 	if ix.Mode == ModeSwitch && len(only) > 0 {
-		return nil, fmt.Errorf("--only names Secrets of a migrate backup; %s is a switch backup: restore it whole", dir)
+		return nil, &SelectionError{Reason: "names Secrets of a migrate backup; " + dir + " is a switch backup: restore it whole"}
 	}
 	want := map[string]bool{}
 	for _, o := range only {
 		ns, name, ok := strings.Cut(o, "/")
 		if !ok || !validName(ns) || !validName(name) {
-			return nil, fmt.Errorf("--only %q: want NAMESPACE/NAME", o)
+			return nil, &SelectionError{Ref: o, Reason: "want NAMESPACE/NAME"}
 		}
 		if e := ix.Lookup(KindSecret, ns, name); e == nil || e.Backup == nil {
-			return nil, fmt.Errorf("--only %s: the backup holds no such Secret", o)
+			return nil, &SelectionError{Ref: o, Reason: "the backup holds no such Secret"}
 		}
 		want[o] = true
 	}
@@ -168,7 +184,7 @@ func OpenRestore(dir string, only []string) (*Restorable, error) {
 			}
 			var sa corev1.ServiceAccount
 			if err := strictJSON(data, &sa); err != nil {
-				return nil, fmt.Errorf("backup %s: %s: %v; nothing was restored", dir, se.Backup.File, oneLine(err))
+				return nil, fmt.Errorf("backup %s: %s: %v; nothing was restored", dir, se.Backup.File, text.OneLine(err.Error(), 0))
 			}
 			r.sas[saKey] = &sa
 		}
@@ -216,7 +232,7 @@ func strictJSON(data []byte, v any) error {
 func decodeSecret(data []byte) (*corev1.Secret, error) {
 	var s corev1.Secret
 	if err := strictJSON(data, &s); err != nil {
-		return nil, fmt.Errorf("not a Secret manifest: %v", oneLine(err))
+		return nil, fmt.Errorf("not a Secret manifest: %v", text.OneLine(err.Error(), 0))
 	}
 	if s.Type != corev1.SecretTypeServiceAccountToken {
 		return nil, fmt.Errorf("%s/%s is not a service-account-token Secret", s.Namespace, s.Name)

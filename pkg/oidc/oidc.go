@@ -25,15 +25,15 @@ const DiscoveryPath = ".well-known/openid-configuration"
 
 // Export is what was written and what changed.
 type Export struct {
-	Issuer        string
-	ClusterIssuer string
-	JWKSURI       string
-	KeyIDs        []string
+	Issuer        string   `json:"issuer"`
+	ClusterIssuer string   `json:"clusterIssuer"`
+	JWKSURI       string   `json:"jwksURI"`
+	KeyIDs        []string `json:"keyIDs"`
 	// Files and URLs pair up: Files[i] must be served at URLs[i]. dir
 	// stands for the issuer URL, path included: it is the issuer's root, not
 	// the host's.
-	Files []string
-	URLs  []string
+	Files []string `json:"files"`
+	URLs  []string `json:"urls"`
 }
 
 // Fetch reads the cluster's discovery document and JWKS through the API.
@@ -74,7 +74,7 @@ func Fetch(ctx context.Context, cs kubernetes.Interface) (*jwt.Discovery, *jwt.K
 func Write(d *jwt.Discovery, jwksRaw []byte, ks *jwt.KeySet, dir, issuer, layout string, overwrite bool) (*Export, error) {
 	rel, ok := Layouts[layout]
 	if !ok {
-		return nil, fmt.Errorf("--layout %q is not supported; use kube or keys.json", layout)
+		return nil, fmt.Errorf("layout %q is not one of kube, keys.json", layout)
 	}
 	if issuer == "" {
 		issuer = d.Issuer

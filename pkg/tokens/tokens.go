@@ -59,31 +59,51 @@ type Request struct {
 	BoundObject *BoundObject
 }
 
+// InvalidError names the part of a token request that the server would
+// refuse; the command layer words it with the flag that gave it.
+type InvalidError struct {
+	Field  string // one of the Field constants
+	Reason string
+}
+
+// The parts of a request an InvalidError can name.
+const (
+	FieldDuration  = "duration"
+	FieldBoundKind = "bound object kind"
+	FieldBoundName = "bound object name"
+)
+
+func (e *InvalidError) Error() string { return e.Field + " " + e.Reason }
+
 // ValidateDuration applies the server's rules before any request is sent.
 func ValidateDuration(d time.Duration) error {
+	reason := ""
 	switch {
 	case d == 0:
 		return nil
 	case d < 0:
-		return fmt.Errorf("--duration %s is negative; use a value of at least 10m", d)
+		reason = fmt.Sprintf("%s is negative; use a value of at least 10m", d)
 	case d%time.Second != 0:
-		return fmt.Errorf("--duration %s is not a whole number of seconds", d)
+		reason = fmt.Sprintf("%s is not a whole number of seconds", d)
 	case d < MinDuration:
-		return fmt.Errorf("--duration %s is shorter than the 10m minimum that kube-apiserver accepts", d)
+		reason = fmt.Sprintf("%s is shorter than the 10m minimum that kube-apiserver accepts", d)
 	case d > MaxDuration:
-		return fmt.Errorf("--duration %s is longer than the 2^32 s maximum that kube-apiserver accepts", d)
+		reason = fmt.Sprintf("%s is longer than the 2^32 s maximum that kube-apiserver accepts", d)
+	default:
+		return nil
 	}
-	return nil
+	return &InvalidError{Field: FieldDuration, Reason: reason}
 }
 
-// ValidateBoundObject checks the flags' combination, not the object itself.
+// ValidateBoundObject checks that b names one object of a kind a token
+// can be bound to, not the object itself.
 func ValidateBoundObject(b *BoundObject) error {
 	if b == nil {
 		return nil
 	}
 	if b.Kind == "" {
 		if b.Name != "" || b.UID != "" {
-			return fmt.Errorf("--bound-object-name and --bound-object-uid need --bound-object-kind (one of %s)", strings.Join(BoundObjectKinds, ", "))
+			return &InvalidError{Field: FieldBoundKind, Reason: "is needed to bind to a name or uid (one of " + strings.Join(BoundObjectKinds, ", ") + ")"}
 		}
 		return nil
 	}
@@ -94,10 +114,10 @@ func ValidateBoundObject(b *BoundObject) error {
 		}
 	}
 	if !ok {
-		return fmt.Errorf("--bound-object-kind %q is not supported; use one of %s", b.Kind, strings.Join(BoundObjectKinds, ", "))
+		return &InvalidError{Field: FieldBoundKind, Reason: fmt.Sprintf("%q is not supported; use one of %s", b.Kind, strings.Join(BoundObjectKinds, ", "))}
 	}
 	if b.Name == "" {
-		return fmt.Errorf("--bound-object-kind %s needs --bound-object-name", b.Kind)
+		return &InvalidError{Field: FieldBoundName, Reason: "is needed to bind to a " + b.Kind}
 	}
 	return nil
 }

@@ -53,8 +53,8 @@ func TestValidateBoundObject(t *testing.T) {
 		{nil, ""},
 		{&BoundObject{Kind: "Pod", Name: "p"}, ""},
 		{&BoundObject{Kind: "Deployment", Name: "d"}, "not supported"},
-		{&BoundObject{Kind: "Secret"}, "needs --bound-object-name"},
-		{&BoundObject{Name: "p"}, "need --bound-object-kind"},
+		{&BoundObject{Kind: "Secret"}, "bound object name is needed"},
+		{&BoundObject{Name: "p"}, "bound object kind is needed"},
 	} {
 		err := ValidateBoundObject(tc.b)
 		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {

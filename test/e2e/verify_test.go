@@ -2,13 +2,10 @@ package e2e
 
 import (
 	"context"
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -24,6 +21,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/bound-token/kubectl-bound-token/internal/testsigner"
 	"github.com/bound-token/kubectl-bound-token/pkg/jwt"
 )
 
@@ -279,21 +277,12 @@ func segments(t testing.TB, header, payload map[string]any) string {
 	return b64(h) + "." + b64(p)
 }
 
-func signRS256(t testing.TB, key *rsa.PrivateKey, header, payload map[string]any) string {
-	in := segments(t, header, payload)
-	sum := sha256.Sum256([]byte(in))
-	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, sum[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return in + "." + b64(sig)
+func signRS256(_ testing.TB, key *rsa.PrivateKey, header, payload map[string]any) string {
+	return testsigner.Sign(key, header, payload)
 }
 
 func signHS256(secret []byte, header, payload map[string]any) string {
-	in := segments(nil, header, payload)
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte(in))
-	return in + "." + b64(m.Sum(nil))
+	return testsigner.SignHS256(secret, header, payload)
 }
 
 func unsigned(header, payload map[string]any) string {
