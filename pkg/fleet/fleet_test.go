@@ -241,7 +241,9 @@ func TestExitCodes(t *testing.T) {
 		{"none checked", refusing("a", denied), refusing("b", denied), "", ExitNothingChecked},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fn := func(_ context.Context, c *Cluster) (Result, error) { return Result{Failed: c.Context == tc.failedOn}, nil }
+			fn := func(_ context.Context, c *Cluster) (Result, error) {
+				return Result{Failed: c.Context == tc.failedOn}, nil
+			}
 			r, err := Run(context.Background(), cfg, []string{"a", "b"}, "test", fn,
 				Options{NewClient: byHost(map[string]kubernetes.Interface{"https://a": tc.a, "https://b": tc.b})})
 			if err != nil {
