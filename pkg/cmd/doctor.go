@@ -20,6 +20,7 @@ func NewCmdDoctor(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 	var (
 		sa, output, issuerCA string
 		timeout              time.Duration
+		ff                   *fleetFlags
 	)
 	cmd := &cobra.Command{
 		Use:                   "doctor [--serviceaccount NAME] [-o json|yaml]",
@@ -41,11 +42,28 @@ func NewCmdDoctor(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 			kubectl bound-token doctor
 
 			# As JSON, minting the probe token for another ServiceAccount
-			kubectl bound-token doctor -n ci --serviceaccount builder -o json`),
+			kubectl bound-token doctor -n ci --serviceaccount builder -o json
+
+			# Check three clusters, four at a time
+			kubectl bound-token doctor --contexts prod-eu,prod-us,staging --parallel 4`),
 		Args: argsUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if output != "" && output != "json" && output != "yaml" {
 				return usageErrorf("--output %q is not supported; use json or yaml", output)
+			}
+			if err := ff.validate(cmd, nil); err != nil {
+				return usageError(err)
+			}
+			var roots *x509.CertPool
+			if issuerCA != "" {
+				var err error
+				if roots, err = verify.LoadCAPool(issuerCA); err != nil {
+					return usageErrorf("--issuer-ca: %v", err)
+				}
+			}
+			hc := verify.HTTPClient(roots, false)
+			if ff.enabled() {
+				return doctorFleet(cmd.Context(), f, cmd, streams, ff, output, doctor.Options{ServiceAccount: sa, IssuerTimeout: timeout, HTTPClient: hc})
 			}
 			ns, _, err := f.ToRawKubeConfigLoader().Namespace()
 			if err != nil {
@@ -59,13 +77,6 @@ func NewCmdDoctor(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 			if err != nil {
 				return usageError(err)
 			}
-			var roots *x509.CertPool
-			if issuerCA != "" {
-				if roots, err = verify.LoadCAPool(issuerCA); err != nil {
-					return usageErrorf("--issuer-ca: %v", err)
-				}
-			}
-			hc := verify.HTTPClient(roots, false)
 			checks := doctor.Run(cmd.Context(), cs, dyn, doctor.Options{Namespace: ns, ServiceAccount: sa, IssuerTimeout: timeout, HTTPClient: hc})
 			if output != "" {
 				if err := printStructured(streams.Out, output, map[string]any{"checks": checks, "failed": doctor.Failed(checks)}); err != nil {
@@ -94,6 +105,7 @@ func NewCmdDoctor(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 	cmd.Flags().StringVar(&sa, "serviceaccount", "default", "ServiceAccount (in the namespace) to mint the probe token for.")
 	cmd.Flags().StringVarP(&output, "output", "o", "", "Output format. One of: json|yaml.")
 	cmd.Flags().DurationVar(&timeout, "issuer-timeout", 5*time.Second, "Timeout for probing the issuer's public discovery.")
+	ff = addFleetFlags(cmd)
 	cmd.Flags().StringVar(&issuerCA, "issuer-ca", "", "CA bundle for the issuer's public discovery, when it is not publicly trusted.")
 	return cmd
 }

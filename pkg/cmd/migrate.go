@@ -97,7 +97,10 @@ var (
 		kubectl bound-token migrate -n ci --apply --mode delete --yes
 
 		# Two named Secrets only
-		kubectl bound-token migrate -n ci builder-token-abcde deployer-token-fghij`)
+		kubectl bound-token migrate -n ci builder-token-abcde deployer-token-fghij
+
+		# Audit every cluster of the kubeconfig whose context starts with prod-, one report
+		kubectl bound-token migrate -A --all-contexts --context-selector '^prod-' -o json`)
 )
 
 // MigrateOptions holds what `migrate` needs.
@@ -145,6 +148,7 @@ func NewMigrateOptions(streams genericiooptions.IOStreams) *MigrateOptions {
 
 func NewCmdMigrate(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewMigrateOptions(streams)
+	var ff *fleetFlags
 	cmd := &cobra.Command{
 		Use:                   "migrate [NAME ...] [-n NAMESPACE | -A] [-l SELECTOR] [--unused-for 90d] [--audit-log FILE]... [--apply [--mode invalidate|delete] [--backup-dir DIR] [--yes]]",
 		DisableFlagsInUseLine: true,
@@ -155,6 +159,12 @@ func NewCmdMigrate(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra
 			o.Names = args
 			// Flags first: a typo should not wait on the kubeconfig.
 			if err := o.Validate(); err != nil {
+				return usageError(err)
+			}
+			if ff.enabled() {
+				return o.runFleet(cmd.Context(), f, cmd, ff)
+			}
+			if err := ff.validate(cmd, nil); err != nil {
 				return usageError(err)
 			}
 			if err := o.Complete(f, cmd); err != nil {
@@ -178,6 +188,7 @@ func NewCmdMigrate(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra
 	fl.BoolVarP(&o.Yes, "yes", "y", false, "With --apply, do not ask for confirmation (needed when stdin is not a terminal).")
 	fl.StringVar(&o.Mode, "mode", o.Mode, "What --apply does: invalidate (label; reversible by removing it) or delete.")
 	fl.StringVar(&o.BackupDir, "backup-dir", "", "Folder for the backup (created 0700). Default: ./bound-token-backup-TIMESTAMP. An existing folder from an interrupted run is resumed.")
+	ff = addFleetFlags(cmd)
 	addWriteFlags(cmd, &o.writeFlags, `With --apply: "client" only prints what would change; "server" sends every change as a server-side dry run. No backup is written.`)
 	_ = cmd.RegisterFlagCompletionFunc("mode", cobra.FixedCompletions([]string{legacy.ModeInvalidate, legacy.ModeDelete}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("backup-dir", completeBackupDirs)

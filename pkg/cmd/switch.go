@@ -86,7 +86,10 @@ var (
 		kubectl bound-token switch -n ci cronjob/report --audience vault --duration 1h
 
 		# Undo
-		kubectl bound-token restore --from ./switch-backup`)
+		kubectl bound-token restore --from ./switch-backup
+
+		# What would change in every cluster of the kubeconfig (plans only)
+		kubectl bound-token switch -A --all-contexts`)
 )
 
 // SwitchOptions holds what `switch` needs.
@@ -132,6 +135,7 @@ func NewSwitchOptions(streams genericiooptions.IOStreams) *SwitchOptions {
 
 func NewCmdSwitch(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewSwitchOptions(streams)
+	var ff *fleetFlags
 	cmd := &cobra.Command{
 		Use:                   "switch [TYPE/NAME ...] [-n NAMESPACE | -A] [-l SELECTOR] [--duration 3607s] [--audience AUD] [-o yaml] [--apply [--backup-dir DIR] [--yes] [--wait=false] [--timeout 10m]]",
 		DisableFlagsInUseLine: true,
@@ -151,6 +155,12 @@ func NewCmdSwitch(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Refs = args
 			if err := o.Validate(); err != nil {
+				return usageError(err)
+			}
+			if ff.enabled() {
+				return o.runFleet(cmd.Context(), f, cmd, ff)
+			}
+			if err := ff.validate(cmd, nil); err != nil {
 				return usageError(err)
 			}
 			if err := o.Complete(f); err != nil {
@@ -175,6 +185,7 @@ func NewCmdSwitch(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 	fl.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "How many workloads to change at once.")
 	fl.Float32Var(&o.QPS, "qps", o.QPS, "Most requests per second sent to the apiserver.")
 	fl.IntVar(&o.Burst, "burst", o.Burst, "Most requests sent in a burst above --qps.")
+	ff = addFleetFlags(cmd)
 	_ = cmd.RegisterFlagCompletionFunc("backup-dir", completeBackupDirs)
 	_ = cmd.RegisterFlagCompletionFunc("duration", cobra.FixedCompletions([]string{"3607s", "1h", "24h"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
