@@ -266,7 +266,8 @@ type target struct {
 	version string
 	uid     string // kube-system's uid; empty when it could not be read
 	section *Section
-	start   time.Time
+	// connectTook is the part of the timeout connecting used.
+	connectTook time.Duration
 }
 
 // Run runs fn once per distinct cluster among the contexts of cfg named by
@@ -314,10 +315,11 @@ func Run(ctx context.Context, cfg *clientcmdapi.Config, names []string, command 
 			interactive.Lock()
 			defer interactive.Unlock()
 		}
-		t.start = time.Now()
+		start := time.Now()
 		cctx, cancel := context.WithTimeout(ctx, o.ContextTimeout)
 		defer cancel()
 		t.err = bounded(cctx, o.ContextTimeout, func(ctx context.Context) error { return t.connect(ctx, o) })
+		t.connectTook = time.Since(start)
 	})
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -349,7 +351,9 @@ func Run(ctx context.Context, cfg *clientcmdapi.Config, names []string, command 
 	// Phase 2: run fn once per cluster.
 	each(run, o.Parallel, func(t *target) {
 		defer step()
-		left := o.ContextTimeout - t.connectTook()
+		// The timeout bounds the cluster's own work, not the wait for
+		// the others to connect.
+		left := o.ContextTimeout - t.connectTook
 		cctx, cancel := context.WithTimeout(ctx, left)
 		defer cancel()
 		c := &Cluster{Context: t.name, Server: t.server, Namespace: t.namespace, Version: t.version, Config: t.config, Client: t.client}
@@ -390,13 +394,6 @@ func Run(ctx context.Context, cfg *clientcmdapi.Config, names []string, command 
 	}
 	r.Clusters = r.Clusters[:i]
 	return r, nil
-}
-
-func (t *target) connectTook() time.Duration {
-	if t.start.IsZero() {
-		return 0
-	}
-	return time.Since(t.start)
 }
 
 // newTarget builds the context's own rest config, as kubectl would with

@@ -399,3 +399,30 @@ func TestProgressCountsEveryContext(t *testing.T) {
 		t.Errorf("progress %v", seen)
 	}
 }
+
+// A cluster's timeout counts its own work: waiting for a slow cluster to
+// connect does not use up the others' time.
+func TestTimeoutIsPerCluster(t *testing.T) {
+	cfg := kubeconfig(map[string]string{"fast": "https://fast", "slow": "https://slow"})
+	fast, slow := fakeCluster("fast"), fakeCluster("slow")
+	newClient := func(c *rest.Config) (kubernetes.Interface, error) {
+		if c.Host == "https://slow" {
+			time.Sleep(time.Second) // connecting takes most of slow's time
+			return slow, nil
+		}
+		return fast, nil
+	}
+	fn := func(ctx context.Context, c *Cluster) (Result, error) {
+		if c.Context == "fast" {
+			time.Sleep(600 * time.Millisecond) // more than is left of slow's time
+		}
+		return Result{}, nil
+	}
+	r, err := Run(context.Background(), cfg, []string{"fast", "slow"}, "test", fn, Options{ContextTimeout: 1200 * time.Millisecond, NewClient: newClient})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := section(t, r, "fast"); !s.OK() {
+		t.Errorf("fast: %+v", s)
+	}
+}
