@@ -47,7 +47,10 @@ func TestMain(m *testing.M) {
 	// One after another: the start script picks free ports, and two
 	// starts at once could pick the same one.
 	for _, n := range names {
-		c, err := framework.Start(framework.Options{Name: fmt.Sprintf("fleet-%d-%s", os.Getpid(), n)})
+		// The token controller fills the benchmark's 10,000 Secrets; its
+		// default client rate (20/s) would take minutes.
+		c, err := framework.Start(framework.Options{Name: fmt.Sprintf("fleet-%d-%s", os.Getpid(), n),
+			KCMArgs: []string{"--kube-api-qps=500", "--kube-api-burst=1000"}})
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "e2e: cannot start control plane %s: %v\n", n, err)
 			stop()
@@ -83,8 +86,7 @@ func run(t *testing.T, kubeconfig string, args ...string) result {
 	return result{stdout: out.String(), stderr: errOut.String(), code: code}
 }
 
-// fleetConfig builds a kubeconfig holding ctxs (context name -> entry),
-// written 0600 into a test folder.
+// entry is one context of a test kubeconfig.
 type entry struct {
 	server    string
 	caData    []byte
@@ -92,19 +94,25 @@ type entry struct {
 	namespace string
 }
 
-func writeKubeconfig(t *testing.T, ctxs map[string]entry) string {
+// writeKubeconfig writes a kubeconfig holding ctxs (context name -> entry),
+// 0600, into a test folder.
+func writeKubeconfig(t testing.TB, ctxs map[string]entry) string {
 	t.Helper()
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := writeKubeconfigTo(path, ctxs); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func writeKubeconfigTo(path string, ctxs map[string]entry) error {
 	cfg := clientcmdapi.NewConfig()
 	for name, e := range ctxs {
 		cfg.Clusters[name] = &clientcmdapi.Cluster{Server: e.server, CertificateAuthorityData: e.caData}
 		cfg.AuthInfos[name] = e.user
 		cfg.Contexts[name] = &clientcmdapi.Context{Cluster: name, AuthInfo: name, Namespace: e.namespace}
 	}
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return clientcmd.WriteToFile(*cfg, path)
 }
 
 // direct is the entry of a cluster's own admin context, in namespace ns.
