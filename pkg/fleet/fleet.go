@@ -284,8 +284,9 @@ func Run(ctx context.Context, cfg *clientcmdapi.Config, names []string, command 
 		o.NewClient = func(c *rest.Config) (kubernetes.Interface, error) { return kubernetes.NewForConfig(c) }
 	}
 	targets := make([]*target, len(names))
+	var warnMu sync.Mutex // one writer, many clusters
 	for i, n := range names {
-		targets[i] = newTarget(cfg, n, o)
+		targets[i] = newTarget(cfg, n, o, &warnMu)
 	}
 	total := len(targets)
 	done := 0
@@ -399,7 +400,7 @@ func Run(ctx context.Context, cfg *clientcmdapi.Config, names []string, command 
 // newTarget builds the context's own rest config, as kubectl would with
 // --context NAME (clientcmd.DirectClientConfig.ClientConfig), without
 // prompting: a fleet never asks for a password on the terminal.
-func newTarget(cfg *clientcmdapi.Config, name string, o Options) *target {
+func newTarget(cfg *clientcmdapi.Config, name string, o Options, warnMu *sync.Mutex) *target {
 	t := &target{name: name}
 	kctx := cfg.Contexts[name]
 	if kctx == nil {
@@ -439,7 +440,7 @@ func newTarget(cfg *clientcmdapi.Config, name string, o Options) *target {
 	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
 	rc.Dial = d.DialContext
 	if o.Warnings != nil {
-		rc.WarningHandler = &warnings{w: o.Warnings, context: name, seen: map[string]bool{}}
+		rc.WarningHandler = &warnings{w: o.Warnings, mu: warnMu, context: name, seen: map[string]bool{}}
 	}
 	t.config = rc
 	return t
@@ -565,8 +566,8 @@ func each(ts []*target, n int, f func(*target)) {
 // context: the process-wide handler cannot tell clusters apart.
 type warnings struct {
 	w       io.Writer
+	mu      *sync.Mutex // shared by the contexts writing to w
 	context string
-	mu      sync.Mutex
 	seen    map[string]bool
 }
 
