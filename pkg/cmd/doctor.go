@@ -34,6 +34,8 @@ type DoctorOptions struct {
 	Client     kubernetes.Interface
 	Dynamic    dynamic.Interface
 	HTTPClient *http.Client
+	// fleet: doctor over many contexts (--contexts, --all-contexts).
+	fleet *fleetFlags
 
 	printer printers.ResourcePrinter
 	genericiooptions.IOStreams
@@ -65,7 +67,10 @@ func NewCmdDoctor(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 			kubectl bound-token doctor
 
 			# As JSON, minting the probe token for another ServiceAccount
-			kubectl bound-token doctor -n ci --serviceaccount builder -o json`),
+			kubectl bound-token doctor -n ci --serviceaccount builder -o json
+
+			# Check three clusters, four at a time
+			kubectl bound-token doctor --contexts prod-eu,prod-us,staging --parallel 4`),
 		Args: argsUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(f, cmd, args); err != nil {
@@ -81,12 +86,23 @@ func NewCmdDoctor(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 	cmd.Flags().StringVar(&o.ServiceAccount, "serviceaccount", o.ServiceAccount, "ServiceAccount (in the namespace) to mint the probe token for.")
 	cmd.Flags().DurationVar(&o.IssuerTimeout, "issuer-timeout", o.IssuerTimeout, "Timeout for probing the issuer's public discovery.")
 	cmd.Flags().StringVar(&o.IssuerCA, "issuer-ca", "", "CA bundle for the issuer's public discovery, when it is not publicly trusted.")
+	o.fleet = addFleetFlags(cmd)
 	return cmd
 }
 
-func (o *DoctorOptions) Complete(f cmdutil.Factory, _ *cobra.Command, _ []string) error {
+func (o *DoctorOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, _ []string) error {
 	var err error
 	if o.printer, err = toPrinter(o.PrintFlags); err != nil {
+		return err
+	}
+	var roots *x509.CertPool
+	if o.IssuerCA != "" {
+		if roots, err = verify.LoadCAPool(o.IssuerCA); err != nil {
+			return usageErrorf("--issuer-ca: %v", err)
+		}
+	}
+	o.HTTPClient = verify.HTTPClient(roots, false)
+	if done, err := o.fleet.complete(f, cmd, nil); done || err != nil {
 		return err
 	}
 	if o.Namespace, _, err = f.ToRawKubeConfigLoader().Namespace(); err != nil {
@@ -98,13 +114,6 @@ func (o *DoctorOptions) Complete(f cmdutil.Factory, _ *cobra.Command, _ []string
 	if o.Dynamic, err = f.DynamicClient(); err != nil {
 		return usageError(err)
 	}
-	var roots *x509.CertPool
-	if o.IssuerCA != "" {
-		if roots, err = verify.LoadCAPool(o.IssuerCA); err != nil {
-			return usageErrorf("--issuer-ca: %v", err)
-		}
-	}
-	o.HTTPClient = verify.HTTPClient(roots, false)
 	return nil
 }
 
@@ -122,6 +131,9 @@ func (o *DoctorOptions) Validate() error {
 func (o *DoctorOptions) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
+	}
+	if o.fleet.enabled() {
+		return o.runFleet(ctx)
 	}
 	checks := doctor.Run(ctx, o.Client, o.Dynamic, doctor.Options{Namespace: o.Namespace, ServiceAccount: o.ServiceAccount, IssuerTimeout: o.IssuerTimeout, HTTPClient: o.HTTPClient})
 	if o.printer != nil {

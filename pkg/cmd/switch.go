@@ -97,7 +97,10 @@ var (
 		kubectl bound-token switch -n ci cronjob/report --audience vault --duration 1h
 
 		# Undo
-		kubectl bound-token restore --from ./switch-backup`)
+		kubectl bound-token restore --from ./switch-backup
+
+		# What would change in every cluster of the kubeconfig (plans only)
+		kubectl bound-token switch -A --all-contexts`)
 )
 
 // SwitchOptions holds what `switch` needs.
@@ -121,6 +124,8 @@ type SwitchOptions struct {
 
 	// writeFlags: kubectl's --dry-run (with --apply) and throttling.
 	writeFlags
+	// fleet: the plan over many contexts (--contexts, --all-contexts).
+	fleet *fleetFlags
 
 	// Client is built in Complete unless a test set it.
 	Client  kubernetes.Interface
@@ -187,6 +192,7 @@ func newCmdSwitch(f cmdutil.Factory, o *SwitchOptions) *cobra.Command {
 	fl.BoolVar(&o.Wait, "wait", o.Wait, "With --apply, wait for each rollout as kubectl rollout status does.")
 	fl.DurationVar(&o.Timeout, "timeout", o.Timeout, "With --apply, how long to wait for the rollouts.")
 	addWriteFlags(cmd, &o.writeFlags, "workloads", `With --apply: "client" reports what would be switched without sending a change; "server" sends each patch with dryRun=All (admitted and validated, nothing stored). Nothing is backed up, asked or waited for.`)
+	o.fleet = addFleetFlags(cmd)
 	_ = cmd.RegisterFlagCompletionFunc("backup-dir", completeBackupDirs)
 	_ = cmd.RegisterFlagCompletionFunc("duration", cobra.FixedCompletions([]string{"3607s", "1h", "24h"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
@@ -239,6 +245,13 @@ func (o *SwitchOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []s
 	if o.printer, err = toPrinter(o.PrintFlags, "name"); err != nil {
 		return err
 	}
+	// --apply is refused over many clusters: changing many at once needs
+	// its own design.
+	if done, err := o.fleet.complete(f, cmd, map[string]string{
+		"apply": "changing many clusters at once is not offered; run --apply with one --context at a time",
+	}); done || err != nil {
+		return err
+	}
 	if o.Namespace, _, err = f.ToRawKubeConfigLoader().Namespace(); err != nil {
 		return usageError(err)
 	}
@@ -254,6 +267,9 @@ func (o *SwitchOptions) options() switcher.Options {
 func (o *SwitchOptions) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
+	}
+	if o.fleet.enabled() {
+		return o.runFleet(ctx)
 	}
 	if o.Apply && o.DryRun == legacy.DryRunNone && !o.Yes && !isTerminal(o.In) {
 		return usageErrorf("--apply changes the cluster: add --yes to confirm (stdin is not a terminal to ask on)")

@@ -1,0 +1,326 @@
+package cmd
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/printers"
+	"k8s.io/client-go/dynamic"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+	"k8s.io/kubectl/pkg/util/completion"
+
+	"github.com/bound-token/kubectl-bound-token/pkg/doctor"
+	"github.com/bound-token/kubectl-bound-token/pkg/fleet"
+	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
+	"github.com/bound-token/kubectl-bound-token/pkg/switcher"
+)
+
+// fleetFlags select the contexts of a read-only run over many clusters
+// (migrate's audit, doctor, switch's plan).
+type fleetFlags struct {
+	Contexts       []string
+	AllContexts    bool
+	Selector       string
+	Parallel       int
+	ContextTimeout time.Duration
+
+	// factory gives the kubeconfig the contexts are read from; set by
+	// complete when the fleet is on.
+	factory cmdutil.Factory
+}
+
+// complete checks the fleet flags in a command's Complete. With a fleet
+// it keeps f for the run and reports done: the command's own client is
+// not built (each context brings its own, and the current context may
+// be none of them).
+func (ff *fleetFlags) complete(f cmdutil.Factory, cmd *cobra.Command, refuse map[string]string) (done bool, err error) {
+	if err := ff.validate(cmd, refuse); err != nil {
+		return false, usageError(err)
+	}
+	if !ff.enabled() {
+		return false, nil
+	}
+	ff.factory = f
+	return true, nil
+}
+
+func addFleetFlags(cmd *cobra.Command) *fleetFlags {
+	ff := &fleetFlags{Parallel: fleet.DefaultParallel, ContextTimeout: fleet.DefaultContextTimeout}
+	fl := cmd.Flags()
+	fl.StringSliceVar(&ff.Contexts, "contexts", nil, "Run read-only in each of these kubeconfig contexts (comma-separated) and print one report; contexts reaching the same cluster run once.")
+	fl.BoolVar(&ff.AllContexts, "all-contexts", false, "Run read-only in every context of the kubeconfig (see --contexts).")
+	fl.StringVar(&ff.Selector, "context-selector", "", "With --contexts or --all-contexts, only the contexts whose name matches this regular expression.")
+	fl.IntVar(&ff.Parallel, "parallel", ff.Parallel, "With --contexts or --all-contexts, how many clusters to check at once.")
+	fl.DurationVar(&ff.ContextTimeout, "context-timeout", ff.ContextTimeout, "With --contexts or --all-contexts, how long each cluster may take; a cluster that takes longer is reported as timed out.")
+	_ = cmd.RegisterFlagCompletionFunc("contexts", func(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		return completeContextList(toComplete), cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveNoSpace
+	})
+	return ff
+}
+
+// completeContextList completes the last name of a comma-separated list.
+func completeContextList(toComplete string) []string {
+	head, last := "", toComplete
+	if i := strings.LastIndex(toComplete, ","); i >= 0 {
+		head, last = toComplete[:i+1], toComplete[i+1:]
+	}
+	var out []string
+	for _, c := range completion.ListContextsInConfig(last) {
+		out = append(out, head+c)
+	}
+	return out
+}
+
+func (ff *fleetFlags) enabled() bool { return ff != nil && (len(ff.Contexts) > 0 || ff.AllContexts) }
+
+// singleClusterFlags name one cluster or one identity: they would be
+// ignored in a fleet, where each context brings its own.
+var singleClusterFlags = []string{"context", "cluster", "server", "user", "token"}
+
+// validate checks the fleet flags; refuse lists what the command cannot do
+// over many clusters (flag name: why).
+func (ff *fleetFlags) validate(cmd *cobra.Command, refuse map[string]string) error {
+	if !ff.enabled() {
+		for _, n := range []string{"context-selector", "parallel", "context-timeout"} {
+			if cmd.Flags().Changed(n) {
+				return fmt.Errorf("--%s only makes sense with --contexts or --all-contexts", n)
+			}
+		}
+		return nil
+	}
+	if len(ff.Contexts) > 0 && ff.AllContexts {
+		return fmt.Errorf("give --contexts or --all-contexts, not both")
+	}
+	for _, n := range singleClusterFlags {
+		if f := cmd.Flag(n); f != nil && f.Changed {
+			return fmt.Errorf("--%s names one cluster: with --contexts or --all-contexts each context brings its own; drop --%s", n, n)
+		}
+	}
+	for n, why := range refuse {
+		if f := cmd.Flag(n); f != nil && f.Changed {
+			return fmt.Errorf("--%s cannot be used with --contexts or --all-contexts: %s", n, why)
+		}
+	}
+	if ff.Parallel < 1 || ff.ContextTimeout <= 0 {
+		return fmt.Errorf("--parallel and --context-timeout must be positive")
+	}
+	return nil
+}
+
+// fleetTable writes the checked clusters' rows; the command's own columns
+// follow CONTEXT.
+type fleetTable func(w io.Writer, sections []fleet.Section)
+
+// runFleet runs fn in each selected context and prints the report: -o
+// json|yaml as one document, otherwise table(s), then failures and the
+// summary on stderr. Its error carries the fleet's exit code.
+func runFleet(ctx context.Context, streams genericiooptions.IOStreams, ff *fleetFlags, command, format string,
+	qps float32, burst int, fn fleet.Func, table fleetTable) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	loader := ff.factory.ToRawKubeConfigLoader()
+	raw, err := loader.RawConfig()
+	if err != nil {
+		return usageError(err)
+	}
+	names, err := fleet.Select(&raw, fleet.Selection{Contexts: ff.Contexts, All: ff.AllContexts, Selector: ff.Selector})
+	if err != nil {
+		return usageErrorf("--contexts/--all-contexts: %v", err)
+	}
+	ns, explicit, err := loader.Namespace()
+	if err != nil {
+		return usageError(err)
+	}
+	if !explicit {
+		ns = "" // each context's own
+	}
+	o := fleet.Options{Namespace: ns, Parallel: ff.Parallel, ContextTimeout: ff.ContextTimeout, QPS: qps, Burst: burst,
+		Terminal: stdinTerminal(streams.In), Warnings: streams.ErrOut}
+	onTerminal := isTerminal(streams.ErrOut)
+	if onTerminal {
+		o.Progress = func(done, total int) { fmt.Fprintf(streams.ErrOut, "\r\033[Kclusters done: %d/%d", done, total) }
+	}
+	r, err := fleet.Run(ctx, &raw, names, command, fn, o)
+	if onTerminal {
+		fmt.Fprintln(streams.ErrOut)
+	}
+	if err != nil {
+		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("interrupted: %v", err)}
+	}
+	switch format {
+	case "json", "yaml":
+		var p printers.ResourcePrinter = &printers.JSONPrinter{}
+		if format == "yaml" {
+			p = &printers.YAMLPrinter{}
+		}
+		if err := p.PrintObj(r, streams.Out); err != nil {
+			return err
+		}
+	default:
+		var checked []fleet.Section
+		for _, s := range r.Clusters {
+			if s.Error == "" {
+				checked = append(checked, s)
+			}
+		}
+		table(streams.Out, checked)
+	}
+	printFleetSummary(streams.ErrOut, r)
+	switch r.ExitCode() {
+	case fleet.ExitOK:
+		return nil
+	case fleet.ExitFailed:
+		return silentFailure
+	}
+	return &ExitError{Code: ExitUsage}
+}
+
+// printFleetSummary says on stderr which clusters could not be checked,
+// which are aliases, and the totals.
+func printFleetSummary(w io.Writer, r *fleet.Report) {
+	for _, s := range r.Clusters {
+		if len(s.Aliases) > 0 {
+			fmt.Fprintf(w, "context %s: the same cluster as %s, run once\n", strings.Join(s.Aliases, ", "), s.Context)
+		}
+		if s.Error != "" {
+			fmt.Fprintf(w, "error: context %s (%s): %s: %s\n", s.Context, s.Server, s.Reason, s.Error)
+		}
+	}
+	sum := r.Summary
+	failed := "none"
+	if len(sum.FailedClusters) > 0 {
+		failed = strings.Join(sum.FailedClusters, ", ")
+	}
+	fmt.Fprintf(w, "%d cluster%s (%d context%s), %d checked: %s; failed: %s.\n", sum.Clusters, plural(sum.Clusters),
+		sum.Contexts, plural(sum.Contexts), sum.Checked, countsLine(sum.Verdicts), failed)
+}
+
+// prefixLines writes each line of b to w after prefix.
+func prefixLines(w io.Writer, prefix string, b []byte) {
+	for _, line := range bytes.SplitAfter(b, []byte("\n")) {
+		if len(line) > 0 {
+			fmt.Fprintf(w, "%s%s", prefix, line)
+		}
+	}
+}
+
+// runFleet is migrate's audit in each context. --apply and --audit-log
+// are refused: changing many clusters at once needs its own design, and
+// an audit log belongs to one cluster.
+func (o *MigrateOptions) runFleet(ctx context.Context) error {
+	switch o.format() {
+	case "", "wide", "json", "yaml":
+	default:
+		return usageErrorf("--output %q is not supported with --contexts or --all-contexts; use wide, json or yaml", o.format())
+	}
+	fn := func(ctx context.Context, c *fleet.Cluster) (fleet.Result, error) {
+		one := *o
+		one.Client, one.Namespace = c.Client, c.Namespace
+		r, err := one.audit(ctx)
+		if err != nil {
+			return fleet.Result{}, err
+		}
+		return fleet.Result{Object: r, Counts: r.Summary.Verdicts}, nil
+	}
+	table := func(w io.Writer, sections []fleet.Section) {
+		wide, now := o.format() == "wide", o.Now()
+		tw := printers.GetNewTabWriter(w)
+		fmt.Fprintln(tw, "CONTEXT\t"+auditHeader(wide))
+		for _, s := range sections {
+			for _, it := range s.Result.(*legacy.Report).Items {
+				fmt.Fprintf(tw, "%s\t", s.Context)
+				writeAuditRow(tw, it, now, wide)
+			}
+		}
+		_ = tw.Flush()
+		// What each cluster's verdicts rest on, named by context.
+		for _, s := range sections {
+			var b bytes.Buffer
+			one := *o
+			one.ErrOut = &b
+			one.printBasis(s.Result.(*legacy.Report).Summary.Info)
+			prefixLines(o.ErrOut, "context "+s.Context+": ", b.Bytes())
+		}
+	}
+	return runFleet(ctx, o.IOStreams, o.fleet, "migrate", o.format(), o.QPS, o.Burst, fn, table)
+}
+
+// runFleet is doctor in each context; a context whose API does not
+// answer is reported as not checked.
+func (o *DoctorOptions) runFleet(ctx context.Context) error {
+	opts := doctor.Options{ServiceAccount: o.ServiceAccount, IssuerTimeout: o.IssuerTimeout, HTTPClient: o.HTTPClient}
+	fn := func(ctx context.Context, c *fleet.Cluster) (fleet.Result, error) {
+		dyn, err := dynamic.NewForConfig(c.Config)
+		if err != nil {
+			return fleet.Result{}, err
+		}
+		one := opts
+		one.Namespace = c.Namespace
+		checks := doctor.Run(ctx, c.Client, dyn, one)
+		if len(checks) == 1 && checks[0].Name == "api" && checks[0].Status == doctor.Fail {
+			return fleet.Result{}, fmt.Errorf("%s", checks[0].Message)
+		}
+		counts := map[string]int{}
+		for _, ch := range checks {
+			counts[string(ch.Status)]++
+		}
+		failed := doctor.Failed(checks)
+		return fleet.Result{Object: map[string]any{"checks": checks, "failed": failed}, Counts: counts, Failed: failed}, nil
+	}
+	table := func(w io.Writer, sections []fleet.Section) {
+		tw := printers.GetNewTabWriter(w)
+		fmt.Fprintln(tw, "CONTEXT\tSTATUS\tCHECK\tMESSAGE")
+		for _, s := range sections {
+			for _, c := range s.Result.(map[string]any)["checks"].([]doctor.Check) {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Context, strings.ToUpper(string(c.Status)), c.Name, c.Message)
+				if c.Fix != "" {
+					fmt.Fprintf(tw, "\t\t\tfix: %s\n", c.Fix)
+				}
+			}
+		}
+		_ = tw.Flush()
+	}
+	return runFleet(ctx, o.IOStreams, o.fleet, "doctor", outputFormat(o.PrintFlags), 0, 0, fn, table)
+}
+
+// runFleet is switch's plan in each context; --apply is refused.
+func (o *SwitchOptions) runFleet(ctx context.Context) error {
+	fn := func(ctx context.Context, c *fleet.Cluster) (fleet.Result, error) {
+		ns := c.Namespace
+		if o.AllNamespaces {
+			ns = ""
+		}
+		plans, err := switcher.Find(ctx, c.Client, switcher.FindOptions{Namespace: ns, Refs: o.Refs, Selector: o.Selector}, o.options())
+		if err != nil {
+			return fleet.Result{}, err
+		}
+		counts := map[string]int{}
+		for _, p := range plans {
+			counts[p.Verdict]++
+		}
+		if plans == nil {
+			plans = []*switcher.Plan{}
+		}
+		return fleet.Result{Object: plans, Counts: counts}, nil
+	}
+	table := func(w io.Writer, sections []fleet.Section) {
+		for i, s := range sections {
+			if i > 0 {
+				fmt.Fprintln(w)
+			}
+			plans := s.Result.([]*switcher.Plan)
+			fmt.Fprintf(w, "CONTEXT %s: %d workload%s read legacy token Secrets\n", s.Context, len(plans), plural(len(plans)))
+			for _, p := range plans {
+				writePlan(w, p)
+			}
+		}
+	}
+	return runFleet(ctx, o.IOStreams, o.fleet, "switch", o.format(), o.QPS, o.Burst, fn, table)
+}

@@ -1,0 +1,585 @@
+// Package fleet runs one read-only check over many clusters, one kubeconfig
+// context each, and gathers the answers into one report.
+//
+// Every context gets its own rest config, HTTP transport, client and
+// discovery: nothing that remembers a cluster's answers is shared between
+// contexts, so one cluster's data can never be reported under another's
+// name. Contexts that reach the same cluster (the same kube-system
+// namespace uid) are run once and listed as aliases. One cluster that is
+// unreachable, refuses the credentials or runs out of time is reported as
+// such and never stops the others.
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
+)
+
+// Defaults of Options.Parallel and Options.ContextTimeout.
+const (
+	DefaultParallel       = 8
+	DefaultContextTimeout = 2 * time.Minute
+)
+
+// Exit codes of a fleet run (Report.ExitCode), the plugin's usual three.
+const (
+	ExitOK = 0
+	// ExitFailed: some cluster failed (or its answer was no), others were
+	// checked.
+	ExitFailed = 1
+	// ExitNothingChecked: no cluster could be checked.
+	ExitNothingChecked = 2
+)
+
+// Reasons a cluster was not checked (Section.Reason).
+const (
+	ReasonTimeout      = "Timeout"
+	ReasonUnreachable  = "Unreachable"
+	ReasonUnauthorized = "Unauthorized"
+	ReasonForbidden    = "Forbidden"
+	ReasonConfig       = "InvalidConfiguration"
+	ReasonFailed       = "Failed"
+)
+
+// Selection names the contexts of a run.
+type Selection struct {
+	// Contexts, in this order; or, with All, every context of the
+	// kubeconfig, sorted by name.
+	Contexts []string
+	All      bool
+	// Selector, when set, keeps the contexts whose name it matches
+	// (anywhere in the name, as grep does).
+	Selector string
+}
+
+// Select returns the names of the selected contexts of cfg, in run order.
+func Select(cfg *clientcmdapi.Config, s Selection) ([]string, error) {
+	if s.All == (len(s.Contexts) > 0) {
+		return nil, errors.New("name the contexts or select all of them, not both nor neither")
+	}
+	var re *regexp.Regexp
+	if s.Selector != "" {
+		var err error
+		if re, err = regexp.Compile(s.Selector); err != nil {
+			return nil, fmt.Errorf("context selector %q: %v", s.Selector, err)
+		}
+	}
+	var names []string
+	if s.All {
+		for name := range cfg.Contexts {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+	} else {
+		seen := map[string]bool{}
+		var missing []string
+		for _, n := range s.Contexts {
+			n = strings.TrimSpace(n)
+			if n == "" || seen[n] {
+				continue
+			}
+			seen[n] = true
+			if _, ok := cfg.Contexts[n]; !ok {
+				missing = append(missing, n)
+				continue
+			}
+			names = append(names, n)
+		}
+		if len(missing) > 0 {
+			return nil, fmt.Errorf("context %s not found in the kubeconfig", strings.Join(missing, ", "))
+		}
+	}
+	if re != nil {
+		kept := names[:0]
+		for _, n := range names {
+			if re.MatchString(n) {
+				kept = append(kept, n)
+			}
+		}
+		names = kept
+	}
+	if len(names) == 0 {
+		return nil, errors.New("no context selected: the kubeconfig has none that match")
+	}
+	return names, nil
+}
+
+// Cluster is what a per-context function gets: one cluster, reached
+// through the first of its contexts.
+type Cluster struct {
+	Context string
+	Server  string
+	// Namespace is the namespace to work in: Options.Namespace when set,
+	// else the context's own, else "default".
+	Namespace string
+	// Version is kube-apiserver's gitVersion.
+	Version string
+	// Config is this context's own rest config (its own transport): a
+	// function that needs another client (dynamic) builds it from here.
+	Config *rest.Config
+	Client kubernetes.Interface
+}
+
+// Result is a per-context function's answer.
+type Result struct {
+	// Object is printed as the section's result (-o json|yaml).
+	Object any
+	// Counts are added up in the summary (Secrets per verdict, workloads
+	// per verdict, checks per status).
+	Counts map[string]int
+	// Failed says the run's answer for this cluster is no (a failed
+	// check): the cluster counts as failed, its result is still shown.
+	Failed bool
+}
+
+// Func checks one cluster. It must honour ctx: its deadline is the
+// context's timeout.
+type Func func(ctx context.Context, c *Cluster) (Result, error)
+
+// Options tune a run.
+type Options struct {
+	// Namespace, when set, is used in every context (-n); otherwise each
+	// context's own namespace.
+	Namespace string
+	// Parallel is how many clusters are checked at once.
+	Parallel int
+	// ContextTimeout bounds each cluster, from its first request to its
+	// answer.
+	ContextTimeout time.Duration
+	// QPS and Burst of each cluster's client (zero: client-go's defaults).
+	QPS   float32
+	Burst int
+	// Terminal says stdin is a terminal: exec credential plugins with
+	// interactiveMode IfAvailable then may ask on it, and are run one at
+	// a time, like those with Always.
+	Terminal bool
+	// Warnings, when set, gets the server's warnings, one line each,
+	// prefixed with the context's name.
+	Warnings io.Writer
+	// Progress, when set, is called after each cluster is done.
+	Progress func(done, total int)
+	// NewClient builds a context's client (tests give fake ones); default
+	// kubernetes.NewForConfig.
+	NewClient func(*rest.Config) (kubernetes.Interface, error)
+}
+
+// Report is a fleet run as printed by -o json|yaml: a section per
+// cluster, then the summary. Its group is the plugin's own
+// (legacy.ReportGroupVersion), as for every printed document.
+type Report struct {
+	metav1.TypeMeta `json:",inline"`
+	// Command is what ran in every context (migrate, doctor, switch).
+	Command  string    `json:"command"`
+	Clusters []Section `json:"clusters"`
+	Summary  Summary   `json:"summary"`
+}
+
+// Section is one cluster's answer, or why there is none.
+type Section struct {
+	Context           string `json:"context"`
+	Server            string `json:"server,omitempty"`
+	KubernetesVersion string `json:"kubernetesVersion,omitempty"`
+	Namespace         string `json:"namespace,omitempty"`
+	// Aliases are the other selected contexts that reach this cluster;
+	// they were not run again.
+	Aliases []string `json:"aliases,omitempty"`
+	Result  any      `json:"result,omitempty"`
+	// Failed says the result's answer is no (see Result.Failed).
+	Failed bool `json:"failed,omitempty"`
+	// Reason and Error say why the cluster was not checked.
+	Reason string `json:"reason,omitempty"`
+	Error  string `json:"error,omitempty"`
+
+	counts map[string]int
+}
+
+// OK reports whether the cluster was checked and its answer is yes.
+func (s *Section) OK() bool { return s.Error == "" && !s.Failed }
+
+// Summary adds the sections up.
+type Summary struct {
+	// Clusters is the number of distinct clusters (aliases counted once);
+	// Contexts the number of selected contexts.
+	Clusters int `json:"clusters"`
+	Contexts int `json:"contexts"`
+	// Checked clusters answered (whether yes or no).
+	Checked int `json:"checked"`
+	// Verdicts adds up the clusters' counts: Secrets per verdict for
+	// migrate, workloads per verdict for switch, checks per status for
+	// doctor.
+	Verdicts map[string]int `json:"verdicts"`
+	// FailedClusters names (by context) the clusters that failed or
+	// answered no.
+	FailedClusters []string `json:"failedClusters"`
+}
+
+// DeepCopyObject makes Report a runtime.Object for cli-runtime's printers.
+// The results are shared: a report is printed, never changed.
+func (r *Report) DeepCopyObject() runtime.Object {
+	c := *r
+	c.Clusters = append([]Section(nil), r.Clusters...)
+	return &c
+}
+
+// ExitCode is 0 when every cluster was checked and its answer is yes, 2
+// when no cluster could be checked, 1 otherwise.
+func (r *Report) ExitCode() int {
+	if r.Summary.Checked == 0 {
+		return ExitNothingChecked
+	}
+	if len(r.Summary.FailedClusters) > 0 {
+		return ExitFailed
+	}
+	return ExitOK
+}
+
+// target is one selected context, ready to connect.
+type target struct {
+	name        string
+	server      string
+	namespace   string
+	interactive bool
+	config      *rest.Config
+	err         error
+
+	// After connecting:
+	client  kubernetes.Interface
+	version string
+	uid     string // kube-system's uid; empty when it could not be read
+	section *Section
+	// connectTook is the part of the timeout connecting used.
+	connectTook time.Duration
+}
+
+// Run runs fn once per distinct cluster among the contexts of cfg named by
+// names (see Select), and returns the report. It returns an error only
+// for a cancelled ctx; each cluster's own failure is in its section.
+func Run(ctx context.Context, cfg *clientcmdapi.Config, names []string, command string, fn Func, o Options) (*Report, error) {
+	if o.Parallel < 1 {
+		o.Parallel = DefaultParallel
+	}
+	if o.ContextTimeout <= 0 {
+		o.ContextTimeout = DefaultContextTimeout
+	}
+	if o.NewClient == nil {
+		o.NewClient = func(c *rest.Config) (kubernetes.Interface, error) { return kubernetes.NewForConfig(c) }
+	}
+	targets := make([]*target, len(names))
+	var warnMu sync.Mutex // one writer, many clusters
+	for i, n := range names {
+		targets[i] = newTarget(cfg, n, o, &warnMu)
+	}
+	total := len(targets)
+	done := 0
+	var doneMu sync.Mutex
+	step := func() {
+		if o.Progress == nil {
+			return
+		}
+		doneMu.Lock()
+		defer doneMu.Unlock()
+		done++
+		o.Progress(done, total)
+	}
+
+	// Phase 1: reach every context, learn which cluster it is. Done for
+	// all before any runs, so that the first context (in run order) of a
+	// cluster is the one that runs, whatever the timing.
+	var interactive sync.Mutex
+	each(targets, o.Parallel, func(t *target) {
+		if t.err != nil {
+			return
+		}
+		if t.interactive {
+			// An exec plugin that may ask on the terminal: one at a
+			// time, so that two prompts never share it. The credential
+			// it returns is kept by this context's client for the run.
+			interactive.Lock()
+			defer interactive.Unlock()
+		}
+		start := time.Now()
+		cctx, cancel := context.WithTimeout(ctx, o.ContextTimeout)
+		defer cancel()
+		t.err = bounded(cctx, o.ContextTimeout, func(ctx context.Context) error { return t.connect(ctx, o) })
+		t.connectTook = time.Since(start)
+	})
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+
+	r := &Report{TypeMeta: metav1.TypeMeta{APIVersion: legacy.ReportGroupVersion.String(), Kind: "FleetReport"}, Command: command,
+		Summary: Summary{Contexts: total, Verdicts: map[string]int{}, FailedClusters: []string{}}}
+	byUID := map[string]*target{}
+	var run []*target
+	for _, t := range targets {
+		if t.err == nil && t.uid != "" {
+			if first := byUID[t.uid]; first != nil {
+				first.section.Aliases = append(first.section.Aliases, t.name)
+				step()
+				continue
+			}
+			byUID[t.uid] = t
+		}
+		t.section = &Section{Context: t.name, Server: t.server, KubernetesVersion: t.version, Namespace: t.namespace}
+		if t.err != nil {
+			t.section.Reason, t.section.Error = classify(t.err, o.ContextTimeout)
+			step()
+		} else {
+			run = append(run, t)
+		}
+		r.Clusters = append(r.Clusters, Section{}) // filled below
+	}
+
+	// Phase 2: run fn once per cluster.
+	each(run, o.Parallel, func(t *target) {
+		defer step()
+		// The timeout bounds the cluster's own work, not the wait for
+		// the others to connect.
+		left := o.ContextTimeout - t.connectTook
+		cctx, cancel := context.WithTimeout(ctx, left)
+		defer cancel()
+		c := &Cluster{Context: t.name, Server: t.server, Namespace: t.namespace, Version: t.version, Config: t.config, Client: t.client}
+		var res Result
+		err := bounded(cctx, o.ContextTimeout, func(ctx context.Context) error {
+			var err error
+			res, err = fn(ctx, c)
+			return err
+		})
+		if err != nil {
+			t.section.Reason, t.section.Error = classify(err, o.ContextTimeout)
+			return
+		}
+		t.section.Result, t.section.Failed, t.section.counts = res.Object, res.Failed, res.Counts
+	})
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+
+	i := 0
+	for _, t := range targets {
+		if t.section == nil {
+			continue // an alias
+		}
+		s := t.section
+		r.Clusters[i] = *s
+		i++
+		r.Summary.Clusters++
+		if s.Error == "" {
+			r.Summary.Checked++
+		}
+		if !s.OK() {
+			r.Summary.FailedClusters = append(r.Summary.FailedClusters, s.Context)
+		}
+		for k, n := range s.counts {
+			r.Summary.Verdicts[k] += n
+		}
+	}
+	r.Clusters = r.Clusters[:i]
+	return r, nil
+}
+
+// newTarget builds the context's own rest config, as kubectl would with
+// --context NAME (clientcmd.DirectClientConfig.ClientConfig), without
+// prompting: a fleet never asks for a password on the terminal.
+func newTarget(cfg *clientcmdapi.Config, name string, o Options, warnMu *sync.Mutex) *target {
+	t := &target{name: name}
+	kctx := cfg.Contexts[name]
+	if kctx == nil {
+		t.err = fmt.Errorf("context %q not found in the kubeconfig", name)
+		return t
+	}
+	if c := cfg.Clusters[kctx.Cluster]; c != nil {
+		t.server = c.Server
+	}
+	cc := clientcmd.NewNonInteractiveClientConfig(*cfg, name, &clientcmd.ConfigOverrides{}, nil)
+	t.namespace = o.Namespace
+	if t.namespace == "" {
+		ns, _, err := cc.Namespace()
+		if err != nil {
+			t.err = err
+			return t
+		}
+		t.namespace = ns
+	}
+	rc, err := cc.ClientConfig()
+	if err != nil {
+		t.err = err
+		return t
+	}
+	t.interactive = needsTerminal(rc.ExecProvider, o.Terminal)
+	if o.QPS > 0 {
+		rc.QPS, rc.Burst = o.QPS, o.Burst
+	}
+	// A per-request ceiling too: a call that cannot take ctx (discovery)
+	// still ends.
+	rc.Timeout = o.ContextTimeout
+	// A Dial of its own gives this context its own transport and
+	// connection pool: client-go shares one transport between configs
+	// whose TLS settings are equal (k8s.io/client-go/transport/cache.go,
+	// tlsConfigKey keys on the DialHolder pointer, new for every config),
+	// and its idle connections would then serve every such context.
+	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	rc.Dial = d.DialContext
+	if o.Warnings != nil {
+		rc.WarningHandler = &warnings{w: o.Warnings, mu: warnMu, context: name, seen: map[string]bool{}}
+	}
+	t.config = rc
+	return t
+}
+
+// needsTerminal reports whether an exec credential plugin may ask on the
+// terminal, as client-go decides it (k8s.io/client-go/plugin/pkg/client/
+// auth/exec/exec.go, isInteractive): Always, or IfAvailable (also what an
+// empty mode means for v1beta1) with a terminal on stdin.
+func needsTerminal(e *clientcmdapi.ExecConfig, terminal bool) bool {
+	if e == nil {
+		return false
+	}
+	switch e.InteractiveMode {
+	case clientcmdapi.AlwaysExecInteractiveMode:
+		return true
+	case clientcmdapi.IfAvailableExecInteractiveMode, "":
+		return terminal && !e.StdinUnavailable
+	}
+	return false
+}
+
+// connect reaches the cluster: its version, and the uid of kube-system,
+// which names the cluster whatever the URL or user a context reaches it
+// through.
+func (t *target) connect(ctx context.Context, o Options) error {
+	cs, err := o.NewClient(t.config)
+	if err != nil {
+		return err
+	}
+	t.client = cs
+	v, err := cs.Discovery().ServerVersion()
+	if err != nil {
+		return err
+	}
+	t.version = v.GitVersion
+	ns, err := cs.CoreV1().Namespaces().Get(ctx, metav1.NamespaceSystem, metav1.GetOptions{})
+	switch {
+	case err == nil:
+		t.uid = string(ns.UID)
+	case apierrors.IsForbidden(err) || apierrors.IsNotFound(err):
+		// A user who may not read kube-system still gets their run;
+		// only its aliases cannot be told.
+	default:
+		return err
+	}
+	return nil
+}
+
+// bounded runs f and returns its error, or ctx's once ctx ends even if f
+// does not return (a call that ignores ctx is left to rest.Config.Timeout).
+func bounded(ctx context.Context, timeout time.Duration, f func(context.Context) error) error {
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				done <- fmt.Errorf("internal error: %v", p)
+			}
+		}()
+		done <- f(ctx)
+	}()
+	select {
+	case err := <-done:
+		if err != nil && ctx.Err() == context.DeadlineExceeded {
+			return timeoutError{timeout}
+		}
+		return err
+	case <-ctx.Done():
+		if ctx.Err() == context.DeadlineExceeded {
+			return timeoutError{timeout}
+		}
+		return ctx.Err()
+	}
+}
+
+type timeoutError struct{ d time.Duration }
+
+func (e timeoutError) Error() string {
+	return fmt.Sprintf("no answer within the context timeout (%s)", e.d)
+}
+
+// classify names why a cluster was not checked, with a one-line error.
+func classify(err error, timeout time.Duration) (reason, msg string) {
+	msg = strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; ")
+	var te timeoutError
+	var ue *url.Error
+	var ne net.Error
+	switch {
+	case errors.As(err, &te), errors.Is(err, context.DeadlineExceeded):
+		return ReasonTimeout, timeoutError{timeout}.Error()
+	case errors.As(err, &ne) && ne.Timeout():
+		return ReasonTimeout, msg
+	case apierrors.IsUnauthorized(err):
+		return ReasonUnauthorized, "the cluster refused the context's credentials: " + msg
+	case apierrors.IsForbidden(err):
+		return ReasonForbidden, msg
+	case clientcmd.IsConfigurationInvalid(err), clientcmd.IsEmptyConfig(err):
+		return ReasonConfig, msg
+	case errors.As(err, &ue):
+		// No HTTP answer at all: refused, unresolvable, TLS failure.
+		return ReasonUnreachable, msg
+	}
+	return ReasonFailed, msg
+}
+
+// each calls f for every target, at most n at once.
+func each(ts []*target, n int, f func(*target)) {
+	sem := make(chan struct{}, n)
+	var wg sync.WaitGroup
+	for _, t := range ts {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			f(t)
+		}()
+	}
+	wg.Wait()
+}
+
+// warnings writes a context's server warnings once each, naming the
+// context: the process-wide handler cannot tell clusters apart.
+type warnings struct {
+	w       io.Writer
+	mu      *sync.Mutex // shared by the contexts writing to w
+	context string
+	seen    map[string]bool
+}
+
+func (h *warnings) HandleWarningHeader(code int, agent, text string) {
+	if code != 299 || text == "" {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.seen[text] {
+		return
+	}
+	h.seen[text] = true
+	fmt.Fprintf(h.w, "Warning: context %s: %s\n", h.context, text)
+}
