@@ -17,7 +17,6 @@ import (
 	"k8s.io/client-go/rest"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/scheme"
-	"k8s.io/kubectl/pkg/util/completion"
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/fileutil"
@@ -109,7 +108,7 @@ func NewCmdCreate(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 		Short:                 "Create bound ServiceAccount tokens (TokenRequest API)",
 		Long:                  createLong,
 		Example:               createExample,
-		ValidArgsFunction:     completion.ResourceNameCompletionFunc(f, "serviceaccount"),
+		ValidArgsFunction:     completeFirstArgNames(f, serviceAccountNames),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(f, cmd, args); err != nil {
 				return usageError(err)

@@ -13,7 +13,6 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
-	"k8s.io/kubectl/pkg/util/completion"
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/hypershift"
@@ -168,8 +167,8 @@ func NewCmdRotate(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 	_ = cmd.RegisterFlagCompletionFunc("restart", cobra.FixedCompletions(restartModes, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("generate", cobra.FixedCompletions(hyperShiftKeyTypes, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
-	_ = cmd.RegisterFlagCompletionFunc("hosted-cluster", completion.ResourceNameCompletionFunc(f, "hostedclusters.hypershift.openshift.io"))
-	_ = cmd.RegisterFlagCompletionFunc("restart-namespace", completion.ResourceNameCompletionFunc(f, "namespace"))
+	_ = cmd.RegisterFlagCompletionFunc("hosted-cluster", completeFirstArgNames(f, hostedClusterNames))
+	_ = cmd.RegisterFlagCompletionFunc("restart-namespace", completeFirstArgNames(f, namespaceNames))
 	_ = cmd.RegisterFlagCompletionFunc("issuer", cobra.NoFileCompletions)
 	_ = cmd.MarkFlagFilename("key", "key", "pem")
 	_ = cmd.MarkFlagFilename("from", "yaml", "yml")
