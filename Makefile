@@ -23,8 +23,14 @@ KREW_VERSION ?= v0.4.3
 KREW_DIR := $(CURDIR)/.tools/krew-$(KREW_VERSION)
 KREW := $(KREW_DIR)/krew
 VALIDATE_KREW_MANIFEST := $(KREW_DIR)/validate-krew-manifest
+# smallstep's step, pinned, what `make bench` compares a one-token `verify`
+# process with (`step crypto jwt verify`); v0.21.0 is the version the Go
+# module proxy serves here. Built like goreleaser and krew, with the
+# plugin's flags (-trimpath -s -w, no cgo).
+STEP_VERSION ?= v0.21.0
+STEP := $(CURDIR)/.tools/step-$(STEP_VERSION)/step
 
-.PHONY: all build controlplane test check unit e2e krew fuzz bench demo docs tools dist manifest cluster-up cluster-down clean
+.PHONY: all build controlplane test check unit e2e krew fuzz bench step demo docs tools dist manifest cluster-up cluster-down clean
 
 all: build
 
@@ -70,6 +76,13 @@ fuzz:
 
 bench: controlplane
 	hack/bench.sh
+
+# Builds step once (about 5 minutes on 2 cores) and prints its path;
+# test/bench runs it on demand, so `go test -bench` alone works too.
+step: $(STEP)
+	@echo $(STEP)
+$(STEP):
+	CGO_ENABLED=0 GOBIN=$(dir $(STEP)) $(GO) install -trimpath -ldflags '-s -w' github.com/smallstep/cli/cmd/step@$(STEP_VERSION)
 
 demo: build controlplane
 	hack/demo.sh

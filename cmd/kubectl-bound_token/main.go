@@ -7,9 +7,12 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/cmd"
+	"github.com/bound-token/kubectl-bound-token/pkg/startup"
 )
 
 func main() {
 	streams := genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}
-	os.Exit(cmd.Execute(cmd.NewCmdBoundToken(streams), streams.ErrOut))
+	root := cmd.NewCmdBoundToken(streams)
+	startup.Resume()
+	os.Exit(cmd.Execute(root, streams.ErrOut))
 }

@@ -19,7 +19,6 @@ import (
 	"k8s.io/client-go/rest"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/scheme"
-	"k8s.io/kubectl/pkg/util/completion"
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/fileutil"
@@ -117,7 +116,7 @@ func newCmdCreate(f cmdutil.Factory, o *CreateOptions) *cobra.Command {
 		Short:                 "Create bound ServiceAccount tokens (TokenRequest API)",
 		Long:                  createLong,
 		Example:               createExample,
-		ValidArgsFunction:     completion.ResourceNameCompletionFunc(f, "serviceaccount"),
+		ValidArgsFunction:     completeFirstArgNames(f, serviceAccountNames),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(f, cmd, args); err != nil {
 				return err

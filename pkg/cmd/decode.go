@@ -18,7 +18,6 @@ import (
 	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/client-go/kubernetes"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
-	"k8s.io/kubectl/pkg/util/completion"
 	"k8s.io/kubectl/pkg/util/templates"
 	"sigs.k8s.io/yaml"
 
@@ -91,9 +90,7 @@ func NewCmdDecode(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 func addTokenInputFlags(f cmdutil.Factory, cmd *cobra.Command, in *tokenInput) {
 	cmd.Flags().StringVar(&in.File, "token-file", "", "Read the token from this file.")
 	cmd.Flags().StringVar(&in.FromSecret, "from-secret", "", "Read the token from this legacy token Secret (type kubernetes.io/service-account-token) in the namespace.")
-	_ = cmd.RegisterFlagCompletionFunc("from-secret", func(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-		return completion.CompGetResource(f, "secret", toComplete), cobra.ShellCompDirectiveNoFileComp
-	})
+	_ = cmd.RegisterFlagCompletionFunc("from-secret", completeNames(f, secretNames))
 }
 
 func clientFromFactory(f cmdutil.Factory) func() (kubernetes.Interface, string, error) {

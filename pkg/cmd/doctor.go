@@ -86,7 +86,7 @@ func NewCmdDoctor(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 	cmd.Flags().StringVar(&o.ServiceAccount, "serviceaccount", o.ServiceAccount, "ServiceAccount (in the namespace) to mint the probe token for.")
 	cmd.Flags().DurationVar(&o.IssuerTimeout, "issuer-timeout", o.IssuerTimeout, "Timeout for probing the issuer's public discovery.")
 	cmd.Flags().StringVar(&o.IssuerCA, "issuer-ca", "", "CA bundle for the issuer's public discovery, when it is not publicly trusted.")
-	o.fleet = addFleetFlags(cmd)
+	o.fleet = addFleetFlags(f, cmd)
 	return cmd
 }
 

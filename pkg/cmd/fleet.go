@@ -13,7 +13,6 @@ import (
 	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/client-go/dynamic"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
-	"k8s.io/kubectl/pkg/util/completion"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/doctor"
 	"github.com/bound-token/kubectl-bound-token/pkg/fleet"
@@ -50,7 +49,7 @@ func (ff *fleetFlags) complete(f cmdutil.Factory, cmd *cobra.Command, refuse map
 	return true, nil
 }
 
-func addFleetFlags(cmd *cobra.Command) *fleetFlags {
+func addFleetFlags(f cmdutil.Factory, cmd *cobra.Command) *fleetFlags {
 	ff := &fleetFlags{Parallel: fleet.DefaultParallel, ContextTimeout: fleet.DefaultContextTimeout}
 	fl := cmd.Flags()
 	fl.StringSliceVar(&ff.Contexts, "contexts", nil, "Run read-only in each of these kubeconfig contexts (comma-separated) and print one report; contexts reaching the same cluster run once.")
@@ -58,23 +57,20 @@ func addFleetFlags(cmd *cobra.Command) *fleetFlags {
 	fl.StringVar(&ff.Selector, "context-selector", "", "With --contexts or --all-contexts, only the contexts whose name matches this regular expression.")
 	fl.IntVar(&ff.Parallel, "parallel", ff.Parallel, "With --contexts or --all-contexts, how many clusters to check at once.")
 	fl.DurationVar(&ff.ContextTimeout, "context-timeout", ff.ContextTimeout, "With --contexts or --all-contexts, how long each cluster may take; a cluster that takes longer is reported as timed out.")
-	_ = cmd.RegisterFlagCompletionFunc("contexts", func(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-		return completeContextList(toComplete), cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveNoSpace
+	// The last name of the comma-separated list is completed.
+	contexts := completeKubeconfig(f, kubeconfigContexts)
+	_ = cmd.RegisterFlagCompletionFunc("contexts", func(c *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		head, last := "", toComplete
+		if i := strings.LastIndex(toComplete, ","); i >= 0 {
+			head, last = toComplete[:i+1], toComplete[i+1:]
+		}
+		names, _ := contexts(c, args, last)
+		for i := range names {
+			names[i] = head + names[i]
+		}
+		return names, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveNoSpace
 	})
 	return ff
-}
-
-// completeContextList completes the last name of a comma-separated list.
-func completeContextList(toComplete string) []string {
-	head, last := "", toComplete
-	if i := strings.LastIndex(toComplete, ","); i >= 0 {
-		head, last = toComplete[:i+1], toComplete[i+1:]
-	}
-	var out []string
-	for _, c := range completion.ListContextsInConfig(last) {
-		out = append(out, head+c)
-	}
-	return out
 }
 
 func (ff *fleetFlags) enabled() bool { return ff != nil && (len(ff.Contexts) > 0 || ff.AllContexts) }

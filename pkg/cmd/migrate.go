@@ -188,7 +188,7 @@ func newCmdMigrate(f cmdutil.Factory, o *MigrateOptions) *cobra.Command {
 	fl.StringVar(&o.Mode, "mode", o.Mode, "What --apply does: invalidate (label; reversible by removing it) or delete.")
 	fl.StringVar(&o.BackupDir, "backup-dir", "", "Folder for the backup (created 0700). Default: ./bound-token-backup-TIMESTAMP. An existing folder from an interrupted run is resumed.")
 	addWriteFlags(cmd, &o.writeFlags, "Secrets", `With --apply: "client" only prints what would change; "server" sends every change as a server-side dry run. No backup is written.`)
-	o.fleet = addFleetFlags(cmd)
+	o.fleet = addFleetFlags(f, cmd)
 	_ = cmd.RegisterFlagCompletionFunc("mode", cobra.FixedCompletions([]string{legacy.ModeInvalidate, legacy.ModeDelete}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("backup-dir", completeBackupDirs)
 	_ = cmd.RegisterFlagCompletionFunc("audit-log", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {

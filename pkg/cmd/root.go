@@ -12,7 +12,6 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
-	"k8s.io/kubectl/pkg/util/completion"
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/redact"
@@ -70,7 +69,6 @@ func NewCmdBoundToken(streams genericiooptions.IOStreams) *cobra.Command {
 	addLogFlags(root)
 
 	f := cmdutil.NewFactory(cmdutil.NewMatchVersionFlags(configFlags))
-	completion.SetFactoryForCompletion(f)
 
 	groups := templates.CommandGroups{
 		{
@@ -120,19 +118,10 @@ func NewCmdBoundToken(streams genericiooptions.IOStreams) *cobra.Command {
 
 // registerGlobalCompletions completes the kubeconfig flags as kubectl does.
 func registerGlobalCompletions(root *cobra.Command, f cmdutil.Factory) {
-	noFiles := cobra.ShellCompDirectiveNoFileComp
-	_ = root.RegisterFlagCompletionFunc("namespace", func(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-		return completion.CompGetResource(f, "namespace", toComplete), noFiles
-	})
-	_ = root.RegisterFlagCompletionFunc("context", func(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-		return completion.ListContextsInConfig(toComplete), noFiles
-	})
-	_ = root.RegisterFlagCompletionFunc("cluster", func(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-		return completion.ListClustersInConfig(toComplete), noFiles
-	})
-	_ = root.RegisterFlagCompletionFunc("user", func(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-		return completion.ListUsersInConfig(toComplete), noFiles
-	})
+	_ = root.RegisterFlagCompletionFunc("namespace", completeNames(f, namespaceNames))
+	_ = root.RegisterFlagCompletionFunc("context", completeKubeconfig(f, kubeconfigContexts))
+	_ = root.RegisterFlagCompletionFunc("cluster", completeKubeconfig(f, kubeconfigClusters))
+	_ = root.RegisterFlagCompletionFunc("user", completeKubeconfig(f, kubeconfigUsers))
 }
 
 // newCmdOptions mirrors `kubectl options`: global flags are listed there so

@@ -104,6 +104,7 @@ func NewCmdRotate(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 	hc.addFlags(fl)
 	fl.StringVar(&issuer, "issuer", "", "Deprecated: use 'rotate issuer URL'.")
 	fl.StringVar(&hosted, "hosted-cluster", "", "Deprecated: use 'rotate hosted-cluster NAME'.")
+	_ = cmd.RegisterFlagCompletionFunc("hosted-cluster", completeFirstArgNames(f, hostedClusterNames))
 	fl.DurationVar(&timeout, "timeout", timeout, "How long to wait for the rollout.")
 	addDryRunFlag(cmd)
 	addPrintFlags(cmd, pf)

@@ -16,7 +16,6 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
-	"k8s.io/kubectl/pkg/util/completion"
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/hypershift"
@@ -109,7 +108,7 @@ func NewCmdRotateHostedCluster(f cmdutil.Factory, streams genericiooptions.IOStr
 		Long:                  rotateHostedClusterLong,
 		Example:               rotateHostedClusterExample,
 		Args:                  argsUsage(cobra.ExactArgs(1)),
-		ValidArgsFunction:     completion.ResourceNameCompletionFunc(f, "hostedclusters.hypershift.openshift.io"),
+		ValidArgsFunction:     completeFirstArgNames(f, hostedClusterNames),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runOptions(o, f, cmd, args)
 		},

@@ -15,7 +15,6 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
-	"k8s.io/kubectl/pkg/util/completion"
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/fileutil"
@@ -136,7 +135,7 @@ func (o *RotateIssuerOptions) addFlags(fl *flag.FlagSet) {
 
 func (o *RotateIssuerOptions) registerCompletions(f cmdutil.Factory, cmd *cobra.Command) {
 	_ = cmd.RegisterFlagCompletionFunc("restart", cobra.FixedCompletions(openshift.RestartModes, cobra.ShellCompDirectiveNoFileComp))
-	_ = cmd.RegisterFlagCompletionFunc("restart-namespace", completion.ResourceNameCompletionFunc(f, "namespace"))
+	_ = cmd.RegisterFlagCompletionFunc("restart-namespace", completeNames(f, namespaceNames))
 	_ = cmd.MarkFlagFilename("from", "yaml", "yml")
 	_ = cmd.MarkFlagFilename("backup", "yaml", "yml")
 }

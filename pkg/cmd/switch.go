@@ -192,7 +192,7 @@ func newCmdSwitch(f cmdutil.Factory, o *SwitchOptions) *cobra.Command {
 	fl.BoolVar(&o.Wait, "wait", o.Wait, "With --apply, wait for each rollout as kubectl rollout status does.")
 	fl.DurationVar(&o.Timeout, "timeout", o.Timeout, "With --apply, how long to wait for the rollouts.")
 	addWriteFlags(cmd, &o.writeFlags, "workloads", `With --apply: "client" reports what would be switched without sending a change; "server" sends each patch with dryRun=All (admitted and validated, nothing stored). Nothing is backed up, asked or waited for.`)
-	o.fleet = addFleetFlags(cmd)
+	o.fleet = addFleetFlags(f, cmd)
 	_ = cmd.RegisterFlagCompletionFunc("backup-dir", completeBackupDirs)
 	_ = cmd.RegisterFlagCompletionFunc("duration", cobra.FixedCompletions([]string{"3607s", "1h", "24h"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
