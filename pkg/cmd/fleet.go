@@ -16,6 +16,7 @@ import (
 
 	"github.com/bound-token/kubectl-bound-token/pkg/doctor"
 	"github.com/bound-token/kubectl-bound-token/pkg/fleet"
+	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 	"github.com/bound-token/kubectl-bound-token/pkg/switcher"
 )
@@ -138,7 +139,7 @@ func runFleet(ctx context.Context, streams genericiooptions.IOStreams, ff *fleet
 		ns = "" // each context's own
 	}
 	o := fleet.Options{Namespace: ns, Parallel: ff.Parallel, ContextTimeout: ff.ContextTimeout, QPS: qps, Burst: burst,
-		Terminal: stdinTerminal(streams.In), Warnings: streams.ErrOut}
+		Terminal: isTerminal(streams.In), Warnings: streams.ErrOut}
 	onTerminal := isTerminal(streams.ErrOut)
 	if onTerminal {
 		o.Progress = func(done, total int) { fmt.Fprintf(streams.ErrOut, "\r\033[Kclusters done: %d/%d", done, total) }
@@ -194,8 +195,8 @@ func printFleetSummary(w io.Writer, r *fleet.Report) {
 	if len(sum.FailedClusters) > 0 {
 		failed = strings.Join(sum.FailedClusters, ", ")
 	}
-	fmt.Fprintf(w, "%d cluster%s (%d context%s), %d checked: %s; failed: %s.\n", sum.Clusters, plural(sum.Clusters),
-		sum.Contexts, plural(sum.Contexts), sum.Checked, countsLine(sum.Verdicts), failed)
+	fmt.Fprintf(w, "%d cluster%s (%d context%s), %d checked: %s; failed: %s.\n", sum.Clusters, text.Plural(sum.Clusters),
+		sum.Contexts, text.Plural(sum.Contexts), sum.Checked, countsLine(sum.Verdicts), failed)
 }
 
 // prefixLines writes each line of b to w after prefix.
@@ -312,7 +313,7 @@ func (o *SwitchOptions) runFleet(ctx context.Context) error {
 				fmt.Fprintln(w)
 			}
 			plans := s.Result.([]*switcher.Plan)
-			fmt.Fprintf(w, "CONTEXT %s: %d workload%s read legacy token Secrets\n", s.Context, len(plans), plural(len(plans)))
+			fmt.Fprintf(w, "CONTEXT %s: %d workload%s read legacy token Secrets\n", s.Context, len(plans), text.Plural(len(plans)))
 			for _, p := range plans {
 				writePlan(w, p)
 			}

@@ -265,7 +265,7 @@ func (o *RotateIssuerOptions) confirm(*openshift.IssuerPlan) (bool, error) {
 	if o.Yes {
 		return true, nil
 	}
-	if !stdinTerminal(o.In) {
+	if !isTerminal(o.In) {
 		return false, usageErrorf("changing the issuer rolls out kube-apiserver on every node; add --yes to confirm")
 	}
 	return confirm(o.In, o.ErrOut, "Proceed?"), nil

@@ -20,10 +20,6 @@ func isTerminal(stream any) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// stdinTerminal is isTerminal for the commands that still call it by this
-// name (rotate).
-func stdinTerminal(in io.Reader) bool { return isTerminal(in) }
-
 // confirm asks a y/N question on errOut and reads the answer from in; only
 // "y" or "yes" is a yes.
 func confirm(in io.Reader, errOut io.Writer, question string) bool {

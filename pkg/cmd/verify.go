@@ -19,6 +19,7 @@ import (
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
 	"github.com/bound-token/kubectl-bound-token/pkg/jwt"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 	"github.com/bound-token/kubectl-bound-token/pkg/verify"
@@ -275,7 +276,7 @@ func (o *VerifyOptions) printHuman(v *verify.Verdict, check *verify.Checker) {
 			fmt.Fprintln(o.Out)
 		}
 	} else {
-		fmt.Fprintf(o.Out, "REJECTED (%d problem%s):\n", len(v.Errors), plural(len(v.Errors)))
+		fmt.Fprintf(o.Out, "REJECTED (%d problem%s):\n", len(v.Errors), text.Plural(len(v.Errors)))
 		for _, e := range v.Errors {
 			fmt.Fprintf(o.Out, "  - %s\n", printable(e))
 		}
@@ -364,11 +365,4 @@ func batchLine(w io.Writer, v *verify.Verdict, now time.Time) {
 		return
 	}
 	fmt.Fprintf(w, "%d\tREJECTED\t%s\t%s\n", v.Line, subject, printable(strings.Join(v.Errors, "; ")))
-}
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
 }
