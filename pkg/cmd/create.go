@@ -321,7 +321,7 @@ func (o *CreateOptions) Run(ctx context.Context) error {
 	}
 	if failed > 0 {
 		if len(targets) == 1 {
-			return silentFailure
+			return silent(ExitFailed)
 		}
 		return failedErrorf("%d of %d tokens could not be created", failed, len(targets))
 	}

@@ -157,7 +157,7 @@ func (o *DoctorOptions) Run(ctx context.Context) error {
 		return silent(ExitUsage)
 	}
 	if doctor.Failed(checks) {
-		return silentFailure
+		return silent(ExitFailed)
 	}
 	return nil
 }

@@ -126,10 +126,6 @@ func unreachableError(err error, what string) error {
 	return usageErrorf("cannot reach the cluster%s: %v; %s (check the kubeconfig's server, --context and --server)", where, cause, what)
 }
 
-// silentFailure ends the command with ExitFailed after the command already
-// reported the details itself.
-var silentFailure = silent(ExitFailed)
-
 // Execute runs the root command and maps errors to exit codes. Errors print as
 // one line, "error: ...", like kubectl.
 func Execute(root *cobra.Command, errOut io.Writer) int {

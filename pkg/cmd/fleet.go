@@ -149,7 +149,7 @@ func runFleet(ctx context.Context, streams genericiooptions.IOStreams, ff *fleet
 		fmt.Fprintln(streams.ErrOut)
 	}
 	if err != nil {
-		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("interrupted: %v", err)}
+		return failedErrorf("interrupted: %v", err)
 	}
 	switch format {
 	case "json", "yaml":
@@ -174,9 +174,9 @@ func runFleet(ctx context.Context, streams genericiooptions.IOStreams, ff *fleet
 	case fleet.ExitOK:
 		return nil
 	case fleet.ExitFailed:
-		return silentFailure
+		return silent(ExitFailed)
 	}
-	return &ExitError{Code: ExitUsage}
+	return silent(ExitUsage)
 }
 
 // printFleetSummary says on stderr which clusters could not be checked,

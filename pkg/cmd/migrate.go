@@ -638,7 +638,7 @@ func (o *MigrateOptions) runApply(ctx context.Context) error {
 	}
 	for _, oc := range res.Outcomes {
 		if oc.Failed() {
-			return silentFailure
+			return silent(ExitFailed)
 		}
 	}
 	return nil

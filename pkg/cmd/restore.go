@@ -166,7 +166,7 @@ func (o *RestoreOptions) Run(ctx context.Context) error {
 		return failedErrorf("interrupted; run restore again to finish")
 	}
 	if failed {
-		return silentFailure
+		return silent(ExitFailed)
 	}
 	return nil
 }
@@ -193,7 +193,7 @@ func (o *RestoreOptions) runSwitch(ctx context.Context, r *legacy.Restorable) er
 		return failedErrorf("interrupted; run restore again to finish")
 	}
 	if failed {
-		return silentFailure
+		return silent(ExitFailed)
 	}
 	return nil
 }

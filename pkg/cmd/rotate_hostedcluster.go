@@ -262,7 +262,7 @@ func (o *RotateHostedClusterOptions) wait(ctx context.Context, res *hypershift.R
 		if res.OldSecret != "" {
 			rollback = fmt.Sprintf("roll back with: kubectl patch hostedcluster %s -n %s --type merge -p '{\"spec\":{\"serviceAccountSigningKey\":{\"name\":\"%s\"}}}'", o.HostedCluster, o.Namespace, res.OldSecret)
 		}
-		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("%w; the patch was made: spec.serviceAccountSigningKey points at Secret %s (kid %s); %s", err, res.NewSecret, res.NewKeyID, rollback)}
+		return failedErrorf("%w; the patch was made: spec.serviceAccountSigningKey points at Secret %s (kid %s); %s", err, res.NewSecret, res.NewKeyID, rollback)
 	}
 	fmt.Fprintf(o.ErrOut, "HyperShift accepted the key and deployment %s/%s rolled out\n", res.ControlPlaneNamespace, hypershift.KASDeployment)
 	return nil
@@ -278,14 +278,14 @@ func (o *RotateHostedClusterOptions) exitError(err error) error {
 	switch {
 	case errors.As(err, &we) && we.KeptSecret != "":
 		ns, name, _ := strings.Cut(we.KeptSecret, "/")
-		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("%w; the new Secret %s is kept: run the same command again with --key FILE and, if you gave one, the same --secret-name "+
-			"(a generated key is in the Secret: kubectl get secret -n %s %s -o jsonpath='{.data.key}' | base64 -d > FILE), or delete the Secret", err, we.KeptSecret, ns, name)}
+		return failedErrorf("%w; the new Secret %s is kept: run the same command again with --key FILE and, if you gave one, the same --secret-name "+
+			"(a generated key is in the Secret: kubectl get secret -n %s %s -o jsonpath='{.data.key}' | base64 -d > FILE), or delete the Secret", err, we.KeptSecret, ns, name)
 	case errors.As(err, &we):
-		return &ExitError{Code: ExitFailed, Err: err}
+		return failedError(err)
 	case errors.As(err, &re) && re.Forceable:
-		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("%w; or add --force to rotate anyway", err)}
+		return failedErrorf("%w; or add --force to rotate anyway", err)
 	case errors.As(err, &re):
-		return &ExitError{Code: ExitFailed, Err: err}
+		return failedError(err)
 	case errors.Is(err, hypershift.ErrNotHyperShift):
 		return usageErrorf("%v; point --kubeconfig at the management cluster", err)
 	case errors.Is(err, hypershift.ErrSecretTaken):

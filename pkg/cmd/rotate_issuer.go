@@ -304,9 +304,9 @@ func (o *RotateIssuerOptions) exitError(err error, res *openshift.IssuerRotation
 		if clusterUnreachable(err) {
 			return unreachableError(err, "nothing changed")
 		}
-		return &ExitError{Code: ExitFailed, Err: err}
+		return failedError(err)
 	case openshift.StageConfirm:
-		return &ExitError{Code: ExitFailed, Err: err}
+		return failedError(err)
 	case openshift.StageBackup:
 		if errors.Is(err, fileutil.ErrExists) {
 			return usageErrorf("%v; choose another --backup; nothing changed", err)
@@ -319,5 +319,5 @@ func (o *RotateIssuerOptions) exitError(err error, res *openshift.IssuerRotation
 			out.Err, res.Issuer, res.SinceRevision, res.Backup)
 		return out
 	}
-	return &ExitError{Code: ExitFailed, Err: err}
+	return failedError(err)
 }

@@ -364,7 +364,7 @@ func (o *SwitchOptions) runApply(ctx context.Context, plans []*switcher.Plan) er
 	}
 	if switchable > 0 {
 		if err := switcher.CheckAccess(ctx, o.Client, plans); err != nil {
-			return &ExitError{Code: ExitUsage, Err: err}
+			return usageError(err)
 		}
 	}
 	dry := o.DryRun != legacy.DryRunNone
@@ -425,7 +425,7 @@ func (o *SwitchOptions) runApply(ctx context.Context, plans []*switcher.Plan) er
 	}
 	for _, oc := range out {
 		if !switcher.Done(oc) {
-			return silentFailure
+			return silent(ExitFailed)
 		}
 	}
 	return nil

@@ -224,7 +224,7 @@ func (o *VerifyOptions) Run(ctx context.Context) error {
 		o.printHuman(v, check)
 	}
 	if !v.Verified {
-		return silentFailure
+		return silent(ExitFailed)
 	}
 	return nil
 }
@@ -345,7 +345,7 @@ func (o *VerifyOptions) runBatch(ctx context.Context, check *verify.Checker) err
 		fmt.Fprintf(o.ErrOut, "%d of %d tokens verified\n", total-rejected, total)
 	}
 	if rejected > 0 {
-		return silentFailure
+		return silent(ExitFailed)
 	}
 	return nil
 }
