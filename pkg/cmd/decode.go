@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -19,7 +18,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
-	"sigs.k8s.io/yaml"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/jwt"
 )
@@ -152,26 +150,6 @@ type tokenView struct {
 
 func newTokenView(t *jwt.Token) tokenView {
 	return tokenView{Header: t.HeaderMap(), Payload: t.PayloadMap(), Legacy: t.Claims.IsLegacy()}
-}
-
-// printStructured is verify's and rotate's -o until they take PrintFlags
-// like every other command.
-func printStructured(w io.Writer, format string, v any) error {
-	var (
-		b   []byte
-		err error
-	)
-	if format == "yaml" {
-		b, err = yaml.Marshal(v)
-	} else {
-		b, err = json.MarshalIndent(v, "", "  ")
-		b = append(b, '\n')
-	}
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(b)
-	return err
 }
 
 func printTokenHuman(w io.Writer, t *jwt.Token, now time.Time) {
