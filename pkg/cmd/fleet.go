@@ -99,6 +99,11 @@ func (ff *fleetFlags) validate(cmd *cobra.Command, refuse map[string]string) err
 			return fmt.Errorf("--%s names one cluster: with --contexts or --all-contexts each context brings its own; drop --%s", n, n)
 		}
 	}
+	// A FleetReport has no name; wide and the plain tables are the
+	// commands' own, and every other -o prints the FleetReport.
+	if f := cmd.Flag("output"); f != nil && f.Value.String() == "name" {
+		return fmt.Errorf("--output %q is not supported with --contexts or --all-contexts; use wide, json, yaml, jsonpath or go-template", "name")
+	}
 	for n, why := range refuse {
 		if f := cmd.Flag(n); f != nil && f.Changed {
 			return fmt.Errorf("--%s cannot be used with --contexts or --all-contexts: %s", n, why)
@@ -114,10 +119,11 @@ func (ff *fleetFlags) validate(cmd *cobra.Command, refuse map[string]string) err
 // follow CONTEXT.
 type fleetTable func(w io.Writer, sections []fleet.Section)
 
-// runFleet runs fn in each selected context and prints the report: -o
-// json|yaml as one document, otherwise table(s), then failures and the
-// summary on stderr. Its error carries the fleet's exit code.
-func runFleet(ctx context.Context, streams genericiooptions.IOStreams, ff *fleetFlags, command, format string,
+// runFleet runs fn in each selected context and prints the report: with
+// the command's -o printer (built in its Complete) as one FleetReport,
+// otherwise (p nil) table(s), then failures and the summary on stderr. Its
+// error carries the fleet's exit code.
+func runFleet(ctx context.Context, streams genericiooptions.IOStreams, ff *fleetFlags, command string, p printers.ResourcePrinter,
 	qps float32, burst int, fn fleet.Func, table fleetTable) error {
 	if ctx == nil {
 		ctx = context.Background()
@@ -151,12 +157,8 @@ func runFleet(ctx context.Context, streams genericiooptions.IOStreams, ff *fleet
 	if err != nil {
 		return failedErrorf("interrupted: %v", err)
 	}
-	switch format {
-	case "json", "yaml":
-		var p printers.ResourcePrinter = &printers.JSONPrinter{}
-		if format == "yaml" {
-			p = &printers.YAMLPrinter{}
-		}
+	switch {
+	case p != nil:
 		if err := p.PrintObj(r, streams.Out); err != nil {
 			return err
 		}
@@ -212,11 +214,6 @@ func prefixLines(w io.Writer, prefix string, b []byte) {
 // are refused: changing many clusters at once needs its own design, and
 // an audit log belongs to one cluster.
 func (o *MigrateOptions) runFleet(ctx context.Context) error {
-	switch o.format() {
-	case "", "wide", "json", "yaml":
-	default:
-		return usageErrorf("--output %q is not supported with --contexts or --all-contexts; use wide, json or yaml", o.format())
-	}
 	fn := func(ctx context.Context, c *fleet.Cluster) (fleet.Result, error) {
 		one := *o
 		one.Client, one.Namespace = c.Client, c.Namespace
@@ -246,7 +243,7 @@ func (o *MigrateOptions) runFleet(ctx context.Context) error {
 			prefixLines(o.ErrOut, "context "+s.Context+": ", b.Bytes())
 		}
 	}
-	return runFleet(ctx, o.IOStreams, o.fleet, "migrate", o.format(), o.QPS, o.Burst, fn, table)
+	return runFleet(ctx, o.IOStreams, o.fleet, "migrate", o.printer, o.QPS, o.Burst, fn, table)
 }
 
 // runFleet is doctor in each context; a context whose API does not
@@ -284,7 +281,7 @@ func (o *DoctorOptions) runFleet(ctx context.Context) error {
 		}
 		_ = tw.Flush()
 	}
-	return runFleet(ctx, o.IOStreams, o.fleet, "doctor", outputFormat(o.PrintFlags), 0, 0, fn, table)
+	return runFleet(ctx, o.IOStreams, o.fleet, "doctor", o.printer, 0, 0, fn, table)
 }
 
 // runFleet is switch's plan in each context; --apply is refused.
@@ -319,5 +316,5 @@ func (o *SwitchOptions) runFleet(ctx context.Context) error {
 			}
 		}
 	}
-	return runFleet(ctx, o.IOStreams, o.fleet, "switch", o.format(), o.QPS, o.Burst, fn, table)
+	return runFleet(ctx, o.IOStreams, o.fleet, "switch", o.printer, o.QPS, o.Burst, fn, table)
 }

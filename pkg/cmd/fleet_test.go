@@ -27,6 +27,7 @@ func TestFleetRefusesBadFlagsBeforeTouchingAnything(t *testing.T) {
 		{[]string{"migrate", "--all-contexts", "--parallel", "0"}, "must be positive"},
 		{[]string{"migrate", "--all-contexts", "-o", "name"}, `--output "name" is not supported with --contexts`},
 		{[]string{"switch", "--all-contexts", "--apply", "--yes"}, "--apply cannot be used"},
+		{[]string{"switch", "--all-contexts", "-o", "name"}, `--output "name" is not supported with --contexts`},
 		{[]string{"switch", "--contexts", "a,b", "--server", "https://x"}, "--server names one cluster"},
 		{[]string{"doctor", "--all-contexts", "--context", "a"}, "--context names one cluster"},
 		{[]string{"doctor", "--parallel", "3"}, "only makes sense with"},
@@ -49,9 +50,10 @@ func closedPort(t *testing.T) string {
 	return addr
 }
 
-// A fleet where no cluster answers exits 2, names every context once, and
-// -o json is one document with a section each.
-func TestFleetNothingCheckedExits2WithOneDocument(t *testing.T) {
+// unreachableFleet writes a kubeconfig with contexts east and west, whose
+// servers do not answer.
+func unreachableFleet(t *testing.T) string {
+	t.Helper()
 	cfg := clientcmdapi.NewConfig()
 	for _, n := range []string{"east", "west"} {
 		cfg.Clusters[n] = &clientcmdapi.Cluster{Server: "https://" + closedPort(t)}
@@ -62,6 +64,13 @@ func TestFleetNothingCheckedExits2WithOneDocument(t *testing.T) {
 	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
 		t.Fatal(err)
 	}
+	return path
+}
+
+// A fleet where no cluster answers exits 2, names every context once, and
+// -o json is one document with a section each.
+func TestFleetNothingCheckedExits2WithOneDocument(t *testing.T) {
+	path := unreachableFleet(t)
 	for _, command := range []string{"migrate", "doctor", "switch"} {
 		out, errOut := &bytes.Buffer{}, &bytes.Buffer{}
 		root := NewCmdBoundToken(genericiooptions.IOStreams{In: strings.NewReader(""), Out: out, ErrOut: errOut})
@@ -88,4 +97,20 @@ func TestFleetNothingCheckedExits2WithOneDocument(t *testing.T) {
 		}
 	}
 	_ = os.Remove(path)
+}
+
+// The fleet prints through the command's own -o printer, built in
+// Complete: jsonpath and go-template read the FleetReport too.
+func TestFleetPrintsThroughTheCommandsPrinter(t *testing.T) {
+	path := unreachableFleet(t)
+	for _, command := range []string{"migrate", "doctor", "switch"} {
+		for _, o := range []string{"jsonpath={.kind} {.summary.checked}", "go-template={{.kind}} {{.summary.checked}}"} {
+			out, errOut := &bytes.Buffer{}, &bytes.Buffer{}
+			root := NewCmdBoundToken(genericiooptions.IOStreams{In: strings.NewReader(""), Out: out, ErrOut: errOut})
+			root.SetArgs([]string{"--kubeconfig", path, command, "--all-contexts", "-o", o})
+			if code := Execute(root, errOut); code != ExitUsage || out.String() != "FleetReport 0" {
+				t.Errorf("%s -o %s: exit %d, stdout %q; want exit 2 and %q; stderr %s", command, o, code, out, "FleetReport 0", errOut)
+			}
+		}
+	}
 }
