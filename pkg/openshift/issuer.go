@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/fileutil"
+	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
 	"github.com/bound-token/kubectl-bound-token/pkg/retry"
 )
 
@@ -97,7 +98,7 @@ func Plan(ctx context.Context, dyn dynamic.Interface, newIssuer string, duringRo
 		return nil, fmt.Errorf("%d service-account issuers are already trusted, the operator's limit: another change would drop one that tokens may still use; retry after the oldest expires (%s)", len(p.Trusted), oldest)
 	}
 	if c := st.Condition(CondNodeInstallerProgressing); c != nil && c.Status == "True" && !duringRollout {
-		return nil, fmt.Errorf("a kube-apiserver rollout is in progress (%s): wait for it first with `kubectl bound-token wait`", oneLine(c.Message))
+		return nil, fmt.Errorf("a kube-apiserver rollout is in progress (%s): wait for it first with `kubectl bound-token wait`", text.OneLine(c.Message, 0))
 	}
 	return p, nil
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
 )
 
 // NoRevision means "no --since-revision": any finished rollout counts.
@@ -69,7 +71,7 @@ func Evaluate(st *KubeAPIServerStatus, since int32) Progress {
 	if newRevision && !p.Done {
 		if d := st.Condition(CondNodeInstallerDegraded); d != nil && d.Status == "True" && !degradedOnlyBefore(d.Message, st.LatestAvailableRevision) {
 			p.Failed = true
-			p.Failures = append(p.Failures, fmt.Sprintf("%s: %s: %s", CondNodeInstallerDegraded, d.Reason, oneLine(d.Message)))
+			p.Failures = append(p.Failures, fmt.Sprintf("%s: %s: %s", CondNodeInstallerDegraded, d.Reason, text.OneLine(d.Message, 0)))
 		}
 		for _, n := range st.NodeStatuses {
 			if n.LastFailedRevision == st.LatestAvailableRevision && n.LastFailedRevision > 0 && n.CurrentRevision != st.LatestAvailableRevision {
@@ -78,7 +80,7 @@ func Evaluate(st *KubeAPIServerStatus, since int32) Progress {
 					msg += " (" + n.LastFailedReason + ")"
 				}
 				if len(n.LastFailedRevisionErrors) > 0 {
-					msg += ": " + oneLine(strings.Join(n.LastFailedRevisionErrors, "; "))
+					msg += ": " + text.OneLine(strings.Join(n.LastFailedRevisionErrors, "; "), 0)
 				}
 				p.Failures = append(p.Failures, msg)
 			}
@@ -134,8 +136,4 @@ func (p Progress) Summary() string {
 		s += " (waiting for the operator to report AllNodesAtLatestRevision)"
 	}
 	return s
-}
-
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
 }

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
 	"github.com/bound-token/kubectl-bound-token/pkg/retry"
 )
 
@@ -120,7 +121,7 @@ func (w *Waiter) Wait(ctx context.Context) (Progress, error) {
 			if e := classify(err); errors.Is(e, ErrNotOpenShift) || apierrors.IsForbidden(err) {
 				return last, e
 			}
-			w.reconnect("watch failed: " + oneLine(err.Error()))
+			w.reconnect("watch failed: " + text.OneLine(err.Error(), 0))
 			if !sleep(ctx, delay) {
 				return last, ctx.Err()
 			}
