@@ -310,7 +310,7 @@ func (o *CreateOptions) Run(ctx context.Context) error {
 	for _, r := range results {
 		if r.Err != nil {
 			failed++
-			fmt.Fprintf(o.ErrOut, "error: %v\n", r.Err)
+			fmt.Fprintf(o.ErrOut, "error: %v\n", mintAdvice(r.Err))
 			continue
 		}
 		ok = append(ok, r.TokenRequest)
@@ -413,4 +413,20 @@ func (o *CreateOptions) emit(ok []*authenticationv1.TokenRequest) error {
 		}
 	}
 	return nil
+}
+
+// mintAdvice adds to a pkg/tokens error the flag that changes the outcome;
+// the domain package names only the problem.
+func mintAdvice(err error) error {
+	switch {
+	case errors.Is(err, tokens.ErrBoundObjectRecreated):
+		return fmt.Errorf("%w; drop --bound-object-uid to bind to the current one", err)
+	case errors.Is(err, tokens.ErrBoundObjectNotFound):
+		return fmt.Errorf("%w: check --bound-object-name", err)
+	case errors.Is(err, tokens.ErrBoundObjectForbidden):
+		return fmt.Errorf("%w; pass --bound-object-uid or ask for that permission", err)
+	case errors.Is(err, tokens.ErrDurationRejected):
+		return fmt.Errorf("%w; choose another --duration", err)
+	}
+	return err
 }

@@ -4,6 +4,7 @@ package tokens
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -174,10 +175,40 @@ func ResolveBoundObject(ctx context.Context, client kubernetes.Interface, t Targ
 		return nil, err
 	}
 	if out.UID != "" && out.UID != string(uid) {
-		return nil, fmt.Errorf("%s %q has uid %s, not %s: it was deleted and re-created; drop --bound-object-uid to bind to the current one", strings.ToLower(b.Kind), b.Name, uid, out.UID)
+		return nil, problem(ErrBoundObjectRecreated, "%s %q has uid %s, not %s: it was deleted and re-created", strings.ToLower(b.Kind), b.Name, uid, out.UID)
 	}
 	out.UID = string(uid)
 	return &out, nil
+}
+
+// The problems a caller may want to advise on in its own terms (a CLI
+// names its flags): errors.Is(err, ErrBoundObjectNotFound) and so on. The
+// error's text names the problem only.
+var (
+	// ErrBoundObjectRecreated: the bound object's uid is not the one asked
+	// for; binding to the current object needs no uid.
+	ErrBoundObjectRecreated = errors.New("bound object re-created")
+	// ErrBoundObjectNotFound: no object of that kind and name.
+	ErrBoundObjectNotFound = errors.New("bound object not found")
+	// ErrBoundObjectForbidden: the caller may not read the bound object to
+	// learn its uid; giving the uid avoids the read.
+	ErrBoundObjectForbidden = errors.New("bound object lookup forbidden")
+	// ErrDurationRejected: kube-apiserver refused the token lifetime.
+	ErrDurationRejected = errors.New("token duration rejected")
+)
+
+// problemError is an error whose text is its own and which errors.Is
+// matches to one of the problems above.
+type problemError struct {
+	kind error
+	msg  string
+}
+
+func (e *problemError) Error() string        { return e.msg }
+func (e *problemError) Is(target error) bool { return target == e.kind }
+
+func problem(kind error, format string, a ...any) error {
+	return &problemError{kind: kind, msg: fmt.Sprintf(format, a...)}
 }
 
 func explainLookup(err error, kind, ns, name string) error {
@@ -190,9 +221,9 @@ func explainLookup(err error, kind, ns, name string) error {
 	}
 	switch {
 	case apierrors.IsNotFound(err):
-		return fmt.Errorf("%s %q not found%s: check --bound-object-name", kind, name, where)
+		return problem(ErrBoundObjectNotFound, "%s %q not found%s", kind, name, where)
 	case apierrors.IsForbidden(err):
-		return fmt.Errorf("not allowed to get %ss%s to look up the uid of %q (RBAC verb \"get\" on resource %q); pass --bound-object-uid or ask for that permission", kind, where, name, kind+"s")
+		return problem(ErrBoundObjectForbidden, "not allowed to get %ss%s to look up the uid of %q (RBAC verb \"get\" on resource %q)", kind, where, name, kind+"s")
 	}
 	return fmt.Errorf("look up %s %q%s: %w", kind, name, where, err)
 }
@@ -249,9 +280,9 @@ func Explain(err error, t Target, req Request) error {
 		}
 		return fmt.Errorf("serviceaccount %s: pod %q runs as another serviceaccount; bind the token to a pod of %q or create it for the pod's serviceaccount", t, name, t.Name)
 	case apierrors.IsInvalid(err) && strings.Contains(msg, "expirationSeconds"):
-		return fmt.Errorf("serviceaccount %s: the server rejected --duration %s: %s", t, req.Duration, msg)
+		return problem(ErrDurationRejected, "serviceaccount %s: the server rejected the duration %s: %s", t, req.Duration, msg)
 	case apierrors.IsConflict(err):
-		return fmt.Errorf("serviceaccount %s: uid mismatch, the object was deleted and re-created; drop --bound-object-uid (server said: %s)", t, msg)
+		return problem(ErrBoundObjectRecreated, "serviceaccount %s: uid mismatch, the bound object was deleted and re-created (server said: %s)", t, msg)
 	}
 	return fmt.Errorf("serviceaccount %s: %w", t, err)
 }

@@ -199,13 +199,13 @@ func TestResolveBoundObject(t *testing.T) {
 	if b, err := ResolveBoundObject(ctx, cs, Target{"ns", "default"}, &BoundObject{Kind: "Pod", Name: "plain"}); err != nil || b.UID != "plain-uid" {
 		t.Fatalf("pod without serviceAccountName runs as default: %+v %v", b, err)
 	}
-	if _, err := ResolveBoundObject(ctx, cs, Target{"ns", "web"}, &BoundObject{Kind: "Pod", Name: "web", UID: "stale"}); err == nil || !strings.Contains(err.Error(), "re-created") {
+	if _, err := ResolveBoundObject(ctx, cs, Target{"ns", "web"}, &BoundObject{Kind: "Pod", Name: "web", UID: "stale"}); !errors.Is(err, ErrBoundObjectRecreated) || !strings.Contains(err.Error(), "re-created") || strings.Contains(err.Error(), "--") {
 		t.Fatalf("stale uid: %v", err)
 	}
 	if b, err := ResolveBoundObject(ctx, cs, Target{"ns", "web"}, &BoundObject{Kind: "Node", Name: "n1"}); err != nil || b.UID != "node-uid" {
 		t.Fatalf("node: %+v %v", b, err)
 	}
-	if _, err := ResolveBoundObject(ctx, cs, Target{"ns", "web"}, &BoundObject{Kind: "Secret", Name: "nope"}); err == nil || !strings.Contains(err.Error(), `secret "nope" not found in namespace "ns"`) {
+	if _, err := ResolveBoundObject(ctx, cs, Target{"ns", "web"}, &BoundObject{Kind: "Secret", Name: "nope"}); !errors.Is(err, ErrBoundObjectNotFound) || err.Error() != `secret "nope" not found in namespace "ns"` {
 		t.Fatalf("missing secret: %v", err)
 	}
 }
@@ -236,8 +236,13 @@ func TestExplainServerErrors(t *testing.T) {
 	// The server's real duration error, as kube-apiserver words it.
 	inv := apierrors.NewInvalid(schema.GroupKind{Group: "authentication.k8s.io", Kind: "TokenRequest"}, "",
 		fieldErr{}.list("spec.expirationSeconds", "may not specify a duration less than 10 minutes"))
-	if got := Explain(inv, tg, Request{Duration: time.Minute}).Error(); !strings.Contains(got, "rejected --duration 1m0s") {
-		t.Errorf("duration: %q", got)
+	if err := Explain(inv, tg, Request{Duration: time.Minute}); !strings.Contains(err.Error(), "rejected the duration 1m0s") || !errors.Is(err, ErrDurationRejected) ||
+		strings.Contains(err.Error(), "--") {
+		t.Errorf("duration: %q: want the problem named (ErrDurationRejected), no flag", err)
+	}
+	// A conflict is the bound object's uid going stale on the server.
+	if err := Explain(apierrors.NewConflict(gr, "sa", errors.New("uid mismatch")), tg, Request{}); !errors.Is(err, ErrBoundObjectRecreated) || strings.Contains(err.Error(), "--") {
+		t.Errorf("conflict: %q: want ErrBoundObjectRecreated, no flag", err)
 	}
 }
 
