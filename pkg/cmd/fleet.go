@@ -295,6 +295,7 @@ func (o *SwitchOptions) runFleet(ctx context.Context) error {
 		if err != nil {
 			return fleet.Result{}, err
 		}
+		adviseHolds(plans)
 		counts := map[string]int{}
 		for _, p := range plans {
 			counts[p.Verdict]++

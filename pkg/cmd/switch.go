@@ -287,6 +287,7 @@ func (o *SwitchOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return usageError(err)
 	}
+	adviseHolds(plans)
 	if !o.Apply {
 		return o.printPlans(plans)
 	}
@@ -552,4 +553,19 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// adviseHolds ends each lifted-by-a-flag reason with the flag that lifts
+// it; pkg/switcher words the reason without this command's flags.
+func adviseHolds(plans []*switcher.Plan) {
+	for _, p := range plans {
+		for _, h := range p.Held {
+			switch h.Rule {
+			case switcher.HoldSystem:
+				p.Reasons[h.Reason] += "; --include-system to switch it anyway"
+			case switcher.HoldManaged:
+				p.Reasons[h.Reason] += ", or --include-managed"
+			}
+		}
+	}
 }

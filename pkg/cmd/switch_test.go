@@ -123,3 +123,29 @@ func TestSwitchResumeWithOtherTokenSettingsIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// pkg/switcher words a skip without this command's flags; the plan names
+// the flag that lifts it (adviseHolds), in the table and in the outcomes.
+func TestSwitchNamesTheFlagThatLiftsASkip(t *testing.T) {
+	spec := corev1.PodSpec{ServiceAccountName: "app", Containers: []corev1.Container{{Name: "c", Image: "x"}},
+		Volumes: []corev1.Volume{{Name: "tok", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "tok"}}}}}
+	for _, tc := range []struct {
+		name, ns string
+		labels   map[string]string
+		want     string
+	}{
+		{"system namespace", "kube-system", nil, "belongs to the platform, whose operators own its workloads; --include-system to switch it anyway"},
+		{"managed by Helm", "app", map[string]string{"app.kubernetes.io/managed-by": "Helm"}, "change the source (the manifest below), or --include-managed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cs := fake.NewSimpleClientset(
+				&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: tc.ns, Name: "tok", Annotations: map[string]string{corev1.ServiceAccountNameKey: "app"}},
+					Type: corev1.SecretTypeServiceAccountToken, Data: map[string][]byte{"token": []byte("t")}},
+				&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: tc.ns, Name: "web", Labels: tc.labels}, Spec: appsv1.DeploymentSpec{Template: corev1.PodTemplateSpec{Spec: spec}}})
+			out, stderr, code := switchOn(t, cs, "", "-A")
+			if code != 0 || !strings.Contains(out, tc.want) {
+				t.Fatalf("exit %d, stderr %q; plan lacks %q:\n%s", code, stderr, tc.want, out)
+			}
+		})
+	}
+}

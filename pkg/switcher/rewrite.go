@@ -116,6 +116,28 @@ type Plan struct {
 	// cannot move).
 	Workload *Workload               `json:"-"`
 	Template *corev1.PodTemplateSpec `json:"-"`
+	// Held lists the skips a caller may lift (Options.IncludeSystem,
+	// Options.IncludeManaged), each with the index of its reason, so that
+	// a command can add how to lift it in its own words.
+	Held []Hold `json:"-"`
+}
+
+// Hold is one skip a caller may lift: Rule is HoldSystem or HoldManaged,
+// Reason the index in Plan.Reasons that says why.
+type Hold struct {
+	Rule   string
+	Reason int
+}
+
+const (
+	HoldSystem  = "system"  // lifted by Options.IncludeSystem
+	HoldManaged = "managed" // lifted by Options.IncludeManaged
+)
+
+func (p *Plan) hold(rule, format string, args ...any) {
+	p.Verdict = VerdictSkipped
+	p.Held = append(p.Held, Hold{Rule: rule, Reason: len(p.Reasons)})
+	p.Reasons = append(p.Reasons, fmt.Sprintf(format, args...))
 }
 
 // Switchable reports whether the plan may be applied.
@@ -282,13 +304,11 @@ func MakePlan(w *Workload, tokens map[string]*corev1.Secret, o Options) *Plan {
 	case w.Owner() != "":
 		p.refuse("owned by %s, which would put its own template back: make the change there", w.Owner())
 	case systemNamespace(ns) && !o.IncludeSystem:
-		p.Verdict = VerdictSkipped
-		p.Reasons = append(p.Reasons, fmt.Sprintf("namespace %s belongs to the platform, whose operators own its workloads; --include-system to switch it anyway", ns))
+		p.hold(HoldSystem, "namespace %s belongs to the platform, whose operators own its workloads", ns)
 	}
 	if p.Verdict == VerdictSwitchable || p.Verdict == VerdictSkipped {
 		if tool, key := ManagedBy(w.Object); tool != "" && !o.IncludeManaged {
-			p.Verdict = VerdictSkipped
-			p.Reasons = append(p.Reasons, fmt.Sprintf("managed by %s (%s): it would revert the change; change the source (the manifest below), or --include-managed", tool, key))
+			p.hold(HoldManaged, "managed by %s (%s): it would revert the change; change the source (the manifest below)", tool, key)
 		}
 	}
 	return p

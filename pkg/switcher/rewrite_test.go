@@ -217,7 +217,7 @@ func TestRefusals(t *testing.T) {
 	t.Run("system namespace", func(t *testing.T) {
 		w := deployment(corev1.PodSpec{ServiceAccountName: "app", Containers: app(), Volumes: vol})
 		w.Object.SetNamespace("kube-addons")
-		refusedWith(t, MakePlan(w, toks, Options{}), VerdictSkipped, "--include-system")
+		refusedWith(t, MakePlan(w, toks, Options{}), VerdictSkipped, "belongs to the platform")
 		mustSwitch(t, MakePlan(w, toks, Options{IncludeSystem: true}))
 	})
 }
