@@ -120,7 +120,7 @@ func OpenRestore(dir string, only []string) (*Restorable, error) {
 	data, err := os.ReadFile(filepath.Join(dir, IndexFile))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%s holds no %s: not a backup written by migrate --apply or switch --apply", dir, IndexFile)
+			return nil, fmt.Errorf("%s holds no %s: not a backup folder of migrate or switch", dir, IndexFile)
 		}
 		return nil, fmt.Errorf("read %s: %v", filepath.Join(dir, IndexFile), errors.Unwrap(err))
 	}

@@ -92,7 +92,7 @@ func Apply(ctx context.Context, client kubernetes.Interface, backup *legacy.Back
 		return dryRun(ctx, client, plans, opts)
 	}
 	if backup == nil {
-		return nil, errors.New("no backup, no change: switch --apply needs a backup folder")
+		return nil, errors.New("no backup, no change: applying a switch needs a backup folder")
 	}
 	// The token settings are recorded before any change, and a rerun
 	// with other ones changes nothing.

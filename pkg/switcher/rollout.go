@@ -106,7 +106,7 @@ func (a *applier) follow(ctx context.Context, ps []pending) []legacy.Outcome {
 			continue
 		}
 		if !a.opts.Wait {
-			out = append(out, outcome(p.w, OutSwitched, "%stemplate rewritten; rollout not waited for (--wait=false)", p.msg))
+			out = append(out, outcome(p.w, OutSwitched, "%stemplate rewritten; rollout not waited for", p.msg))
 			continue
 		}
 		wait = append(wait, p)
@@ -172,7 +172,7 @@ func (a *applier) follow(ctx context.Context, ps []pending) []legacy.Outcome {
 			out = append(out, *d)
 			continue
 		}
-		why := "not rolled out within --timeout"
+		why := "not rolled out within the timeout"
 		if ctx.Err() != nil {
 			why = "interrupted while waiting for the rollout"
 		}

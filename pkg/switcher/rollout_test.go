@@ -79,7 +79,7 @@ func TestKindsWithoutARollout(t *testing.T) {
 			}
 		}
 		if !wait {
-			if o := got["Deployment/web"]; o.Result != OutSwitched || !strings.Contains(o.Message, "--wait=false") {
+			if o := got["Deployment/web"]; o.Result != OutSwitched || !strings.Contains(o.Message, "rollout not waited for") {
 				t.Errorf("web: %+v", o)
 			}
 		}
