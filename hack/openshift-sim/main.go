@@ -1,5 +1,5 @@
 // Command openshift-sim turns a local control plane (hack/local-cluster.sh)
-// into enough of OpenShift for `rotate --issuer` and `wait`, for `make demo`:
+// into enough of OpenShift for `rotate issuer` and `wait`, for `make demo`:
 // it installs OpenShift's own CRDs for authentications.config.openshift.io
 // and kubeapiservers.operator.openshift.io (from the pinned openshift/api
 // module, test/e2e/framework InstallCRDNow), settles them at revision 7 on
