@@ -108,6 +108,10 @@ type Config struct {
 	Script func(*http.Request) Fault
 	// Logf, when set, gets one line per injected fault (t.Logf fits).
 	Logf func(format string, args ...any)
+	// HTTP2 lets clients speak HTTP/2, as kube-apiserver does, so that a
+	// client's requests share one connection. Resets need HTTP/1.1 (they
+	// hijack the connection), so HTTP2 allows no reset faults.
+	HTTP2 bool
 }
 
 // Stats counts requests and every fault that really happened.
@@ -229,6 +233,12 @@ func start(upstream *rest.Config, kubeconfig string, cfg Config) (*Proxy, error)
 		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
 		ErrorLog:     log.New(io.Discard, "", 0), // resets and aborts are the point
 	}
+	if cfg.HTTP2 {
+		// net/http serves HTTP/2 itself when TLSNextProto is nil and
+		// the listener offers h2.
+		p.srv.TLSConfig.NextProtos = []string{"h2", "http/1.1"}
+		p.srv.TLSNextProto = nil
+	}
 	go func() { _ = p.srv.Serve(tls.NewListener(ln, p.srv.TLSConfig)) }()
 
 	if p.dir, err = os.MkdirTemp("", "faultproxy-"); err != nil {
@@ -257,6 +267,9 @@ func (c Config) check() error {
 	}
 	if sum > 1 {
 		return fmt.Errorf("faultproxy: per-request rates add up to %.2f, more than 1", sum)
+	}
+	if c.HTTP2 && (c.RateResetBefore > 0 || c.RateResetAfter > 0 || c.Script != nil) {
+		return fmt.Errorf("faultproxy: resets hijack an HTTP/1.1 connection: no reset faults or Script with HTTP2")
 	}
 	if c.RetryAfter%time.Second != 0 || c.RetryAfter < 0 {
 		return fmt.Errorf("faultproxy: RetryAfter %s is not a whole number of seconds", c.RetryAfter)

@@ -256,7 +256,7 @@ func benchTenant(ctx context.Context, b *testing.B, c *framework.Cluster, cs kub
 	if err != nil {
 		return entry{}, err
 	}
-	p, err := faultproxy.Start(c, faultproxy.Config{RateSlow: 1, SlowDelay: benchDelay})
+	p, err := faultproxy.Start(c, faultproxy.Config{RateSlow: 1, SlowDelay: benchDelay, HTTP2: true})
 	if err != nil {
 		return entry{}, err
 	}
