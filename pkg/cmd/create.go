@@ -118,13 +118,7 @@ func newCmdCreate(f cmdutil.Factory, o *CreateOptions) *cobra.Command {
 		Example:               createExample,
 		ValidArgsFunction:     completeFirstArgNames(f, serviceAccountNames),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(f, cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return usageError(err)
-			}
-			return o.Run(cmd.Context())
+			return runOptions(o, f, cmd, args)
 		},
 	}
 	addPrintFlags(cmd, o.PrintFlags)

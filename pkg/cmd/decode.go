@@ -71,13 +71,7 @@ func NewCmdDecode(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 		Example:               decodeExample,
 		Args:                  argsUsage(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(f, cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return usageError(err)
-			}
-			return o.Run(cmd.Context())
+			return runOptions(o, f, cmd, args)
 		},
 	}
 	addTokenInputFlags(f, cmd, &o.Input)

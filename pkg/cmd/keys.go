@@ -81,13 +81,7 @@ func newCmdKeysGenerate(f cmdutil.Factory, streams genericiooptions.IOStreams) *
 			kubectl bound-token keys generate --secret cluster-a-sa-key -n clusters --format hypershift`),
 		Args: argsUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(f, cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return usageError(err)
-			}
-			return o.Run(cmd.Context())
+			return runOptions(o, f, cmd, args)
 		},
 	}
 	addPrintFlags(cmd, o.PrintFlags)
@@ -238,13 +232,7 @@ func newCmdKeysJWKS(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobr
 			# JWKS for OpenShift's bound-token signing certificates
 			kubectl bound-token keys jwks --from-configmap openshift-config-managed/bound-sa-token-signing-certs`),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(f, cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return usageError(err)
-			}
-			return o.Run(cmd.Context())
+			return runOptions(o, f, cmd, args)
 		},
 	}
 	cmd.Flags().StringVar(&o.FromConfigMap, "from-configmap", "", "Also read every PEM value of this ConfigMap (NAMESPACE/NAME).")
@@ -347,13 +335,7 @@ func newCmdKeysDiscovery(f cmdutil.Factory, streams genericiooptions.IOStreams) 
 			kubectl bound-token keys discovery --issuer https://oidc.example.com/a --jwks-uri https://oidc.example.com/a/keys.json`),
 		Args: argsUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(f, cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return usageError(err)
-			}
-			return o.Run()
+			return runOptions(o, f, cmd, args)
 		},
 	}
 	cmd.Flags().StringVar(&o.Issuer, "issuer", "", "The issuer URL (https, no query or fragment), as in --service-account-issuer.")
@@ -371,7 +353,7 @@ func (o *KeysDiscoveryOptions) Validate() error {
 	return nil
 }
 
-func (o *KeysDiscoveryOptions) Run() error {
+func (o *KeysDiscoveryOptions) Run(context.Context) error {
 	d, err := keys.Discovery(o.Issuer, o.JWKSURI, o.Algs)
 	if err != nil {
 		return keysError(err, "")

@@ -163,13 +163,7 @@ func newCmdMigrate(f cmdutil.Factory, o *MigrateOptions) *cobra.Command {
 		Long:                  migrateLong,
 		Example:               migrateExample,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(f, cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return usageError(err)
-			}
-			return o.Run(cmd.Context())
+			return runOptions(o, f, cmd, args)
 		},
 	}
 	addPrintFlags(cmd, o.PrintFlags, "wide", "name")

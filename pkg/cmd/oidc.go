@@ -79,13 +79,7 @@ func newCmdOIDCExport(f cmdutil.Factory, streams genericiooptions.IOStreams) *co
 			kubectl bound-token oidc export --out-dir ./site --issuer https://oidc.example.com/cluster-a`),
 		Args: argsUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(f, cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return usageError(err)
-			}
-			return o.Run(cmd.Context())
+			return runOptions(o, f, cmd, args)
 		},
 	}
 	addPrintFlags(cmd, o.PrintFlags)

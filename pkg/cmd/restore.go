@@ -88,13 +88,7 @@ func newCmdRestore(f cmdutil.Factory, o *RestoreOptions) *cobra.Command {
 		Example:               restoreExample,
 		Args:                  argsUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(f, cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return usageError(err)
-			}
-			return o.Run(cmd.Context())
+			return runOptions(o, f, cmd, args)
 		},
 	}
 	addPrintFlags(cmd, o.PrintFlags, "name")

@@ -169,13 +169,7 @@ func newCmdSwitch(f cmdutil.Factory, o *SwitchOptions) *cobra.Command {
 			return out, cobra.ShellCompDirectiveNoSpace | cobra.ShellCompDirectiveNoFileComp
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(f, cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return usageError(err)
-			}
-			return o.Run(cmd.Context())
+			return runOptions(o, f, cmd, args)
 		},
 	}
 	addPrintFlags(cmd, o.PrintFlags, "name")

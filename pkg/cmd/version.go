@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -44,13 +45,7 @@ func NewCmdVersion(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra
 		Example:               versionExample,
 		Args:                  argsUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(f, cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run()
+			return runOptions(o, f, cmd, args)
 		},
 	}
 	addPrintFlags(cmd, o.PrintFlags)
@@ -66,7 +61,7 @@ func (o *VersionOptions) Complete(_ cmdutil.Factory, _ *cobra.Command, _ []strin
 func (o *VersionOptions) Validate() error { return nil }
 
 // Run prints version.Info, as kind Version under -o.
-func (o *VersionOptions) Run() error {
+func (o *VersionOptions) Run(context.Context) error {
 	info := version.Get()
 	if o.printer != nil {
 		return o.printer.PrintObj(newResult("Version", info), o.Out)

@@ -74,13 +74,7 @@ func NewCmdWait(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Co
 		Example:               waitExample,
 		Args:                  argsUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(f, cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return usageError(err)
-			}
-			return o.Run(cmd.Context())
+			return runOptions(o, f, cmd, args)
 		},
 	}
 	fl := cmd.Flags()
