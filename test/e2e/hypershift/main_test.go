@@ -11,7 +11,6 @@ package hypershift
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"os"
@@ -69,4 +68,3 @@ func (r result) must(t *testing.T, code int, stderrHas ...string) result {
 	return r
 }
 
-var _ = context.Background
