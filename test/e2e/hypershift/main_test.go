@@ -67,4 +67,3 @@ func (r result) must(t *testing.T, code int, stderrHas ...string) result {
 	}
 	return r
 }
-
