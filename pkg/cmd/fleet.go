@@ -12,6 +12,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/metadata"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/doctor"
@@ -215,8 +216,12 @@ func prefixLines(w io.Writer, prefix string, b []byte) {
 // an audit log belongs to one cluster.
 func (o *MigrateOptions) runFleet(ctx context.Context) error {
 	fn := func(ctx context.Context, c *fleet.Cluster) (fleet.Result, error) {
+		md, err := metadata.NewForConfigAndClient(c.Config, c.HTTPClient)
+		if err != nil {
+			return fleet.Result{}, err
+		}
 		one := *o
-		one.Client, one.Namespace = c.Client, c.Namespace
+		one.Client, one.Metadata, one.Namespace = c.Client, md, c.Namespace
 		r, err := one.audit(ctx)
 		if err != nil {
 			return fleet.Result{}, err
@@ -251,7 +256,7 @@ func (o *MigrateOptions) runFleet(ctx context.Context) error {
 func (o *DoctorOptions) runFleet(ctx context.Context) error {
 	opts := doctor.Options{ServiceAccount: o.ServiceAccount, IssuerTimeout: o.IssuerTimeout, HTTPClient: o.HTTPClient}
 	fn := func(ctx context.Context, c *fleet.Cluster) (fleet.Result, error) {
-		dyn, err := dynamic.NewForConfig(c.Config)
+		dyn, err := dynamic.NewForConfigAndClient(c.Config, c.HTTPClient)
 		if err != nil {
 			return fleet.Result{}, err
 		}

@@ -24,6 +24,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
@@ -127,7 +128,10 @@ type MigrateOptions struct {
 	writeFlags
 
 	Client kubernetes.Interface
-	Now    func() time.Time
+	// Metadata lists the audited Secrets for their metadata only; nil
+	// (a test's fake Client alone) lists them whole.
+	Metadata metadata.Interface
+	Now      func() time.Time
 	// fleet: the audit over many contexts (--contexts, --all-contexts).
 	fleet *fleetFlags
 
@@ -219,8 +223,33 @@ func (o *MigrateOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []
 	if o.Namespace, o.explicitNamespace, err = f.ToRawKubeConfigLoader().Namespace(); err != nil {
 		return usageError(err)
 	}
-	o.Client, err = o.throttleFlags.client(f, o.Client)
-	return err
+	if o.Client != nil {
+		return nil // a test's fake, with its Metadata or none
+	}
+	cfg, err := f.ToRESTConfig()
+	if err != nil {
+		return usageError(err)
+	}
+	o.Client, o.Metadata, err = newAuditClients(cfg, o.QPS, o.Burst)
+	return usageError(err)
+}
+
+// newAuditClients are the typed client and the metadata-only one an audit
+// lists Secrets with (legacy.ScanOptions.Metadata), at qps and burst,
+// sharing one HTTP client and so one connection.
+func newAuditClients(cfg *rest.Config, qps float32, burst int) (kubernetes.Interface, metadata.Interface, error) {
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = qps, burst
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	cs, err := kubernetes.NewForConfigAndClient(cfg, hc)
+	if err != nil {
+		return nil, nil, err
+	}
+	md, err := metadata.NewForConfigAndClient(cfg, hc)
+	return cs, md, err
 }
 
 // newThrottledClient is the one way a command raises client-go's default
@@ -351,6 +380,15 @@ func (o *MigrateOptions) scanOptions() legacy.ScanOptions {
 	return so
 }
 
+// auditScanOptions are scanOptions for a run that only reads: the Secrets
+// are listed for their metadata only. legacy.Apply gets scanOptions, whose
+// whole Secrets go into the backup.
+func (o *MigrateOptions) auditScanOptions() legacy.ScanOptions {
+	so := o.scanOptions()
+	so.Metadata = o.Metadata
+	return so
+}
+
 func (o *MigrateOptions) include() legacy.Include {
 	return legacy.Include{Used: o.IncludeUsed, Unknown: o.IncludeUnknown, Read: o.IncludeMounted}
 }
@@ -390,7 +428,7 @@ func (o *MigrateOptions) Run(ctx context.Context) error {
 // audit judges the selected Secrets into a report.
 func (o *MigrateOptions) audit(ctx context.Context) (*legacy.Report, error) {
 	report := legacy.NewReport()
-	info, err := legacy.Scan(ctx, o.Client, o.scanOptions(), func(f *legacy.Finding) error {
+	info, err := legacy.Scan(ctx, o.Client, o.auditScanOptions(), func(f *legacy.Finding) error {
 		// The printed row is all that is kept: holding each listed Secret
 		// (its data included) would put the whole list in memory.
 		f.Secret = nil
@@ -415,7 +453,7 @@ func (o *MigrateOptions) audit(ctx context.Context) (*legacy.Report, error) {
 func (o *MigrateOptions) streamAuditJSON(ctx context.Context) error {
 	r := legacy.NewReport()
 	var items bytes.Buffer
-	info, err := legacy.Scan(ctx, o.Client, o.scanOptions(), func(f *legacy.Finding) error {
+	info, err := legacy.Scan(ctx, o.Client, o.auditScanOptions(), func(f *legacy.Finding) error {
 		f.Secret = nil
 		r.Summary.Add(f)
 		b, err := json.MarshalIndent(f, "        ", "    ")
@@ -642,6 +680,7 @@ func (o *MigrateOptions) runApply(ctx context.Context) error {
 // terminal.
 func (o *MigrateOptions) ask(ctx context.Context, scan legacy.ScanOptions) (bool, error) {
 	change, skip := map[string]int{}, map[string]int{}
+	scan.Metadata = o.Metadata // counted, not kept
 	info, err := legacy.Scan(ctx, o.Client, scan, func(f *legacy.Finding) error {
 		if result, _ := f.Eligible(o.Mode, o.include()); result == "" {
 			change[f.Verdict]++

@@ -3,6 +3,7 @@ package cmd
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -12,10 +13,14 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/spf13/cobra"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes/fake"
+	metadatafake "k8s.io/client-go/metadata/fake"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 )
@@ -223,5 +228,73 @@ func TestMigrateJSONIsThePrintersDocument(t *testing.T) {
 		if out != want.String() {
 			t.Errorf("streamed:\n%s\nprinter:\n%s", out, &want)
 		}
+	}
+}
+
+// secretMetadata is a fake metadata-only client serving the metadata of
+// cs's Secrets, as kube-apiserver does for as=PartialObjectMetadataList.
+func secretMetadata(t *testing.T, cs *fake.Clientset) *metadatafake.FakeMetadataClient {
+	t.Helper()
+	scheme := metadatafake.NewTestScheme()
+	if err := metav1.AddMetaToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	scheme.AddKnownTypeWithName(corev1.SchemeGroupVersion.WithKind("Secret"), &metav1.PartialObjectMetadata{})
+	l, err := cs.CoreV1().Secrets("").List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var objs []runtime.Object
+	for _, s := range l.Items {
+		objs = append(objs, &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}, ObjectMeta: s.ObjectMeta})
+	}
+	cs.ClearActions()
+	return metadatafake.NewSimpleMetadataClient(scheme, objs...)
+}
+
+// An audit (every -o, and the count shown before --apply asks) reads the
+// Secrets' metadata only: the tokens never leave the cluster. --apply
+// lists them whole, for the backup.
+func TestAuditListsSecretMetadataOnly(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		args      []string
+		wholeList bool
+	}{
+		{args: nil},
+		{args: []string{"-o", "json"}},
+		{args: []string{"-o", "yaml"}},
+		{args: []string{"--apply", "--dry-run=client"}, wholeList: true},
+	} {
+		t.Run(strings.Join(append([]string{"migrate"}, tc.args...), " "), func(t *testing.T) {
+			cs := oldCluster(now)
+			cs.PrependReactor("create", "selfsubjectaccessreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
+				r := a.(k8stesting.CreateAction).GetObject().(*authorizationv1.SelfSubjectAccessReview)
+				r.Status.Allowed = true
+				return true, r, nil
+			})
+			md := secretMetadata(t, cs)
+			streams, _, out, errOut := genericiooptions.NewTestIOStreams()
+			o := NewMigrateOptions(streams)
+			o.Client, o.Metadata, o.Now = cs, md, func() time.Time { return now }
+			if code := execute(newCmdMigrate(newTestFactory(t), o), errOut, tc.args...); code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			if !strings.Contains(out.String(), "tok") {
+				t.Errorf("the Secret is not in the output:\n%s", out)
+			}
+			whole := false
+			for _, a := range cs.Actions() {
+				if a.GetResource().Resource == "secrets" && a.GetVerb() == "list" {
+					whole = true
+				}
+			}
+			if whole != tc.wholeList {
+				t.Errorf("Secrets listed whole: %v, want %v (actions %v)", whole, tc.wholeList, cs.Actions())
+			}
+			if !tc.wholeList && len(md.Actions()) == 0 {
+				t.Errorf("the metadata client was not asked")
+			}
+		})
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"regexp"
 	"sort"
@@ -133,10 +134,13 @@ type Cluster struct {
 	Namespace string
 	// Version is kube-apiserver's gitVersion.
 	Version string
-	// Config is this context's own rest config (its own transport): a
-	// function that needs another client (dynamic) builds it from here.
-	Config *rest.Config
-	Client kubernetes.Interface
+	// Config is this context's own rest config, and HTTPClient its own
+	// transport: a function that needs another client (dynamic,
+	// metadata) builds it from both (NewForConfigAndClient), so that it
+	// shares the context's connection instead of opening another.
+	Config     *rest.Config
+	HTTPClient *http.Client
+	Client     kubernetes.Interface
 }
 
 // Result is a per-context function's answer.
@@ -177,9 +181,9 @@ type Options struct {
 	Warnings io.Writer
 	// Progress, when set, is called after each cluster is done.
 	Progress func(done, total int)
-	// NewClient builds a context's client (tests give fake ones); default
-	// kubernetes.NewForConfig.
-	NewClient func(*rest.Config) (kubernetes.Interface, error)
+	// NewClient builds a context's client on its HTTP client (tests give
+	// fake ones); default kubernetes.NewForConfigAndClient.
+	NewClient func(*rest.Config, *http.Client) (kubernetes.Interface, error)
 }
 
 // Report is a fleet run as printed by -o json|yaml: a section per
@@ -262,10 +266,11 @@ type target struct {
 	err         error
 
 	// After connecting:
-	client  kubernetes.Interface
-	version string
-	uid     string // kube-system's uid; empty when it could not be read
-	section *Section
+	httpClient *http.Client
+	client     kubernetes.Interface
+	version    string
+	uid        string // kube-system's uid; empty when it could not be read
+	section    *Section
 	// connectTook is the part of the timeout connecting used.
 	connectTook time.Duration
 }
@@ -281,7 +286,9 @@ func Run(ctx context.Context, cfg *clientcmdapi.Config, names []string, command 
 		o.ContextTimeout = DefaultContextTimeout
 	}
 	if o.NewClient == nil {
-		o.NewClient = func(c *rest.Config) (kubernetes.Interface, error) { return kubernetes.NewForConfig(c) }
+		o.NewClient = func(c *rest.Config, hc *http.Client) (kubernetes.Interface, error) {
+			return kubernetes.NewForConfigAndClient(c, hc)
+		}
 	}
 	targets := make([]*target, len(names))
 	var warnMu sync.Mutex // one writer, many clusters
@@ -357,7 +364,8 @@ func Run(ctx context.Context, cfg *clientcmdapi.Config, names []string, command 
 		left := o.ContextTimeout - t.connectTook
 		cctx, cancel := context.WithTimeout(ctx, left)
 		defer cancel()
-		c := &Cluster{Context: t.name, Server: t.server, Namespace: t.namespace, Version: t.version, Config: t.config, Client: t.client}
+		c := &Cluster{Context: t.name, Server: t.server, Namespace: t.namespace, Version: t.version, Config: t.config,
+			HTTPClient: t.httpClient, Client: t.client}
 		var res Result
 		err := bounded(cctx, o.ContextTimeout, func(ctx context.Context) error {
 			var err error
@@ -467,11 +475,15 @@ func needsTerminal(e *clientcmdapi.ExecConfig, terminal bool) bool {
 // which names the cluster whatever the URL or user a context reaches it
 // through.
 func (t *target) connect(ctx context.Context, o Options) error {
-	cs, err := o.NewClient(t.config)
+	hc, err := rest.HTTPClientFor(t.config)
 	if err != nil {
 		return err
 	}
-	t.client = cs
+	cs, err := o.NewClient(t.config, hc)
+	if err != nil {
+		return err
+	}
+	t.httpClient, t.client = hc, cs
 	v, err := cs.Discovery().ServerVersion()
 	if err != nil {
 		return err

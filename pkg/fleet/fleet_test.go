@@ -50,8 +50,8 @@ func fakeCluster(name string, namespaces ...string) *fake.Clientset {
 	return cs
 }
 
-func byHost(clusters map[string]kubernetes.Interface) func(*rest.Config) (kubernetes.Interface, error) {
-	return func(c *rest.Config) (kubernetes.Interface, error) {
+func byHost(clusters map[string]kubernetes.Interface) func(*rest.Config, *http.Client) (kubernetes.Interface, error) {
+	return func(c *rest.Config, _ *http.Client) (kubernetes.Interface, error) {
 		cs, ok := clusters[c.Host]
 		if !ok {
 			return nil, errors.New("no fake cluster at " + c.Host)
@@ -318,14 +318,14 @@ func TestInteractiveExecPluginsRunOneAtATime(t *testing.T) {
 			}
 			var active, most atomic.Int32
 			var mu sync.Mutex
-			newClient := func(c *rest.Config) (kubernetes.Interface, error) {
+			newClient := func(c *rest.Config, hc *http.Client) (kubernetes.Interface, error) {
 				n := active.Add(1)
 				mu.Lock()
 				most.Store(max(most.Load(), n))
 				mu.Unlock()
 				time.Sleep(50 * time.Millisecond) // the plugin asking
 				active.Add(-1)
-				return byHost(clusters)(c)
+				return byHost(clusters)(c, hc)
 			}
 			fn := func(context.Context, *Cluster) (Result, error) { return Result{}, nil }
 			r, err := Run(context.Background(), cfg, names, "test", fn, Options{Terminal: tc.terminal, NewClient: newClient})
@@ -353,26 +353,33 @@ func TestEachContextHasItsOwnTransport(t *testing.T) {
 	a := fakeCluster("a")
 	b := fakeCluster("b") // same server, but a different cluster answers
 	var n atomic.Int32
-	newClient := func(*rest.Config) (kubernetes.Interface, error) {
+	var mu sync.Mutex
+	given := map[*http.Client]bool{} // the HTTP clients NewClient got
+	newClient := func(_ *rest.Config, hc *http.Client) (kubernetes.Interface, error) {
+		mu.Lock()
+		given[hc] = true
+		mu.Unlock()
 		if n.Add(1) == 1 {
 			return a, nil
 		}
 		return b, nil
 	}
-	var mu sync.Mutex
 	var transports []http.RoundTripper
 	fn := func(_ context.Context, c *Cluster) (Result, error) {
 		rt, err := rest.TransportFor(c.Config)
 		mu.Lock()
 		defer mu.Unlock()
-		transports = append(transports, rt)
+		transports = append(transports, rt, c.HTTPClient.Transport)
+		if !given[c.HTTPClient] {
+			t.Errorf("context %s: Cluster.HTTPClient is not the client's own", c.Context)
+		}
 		return Result{}, err
 	}
 	r, err := Run(context.Background(), cfg, []string{"a", "b"}, "test", fn, Options{NewClient: newClient})
 	if err != nil || r.ExitCode() != ExitOK {
 		t.Fatalf("%v %+v", err, r)
 	}
-	if len(transports) != 2 || transports[0] == transports[1] {
+	if len(transports) != 4 || transports[0] == transports[2] || transports[1] == transports[3] {
 		t.Fatalf("contexts share a transport: %v", transports)
 	}
 }
@@ -405,7 +412,7 @@ func TestProgressCountsEveryContext(t *testing.T) {
 func TestTimeoutIsPerCluster(t *testing.T) {
 	cfg := kubeconfig(map[string]string{"fast": "https://fast", "slow": "https://slow"})
 	fast, slow := fakeCluster("fast"), fakeCluster("slow")
-	newClient := func(c *rest.Config) (kubernetes.Interface, error) {
+	newClient := func(c *rest.Config, _ *http.Client) (kubernetes.Interface, error) {
 		if c.Host == "https://slow" {
 			time.Sleep(time.Second) // connecting takes most of slow's time
 			return slow, nil
