@@ -11,7 +11,9 @@
 package fleet
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -484,20 +487,28 @@ func (t *target) connect(ctx context.Context, o Options) error {
 		return err
 	}
 	t.httpClient, t.client = hc, cs
+	// Both at once: over a slow link, connecting costs one round trip.
+	var ns *corev1.Namespace
+	var nsErr error
+	got := make(chan struct{})
+	go func() {
+		defer close(got)
+		ns, nsErr = cs.CoreV1().Namespaces().Get(ctx, metav1.NamespaceSystem, metav1.GetOptions{})
+	}()
 	v, err := cs.Discovery().ServerVersion()
+	<-got
 	if err != nil {
 		return err
 	}
 	t.version = v.GitVersion
-	ns, err := cs.CoreV1().Namespaces().Get(ctx, metav1.NamespaceSystem, metav1.GetOptions{})
 	switch {
-	case err == nil:
+	case nsErr == nil:
 		t.uid = string(ns.UID)
-	case apierrors.IsForbidden(err) || apierrors.IsNotFound(err):
+	case apierrors.IsForbidden(nsErr) || apierrors.IsNotFound(nsErr):
 		// A user who may not read kube-system still gets their run;
 		// only its aliases cannot be told.
 	default:
-		return err
+		return nsErr
 	}
 	return nil
 }
@@ -594,4 +605,55 @@ func (h *warnings) HandleWarningHeader(code int, agent, text string) {
 	}
 	h.seen[text] = true
 	fmt.Fprintf(h.w, "Warning: context %s: %s\n", h.context, text)
+}
+
+// WriteJSON writes r as cli-runtime's JSONPrinter does
+// (k8s.io/cli-runtime/pkg/printers/json.go, PrintObj: json.MarshalIndent
+// with four spaces, then a newline), byte for byte, but one section at a
+// time: the printer builds the whole document in one buffer and indents
+// it in a second pass, which over 50 clusters of 200 Secrets was a fifth
+// of a run's CPU.
+func (r *Report) WriteJSON(w io.Writer) error {
+	if r.GetObjectKind().GroupVersionKind().Empty() {
+		return errors.New("missing apiVersion or kind")
+	}
+	bw := bufio.NewWriterSize(w, 1<<16)
+	head, err := json.MarshalIndent(struct {
+		metav1.TypeMeta `json:",inline"`
+		Command         string `json:"command"`
+	}{r.TypeMeta, r.Command}, "", "    ")
+	if err != nil {
+		return err
+	}
+	// head ends with "\n}": the fields of the report follow its last one.
+	bw.Write(head[:len(head)-2])
+	bw.WriteString(",\n    \"clusters\": ")
+	switch {
+	case r.Clusters == nil:
+		bw.WriteString("null")
+	case len(r.Clusters) == 0:
+		bw.WriteString("[]")
+	default:
+		bw.WriteString("[\n")
+		for i := range r.Clusters {
+			b, err := json.MarshalIndent(&r.Clusters[i], "        ", "    ")
+			if err != nil {
+				return err
+			}
+			if i > 0 {
+				bw.WriteString(",\n")
+			}
+			bw.WriteString("        ")
+			bw.Write(b)
+		}
+		bw.WriteString("\n    ]")
+	}
+	sum, err := json.MarshalIndent(&r.Summary, "    ", "    ")
+	if err != nil {
+		return err
+	}
+	bw.WriteString(",\n    \"summary\": ")
+	bw.Write(sum)
+	bw.WriteString("\n}\n")
+	return bw.Flush()
 }

@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -12,12 +13,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/version"
+	"k8s.io/cli-runtime/pkg/printers"
 	fakediscovery "k8s.io/client-go/discovery/fake"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
@@ -431,5 +434,36 @@ func TestTimeoutIsPerCluster(t *testing.T) {
 	}
 	if s := section(t, r, "fast"); !s.OK() {
 		t.Errorf("fast: %+v", s)
+	}
+}
+
+// WriteJSON prints the same bytes as cli-runtime's JSON printer, which
+// -o json used before: results, failures, aliases, and no clusters.
+func TestWriteJSONIsTheJSONPrinters(t *testing.T) {
+	full := &Report{TypeMeta: metav1.TypeMeta{APIVersion: "bound-token.kubectl.io/v1alpha1", Kind: "FleetReport"}, Command: "migrate",
+		Clusters: []Section{
+			{Context: "a", Server: "https://a", KubernetesVersion: "v1.34.4", Namespace: "app", Aliases: []string{"a2"},
+				Result: map[string]any{"items": []any{map[string]any{"name": "tok <&>", "n": 1.5}}, "empty": []any{}}},
+			{Context: "b", Server: "https://b", Reason: ReasonTimeout, Error: "no answer within the context timeout (2m0s)"},
+			{Context: "c", Result: []string{}, Failed: true},
+		},
+		Summary: Summary{Clusters: 3, Contexts: 4, Checked: 2, Verdicts: map[string]int{"used": 1, "invalidate": 2}, FailedClusters: []string{"b", "c"}}}
+	for name, r := range map[string]*Report{
+		"full":        full,
+		"no clusters": {TypeMeta: full.TypeMeta, Command: "doctor", Clusters: []Section{}, Summary: Summary{Verdicts: map[string]int{}}},
+		"nil":         {TypeMeta: full.TypeMeta, Command: "switch"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var want, got bytes.Buffer
+			if err := (&printers.OmitManagedFieldsPrinter{Delegate: &printers.JSONPrinter{}}).PrintObj(r, &want); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.WriteJSON(&got); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want.String(), got.String()); diff != "" {
+				t.Errorf("WriteJSON differs from the JSON printer (-printer +WriteJSON):\n%s", diff)
+			}
+		})
 	}
 }

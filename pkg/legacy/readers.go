@@ -2,6 +2,7 @@ package legacy
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/retry"
@@ -114,7 +116,7 @@ func loadScope(ctx context.Context, client kubernetes.Interface, ns string, page
 		defer wg.Done()
 		info.Tracking, trErr = ReadTracking(ctx, client)
 	}()
-	info.Invisible = invisibleWorkloadAPIs(client)
+	info.Invisible = invisibleWorkloadAPIs(ctx, client)
 	wg.Wait()
 	if saErr != nil {
 		return nil, DescribeAPIError(saErr, "list", "serviceaccounts", ns)
@@ -424,17 +426,49 @@ var otherWorkloadAPIs = map[string]string{
 }
 
 // invisibleWorkloadAPIs lists the served groups of otherWorkloadAPIs.
-func invisibleWorkloadAPIs(client kubernetes.Interface) []string {
-	groups, err := client.Discovery().ServerGroups()
-	if err != nil || groups == nil {
+func invisibleWorkloadAPIs(ctx context.Context, client kubernetes.Interface) []string {
+	groups, err := servedGroups(ctx, client)
+	if err != nil {
 		return []string{"(the served API groups could not be listed; workloads of other APIs may read Secrets unseen)"}
 	}
 	var out []string
-	for _, g := range groups.Groups {
-		if what, ok := otherWorkloadAPIs[g.Name]; ok {
-			out = append(out, what+" ("+g.Name+")")
+	for _, g := range groups {
+		if what, ok := otherWorkloadAPIs[g]; ok {
+			out = append(out, what+" ("+g+")")
 		}
 	}
 	sort.Strings(out)
 	return out
+}
+
+// servedGroups names the API groups the server serves, from one GET of
+// /apis in its unaggregated form (metav1.APIGroupList, Accept
+// application/json), as client-go's DiscoveryClient.downloadAPIs reads it
+// when UseLegacyDiscovery is set. ServerGroups would also GET /api (the
+// core group, never one of ours) first, and ask for the aggregated
+// document, which lists every resource of every group: twice the round
+// trips and many times the bytes, for names alone. A client without a
+// REST client (client-go's fakes) is asked through ServerGroups.
+func servedGroups(ctx context.Context, client kubernetes.Interface) ([]string, error) {
+	var l *metav1.APIGroupList
+	if rc := client.Discovery().RESTClient(); rc != nil {
+		body, err := rc.Get().AbsPath("/apis").SetHeader("Accept", discovery.AcceptV1).Do(ctx).Raw()
+		if err != nil {
+			return nil, err
+		}
+		l = &metav1.APIGroupList{}
+		if err := json.Unmarshal(body, l); err != nil {
+			return nil, err
+		}
+	} else {
+		var err error
+		if l, err = client.Discovery().ServerGroups(); err != nil || l == nil {
+			return nil, fmt.Errorf("no API groups: %v", err)
+		}
+	}
+	names := make([]string, 0, len(l.Groups))
+	for _, g := range l.Groups {
+		names = append(names, g.Name)
+	}
+	return names, nil
 }
