@@ -274,6 +274,8 @@ type target struct {
 	version    string
 	uid        string // kube-system's uid; empty when it could not be read
 	section    *Section
+	// aliasOf is the earlier context that reaches the same cluster.
+	aliasOf *target
 	// connectTook is the part of the timeout connecting used.
 	connectTook time.Duration
 }
@@ -311,56 +313,63 @@ func Run(ctx context.Context, cfg *clientcmdapi.Config, names []string, command 
 		o.Progress(done, total)
 	}
 
-	// Phase 1: reach every context, learn which cluster it is. Done for
-	// all before any runs, so that the first context (in run order) of a
-	// cluster is the one that runs, whatever the timing.
-	var interactive sync.Mutex
-	each(targets, o.Parallel, func(t *target) {
-		if t.err != nil {
-			return
-		}
-		if t.interactive {
-			// An exec plugin that may ask on the terminal: one at a
-			// time, so that two prompts never share it. The credential
-			// it returns is kept by this context's client for the run.
-			interactive.Lock()
-			defer interactive.Unlock()
-		}
-		start := time.Now()
-		cctx, cancel := context.WithTimeout(ctx, o.ContextTimeout)
-		defer cancel()
-		t.err = bounded(cctx, o.ContextTimeout, func(ctx context.Context) error { return t.connect(ctx, o) })
-		t.connectTook = time.Since(start)
-	})
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-
 	r := &Report{TypeMeta: metav1.TypeMeta{APIVersion: legacy.ReportGroupVersion.String(), Kind: "FleetReport"}, Command: command,
 		Summary: Summary{Contexts: total, Verdicts: map[string]int{}, FailedClusters: []string{}}}
-	byUID := map[string]*target{}
-	var run []*target
-	for _, t := range targets {
-		if t.err == nil && t.uid != "" {
-			if first := byUID[t.uid]; first != nil {
-				first.section.Aliases = append(first.section.Aliases, t.name)
-				step()
-				continue
+
+	// Each context connects (learns which cluster it is), then runs fn
+	// unless an earlier context in run order reaches the same cluster.
+	// A context decides once every earlier one has connected, so that the
+	// first context of a cluster is the one that runs, whatever the
+	// timing; it does not wait for the later ones, so that one cluster's
+	// run overlaps the others' connecting.
+	connected := make([]chan struct{}, len(targets))
+	for i := range connected {
+		connected[i] = make(chan struct{})
+	}
+	var interactive sync.Mutex
+	eachIndex(len(targets), o.Parallel, func(i int) {
+		t := targets[i]
+		func() {
+			defer close(connected[i])
+			if t.err != nil {
+				return
 			}
-			byUID[t.uid] = t
+			if t.interactive {
+				// An exec plugin that may ask on the terminal: one at
+				// a time, so that two prompts never share it. The
+				// credential it returns is kept by this context's
+				// client for the run.
+				interactive.Lock()
+				defer interactive.Unlock()
+			}
+			start := time.Now()
+			cctx, cancel := context.WithTimeout(ctx, o.ContextTimeout)
+			defer cancel()
+			t.err = bounded(cctx, o.ContextTimeout, func(ctx context.Context) error { return t.connect(ctx, o) })
+			t.connectTook = time.Since(start)
+		}()
+		for j := 0; j < i; j++ {
+			select {
+			case <-connected[j]:
+			case <-ctx.Done():
+				return
+			}
 		}
 		t.section = &Section{Context: t.name, Server: t.server, KubernetesVersion: t.version, Namespace: t.namespace}
 		if t.err != nil {
 			t.section.Reason, t.section.Error = classify(t.err, o.ContextTimeout)
 			step()
-		} else {
-			run = append(run, t)
+			return
 		}
-		r.Clusters = append(r.Clusters, Section{}) // filled below
-	}
-
-	// Phase 2: run fn once per cluster.
-	each(run, o.Parallel, func(t *target) {
+		if t.uid != "" {
+			for j := 0; j < i; j++ {
+				if first := targets[j]; first.err == nil && first.uid == t.uid {
+					t.aliasOf = first
+					step()
+					return
+				}
+			}
+		}
 		defer step()
 		// The timeout bounds the cluster's own work, not the wait for
 		// the others to connect.
@@ -384,15 +393,20 @@ func Run(ctx context.Context, cfg *clientcmdapi.Config, names []string, command 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	for _, t := range targets {
+		if t.aliasOf != nil {
+			// Aliases are named by the context that ran.
+			t.aliasOf.section.Aliases = append(t.aliasOf.section.Aliases, t.name)
+			t.section = nil
+		}
+	}
 
-	i := 0
 	for _, t := range targets {
 		if t.section == nil {
 			continue // an alias
 		}
 		s := t.section
-		r.Clusters[i] = *s
-		i++
+		r.Clusters = append(r.Clusters, *s)
 		r.Summary.Clusters++
 		if s.Error == "" {
 			r.Summary.Checked++
@@ -404,7 +418,6 @@ func Run(ctx context.Context, cfg *clientcmdapi.Config, names []string, command 
 			r.Summary.Verdicts[k] += n
 		}
 	}
-	r.Clusters = r.Clusters[:i]
 	return r, nil
 }
 
@@ -569,17 +582,18 @@ func classify(err error, timeout time.Duration) (reason, msg string) {
 	return ReasonFailed, msg
 }
 
-// each calls f for every target, at most n at once.
-func each(ts []*target, n int, f func(*target)) {
-	sem := make(chan struct{}, n)
+// eachIndex calls f(i) for i from 0 to n-1, in that order, at most
+// parallel at once.
+func eachIndex(n, parallel int, f func(int)) {
+	sem := make(chan struct{}, parallel)
 	var wg sync.WaitGroup
-	for _, t := range ts {
+	for i := 0; i < n; i++ {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			f(t)
+			f(i)
 		}()
 	}
 	wg.Wait()

@@ -410,8 +410,8 @@ func TestProgressCountsEveryContext(t *testing.T) {
 	}
 }
 
-// A cluster's timeout counts its own work: waiting for a slow cluster to
-// connect does not use up the others' time.
+// A cluster's timeout counts its own work: waiting for a slow cluster
+// earlier in run order to connect does not use up the others' time.
 func TestTimeoutIsPerCluster(t *testing.T) {
 	cfg := kubeconfig(map[string]string{"fast": "https://fast", "slow": "https://slow"})
 	fast, slow := fakeCluster("fast"), fakeCluster("slow")
@@ -428,12 +428,57 @@ func TestTimeoutIsPerCluster(t *testing.T) {
 		}
 		return Result{}, nil
 	}
-	r, err := Run(context.Background(), cfg, []string{"fast", "slow"}, "test", fn, Options{ContextTimeout: 1200 * time.Millisecond, NewClient: newClient})
+	r, err := Run(context.Background(), cfg, []string{"slow", "fast"}, "test", fn, Options{ContextTimeout: 1200 * time.Millisecond, NewClient: newClient})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s := section(t, r, "fast"); !s.OK() {
 		t.Errorf("fast: %+v", s)
+	}
+}
+
+// A cluster runs once every earlier context has connected, without
+// waiting for the later ones; the first context of a cluster in run order
+// is the one that runs even when its alias connects first.
+func TestRunDoesNotWaitForLaterContexts(t *testing.T) {
+	cfg := kubeconfig(map[string]string{"a": "https://a", "a2": "https://a2", "slow": "https://slow"})
+	a, slow := fakeCluster("a"), fakeCluster("slow")
+	var mu sync.Mutex
+	var slowConnected, aRan time.Time
+	newClient := func(c *rest.Config, _ *http.Client) (kubernetes.Interface, error) {
+		switch c.Host {
+		case "https://a":
+			time.Sleep(100 * time.Millisecond) // a2, its alias, connects first
+			return a, nil
+		case "https://a2":
+			return a, nil
+		}
+		time.Sleep(time.Second)
+		mu.Lock()
+		slowConnected = time.Now()
+		mu.Unlock()
+		return slow, nil
+	}
+	var ran []string
+	fn := func(_ context.Context, c *Cluster) (Result, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		ran = append(ran, c.Context)
+		if c.Context == "a" {
+			aRan = time.Now()
+		}
+		return Result{}, nil
+	}
+	r, err := Run(context.Background(), cfg, []string{"a", "a2", "slow"}, "test", fn, Options{NewClient: newClient})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(ran)
+	if !reflect.DeepEqual(ran, []string{"a", "slow"}) || !reflect.DeepEqual(section(t, r, "a").Aliases, []string{"a2"}) {
+		t.Fatalf("ran %v, sections %+v; want a (alias a2) and slow", ran, r.Clusters)
+	}
+	if !aRan.Before(slowConnected) {
+		t.Errorf("a ran at %s, after slow connected at %s: it waited for a later context", aRan.Format(time.StampMilli), slowConnected.Format(time.StampMilli))
 	}
 }
 
