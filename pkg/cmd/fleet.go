@@ -13,6 +13,7 @@ import (
 	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/doctor"
@@ -37,6 +38,10 @@ type fleetFlags struct {
 	// json: -o json, which the report writes itself (fleet.Report.
 	// WriteJSON, the JSON printer's bytes at a fraction of its cost).
 	json bool
+	// allNamespaces (-A) and impersonate (--as, --as-uid, --as-group)
+	// apply in every context.
+	allNamespaces bool
+	impersonate   rest.ImpersonationConfig
 }
 
 // complete checks the fleet flags in a command's Complete. With a fleet
@@ -53,6 +58,26 @@ func (ff *fleetFlags) complete(f cmdutil.Factory, cmd *cobra.Command, refuse map
 	ff.factory = f
 	if o := cmd.Flag("output"); o != nil && o.Value.String() == "json" {
 		ff.json = true
+	}
+	if a := cmd.Flag("all-namespaces"); a != nil && a.Value.String() == "true" {
+		ff.allNamespaces = true
+	}
+	if as := cmd.Flag("as"); as != nil {
+		ff.impersonate.UserName = as.Value.String()
+	}
+	if uid := cmd.Flag("as-uid"); uid != nil {
+		ff.impersonate.UID = uid.Value.String()
+	}
+	if g := cmd.Flag("as-group"); g != nil {
+		if groups, ok := g.Value.(interface{ GetSlice() []string }); ok {
+			ff.impersonate.Groups = groups.GetSlice()
+		}
+	}
+	if ff.impersonate.UserName == "" && (ff.impersonate.UID != "" || len(ff.impersonate.Groups) > 0) {
+		// clientcmd's own rule (k8s.io/client-go/tools/clientcmd/
+		// validation.go, validateAuthInfo), said once instead of as
+		// every context's invalid configuration.
+		return false, usageErrorf("--as-group and --as-uid need --as: name the user to impersonate")
 	}
 	return true, nil
 }
@@ -151,7 +176,7 @@ func runFleet(ctx context.Context, streams genericiooptions.IOStreams, ff *fleet
 	if !explicit {
 		ns = "" // each context's own
 	}
-	o := fleet.Options{Namespace: ns, Parallel: ff.Parallel, ContextTimeout: ff.ContextTimeout, QPS: qps, Burst: burst,
+	o := fleet.Options{Namespace: ns, AllNamespaces: ff.allNamespaces, Impersonate: ff.impersonate, Parallel: ff.Parallel, ContextTimeout: ff.ContextTimeout, QPS: qps, Burst: burst,
 		Terminal: isTerminal(streams.In), Warnings: streams.ErrOut}
 	onTerminal := isTerminal(streams.ErrOut)
 	if onTerminal {

@@ -31,6 +31,7 @@ func TestFleetRefusesBadFlagsBeforeTouchingAnything(t *testing.T) {
 		{[]string{"switch", "--contexts", "a,b", "--server", "https://x"}, "--server names one cluster"},
 		{[]string{"doctor", "--all-contexts", "--context", "a"}, "--context names one cluster"},
 		{[]string{"doctor", "--parallel", "3"}, "only makes sense with"},
+		{[]string{"migrate", "--all-contexts", "--as-group", "readers"}, "--as-group and --as-uid need --as"},
 	} {
 		_, stderr, code := runCmd(t, "", c.args...)
 		if code != 2 || !strings.Contains(stderr, c.want) || strings.Count(stderr, "\n") != 1 {

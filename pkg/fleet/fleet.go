@@ -132,7 +132,8 @@ func Select(cfg *clientcmdapi.Config, s Selection) ([]string, error) {
 type Cluster struct {
 	Context string
 	Server  string
-	// Namespace is the namespace to work in: Options.Namespace when set,
+	// Namespace is the namespace to work in: "" with
+	// Options.AllNamespaces, Options.Namespace when set,
 	// else the context's own, else "default".
 	Namespace string
 	// Version is kube-apiserver's gitVersion.
@@ -167,6 +168,13 @@ type Options struct {
 	// Namespace, when set, is used in every context (-n); otherwise each
 	// context's own namespace.
 	Namespace string
+	// AllNamespaces: fn works across all namespaces (-A), so a section
+	// names none.
+	AllNamespaces bool
+	// Impersonate, when its UserName is set, is applied in every context
+	// on top of its own credentials, as kubectl's --as, --as-uid and
+	// --as-group are on top of the current context's.
+	Impersonate rest.ImpersonationConfig
 	// Parallel is how many clusters are checked at once.
 	Parallel int
 	// ContextTimeout bounds each cluster, from its first request to its
@@ -434,9 +442,19 @@ func newTarget(cfg *clientcmdapi.Config, name string, o Options, warnMu *sync.Mu
 	if c := cfg.Clusters[kctx.Cluster]; c != nil {
 		t.server = c.Server
 	}
-	cc := clientcmd.NewNonInteractiveClientConfig(*cfg, name, &clientcmd.ConfigOverrides{}, nil)
+	// The overrides kubectl's own flags make for --as, --as-uid and
+	// --as-group (k8s.io/cli-runtime/pkg/genericclioptions/config_flags.go,
+	// toRawKubeConfigLoader), so that clientcmd builds the impersonating
+	// config as it does for kubectl.
+	var ov clientcmd.ConfigOverrides
+	if im := o.Impersonate; im.UserName != "" {
+		ov.AuthInfo.Impersonate, ov.AuthInfo.ImpersonateUID, ov.AuthInfo.ImpersonateGroups = im.UserName, im.UID, im.Groups
+	}
+	cc := clientcmd.NewNonInteractiveClientConfig(*cfg, name, &ov, nil)
 	t.namespace = o.Namespace
-	if t.namespace == "" {
+	if o.AllNamespaces {
+		t.namespace = ""
+	} else if t.namespace == "" {
 		ns, _, err := cc.Namespace()
 		if err != nil {
 			t.err = err

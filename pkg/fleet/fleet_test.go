@@ -512,3 +512,38 @@ func TestWriteJSONIsTheJSONPrinters(t *testing.T) {
 		})
 	}
 }
+
+// Impersonation and -A apply in every context: each context's config
+// impersonates on top of its own credentials, and no section names a
+// namespace.
+func TestImpersonationAndAllNamespacesApplyInEveryContext(t *testing.T) {
+	cfg := kubeconfig(map[string]string{"a": "https://a", "b": "https://b"})
+	clusters := map[string]kubernetes.Interface{"https://a": fakeCluster("a"), "https://b": fakeCluster("b")}
+	var mu sync.Mutex
+	seen := map[string]*Cluster{}
+	fn := func(_ context.Context, c *Cluster) (Result, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen[c.Context] = c
+		return Result{}, nil
+	}
+	im := rest.ImpersonationConfig{UserName: "auditor", UID: "42", Groups: []string{"readers"}}
+	r, err := Run(context.Background(), cfg, []string{"a", "b"}, "test", fn,
+		Options{Namespace: "ignored", AllNamespaces: true, Impersonate: im, NewClient: byHost(clusters)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"a", "b"} {
+		c := seen[n]
+		if c == nil {
+			t.Fatalf("context %s did not run", n)
+		}
+		got := c.Config.Impersonate
+		if got.UserName != im.UserName || got.UID != im.UID || !reflect.DeepEqual(got.Groups, im.Groups) || c.Config.BearerToken != cfg.AuthInfos[n].Token {
+			t.Errorf("context %s: impersonate %+v with token %q; want %+v on top of its own token", n, got, c.Config.BearerToken, im)
+		}
+		if c.Namespace != "" || section(t, r, n).Namespace != "" {
+			t.Errorf("context %s: namespace %q, section %q; want none with -A", n, c.Namespace, section(t, r, n).Namespace)
+		}
+	}
+}

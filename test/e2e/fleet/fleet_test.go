@@ -205,6 +205,33 @@ func TestOneRunReportsEveryClusterWithItsOwnData(t *testing.T) {
 		}
 	}
 
+	// -A applies in every context: each cluster's Secrets of every
+	// namespace, and no section names a namespace.
+	doc = parse(t, run(t, kc, "migrate", "--contexts", "one,two", "-A", "-o", "json"))
+	for _, n := range []string{"one", "two"} {
+		s := doc.section(t, n)
+		mine := 0
+		for _, got := range s.secretNames(t) {
+			if strings.HasPrefix(got, n+"-in-fleet-") {
+				mine++
+			} else if strings.Contains(got, "-in-fleet-") {
+				t.Errorf("-A, context %s: another cluster's Secret %s", n, got)
+			}
+		}
+		if s.Namespace != "" || mine != len(names) {
+			t.Errorf("-A, context %s: namespace %q, %d of its %d Secrets; want no namespace and all", n, s.Namespace, mine, len(names))
+		}
+	}
+
+	// --as applies in every context, on top of its credentials: a user
+	// with no RBAC is forbidden in each, so nothing is checked (exit 2).
+	r = run(t, kc, "migrate", "--contexts", "one,two", "--as", "fleet-nobody", "-o", "json")
+	doc = parse(t, r)
+	if r.code != 2 || doc.section(t, "one").Reason != "Forbidden" || doc.section(t, "two").Reason != "Forbidden" ||
+		!strings.Contains(doc.section(t, "one").Error, "fleet-nobody") {
+		t.Errorf("--as fleet-nobody: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+
 	// doctor and switch's plan over the same fleet: a section each, the
 	// closed port named.
 	for _, c := range []string{"doctor", "switch"} {
