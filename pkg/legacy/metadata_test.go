@@ -2,9 +2,11 @@ package legacy
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 	metadatafake "k8s.io/client-go/metadata/fake"
@@ -60,5 +62,14 @@ func TestScanWithMetadataNeverListsTokens(t *testing.T) {
 	}
 	if u := got["used-tok"]; u.LastUsed != dayAgo(2) || u.Verdict != VerdictUsed {
 		t.Errorf("used-tok: %+v, want last used %s, verdict used", u, dayAgo(2))
+	}
+}
+
+// A described Forbidden names the missing RBAC in one line and is still a
+// Forbidden to apierrors, which a fleet run classifies by.
+func TestDescribeAPIErrorKeepsForbidden(t *testing.T) {
+	err := DescribeAPIError(apierrors.NewForbidden(corev1.Resource("secrets"), "", errors.New("no")), "list", "secrets", "app")
+	if !apierrors.IsForbidden(err) || err.Error() != `forbidden: you may not list secrets in namespace app; ask for RBAC that allows "list" on "secrets"` {
+		t.Errorf("%v (forbidden: %v)", err, apierrors.IsForbidden(err))
 	}
 }

@@ -236,7 +236,18 @@ func DescribeAPIError(err error, verb, resource, ns string) error {
 		where = "across all namespaces"
 	}
 	if apierrors.IsForbidden(err) {
-		return fmt.Errorf("forbidden: you may not %s %s %s; ask for RBAC that allows %q on %q", verb, resource, where, verb, resource)
+		return &forbiddenError{msg: fmt.Sprintf("forbidden: you may not %s %s %s; ask for RBAC that allows %q on %q", verb, resource, where, verb, resource), err: err}
 	}
 	return fmt.Errorf("%s %s %s: %w", verb, resource, where, err)
 }
+
+// forbiddenError says what RBAC is missing in one line, and still is the
+// apiserver's Forbidden to apierrors.IsForbidden (a fleet reports the
+// cluster as forbidden, not as failed).
+type forbiddenError struct {
+	msg string
+	err error
+}
+
+func (e *forbiddenError) Error() string { return e.msg }
+func (e *forbiddenError) Unwrap() error { return e.err }

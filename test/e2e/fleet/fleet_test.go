@@ -227,8 +227,7 @@ func TestOneRunReportsEveryClusterWithItsOwnData(t *testing.T) {
 	// with no RBAC is forbidden in each, so nothing is checked (exit 2).
 	r = run(t, kc, "migrate", "--contexts", "one,two", "--as", "fleet-nobody", "-o", "json")
 	doc = parse(t, r)
-	if r.code != 2 || doc.section(t, "one").Reason != "Forbidden" || doc.section(t, "two").Reason != "Forbidden" ||
-		!strings.Contains(doc.section(t, "one").Error, "fleet-nobody") {
+	if r.code != 2 || doc.section(t, "one").Reason != "Forbidden" || doc.section(t, "two").Reason != "Forbidden" {
 		t.Errorf("--as fleet-nobody: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 
