@@ -62,7 +62,7 @@ func NewCmdRotate(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 			)
 			switch {
 			case hosted != "":
-				hc.PrintFlags, hc.Issuer, hc.Timeout = pf, issuer, timeout
+				hc.PrintFlags, hc.Issuer, hc.Timeout, hc.Yes = pf, issuer, timeout, iss.Yes
 				o, sub, subArgs = hc, hostedCmd, []string{hosted}
 				oldForm, newForm = "rotate --hosted-cluster NAME", "rotate hosted-cluster NAME"
 			case issuer != "" || iss.Rollback:
@@ -84,9 +84,8 @@ func NewCmdRotate(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 					return // a global flag
 				}
 				// --issuer is the URL or, with --hosted-cluster, the
-				// issuerURL to insist on; --yes was accepted and ignored
-				// with --hosted-cluster.
-				known := fl.Name == "hosted-cluster" || fl.Name == "issuer" || fl.Name == "yes" && sub == hostedCmd
+				// issuerURL to insist on.
+				known := fl.Name == "hosted-cluster" || fl.Name == "issuer"
 				if stray == nil && !known && sub.Flags().Lookup(fl.Name) == nil {
 					stray = usageErrorf("--%s is not a flag of '%s'", fl.Name, sub.CommandPath())
 				}

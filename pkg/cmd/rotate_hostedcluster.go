@@ -40,15 +40,17 @@ var (
 		HyperShift reports ValidConfiguration True for the change and Deployment
 		kube-apiserver in the control-plane namespace NAMESPACE-NAME rolled out a new
 		generation (as 'kubectl rollout status' judges it); --wait=false stops after the
-		patch. --dry-run=server sends the Secret and the patch with dryRun=All.
+		patch. It asks before the first change on a terminal; scripts add --yes.
+		--dry-run=server sends the Secret and the patch with dryRun=All.
 
 		Every API call is repeated on transient errors. If a rotation stops after
 		creating the new Secret, running the same command again (same key, same
 		--secret-name) takes that Secret over and finishes.
 
 		Exit codes: 0 done and rolled out, 1 refused (the cluster's state), rejected by
-		HyperShift, failed, or not confirmed within --timeout (the message says whether
-		the patch was made), 2 bad flags or input, not HyperShift: nothing was changed.`)
+		HyperShift, failed, not confirmed, or not rolled out within --timeout (the message
+		says whether the patch was made), 2 bad flags or input, not HyperShift, or no
+		--yes without a terminal: nothing was changed.`)
 
 	rotateHostedClusterExample = templates.Examples(`
 		# Rotate a HostedCluster's signing key to a new RSA key and follow the rollout
@@ -60,8 +62,11 @@ var (
 		# ... keeping retired keys trusted for 90 days instead of a year
 		kubectl bound-token rotate hosted-cluster prod -n clusters --keep-old-keys-for 2160h
 
-		# Only the new kid and Secret, as JSON, without waiting for the rollout
-		kubectl bound-token rotate hosted-cluster prod -n clusters --wait=false -o json`)
+		# In a script: no question, the new kid and Secret as JSON, without waiting
+		kubectl bound-token rotate hosted-cluster prod -n clusters --yes --wait=false -o json
+
+		# What would change, checked by the apiserver, without changing it
+		kubectl bound-token rotate hosted-cluster prod -n clusters --dry-run=server`)
 )
 
 // RotateHostedClusterKind is the kind of rotate hosted-cluster's -o output.
@@ -82,6 +87,7 @@ type RotateHostedClusterOptions struct {
 	Generate       string
 	SecretName     string
 	Force          bool
+	Yes            bool
 	KeepOldKeysFor time.Duration
 	Wait           bool
 	Timeout        time.Duration
@@ -102,7 +108,7 @@ func NewRotateHostedClusterOptions(streams genericiooptions.IOStreams) *RotateHo
 func NewCmdRotateHostedCluster(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewRotateHostedClusterOptions(streams)
 	cmd := &cobra.Command{
-		Use:                   "hosted-cluster NAME [-n NAMESPACE] [--key FILE | --generate rsa2048|rsa4096]",
+		Use:                   "hosted-cluster NAME [-n NAMESPACE] [--key FILE | --generate rsa2048|rsa4096] [--yes]",
 		DisableFlagsInUseLine: true,
 		Short:                 "Rotate a HyperShift HostedCluster's signing key and follow the rollout",
 		Long:                  rotateHostedClusterLong,
@@ -116,6 +122,7 @@ func NewCmdRotateHostedCluster(f cmdutil.Factory, streams genericiooptions.IOStr
 	o.addFlags(cmd.Flags())
 	cmd.Flags().StringVar(&o.Issuer, "issuer", "", "Refuse unless spec.issuerURL is this URL (it cannot be changed after creation).")
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for ValidConfiguration and the rollout (exit 1 after).")
+	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "Do not ask for confirmation (needed when stdin is not a terminal).")
 	addDryRunFlag(cmd)
 	addPrintFlags(cmd, o.PrintFlags)
 	o.registerCompletions(cmd)
@@ -205,7 +212,7 @@ func (o *RotateHostedClusterOptions) Run(ctx context.Context) error {
 		Namespace: o.Namespace, HostedCluster: o.HostedCluster, Key: pair,
 		SecretName: o.SecretName, Issuer: o.Issuer,
 		DryRun: o.DryRunStrategy == cmdutil.DryRunClient, ServerDryRun: o.DryRunStrategy == cmdutil.DryRunServer,
-		Force: o.Force, KeepOldKeysFor: o.KeepOldKeysFor, Follow: o.Wait && !dryRun, Now: o.Now,
+		Force: o.Force, KeepOldKeysFor: o.KeepOldKeysFor, Follow: o.Wait && !dryRun, Confirm: o.confirm, Now: o.Now,
 	})
 	if err != nil {
 		return o.exitError(err)
@@ -243,6 +250,24 @@ func (o *RotateHostedClusterOptions) Run(ctx context.Context) error {
 	}
 	fmt.Fprintln(o.Out, res.NewKeyID)
 	return nil
+}
+
+// confirm shows the rotation and asks on a terminal; a script must say
+// --yes.
+func (o *RotateHostedClusterOptions) confirm(res *hypershift.Result) (bool, error) {
+	if o.Yes {
+		return true, nil
+	}
+	if !isTerminal(o.In) {
+		return false, usageErrorf("rotating the signing key rolls out the hosted kube-apiserver of %s; add --yes to confirm (stdin is not a terminal to ask on); nothing changed", o.HostedCluster)
+	}
+	from := "no custom key yet"
+	if res.OldKeyID != "" {
+		from = "kid " + res.OldKeyID
+	}
+	fmt.Fprintf(o.ErrOut, "hostedcluster %s/%s: signing key from %s to kid %s (new Secret %s); HyperShift rolls out the hosted kube-apiserver\n",
+		o.Namespace, o.HostedCluster, from, res.NewKeyID, res.NewSecret)
+	return confirm(o.In, o.ErrOut, "Proceed?"), nil
 }
 
 func (o *RotateHostedClusterOptions) wait(ctx context.Context, res *hypershift.Result) error {
@@ -285,6 +310,8 @@ func (o *RotateHostedClusterOptions) exitError(err error) error {
 	case errors.As(err, &re) && re.Forceable:
 		return failedErrorf("%w; or add --force to rotate anyway", err)
 	case errors.As(err, &re):
+		return failedError(err)
+	case errors.Is(err, hypershift.ErrNotConfirmed):
 		return failedError(err)
 	case errors.Is(err, hypershift.ErrNotHyperShift):
 		return usageErrorf("%v; point --kubeconfig at the management cluster", err)

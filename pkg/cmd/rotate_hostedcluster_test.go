@@ -112,7 +112,14 @@ func TestRotateHostedCluster(t *testing.T) {
 		wantErr   string // the last line of stderr
 		wantCalls []string
 		wantPatch []string
+		noYes     bool // run without --yes
 	}{
+		{
+			name: "without --yes and no terminal to ask on, nothing is written", args: []string{"--key", keyFile}, noYes: true,
+			wantCode: ExitUsage, wantOut: "",
+			wantErr:   "error: rotating the signing key rolls out the hosted kube-apiserver of prod; add --yes to confirm (stdin is not a terminal to ask on); nothing changed",
+			wantCalls: []string{"GET /apis/apps/v1/namespaces/clusters-prod/deployments", "GET /api/v1/namespaces/clusters/secrets/old"},
+		},
 		{
 			name: "rotate without waiting", args: []string{"--key", keyFile, "--wait=false"},
 			wantOut:   kid + "\n",
@@ -200,7 +207,11 @@ func TestRotateHostedCluster(t *testing.T) {
 				dyn = newDynamic(hc)
 			}
 			tf := newAPITestFactory(t, "clusters", dyn, api)
-			out, errOut, code := runCommand(t, tf, NewCmdRotateHostedCluster, "", append([]string{"hosted-cluster", "prod"}, tc.args...)...)
+			args := append([]string{"hosted-cluster", "prod"}, tc.args...)
+			if !tc.noYes {
+				args = append(args, "--yes")
+			}
+			out, errOut, code := runCommand(t, tf, NewCmdRotateHostedCluster, "", args...)
 			l := lines(errOut)
 			if code != tc.wantCode {
 				t.Errorf("exit %d, want %d\nstderr: %s", code, tc.wantCode, errOut)
@@ -233,7 +244,7 @@ func TestRotateHostedClusterJSON(t *testing.T) {
 	keyFile := filepath.Join(t.TempDir(), "k")
 	_ = os.WriteFile(keyFile, next.PrivatePEM, 0o600)
 	tf := newAPITestFactory(t, "clusters", newDynamic(hostedCluster("")), &fakeAPI{secrets: map[string]*corev1.Secret{}})
-	out, errOut, code := runCommand(t, tf, NewCmdRotateHostedCluster, "", "hosted-cluster", "prod", "--key", keyFile, "--wait=false", "--secret-name", "k1", "-o", "json")
+	out, errOut, code := runCommand(t, tf, NewCmdRotateHostedCluster, "", "hosted-cluster", "prod", "--key", keyFile, "--wait=false", "--secret-name", "k1", "-o", "json", "--yes")
 	var got map[string]any
 	if code != 0 || json.Unmarshal([]byte(out), &got) != nil {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)

@@ -62,8 +62,16 @@ type Rotation struct {
 	// DryRun stops before writing; ServerDryRun sends the Secret and the
 	// patch with dryRun=All (the apiserver checks them, nothing is stored).
 	DryRun, ServerDryRun bool
-	Now                  func() time.Time
+	// Confirm, when set, is asked once everything was read and checked,
+	// before the first write (not on a dry run), with the rotation as it
+	// will be made. It returns false to stop (ErrNotConfirmed), or an
+	// error to stop with it.
+	Confirm func(*Result) (bool, error)
+	Now     func() time.Time
 }
+
+// ErrNotConfirmed: Rotation.Confirm said no.
+var ErrNotConfirmed = errors.New("not confirmed: nothing changed")
 
 // Result is what was done.
 type Result struct {
@@ -296,6 +304,15 @@ func Rotate(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interface,
 	res.NewSecret = name
 	if r.DryRun {
 		return res, nil
+	}
+	if r.Confirm != nil && !r.ServerDryRun {
+		ok, err := r.Confirm(res)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, ErrNotConfirmed
+		}
 	}
 	ann := map[string]string{KidAnnotation: key.KeyID}
 	if len(carried) > 0 {

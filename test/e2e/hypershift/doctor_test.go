@@ -42,7 +42,7 @@ func TestDoctorFlagsUnreadableKeyAndDefaultIssuer(t *testing.T) {
 		t.Fatalf("the CRD did not default issuerURL: %q", issuer)
 	}
 	good := newHostedCluster(t, "https://oidc.example.com/good", nil)
-	kid := strings.TrimSpace(run("rotate", "hosted-cluster", "prod", "-n", good.ns, "--timeout", "2m").must(t, 0).stdout)
+	kid := strings.TrimSpace(run("rotate", "hosted-cluster", "prod", "--yes", "-n", good.ns, "--timeout", "2m").must(t, 0).stdout)
 
 	st := doctorChecks(t)
 	if c := st["hypershift "+bad.ns+"/prod"]; !strings.HasPrefix(c, "fail") || !strings.Contains(c, "not a PKCS#1 RSA private key") ||
@@ -59,7 +59,7 @@ func TestDoctorFlagsUnreadableKeyAndDefaultIssuer(t *testing.T) {
 
 	// rotate refuses the default issuer too: exit 1, nothing written.
 	secrets := strings.Join(dflt.secrets(t), ",")
-	run("rotate", "hosted-cluster", "prod", "-n", dflt.ns).must(t, 1, "is the default https://kubernetes.default.svc")
+	run("rotate", "hosted-cluster", "prod", "--yes", "-n", dflt.ns).must(t, 1, "is the default https://kubernetes.default.svc")
 	if got := strings.Join(dflt.secrets(t), ","); got != secrets {
 		t.Errorf("Secrets %s, were %s", got, secrets)
 	}
@@ -84,7 +84,7 @@ func TestForbiddenControlPlaneNamespace(t *testing.T) {
 	}
 	secrets := strings.Join(h.secrets(t), ",")
 	rv := h.get(t).GetResourceVersion()
-	r := run("rotate", "hosted-cluster", "prod", "-n", h.ns, "--as", "rotator", "--timeout", "20s").
+	r := run("rotate", "hosted-cluster", "prod", "--yes", "-n", h.ns, "--as", "rotator", "--timeout", "20s").
 		must(t, 1, `not allowed to list deployments in the control-plane namespace "`+h.cp+`"`, "nothing was changed")
 	if strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
 		t.Errorf("want one line:\n%s", r.stderr)

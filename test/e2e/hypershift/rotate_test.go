@@ -36,9 +36,9 @@ func TestRefusesKeysHyperShiftCannotRead(t *testing.T) {
 	ec, _ := keys.Generate("ec256", false)
 	ec8, _ := keys.Generate("ec256", true)
 	for _, args := range [][]string{
-		{"rotate", "hosted-cluster", "prod", "-n", h.ns, "--generate", "ec256"},
-		{"rotate", "hosted-cluster", "prod", "-n", h.ns, "--key", writeKey(t, ec.PrivatePEM)},
-		{"rotate", "hosted-cluster", "prod", "-n", h.ns, "--key", writeKey(t, ec8.PrivatePEM)},
+		{"rotate", "hosted-cluster", "prod", "--yes", "-n", h.ns, "--generate", "ec256"},
+		{"rotate", "hosted-cluster", "prod", "--yes", "-n", h.ns, "--key", writeKey(t, ec.PrivatePEM)},
+		{"rotate", "hosted-cluster", "prod", "--yes", "-n", h.ns, "--key", writeKey(t, ec8.PrivatePEM)},
 		{"keys", "generate", "--secret", "new-key", "-n", h.ns, "--format", "hypershift", "--type", "ec256"},
 		{"keys", "generate", "--secret", "new-key", "-n", h.ns, "--format", "hypershift", "--pkcs8"},
 	} {
@@ -68,7 +68,7 @@ func TestPKCS8RSAKeyIsConvertedAndTheRolloutFollowed(t *testing.T) {
 	gen := h.deployment(t).Generation
 	p8, _ := keys.Generate("rsa2048", true)
 	start := time.Now()
-	r := run("rotate", "hosted-cluster", "prod", "-n", h.ns, "--key", writeKey(t, p8.PrivatePEM), "--timeout", "2m").
+	r := run("rotate", "hosted-cluster", "prod", "--yes", "-n", h.ns, "--key", writeKey(t, p8.PrivatePEM), "--timeout", "2m").
 		must(t, 0, "HyperShift accepted the key and deployment "+h.cp+"/kube-apiserver rolled out", "old-key.pub keeps trusting kids "+h.old.KeyID)
 	end := time.Now()
 	t.Logf("rotate took %s", r.took)
@@ -152,7 +152,7 @@ func auditCounts(t *testing.T, start, end time.Time) map[string]int {
 func TestRejectedKeyFailsFast(t *testing.T) {
 	h := newHostedCluster(t, "https://oidc.example.com/prod", nil)
 	h.sim.RejectNext.Store(true)
-	r := run("rotate", "hosted-cluster", "prod", "-n", h.ns, "--timeout", "30s").
+	r := run("rotate", "hosted-cluster", "prod", "--yes", "-n", h.ns, "--timeout", "30s").
 		must(t, 1, "ValidConfiguration=False: invalid service account signing key: cannot decode private key in secret prod-sa-signing-key-",
 			"the patch was made: spec.serviceAccountSigningKey points at Secret prod-sa-signing-key-",
 			"roll back with: kubectl patch hostedcluster prod -n "+h.ns+` --type merge -p '{"spec":{"serviceAccountSigningKey":{"name":"sa-key"}}}'`)
@@ -173,7 +173,7 @@ func TestRefusedWhenAlreadyInvalid(t *testing.T) {
 		t.Fatalf("the simulation accepted an EC key: %+v", c)
 	}
 	secrets := strings.Join(h.secrets(t), ",")
-	r := run("rotate", "hosted-cluster", "prod", "-n", h.ns).
+	r := run("rotate", "hosted-cluster", "prod", "--yes", "-n", h.ns).
 		must(t, 1, "already has ValidConfiguration=False (invalid service account signing key: cannot decode private key in secret sa-key", "add --force")
 	if strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
 		t.Errorf("want one line:\n%s", r.stderr)
@@ -181,7 +181,7 @@ func TestRefusedWhenAlreadyInvalid(t *testing.T) {
 	if got := strings.Join(h.secrets(t), ","); got != secrets || h.get(t).GetResourceVersion() != hc.GetResourceVersion() {
 		t.Fatalf("something was written: Secrets %s (were %s)", got, secrets)
 	}
-	run("rotate", "hosted-cluster", "prod", "-n", h.ns, "--force", "--timeout", "2m").must(t, 0, "HyperShift accepted the key")
+	run("rotate", "hosted-cluster", "prod", "--yes", "-n", h.ns, "--force", "--timeout", "2m").must(t, 0, "HyperShift accepted the key")
 }
 
 // Two rotations in a row: the second Secret's old-key.pub holds both
@@ -190,8 +190,8 @@ func TestRefusedWhenAlreadyInvalid(t *testing.T) {
 func TestTwoRotationsKeepEveryTrustedKey(t *testing.T) {
 	h := newHostedCluster(t, "https://oidc.example.com/prod", nil)
 	ctx := context.Background()
-	k1 := strings.TrimSpace(run("rotate", "hosted-cluster", "prod", "-n", h.ns, "--timeout", "2m").must(t, 0).stdout)
-	r2 := run("rotate", "hosted-cluster", "prod", "-n", h.ns, "--timeout", "2m").must(t, 0, "old-key.pub keeps trusting kids "+k1+" (until ", h.old.KeyID+" (until ")
+	k1 := strings.TrimSpace(run("rotate", "hosted-cluster", "prod", "--yes", "-n", h.ns, "--timeout", "2m").must(t, 0).stdout)
+	r2 := run("rotate", "hosted-cluster", "prod", "--yes", "-n", h.ns, "--timeout", "2m").must(t, 0, "old-key.pub keeps trusting kids "+k1+" (until ", h.old.KeyID+" (until ")
 	k2 := strings.TrimSpace(r2.stdout)
 	s2, err := cluster.Client.CoreV1().Secrets(h.ns).Get(ctx, hypershift.SigningKeyName(h.get(t)), metav1.GetOptions{})
 	if err != nil {
@@ -207,7 +207,7 @@ func TestTwoRotationsKeepEveryTrustedKey(t *testing.T) {
 		t.Fatalf("annotation %s: want both dropped after %s", s2.Annotations[hypershift.OldKeysAnnotation], year)
 	}
 
-	r3 := run("rotate", "hosted-cluster", "prod", "-n", h.ns, "--keep-old-keys-for", "0", "--timeout", "2m").
+	r3 := run("rotate", "hosted-cluster", "prod", "--yes", "-n", h.ns, "--keep-old-keys-for", "0", "--timeout", "2m").
 		must(t, 0, "no longer trusted (retired more than 0s ago): kids ")
 	s3, _ := cluster.Client.CoreV1().Secrets(h.ns).Get(ctx, hypershift.SigningKeyName(h.get(t)), metav1.GetOptions{})
 	pub, err = hypershift.ParseOldPublicKeys(s3.Data["old-key.pub"])

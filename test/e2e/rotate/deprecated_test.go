@@ -42,7 +42,7 @@ func TestRotateDeprecatedFormsStillWork(t *testing.T) {
 	}
 
 	ns, old, d := hostedCluster(t, "clusters-old-form")
-	r = run(cluster.Kubeconfig, "rotate", "--hosted-cluster", "prod", "-n", ns, "--wait=false").must(t, 0, "previous kid "+old.KeyID)
+	r = run(cluster.Kubeconfig, "rotate", "--hosted-cluster", "prod", "--yes", "-n", ns, "--wait=false").must(t, 0, "previous kid "+old.KeyID)
 	firstLine(t, r, notice("rotate --hosted-cluster NAME", "rotate hosted-cluster NAME"))
 	hc, err := d.Resource(hypershift.HostedClusterGVR).Namespace(ns).Get(context.Background(), "prod", metav1.GetOptions{})
 	if err != nil || hypershift.SigningKeyName(hc) == "sa-key" {
@@ -53,6 +53,6 @@ func TestRotateDeprecatedFormsStillWork(t *testing.T) {
 	}
 
 	// A flag of the other subcommand is refused, as the old matrix did.
-	run(cluster.Kubeconfig, "rotate", "--hosted-cluster", "prod", "-n", ns, "--restart", "workloads").
+	run(cluster.Kubeconfig, "rotate", "--hosted-cluster", "prod", "--yes", "-n", ns, "--restart", "workloads").
 		must(t, 2, "--restart is not a flag of 'kubectl bound-token rotate hosted-cluster'")
 }

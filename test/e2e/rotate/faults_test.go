@@ -128,7 +128,7 @@ func TestHyperShiftRotationWhoseAnswersWereLost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := run(p.Kubeconfig, "rotate", "hosted-cluster", "prod", "-n", ns, "--wait=false")
+	r := run(p.Kubeconfig, "rotate", "hosted-cluster", "prod", "--yes", "-n", ns, "--wait=false")
 	_ = p.Close()
 	r.must(t, 0, "created Secret")
 	if creates.Load() < 2 || patches.Load() < 2 {
@@ -177,7 +177,7 @@ func TestHyperShiftRotationFinishesWhenRunAgain(t *testing.T) {
 	if err := os.WriteFile(keyFile, next.PrivatePEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r := run(p.Kubeconfig, "rotate", "hosted-cluster", "prod", "-n", ns, "--key", keyFile, "--wait=false")
+	r := run(p.Kubeconfig, "rotate", "hosted-cluster", "prod", "--yes", "-n", ns, "--key", keyFile, "--wait=false")
 	_ = p.Close()
 	r.must(t, 1, "an earlier try may have gone through", "is kept: run the same command again with --key FILE")
 	if patches.Load() < 2 {
@@ -188,7 +188,7 @@ func TestHyperShiftRotationFinishesWhenRunAgain(t *testing.T) {
 		t.Fatalf("the HostedCluster points at %q although no patch reached it", got)
 	}
 
-	run(cluster.Kubeconfig, "rotate", "hosted-cluster", "prod", "-n", ns, "--key", keyFile, "--wait=false").must(t, 0, "found (from an earlier run) Secret")
+	run(cluster.Kubeconfig, "rotate", "hosted-cluster", "prod", "--yes", "-n", ns, "--key", keyFile, "--wait=false").must(t, 0, "found (from an earlier run) Secret")
 	hc, _ = d.Resource(hypershift.HostedClusterGVR).Namespace(ns).Get(ctx, "prod", metav1.GetOptions{})
 	sec, err := cluster.Client.CoreV1().Secrets(ns).Get(ctx, hypershift.SigningKeyName(hc), metav1.GetOptions{})
 	if err != nil {

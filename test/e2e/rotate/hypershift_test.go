@@ -27,7 +27,7 @@ func TestHyperShiftRotationKeyLoadsInKubeAPIServer(t *testing.T) {
 	ctx := context.Background()
 
 	// issuerURL is immutable: asking to change it is refused, nothing created.
-	run(cluster.Kubeconfig, "rotate", "hosted-cluster", "prod", "-n", ns, "--issuer", "https://other.example.com").
+	run(cluster.Kubeconfig, "rotate", "hosted-cluster", "prod", "--yes", "-n", ns, "--issuer", "https://other.example.com").
 		must(t, 2, "spec.issuerURL of hostedcluster "+ns+"/prod is immutable")
 	// And the server agrees (the CRD carries HyperShift's rule).
 	patch := []byte(`{"spec":{"issuerURL":"https://other.example.com"}}`)
@@ -35,7 +35,7 @@ func TestHyperShiftRotationKeyLoadsInKubeAPIServer(t *testing.T) {
 		t.Fatalf("server accepted an issuerURL change: %v", err)
 	}
 
-	r := run(cluster.Kubeconfig, "rotate", "hosted-cluster", "prod", "-n", ns, "--wait=false").must(t, 0, "previous kid "+old.KeyID)
+	r := run(cluster.Kubeconfig, "rotate", "hosted-cluster", "prod", "--yes", "-n", ns, "--wait=false").must(t, 0, "previous kid "+old.KeyID)
 	kid := strings.TrimSpace(r.stdout)
 	got, _ := d.Resource(hypershift.HostedClusterGVR).Namespace(ns).Get(ctx, "prod", metav1.GetOptions{})
 	name := hypershift.SigningKeyName(got)
@@ -77,7 +77,7 @@ func TestHyperShiftRotationKeyLoadsInKubeAPIServer(t *testing.T) {
 	next, _ := keys.Generate("rsa2048", true)
 	nextFile := filepath.Join(t.TempDir(), "next.key")
 	_ = os.WriteFile(nextFile, next.PrivatePEM, 0o600)
-	r2 := run(cluster.Kubeconfig, "rotate", "hosted-cluster", "prod", "-n", ns, "--key", nextFile, "--secret-name", "sa-key-3", "--wait=false").must(t, 0)
+	r2 := run(cluster.Kubeconfig, "rotate", "hosted-cluster", "prod", "--yes", "-n", ns, "--key", nextFile, "--secret-name", "sa-key-3", "--wait=false").must(t, 0)
 	if strings.TrimSpace(r2.stdout) != next.KeyID {
 		t.Fatalf("printed %s, want %s", r2.stdout, next.KeyID)
 	}
@@ -92,7 +92,7 @@ func TestHyperShiftRotationKeyLoadsInKubeAPIServer(t *testing.T) {
 	// Not OpenShift: wait explains, exit 2.
 	run(hosted.Kubeconfig, "wait", "--timeout", "10s").must(t, 2, "not OpenShift")
 	run(hosted.Kubeconfig, "rotate", "issuer", "https://x.example.com", "--yes").must(t, 2, "not OpenShift")
-	run(hosted.Kubeconfig, "rotate", "hosted-cluster", "prod", "-n", "default").must(t, 2, "not a HyperShift management cluster")
+	run(hosted.Kubeconfig, "rotate", "hosted-cluster", "prod", "--yes", "-n", "default").must(t, 2, "not a HyperShift management cluster")
 }
 
 // hostedCluster makes HostedCluster "prod" in a new namespace, with
