@@ -8,9 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"k8s.io/cli-runtime/pkg/genericiooptions"
-
-	"github.com/bound-token/kubectl-bound-token/pkg/cmd"
 	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
 )
 
@@ -29,13 +26,9 @@ type result struct {
 // main does, and returns what a user would see.
 func run(t *testing.T, stdin string, args ...string) result {
 	t.Helper()
-	in := bytes.NewBufferString(stdin)
-	out, errOut := &bytes.Buffer{}, &bytes.Buffer{}
-	streams := genericiooptions.IOStreams{In: in, Out: out, ErrOut: errOut}
-	root := cmd.NewCmdBoundToken(streams)
-	root.SetArgs(append([]string{"--kubeconfig", cluster.Kubeconfig}, args...))
-	code := cmd.Execute(root, errOut)
-	return result{stdout: out.String(), stderr: errOut.String(), code: code}
+	var r result
+	r.stdout, r.stderr, r.code = framework.RunPlugin(bytes.NewBufferString(stdin), cluster.Kubeconfig, args...)
+	return r
 }
 
 func (r result) mustCode(t *testing.T, want int) result {

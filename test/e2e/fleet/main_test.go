@@ -18,11 +18,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
-	"github.com/bound-token/kubectl-bound-token/pkg/cmd"
 	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
 )
 
@@ -88,11 +86,9 @@ type result struct {
 // run executes `kubectl bound-token ARGS` in-process.
 func run(t *testing.T, kubeconfig string, args ...string) result {
 	t.Helper()
-	out, errOut := &bytes.Buffer{}, &bytes.Buffer{}
-	root := cmd.NewCmdBoundToken(genericiooptions.IOStreams{In: &bytes.Buffer{}, Out: out, ErrOut: errOut})
-	root.SetArgs(append([]string{"--kubeconfig", kubeconfig}, args...))
-	code := cmd.Execute(root, errOut)
-	return result{stdout: out.String(), stderr: errOut.String(), code: code}
+	var r result
+	r.stdout, r.stderr, r.code = framework.RunPlugin(&bytes.Buffer{}, kubeconfig, args...)
+	return r
 }
 
 // entry is one context of a test kubeconfig.

@@ -10,7 +10,6 @@
 package hypershift
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -18,9 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/cli-runtime/pkg/genericiooptions"
-
-	"github.com/bound-token/kubectl-bound-token/pkg/cmd"
 	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
 )
 
@@ -47,12 +43,11 @@ func run(args ...string) result {
 }
 
 func runWithInput(in io.Reader, args ...string) result {
-	out, errOut := &bytes.Buffer{}, &bytes.Buffer{}
-	root := cmd.NewCmdBoundToken(genericiooptions.IOStreams{In: in, Out: out, ErrOut: errOut})
-	root.SetArgs(append([]string{"--kubeconfig", cluster.Kubeconfig}, args...))
+	var r result
 	start := time.Now()
-	code := cmd.Execute(root, errOut)
-	return result{out.String(), errOut.String(), code, time.Since(start)}
+	r.stdout, r.stderr, r.code = framework.RunPlugin(in, cluster.Kubeconfig, args...)
+	r.took = time.Since(start)
+	return r
 }
 
 func (r result) must(t *testing.T, code int, stderrHas ...string) result {

@@ -4,7 +4,6 @@
 package issuer
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"encoding/pem"
@@ -20,10 +19,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/dynamic"
 
-	"github.com/bound-token/kubectl-bound-token/pkg/cmd"
 	"github.com/bound-token/kubectl-bound-token/pkg/keys"
 	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
 )
@@ -43,11 +40,9 @@ type result struct {
 }
 
 func run(kubeconfig, stdin string, args ...string) result {
-	out, errOut := &bytes.Buffer{}, &bytes.Buffer{}
-	root := cmd.NewCmdBoundToken(genericiooptions.IOStreams{In: strings.NewReader(stdin), Out: out, ErrOut: errOut})
-	root.SetArgs(append([]string{"--kubeconfig", kubeconfig}, args...))
-	code := cmd.Execute(root, errOut)
-	return result{out.String(), errOut.String(), code}
+	var r result
+	r.stdout, r.stderr, r.code = framework.RunPlugin(strings.NewReader(stdin), kubeconfig, args...)
+	return r
 }
 
 func TestMain(m *testing.M) {

@@ -21,11 +21,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
-	"github.com/bound-token/kubectl-bound-token/pkg/cmd"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
 )
@@ -79,11 +77,9 @@ func run(t *testing.T, args ...string) result {
 
 func runAs(t *testing.T, kubeconfig string, args ...string) result {
 	t.Helper()
-	out, errOut := &bytes.Buffer{}, &bytes.Buffer{}
-	root := cmd.NewCmdBoundToken(genericiooptions.IOStreams{In: &bytes.Buffer{}, Out: out, ErrOut: errOut})
-	root.SetArgs(append([]string{"--kubeconfig", kubeconfig}, args...))
-	code := cmd.Execute(root, errOut)
-	return result{stdout: out.String(), stderr: errOut.String(), code: code}
+	var r result
+	r.stdout, r.stderr, r.code = framework.RunPlugin(&bytes.Buffer{}, kubeconfig, args...)
+	return r
 }
 
 func (r result) mustCode(t *testing.T, want int) result {

@@ -1,7 +1,6 @@
 package migrate
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,12 +16,10 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
-	"github.com/bound-token/kubectl-bound-token/pkg/cmd"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
 )
@@ -423,11 +420,9 @@ func TestAuditLogEvidence(t *testing.T) {
 // runIn runs the plugin in-process with in as its standard input.
 func runIn(t *testing.T, in io.Reader, args ...string) result {
 	t.Helper()
-	out, errOut := &bytes.Buffer{}, &bytes.Buffer{}
-	root := cmd.NewCmdBoundToken(genericiooptions.IOStreams{In: in, Out: out, ErrOut: errOut})
-	root.SetArgs(append([]string{"--kubeconfig", cluster.Kubeconfig}, args...))
-	code := cmd.Execute(root, errOut)
-	return result{stdout: out.String(), stderr: errOut.String(), code: code}
+	var r result
+	r.stdout, r.stderr, r.code = framework.RunPlugin(in, cluster.Kubeconfig, args...)
+	return r
 }
 
 // TestApplyAsksOnATerminal: on a pseudo-terminal, --apply shows the counts

@@ -9,7 +9,6 @@
 package rotate
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -17,10 +16,8 @@ import (
 	"strings"
 	"testing"
 
-	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/dynamic"
 
-	"github.com/bound-token/kubectl-bound-token/pkg/cmd"
 	"github.com/bound-token/kubectl-bound-token/pkg/openshift"
 	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
 	"github.com/bound-token/kubectl-bound-token/test/sim/kasoperator"
@@ -46,11 +43,9 @@ func run(kubeconfig string, args ...string) result {
 }
 
 func runWithInput(in io.Reader, kubeconfig string, args ...string) result {
-	out, errOut := &bytes.Buffer{}, &bytes.Buffer{}
-	root := cmd.NewCmdBoundToken(genericiooptions.IOStreams{In: in, Out: out, ErrOut: errOut})
-	root.SetArgs(append([]string{"--kubeconfig", kubeconfig}, args...))
-	code := cmd.Execute(root, errOut)
-	return result{out.String(), errOut.String(), code}
+	var r result
+	r.stdout, r.stderr, r.code = framework.RunPlugin(in, kubeconfig, args...)
+	return r
 }
 
 func (r result) must(t *testing.T, code int, stderrHas ...string) result {

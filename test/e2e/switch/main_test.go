@@ -19,9 +19,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/cli-runtime/pkg/genericiooptions"
 
-	"github.com/bound-token/kubectl-bound-token/pkg/cmd"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
 )
@@ -71,11 +69,9 @@ type result struct {
 // run executes `kubectl bound-token ARGS` in-process.
 func run(t *testing.T, args ...string) result {
 	t.Helper()
-	out, errOut := &bytes.Buffer{}, &bytes.Buffer{}
-	root := cmd.NewCmdBoundToken(genericiooptions.IOStreams{In: &bytes.Buffer{}, Out: out, ErrOut: errOut})
-	root.SetArgs(append([]string{"--kubeconfig", cluster.Kubeconfig}, args...))
-	code := cmd.Execute(root, errOut)
-	return result{stdout: out.String(), stderr: errOut.String(), code: code}
+	var r result
+	r.stdout, r.stderr, r.code = framework.RunPlugin(&bytes.Buffer{}, cluster.Kubeconfig, args...)
+	return r
 }
 
 func (r result) mustCode(t *testing.T, want int) result {
