@@ -6,10 +6,23 @@
 set -euo pipefail
 
 HACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-K8S_VERSION="$(grep -oE 'k8s\.io/kubernetes v[0-9][^ ]*' "${HACK_DIR}/controlplane/go.mod" | head -1 | cut -d' ' -f2)"
-ETCD_VERSION="$(grep -oE 'go\.etcd\.io/etcd/server/v3 v[0-9][^ ]*' "${HACK_DIR}/etcd/go.mod" | head -1 | cut -d' ' -f2)"
+# KUBE_VERSION picks the release: 1.37 (the current one, the default) or 1.34
+# (the oldest we support). Each release is a go.mod pair of its own in
+# hack/controlplane and hack/etcd, used through `go build -modfile`, so the
+# main packages are shared and each release pins its own dependencies.
+KUBE_VERSION="${KUBE_VERSION:-1.37}"
+case "${KUBE_VERSION}" in
+  1.37) K8S_MODFILE=go.mod; ETCD_MODFILE=go.mod ;;
+  1.34) K8S_MODFILE=go.1.34.mod; ETCD_MODFILE=go.3.6.mod ;;
+  *)
+    echo "build-controlplane: KUBE_VERSION=${KUBE_VERSION} is not supported; use 1.37 or 1.34" >&2
+    exit 2
+    ;;
+esac
+K8S_VERSION="$(grep -oE 'k8s\.io/kubernetes v[0-9][^ ]*' "${HACK_DIR}/controlplane/${K8S_MODFILE}" | head -1 | cut -d' ' -f2)"
+ETCD_VERSION="$(grep -oE 'go\.etcd\.io/etcd/server/v3 v[0-9][^ ]*' "${HACK_DIR}/etcd/${ETCD_MODFILE}" | head -1 | cut -d' ' -f2)"
 if [[ -z "${K8S_VERSION}" || -z "${ETCD_VERSION}" ]]; then
-  echo "build-controlplane: cannot read pinned versions from hack/*/go.mod" >&2
+  echo "build-controlplane: cannot read pinned versions from hack/*/go*.mod" >&2
   exit 2
 fi
 
@@ -28,22 +41,22 @@ MINOR="$(echo "${K8S_VERSION}" | cut -d. -f2)"
 K8S_LDFLAGS="-X k8s.io/component-base/version.gitVersion=${K8S_VERSION} -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=${MINOR} -X k8s.io/client-go/pkg/version.gitVersion=${K8S_VERSION} -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=${MINOR}"
 
 build() {
-  local dir="$1" pkg="$2" out="$3"
+  local dir="$1" modfile="$2" pkg="$3" out="$4"
   if [[ -x "${BIN_DIR}/${out}" ]]; then
     return 0
   fi
   echo "build-controlplane: building ${out} (${dir}, first run only; kube-apiserver takes ~5 min)" >&2
   local start=$SECONDS
-  (cd "${HACK_DIR}/${dir}" && CGO_ENABLED=0 go build -trimpath -ldflags="-s -w ${K8S_LDFLAGS}" -o "${BIN_DIR}/.${out}.tmp" "${pkg}")
+  (cd "${HACK_DIR}/${dir}" && CGO_ENABLED=0 go build -modfile="${modfile}" -trimpath -ldflags="-s -w ${K8S_LDFLAGS}" -o "${BIN_DIR}/.${out}.tmp" "${pkg}")
   mv -f "${BIN_DIR}/.${out}.tmp" "${BIN_DIR}/${out}"
   echo "build-controlplane: ${out} built in $((SECONDS - start))s" >&2
 }
 
-build etcd . etcd
-build controlplane ./kube-apiserver kube-apiserver
-build controlplane ./kube-controller-manager kube-controller-manager
-build controlplane ./kube-scheduler kube-scheduler
-build controlplane ./kubectl kubectl
+build etcd "${ETCD_MODFILE}" . etcd
+build controlplane "${K8S_MODFILE}" ./kube-apiserver kube-apiserver
+build controlplane "${K8S_MODFILE}" ./kube-controller-manager kube-controller-manager
+build controlplane "${K8S_MODFILE}" ./kube-scheduler kube-scheduler
+build controlplane "${K8S_MODFILE}" ./kubectl kubectl
 
 # kwok simulates nodes for hack/local-cluster.sh --workloads. Its go.mod has no
 # replace directives, so `go install MODULE@VERSION` builds it from the proxy
