@@ -63,7 +63,7 @@ func runCase(t *testing.T, tc cmdCase, newCmd func(genericiooptions.IOStreams) *
 	return in.String()
 }
 
-const resultFormats = "json, yaml, go-template, go-template-file, template, templatefile, jsonpath, jsonpath-as-json, jsonpath-file"
+const resultFormats = "json, yaml, kyaml, go-template, go-template-file, template, templatefile, jsonpath, jsonpath-as-json, jsonpath-file"
 
 func TestVersionCommand(t *testing.T) {
 	for _, tc := range []cmdCase{
@@ -231,7 +231,7 @@ func TestReadingCommandsRefuseBadFlags(t *testing.T) {
 		{NewCmdDoctor, cmdCase{name: "doctor sa", args: []string{"--serviceaccount", ""}, wantCode: ExitUsage, wantErr: "error: --serviceaccount must not be empty\n"}},
 		{NewCmdDoctor, cmdCase{name: "doctor ca", args: []string{"--issuer-ca", "/nonexistent/ca.crt"}, wantCode: ExitUsage}},
 		{NewCmdCreate, cmdCase{name: "create -o", args: []string{"sa", "-o", "wide"}, wantCode: ExitUsage,
-			wantErr: `error: --output "wide" is not supported; use one of: json, yaml, name, go-template, go-template-file, template, templatefile, jsonpath, jsonpath-as-json, jsonpath-file` + "\n"}},
+			wantErr: `error: --output "wide" is not supported; use one of: json, yaml, kyaml, name, go-template, go-template-file, template, templatefile, jsonpath, jsonpath-as-json, jsonpath-file` + "\n"}},
 		{NewCmdCreate, cmdCase{name: "create short duration", args: []string{"sa", "--duration", "9m"}, wantCode: ExitUsage,
 			wantErr: "error: --duration 9m0s is shorter than the 10m minimum that kube-apiserver accepts\n"}},
 		{NewCmdCreate, cmdCase{name: "create bound kind", args: []string{"sa", "--bound-object-kind", "Deployment", "--bound-object-name", "d"}, wantCode: ExitUsage,

@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/doctor"
@@ -42,6 +43,9 @@ type fleetFlags struct {
 	// apply in every context.
 	allNamespaces bool
 	impersonate   rest.ImpersonationConfig
+	// pluginPolicy is the user's kuberc credential plugin policy, for
+	// every context's exec plugin.
+	pluginPolicy clientcmdapi.PluginPolicy
 }
 
 // complete checks the fleet flags in a command's Complete. With a fleet
@@ -56,6 +60,9 @@ func (ff *fleetFlags) complete(f cmdutil.Factory, cmd *cobra.Command, refuse map
 		return false, nil
 	}
 	ff.factory = f
+	if ff.pluginPolicy, err = credentialPluginPolicy(cmd); err != nil {
+		return false, usageError(err)
+	}
 	if o := cmd.Flag("output"); o != nil && o.Value.String() == "json" {
 		ff.json = true
 	}
@@ -177,7 +184,7 @@ func runFleet(ctx context.Context, streams genericiooptions.IOStreams, ff *fleet
 		ns = "" // each context's own
 	}
 	o := fleet.Options{Namespace: ns, AllNamespaces: ff.allNamespaces, Impersonate: ff.impersonate, Parallel: ff.Parallel, ContextTimeout: ff.ContextTimeout, QPS: qps, Burst: burst,
-		Terminal: isTerminal(streams.In), Warnings: streams.ErrOut}
+		CredentialPluginPolicy: ff.pluginPolicy, Terminal: isTerminal(streams.In), Warnings: streams.ErrOut}
 	onTerminal := isTerminal(streams.ErrOut)
 	if onTerminal {
 		o.Progress = func(done, total int) { fmt.Fprintf(streams.ErrOut, "\r\033[Kclusters done: %d/%d", done, total) }

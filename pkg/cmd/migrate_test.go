@@ -71,7 +71,7 @@ func TestMigrateAndRestoreRefuseBadFlags(t *testing.T) {
 		{[]string{"migrate", "--dry-run=server"}, "error: --dry-run, --backup-dir, --yes and --include-* only make sense with --apply"},
 		{[]string{"migrate", "--apply", "--dry-run=server", "--backup-dir", "x"}, "error: a dry run writes no backup: drop --backup-dir"},
 		{[]string{"migrate", "--unused-for", "ninety"}, `error: --unused-for: invalid duration "ninety": use forms like 90d, 36h or 1d12h`},
-		{[]string{"migrate", "-o", "table"}, `error: --output "table" is not supported; use one of: wide, name, json, yaml, go-template, go-template-file, template, templatefile, jsonpath, jsonpath-as-json, jsonpath-file`},
+		{[]string{"migrate", "-o", "table"}, `error: --output "table" is not supported; use one of: wide, name, json, yaml, kyaml, go-template, go-template-file, template, templatefile, jsonpath, jsonpath-as-json, jsonpath-file`},
 		{[]string{"migrate", "--include-used"}, "error: --dry-run, --backup-dir, --yes and --include-* only make sense with --apply"},
 		{[]string{"migrate", "--yes"}, "error: --dry-run, --backup-dir, --yes and --include-* only make sense with --apply"},
 		{[]string{"migrate", "--unused-for", "12h"}, "error: --unused-for 12h: use at least 1d (the last-used label holds a day)"},
@@ -82,7 +82,7 @@ func TestMigrateAndRestoreRefuseBadFlags(t *testing.T) {
 		{[]string{"restore"}, "error: --from DIR is required: the backup folder that migrate --apply printed"},
 		{[]string{"restore", "--from", "x", "--dry-run=maybe"}, `error: Invalid dry-run value (maybe). Must be "none", "server", or "client".`},
 		// The printer is built before anything is restored.
-		{[]string{"restore", "--from", "x", "-o", "wide"}, `error: --output "wide" is not supported; use one of: name, json, yaml, go-template, go-template-file, template, templatefile, jsonpath, jsonpath-as-json, jsonpath-file`},
+		{[]string{"restore", "--from", "x", "-o", "wide"}, `error: --output "wide" is not supported; use one of: name, json, yaml, kyaml, go-template, go-template-file, template, templatefile, jsonpath, jsonpath-as-json, jsonpath-file`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			dir := t.TempDir()

@@ -4,16 +4,19 @@ package cmd
 
 import (
 	"flag"
+	"io"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	_ "k8s.io/client-go/plugin/pkg/client/auth" // exec, OIDC and cloud auth providers in kubeconfigs
 	"k8s.io/client-go/rest"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/klog/v2"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/kuberc"
 	"github.com/bound-token/kubectl-bound-token/pkg/redact"
 )
 
@@ -62,6 +65,7 @@ func NewCmdBoundToken(streams genericiooptions.IOStreams) *cobra.Command {
 	root.SetOut(streams.Out)
 	root.SetErr(streams.ErrOut)
 	configFlags.AddFlags(root.PersistentFlags())
+	addKubercFlag(root, configFlags, streams)
 	// Server warnings once each on stderr, as kubectl shows them, not once
 	// per request through klog: a batch of thousands of requests would
 	// repeat the same line thousands of times.
@@ -149,6 +153,38 @@ func argsUsage(v cobra.PositionalArgs) cobra.PositionalArgs {
 		}
 		return nil
 	}
+}
+
+// addKubercFlag adds kubectl's --kuberc and makes the credential plugin
+// policy of the user's kuberc (pkg/kuberc) govern every client the
+// factory builds: it is read before any command runs, so a kuberc kubectl
+// would refuse is refused here too (exit 2, nothing done), and applied to
+// each rest.Config through WrapConfigFn, as kubectl's own
+// (*Preferences).applyPluginPolicy does (k8s.io/kubectl/pkg/kuberc).
+func addKubercFlag(root *cobra.Command, configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) {
+	var path string
+	var policy clientcmdapi.PluginPolicy
+	root.PersistentFlags().StringVar(&path, "kuberc", "", "Path to the kubectl preferences file (kuberc) whose credentialPluginPolicy and credentialPluginAllowlist govern exec credential plugins, as in kubectl; default $KUBERC, else ~/.kube/kuberc. KUBERC=off ignores it.")
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		p, err := kuberc.Policy(path, streams.ErrOut)
+		if err != nil {
+			return usageError(err)
+		}
+		policy = p
+		return nil
+	}
+	configFlags.WithWrapConfigFn(func(c *rest.Config) *rest.Config { return kuberc.Apply(c, policy) })
+}
+
+// credentialPluginPolicy is the kuberc policy for clients the factory does
+// not build (a fleet's contexts). The root's PersistentPreRunE has read the
+// same file already and printed its warnings, so they are not repeated.
+func credentialPluginPolicy(cmd *cobra.Command) (clientcmdapi.PluginPolicy, error) {
+	path := ""
+	if f := cmd.Flag("kuberc"); f != nil {
+		path = f.Value.String()
+	}
+	return kuberc.Policy(path, io.Discard)
 }
 
 // addLogFlags adds kubectl's -v and --vmodule. From -v=8 client-go logs

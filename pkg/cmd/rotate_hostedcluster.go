@@ -19,6 +19,7 @@ import (
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/hypershift"
+	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
 	"github.com/bound-token/kubectl-bound-token/pkg/keys"
 )
 
@@ -285,7 +286,7 @@ func (o *RotateHostedClusterOptions) wait(ctx context.Context, res *hypershift.R
 		}
 		rollback := "delete the new Secret to undo"
 		if res.OldSecret != "" {
-			rollback = fmt.Sprintf("roll back with: kubectl patch hostedcluster %s -n %s --type merge -p '{\"spec\":{\"serviceAccountSigningKey\":{\"name\":\"%s\"}}}'", o.HostedCluster, o.Namespace, res.OldSecret)
+			rollback = fmt.Sprintf("roll back with: %s patch hostedcluster %s -n %s --type merge -p '{\"spec\":{\"serviceAccountSigningKey\":{\"name\":\"%s\"}}}'", text.Kubectl(), o.HostedCluster, o.Namespace, res.OldSecret)
 		}
 		return failedErrorf("%w; the patch was made: spec.serviceAccountSigningKey points at Secret %s (kid %s); %s", err, res.NewSecret, res.NewKeyID, rollback)
 	}
@@ -304,7 +305,7 @@ func (o *RotateHostedClusterOptions) exitError(err error) error {
 	case errors.As(err, &we) && we.KeptSecret != "":
 		ns, name, _ := strings.Cut(we.KeptSecret, "/")
 		return failedErrorf("%w; the new Secret %s is kept: run the same command again with --key FILE and, if you gave one, the same --secret-name "+
-			"(a generated key is in the Secret: kubectl get secret -n %s %s -o jsonpath='{.data.key}' | base64 -d > FILE), or delete the Secret", err, we.KeptSecret, ns, name)
+			"(a generated key is in the Secret: %s get secret -n %s %s -o jsonpath='{.data.key}' | base64 -d > FILE), or delete the Secret", err, we.KeptSecret, text.Kubectl(), ns, name)
 	case errors.As(err, &we):
 		return failedError(err)
 	case errors.As(err, &re) && re.Forceable:

@@ -35,6 +35,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/kuberc"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 )
 
@@ -183,6 +184,9 @@ type Options struct {
 	// QPS and Burst of each cluster's client (zero: client-go's defaults).
 	QPS   float32
 	Burst int
+	// CredentialPluginPolicy governs each context's exec credential
+	// plugin (the user's kuberc, pkg/kuberc); zero allows all.
+	CredentialPluginPolicy clientcmdapi.PluginPolicy
 	// Terminal says stdin is a terminal: exec credential plugins with
 	// interactiveMode IfAvailable then may ask on it, and are run one at
 	// a time, like those with Always.
@@ -467,6 +471,7 @@ func newTarget(cfg *clientcmdapi.Config, name string, o Options, warnMu *sync.Mu
 		t.err = err
 		return t
 	}
+	kuberc.Apply(rc, o.CredentialPluginPolicy)
 	t.interactive = needsTerminal(rc.ExecProvider, o.Terminal)
 	if o.QPS > 0 {
 		rc.QPS, rc.Burst = o.QPS, o.Burst

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/kubectl/pkg/polymorphichelpers"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 )
 
@@ -31,7 +32,7 @@ func noRollout(w *Workload) (result, msg string) {
 		// "if d.Spec.Paused { return dc.sync(ctx, d, rsList) }", which only
 		// scales).
 		if o.Spec.Paused {
-			return OutNotRolled, "changed, but the Deployment is paused: pods keep the old token until recreated (kubectl rollout resume)"
+			return OutNotRolled, "changed, but the Deployment is paused: pods keep the old token until recreated (" + text.Kubectl() + " rollout resume)"
 		}
 	case *appsv1.StatefulSet:
 		// OnDelete: "for the OnDelete strategy we short circuit. Pods will
@@ -71,8 +72,8 @@ func noRollout(w *Workload) (result, msg string) {
 // token until they are recreated, which a pod deleted is (from the new
 // template).
 func replicaSetNotRolled(w *Workload, selector string) string {
-	return fmt.Sprintf("changed, but a %s never replaces running pods and has no rollout: they keep the old token until recreated (kubectl delete pods -n %s -l '%s' recreates them from the new template)",
-		w.Kind, w.Object.GetNamespace(), selector)
+	return fmt.Sprintf("changed, but a %s never replaces running pods and has no rollout: they keep the old token until recreated (%s delete pods -n %s -l '%s' recreates them from the new template)",
+		w.Kind, text.Kubectl(), w.Object.GetNamespace(), selector)
 }
 
 var groupOf = map[string]string{legacy.KindDeployment: "apps", legacy.KindStatefulSet: "apps", legacy.KindDaemonSet: "apps"}

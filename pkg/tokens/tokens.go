@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
 	"github.com/bound-token/kubectl-bound-token/pkg/retry"
 )
 
@@ -268,7 +269,7 @@ func Explain(err error, t Target, req Request) error {
 		if d := statusDetails(err); d != nil && d.Kind != "" && d.Kind != "serviceaccounts" {
 			return fmt.Errorf("serviceaccount %s: bound %s %q not found", t, strings.TrimSuffix(d.Kind, "s"), d.Name)
 		}
-		return fmt.Errorf("serviceaccount %q not found in namespace %q; list them with: kubectl get serviceaccounts -n %s", t.Name, t.Namespace, t.Namespace)
+		return fmt.Errorf("serviceaccount %q not found in namespace %q; list them with: %s get serviceaccounts -n %s", t.Name, t.Namespace, text.Kubectl(), t.Namespace)
 	case apierrors.IsForbidden(err):
 		return fmt.Errorf("serviceaccount %s: forbidden: you need RBAC verb \"create\" on resource \"serviceaccounts/token\" in namespace %q (server said: %s)", t, t.Namespace, msg)
 	case strings.Contains(msg, "ServiceAccountTokenNodeBinding"):

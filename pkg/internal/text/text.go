@@ -4,6 +4,9 @@
 package text
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"unicode/utf8"
 )
@@ -30,4 +33,34 @@ func Plural(n int) string {
 		return ""
 	}
 	return "s"
+}
+
+// Kubectl is how a command we print for the user to run names kubectl:
+// the kubectl that launched us when kubectl says which (kubectl 1.37 sets
+// KUBECTL_PATH to its own binary for every plugin it runs,
+// k8s.io/kubectl/pkg/cmd/plugin.go, pluginEnvironment), so that a user of
+// `oc` or of a kubectl that is not first on PATH gets a line they can
+// paste. It is the base name when PATH finds that very file under it, else
+// the whole path; "kubectl" when the variable is unset (an older kubectl,
+// or the plugin run directly).
+func Kubectl() string {
+	return kubectlFrom(os.Getenv("KUBECTL_PATH"), exec.LookPath)
+}
+
+func kubectlFrom(path string, lookPath func(string) (string, error)) string {
+	if path == "" {
+		return "kubectl"
+	}
+	base := filepath.Base(path)
+	name := strings.TrimSuffix(base, ".exe")
+	found, err := lookPath(name)
+	if err != nil {
+		return path
+	}
+	a, errA := os.Stat(found)
+	b, errB := os.Stat(path)
+	if errA != nil || errB != nil || !os.SameFile(a, b) {
+		return path
+	}
+	return name
 }
