@@ -60,6 +60,15 @@ func NewCmdDoctor(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 			issuers and the kube-apiserver rollout; on HyperShift each HostedCluster's
 			signing-key Secret.
 
+			The release-dependent features, judged by what the cluster serves, not by its
+			version number: kube-apiserver's version and the kubectl that launched the plugin
+			(KUBECTL_PATH, set by kubectl 1.37+); which admissionregistration.k8s.io version
+			serves MutatingAdmissionPolicy (the guard can then run inside kube-apiserver);
+			whether an external token signer is in use (its key fetches counted on /metrics,
+			apiserver_externaljwt_fetch_keys_request_total; "unknown" when /metrics is
+			forbidden), and if so whether legacy Secret tokens still verify, their kids
+			compared with the JWKS.
+
 			Exit codes: 0 no check failed (warnings allowed), 1 a check failed, 2 usage error
 			or the API server did not answer (nothing else was checked).`),
 		Example: templates.Examples(`

@@ -10,13 +10,16 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/version"
@@ -53,6 +56,9 @@ type Options struct {
 	// IssuerTimeout bounds the public discovery probe.
 	IssuerTimeout time.Duration
 	HTTPClient    *http.Client
+	// LookupEnv reads the plugin's environment (KUBECTL_PATH); nil is
+	// os.LookupEnv.
+	LookupEnv func(string) (string, bool)
 }
 
 // Run performs every check in order; later checks that need an earlier
@@ -119,8 +125,14 @@ func Run(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interface, o 
 
 	add(publicDiscovery(ctx, tok, o))
 	add(legacySecrets(ctx, cs))
-	add(legacyMetrics(ctx, cs))
+	// One read of /metrics (megabytes on a busy apiserver) serves every
+	// check that reads counters.
+	metrics, metricsErr := cs.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	add(legacyMetrics(metrics, metricsErr))
 	add(nodeBinding(sv.GitVersion))
+	out = append(out, releaseChecks(ctx, cs, releaseInputs{
+		GitVersion: sv.GitVersion, JWKS: ks, Metrics: metrics, MetricsErr: metricsErr, LookupEnv: o.LookupEnv,
+	})...)
 	if dyn != nil {
 		out = append(out, openShift(ctx, dyn)...)
 		out = append(out, hyperShift(ctx, cs, dyn)...)
@@ -216,20 +228,35 @@ var legacyCounters = []string{
 	"serviceaccount_stale_tokens_total",
 }
 
-// legacyMetrics reads the legacy token counters from /metrics, where RBAC
-// allows it.
-func legacyMetrics(ctx context.Context, cs kubernetes.Interface) Check {
+// legacyMetrics judges the legacy token counters of kube-apiserver's
+// /metrics (b, or err when RBAC or the server refused it).
+func legacyMetrics(b []byte, err error) Check {
 	name := "legacy-token-metrics"
-	b, err := cs.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
 	if err != nil {
-		return Check{name, Skip, "cannot read kube-apiserver /metrics: " + text.OneLine(err.Error(), 300), `allow "get" on the non-resource URL /metrics to see how often legacy tokens are used`}
+		return Check{name, Skip, "cannot read kube-apiserver /metrics: " + describeMetricsErr(err), `allow "get" on the non-resource URL /metrics to see how often legacy tokens are used`}
 	}
 	return judgeLegacyMetrics(b)
 }
 
+// describeMetricsErr words a failed GET of /metrics. DoRaw keeps no
+// message from an error whose body is JSON, as kube-apiserver's 403 is
+// (k8s.io/client-go rest/request.go, newUnstructuredResponseError: the
+// message is "unknown" unless the body is text), so the code and reason
+// say what happened.
+func describeMetricsErr(err error) string {
+	var st apierrors.APIStatus
+	if errors.As(err, &st) {
+		if s := st.Status(); s.Message == "" || s.Message == "unknown" {
+			return fmt.Sprintf("HTTP %d %s", s.Code, s.Reason)
+		}
+	}
+	return text.OneLine(err.Error(), 300)
+}
+
 // judgeLegacyMetrics warns when the counters show legacy tokens presented
 // to this apiserver: any use at all (serviceaccount_legacy_tokens_total,
-// counted by legacyValidator.Validate in pkg/serviceaccount/legacy.go), and
+// counted by jwtTokenAuthenticator.AuthenticateToken in
+// pkg/serviceaccount/jwt.go once a token without audience verified), and
 // with its own hint when invalidated auto tokens are still presented.
 func judgeLegacyMetrics(b []byte) Check {
 	name := "legacy-token-metrics"
@@ -261,17 +288,94 @@ func ParseCounters(text []byte, names []string) map[string]float64 {
 		want[n] = true
 	}
 	out := map[string]float64{}
+	eachSample(text, func(name, labels string, v float64) {
+		if labels == "" && want[name] {
+			out[name] = v
+		}
+	})
+	return out
+}
+
+// eachSample calls fn with every sample of Prometheus text exposition
+// (format 0.0.4, as kube-apiserver's /metrics serves it): the metric name,
+// its labels as written between the braces ("" when it has none) and the
+// value. Comments and lines that do not parse are skipped. Label values
+// may hold spaces and braces, so the label set is scanned, not split.
+func eachSample(text []byte, fn func(name, labels string, v float64)) {
 	for _, line := range strings.Split(string(text), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 || !want[f[0]] {
+		line = strings.TrimSpace(line)
+		if line == "" || line[0] == '#' {
 			continue
 		}
-		var v float64
-		if _, err := fmt.Sscanf(f[1], "%g", &v); err == nil {
-			out[f[0]] = v
+		name, rest, labels := line, "", ""
+		if i := strings.IndexAny(line, "{ \t"); i >= 0 {
+			name, rest = line[:i], line[i:]
+		}
+		if strings.HasPrefix(rest, "{") {
+			end := labelsEnd(rest)
+			if end < 0 {
+				continue
+			}
+			labels, rest = rest[1:end], rest[end+1:]
+		}
+		f := strings.Fields(rest)
+		if name == "" || len(f) == 0 {
+			continue
+		}
+		if v, err := strconv.ParseFloat(f[0], 64); err == nil {
+			fn(name, labels, v)
 		}
 	}
-	return out
+}
+
+// labelsEnd is the index of the brace closing the label set that s starts
+// with, or -1.
+func labelsEnd(s string) int {
+	quoted := false
+	for i := 1; i < len(s); i++ {
+		switch {
+		case quoted && s[i] == '\\':
+			i++
+		case s[i] == '"':
+			quoted = !quoted
+		case !quoted && s[i] == '}':
+			return i
+		}
+	}
+	return -1
+}
+
+// labelValue is the value of label key in a label set as eachSample gives
+// it (`a="x",b="y"`), unescaped, and whether the set has it.
+func labelValue(labels, key string) (string, bool) {
+	for labels != "" {
+		labels = strings.TrimLeft(labels, ", \t")
+		eq := strings.IndexByte(labels, '=')
+		if eq < 0 || eq+1 >= len(labels) || labels[eq+1] != '"' {
+			return "", false
+		}
+		k := strings.TrimSpace(labels[:eq])
+		var v strings.Builder
+		i := eq + 2
+		for ; i < len(labels) && labels[i] != '"'; i++ {
+			if labels[i] == '\\' && i+1 < len(labels) {
+				i++
+				if labels[i] == 'n' {
+					v.WriteByte('\n')
+					continue
+				}
+			}
+			v.WriteByte(labels[i])
+		}
+		if k == key {
+			return v.String(), true
+		}
+		if i >= len(labels) {
+			return "", false
+		}
+		labels = labels[i+1:]
+	}
+	return "", false
 }
 
 func nodeBinding(gitVersion string) Check {

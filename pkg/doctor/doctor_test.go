@@ -11,6 +11,7 @@ func TestParseCounters(t *testing.T) {
 serviceaccount_legacy_tokens_total 12
 serviceaccount_legacy_auto_token_uses_total 3
 serviceaccount_legacy_tokens_total_other 99
+serviceaccount_legacy_tokens_total{note="labelled series are not the counter"} 98
 serviceaccount_invalid_legacy_auto_token_uses_total 1e+00
 apiserver_request_total{code="200"} 5
 `)
