@@ -8,6 +8,19 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS := -s -w -X $(PKG)/pkg/version.Version=$(VERSION) -X $(PKG)/pkg/version.Commit=$(COMMIT) -X $(PKG)/pkg/version.Date=$(DATE)
+# The Kubernetes release of the local control plane (hack/build-controlplane.sh,
+# hack/local-cluster.sh and the e2e framework read the same variable): 1.37, the
+# current release, by default; OLDEST_KUBE_VERSION is the oldest we support.
+# `make test` runs every suite on KUBE_VERSION and the release-dependent ones
+# (RELEASE_SUITES) again on OLDEST_KUBE_VERSION.
+KUBE_VERSION ?= 1.37
+OLDEST_KUBE_VERSION := 1.34
+export KUBE_VERSION
+# Suites whose behaviour depends on the release: TokenRequest, verify and
+# kuberc (test/e2e), legacy-token tracking and the cleaner (oldcluster),
+# the verdicts built on them (migrate), switch with rollouts (switch,
+# workloads).
+RELEASE_SUITES := ./test/e2e ./test/e2e/oldcluster ./test/e2e/migrate ./test/e2e/switch ./test/e2e/workloads
 # Inputs per fuzz target: `make fuzz` searches longer; `make test` runs a short
 # pass. A count, not a time: with a time limit, Go before 1.27 sometimes fails a
 # clean run with "context deadline exceeded" as the limit ends (golang/go#75804,
@@ -30,19 +43,19 @@ VALIDATE_KREW_MANIFEST := $(KREW_DIR)/validate-krew-manifest
 STEP_VERSION ?= v0.21.0
 STEP := $(CURDIR)/.tools/step-$(STEP_VERSION)/step
 
-.PHONY: all build controlplane test check unit e2e krew fuzz bench step demo docs tools dist manifest cluster-up cluster-down clean
+.PHONY: all build controlplane test check unit e2e e2e-oldest krew fuzz bench step demo docs tools dist manifest cluster-up cluster-down clean
 
 all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kubectl-bound_token
 
-# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and kwok, built once into a
-# version-keyed cache (about 8 minutes on 2 cores the first time).
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and kwok of KUBE_VERSION,
+# built once into a version-keyed cache (about 15 minutes on 2 cores the first time).
 controlplane:
 	hack/build-controlplane.sh >/dev/null
 
-test: check unit e2e krew
+test: check unit e2e e2e-oldest krew
 	$(MAKE) fuzz FUZZTIME=$(SHORT_FUZZTIME)
 
 check:
@@ -57,6 +70,12 @@ unit:
 # runs hack/demo.sh (`make demo`) to its end, so the demo cannot rot.
 e2e: controlplane
 	$(GO) test -count=1 -timeout 40m ./test/e2e/...
+
+# The release-dependent suites on the oldest supported release (its own
+# control plane, built once like the current one).
+e2e-oldest:
+	KUBE_VERSION=$(OLDEST_KUBE_VERSION) hack/build-controlplane.sh >/dev/null
+	KUBE_VERSION=$(OLDEST_KUBE_VERSION) $(GO) test -count=1 -timeout 40m $(RELEASE_SUITES)
 
 # The release archive for this machine, built by goreleaser from
 # .goreleaser.yaml, rendered into a manifest, checked by validate-krew-manifest

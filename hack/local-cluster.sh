@@ -22,6 +22,9 @@
 # Running and Ready, Job pods Succeeded, deleted pods go away. kwok mounts no
 # volumes and mints no tokens.
 #
+# KUBE_VERSION (1.37, the default, or 1.34) selects the release, built by
+# hack/build-controlplane.sh; `env` records it.
+#
 # `up` prints the kubeconfig path as the LAST line of stdout; progress goes to
 # stderr. `up` on a NAME that is running fails; `down` stops exactly the
 # processes recorded for NAME and removes its folder.
@@ -243,9 +246,16 @@ up() {
     # before the response is sent, so a test can read it right after.
     audit_args=(--audit-policy-file "${DIR}/audit-policy.yaml" --audit-log-path "${audit_log}")
   fi
+  # 1.37 refuses a loopback --advertise-address with an endpoint reconciler
+  # (pkg/controlplane/instance.go, Complete.New: "cannot use public IP ...
+  # with endpoint reconciler"; the lease reconciler's ValidateIP rejects
+  # 127.0.0.0/8); the none reconciler accepts any (reconcilers/none.go). It
+  # only stops the apiserver writing its own address into the default
+  # namespace's kubernetes Endpoints, which nothing here reads.
   start kube-apiserver "${bin}/kube-apiserver" \
     --etcd-servers "http://127.0.0.1:${ETCD_PORT}" \
     --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "${API_PORT}" \
+    --endpoint-reconciler-type none \
     --tls-cert-file "${DIR}/pki/apiserver.crt" --tls-private-key-file "${DIR}/pki/apiserver.key" \
     --client-ca-file "${DIR}/pki/ca.crt" \
     --service-account-issuer "${ISSUER}" \
@@ -297,6 +307,7 @@ SIGNING_KEY=${DIR}/pki/sa.key
 PUBLIC_KEY=${DIR}/pki/sa.pub
 CA_FILE=${DIR}/pki/ca.crt
 ETCD=http://127.0.0.1:${ETCD_PORT}
+KUBE_VERSION=${KUBE_VERSION:-1.37}
 AUDIT_LOG=${audit_log}
 ENV
   log "up in $((SECONDS - start_s))s: ${SERVER}, issuer ${ISSUER}"

@@ -121,7 +121,7 @@ func TestKubercCredentialPluginPolicy(t *testing.T) {
 	t.Run("an allowlist without the plugin refuses it", func(t *testing.T) {
 		t.Setenv("KUBERC", other)
 		before := pluginRuns(t, runs)
-		if r := audit(); r.code == 0 || !strings.Contains(r.stderr, "not allowed") {
+		if r := audit(); r.code == 0 || !strings.Contains(r.stderr, "is not permitted by the credential plugin allowlist") {
 			t.Fatalf("exit %d, want a refusal\nstderr: %s", r.code, r.stderr)
 		}
 		if n := pluginRuns(t, runs) - before; n != 0 {

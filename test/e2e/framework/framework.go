@@ -60,7 +60,9 @@ type Cluster struct {
 	// the cluster was started with Options.Audit.
 	AuditLog string
 	// Nodes are the fake Nodes kwok runs pods on (Options.Workloads).
-	Nodes      []string
+	Nodes []string
+	// Version is kube-apiserver's gitVersion (v1.37.2, v1.34.4).
+	Version    string
 	RESTConfig *rest.Config
 	Client     kubernetes.Interface
 	repo       string
@@ -127,12 +129,38 @@ func Start(opts Options) (*Cluster, error) {
 	}
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 	c, err := Attach(strings.TrimSpace(lines[len(lines)-1]))
+	if err == nil && !strings.HasPrefix(c.Version, "v"+KubeVersion()+".") {
+		err = fmt.Errorf("KUBE_VERSION=%s but kube-apiserver says %s", KubeVersion(), c.Version)
+	}
 	if err != nil {
 		stop := &Cluster{Name: opts.Name, repo: repo}
 		_ = stop.Stop()
 		return nil, err
 	}
 	return c, nil
+}
+
+// KubeVersion is the Kubernetes release the suites run on, as
+// hack/build-controlplane.sh and hack/local-cluster.sh read it: the
+// environment's KUBE_VERSION, else 1.37, the current release. `make test`
+// runs the release-dependent suites again with KUBE_VERSION=1.34, the
+// oldest release supported.
+func KubeVersion() string {
+	if v := os.Getenv("KUBE_VERSION"); v != "" {
+		return v
+	}
+	return "1.37"
+}
+
+// AtLeast says the cluster runs release 1.minor or later, for the few
+// assertions whose right answer depends on the release (an API that is
+// served only from one on).
+func (c *Cluster) AtLeast(minor int) bool {
+	var major, m int
+	if _, err := fmt.Sscanf(c.Version, "v%d.%d", &major, &m); err != nil {
+		return false
+	}
+	return major > 1 || m >= minor
 }
 
 // Attach connects to a cluster hack/local-cluster.sh already runs, from
@@ -163,6 +191,11 @@ func Attach(kubeconfig string) (*Cluster, error) {
 	if c.Client, err = kubernetes.NewForConfig(c.RESTConfig); err != nil {
 		return nil, err
 	}
+	v, err := c.Client.Discovery().ServerVersion()
+	if err != nil {
+		return nil, err
+	}
+	c.Version = v.GitVersion
 	return c, nil
 }
 
