@@ -19,10 +19,9 @@ import (
 var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
 
 // InstallCRD creates the CRD NAME (e.g. kubeapiservers.operator.openshift.io)
-// and waits until it is served. OpenShift's own CRDs come from the
-// openshift/api module (openShiftCRDs, OpenShiftAPIDir); the others from
-// test/crds/NAME.yaml. An existing one is kept. With remove, it is deleted
-// when the test ends.
+// and waits until it is served. OpenShift's and HyperShift's own CRDs come
+// from their API modules (realCRDs); the others from test/crds/NAME.yaml.
+// An existing one is kept. With remove, it is deleted when the test ends.
 func (c *Cluster) InstallCRD(t testing.TB, name string, remove bool) {
 	t.Helper()
 	if err := c.InstallCRDNow(name); err != nil {
@@ -44,16 +43,9 @@ func (c *Cluster) InstallCRDNow(name string) error {
 	if err != nil {
 		return err
 	}
-	b, err := os.ReadFile(file)
+	crd, err := readCRD(file, name)
 	if err != nil {
 		return err
-	}
-	crd := &unstructured.Unstructured{}
-	if err := yaml.Unmarshal(b, &crd.Object); err != nil {
-		return fmt.Errorf("%s: %v", file, err)
-	}
-	if crd.GetName() != name {
-		return fmt.Errorf("%s defines %q, not %q", file, crd.GetName(), name)
 	}
 	dyn, err := dynamic.NewForConfig(c.RESTConfig)
 	if err != nil {
@@ -80,17 +72,63 @@ func (c *Cluster) InstallCRDNow(name string) error {
 	})
 }
 
-// HostedClusterSpec is a spec the test CRD for HostedCluster (as the real
-// one) accepts: the required etcd, networking, platform, pullSecret,
-// release and the four services the real schema asks for, with issuerURL
-// (omitted when "": the CRD then defaults it) and, if secret is not "",
-// spec.serviceAccountSigningKey.
+// readCRD reads the CRD name from file, as the apiserver will take it.
+func readCRD(file, name string) (*unstructured.Unstructured, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	crd := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal(b, &crd.Object); err != nil {
+		return nil, fmt.Errorf("%s: %v", file, err)
+	}
+	if crd.GetName() != name {
+		return nil, fmt.Errorf("%s defines %q, not %q", file, crd.GetName(), name)
+	}
+	installable(crd)
+	return crd, nil
+}
+
+// featureGateAnnotation prefixes the annotation that names the feature gate
+// a partial manifest under zz_generated.featuregated-crd-manifests belongs
+// to; HyperShift's AAA_ungated.yaml carries it with no gate name
+// ("feature-gate.release.openshift.io/": "true", ungated). An annotation
+// key must be a qualified name, whose name part after "/" may not be empty
+// (apimachinery ValidateAnnotations, content.IsLabelKey), so the apiserver
+// refuses the CRD: metadata.annotations: Invalid value:
+// "feature-gate.release.openshift.io/": name part must be non-empty.
+const featureGateAnnotation = "feature-gate.release.openshift.io/"
+
+// installable drops what only the manifest-merge step reads: openshift/api
+// tools/codegen/pkg/manifestmerge/generator.go deletes every
+// feature-gate.release.openshift.io/ annotation before it writes the CRDs
+// clusters install, so a real HostedCluster CRD carries none either. The
+// schema is left as published.
+func installable(crd *unstructured.Unstructured) {
+	a := crd.GetAnnotations()
+	for k := range a {
+		if strings.HasPrefix(k, featureGateAnnotation) {
+			delete(a, k)
+		}
+	}
+	crd.SetAnnotations(a)
+}
+
+// HostedClusterSpec is a spec HyperShift's HostedCluster CRD (realCRDs)
+// accepts: the required etcd, networking, platform, pullSecret, release
+// and the four services its rules ask for, with issuerURL (omitted when
+// "": the CRD then defaults it) and, if secret is not "",
+// spec.serviceAccountSigningKey. Managed etcd needs spec.etcd.managed
+// (EtcdSpec's rule "Only managed configuration must be set when
+// managementType is Managed", hypershift/v1beta1/hostedcluster_types.go),
+// which needs storage.type (PersistentVolume, the only one).
 func HostedClusterSpec(issuer, secret string) map[string]any {
 	svc := func(name string) any {
 		return map[string]any{"service": name, "servicePublishingStrategy": map[string]any{"type": "LoadBalancer"}}
 	}
 	spec := map[string]any{
-		"etcd":       map[string]any{"managementType": "Managed"},
+		"etcd": map[string]any{"managementType": "Managed",
+			"managed": map[string]any{"storage": map[string]any{"type": "PersistentVolume"}}},
 		"networking": map[string]any{"networkType": "OVNKubernetes"},
 		"platform":   map[string]any{"type": "None"},
 		"pullSecret": map[string]any{"name": "pull-secret"},

@@ -10,42 +10,73 @@ import (
 )
 
 // OpenShiftAPIModule and OpenShiftAPIVersion pin the module the real
-// OpenShift CRDs are read from. This is the only place the version is
-// written down; the project's go.mod does not require the module (nothing
-// in the tool imports it), so it is fetched on its own into the module
-// cache (through GOPROXY, like every other module) by OpenShiftAPIDir.
+// OpenShift CRDs are read from, HyperShiftAPIModule and
+// HyperShiftAPIVersion the one HyperShift's are read from. This is the
+// only place the versions are written down; the project's go.mod requires
+// neither module (nothing in the tool imports them), so each is fetched on
+// its own into the module cache (through GOPROXY, like every other module)
+// by moduleDir.
 const (
 	OpenShiftAPIModule  = "github.com/openshift/api"
 	OpenShiftAPIVersion = "v0.0.0-20260213204242-d34f11c515b3"
+
+	HyperShiftAPIModule  = "github.com/openshift/hypershift/api"
+	HyperShiftAPIVersion = "v0.0.0-20251113182218-95835694eb99"
 )
 
-// openShiftCRDs maps the name of each OpenShift CRD the tests install to
-// its manifest inside OpenShiftAPIModule: the manifests the cluster-version
-// operator applies on a Default-feature-set cluster, with their schemas and
-// CEL rules. InstallCRD prefers these to test/crds.
-var openShiftCRDs = map[string]string{
-	"authentications.config.openshift.io":  "config/v1/zz_generated.crd-manifests/0000_10_config-operator_01_authentications-Default.crd.yaml",
-	"kubeapiservers.operator.openshift.io": "operator/v1/zz_generated.crd-manifests/0000_20_kube-apiserver_01_kubeapiservers-Default.crd.yaml",
+// crdSource is where a real CRD's manifest lives: file inside module@version.
+type crdSource struct{ module, version, file string }
+
+// realCRDs maps the name of each CRD the tests install from its
+// publisher's module to its manifest there, with its schema and CEL
+// rules. InstallCRD prefers these to test/crds.
+var realCRDs = map[string]crdSource{
+	// The manifests the cluster-version operator applies on a
+	// Default-feature-set cluster.
+	"authentications.config.openshift.io": {OpenShiftAPIModule, OpenShiftAPIVersion,
+		"config/v1/zz_generated.crd-manifests/0000_10_config-operator_01_authentications-Default.crd.yaml"},
+	"kubeapiservers.operator.openshift.io": {OpenShiftAPIModule, OpenShiftAPIVersion,
+		"operator/v1/zz_generated.crd-manifests/0000_20_kube-apiserver_01_kubeapiservers-Default.crd.yaml"},
+	// The HostedCluster schema without feature-gated fields: what every
+	// feature set installs (the module publishes no merged per-feature-set
+	// CRD; HyperShift merges these files into the ones its install applies).
+	// Fields behind a gate (ExternalOIDC, GCPPlatform, ...) are pruned here.
+	// It needs one fix before the apiserver takes it: see installable.
+	"hostedclusters.hypershift.openshift.io": {HyperShiftAPIModule, HyperShiftAPIVersion,
+		"hypershift/v1beta1/zz_generated.featuregated-crd-manifests/hostedclusters.hypershift.openshift.io/AAA_ungated.yaml"},
 }
 
-var openShiftAPI struct {
+var modules struct {
+	mu   sync.Mutex
+	dirs map[string]*moduleDownload
+}
+
+type moduleDownload struct {
 	once sync.Once
 	dir  string
 	err  error
 }
 
-// OpenShiftAPIDir downloads OpenShiftAPIModule@OpenShiftAPIVersion into
-// the module cache if it is not there yet and returns its folder. It runs
-// `go mod download -json` in a throwaway module, so neither the project's
-// go.mod nor its go.sum learn of the module; the checksum is still checked
-// against GOSUMDB as for any download.
-func OpenShiftAPIDir() (string, error) {
-	openShiftAPI.once.Do(func() {
-		openShiftAPI.dir, openShiftAPI.err = downloadModule(OpenShiftAPIModule, OpenShiftAPIVersion)
-	})
-	return openShiftAPI.dir, openShiftAPI.err
+// moduleDir downloads path@version into the module cache if it is not
+// there yet and returns its folder, once per process and module.
+func moduleDir(path, version string) (string, error) {
+	modules.mu.Lock()
+	if modules.dirs == nil {
+		modules.dirs = map[string]*moduleDownload{}
+	}
+	d := modules.dirs[path+"@"+version]
+	if d == nil {
+		d = &moduleDownload{}
+		modules.dirs[path+"@"+version] = d
+	}
+	modules.mu.Unlock()
+	d.once.Do(func() { d.dir, d.err = downloadModule(path, version) })
+	return d.dir, d.err
 }
 
+// downloadModule runs `go mod download -json` in a throwaway module, so
+// neither the project's go.mod nor its go.sum learn of the module; the
+// checksum is still checked against GOSUMDB as for any download.
 func downloadModule(path, version string) (string, error) {
 	tmp, err := os.MkdirTemp("", "bound-token-modload-")
 	if err != nil {
@@ -76,14 +107,22 @@ func downloadModule(path, version string) (string, error) {
 }
 
 // crdManifest is the file InstallCRD reads for the CRD name: the real one
-// from OpenShiftAPIModule when there is one, else test/crds/NAME.yaml.
+// from its module (realCRDs) when there is one, else test/crds/NAME.yaml.
 func (c *Cluster) crdManifest(name string) (string, error) {
-	if rel, ok := openShiftCRDs[name]; ok {
-		dir, err := OpenShiftAPIDir()
-		if err != nil {
-			return "", err
-		}
-		return filepath.Join(dir, filepath.FromSlash(rel)), nil
+	if _, ok := realCRDs[name]; ok {
+		return realCRDManifest(name)
 	}
 	return filepath.Join(c.repo, "test", "crds", name+".yaml"), nil
+}
+
+func realCRDManifest(name string) (string, error) {
+	src, ok := realCRDs[name]
+	if !ok {
+		return "", fmt.Errorf("no published manifest for CRD %s", name)
+	}
+	dir, err := moduleDir(src.module, src.version)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, filepath.FromSlash(src.file)), nil
 }

@@ -94,9 +94,11 @@ func TestForbiddenControlPlaneNamespace(t *testing.T) {
 	}
 }
 
-// The test CRD refuses what the real schema refuses: a changed issuerURL,
-// one that is not a URL, fewer than four services, a missing required
-// field; and prunes unknown fields.
+// The CRD installed here is HyperShift's own, so a stand-in that takes
+// anything cannot slip back in: it refuses a changed issuerURL, one that is
+// not a URL, fewer than four services, a missing required field, managed
+// etcd without its managed settings (why framework.HostedClusterSpec sets
+// them); and prunes unknown fields.
 func TestHostedClusterCRDKeepsTheRealRules(t *testing.T) {
 	h := newHostedCluster(t, "https://oidc.example.com/prod", nil)
 	ctx := context.Background()
@@ -123,6 +125,11 @@ func TestHostedClusterCRDKeepsTheRealRules(t *testing.T) {
 	delete(noRelease, "release")
 	if err := mk("no-release", noRelease); err == nil || !strings.Contains(err.Error(), "spec.release: Required value") {
 		t.Errorf("no release: %v", err)
+	}
+	bareEtcd := framework.HostedClusterSpec("https://a.example.com", "")
+	bareEtcd["etcd"] = map[string]any{"managementType": "Managed"}
+	if err := mk("bare-etcd", bareEtcd); err == nil || !strings.Contains(err.Error(), "Only managed configuration must be set when managementType is Managed") {
+		t.Errorf("managed etcd without spec.etcd.managed: %v", err)
 	}
 	// Unknown fields are pruned, in spec (there is no spec.oidcProviders for
 	// the service-account issuer) and in serviceAccountSigningKey (a

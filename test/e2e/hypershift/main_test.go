@@ -1,12 +1,13 @@
 // Package hypershift tests `rotate hosted-cluster` and doctor's HyperShift
 // checks on a real control plane with the workloads rig: the HostedCluster
-// is the hand-written CRD test/crds/hostedclusters.hypershift.openshift.io
-// (the real schema's rules that matter), a simulated hostedcluster
-// controller (controller_test.go) reads the signing-key Secret as HyperShift
-// does and rolls the hosted kube-apiserver Deployment, which the real
-// deployment controller, kube-scheduler and kwok's fake nodes roll out. The
-// apiserver closes watches after 2-4 s (--min-request-timeout=2), so every
-// wait resumes watches the server closed; the audit log shows rotate watched.
+// CRD is HyperShift's own (from the openshift/hypershift/api module,
+// framework.HyperShiftAPIVersion, with its schema and CEL rules), a
+// simulated hostedcluster controller (controller_test.go) reads the
+// signing-key Secret as HyperShift does and rolls the hosted kube-apiserver
+// Deployment, which the real deployment controller, kube-scheduler and
+// kwok's fake nodes roll out. The apiserver closes watches after 2-4 s
+// (--min-request-timeout=2), so every wait resumes watches the server
+// closed; the audit log shows rotate watched.
 package hypershift
 
 import (

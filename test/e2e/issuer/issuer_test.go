@@ -225,7 +225,7 @@ func TestDoctorHyperShiftSigningKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The shared hand-written CRD under test/crds.
+	// HyperShift's own CRD, from its API module (framework.HyperShiftAPIVersion).
 	cluster.InstallCRD(t, "hostedclusters.hypershift.openshift.io", true)
 	ns := cluster.CreateNamespace(t, "clusters")
 	good, _ := keys.Generate("rsa2048", false)

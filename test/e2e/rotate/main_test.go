@@ -1,7 +1,8 @@
 // Package rotate tests `wait` and `rotate` on a real control plane: the
 // OpenShift resources are OpenShift's own CRDs (from the openshift/api
-// module, framework.OpenShiftAPIVersion), HyperShift's a hand-written one
-// (test/crds), and a simulated kube-apiserver operator (test/sim/kasoperator,
+// module, framework.OpenShiftAPIVersion), HyperShift's HostedCluster its own
+// (from the openshift/hypershift/api module, framework.HyperShiftAPIVersion),
+// and a simulated kube-apiserver operator (test/sim/kasoperator,
 // also run by `make demo`) writes the status the real one writes, through
 // the real CRD's rules. The apiserver closes watches after 2-4 s
 // (--min-request-timeout=2), so every wait longer than that resumes a watch
