@@ -88,6 +88,7 @@ func NewCmdBoundToken(streams genericiooptions.IOStreams) *cobra.Command {
 		Message: "Migration commands:",
 		Commands: []*cobra.Command{
 			NewCmdMigrate(f, streams),
+			NewCmdGuard(f, streams),
 			NewCmdSwitch(f, streams),
 			NewCmdRestore(f, streams),
 		},
