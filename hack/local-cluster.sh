@@ -3,7 +3,7 @@
 # (serviceaccount-token and serviceaccount controllers) on free loopback ports.
 #
 #   hack/local-cluster.sh up [--name NAME] [--key FILE] [--issuer URL] [--audit] [--workloads]
-#                            [--kcm-arg ARG]... [-- EXTRA_APISERVER_FLAGS...]
+#                            [--signing-endpoint SOCKET] [--kcm-arg ARG]... [-- EXTRA_APISERVER_FLAGS...]
 #   hack/local-cluster.sh down [--name NAME]
 #
 # State lives in .local-cluster/NAME/ (LOCAL_CLUSTER_ROOT overrides the
@@ -25,6 +25,15 @@
 # KUBE_VERSION (1.37, the default, or 1.34) selects the release, built by
 # hack/build-controlplane.sh; `env` records it.
 #
+# --signing-endpoint SOCKET makes kube-apiserver sign and verify service-account
+# tokens through an external signer (ExternalServiceAccountTokenSigner) listening
+# on that Unix socket, instead of the key files: kube-apiserver refuses the two
+# together (pkg/controlplane/apiserver/options/validation.go,
+# validateServiceAccountTokenSigningConfig). kube-controller-manager still signs
+# legacy token Secrets with the key (SIGNING_KEY): those verify only if the
+# signer's FetchKeys also returns its public key. The signer must be listening
+# before `up`.
+#
 # `up` prints the kubeconfig path as the LAST line of stdout; progress goes to
 # stderr. `up` on a NAME that is running fails; `down` stops exactly the
 # processes recorded for NAME and removes its folder.
@@ -37,11 +46,12 @@ die() { log "$*"; exit 1; }
 
 cmd="${1:-}"
 [[ -n "${cmd}" ]] && shift
-NAME=default KEY="" ISSUER="" AUDIT=0 WORKLOADS=0 KCM_ARGS=() API_ARGS=()
+NAME=default KEY="" ISSUER="" AUDIT=0 WORKLOADS=0 SIGNING_ENDPOINT="" KCM_ARGS=() API_ARGS=()
 while (($#)); do
   case "$1" in
     --name) NAME="$2"; shift 2 ;;
     --key) KEY="$2"; shift 2 ;;
+    --signing-endpoint) SIGNING_ENDPOINT="$2"; shift 2 ;;
     --issuer) ISSUER="$2"; shift 2 ;;
     --audit) AUDIT=1; shift ;;
     --kcm-arg) KCM_ARGS+=("$2"); shift 2 ;;
@@ -252,6 +262,8 @@ up() {
   # 127.0.0.0/8); the none reconciler accepts any (reconcilers/none.go). It
   # only stops the apiserver writing its own address into the default
   # namespace's kubernetes Endpoints, which nothing here reads.
+  local sa_args=(--service-account-key-file "${DIR}/pki/sa.pub" --service-account-signing-key-file "${DIR}/pki/sa.key")
+  [[ -n "${SIGNING_ENDPOINT}" ]] && sa_args=(--service-account-signing-endpoint "${SIGNING_ENDPOINT}")
   start kube-apiserver "${bin}/kube-apiserver" \
     --etcd-servers "http://127.0.0.1:${ETCD_PORT}" \
     --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "${API_PORT}" \
@@ -259,8 +271,7 @@ up() {
     --tls-cert-file "${DIR}/pki/apiserver.crt" --tls-private-key-file "${DIR}/pki/apiserver.key" \
     --client-ca-file "${DIR}/pki/ca.crt" \
     --service-account-issuer "${ISSUER}" \
-    --service-account-key-file "${DIR}/pki/sa.pub" \
-    --service-account-signing-key-file "${DIR}/pki/sa.key" \
+    "${sa_args[@]}" \
     --api-audiences "${ISSUER}" \
     --authorization-mode Node,RBAC \
     --service-cluster-ip-range 10.0.0.0/24 \

@@ -42,6 +42,10 @@ type Options struct {
 	// Audit makes kube-apiserver log every request at level Metadata to
 	// Cluster.AuditLog (hack/local-cluster.sh --audit).
 	Audit bool
+	// SigningEndpoint is the Unix socket of an external service-account
+	// token signer (`up --signing-endpoint`; see Signer) that signs and
+	// verifies instead of the key files.
+	SigningEndpoint string
 	// Workloads runs pods (`up --workloads`): the workload controllers,
 	// root-ca-cert-publisher, the ServiceAccount admission plugin,
 	// kube-scheduler and kwok with fake Nodes (Cluster.Nodes). It costs a
@@ -108,6 +112,9 @@ func Start(opts Options) (*Cluster, error) {
 	}
 	if opts.Workloads {
 		args = append(args, "--workloads")
+	}
+	if opts.SigningEndpoint != "" {
+		args = append(args, "--signing-endpoint", opts.SigningEndpoint)
 	}
 	for _, a := range opts.KCMArgs {
 		args = append(args, "--kcm-arg", a)
