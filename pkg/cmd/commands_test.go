@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/rest/fake"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
@@ -66,13 +68,44 @@ func runCase(t *testing.T, tc cmdCase, newCmd func(genericiooptions.IOStreams) *
 const resultFormats = "json, yaml, kyaml, go-template, go-template-file, template, templatefile, jsonpath, jsonpath-as-json, jsonpath-file"
 
 func TestVersionCommand(t *testing.T) {
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/version" {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = w.Write([]byte(`{"major":"1","minor":"37","gitVersion":"v1.37.2"}`))
+	}))
+	defer server.Close()
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) }))
+	defer down.Close()
+	factory := func(host string) func(s genericiooptions.IOStreams) *cobra.Command {
+		return func(s genericiooptions.IOStreams) *cobra.Command {
+			tf := newTestFactory(t)
+			tf.ClientConfigVal = &rest.Config{Host: host}
+			return NewCmdVersion(tf, s)
+		}
+	}
+	for _, tc := range []struct {
+		cmdCase
+		host string
+	}{
+		{cmdCase{name: "with the server's", wantOutHas: []string{"kubectl bound-token dev (commit", "\nServer: Kubernetes v1.37.2\n"}}, server.URL},
+		{cmdCase{name: "json with the server's", args: []string{"-o", "jsonpath={.version} {.serverVersion.gitVersion}"}, wantOut: "dev v1.37.2"}, server.URL},
+		// As kubectl version: the plugin's line, then the error, exit 1.
+		{cmdCase{name: "server down", wantCode: ExitFailed, wantOutHas: []string{"kubectl bound-token dev"}}, down.URL},
+		{cmdCase{name: "--client asks no server", args: []string{"--client", "-o", "json"}, wantOutHas: []string{"\"version\": \"dev\""}}, down.URL},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			runCase(t, tc.cmdCase, factory(tc.host))
+		})
+	}
 	for _, tc := range []cmdCase{
-		{name: "table", wantOutHas: []string{"kubectl bound-token dev (commit unknown, built unknown, go"}},
-		{name: "json", args: []string{"-o", "json"}, wantOutHas: []string{"{\n    \"apiVersion\": \"bound-token.kubectl.io/v1alpha1\",\n    \"kind\": \"Version\",\n    \"version\": \"dev\",\n"}},
-		{name: "yaml", args: []string{"-o", "yaml"}, wantOutHas: []string{"apiVersion: bound-token.kubectl.io/v1alpha1\n", "kind: Version\n", "version: dev\n"}},
-		{name: "jsonpath", args: []string{"-o", "jsonpath={.kind} {.version}"}, wantOut: "Version dev"},
-		{name: "go-template", args: []string{"-o", "go-template={{.commit}}"}, wantOut: "unknown"},
-		{name: "--template alone", args: []string{"--template", "{{.date}}"}, wantOut: "unknown"},
+		{name: "table", args: []string{"--client"}, wantOutHas: []string{"kubectl bound-token dev (commit unknown, built unknown, go"}},
+		{name: "json", args: []string{"--client", "-o", "json"}, wantOutHas: []string{"{\n    \"apiVersion\": \"bound-token.kubectl.io/v1alpha1\",\n    \"kind\": \"Version\",\n    \"version\": \"dev\",\n"}},
+		{name: "yaml", args: []string{"--client", "-o", "yaml"}, wantOutHas: []string{"apiVersion: bound-token.kubectl.io/v1alpha1\n", "kind: Version\n", "version: dev\n"}},
+		{name: "jsonpath", args: []string{"--client", "-o", "jsonpath={.kind} {.version}"}, wantOut: "Version dev"},
+		{name: "go-template", args: []string{"--client", "-o", "go-template={{.commit}}"}, wantOut: "unknown"},
+		{name: "--template alone", args: []string{"--client", "--template", "{{.date}}"}, wantOut: "unknown"},
 		{name: "name has no name", args: []string{"-o", "name"}, wantCode: ExitUsage, wantErr: `error: --output "name" is not supported; use one of: ` + resultFormats + "\n"},
 		{name: "bad -o", args: []string{"-o", "xml"}, wantCode: ExitUsage, wantErr: `error: --output "xml" is not supported; use one of: ` + resultFormats + "\n"},
 		{name: "argument", args: []string{"x"}, wantCode: ExitUsage, wantErr: "error: unknown command \"x\" for \"version\"; see 'version --help' for usage\n"},

@@ -120,13 +120,13 @@ func median[T time.Duration | int64](xs []T) T {
 	return s[len(s)/2]
 }
 
-// BenchmarkStartup: `kubectl bound-token version` against `kubectl version
+// BenchmarkStartup: `kubectl bound-token version --client` against `kubectl version
 // --client`, the smallest thing each binary can do (package initialisation,
 // the command tree, one line out); and their sizes.
 func BenchmarkStartup(b *testing.B) {
 	plugin, kubectl := binaries(b)
 	paired(b, func() (time.Duration, int64) {
-		d, rss, _ := runProc(b, "", plugin, "version")
+		d, rss, _ := runProc(b, "", plugin, "version", "--client")
 		return d, rss
 	}, func() (time.Duration, int64) {
 		d, rss, _ := runProc(b, "", kubectl, "version", "--client")

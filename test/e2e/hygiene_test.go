@@ -69,7 +69,7 @@ func (e *hygieneEnv) secret(name, value string) { e.secrets[name] = value }
 func (e *hygieneEnv) path(p ...string) string { return filepath.Join(append([]string{e.Dir}, p...)...) }
 
 var hygieneCases = []hygieneCase{
-	{name: "version", args: args("version"), code: 0, offline: true},
+	{name: "version", args: args("version", "--client"), code: 0, offline: true},
 	{name: "create bare token", args: func(e *hygieneEnv) []string { return []string{"create", "app", "-n", e.NS} }, code: 0, stdoutTokens: true},
 	{name: "create -o json", args: func(e *hygieneEnv) []string { return []string{"create", "app", "-n", e.NS, "-o", "json"} }, code: 0, stdoutTokens: true},
 	{name: "create several", args: func(e *hygieneEnv) []string { return []string{"create", "app", "default", "-n", e.NS} }, code: 0, stdoutTokens: true},

@@ -246,7 +246,7 @@ func TestReleaseArchiveInstallsWithKrew(t *testing.T) {
 		t.Errorf("kubectl plugin list does not list %s:\n%s", link, out)
 	}
 	var v struct{ Version string }
-	vout, _ := runSplit(t, "", k.env(), true, k.kubectl(), "bound-token", "version", "-o", "json")
+	vout, _ := runSplit(t, "", k.env(), true, k.kubectl(), "bound-token", "version", "--client", "-o", "json")
 	if err := json.Unmarshal([]byte(vout), &v); err != nil || v.Version != "v"+dist.Version {
 		t.Errorf("kubectl bound-token version: %q (%v), want the goreleaser build v%s", vout, err, dist.Version)
 	}
@@ -297,7 +297,7 @@ func TestReleaseArchiveInstallsWithKrew(t *testing.T) {
 	if entries, _ := os.ReadDir(k.tmp); len(entries) > 0 {
 		t.Errorf("krew left %d entries in TMPDIR, e.g. %s", len(entries), entries[0].Name())
 	}
-	k.run(t, false, "bound-token", "version")
+	k.run(t, false, "bound-token", "version", "--client")
 }
 
 // goreleaserHostArchive runs `goreleaser release --snapshot` with the
