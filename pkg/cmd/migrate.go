@@ -48,9 +48,14 @@ var (
 		  invalidate       valid, read by nothing, unused for --unused-for
 		  delete           invalid for --unused-for, no use recorded since
 		  used             used within --unused-for (last-used label or --audit-log)
-		  in-use-failing   invalid, yet a client still presents it
+		  in-use-failing   invalid, yet a client still presents it (on a Secret migrate
+		                   invalidated: any change of last-used since, the same day
+		                   included)
 		  wait             invalid, but not yet for --unused-for
 		  switch-workload  read by a pod or a workload's pod template
+		  restored-on-use  migrate invalidated it, a client presented it, and a guard
+		                   restored it: find that client first (--audit-log names the
+		                   user agent and source address of its next request)
 		  unknown          the evidence cannot tell: no use recorded, but use is
 		                   tracked for less than --unused-for (or not at all)
 
@@ -75,6 +80,26 @@ var (
 		interrupted run is finished by running the same command again with the same
 		--backup-dir. Undo with "kubectl bound-token restore".
 
+		The invalidating request also writes annotations of this tool's own
+		(bound-token.kubectl.io/...): the day, the purpose, and what the last-used label
+		said before, so that a client refused on the very day of the invalidation still
+		shows as in-use-failing. The day is the apiserver's, from the Date header of its
+		answers: kube-apiserver writes the last-used label by its own clock, and only
+		when the label says neither today nor tomorrow, so a label that already says
+		today is cleared in the same request (its value kept in an annotation and the
+		backup) for the next rejected use to be recorded.
+
+		An invalidation for clean-up is guarded for --guard-for days (label
+		bound-token.kubectl.io/guard-until): where a guard runs ("kubectl bound-token
+		guard"), a client that still presents the token is refused once, then the Secret
+		is restored and its verdict becomes restored-on-use. Whoever holds a guarded
+		token can re-enable it by presenting it: a leaked or compromised token must be
+		invalidated with --revoke, which is never guarded (and takes the guard off a
+		Secret already invalidated for clean-up). A restored-on-use Secret is not
+		invalidated again without --reinvalidate-restored; that state ends with a
+		restore from the backup, with --reinvalidate-restored, or by removing the
+		annotation bound-token.kubectl.io/restored-on-use by hand.
+
 		Exit codes: 0 all done (an audit's findings do not change it), 1 some Secret
 		failed or changed since its backup, or the question was answered no, 2 bad flags,
 		unreadable audit log or unusable backup folder: nothing changed.`)
@@ -94,6 +119,9 @@ var (
 
 		# Finish an interrupted run: same command, same folder
 		kubectl bound-token migrate -A --apply --backup-dir ./legacy-backup --yes
+
+		# Revoke a leaked token now, even though a client uses it: never guarded
+		kubectl bound-token migrate -n ci builder-token-abcde --apply --revoke --include-used --backup-dir ./revoked
 
 		# Delete the Secrets invalid for 90 days with no use since
 		kubectl bound-token migrate -n ci --apply --mode delete --yes
@@ -120,6 +148,12 @@ type MigrateOptions struct {
 	IncludeUsed    bool
 	IncludeUnknown bool
 	IncludeMounted bool
+	// Revoke, GuardFor and ReinvalidateRestored: what an invalidation is
+	// for, how long its guard lasts, and whether restored-on-use Secrets
+	// are invalidated again.
+	Revoke               bool
+	GuardFor             string
+	ReinvalidateRestored bool
 
 	Apply     bool
 	Yes       bool
@@ -132,6 +166,11 @@ type MigrateOptions struct {
 	// (a test's fake Client alone) lists them whole.
 	Metadata metadata.Interface
 	Now      func() time.Time
+	// clock follows the apiserver's Date headers through Client; nil with
+	// a test's fake Client, whose day is then Now's.
+	clock       *legacy.ServerClock
+	guardDays   int
+	guardForSet bool
 	// fleet: the audit over many contexts (--contexts, --all-contexts).
 	fleet *fleetFlags
 
@@ -148,6 +187,7 @@ func NewMigrateOptions(streams genericiooptions.IOStreams) *MigrateOptions {
 		Mode:          legacy.ModeInvalidate,
 		UnusedFor:     "90d",
 		CleanupPeriod: "365d",
+		GuardFor:      fmt.Sprintf("%dd", legacy.DefaultGuardDays),
 		writeFlags:    defaultWriteFlags(),
 		Now:           time.Now,
 		IOStreams:     streams,
@@ -181,6 +221,9 @@ func newCmdMigrate(f cmdutil.Factory, o *MigrateOptions) *cobra.Command {
 	fl.BoolVar(&o.IncludeUsed, "include-used", false, "With --apply, also change Secrets whose token was used within --unused-for (or, invalid, is still presented): their clients fail.")
 	fl.BoolVar(&o.IncludeUnknown, "include-unknown", false, "With --apply, also change Secrets whose use cannot be told (use not tracked long enough, readers not listable): a client nobody knows of may fail.")
 	fl.BoolVar(&o.IncludeMounted, "include-mounted", false, "With --apply, also change Secrets that pods or workloads read: those pods lose access or fail to start.")
+	fl.BoolVar(&o.Revoke, "revoke", false, "With --apply, invalidate to revoke a leaked or compromised token: never guarded, and a Secret already invalidated for clean-up loses its guard. Whoever holds a guarded token can re-enable it by presenting it, so a leaked token needs --revoke. The verdicts still decide: add --include-used for a token a client uses.")
+	fl.StringVar(&o.GuardFor, "guard-for", o.GuardFor, "With --apply, how many days after its invalidation for clean-up a guard restores a Secret whose token is presented (label bound-token.kubectl.io/guard-until), e.g. 90d. The default, a quarter, covers a quarterly job and is --unused-for's default, the wait before the delete verdict: a Secret stays guarded until it may be deleted.")
+	fl.BoolVar(&o.ReinvalidateRestored, "reinvalidate-restored", false, "With --apply, also invalidate Secrets whose verdict is restored-on-use (a guard restored them when a client presented them): that client fails again.")
 	fl.BoolVar(&o.Apply, "apply", false, "Back up, then invalidate or delete the Secrets whose verdict allows it.")
 	fl.BoolVarP(&o.Yes, "yes", "y", false, "With --apply, do not ask for confirmation (needed when stdin is not a terminal).")
 	fl.StringVar(&o.Mode, "mode", o.Mode, "What --apply does: invalidate (label; reversible by removing it) or delete.")
@@ -212,6 +255,12 @@ func (o *MigrateOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []
 	if o.period, err = legacy.ParseAge(o.CleanupPeriod); err != nil {
 		return usageErrorf("--cleanup-period %q: use a positive duration such as 365d", o.CleanupPeriod)
 	}
+	o.guardForSet = cmd.Flags().Changed("guard-for")
+	if g, err := legacy.ParseAge(o.GuardFor); err != nil || g < 24*time.Hour || g%(24*time.Hour) != 0 {
+		return usageErrorf("--guard-for %q: use a whole number of days, at least 1d, such as 90d (the guard day is a day)", o.GuardFor)
+	} else {
+		o.guardDays = int(g / (24 * time.Hour))
+	}
 	// --apply and --audit-log are refused over many clusters: changing
 	// many at once needs its own design, and an audit log belongs to one.
 	if done, err := o.fleet.complete(f, cmd, map[string]string{
@@ -230,6 +279,9 @@ func (o *MigrateOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []
 	if err != nil {
 		return usageError(err)
 	}
+	o.clock = legacy.NewServerClock()
+	cfg = rest.CopyConfig(cfg)
+	cfg.Wrap(o.clock.Wrap)
 	o.Client, o.Metadata, err = newAuditClients(cfg, o.QPS, o.Burst)
 	return usageError(err)
 }
@@ -362,6 +414,12 @@ func (o *MigrateOptions) Validate() error {
 	if o.Apply && o.DryRun != legacy.DryRunNone && o.BackupDir != "" {
 		return fmt.Errorf("a dry run writes no backup: drop --backup-dir")
 	}
+	if (!o.Apply || o.Mode != legacy.ModeInvalidate) && (o.Revoke || o.guardForSet || o.ReinvalidateRestored) {
+		return fmt.Errorf("--revoke, --guard-for and --reinvalidate-restored only make sense with --apply --mode invalidate")
+	}
+	if o.Revoke && o.guardForSet {
+		return fmt.Errorf("--revoke writes no guard: drop --guard-for")
+	}
 	return nil
 }
 
@@ -390,7 +448,7 @@ func (o *MigrateOptions) auditScanOptions() legacy.ScanOptions {
 }
 
 func (o *MigrateOptions) include() legacy.Include {
-	return legacy.Include{Used: o.IncludeUsed, Unknown: o.IncludeUnknown, Read: o.IncludeMounted}
+	return legacy.Include{Used: o.IncludeUsed, Unknown: o.IncludeUnknown, Read: o.IncludeMounted, Restored: o.ReinvalidateRestored}
 }
 
 func (o *MigrateOptions) Run(ctx context.Context) error {
@@ -613,11 +671,17 @@ func readers(rs []legacy.Reader) string {
 func (o *MigrateOptions) runApply(ctx context.Context) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	now := o.Now().UTC()
 	scan := o.scanOptions()
 	if err := legacy.CheckAccess(ctx, o.Client, scan.Namespace, legacy.ApplyPermissions(o.Mode)); err != nil {
 		return usageError(err)
 	}
+	// The day of the run is the apiserver's (see legacy.ServerClock); the
+	// access check above has just read it.
+	now, err := o.serverNow(ctx)
+	if err != nil {
+		return usageError(err)
+	}
+	scan.Now = now
 	if o.DryRun == legacy.DryRunNone && !o.Yes {
 		ok, err := o.ask(ctx, scan)
 		if err != nil {
@@ -635,23 +699,25 @@ func (o *MigrateOptions) runApply(ctx context.Context) error {
 		}
 		defer backup.Close()
 	}
-	date := now.Format("2006-01-02")
-	if backup != nil {
-		// A resumed run keeps the first day's date: one backup, one label
-		// value, which is how a patch whose record was lost is recognised.
-		date = backup.Index.Date
-	}
+	// Each run writes its own day: a patch whose record was lost is
+	// recognised by the marks it wrote with it, not by the folder's day.
 	progress := newProgress(o.ErrOut)
 	res, err := legacy.Apply(ctx, o.Client, backup, scan, legacy.ApplyOptions{
-		Mode:    o.Mode,
-		Date:    date,
-		DryRun:  o.DryRun,
-		Include: o.include(),
-		Workers: o.Concurrency,
-		Done:    progress.step,
+		Mode:      o.Mode,
+		Date:      now.Format("2006-01-02"),
+		Revoke:    o.Revoke,
+		GuardDays: o.guardDays,
+		DryRun:    o.DryRun,
+		Include:   o.include(),
+		Workers:   o.Concurrency,
+		Done:      progress.step,
 	})
 	progress.end()
 	if res == nil {
+		var pe *legacy.PurposeError
+		if errors.As(err, &pe) {
+			err = fmt.Errorf("%w (--revoke, --guard-for)", err)
+		}
 		return usageError(err)
 	}
 	if perr := o.printOutcomes(res.Outcomes, res.Counts, backup); perr != nil {
@@ -674,6 +740,27 @@ func (o *MigrateOptions) runApply(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// serverNow is the apiserver's time, read from the Date headers of its
+// answers (asking for its version if none was seen yet); this machine's
+// clock, with a warning, when its answers carry none (a proxy may strip
+// it), and Now with a test's fake client.
+func (o *MigrateOptions) serverNow(ctx context.Context) (time.Time, error) {
+	if o.clock == nil {
+		return o.Now().UTC(), nil
+	}
+	if t, ok := o.clock.Now(); ok {
+		return t, nil
+	}
+	if _, err := o.Client.Discovery().ServerVersion(); err != nil {
+		return time.Time{}, fmt.Errorf("read the apiserver's version (for its clock): %w", err)
+	}
+	if t, ok := o.clock.Now(); ok {
+		return t, nil
+	}
+	fmt.Fprintln(o.ErrOut, "warning: the apiserver's answers carry no Date header; the invalidation day is this machine's (UTC), which may differ from the one kube-apiserver writes into last-used labels")
+	return o.Now().UTC(), nil
 }
 
 // ask shows what --apply will change, by verdict, and asks on the
@@ -731,7 +818,7 @@ func printOutcomeList(printer printers.ResourcePrinter, format string, out io.Wr
 	case format == "name":
 		for _, it := range items {
 			switch it.Result {
-			case legacy.OutInvalidated, legacy.OutDeleted, legacy.OutDeletedRefLeft, legacy.OutWouldChange, legacy.OutRecreated, legacy.OutLabelRemoved:
+			case legacy.OutInvalidated, legacy.OutDeleted, legacy.OutDeletedRefLeft, legacy.OutWouldChange, legacy.OutRecreated, legacy.OutLabelRemoved, legacy.OutMarksRestored:
 				if it.Kind == "" {
 					fmt.Fprintf(out, "secret/%s\n", it.Name)
 				}

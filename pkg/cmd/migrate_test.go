@@ -79,6 +79,13 @@ func TestMigrateAndRestoreRefuseBadFlags(t *testing.T) {
 		{[]string{"migrate", "-A", "tok-1"}, "error: Secret names need one namespace: drop -A and use -n NAMESPACE"},
 		{[]string{"migrate", "--apply", "--concurrency", "0", "--yes"}, "error: --concurrency, --qps and --burst must be positive"},
 		{[]string{"migrate", "--mode"}, "error: flag needs an argument: --mode; see 'migrate --help' for usage"},
+		{[]string{"migrate", "--revoke"}, "error: --revoke, --guard-for and --reinvalidate-restored only make sense with --apply --mode invalidate"},
+		{[]string{"migrate", "--guard-for", "30d"}, "error: --revoke, --guard-for and --reinvalidate-restored only make sense with --apply --mode invalidate"},
+		{[]string{"migrate", "--apply", "--mode", "delete", "--reinvalidate-restored", "--yes"}, "error: --revoke, --guard-for and --reinvalidate-restored only make sense with --apply --mode invalidate"},
+		{[]string{"migrate", "--apply", "--revoke", "--guard-for", "30d", "--yes"}, "error: --revoke writes no guard: drop --guard-for"},
+		{[]string{"migrate", "--apply", "--guard-for", "0d", "--yes"}, `error: --guard-for "0d": use a whole number of days, at least 1d, such as 90d (the guard day is a day)`},
+		{[]string{"migrate", "--apply", "--guard-for", "1d12h", "--yes"}, `error: --guard-for "1d12h": use a whole number of days, at least 1d, such as 90d (the guard day is a day)`},
+		{[]string{"migrate", "--apply", "--guard-for", "-3d", "--yes"}, `error: --guard-for "-3d": use a whole number of days, at least 1d, such as 90d (the guard day is a day)`},
 		{[]string{"restore"}, "error: --from DIR is required: the backup folder that migrate --apply printed"},
 		{[]string{"restore", "--from", "x", "--dry-run=maybe"}, `error: Invalid dry-run value (maybe). Must be "none", "server", or "client".`},
 		// The printer is built before anything is restored.
@@ -296,5 +303,81 @@ func TestAuditListsSecretMetadataOnly(t *testing.T) {
 				t.Errorf("the metadata client was not asked")
 			}
 		})
+	}
+}
+
+// allowAll answers every SelfSubjectAccessReview yes.
+func allowAll(cs *fake.Clientset) *fake.Clientset {
+	cs.PrependReactor("create", "selfsubjectaccessreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		r := a.(k8stesting.CreateAction).GetObject().(*authorizationv1.SelfSubjectAccessReview)
+		r.Status.Allowed = true
+		return true, r, nil
+	})
+	return cs
+}
+
+// withRV gives the Secret a resourceVersion, which a backup needs (the
+// fake keeps the one an object is created with).
+func withRV(cs *fake.Clientset) *fake.Clientset {
+	s, _ := cs.CoreV1().Secrets("app").Get(context.Background(), "tok", metav1.GetOptions{})
+	s.ResourceVersion = "5"
+	_, _ = cs.CoreV1().Secrets("app").Update(context.Background(), s, metav1.UpdateOptions{})
+	return cs
+}
+
+// TestMigrateApplyMarksAndRestoredOnUse: --apply writes the marks with the
+// run's day, --revoke writes no guard, and a Secret a guard restored is
+// audited restored-on-use and left alone without --reinvalidate-restored.
+func TestMigrateApplyMarksAndRestoredOnUse(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		args  []string
+		guard string
+		for_  string
+	}{
+		{nil, "2027-03-01", legacy.InvalidatedForCleanUp},
+		{[]string{"--guard-for", "7d"}, "2026-12-08", legacy.InvalidatedForCleanUp},
+		{[]string{"--revoke"}, "", legacy.InvalidatedForRevocation},
+	} {
+		cs := withRV(allowAll(oldCluster(now)))
+		args := append([]string{"--apply", "--yes", "--backup-dir", filepath.Join(t.TempDir(), "b"), "-o", "json"}, tc.args...)
+		if _, stderr, code := migrateOn(t, cs, now, "", args...); code != 0 {
+			t.Fatalf("%v: exit %d: %s", tc.args, code, stderr)
+		}
+		s, err := cs.CoreV1().Secrets("app").Get(context.Background(), "tok", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Labels[legacy.LabelInvalidSince] != "2026-12-01" || s.Labels[legacy.LabelGuardUntil] != tc.guard ||
+			s.Annotations[legacy.AnnotationInvalidatedFor] != tc.for_ || s.Annotations[legacy.AnnotationInvalidatedOn] != "2026-12-01" ||
+			s.Annotations[legacy.AnnotationLastUsedBefore] != legacy.LastUsedNone {
+			t.Errorf("%v: labels %v annotations %v", tc.args, s.Labels, s.Annotations)
+		}
+	}
+
+	cs := withRV(allowAll(oldCluster(now)))
+	restored := `{"metadata":{"labels":{"kubernetes.io/legacy-token-last-used":"2026-11-30"},"annotations":{"bound-token.kubectl.io/invalidated-on":"2026-11-02","bound-token.kubectl.io/restored-on-use":"2026-11-30","bound-token.kubectl.io/restored-by":"guard-watch"}}}`
+	if _, err := cs.CoreV1().Secrets("app").Patch(context.Background(), "tok", "application/merge-patch+json", []byte(restored), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := migrateOn(t, cs, now, "")
+	if code != 0 || !strings.Contains(out, "restored-on-use") || !strings.Contains(out, "a client presented it on 2026-11-30") || !strings.Contains(out, "1 restored-on-use") {
+		t.Errorf("audit: exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, tc := range []struct {
+		flags []string
+		want  string
+	}{
+		{[]string{"--include-used", "--include-unknown"}, legacy.OutSkipRestored},
+		{[]string{"--reinvalidate-restored"}, legacy.OutInvalidated},
+	} {
+		out, errOut, code := migrateOn(t, cs, now, "", append([]string{"--apply", "--yes", "--backup-dir", filepath.Join(t.TempDir(), "b"), "-o", "json"}, tc.flags...)...)
+		if code != 0 || !strings.Contains(out, `"result": "`+tc.want+`"`) {
+			t.Errorf("%v: exit %d, want %s\n%s\n%s", tc.flags, code, tc.want, out, errOut)
+		}
+	}
+	s, _ := cs.CoreV1().Secrets("app").Get(context.Background(), "tok", metav1.GetOptions{})
+	if _, ok := s.Annotations[legacy.AnnotationRestoredOnUse]; ok || s.Annotations[legacy.AnnotationLastUsedBefore] != "2026-11-30" {
+		t.Errorf("invalidated again: annotations %v", s.Annotations)
 	}
 }

@@ -1,7 +1,6 @@
 package legacy
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -68,9 +67,19 @@ func (o Outcome) Failed() bool {
 
 // ApplyOptions say what apply does.
 type ApplyOptions struct {
-	Mode   string
-	Date   string // the invalid-since value (today, UTC)
-	DryRun string
+	Mode string
+	// Date is the invalidation day, YYYY-MM-DD: the invalid-since value
+	// and AnnotationInvalidatedOn. It should be the apiserver's UTC day
+	// (ServerClock), since kube-apiserver decides by its own clock
+	// whether a rejected use writes the last-used label.
+	Date string
+	// Revoke invalidates for revocation (a leaked token): no guard day,
+	// and a Secret already invalidated for clean-up loses its guard.
+	Revoke bool
+	// GuardDays is how many days after Date a guard may restore a Secret
+	// invalidated for clean-up (LabelGuardUntil).
+	GuardDays int
+	DryRun    string
 	// Include names verdicts besides the mode's own that may be changed.
 	Include Include
 	Workers int
@@ -121,6 +130,16 @@ func Apply(ctx context.Context, client kubernetes.Interface, backup *Backup, sca
 	}
 	if opts.Workers < 1 {
 		opts.Workers = 1
+	}
+	if opts.Mode == ModeInvalidate {
+		if err := opts.checkInvalidation(); err != nil {
+			return nil, err
+		}
+		if backup != nil {
+			if err := checkPurpose(backup, opts); err != nil {
+				return nil, err
+			}
+		}
 	}
 	a := &applier{client: client, backup: backup, opts: opts, saOnce: map[string]*saBackup{}}
 	res := &ApplyResult{Counts: map[string]int{}}
@@ -239,8 +258,16 @@ func (a *applier) prepare(f *Finding) (Outcome, bool) {
 		}
 	}
 	if a.opts.Mode == ModeInvalidate && f.InvalidSince != "" {
+		// A leaked token must not be restored when presented: a
+		// revocation takes the guard off one invalidated for clean-up.
+		if a.opts.Revoke && guarded(f.Secret) {
+			if a.opts.DryRun == DryRunClient {
+				return outcome(f, OutWouldChange, "would remove its guard: invalid for revocation (client dry run)"), true
+			}
+			return Outcome{}, false
+		}
 		// A run killed after its patch but before its record left exactly
-		// this: our label on an otherwise unchanged Secret.
+		// this: our marks on an otherwise unchanged Secret.
 		if entry != nil && entry.Backup != nil && a.onlyOurLabel(entry.Backup, f.Secret) {
 			if err := a.backup.Note(Record{Op: OpDone, Kind: KindSecret, Namespace: f.Namespace, Name: f.Name, Result: ResultInvalidated}); err != nil {
 				return outcome(f, OutFailed, "%v", err), true
@@ -320,10 +347,10 @@ func (a *applier) change(ctx context.Context, f *Finding) Outcome {
 	var tries int
 	switch a.opts.Mode {
 	case ModeInvalidate:
-		patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{
-			"resourceVersion": rv,
-			"labels":          map[string]string{LabelInvalidSince: a.opts.Date},
-		}})
+		patch := a.opts.invalidation(f.Secret)
+		if f.InvalidSince != "" {
+			patch = revocation(f.Secret)
+		}
 		tries, err = callRetried(ctx, func(ctx context.Context) error {
 			_, err := a.client.CoreV1().Secrets(f.Namespace).Patch(ctx, f.Name, types.MergePatchType, patch, metav1.PatchOptions{DryRun: a.dryRun()})
 			return err
@@ -365,7 +392,7 @@ func (a *applier) change(ctx context.Context, f *Finding) Outcome {
 		if err := a.backup.Note(Record{Op: OpDone, Kind: KindSecret, Namespace: f.Namespace, Name: f.Name, Result: ResultInvalidated}); err != nil {
 			return outcome(f, OutFailed, "invalidated, but %v", err)
 		}
-		return outcome(f, OutInvalidated, "")
+		return outcome(f, OutInvalidated, "%s", a.invalidatedMessage(f))
 	}
 	if err := a.backup.Note(Record{Op: OpDone, Kind: KindSecret, Namespace: f.Namespace, Name: f.Name, Result: ResultDeleted}); err != nil {
 		return outcome(f, OutFailed, "deleted, but %v", err)
@@ -408,11 +435,29 @@ func (a *applier) ours(f *Finding, cur *corev1.Secret, err error) bool {
 		return a.opts.Mode == ModeDelete
 	case err != nil || string(cur.UID) != f.UID:
 		return false
+	case a.opts.Mode == ModeInvalidate && f.InvalidSince != "":
+		// A revocation of a guarded Secret: its guard is gone.
+		return !guarded(cur) && cur.Annotations[AnnotationInvalidatedFor] == InvalidatedForRevocation
 	case a.opts.Mode == ModeInvalidate && a.backup != nil:
 		e := a.backup.Entry(KindSecret, f.Namespace, f.Name)
 		return e != nil && e.Backup != nil && a.onlyOurLabel(e.Backup, cur)
 	}
 	return false
+}
+
+// invalidatedMessage says what an invalidation wrote besides the label.
+func (a *applier) invalidatedMessage(f *Finding) string {
+	if f.InvalidSince != "" {
+		return "already invalid since " + f.InvalidSince + "; its guard removed: invalid for revocation"
+	}
+	msg := "guarded until " + a.opts.guardDay()
+	if a.opts.Revoke {
+		msg = "for revocation: never guarded"
+	}
+	if v := f.Secret.Labels[LabelLastUsed]; silentLastUsed(v, a.opts.Date) {
+		msg += "; last-used label (" + v + ") cleared, so that kube-apiserver records the next use"
+	}
+	return msg
 }
 
 // unsure ends the message of a failed write when the look after it failed
@@ -424,24 +469,18 @@ func unsure(lookErr error) string {
 	return "; " + retry.RunAgain
 }
 
-// onlyOurLabel reports whether cur is the backed-up Secret plus the
-// invalid-since label: the trace of a patch whose record was lost.
+// onlyOurLabel reports whether cur is the backed-up Secret plus what our
+// invalidation writes: the trace of a patch whose record was lost.
 func (a *applier) onlyOurLabel(r *Record, cur *corev1.Secret) bool {
-	if r.UID != string(cur.UID) || cur.Labels[LabelInvalidSince] != a.backup.Index.Date {
-		return false
-	}
 	data, err := readBackup(a.backup.Dir, r)
 	if err != nil {
 		return false
 	}
-	c := cur.DeepCopy()
-	delete(c.Labels, LabelInvalidSince)
-	if len(c.Labels) == 0 {
-		c.Labels = nil
+	want, err := decodeSecret(data)
+	if err != nil {
+		return false
 	}
-	c.ResourceVersion = r.ResourceVersion
-	_, want, err := manifest(c)
-	return err == nil && bytes.Equal(want, data)
+	return invalidatedFrom(want, r.UID, cur, a.backup.Index.Date)
 }
 
 // saveServiceAccount backs the SA up once, before the first change to its

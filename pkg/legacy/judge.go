@@ -74,6 +74,14 @@ func (j *judge) judge(f *Finding) {
 	f.Use, f.useWhy = j.use(f)
 	f.Verdict, f.Reason = f.Use, f.useWhy
 	switch b := f.Blocking(); {
+	case f.Use == VerdictRestoredOnUse:
+		// A restore by a guard is the stronger news: a client the
+		// evidence missed is known to exist. A reader is likely it.
+		if len(b) > 0 {
+			f.Reason += "; read by " + b[0].String() + ", perhaps that client: switch it to a projected token"
+		} else if f.readersUnknown != "" {
+			f.Reason += "; readers unknown: " + f.readersUnknown
+		}
 	case len(b) > 0:
 		more := ""
 		if len(b) > 1 {
@@ -96,6 +104,9 @@ func (j *judge) use(f *Finding) (string, string) {
 	T := j.threshold
 	tdays := days(T)
 	invalid := f.InvalidSince != ""
+	if !invalid && f.Marks != nil && f.Marks.RestoredOnUse != "" {
+		return VerdictRestoredOnUse, j.restored(f)
+	}
 	lastEnd, labelled := dayEnd(f.LastUsed)
 	if f.LastUsed != "" && !labelled {
 		return VerdictUnknown, fmt.Sprintf("last-used label %q is not a date", f.LastUsed)
@@ -117,8 +128,18 @@ func (j *judge) use(f *Finding) (string, string) {
 		}
 		// The apiserver refreshes last-used even when it rejects an
 		// invalidated token (pkg/serviceaccount/legacy.go,
-		// legacyValidator.Validate): a later day means a client is
-		// presenting it now.
+		// legacyValidator.Validate, patchSecretWithLastUsedDate): on a
+		// Secret this tool invalidated, any change from the value it
+		// recorded means a client presented it since, on the day of the
+		// invalidation included (a later day is all the rule below can
+		// see).
+		if f.ours() && f.Marks.LastUsedBefore != "" {
+			if was, now := f.Marks.expectedLastUsed(), orLastUsedNone(f.LastUsed); now != was {
+				return VerdictInUseFailing, fmt.Sprintf("invalidated by this tool on %s, when last-used %s; now last-used is %s: a client presented it since and was refused; find it before deleting", f.Marks.InvalidatedOn, f.Marks.describeBefore(), now)
+			}
+		}
+		// Someone else's invalidation (the cleaner's, a person's): a
+		// later day means a client is presenting it now.
 		if labelled && f.LastUsed > f.InvalidSince {
 			return VerdictInUseFailing, fmt.Sprintf("invalid since %s, yet used on %s: a client is failing; find it before deleting", f.InvalidSince, f.LastUsed)
 		}
@@ -149,6 +170,69 @@ func (j *judge) use(f *Finding) (string, string) {
 		return VerdictInvalidate, fmt.Sprintf("last used on %s, over %d days ago: safe to invalidate", f.LastUsed, tdays)
 	}
 	return VerdictInvalidate, fmt.Sprintf("no use recorded since tracking began on %s, over %d days ago: safe to invalidate", dayOf(j.tracking.Since), tdays)
+}
+
+// expectedLastUsed is what LabelLastUsed says (LastUsedNone when absent)
+// as long as no client presented the token after this tool invalidated
+// it: the recorded value, or none when the invalidation cleared the label.
+func (m *Marks) expectedLastUsed() string {
+	if m.LastUsedCleared {
+		return LastUsedNone
+	}
+	return m.LastUsedBefore
+}
+
+// describeBefore words the recorded last-used value.
+func (m *Marks) describeBefore() string {
+	switch {
+	case m.LastUsedCleared:
+		return "said " + m.LastUsedBefore + " and was cleared so that kube-apiserver writes it again"
+	case m.LastUsedBefore == LastUsedNone:
+		return "was not set"
+	}
+	return "said " + m.LastUsedBefore
+}
+
+func orLastUsedNone(s string) string {
+	if s == "" {
+		return LastUsedNone
+	}
+	return s
+}
+
+// restored is the reason of a restored-on-use verdict: what happened, and
+// how to find the client. After a guard's restore, the client's next
+// request is accepted, so kube-apiserver's audit log records it with its
+// user agent and source address (the legacy-token annotations are written
+// on accepted requests only: see CONTEXT.md and pkg/auditlog).
+func (j *judge) restored(f *Finding) string {
+	m := f.Marks
+	s := "a client presented it on " + m.RestoredOnUse + " after this tool invalidated it"
+	if m.InvalidatedOn != "" {
+		s += " on " + m.InvalidatedOn
+	}
+	if m.RestoredBy != "" {
+		s += ", and the guard (" + m.RestoredBy + ") restored it"
+	} else {
+		s += ", and a guard restored it"
+	}
+	s += ": find that client and move it to a bound token before invalidating it again"
+	since, perr := time.Parse(dateLayout, m.RestoredOnUse)
+	switch a := f.AuditLog; {
+	case a != nil && a.Requests > 0 && (perr != nil || !a.LastSeen.Before(since)):
+		s += fmt.Sprintf("; the audit log shows %d request(s) with it, the last at %s", a.Requests, a.LastSeen.UTC().Format(time.RFC3339))
+		if len(a.UserAgents) > 0 {
+			s += ", user agent " + strings.Join(a.UserAgents, ", ")
+		}
+		if len(a.SourceIPs) > 0 {
+			s += ", from " + strings.Join(a.SourceIPs, ", ")
+		}
+	case j.seen != nil:
+		s += "; the audit log given shows no request with it since " + m.RestoredOnUse + ": read kube-apiserver's audit log from that day on, for the user agent and source address of the next accepted request"
+	default:
+		s += "; kube-apiserver's audit log from " + m.RestoredOnUse + " on shows the user agent and source address of its next accepted request"
+	}
+	return s
 }
 
 // forecast follows kube-controller-manager's cleaner,
@@ -238,6 +322,9 @@ type Include struct {
 	Used    bool // used or in-use-failing: their clients fail
 	Unknown bool // nothing proves them unused
 	Read    bool // pods and workloads that read them fail
+	// Restored: restored-on-use, invalidated again although a client
+	// is known to present them.
+	Restored bool
 }
 
 // Skip results of apply: the verdict does not allow the change.
@@ -246,6 +333,9 @@ const (
 	OutSkipUsed    = "skipped-used"
 	OutSkipUnknown = "skipped-unknown"
 	OutSkipVerdict = "skipped-verdict"
+	// OutSkipRestored: a guard restored it when a client presented it;
+	// invalidating it again needs Include.Restored.
+	OutSkipRestored = "skipped-restored-on-use"
 )
 
 // Eligible says whether apply in mode may change f, or which skip result
@@ -265,6 +355,12 @@ func (f *Finding) Eligible(mode string, inc Include) (string, string) {
 		if f.InvalidSince == "" {
 			return OutSkipVerdict, "not invalid yet: invalidate it first, delete it once invalid for the threshold"
 		}
+	}
+	if f.Use == VerdictRestoredOnUse {
+		if inc.Restored {
+			return "", ""
+		}
+		return OutSkipRestored, f.useReason()
 	}
 	switch u := f.Use; {
 	case u == want:

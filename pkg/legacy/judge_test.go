@@ -76,17 +76,54 @@ func TestVerdicts(t *testing.T) {
 		{"rollout history does not block", ok(Finding{Readers: []Reader{{Kind: "replicaset", Name: "web-1", Via: "env", History: true}}}), tracked(400), nil, VerdictInvalidate, ""},
 		{"readers unknown", ok(Finding{readersUnknown: "forbidden: cronjobs"}), tracked(400), nil, VerdictUnknown, "readers unknown"},
 		{"service account gone", Finding{ServiceAccount: "x", ServiceAccountState: SAMissing, Created: old}, tracked(400), nil, VerdictInvalidate, "no longer authenticates"},
+
+		// Secrets this tool invalidated: any change of last-used from the
+		// recorded value is a rejected client, the same day included.
+		{"ours, presented the day of the invalidation", ok(Finding{InvalidSince: dayAgo(0), LastUsed: dayAgo(0), Marks: invalidatedOn(0, dayAgo(200), false)}), tracked(400), nil, VerdictInUseFailing, "presented it since"},
+		{"ours, never used before, presented the same day", ok(Finding{InvalidSince: dayAgo(3), LastUsed: dayAgo(3), Marks: invalidatedOn(3, LastUsedNone, false)}), tracked(400), nil, VerdictInUseFailing, "was not set"},
+		{"ours, presented later", ok(Finding{InvalidSince: dayAgo(30), LastUsed: dayAgo(2), Marks: invalidatedOn(30, dayAgo(200), false)}), tracked(400), nil, VerdictInUseFailing, ""},
+		{"ours, not presented", ok(Finding{InvalidSince: dayAgo(30), LastUsed: dayAgo(200), Marks: invalidatedOn(30, dayAgo(200), false)}), tracked(400), nil, VerdictWait, "delete from"},
+		{"ours, never used, not presented", ok(Finding{InvalidSince: dayAgo(200), Marks: invalidatedOn(200, LastUsedNone, false)}), tracked(400), nil, VerdictDelete, ""},
+		{"ours, today's label cleared, not presented", ok(Finding{InvalidSince: dayAgo(0), Marks: invalidatedOn(0, dayAgo(0), true)}), tracked(400), nil, VerdictWait, ""},
+		{"ours, today's label cleared, written again the same day", ok(Finding{InvalidSince: dayAgo(0), LastUsed: dayAgo(0), Marks: invalidatedOn(0, dayAgo(0), true)}), tracked(400), nil, VerdictInUseFailing, "was cleared"},
+		{"a guard restored it before, invalid-since put back by someone: not ours", ok(Finding{InvalidSince: dayAgo(30), LastUsed: dayAgo(30), Marks: restoredOn(30)}), tracked(400), nil, VerdictWait, ""},
+		{"invalid-since changed by hand since: not ours", ok(Finding{InvalidSince: dayAgo(20), LastUsed: dayAgo(20), Marks: invalidatedOn(30, dayAgo(200), false)}), tracked(400), nil, VerdictWait, ""},
+
+		// Restored by a guard.
+		{"restored on use", ok(Finding{LastUsed: dayAgo(2), Marks: restoredOn(2)}), tracked(400), nil, VerdictRestoredOnUse, "audit log from " + dayAgo(2) + " on shows the user agent and source address"},
+		{"restored on use, read by a workload", ok(Finding{LastUsed: dayAgo(2), Marks: restoredOn(2), Readers: []Reader{{Kind: "cronjob", Name: "yearly", Via: "volume"}}}), tracked(400), nil, VerdictRestoredOnUse, "cronjob/yearly (volume), perhaps that client"},
+		{"restored on use, the audit log names the client", ok(Finding{LastUsed: dayAgo(1), Marks: restoredOn(2)}), tracked(400),
+			&SeenUse{Requests: 4, LastSeen: daysAgo(1), UserAgents: []string{"yearly-report/1.0 (4)"}, SourceIPs: []string{"10.0.0.7 (4)"}}, VerdictRestoredOnUse, "4 request(s) with it, the last at " + daysAgo(1).Format(time.RFC3339) + ", user agent yearly-report/1.0 (4), from 10.0.0.7 (4)"},
+		{"restored on use, the audit log ends before the restore", ok(Finding{LastUsed: dayAgo(1), Marks: restoredOn(2)}), tracked(400),
+			&SeenUse{Requests: 4, LastSeen: daysAgo(40), UserAgents: []string{"old/1.0 (4)"}}, VerdictRestoredOnUse, "shows no request with it since " + dayAgo(2)},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := c.f
-			j := &judge{now: now, threshold: DefaultThreshold, period: DefaultCleanupPeriod, tracking: c.tracking,
-				seen: func(string, string) *SeenUse { return c.seen }}
+			j := &judge{now: now, threshold: DefaultThreshold, period: DefaultCleanupPeriod, tracking: c.tracking}
+			if c.seen != nil { // an audit log was given
+				j.seen = func(string, string) *SeenUse { return c.seen }
+			}
 			j.judge(&f)
 			if f.Verdict != c.want || !strings.Contains(f.Reason, c.reason) {
 				t.Errorf("verdict %q (%s), want %q with %q", f.Verdict, f.Reason, c.want, c.reason)
 			}
 		})
 	}
+}
+
+// invalidatedOn is the marks of an invalidation for clean-up n days ago,
+// when last-used said before (cleared when it said that day).
+func invalidatedOn(n int, before string, cleared bool) *Marks {
+	return &Marks{InvalidatedOn: dayAgo(n), InvalidatedFor: InvalidatedForCleanUp, LastUsedBefore: before,
+		LastUsedCleared: cleared, GuardUntil: dayOf(daysAgo(n).Add(DefaultGuardDays * day))}
+}
+
+// restoredOn is the marks a guard leaves after restoring, n days ago, a
+// Secret invalidated for clean-up 10 days before.
+func restoredOn(n int) *Marks {
+	m := invalidatedOn(n+10, dayAgo(300), false)
+	m.RestoredOnUse, m.RestoredBy = dayAgo(n), RestoredByPolicy
+	return m
 }
 
 func TestEligible(t *testing.T) {
@@ -114,6 +151,10 @@ func TestEligible(t *testing.T) {
 		{"delete mode: in-use-failing, included", Finding{Use: VerdictInUseFailing, InvalidSince: "2026-01-01"}, ModeDelete, Include{Used: true}, ""},
 		{"delete mode: wait", Finding{Use: VerdictWait, InvalidSince: "2026-11-01"}, ModeDelete, Include{Used: true, Unknown: true}, OutSkipVerdict},
 		{"invalidate mode: used tokens of a delete verdict", Finding{Use: VerdictDelete, InvalidSince: "2026-01-01"}, ModeInvalidate, Include{}, OutSkipVerdict},
+		{"restored on use is kept", Finding{Use: VerdictRestoredOnUse}, ModeInvalidate, Include{Used: true, Unknown: true, Read: true}, OutSkipRestored},
+		{"restored on use, named", Finding{Use: VerdictRestoredOnUse}, ModeInvalidate, Include{Restored: true}, ""},
+		{"restored on use and read, named", Finding{Use: VerdictRestoredOnUse, Readers: read}, ModeInvalidate, Include{Restored: true}, OutSkipRead},
+		{"delete mode: restored on use is valid", Finding{Use: VerdictRestoredOnUse}, ModeDelete, Include{Restored: true}, OutSkipVerdict},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got, why := c.f.Eligible(c.mode, c.inc)

@@ -46,6 +46,10 @@ const (
 	VerdictInUseFailing = "in-use-failing"
 	// VerdictWait: invalid, but not yet for the threshold.
 	VerdictWait = "wait"
+	// VerdictRestoredOnUse: this tool invalidated it, a client presented
+	// it, and a guard restored it (AnnotationRestoredOnUse): find that
+	// client before invalidating it again.
+	VerdictRestoredOnUse = "restored-on-use"
 )
 
 // ServiceAccount states.
@@ -128,8 +132,11 @@ type Finding struct {
 	LastUsed            string      `json:"lastUsed,omitempty"`
 	InvalidSince        string      `json:"invalidSince,omitempty"`
 	Created             metav1.Time `json:"created"`
-	Readers             []Reader    `json:"readers,omitempty"`
-	AuditLog            *SeenUse    `json:"auditLog,omitempty"`
+	// Marks is what this tool's invalidation (and a guard's restore)
+	// wrote on the Secret (marks.go); nil when there is none.
+	Marks    *Marks   `json:"marks,omitempty"`
+	Readers  []Reader `json:"readers,omitempty"`
+	AuditLog *SeenUse `json:"auditLog,omitempty"`
 	// Verdict is the judgement; Use is the judgement of use alone,
 	// readers aside, which apply needs when the user names readers as
 	// acceptable (--include-mounted).
@@ -145,6 +152,47 @@ type Finding struct {
 	readersUnknown string
 	// useWhy is the reason of Use.
 	useWhy string
+}
+
+// Marks are this tool's labels and annotations on a Secret (marks.go), as
+// the audit prints them.
+type Marks struct {
+	InvalidatedOn   string `json:"invalidatedOn,omitempty"`
+	InvalidatedFor  string `json:"invalidatedFor,omitempty"`
+	LastUsedBefore  string `json:"lastUsedBefore,omitempty"`
+	LastUsedCleared bool   `json:"lastUsedCleared,omitempty"`
+	GuardUntil      string `json:"guardUntil,omitempty"`
+	RestoredOnUse   string `json:"restoredOnUse,omitempty"`
+	RestoredBy      string `json:"restoredBy,omitempty"`
+}
+
+// readMarks reads this tool's marks off a Secret's metadata; nil when it
+// carries none.
+func readMarks(labels, ann map[string]string) *Marks {
+	m := &Marks{
+		InvalidatedOn:   ann[AnnotationInvalidatedOn],
+		InvalidatedFor:  ann[AnnotationInvalidatedFor],
+		LastUsedBefore:  ann[AnnotationLastUsedBefore],
+		LastUsedCleared: ann[AnnotationLastUsedCleared] == "true",
+		GuardUntil:      labels[LabelGuardUntil],
+		RestoredOnUse:   ann[AnnotationRestoredOnUse],
+		RestoredBy:      ann[AnnotationRestoredBy],
+	}
+	if *m == (Marks{}) {
+		return nil
+	}
+	return m
+}
+
+// ours reports whether the invalid-since label in place is this tool's:
+// our marks say we set it that very day, and no guard restored the Secret
+// since (a guard leaves the marks as a record and adds
+// AnnotationRestoredOnUse, so an invalid-since label on top of them was
+// put back by someone else; an invalidation by this tool writes fresh
+// marks without it).
+func (f *Finding) ours() bool {
+	m := f.Marks
+	return f.InvalidSince != "" && m != nil && m.InvalidatedOn == f.InvalidSince && m.RestoredOnUse == ""
 }
 
 // Key is NAMESPACE/NAME.
@@ -175,6 +223,7 @@ func newFinding(s *corev1.Secret) *Finding {
 		ServiceAccount: s.Annotations[corev1.ServiceAccountNameKey],
 		LastUsed:       s.Labels[LabelLastUsed],
 		InvalidSince:   s.Labels[LabelInvalidSince],
+		Marks:          readMarks(s.Labels, s.Annotations),
 		Created:        s.CreationTimestamp,
 		Secret:         s,
 	}
@@ -227,6 +276,10 @@ func (r *Report) DeepCopyObject() runtime.Object {
 	for i, f := range r.Items {
 		fc := *f
 		fc.Readers = append([]Reader(nil), f.Readers...)
+		if f.Marks != nil {
+			m := *f.Marks
+			fc.Marks = &m
+		}
 		if f.AuditLog != nil {
 			a := *f.AuditLog
 			fc.AuditLog = &a

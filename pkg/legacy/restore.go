@@ -32,6 +32,9 @@ const (
 	OutLabelRemoved = "re-enabled"
 	OutUnchanged    = "unchanged"
 	OutRefRestored  = "reference-restored"
+	// OutMarksRestored: backed up invalid, and still invalid; this tool's
+	// marks are as backed up again (its guard day aside).
+	OutMarksRestored = "marks-restored"
 )
 
 // RestoreOptions say what restore does.
@@ -375,8 +378,12 @@ func (rs *restorer) secret(ctx context.Context, live *liveState, it restoreItem)
 		}
 		// A fixed name: a repeat of a create that went through answers
 		// AlreadyExists, and the data then tells whether it was ours.
+		// A restore never adds a guard back (restoreMarks): a Secret
+		// backed up while guarded comes back unguarded.
+		create := want.DeepCopy()
+		delete(create.Labels, LabelGuardUntil)
 		tries, err := callRetried(ctx, func(ctx context.Context) error {
-			_, err := secrets.Create(ctx, want.DeepCopy(), metav1.CreateOptions{DryRun: rs.dry})
+			_, err := secrets.Create(ctx, create.DeepCopy(), metav1.CreateOptions{DryRun: rs.dry})
 			return err
 		})
 		if err != nil {
@@ -402,22 +409,21 @@ func (rs *restorer) secret(ctx context.Context, live *liveState, it restoreItem)
 	if string(cur.UID) != it.rec.UID && !reflect.DeepEqual(cur.Data, want.Data) {
 		return outcome(f, OutSkipChanged, "a different Secret of that name exists now; left alone")
 	}
-	wantLabel, had := want.Labels[LabelInvalidSince]
-	curLabel, has := cur.Labels[LabelInvalidSince]
-	if had == has && wantLabel == curLabel {
+	labels, ann := restoreMarks(want, cur)
+	if len(labels) == 0 && len(ann) == 0 {
 		return outcome(f, OutUnchanged, "already as backed up")
-	}
-	var label any // null removes the label
-	if had {
-		label = wantLabel
 	}
 	if rs.dryRun == DryRunClient {
 		return outcome(f, OutWouldChange, "would re-enable it")
 	}
-	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{
-		"resourceVersion": cur.ResourceVersion,
-		"labels":          map[string]any{LabelInvalidSince: label},
-	}})
+	meta := map[string]any{"resourceVersion": cur.ResourceVersion}
+	if len(labels) > 0 {
+		meta["labels"] = labels
+	}
+	if len(ann) > 0 {
+		meta["annotations"] = ann
+	}
+	patch, _ := json.Marshal(map[string]any{"metadata": meta})
 	tries, err := callRetried(ctx, func(ctx context.Context) error {
 		_, err := secrets.Patch(ctx, want.Name, types.MergePatchType, patch, metav1.PatchOptions{DryRun: rs.dry})
 		return err
@@ -427,7 +433,10 @@ func (rs *restorer) secret(ctx context.Context, live *liveState, it restoreItem)
 		if tries > 1 && (apierrors.IsConflict(err) || retry.MayHaveApplied(tries, err)) {
 			var ok bool
 			if ok, lookErr = rs.labelAsBackedUp(ctx, want, string(cur.UID)); ok {
-				return outcome(f, OutLabelRemoved, "invalid-since label removed%s", saWarning(live, want))
+				if _, invalid := want.Labels[LabelInvalidSince]; invalid {
+					return outcome(f, OutMarksRestored, "%s", restoredMessage(want, nil))
+				}
+				return outcome(f, OutLabelRemoved, "%s%s", restoredMessage(want, nil), saWarning(live, want))
 			}
 		}
 		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
@@ -438,7 +447,10 @@ func (rs *restorer) secret(ctx context.Context, live *liveState, it restoreItem)
 	if rs.dryRun == DryRunServer {
 		return outcome(f, OutWouldChange, "would re-enable it (server dry run accepted)")
 	}
-	return outcome(f, OutLabelRemoved, "invalid-since label removed%s", saWarning(live, want))
+	if _, invalid := want.Labels[LabelInvalidSince]; invalid {
+		return outcome(f, OutMarksRestored, "%s", restoredMessage(want, labels))
+	}
+	return outcome(f, OutLabelRemoved, "%s%s", restoredMessage(want, labels), saWarning(live, want))
 }
 
 // sameData reports whether the live Secret holds the backed-up data, and
@@ -459,9 +471,56 @@ func (rs *restorer) labelAsBackedUp(ctx context.Context, want *corev1.Secret, ui
 	if err != nil || string(cur.UID) != uid {
 		return false, err
 	}
-	w, had := want.Labels[LabelInvalidSince]
-	c, has := cur.Labels[LabelInvalidSince]
-	return had == has && w == c, nil
+	labels, ann := restoreMarks(want, cur)
+	return len(labels) == 0 && len(ann) == 0, nil
+}
+
+// restoreMarks is what a restore changes on cur to bring back its backup
+// want, as merge-patch labels and annotations (nil removes one): the
+// invalid-since label and this tool's marks as backed up, except the guard
+// day, which is always removed (a restore never adds a guard back: a
+// revocation stays unguarded), and a last-used label the invalidation
+// cleared, put back while kube-apiserver has not written one since. What
+// the platform changed since (a newer last-used day) is left as it is.
+func restoreMarks(want, cur *corev1.Secret) (labels, ann map[string]any) {
+	labels, ann = map[string]any{}, map[string]any{}
+	set := func(into map[string]any, key string, wantM, curM map[string]string) {
+		w, had := wantM[key]
+		c, has := curM[key]
+		switch {
+		case had && (!has || w != c):
+			into[key] = w
+		case !had && has:
+			into[key] = nil // null removes it
+		}
+	}
+	set(labels, LabelInvalidSince, want.Labels, cur.Labels)
+	if _, has := cur.Labels[LabelGuardUntil]; has {
+		labels[LabelGuardUntil] = nil
+	}
+	if w, had := want.Labels[LabelLastUsed]; had {
+		if _, has := cur.Labels[LabelLastUsed]; !has {
+			labels[LabelLastUsed] = w
+		}
+	}
+	for _, k := range markAnnotations {
+		set(ann, k, want.Annotations, cur.Annotations)
+	}
+	return labels, ann
+}
+
+// restoredMessage says what a restore's patch (its labels) did; nil
+// labels when that is not known (a retried patch found done).
+func restoredMessage(want *corev1.Secret, labels map[string]any) string {
+	_, wasInvalid := want.Labels[LabelInvalidSince]
+	_, relabelled := labels[LabelInvalidSince]
+	switch {
+	case wasInvalid:
+		return "marks put back as backed up (invalid, as it was then)"
+	case labels != nil && !relabelled:
+		return "this tool's marks removed (it was valid already)"
+	}
+	return "invalid-since label and this tool's marks removed"
 }
 
 // saWarning says when the token still cannot work: its ServiceAccount is
