@@ -30,5 +30,8 @@ func NewCmdGuard(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.C
 			_ = cmd.Help()
 		},
 	}
+	cmd.AddCommand(NewCmdGuardInstall(f, streams))
+	cmd.AddCommand(NewCmdGuardStatus(f, streams))
+	cmd.AddCommand(NewCmdGuardUninstall(f, streams))
 	return cmd
 }
