@@ -77,7 +77,8 @@ type ApplyOptions struct {
 	// and a Secret already invalidated for clean-up loses its guard.
 	Revoke bool
 	// GuardDays is how many days after Date a guard may restore a Secret
-	// invalidated for clean-up (LabelGuardUntil).
+	// invalidated for clean-up (LabelGuardUntil); 0 means
+	// DefaultGuardDays.
 	GuardDays int
 	DryRun    string
 	// Include names verdicts besides the mode's own that may be changed.
@@ -132,6 +133,9 @@ func Apply(ctx context.Context, client kubernetes.Interface, backup *Backup, sca
 		opts.Workers = 1
 	}
 	if opts.Mode == ModeInvalidate {
+		if opts.GuardDays == 0 && !opts.Revoke {
+			opts.GuardDays = DefaultGuardDays
+		}
 		if err := opts.checkInvalidation(); err != nil {
 			return nil, err
 		}

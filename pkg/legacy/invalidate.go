@@ -26,7 +26,7 @@ func (o ApplyOptions) checkInvalidation() error {
 	if _, err := time.Parse(dateLayout, o.Date); err != nil {
 		return fmt.Errorf("invalidation day %q is not a YYYY-MM-DD date", o.Date)
 	}
-	if !o.Revoke && o.GuardDays < 1 {
+	if !o.Revoke && o.GuardDays < 0 {
 		return fmt.Errorf("a guard must last at least 1 day, not %d", o.GuardDays)
 	}
 	return nil
