@@ -33,5 +33,6 @@ func NewCmdGuard(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.C
 	cmd.AddCommand(NewCmdGuardInstall(f, streams))
 	cmd.AddCommand(NewCmdGuardStatus(f, streams))
 	cmd.AddCommand(NewCmdGuardUninstall(f, streams))
+	cmd.AddCommand(newCmdGuardWatch(f, streams))
 	return cmd
 }
