@@ -769,7 +769,9 @@ func (o *MigrateOptions) ask(ctx context.Context, scan legacy.ScanOptions) (bool
 	change, skip := map[string]int{}, map[string]int{}
 	scan.Metadata = o.Metadata // counted, not kept
 	info, err := legacy.Scan(ctx, o.Client, scan, func(f *legacy.Finding) error {
-		if result, _ := f.Eligible(o.Mode, o.include()); result == "" {
+		if f.Unguards(o.Mode, o.Revoke) {
+			change["guarded-to-revoke"]++
+		} else if result, _ := f.Eligible(o.Mode, o.include()); result == "" {
 			change[f.Verdict]++
 		} else {
 			skip[result]++

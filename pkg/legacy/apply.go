@@ -264,7 +264,7 @@ func (a *applier) prepare(f *Finding) (Outcome, bool) {
 	if a.opts.Mode == ModeInvalidate && f.InvalidSince != "" {
 		// A leaked token must not be restored when presented: a
 		// revocation takes the guard off one invalidated for clean-up.
-		if a.opts.Revoke && guarded(f.Secret) {
+		if f.Unguards(a.opts.Mode, a.opts.Revoke) {
 			if a.opts.DryRun == DryRunClient {
 				return outcome(f, OutWouldChange, "would remove its guard: invalid for revocation (client dry run)"), true
 			}

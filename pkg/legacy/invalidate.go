@@ -100,11 +100,19 @@ func (o ApplyOptions) invalidation(s *corev1.Secret) []byte {
 	return patch
 }
 
-// guarded reports whether a guard may restore s: it carries a guard day
-// and is not marked as a revocation.
+// guarded reports whether s carries a guard: a guard day, or the mark of
+// an invalidation for clean-up (which a revocation replaces).
 func guarded(s *corev1.Secret) bool {
 	_, has := s.Labels[LabelGuardUntil]
 	return has || s.Annotations[AnnotationInvalidatedFor] == InvalidatedForCleanUp
+}
+
+// Unguards reports whether an invalidation for revocation changes f
+// although it is already invalid: it takes off the guard of an earlier
+// invalidation for clean-up, whatever the verdict (a leaked token must
+// not be restored when presented).
+func (f *Finding) Unguards(mode string, revoke bool) bool {
+	return mode == ModeInvalidate && revoke && f.InvalidSince != "" && f.Secret != nil && guarded(f.Secret)
 }
 
 // revocation is the merge patch that turns an invalidation for clean-up
