@@ -27,8 +27,13 @@ var (
 
 		Deleted Secrets are re-created with their original data, so the old token works
 		again as long as its service account (with the same uid) still exists; invalidated
-		Secrets lose the kubernetes.io/legacy-token-invalid-since label; service accounts
-		list their Secrets again. Restore is idempotent: run it as often as needed.
+		Secrets lose the kubernetes.io/legacy-token-invalid-since label and every
+		bound-token.kubectl.io/ mark migrate or a guard wrote (a last-used label migrate
+		cleared comes back), so that each equals its backup apart from what the platform
+		changed since, such as a newer last-used day; service accounts list their Secrets
+		again. A restore never adds a guard back (label bound-token.kubectl.io/guard-until),
+		not even to a Secret backed up guarded. Restore is idempotent: run it as often as
+		needed.
 
 		The whole backup is checked before anything changes: the folder must not be
 		writable by others, must hold no symlinks, and every file must match the sha256
