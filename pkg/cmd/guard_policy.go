@@ -505,7 +505,7 @@ func (o *GuardUninstallOptions) Run(ctx context.Context) error {
 		}
 	}
 	if res.Guarded != nil && *res.Guarded > 0 && res.Changes() {
-		fmt.Fprintf(o.ErrOut, "warning: %d legacy token Secret%s stay invalid with a guard day and no guard: kubectl bound-token guard watch guards them, restore --from BACKUP brings them back\n",
+		fmt.Fprintf(o.ErrOut, "warning: no guard now for %d invalidated legacy token Secret%s with a guard day: kubectl bound-token guard watch guards them, restore --from BACKUP brings them back\n",
 			*res.Guarded, text.Plural(*res.Guarded))
 	}
 	return nil

@@ -131,14 +131,19 @@ func celIsDate(expr string) string { return expr + ".matches(" + celString(DateP
 func celAll(clauses ...string) string { return strings.Join(clauses, "\n&& ") }
 
 // Conditions are the policy's matchConditions, in the order of Eligible's
-// steps. matchConditions cannot read the policy's variables (they are
-// evaluated before them), so each one repeats its own guards.
+// steps; all must hold. Each checks one thing and is the only one that
+// checks it: a key another condition requires makes this one vacuously
+// true when absent (so removing any one condition changes what is
+// restored, which the e2e suite proves rule by rule), and its lookups
+// are guarded so that it never errs. The shapes of days are checked by
+// guard-day and last-used-written, which must hold too, before
+// within-guard-day's comparison means anything. matchConditions cannot
+// read the policy's variables (they are evaluated before them).
 func Conditions() []Condition {
 	const o, old = "object", "oldObject"
 	lastUsed := celLabel(o, legacy.LabelLastUsed)
 	guardDay := celLabel(o, legacy.LabelGuardUntil)
 	before := celAnn(o, legacy.AnnotationLastUsedBefore)
-	written := []string{celHasLabel(o, legacy.LabelLastUsed), celIsDate(lastUsed)}
 	return []Condition{
 		{"written-by-kube-apiserver", "request.userInfo.username == " + celString(APIServerUser), WhyNotKubeAPIServer},
 		{"invalid", celAll(celHasLabel(o, legacy.LabelInvalidSince), celLabel(o, legacy.LabelInvalidSince)+" != ''"), WhyNotInvalid},
@@ -151,12 +156,14 @@ func Conditions() []Condition {
 		// kube-apiserver writes the label only when it changes it
 		// (legacy.go, patchSecretWithLastUsedDate): any other write to a
 		// guarded Secret, even its own, is not a use.
-		{"last-used-written", celAll(append(written,
-			"!("+celHasLabel(old, legacy.LabelLastUsed)+" && "+celLabel(old, legacy.LabelLastUsed)+" == "+lastUsed+")")...), WhyNotWritten},
-		{"presented-since-invalidation", celAll(append(written, celHasAnn(o, legacy.AnnotationLastUsedBefore),
-			"("+lastUsed+" != "+before+" || ("+celHasAnn(o, legacy.AnnotationLastUsedCleared)+" && "+celAnn(o, legacy.AnnotationLastUsedCleared)+" == 'true'))")...), WhyNotPresented},
-		{"within-guard-day", celAll(append(written, celHasLabel(o, legacy.LabelGuardUntil), celIsDate(guardDay),
-			lastUsed+" <= "+guardDay)...), WhyGuardDayPassed},
+		{"last-used-written", celAll(celHasLabel(o, legacy.LabelLastUsed), celIsDate(lastUsed),
+			"!("+celHasLabel(old, legacy.LabelLastUsed)+" && "+celLabel(old, legacy.LabelLastUsed)+" == "+lastUsed+")"), WhyNotWritten},
+		{"presented-since-invalidation", strings.Join([]string{"!(" + celHasLabel(o, legacy.LabelLastUsed) + ")",
+			"!(" + celHasAnn(o, legacy.AnnotationLastUsedBefore) + ")",
+			lastUsed + " != " + before,
+			"(" + celHasAnn(o, legacy.AnnotationLastUsedCleared) + " && " + celAnn(o, legacy.AnnotationLastUsedCleared) + " == 'true')"}, "\n|| "), WhyNotPresented},
+		{"within-guard-day", "!(" + celHasLabel(o, legacy.LabelLastUsed) + " && " + celString(legacy.LabelGuardUntil) + " in " + o + ".metadata.labels)" +
+			"\n|| " + lastUsed + " <= " + guardDay, WhyGuardDayPassed},
 	}
 }
 
