@@ -72,6 +72,7 @@ func (j *judge) judge(f *Finding) {
 		f.AuditLog = j.seen(f.Namespace, f.Name)
 	}
 	f.Use, f.useWhy = j.use(f)
+	f.guardedUntil = j.guardedUntil(f)
 	f.Verdict, f.Reason = f.Use, f.useWhy
 	switch b := f.Blocking(); {
 	case f.Use == VerdictRestoredOnUse:
@@ -170,6 +171,26 @@ func (j *judge) use(f *Finding) (string, string) {
 		return VerdictInvalidate, fmt.Sprintf("last used on %s, over %d days ago: safe to invalidate", f.LastUsed, tdays)
 	}
 	return VerdictInvalidate, fmt.Sprintf("no use recorded since tracking began on %s, over %d days ago: safe to invalidate", dayOf(j.tracking.Since), tdays)
+}
+
+// guardedUntil is the Secret's guard day while a guard may still restore
+// it: invalid, carrying LabelGuardUntil, and that day not before the
+// judgement's day (the server's: a guard compares the guard day with the
+// last-used day kube-apiserver writes by its own clock, pkg/guard
+// Eligible). A malformed guard day counts as guarded: the policy's
+// matches() refuses it, but a person may mean to fix it.
+func (j *judge) guardedUntil(f *Finding) string {
+	until, ok := "", false
+	if f.Marks != nil {
+		until, ok = f.Marks.GuardUntil, f.Marks.GuardUntil != ""
+	}
+	if f.InvalidSince == "" || !ok {
+		return ""
+	}
+	if _, err := time.Parse(dateLayout, until); err == nil && until < dayOf(j.now) {
+		return ""
+	}
+	return until
 }
 
 // expectedLastUsed is what LabelLastUsed says (LastUsedNone when absent)
@@ -336,6 +357,9 @@ const (
 	// OutSkipRestored: a guard restored it when a client presented it;
 	// invalidating it again needs Include.Restored.
 	OutSkipRestored = "skipped-restored-on-use"
+	// OutSkipGuarded: delete refuses a Secret still guarded (its guard
+	// day not yet past).
+	OutSkipGuarded = "skipped-guarded"
 )
 
 // Eligible says whether apply in mode may change f, or which skip result
@@ -354,6 +378,13 @@ func (f *Finding) Eligible(mode string, inc Include) (string, string) {
 		// invalidated first, which restore undoes by removing a label.
 		if f.InvalidSince == "" {
 			return OutSkipVerdict, "not invalid yet: invalidate it first, delete it once invalid for the threshold"
+		}
+		// A guard restores a Secret whose token is presented up to its
+		// guard day; deleting it before then takes that chance away, and
+		// the client the evidence missed fails for good. No include
+		// flag lifts this: a revocation (--revoke) takes the guard off.
+		if f.guardedUntil != "" {
+			return OutSkipGuarded, "still guarded until " + f.guardedUntil + ": a guard may restore it if a client presents it; delete it after that day (a revocation ends the guard at once)"
 		}
 	}
 	if f.Use == VerdictRestoredOnUse {

@@ -152,6 +152,10 @@ type Finding struct {
 	readersUnknown string
 	// useWhy is the reason of Use.
 	useWhy string
+	// guardedUntil is the guard day (LabelGuardUntil) when it is not yet
+	// past by the day of the judgement (the server's, ScanOptions.Now):
+	// a guard may still restore the Secret, so it must not be deleted.
+	guardedUntil string
 }
 
 // Marks are this tool's labels and annotations on a Secret (marks.go), as
