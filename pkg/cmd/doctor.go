@@ -15,6 +15,7 @@ import (
 	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 
@@ -33,6 +34,7 @@ type DoctorOptions struct {
 	Namespace  string
 	Client     kubernetes.Interface
 	Dynamic    dynamic.Interface
+	RESTConfig *rest.Config
 	HTTPClient *http.Client
 	// fleet: doctor over many contexts (--contexts, --all-contexts).
 	fleet *fleetFlags
@@ -64,6 +66,10 @@ func NewCmdDoctor(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 			version number: kube-apiserver's version and the kubectl that launched the plugin
 			(KUBECTL_PATH, set by kubectl 1.37+); which admissionregistration.k8s.io version
 			serves MutatingAdmissionPolicy (the guard can then run inside kube-apiserver);
+			whether the guard is installed and acts, proved by a dry run of kube-apiserver's
+			own last-used patch on a Secret migrate --apply invalidated (as guard status
+			proves it, but never creating a Secret: without one, or without the right to
+			impersonate system:apiserver, it is "unproven");
 			whether an external token signer is in use (its key fetches counted on /metrics,
 			apiserver_externaljwt_fetch_keys_request_total; "unknown" when /metrics is
 			forbidden), and if so whether legacy Secret tokens still verify, their kids
@@ -117,6 +123,9 @@ func (o *DoctorOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, _ []stri
 	if o.Dynamic, err = f.DynamicClient(); err != nil {
 		return usageError(err)
 	}
+	if o.RESTConfig, err = f.ToRESTConfig(); err != nil {
+		return usageError(err)
+	}
 	return nil
 }
 
@@ -138,7 +147,7 @@ func (o *DoctorOptions) Run(ctx context.Context) error {
 	if o.fleet.enabled() {
 		return o.runFleet(ctx)
 	}
-	checks := doctor.Run(ctx, o.Client, o.Dynamic, doctor.Options{Namespace: o.Namespace, ServiceAccount: o.ServiceAccount, IssuerTimeout: o.IssuerTimeout, HTTPClient: o.HTTPClient})
+	checks := doctor.Run(ctx, o.Client, o.Dynamic, doctor.Options{Namespace: o.Namespace, ServiceAccount: o.ServiceAccount, IssuerTimeout: o.IssuerTimeout, HTTPClient: o.HTTPClient, RESTConfig: o.RESTConfig})
 	if o.printer != nil {
 		if err := o.printer.PrintObj(newResult("DoctorReport", doctorReport{Checks: checks, Failed: doctor.Failed(checks)}), o.Out); err != nil {
 			return err

@@ -304,6 +304,7 @@ func (o *DoctorOptions) runFleet(ctx context.Context) error {
 		}
 		one := opts
 		one.Namespace = c.Namespace
+		one.RESTConfig = c.Config
 		checks := doctor.Run(ctx, c.Client, dyn, one)
 		if len(checks) == 1 && checks[0].Name == "api" && checks[0].Status == doctor.Fail {
 			return fleet.Result{}, fmt.Errorf("%s", checks[0].Message)

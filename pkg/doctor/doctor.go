@@ -25,7 +25,10 @@ import (
 	"k8s.io/apimachinery/pkg/util/version"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/guard"
 	"github.com/bound-token/kubectl-bound-token/pkg/hypershift"
 	"github.com/bound-token/kubectl-bound-token/pkg/jwt"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
@@ -59,6 +62,10 @@ type Options struct {
 	// LookupEnv reads the plugin's environment (KUBECTL_PATH); nil is
 	// os.LookupEnv.
 	LookupEnv func(string) (string, bool)
+	// RESTConfig is the connection's settings, for the guard check's
+	// metadata client and its client impersonating kube-apiserver; nil
+	// leaves the guard's counts unknown and its proof unproven.
+	RESTConfig *rest.Config
 }
 
 // Run performs every check in order; later checks that need an earlier
@@ -132,12 +139,27 @@ func Run(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interface, o 
 	add(nodeBinding(sv.GitVersion))
 	out = append(out, releaseChecks(ctx, cs, releaseInputs{
 		GitVersion: sv.GitVersion, JWKS: ks, Metrics: metrics, MetricsErr: metricsErr, LookupEnv: o.LookupEnv,
+		Guard: guardClients(cs, dyn, o.RESTConfig),
 	})...)
 	if dyn != nil {
 		out = append(out, openShift(ctx, dyn)...)
 		out = append(out, hyperShift(ctx, cs, dyn)...)
 	}
 	return out
+}
+
+// guardClients are the guard check's clients: cs and dyn, with a
+// metadata client and one impersonating kube-apiserver when cfg is known.
+func guardClients(cs kubernetes.Interface, dyn dynamic.Interface, cfg *rest.Config) *guard.Cluster {
+	c := &guard.Cluster{Client: cs, Dynamic: dyn, AsAPIServerErr: errors.New("no connection settings to impersonate " + guard.APIServerUser + " with")}
+	if cfg == nil {
+		return c
+	}
+	if md, err := metadata.NewForConfig(cfg); err == nil {
+		c.Metadata = md
+	}
+	c.AsAPIServer, c.AsAPIServerErr = guard.AsAPIServer(cfg)
+	return c
 }
 
 // inCluster issuers are only reachable from inside the cluster.

@@ -11,11 +11,11 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/guard"
 	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
 	"github.com/bound-token/kubectl-bound-token/pkg/jwt"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
@@ -36,6 +36,8 @@ type releaseInputs struct {
 	Metrics    []byte
 	MetricsErr error
 	LookupEnv  func(string) (string, bool)
+	// Guard is the guard's clients, for the guard check.
+	Guard *guard.Cluster
 }
 
 func releaseChecks(ctx context.Context, cs kubernetes.Interface, in releaseInputs) []Check {
@@ -47,6 +49,7 @@ func releaseChecks(ctx context.Context, cs kubernetes.Interface, in releaseInput
 	out := []Check{
 		releaseCheck(in.GitVersion, kubectlPath),
 		admissionPolicies(ctx, cs.Discovery()),
+		guardCheck(ctx, in.Guard),
 	}
 	signer, inUse := externalSigner(in.Metrics, in.MetricsErr)
 	out = append(out, signer)
@@ -75,71 +78,37 @@ func releaseCheck(gitVersion, kubectlPath string) Check {
 	return Check{"release", Pass, msg, ""}
 }
 
-const (
-	admissionGroup = "admissionregistration.k8s.io"
-	// mapResource is served in each version whose storage
-	// k8s.io/kubernetes pkg/registry/admissionregistration/rest/storage_apiserver.go
-	// (v1Storage, v1beta1Storage, v1alpha1Storage) enables.
-	mapResource = "mutatingadmissionpolicies"
-)
+const admissionGroup = guard.Group
 
-// mapVersions are the versions that can serve MutatingAdmissionPolicy,
-// newest first: v1 GA and on by default from 1.36; v1beta1 in 1.34/1.35
-// only with the MutatingAdmissionPolicy feature gate together with
-// --runtime-config=admissionregistration.k8s.io/v1beta1=true; v1alpha1
-// before (pkg/features/kube_features.go, MutatingAdmissionPolicy).
-var mapVersions = []string{"v1", "v1beta1", "v1alpha1"}
+// mapResource is the policy's resource, in every version.
+var mapResource = guard.PolicyResource(guard.VersionV1).Resource
 
-// admissionPolicies asks discovery which version of admissionregistration
-// serves MutatingAdmissionPolicy, newest first, so a 1.36+ cluster answers
-// in one small request (the aggregated /apis document would list every
-// resource of every group to answer the same). A version that is not
-// served answers 404; serving a version does not mean it serves the
-// resource (1.34's v1 has ValidatingAdmissionPolicy only).
+// admissionPolicies says which version of admissionregistration serves
+// MutatingAdmissionPolicy, newest first (guard.ServedVersion: one small
+// request on a 1.36+ cluster). v1 is GA and on by default from 1.36;
+// v1beta1 in 1.34/1.35 only with the MutatingAdmissionPolicy feature gate
+// together with --runtime-config=admissionregistration.k8s.io/v1beta1=true;
+// v1alpha1 before (pkg/features/kube_features.go, MutatingAdmissionPolicy).
+// Served is not enforced; the guard check proves whether it acts.
 func admissionPolicies(ctx context.Context, d discovery.DiscoveryInterface) Check {
 	name := "admission-policies"
-	rd := discovery.ToServerResourcesInterfaceWithContext(d)
-	for _, v := range mapVersions {
-		gv := admissionGroup + "/" + v
-		l, err := rd.ServerResourcesForGroupVersionWithContext(ctx, gv)
-		if apierrors.IsNotFound(err) {
-			continue
-		}
-		if err != nil {
-			return Check{name, Warn, "MutatingAdmissionPolicy: unknown, discovery of " + gv + " failed: " + text.OneLine(err.Error(), 300),
-				"allow discovery (ClusterRole system:discovery) to who runs doctor"}
-		}
-		if !servesResource(l, mapResource) {
-			continue
-		}
-		// Served is not enforced: the MutatingAdmissionPolicy admission
-		// plugin is on by default (pkg/kubeapiserver/options/plugins.go,
-		// DefaultOffAdmissionPlugins) but --disable-admission-plugins can
-		// turn it off, and no API says so.
-		switch v {
-		case "v1":
-			return Check{name, Pass, "MutatingAdmissionPolicy served at " + gv + ": the guard (self-healing invalidation) can run inside kube-apiserver, nothing to run beside it", ""}
-		case "v1beta1":
-			return Check{name, Pass, "MutatingAdmissionPolicy served at " + gv + " (beta, enabled on this cluster): the guard (self-healing invalidation) can run inside kube-apiserver through v1beta1", ""}
-		default:
-			return Check{name, Warn, "MutatingAdmissionPolicy served only at " + gv + " (alpha): the guard needs v1 or v1beta1, so it runs as guard watch here",
-				"serve v1beta1 (feature gate MutatingAdmissionPolicy=true with --runtime-config=" + admissionGroup + "/v1beta1=true) or upgrade to 1.36+, or run guard watch"}
-		}
+	v, err := guard.ServedVersion(ctx, d, guard.DiscoveryVersions...)
+	if err != nil {
+		return Check{name, Warn, "MutatingAdmissionPolicy: unknown, " + text.OneLine(err.Error(), 300),
+			"allow discovery (ClusterRole system:discovery) to who runs doctor"}
 	}
-	return Check{name, Warn, "MutatingAdmissionPolicy not served (" + admissionGroup + " v1, v1beta1, v1alpha1): the guard (self-healing invalidation) cannot run inside kube-apiserver and needs guard watch",
-		"upgrade to 1.36+ (v1), or on 1.34/1.35 set the feature gate MutatingAdmissionPolicy=true together with --runtime-config=" + admissionGroup + "/v1beta1=true; else run guard watch"}
-}
-
-func servesResource(l *metav1.APIResourceList, resource string) bool {
-	if l == nil {
-		return false
+	gv := admissionGroup + "/" + v
+	switch v {
+	case guard.VersionV1:
+		return Check{name, Pass, "MutatingAdmissionPolicy served at " + gv + ": the guard (self-healing invalidation) can run inside kube-apiserver, nothing to run beside it", ""}
+	case guard.VersionV1beta1:
+		return Check{name, Pass, "MutatingAdmissionPolicy served at " + gv + " (beta, enabled on this cluster): the guard (self-healing invalidation) can run inside kube-apiserver through v1beta1", ""}
+	case "":
+		return Check{name, Warn, "MutatingAdmissionPolicy not served (" + admissionGroup + " v1, v1beta1, v1alpha1): the guard (self-healing invalidation) cannot run inside kube-apiserver and needs guard watch",
+			"upgrade to 1.36+ (v1), or on 1.34/1.35 set the feature gate MutatingAdmissionPolicy=true together with --runtime-config=" + admissionGroup + "/v1beta1=true; else run guard watch"}
 	}
-	for _, r := range l.APIResources {
-		if r.Name == resource {
-			return true
-		}
-	}
-	return false
+	return Check{name, Warn, "MutatingAdmissionPolicy served only at " + gv + " (alpha): the guard needs v1 or v1beta1, so it runs as guard watch here",
+		"serve v1beta1 (feature gate MutatingAdmissionPolicy=true with --runtime-config=" + admissionGroup + "/v1beta1=true) or upgrade to 1.36+, or run guard watch"}
 }
 
 // The external signer's series. No API says whether kube-apiserver signs

@@ -495,6 +495,9 @@ func Count(ctx context.Context, md metadata.Interface) (Counts, error) {
 // eachGuardedMeta lists, page by page, the metadata of the legacy token
 // Secrets matching selector in every namespace, until fn says stop.
 func eachGuardedMeta(ctx context.Context, md metadata.Interface, selector string, fn func(metav1.Object) bool) error {
+	if md == nil {
+		return errors.New("no metadata client to list the legacy token Secrets with")
+	}
 	lo := metav1.ListOptions{LabelSelector: selector, FieldSelector: SecretTypeField, Limit: 500}
 	for {
 		l, err := md.Resource(probeSecretsResource).List(ctx, lo)

@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -91,6 +92,9 @@ func TestAdmissionPluginDisabled(t *testing.T) {
 	defer func() { cluster = saved }()
 	mark(t, s, cleanUpMarks())
 	staysInvalid(t, s)
+	if st, msg, fix := doctorGuard(t, off.Kubeconfig); st != "fail" || !strings.Contains(msg, "but NOT acting") || !strings.Contains(fix, "MutatingAdmissionPolicy admission plugin") {
+		t.Errorf("doctor guard without the admission plugin: %s %s | %s", st, msg, fix)
+	}
 
 	r = runAs(t, off.Kubeconfig, "guard", "uninstall", "--yes").mustCode(t, 0)
 	if !strings.Contains(r.stdout, "mutatingadmissionpolicy.admissionregistration.k8s.io/bound-token-guard deleted") ||
@@ -102,4 +106,36 @@ func TestAdmissionPluginDisabled(t *testing.T) {
 		t.Errorf("second uninstall:\n%s", r.stdout)
 	}
 	runAs(t, off.Kubeconfig, "guard", "status").mustCode(t, 1)
+	if st, msg, fix := doctorGuard(t, off.Kubeconfig); st != "warn" || !strings.Contains(msg, "not installed") || fix != "kubectl bound-token guard install" {
+		t.Errorf("doctor guard after uninstall, a Secret still guarded: %s %s | %s", st, msg, fix)
+	}
+}
+
+// doctorGuard runs doctor -o json and returns its guard check.
+func doctorGuard(t *testing.T, kubeconfig string) (status, message, fix string) {
+	t.Helper()
+	r := runAs(t, kubeconfig, "doctor", "-o", "json")
+	var out struct{ Checks []struct{ Name, Status, Message, Fix string } }
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+		t.Fatalf("doctor -o json (exit %d): %v\n%s%s", r.code, err, r.stdout, r.stderr)
+	}
+	for _, c := range out.Checks {
+		if c.Name == "guard" {
+			return c.Status, c.Message, c.Fix
+		}
+	}
+	t.Fatalf("doctor has no guard check:\n%s", r.stdout)
+	return
+}
+
+// TestDoctorGuard: doctor's guard check proves the guard acts on a Secret
+// this tool invalidated, without creating one.
+func TestDoctorGuard(t *testing.T) {
+	installed(t)
+	ns := cluster.CreateNamespace(t, "doctor")
+	mark(t, legacyToken(t, ns, "token"), cleanUpMarks())
+	st, msg, fix := doctorGuard(t, cluster.Kubeconfig)
+	if st != "pass" || !strings.Contains(msg, "installed ("+guard.Group+"/"+wantVersion()) || !strings.Contains(msg, "and acting: kube-apiserver's own last-used patch") {
+		t.Errorf("doctor guard: %s %s | %s", st, msg, fix)
+	}
 }
