@@ -30,6 +30,7 @@ import (
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/auditlog"
+	"github.com/bound-token/kubectl-bound-token/pkg/guard"
 	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 )
@@ -98,7 +99,23 @@ var (
 		Secret already invalidated for clean-up). A restored-on-use Secret is not
 		invalidated again without --reinvalidate-restored; that state ends with a
 		restore from the backup, with --reinvalidate-restored, or by removing the
-		annotation bound-token.kubectl.io/restored-on-use by hand.
+		annotation bound-token.kubectl.io/restored-on-use by hand. --mode delete leaves
+		a Secret alone while it is guarded (skipped-guarded), since deleting it would
+		take the guard's chance to restore it away.
+
+		With --wave-size N --wave-watch DURATION, --apply invalidates like a canary: N
+		eligible Secrets (in the order of the list), then it watches them, and the
+		earlier waves' Secrets, for DURATION. A client that presents one of their tokens
+		shows as a guard's restore or as a new last-used label (written by kube-apiserver
+		even on a refused request); a rise of kube-apiserver's
+		serviceaccount_invalid_legacy_auto_token_uses_total on /metrics (when readable)
+		with no such sign is a client refused on some other invalid token, which the
+		counter cannot name. Either stops the run with exit 1 and a report: which Secret,
+		the day, and where to find its client (the audit log). Otherwise the next wave
+		follows, until no Secret is left. Without the guard installed the run says so:
+		a presented Secret stays invalid until it is restored. The same command with the
+		same --backup-dir goes on with the next wave (Secrets done by an earlier run are
+		not counted in N). -o json adds each wave and what its watch saw ("waves").
 
 		Exit codes: 0 all done (an audit's findings do not change it), 1 some Secret
 		failed or changed since its backup, or the question was answered no, 2 bad flags,
@@ -119,6 +136,11 @@ var (
 
 		# Finish an interrupted run: same command, same folder
 		kubectl bound-token migrate -A --apply --backup-dir ./legacy-backup --yes
+
+		# Invalidate in waves of 10, each watched for 30 minutes: the run stops at the first
+		# client that still presents a token of it (exit 1, naming the Secret); the same
+		# command with the same folder goes on with the next wave
+		kubectl bound-token migrate -A --apply --backup-dir ./legacy-backup --wave-size 10 --wave-watch 30m --yes
 
 		# Revoke a leaked token now, even though a client uses it: never guarded
 		kubectl bound-token migrate -n ci builder-token-abcde --apply --revoke --include-used --backup-dir ./revoked
@@ -154,6 +176,11 @@ type MigrateOptions struct {
 	Revoke               bool
 	GuardFor             string
 	ReinvalidateRestored bool
+	// WaveSize and WaveWatch: invalidate in waves (migrate_waves.go).
+	WaveSize  int
+	WaveWatch time.Duration
+	// wavesSet: either wave flag was given (waveSizeSet, waveWatchSet).
+	wavesSet, waveSizeSet, waveWatchSet bool
 
 	Apply     bool
 	Yes       bool
@@ -169,6 +196,7 @@ type MigrateOptions struct {
 	// clock follows the apiserver's Date headers through Client; nil with
 	// a test's fake Client, whose day is then Now's.
 	clock       *legacy.ServerClock
+	restConfig  *rest.Config // the waves' guard check and /metrics; nil with a fake
 	guardDays   int
 	guardForSet bool
 	// fleet: the audit over many contexts (--contexts, --all-contexts).
@@ -229,6 +257,7 @@ func newCmdMigrate(f cmdutil.Factory, o *MigrateOptions) *cobra.Command {
 	fl.StringVar(&o.Mode, "mode", o.Mode, "What --apply does: invalidate (label; reversible by removing it) or delete.")
 	fl.StringVar(&o.BackupDir, "backup-dir", "", "Folder for the backup (created 0700). Default: ./bound-token-backup-TIMESTAMP. An existing folder from an interrupted run is resumed.")
 	addWriteFlags(cmd, &o.writeFlags, "Secrets", `With --apply: "client" only prints what would change; "server" sends every change as a server-side dry run. No backup is written.`)
+	addWaveFlags(cmd, o)
 	o.fleet = addFleetFlags(f, cmd)
 	_ = cmd.RegisterFlagCompletionFunc("mode", cobra.FixedCompletions([]string{legacy.ModeInvalidate, legacy.ModeDelete}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("backup-dir", completeBackupDirs)
@@ -256,6 +285,7 @@ func (o *MigrateOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []
 		return usageErrorf("--cleanup-period %q: use a positive duration such as 365d", o.CleanupPeriod)
 	}
 	o.guardForSet = cmd.Flags().Changed("guard-for")
+	o.completeWaves(cmd)
 	if g, err := legacy.ParseAge(o.GuardFor); err != nil || g < 24*time.Hour || g%(24*time.Hour) != 0 {
 		return usageErrorf("--guard-for %q: use a whole number of days, at least 1d, such as 90d (the guard day is a day)", o.GuardFor)
 	} else {
@@ -282,6 +312,7 @@ func (o *MigrateOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []
 	o.clock = legacy.NewServerClock()
 	cfg = rest.CopyConfig(cfg)
 	cfg.Wrap(o.clock.Wrap)
+	o.restConfig = cfg
 	o.Client, o.Metadata, err = newAuditClients(cfg, o.QPS, o.Burst)
 	return usageError(err)
 }
@@ -420,7 +451,7 @@ func (o *MigrateOptions) Validate() error {
 	if o.Revoke && o.guardForSet {
 		return fmt.Errorf("--revoke writes no guard: drop --guard-for")
 	}
-	return nil
+	return o.validateWaves()
 }
 
 func (o *MigrateOptions) format() string { return outputFormat(o.PrintFlags) }
@@ -702,7 +733,7 @@ func (o *MigrateOptions) runApply(ctx context.Context) error {
 	// Each run writes its own day: a patch whose record was lost is
 	// recognised by the marks it wrote with it, not by the folder's day.
 	progress := newProgress(o.ErrOut)
-	res, err := legacy.Apply(ctx, o.Client, backup, scan, legacy.ApplyOptions{
+	opts := legacy.ApplyOptions{
 		Mode:      o.Mode,
 		Date:      now.Format("2006-01-02"),
 		Revoke:    o.Revoke,
@@ -711,7 +742,11 @@ func (o *MigrateOptions) runApply(ctx context.Context) error {
 		Include:   o.include(),
 		Workers:   o.Concurrency,
 		Done:      progress.step,
-	})
+	}
+	if o.WaveSize > 0 {
+		return o.runWaves(ctx, backup, scan, opts, progress)
+	}
+	res, err := legacy.Apply(ctx, o.Client, backup, scan, opts)
 	progress.end()
 	if res == nil {
 		var pe *legacy.PurposeError
@@ -800,11 +835,14 @@ type outcomeList struct {
 	BackupDir       string           `json:"backupDir,omitempty"`
 	Items           []legacy.Outcome `json:"items"`
 	Counts          map[string]int   `json:"counts"`
+	// Waves: migrate --wave-size, each wave and what its watch saw.
+	Waves []guard.Wave `json:"waves,omitempty"`
 }
 
 func (l *outcomeList) DeepCopyObject() runtime.Object {
 	c := *l
 	c.Items = append([]legacy.Outcome(nil), l.Items...)
+	c.Waves = append([]guard.Wave(nil), l.Waves...)
 	c.Counts = map[string]int{}
 	for k, v := range l.Counts {
 		c.Counts[k] = v
@@ -815,7 +853,7 @@ func (l *outcomeList) DeepCopyObject() runtime.Object {
 // printOutcomeList prints an apply's or a restore's outcomes: with -o
 // name, like kubectl, the objects this run changed (or would change); with
 // another -o, as an outcomeList of kind; else as a table.
-func printOutcomeList(printer printers.ResourcePrinter, format string, out io.Writer, kind, dir string, items []legacy.Outcome, counts map[string]int) error {
+func printOutcomeList(printer printers.ResourcePrinter, format string, out io.Writer, kind, dir string, items []legacy.Outcome, counts map[string]int, waves ...guard.Wave) error {
 	switch {
 	case format == "name":
 		for _, it := range items {
@@ -828,7 +866,7 @@ func printOutcomeList(printer printers.ResourcePrinter, format string, out io.Wr
 		}
 		return nil
 	case printer != nil:
-		l := &outcomeList{TypeMeta: metav1.TypeMeta{APIVersion: resultGroupVersion.String(), Kind: kind}, BackupDir: dir, Items: items, Counts: counts}
+		l := &outcomeList{TypeMeta: metav1.TypeMeta{APIVersion: resultGroupVersion.String(), Kind: kind}, BackupDir: dir, Items: items, Counts: counts, Waves: waves}
 		return printer.PrintObj(l, out)
 	}
 	if len(items) > 0 {
@@ -862,7 +900,7 @@ func countsLine(counts map[string]int) string {
 	return strings.Join(parts, ", ")
 }
 
-func (o *MigrateOptions) printOutcomes(items []legacy.Outcome, counts map[string]int, backup *legacy.Backup) error {
+func (o *MigrateOptions) printOutcomes(items []legacy.Outcome, counts map[string]int, backup *legacy.Backup, waves ...guard.Wave) error {
 	dir := ""
 	if backup != nil {
 		dir = backup.Dir
@@ -870,7 +908,7 @@ func (o *MigrateOptions) printOutcomes(items []legacy.Outcome, counts map[string
 	if counts == nil {
 		counts = map[string]int{}
 	}
-	if err := printOutcomeList(o.printer, o.format(), o.Out, "LegacyTokenMigration", dir, items, counts); err != nil {
+	if err := printOutcomeList(o.printer, o.format(), o.Out, "LegacyTokenMigration", dir, items, counts, waves...); err != nil {
 		return err
 	}
 	line := "summary: " + countsLine(counts)

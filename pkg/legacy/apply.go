@@ -45,6 +45,9 @@ const (
 	// OutDeletedRefLeft: the Secret is gone (backed up) but its service
 	// account still lists it; running again finishes it.
 	OutDeletedRefLeft = "deleted-reference-left"
+	// OutNextWave: eligible, but beyond ApplyOptions.Limit: left for the
+	// next wave (the next run into the same backup takes it).
+	OutNextWave = "next-wave"
 	// OutRefRemoved: an earlier run into the same backup deleted the Secret
 	// (and said so); this run only removed it from its service account.
 	OutRefRemoved = "reference-removed"
@@ -84,6 +87,12 @@ type ApplyOptions struct {
 	// Include names verdicts besides the mode's own that may be changed.
 	Include Include
 	Workers int
+	// Limit, when above 0, is how many Secrets this run may change (a
+	// wave): the first Limit that reach the change, in the scan's order,
+	// are changed; the others that would have been are OutNextWave. Those
+	// an earlier run into the same backup changed are OutAlreadyDone and
+	// do not count, so the next run takes the next ones.
+	Limit int
 	// AfterBackup runs between a Secret's backup and its change; tests use
 	// it to change the Secret in that window.
 	AfterBackup func(ns, name string)
@@ -157,6 +166,8 @@ func Apply(ctx context.Context, client kubernetes.Interface, backup *Backup, sca
 			opts.Done(o)
 		}
 	}
+	// Pending finishes come first and are never held back: they are an
+	// interrupted run's, not a new change.
 	if backup != nil {
 		for _, r := range backup.Pending() {
 			if o, ok := a.finishGone(ctx, r); ok {
@@ -185,6 +196,7 @@ func Apply(ctx context.Context, client kubernetes.Interface, backup *Backup, sca
 		defer close(backed)
 		defer close(ready)
 		var batch []*Finding
+		taken := 0 // Secrets sent on to change, against opts.Limit
 		flush := func() {
 			for _, f := range a.backupBatch(ctx, batch, record) {
 				ready <- f
@@ -196,6 +208,13 @@ func Apply(ctx context.Context, client kubernetes.Interface, backup *Backup, sca
 				record(o)
 				continue
 			}
+			// One goroutine reads found, in the scan's order, so the
+			// wave is the same Secrets however many workers change them.
+			if opts.Limit > 0 && taken >= opts.Limit {
+				record(outcome(f, OutNextWave, "left for the next wave: run again into the same backup folder"))
+				continue
+			}
+			taken++
 			batch = append(batch, f)
 			// A batch closes when full or when the scan has nothing more
 			// ready, so changes start without waiting for the whole list.
