@@ -1,0 +1,315 @@
+// Package guardwatch tests `guard watch`, the guard for clusters without
+// admission policies, against a real kube-apiserver, etcd and
+// kube-controller-manager: legacy Secrets are filled by the real token
+// controller, their tokens presented by a plain client (not the plugin),
+// refused and labelled last-used by the real apiserver, and restored by
+// the watch running in-process. The apiserver closes watches after 2-4 s
+// (--min-request-timeout=2), so every run of the watch resumes watches the
+// server closed; the audit log shows it did.
+package guardwatch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
+	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
+)
+
+var (
+	cluster *framework.Cluster
+	ctx     = context.Background()
+)
+
+// trackedDays: legacy token use is tracked since that many days ago, so
+// that migrate may call an old Secret unused and the
+// kube-controller-manager cleaner may act.
+const trackedDays = 400
+
+// watchFor is how long each test's watch runs: long enough for the
+// presentations of one test, several server-closed watches included.
+const watchFor = 60 * time.Second
+
+func TestMain(m *testing.M) {
+	// JSON storage lets a test backdate a Secret through etcd (migrate's
+	// verdict, the cleaner's period); the audit log shows the watch
+	// resumed; the apiserver closes every watch after 2 to 4 s.
+	opts := framework.Options{Name: fmt.Sprintf("guardwatch-%d", os.Getpid()), JSONStorage: true, Audit: true,
+		APIServerArgs: []string{"--min-request-timeout=2"}}
+	framework.Main(m, opts, func(c *framework.Cluster) {
+		cluster = c
+		if err := c.SetTrackingSinceNow(daysAgo(trackedDays)); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+			_ = c.Stop()
+			os.Exit(1)
+		}
+	})
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func run(t *testing.T, args ...string) result {
+	t.Helper()
+	var r result
+	r.stdout, r.stderr, r.code = framework.RunPlugin(strings.NewReader(""), cluster.Kubeconfig, args...)
+	return r
+}
+
+func (r result) mustCode(t *testing.T, code int) result {
+	t.Helper()
+	if r.code != code {
+		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, code, r.stdout, r.stderr)
+	}
+	return r
+}
+
+// watching is a `guard watch -n NS --for 60s` running in-process.
+type watching struct {
+	ns      string
+	started time.Time
+	done    chan result
+}
+
+func startWatch(t *testing.T, ns string) *watching {
+	t.Helper()
+	w := &watching{ns: ns, started: time.Now(), done: make(chan result, 1)}
+	go func() {
+		var r result
+		r.stdout, r.stderr, r.code = framework.RunPlugin(strings.NewReader(""), cluster.Kubeconfig,
+			"guard", "watch", "-n", ns, "--for", watchFor.String())
+		w.done <- r
+	}()
+	return w
+}
+
+// wait waits for the watch to end (--for) and checks it ended well.
+func (w *watching) wait(t *testing.T) result {
+	t.Helper()
+	select {
+	case r := <-w.done:
+		if took := time.Since(w.started); took < watchFor || took > watchFor+30*time.Second {
+			t.Errorf("the watch ran %s, want --for %s", took.Round(time.Second), watchFor)
+		}
+		return r.mustCode(t, 0)
+	case <-time.After(time.Until(w.started.Add(watchFor + 60*time.Second))):
+		t.Fatalf("guard watch --for %s did not end", watchFor)
+		return result{}
+	}
+}
+
+func daysAgo(n int) time.Time { return time.Now().UTC().AddDate(0, 0, -n) }
+
+// day is today (kube-apiserver's UTC day) plus offset days, as YYYY-MM-DD.
+func day(offset int) string { return time.Now().UTC().AddDate(0, 0, offset).Format(time.DateOnly) }
+
+func getSecret(t *testing.T, ns, name string) *corev1.Secret {
+	t.Helper()
+	s, err := cluster.Client.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// legacyToken is a fresh legacy token Secret of ServiceAccount app, its
+// token filled by the real token controller.
+func legacyToken(t *testing.T, ns, name string) *corev1.Secret {
+	t.Helper()
+	return cluster.CreateLegacySecret(t, ns, "app", name, false)
+}
+
+// marks are labels and annotations to merge-patch onto a Secret; a nil
+// value removes the key.
+type marks struct{ labels, annotations map[string]any }
+
+// cleanUpMarks are what migrate --apply writes on an invalidation for
+// clean-up today, guarded 90 days, of a Secret never used before
+// (pkg/legacy invalidate.go, ApplyOptions.invalidation).
+func cleanUpMarks() marks {
+	return marks{
+		labels: map[string]any{legacy.LabelInvalidSince: day(0), legacy.LabelGuardUntil: day(legacy.DefaultGuardDays)},
+		annotations: map[string]any{
+			legacy.AnnotationInvalidatedOn:  day(0),
+			legacy.AnnotationInvalidatedFor: legacy.InvalidatedForCleanUp,
+			legacy.AnnotationLastUsedBefore: legacy.LastUsedNone,
+		},
+	}
+}
+
+// mark patches m onto s and waits until kube-apiserver's authenticator,
+// which reads Secrets from an informer, has seen it.
+func mark(t *testing.T, s *corev1.Secret, m marks) {
+	t.Helper()
+	meta := map[string]any{}
+	if m.labels != nil {
+		meta["labels"] = m.labels
+	}
+	if m.annotations != nil {
+		meta["annotations"] = m.annotations
+	}
+	patch, _ := json.Marshal(map[string]any{"metadata": meta})
+	if _, err := cluster.Client.CoreV1().Secrets(s.Namespace).Patch(ctx, s.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+}
+
+// present sends one request with the Secret's token, as its own client
+// would (a plain client, not the plugin), and returns the HTTP status:
+// 201 accepted, 401 refused.
+func present(t *testing.T, s *corev1.Secret) int {
+	t.Helper()
+	cfg := rest.AnonymousClientConfig(cluster.RESTConfig)
+	cfg.BearerToken = string(s.Data[corev1.ServiceAccountTokenKey])
+	cfg.UserAgent = "legacy-client/1.0"
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = cs.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+	var st apierrors.APIStatus
+	switch {
+	case err == nil:
+		return http.StatusCreated
+	case errors.As(err, &st):
+		return int(st.Status().Code)
+	}
+	t.Fatal(err)
+	return 0
+}
+
+func restoredMarks(s *corev1.Secret) bool {
+	_, invalid := s.Labels[legacy.LabelInvalidSince]
+	return !invalid && s.Annotations[legacy.AnnotationRestoredOnUse] == day(0) && s.Annotations[legacy.AnnotationRestoredBy] == legacy.RestoredByWatch
+}
+
+// healed is the guard's promise: the token is refused once, and accepted
+// by a request within 15 s after; the Secret then carries the restore's
+// marks (and still our record of the invalidation). It returns how long
+// after the refusal the Secret was restored, and the request accepted.
+func healed(t *testing.T, s *corev1.Secret) (restored, accepted time.Duration) {
+	t.Helper()
+	if c := present(t, s); c != http.StatusUnauthorized {
+		t.Fatalf("first request with the invalidated token of %s/%s: HTTP %d, want 401", s.Namespace, s.Name, c)
+	}
+	refused := time.Now()
+	var cur *corev1.Secret
+	for {
+		cur = getSecret(t, s.Namespace, s.Name)
+		if restoredMarks(cur) {
+			restored = time.Since(refused)
+			break
+		}
+		if time.Since(refused) > 15*time.Second {
+			t.Fatalf("%s/%s not restored within 15 s of the refused request: labels %v annotations %v", s.Namespace, s.Name, cur.Labels, cur.Annotations)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for {
+		if c := present(t, s); c == http.StatusCreated {
+			accepted = time.Since(refused)
+			break
+		} else if c != http.StatusUnauthorized {
+			t.Fatalf("HTTP %d", c)
+		}
+		if time.Since(refused) > 15*time.Second {
+			t.Fatalf("%s/%s restored, but its token still refused 15 s after the first request", s.Namespace, s.Name)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if cur.Labels[legacy.LabelLastUsed] != day(0) || cur.Annotations[legacy.AnnotationInvalidatedFor] != legacy.InvalidatedForCleanUp ||
+		cur.Labels[legacy.LabelGuardUntil] == "" {
+		t.Errorf("restored without its record: labels %v annotations %v", cur.Labels, cur.Annotations)
+	}
+	t.Logf("%s/%s: restored %s after the refused request, a request accepted after %s", s.Namespace, s.Name,
+		restored.Round(time.Millisecond), accepted.Round(time.Millisecond))
+	return restored, accepted
+}
+
+// staysInvalid: the token is refused; kube-apiserver writes last-used
+// (else the case proves nothing: the watch had no change to act on); some
+// seconds later the Secret is still invalid, unrestored, and refused.
+func staysInvalid(t *testing.T, s *corev1.Secret) {
+	t.Helper()
+	if c := present(t, s); c != http.StatusUnauthorized {
+		t.Fatalf("the invalidated token of %s/%s: HTTP %d, want 401", s.Namespace, s.Name, c)
+	}
+	cluster.Eventually(t, 10*time.Second, func() (bool, error) {
+		cur := getSecret(t, s.Namespace, s.Name)
+		return cur.Labels[legacy.LabelLastUsed] == day(0), fmt.Errorf("last-used %q: kube-apiserver did not write it, so this case proves nothing", cur.Labels[legacy.LabelLastUsed])
+	})
+	stillInvalid(t, s)
+	if c := present(t, s); c != http.StatusUnauthorized {
+		t.Errorf("%s/%s presented again: HTTP %d, want 401", s.Namespace, s.Name, c)
+	}
+}
+
+// stillInvalid waits a few seconds (the watch acts within milliseconds),
+// then checks the Secret is still invalid and no restore was recorded
+// meanwhile. It presents nothing: a presentation is a use.
+func stillInvalid(t *testing.T, s *corev1.Secret) {
+	t.Helper()
+	before := getSecret(t, s.Namespace, s.Name).Annotations[legacy.AnnotationRestoredOnUse]
+	time.Sleep(3 * time.Second)
+	cur := getSecret(t, s.Namespace, s.Name)
+	if _, invalid := cur.Labels[legacy.LabelInvalidSince]; !invalid || cur.Annotations[legacy.AnnotationRestoredOnUse] != before {
+		t.Errorf("%s/%s restored: labels %v annotations %v", s.Namespace, s.Name, cur.Labels, cur.Annotations)
+	}
+}
+
+// running fails the test when the watch already ended: the checks so far
+// must have run while it watched, or they prove nothing.
+func (w *watching) running(t *testing.T) {
+	t.Helper()
+	if d := time.Since(w.started); d > watchFor-2*time.Second {
+		t.Fatalf("the checks took %s, the watch runs %s: they did not all run while it watched", d.Round(time.Second), watchFor)
+	}
+}
+
+// wantEvent checks the Warning Event the restore left on the Secret.
+func wantEvent(t *testing.T, s *corev1.Secret) {
+	t.Helper()
+	l, err := cluster.Client.CoreV1().Events(s.Namespace).List(ctx, metav1.ListOptions{
+		FieldSelector: "involvedObject.kind=Secret,involvedObject.name=" + s.Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range l.Items {
+		if e.Reason == "LegacyTokenRestoredOnUse" && e.Type == corev1.EventTypeWarning && e.InvolvedObject.UID == s.UID &&
+			strings.Contains(e.Message, "system:serviceaccount:"+s.Namespace+":app") && strings.Contains(e.Message, "invalidate this Secret again") {
+			return
+		}
+	}
+	t.Errorf("no LegacyTokenRestoredOnUse Event on %s/%s: %+v", s.Namespace, s.Name, l.Items)
+}
+
+// wantRestoreLine checks the watch's stdout names exactly the Secrets
+// restored, in that order.
+func wantRestoreLines(t *testing.T, r result, names ...*corev1.Secret) {
+	t.Helper()
+	var want string
+	for _, s := range names {
+		want += fmt.Sprintf("%s/%s restored: its token was presented on %s (service account app)\n", s.Namespace, s.Name, day(0))
+	}
+	if r.stdout != want {
+		t.Errorf("stdout:\n%s\nwant:\n%s\nstderr:\n%s", r.stdout, want, r.stderr)
+	}
+}
