@@ -823,6 +823,9 @@ func (o *MigrateOptions) ask(ctx context.Context, scan legacy.ScanOptions) (bool
 	}
 	fmt.Fprintf(o.ErrOut, "--apply will %s %d Secret%s (by verdict: %s) after backing each up; left alone: %s.\n",
 		o.Mode, n, text.Plural(n), countsLine(change), countsLine(skip))
+	if o.WaveSize > 0 && n > 0 {
+		fmt.Fprintf(o.ErrOut, "In waves of %d, each watched for %s; the run stops at the first client seen.\n", o.WaveSize, o.WaveWatch)
+	}
 	if n == 0 {
 		return true, nil
 	}
