@@ -200,6 +200,10 @@ func (o *GuardInstallOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, _ 
 	if o.printer, err = toPrinter(o.PrintFlags); err != nil {
 		return err
 	}
+	// The flags alone are checked before the kubeconfig is read.
+	if err := o.Validate(); err != nil {
+		return err
+	}
 	if o.DryRunStrategy == cmdutil.DryRunClient {
 		// No cluster: the objects are printed as written.
 		return nil
@@ -464,6 +468,10 @@ func (o *GuardUninstallOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, 
 		return err
 	}
 	if o.printer, err = toPrinter(o.PrintFlags); err != nil {
+		return err
+	}
+	// The flags alone are checked before the kubeconfig is read.
+	if err := o.Validate(); err != nil {
 		return err
 	}
 	o.Cluster, err = guardCluster(f)
