@@ -115,7 +115,9 @@ func TestAdmissionPluginDisabled(t *testing.T) {
 func doctorGuard(t *testing.T, kubeconfig string) (status, message, fix string) {
 	t.Helper()
 	r := runAs(t, kubeconfig, "doctor", "-o", "json")
-	var out struct{ Checks []struct{ Name, Status, Message, Fix string } }
+	var out struct {
+		Checks []struct{ Name, Status, Message, Fix string }
+	}
 	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
 		t.Fatalf("doctor -o json (exit %d): %v\n%s%s", r.code, err, r.stdout, r.stderr)
 	}
