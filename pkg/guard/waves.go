@@ -7,7 +7,6 @@ import (
 	"sort"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/metadata"
 
@@ -249,22 +248,41 @@ func (w *Waves) watch(ctx context.Context, secrets []key2) ([]Presented, error) 
 	defer deadline.Stop()
 	tick := time.NewTicker(w.Poll)
 	defer tick.Stop()
+	// One list per namespace and poll, however many Secrets the run
+	// watches there: every Secret invalidated for clean-up carries the
+	// guard day, and a guard's restore keeps it (RestorePatch, the
+	// policy's PatchExpression).
+	byNS := map[string]map[string]bool{}
+	for _, s := range secrets {
+		if byNS[s.ns] == nil {
+			byNS[s.ns] = map[string]bool{}
+		}
+		byNS[s.ns][s.name] = true
+	}
+	nss := make([]string, 0, len(byNS))
+	for ns := range byNS {
+		nss = append(nss, ns)
+	}
+	sort.Strings(nss)
 	for {
 		var seen []Presented
-		for _, s := range secrets {
-			m, err := w.Metadata.Resource(secretsResource).Namespace(s.ns).Get(ctx, s.name, metav1.GetOptions{})
-			switch {
-			case apierrors.IsNotFound(err):
-				continue // deleted by someone: no client of it is refused
-			case err != nil:
+		for _, ns := range nss {
+			l, err := w.Metadata.Resource(secretsResource).Namespace(ns).List(ctx, metav1.ListOptions{LabelSelector: legacy.LabelGuardUntil, FieldSelector: SecretTypeField})
+			if err != nil {
 				if ctx.Err() != nil {
 					return nil, ctx.Err()
 				}
-				w.note(fmt.Sprintf("cannot read secret %s/%s: %v", s.ns, s.name, err))
+				w.note(fmt.Sprintf("cannot list the Secrets of namespace %s: %v", ns, err))
 				continue
 			}
-			if p, ok := PresentedSince(m); ok {
-				seen = append(seen, p)
+			for i := range l.Items {
+				m := &l.Items[i]
+				if !byNS[ns][m.Name] {
+					continue
+				}
+				if p, ok := PresentedSince(m); ok {
+					seen = append(seen, p)
+				}
 			}
 		}
 		if len(seen) > 0 {
