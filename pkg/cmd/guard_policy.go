@@ -137,10 +137,10 @@ func guardCluster(f cmdutil.Factory) (*guard.Cluster, error) {
 	return guard.NewCluster(cfg)
 }
 
-// guardError maps pkg/guard's errors to exit codes, with the advice that
-// names this tool's commands and flags.
+// guardError maps pkg/guard's errors to exit codes (a refusal, a "no" or
+// a failed write is 1; an error that already has a code keeps it), with
+// the advice that names this tool's commands.
 func guardError(err error, what string) error {
-	var fe *guard.ForeignError
 	switch {
 	case err == nil:
 		return nil
@@ -148,8 +148,6 @@ func guardError(err error, what string) error {
 		return unreachableError(err, what)
 	case errors.Is(err, guard.ErrNotServed):
 		return failedErrorf("%w; or guard without it: kubectl bound-token guard watch", err)
-	case errors.Is(err, guard.ErrNotConfirmed), errors.As(err, &fe):
-		return failedError(err)
 	}
 	return failedError(err)
 }
