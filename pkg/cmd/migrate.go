@@ -746,6 +746,9 @@ func (o *MigrateOptions) runApply(ctx context.Context) error {
 	if o.WaveSize > 0 {
 		return o.runWaves(ctx, backup, scan, opts, progress)
 	}
+	if o.Mode == legacy.ModeInvalidate && !o.Revoke && o.DryRun == legacy.DryRunNone {
+		o.unguardedNotice(ctx)
+	}
 	res, err := legacy.Apply(ctx, o.Client, backup, scan, opts)
 	progress.end()
 	if res == nil {

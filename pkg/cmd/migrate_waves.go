@@ -73,16 +73,10 @@ func (o *MigrateOptions) invalidUses(ctx context.Context) (float64, error) {
 // guardNotice says once, at the start, whether a guard restores a Secret
 // whose token is presented during a watch.
 func (o *MigrateOptions) guardNotice(ctx context.Context, dir string) {
-	if o.restConfig == nil {
-		return // a test's fake client
-	}
-	c, err := guard.NewCluster(o.restConfig)
-	var installed bool
-	var why string
-	if err == nil {
-		installed, why, err = guard.PolicyInstalled(ctx, c)
-	}
+	installed, why, err := o.guardInstalled(ctx)
 	switch {
+	case err == nil && why == "":
+		return // a test's fake client
 	case err != nil:
 		fmt.Fprintf(o.ErrOut, "warning: cannot tell whether the guard is installed (%v): ", err)
 	case installed:
@@ -92,6 +86,37 @@ func (o *MigrateOptions) guardNotice(ctx context.Context, dir string) {
 		fmt.Fprintf(o.ErrOut, "warning: %s: ", why)
 	}
 	fmt.Fprintf(o.ErrOut, "only this run watches the waves (a guard watch running elsewhere cannot be seen). A client that presents a token of a wave stops the run and stays refused until that Secret is restored (kubectl bound-token restore --from %s --only NAMESPACE/NAME); to have it restored at the first use, install the guard first (kubectl bound-token guard install, or guard watch).\n", dir)
+}
+
+// guardInstalled asks the cluster whether the guard's policy and binding
+// are installed (guard.PolicyInstalled); why is "" with no error when there
+// is no cluster to ask (a test's fake client).
+func (o *MigrateOptions) guardInstalled(ctx context.Context) (installed bool, why string, err error) {
+	if o.restConfig == nil {
+		return false, "", nil
+	}
+	c, err := guard.NewCluster(o.restConfig)
+	if err != nil {
+		return false, "", err
+	}
+	return guard.PolicyInstalled(ctx, c)
+}
+
+// unguardedNotice says once, before an invalidation for clean-up, when no
+// guard's policy is installed: a client the evidence missed then stays
+// refused until someone restores its Secret. A guard watch running
+// elsewhere cannot be seen from here, so it is named as the other way.
+func (o *MigrateOptions) unguardedNotice(ctx context.Context) {
+	installed, why, err := o.guardInstalled(ctx)
+	switch {
+	case err == nil && why == "", installed:
+		return
+	case err != nil:
+		fmt.Fprintf(o.ErrOut, "warning: cannot tell whether the guard is installed (%v); ", err)
+	default:
+		fmt.Fprintf(o.ErrOut, "warning: this invalidation is unguarded (%s); ", why)
+	}
+	fmt.Fprintf(o.ErrOut, "a client the evidence missed stays refused until its Secret is restored. To restore it at its first refused use: kubectl bound-token guard install (or, where admission policies are not served, kubectl bound-token guard watch -A while the change settles).\n")
 }
 
 func (o *MigrateOptions) runWaves(ctx context.Context, backup *legacy.Backup, scan legacy.ScanOptions, opts legacy.ApplyOptions, progress *progress) error {

@@ -178,7 +178,10 @@ func TestMigrateApplyThenRestored(t *testing.T) {
 	s := cluster.CreateLegacySecret(t, ns, "report", "yearly-token", false)
 	cluster.BackdateSecret(t, ns, "yearly-token", daysAgo(3*365))
 	cluster.SetLastUsed(t, ns, "yearly-token", daysAgo(200))
-	run(t, "migrate", "-n", ns, "yearly-token", "--apply", "--yes", "--backup-dir", filepath.Join(t.TempDir(), "backup")).mustCode(t, 0)
+	applied := run(t, "migrate", "-n", ns, "yearly-token", "--apply", "--yes", "--backup-dir", filepath.Join(t.TempDir(), "backup")).mustCode(t, 0)
+	if strings.Contains(applied.stderr, "unguarded") {
+		t.Errorf("migrate --apply with the guard installed called the invalidation unguarded:\n%s", applied.stderr)
+	}
 	inv := getSecret(t, ns, "yearly-token")
 	if inv.Labels[legacy.LabelInvalidSince] == "" || inv.Labels[legacy.LabelGuardUntil] == "" || inv.Annotations[legacy.AnnotationInvalidatedFor] != legacy.InvalidatedForCleanUp {
 		t.Fatalf("migrate --apply did not invalidate for clean-up with a guard day: labels %v annotations %v", inv.Labels, inv.Annotations)
