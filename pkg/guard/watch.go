@@ -414,15 +414,15 @@ func (w *Watcher) restore(ctx context.Context, m *metav1.PartialObjectMetadata, 
 		res := w.Metadata.Resource(secretsResource).Namespace(m.Namespace)
 		// Safe to repeat (retry's rule): a repeat of a patch that went
 		// through fails its test operations.
-		_, err = retry.Do(ctx, retry.Default, func(ctx context.Context) error {
+		_, perr := retry.Do(ctx, retry.Default, func(ctx context.Context) error {
 			_, err := res.Patch(ctx, m.Name, types.JSONPatchType, patch, metav1.PatchOptions{FieldManager: EventSource})
 			return err
 		})
-		if err == nil {
+		if perr == nil {
 			return restored(m, seen), nil
 		}
-		if !testFailed(err) {
-			return nil, err
+		if !testFailed(perr) {
+			return nil, perr
 		}
 		cur, err := retry.Value(ctx, retry.Default, func(ctx context.Context) (*metav1.PartialObjectMetadata, error) {
 			return res.Get(ctx, m.Name, metav1.GetOptions{})
@@ -437,7 +437,7 @@ func (w *Watcher) restore(ctx context.Context, m *metav1.PartialObjectMetadata, 
 			// another guard watch restored it first.
 			return restored(m, seen), nil
 		case sameTested(cur, m):
-			return nil, fmt.Errorf("the apiserver refused the restore patch: %w", err)
+			return nil, fmt.Errorf("the apiserver refused the restore patch: %w", perr)
 		}
 		m = cur
 	}

@@ -594,3 +594,20 @@ func TestWatchLosesAccess(t *testing.T) {
 		t.Errorf("lists %d", res.Lists)
 	}
 }
+
+// A 422 whose test operations held (the Secret is as judged) is the
+// apiserver refusing the patch itself: a failure naming its answer, not
+// a change to follow.
+func TestWatchRefusedPatchIsAFailure(t *testing.T) {
+	h := newHarness(t, named("s", nil))
+	h.md.PrependReactor("patch", "secrets", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewGenericServerResponse(http.StatusUnprocessableEntity, "patch", schema.GroupResource{Resource: "secrets"}, "s", "metadata.annotations: Too long", 0, false)
+	})
+	stop := h.run()
+	h.eventually("failed", func() bool { h.mu.Lock(); defer h.mu.Unlock(); return len(h.warnings) > 0 })
+	res, _ := stop()
+	if len(res.Failed) != 1 || !strings.Contains(res.Failed[0].Err.Error(), "the apiserver refused the restore patch: ") ||
+		!testFailed(res.Failed[0].Err) {
+		t.Errorf("failed %+v", res.Failed)
+	}
+}
