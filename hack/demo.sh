@@ -6,8 +6,11 @@
 #   2. a cluster that has tracked legacy token use for a year: three legacy
 #      token Secrets made two years old (one used by an outside client, one
 #      read by a Deployment, one unused), the migrate audit with its verdicts
-#      and the cleaner's forecast, switch of the Deployment, migrate --apply,
-#      the invalidated token rejected, restore, the token accepted again;
+#      and the cleaner's forecast, switch of the Deployment, the guard
+#      installed, migrate --apply, the unused token presented by a client
+#      the evidence missed: refused once, healed by the guard inside
+#      kube-apiserver, accepted at the next request, and the audit's
+#      restored-on-use; restore of the rest from the backup;
 #   3. rotate issuer and wait against the simulated OpenShift
 #      kube-apiserver operator (hack/openshift-sim: OpenShift's own CRDs and
 #      the simulator the e2e suite tests against).
@@ -46,8 +49,12 @@ trap cleanup EXIT
 go build -o "${WORK}/bin/" ./hack/oldcluster ./hack/openshift-sim &
 BUILD_PID=$!
 # --audit: migrate --audit-log names who used each token.
+# On 1.34 the guard's admission policy needs the MutatingAdmissionPolicy gate
+# and the v1beta1 API together (v1 and on by default from 1.36).
+POLICY_ARGS=()
+[[ "${KUBE_VERSION:-1.37}" == 1.34 ]] && POLICY_ARGS=(--feature-gates=MutatingAdmissionPolicy=true --runtime-config=admissionregistration.k8s.io/v1beta1=true)
 KUBECONFIG="$("${REPO}/hack/local-cluster.sh" up --name "${NAME}" --workloads --audit -- \
-  --storage-media-type=application/json | tail -n1)"
+  --storage-media-type=application/json "${POLICY_ARGS[@]}" | tail -n1)"
 export KUBECONFIG
 wait "${BUILD_PID}" || { echo "demo: building hack/oldcluster and hack/openshift-sim failed" >&2; exit 1; }
 BUILD_PID=""
@@ -165,14 +172,20 @@ expect 0 "switch: the plan for the Deployment that reads a legacy token (a diff;
   "kubectl bound-token switch -n shop"
 expect 0 "switch --apply: back up, move the Deployment onto a projected token, follow its rollout" \
   "kubectl bound-token switch -n shop --apply --yes --backup-dir \${WORK}/switch-backup"
-expect 0 "migrate --apply: back up, then invalidate only the Secrets provably unused (ci-bot's token is kept)" \
+expect 0 "guard install: a MutatingAdmissionPolicy that restores, at its first refused use, a Secret migrate invalidated for clean-up (proved to act)" \
+  "kubectl bound-token guard install --yes"
+expect 0 "migrate --apply: back up, then invalidate only the Secrets provably unused (ci-bot's token is kept), each guarded for 90 days" \
   "kubectl bound-token migrate -n shop --apply --yes --backup-dir \${WORK}/migrate-backup"
-expect 1 "the invalidated token is rejected (after kube-apiserver's ~10 s authentication cache)" \
-  "until_ok 30 'the rejection' rejected old-job-token; whoami_as old-job-token"
-expect 0 "restore: the Secrets back from the backup, valid again" \
+expect 1 "a yearly job the evidence missed presents old-job's token: refused once, and kube-apiserver's own last-used write runs the guard" \
+  "sleep 2; whoami_as old-job-token"
+expect 0 "the job's next request is accepted: the guard removed invalid-since and recorded the restore on the Secret" \
+  "until_ok 15 'the guard restoring it' whoami_as old-job-token && whoami_as old-job-token && kubectl -n shop get secret old-job-token -o go-template='restored on {{index .metadata.annotations \"bound-token.kubectl.io/restored-on-use\"}} by {{index .metadata.annotations \"bound-token.kubectl.io/restored-by\"}}{{\"\\n\"}}'"
+expect 0 "migrate: the audit says restored-on-use and where to look for the client (the audit log)" \
+  "kubectl bound-token migrate -n shop --audit-log \${AUDIT_LOG}"
+expect 0 "restore: the rest back from the backup, valid again, our marks removed" \
   "kubectl bound-token restore --from \${WORK}/migrate-backup"
-expect 0 "the token is accepted again" \
-  "until_ok 30 'the token accepted' whoami_as old-job-token; whoami_as old-job-token"
+expect 0 "web's old token is accepted again" \
+  "until_ok 30 'the token accepted' whoami_as web-token; whoami_as web-token"
 
 echo
 echo "### 3. OpenShift: change the service-account issuer and follow the kube-apiserver rollout"
