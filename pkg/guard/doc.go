@@ -7,7 +7,10 @@
 // MutatingAdmissionPolicy inside kube-apiserver (policy.go), and a
 // list/watch run by the user for clusters without admission policies
 // (watch.go). The marks they read and write are pkg/legacy's (marks.go).
+// Waves (waves.go) watch what an invalidation run just did with the same
+// rule: they are handed the run as a function and read only its outcomes.
 //
-// It must not import pkg/cmd, and nothing of migrate's apply or backup: it
-// acts on Secrets a previous run marked, whatever ran it.
+// It must not import pkg/cmd or pkg/doctor, and it never calls migrate's
+// apply or writes a backup itself: the guards act on Secrets a previous run
+// marked, whatever ran it.
 package guard
