@@ -63,7 +63,7 @@ var (
 		kubectl get --watch: a guard that stopped on its own would leave Secrets unguarded
 		while you believe them guarded, and each Secret's guard day already bounds what it
 		restores. Restores under way when it ends are finished first. Progress goes to stderr
-		on a terminal only; warnings (a restore retried, a watch re-established) always.
+		on a terminal only; warnings (a restore being retried, a watch failing) always.
 
 		Exit codes: 0 it ran until --for ended or it was interrupted, every restore done; 1 a
 		restore failed and was still failing at the end (the client is still refused; each
@@ -184,9 +184,9 @@ func (o *GuardWatchOptions) Run(ctx context.Context) error {
 	if terminal {
 		until := "until interrupted (Ctrl-C)"
 		if o.For > 0 {
-			until = "until " + start.Add(o.For).Format("2006-01-02 15:04:05 MST")
+			until = "until " + start.Add(o.For).Format("2006-01-02 15:04:05 MST") + " or interrupted (Ctrl-C)"
 		}
-		fmt.Fprintf(o.ErrOut, "guard watch %s, %s\n", scope(ns), until)
+		fmt.Fprintf(o.ErrOut, "guard watch runs %s\n", until)
 	}
 	res, err := w.Run(ctx)
 	if err != nil {
@@ -208,11 +208,4 @@ func (o *GuardWatchOptions) Run(ctx context.Context) error {
 		return failedErrorf("%d restore(s) failed: the clients presenting those tokens are still refused", len(res.Failed))
 	}
 	return nil
-}
-
-func scope(ns string) string {
-	if ns == "" {
-		return "in all namespaces"
-	}
-	return "in namespace " + ns
 }

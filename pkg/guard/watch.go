@@ -127,6 +127,9 @@ type Watcher struct {
 
 	report sync.Mutex        // serializes the On* calls
 	told   map[string]string // noteOnce: the last reason noted per Secret
+	// noEvents: the access check said Events cannot be created (warned
+	// once, not at every restore).
+	noEvents bool
 }
 
 var secretsResource = corev1.SchemeGroupVersion.WithResource("secrets")
@@ -203,6 +206,7 @@ func (w *Watcher) checkAccess(ctx context.Context) error {
 	}
 	if err := legacy.CheckAccess(ctx, w.Client, w.Namespace, EventPermissions()); err != nil {
 		w.warn(fmt.Sprintf("restores will leave no Event: %v", err))
+		w.noEvents = true
 	}
 	return nil
 }
@@ -374,7 +378,9 @@ func (w *Watcher) work(ctx context.Context, q workqueue.TypedRateLimitingInterfa
 	q.Forget(k)
 	s.succeed(k)
 	if r != nil && s.claim(*r) {
-		r.EventErr = w.event(ctx, *r)
+		if !w.noEvents {
+			r.EventErr = w.event(ctx, *r)
+		}
 		s.record(*r)
 		w.report.Lock()
 		if w.OnRestore != nil {

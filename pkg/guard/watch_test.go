@@ -564,8 +564,11 @@ func TestWatchDoesNotStart(t *testing.T) {
 		if _, err := stop(); err != nil {
 			t.Fatal(err)
 		}
-		if len(h.warnings) == 0 || !strings.Contains(h.warnings[0], "no Event") {
-			t.Errorf("warnings %q", h.warnings)
+		if len(h.warnings) != 1 || !strings.Contains(h.warnings[0], "no Event") {
+			t.Errorf("warnings %q, want one", h.warnings)
+		}
+		if len(h.events()) != 0 {
+			t.Error("an Event was tried without the right")
 		}
 	})
 }
