@@ -199,7 +199,13 @@ func (o *GuardWatchOptions) Run(ctx context.Context) error {
 		return failedError(err)
 	}
 	if terminal {
-		fmt.Fprintf(o.ErrOut, "guard watch ended after %s: %d restored\n", o.Now().Sub(start).Round(time.Second), len(res.Restored))
+		d := o.Now().Sub(start)
+		if d < time.Minute {
+			d = d.Round(100 * time.Millisecond)
+		} else {
+			d = d.Round(time.Second)
+		}
+		fmt.Fprintf(o.ErrOut, "guard watch ended after %s: %d restored\n", d, len(res.Restored))
 	}
 	for _, f := range res.Failed {
 		fmt.Fprintf(o.ErrOut, "error: %s/%s is still invalid, its restore failed: %v\n", f.Namespace, f.Name, f.Err)

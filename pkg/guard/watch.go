@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/util/workqueue"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 	"github.com/bound-token/kubectl-bound-token/pkg/retry"
 )
@@ -174,7 +175,8 @@ func (w *Watcher) Run(ctx context.Context) (Result, error) {
 		q.ShutDown()
 		return Result{}, fmt.Errorf("%w: %w", ErrNotStarted, err)
 	}
-	w.note(fmt.Sprintf("guarding %d legacy token Secrets invalidated for clean-up %s", s.count(), w.where()))
+	n := s.count()
+	w.note(fmt.Sprintf("guarding %d legacy token Secret%s invalidated for clean-up %s", n, text.Plural(n), w.where()))
 
 	// A restore under way when ctx ends still finishes (a Secret a client
 	// just presented is better restored late than left refused), bounded

@@ -52,7 +52,7 @@ func TestInterruptedOnATerminal(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	cluster.Eventually(t, 30*time.Second, func() (bool, error) {
-		return strings.Contains(terminal(), "guarding 1 legacy token Secrets invalidated for clean-up in namespace "+ns+"\n"), nil
+		return strings.Contains(terminal(), "guarding 1 legacy token Secret invalidated for clean-up in namespace "+ns+"\n"), nil
 	})
 	if !strings.HasPrefix(terminal(), "guard watch runs until interrupted (Ctrl-C)\n") {
 		t.Errorf("terminal:\n%s", terminal())
