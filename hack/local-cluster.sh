@@ -239,14 +239,13 @@ up() {
     ((attempt < 3)) || fail_up "etcd failed to start"
   done
 
-  SERVER="https://127.0.0.1:${API_PORT}"
   # The ServiceAccount admission plugin is on by default
   # (pkg/kubeapiserver/options/plugins.go, DefaultOffAdmissionPlugins). The
   # default mode turns it off: without it, pods need no ServiceAccount and get
   # no kube-api-access volume. --workloads keeps it, as a real cluster does.
   local ADMISSION_ARGS=(--disable-admission-plugins ServiceAccount)
   ((WORKLOADS)) && ADMISSION_ARGS=()
-  [[ -n "${ISSUER}" ]] || ISSUER="${SERVER}"
+  local issuer_given="${ISSUER}"
   local audit_args=() audit_log=""
   if ((AUDIT)); then
     audit_log="${DIR}/audit.log"
@@ -264,24 +263,44 @@ up() {
   # namespace's kubernetes Endpoints, which nothing here reads.
   local sa_args=(--service-account-key-file "${DIR}/pki/sa.pub" --service-account-signing-key-file "${DIR}/pki/sa.key")
   [[ -n "${SIGNING_ENDPOINT}" ]] && sa_args=(--service-account-signing-endpoint "${SIGNING_ENDPOINT}")
-  start kube-apiserver "${bin}/kube-apiserver" \
-    --etcd-servers "http://127.0.0.1:${ETCD_PORT}" \
-    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "${API_PORT}" \
-    --endpoint-reconciler-type none \
-    --tls-cert-file "${DIR}/pki/apiserver.crt" --tls-private-key-file "${DIR}/pki/apiserver.key" \
-    --client-ca-file "${DIR}/pki/ca.crt" \
-    --service-account-issuer "${ISSUER}" \
-    "${sa_args[@]}" \
-    --api-audiences "${ISSUER}" \
-    --authorization-mode Node,RBAC \
-    --service-cluster-ip-range 10.0.0.0/24 \
-    "${ADMISSION_ARGS[@]}" \
-    --enable-priority-and-fairness=false \
-    --cert-dir "${DIR}/pki" \
-    "${audit_args[@]}" "${API_ARGS[@]}"
-  kubeconfig "${DIR}/kubeconfig" "${SERVER}"
   local curl_admin=(curl -fsS --cacert "${DIR}/pki/ca.crt" --cert "${DIR}/pki/admin.crt" --key "${DIR}/pki/admin.key")
-  wait_for apiserver 60 "${curl_admin[@]}" "${SERVER}/readyz" || fail_up "kube-apiserver not ready within 60s"
+  # free_port only finds a port free when it looks: another cluster starting
+  # at the same moment (e2e packages run in parallel) can take it before
+  # kube-apiserver binds it. Then kube-apiserver exits at once ("bind:
+  # address already in use") and starts again on another port.
+  local api_attempt ready end
+  for api_attempt in 1 2 3; do
+    SERVER="https://127.0.0.1:${API_PORT}"
+    ISSUER="${issuer_given:-${SERVER}}"
+    start kube-apiserver "${bin}/kube-apiserver" \
+      --etcd-servers "http://127.0.0.1:${ETCD_PORT}" \
+      --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "${API_PORT}" \
+      --endpoint-reconciler-type none \
+      --tls-cert-file "${DIR}/pki/apiserver.crt" --tls-private-key-file "${DIR}/pki/apiserver.key" \
+      --client-ca-file "${DIR}/pki/ca.crt" \
+      --service-account-issuer "${ISSUER}" \
+      "${sa_args[@]}" \
+      --api-audiences "${ISSUER}" \
+      --authorization-mode Node,RBAC \
+      --service-cluster-ip-range 10.0.0.0/24 \
+      "${ADMISSION_ARGS[@]}" \
+      --enable-priority-and-fairness=false \
+      --cert-dir "${DIR}/pki" \
+      "${audit_args[@]}" "${API_ARGS[@]}"
+    ready=0
+    end=$((SECONDS + 60))
+    while ((SECONDS < end)); do
+      if "${curl_admin[@]}" "${SERVER}/readyz" >/dev/null 2>&1; then ready=1; break; fi
+      grep -q 'bind: address already in use' "${DIR}/logs/kube-apiserver.log" 2>/dev/null && break
+      sleep 0.2
+    done
+    ((ready)) && break
+    grep -q 'bind: address already in use' "${DIR}/logs/kube-apiserver.log" 2>/dev/null && ((api_attempt < 3)) ||
+      fail_up "kube-apiserver not ready within 60s"
+    log "port ${API_PORT} was taken before kube-apiserver bound it (attempt ${api_attempt}); trying another"
+    API_PORT="$(free_port)"
+  done
+  kubeconfig "${DIR}/kubeconfig" "${SERVER}"
 
   # --controllers takes the names or aliases of
   # cmd/kube-controller-manager/app (NewControllerDescriptors; aliases in
