@@ -32,6 +32,7 @@ import (
 	"github.com/bound-token/kubectl-bound-token/pkg/auditlog"
 	"github.com/bound-token/kubectl-bound-token/pkg/guard"
 	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
+	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 )
 
@@ -195,7 +196,7 @@ type MigrateOptions struct {
 	Now      func() time.Time
 	// clock follows the apiserver's Date headers through Client; nil with
 	// a test's fake Client, whose day is then Now's.
-	clock       *legacy.ServerClock
+	clock       *kubeapi.ServerClock
 	restConfig  *rest.Config // the waves' guard check and /metrics; nil with a fake
 	guardDays   int
 	guardForSet bool
@@ -309,7 +310,7 @@ func (o *MigrateOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []
 	if err != nil {
 		return usageError(err)
 	}
-	o.clock = legacy.NewServerClock()
+	o.clock = kubeapi.NewServerClock()
 	cfg = rest.CopyConfig(cfg)
 	cfg.Wrap(o.clock.Wrap)
 	o.restConfig = cfg
@@ -703,10 +704,10 @@ func (o *MigrateOptions) runApply(ctx context.Context) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	scan := o.scanOptions()
-	if err := legacy.CheckAccess(ctx, o.Client, scan.Namespace, legacy.ApplyPermissions(o.Mode)); err != nil {
+	if err := kubeapi.CheckAccess(ctx, o.Client, scan.Namespace, legacy.ApplyPermissions(o.Mode)); err != nil {
 		return usageError(err)
 	}
-	// The day of the run is the apiserver's (see legacy.ServerClock); the
+	// The day of the run is the apiserver's (see kubeapi.ServerClock); the
 	// access check above has just read it.
 	now, err := o.serverNow(ctx)
 	if err != nil {

@@ -8,18 +8,17 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/printers"
-
-	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 )
 
 // resultGroupVersion is the plugin-local group of every printed result
 // that is not a Kubernetes object (the audit's Report already uses it).
-var resultGroupVersion = legacy.ReportGroupVersion
+var resultGroupVersion = kubeapi.OutputGroupVersion
 
 // result is how a result that is not a Kubernetes object reaches
 // cli-runtime's printers, which refuse an object without apiVersion and
@@ -111,6 +110,6 @@ func toPrinter(pf *genericclioptions.PrintFlags, tables ...string) (printers.Res
 // printResult stamps obj with the plugin's group (the one migrate's reports
 // use) and kind, which cli-runtime's printers require, and prints it.
 func printResult(p printers.ResourcePrinter, kind string, obj runtime.Object, w io.Writer) error {
-	obj.GetObjectKind().SetGroupVersionKind(legacy.ReportGroupVersion.WithKind(kind))
+	obj.GetObjectKind().SetGroupVersionKind(kubeapi.OutputGroupVersion.WithKind(kind))
 	return p.PrintObj(obj, w)
 }

@@ -17,6 +17,7 @@ import (
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
+	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 	"github.com/bound-token/kubectl-bound-token/pkg/switcher"
 )
@@ -141,9 +142,9 @@ func (o *RestoreOptions) Run(ctx context.Context) error {
 	}
 	// One cluster-wide check covers the common admin; namespace by
 	// namespace only when that fails.
-	if legacy.CheckAccess(ctx, o.Client, "", legacy.RestorePermissions()) != nil {
+	if kubeapi.CheckAccess(ctx, o.Client, "", legacy.RestorePermissions()) != nil {
 		for _, ns := range r.Namespaces() {
-			if err := legacy.CheckAccess(ctx, o.Client, ns, legacy.RestorePermissions()); err != nil {
+			if err := kubeapi.CheckAccess(ctx, o.Client, ns, legacy.RestorePermissions()); err != nil {
 				return usageError(err)
 			}
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/bound-token/kubectl-bound-token/pkg/hypershift"
 	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
 	"github.com/bound-token/kubectl-bound-token/pkg/keys"
+	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
 )
 
 var (
@@ -312,7 +313,7 @@ func (o *RotateHostedClusterOptions) exitError(err error) error {
 		return failedErrorf("%w; or add --force to rotate anyway", err)
 	case errors.As(err, &re):
 		return failedError(err)
-	case errors.Is(err, hypershift.ErrNotConfirmed):
+	case errors.Is(err, kubeapi.ErrNotConfirmed):
 		return failedError(err)
 	case errors.Is(err, hypershift.ErrNotHyperShift):
 		return usageErrorf("%v; point --kubeconfig at the management cluster", err)

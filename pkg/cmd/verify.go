@@ -21,7 +21,7 @@ import (
 
 	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
 	"github.com/bound-token/kubectl-bound-token/pkg/jwt"
-	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
+	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
 	"github.com/bound-token/kubectl-bound-token/pkg/verify"
 )
 
@@ -318,7 +318,7 @@ func (o *VerifyOptions) runBatch(ctx context.Context, check *verify.Checker) err
 		}
 		switch {
 		case o.format == "json":
-			v.SetGroupVersionKind(legacy.ReportGroupVersion.WithKind(VerifyKind))
+			v.SetGroupVersionKind(kubeapi.OutputGroupVersion.WithKind(VerifyKind))
 			if err := enc.Encode(v); err != nil {
 				return err
 			}

@@ -35,8 +35,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
 	"github.com/bound-token/kubectl-bound-token/pkg/kuberc"
-	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 )
 
 // Defaults of Options.Parallel and Options.ContextTimeout.
@@ -203,7 +203,7 @@ type Options struct {
 
 // Report is a fleet run as printed by -o json|yaml: a section per
 // cluster, then the summary. Its group is the plugin's own
-// (legacy.ReportGroupVersion), as for every printed document.
+// (kubeapi.OutputGroupVersion), as for every printed document.
 type Report struct {
 	metav1.TypeMeta `json:",inline"`
 	// Command is what ran in every context (migrate, doctor, switch).
@@ -325,7 +325,7 @@ func Run(ctx context.Context, cfg *clientcmdapi.Config, names []string, command 
 		o.Progress(done, total)
 	}
 
-	r := &Report{TypeMeta: metav1.TypeMeta{APIVersion: legacy.ReportGroupVersion.String(), Kind: "FleetReport"}, Command: command,
+	r := &Report{TypeMeta: metav1.TypeMeta{APIVersion: kubeapi.OutputGroupVersion.String(), Kind: "FleetReport"}, Command: command,
 		Summary: Summary{Contexts: total, Verdicts: map[string]int{}, FailedClusters: []string{}}}
 
 	// Each context connects (learns which cluster it is), then runs fn

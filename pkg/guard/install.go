@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 )
 
@@ -104,9 +105,6 @@ func ServedVersion(ctx context.Context, d discovery.DiscoveryInterface, versions
 var ErrNotServed = errors.New("MutatingAdmissionPolicy is not served at " + Group + "/" + VersionV1 + " or " + VersionV1beta1 +
 	": upgrade to 1.36+, or on 1.34/1.35 start kube-apiserver with the MutatingAdmissionPolicy feature gate together with --runtime-config=" + Group + "/" + VersionV1beta1 + "=true")
 
-// ErrNotConfirmed: the Confirm callback said no.
-var ErrNotConfirmed = errors.New("not confirmed: nothing changed")
-
 // ForeignError: an object of the guard's name exists that this tool did
 // not write (no ManagedByLabel): it is neither replaced nor deleted.
 type ForeignError struct{ Kind, Name string }
@@ -192,7 +190,7 @@ func Install(ctx context.Context, c *Cluster, o InstallOptions) (*InstallResult,
 			return nil, err
 		}
 		if !ok {
-			return nil, ErrNotConfirmed
+			return nil, kubeapi.ErrNotConfirmed
 		}
 	}
 	var dry []string
@@ -337,7 +335,7 @@ func Uninstall(ctx context.Context, c *Cluster, o UninstallOptions) (*UninstallR
 			return nil, err
 		}
 		if !ok {
-			return nil, ErrNotConfirmed
+			return nil, kubeapi.ErrNotConfirmed
 		}
 	}
 	del := func(r dynamic.NamespaceableResourceInterface, u *unstructured.Unstructured) error {

@@ -19,6 +19,7 @@ import (
 	metadatafake "k8s.io/client-go/metadata/fake"
 	clienttesting "k8s.io/client-go/testing"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 )
 
@@ -167,7 +168,7 @@ func TestInstallRefusals(t *testing.T) {
 	t.Run("not confirmed", func(t *testing.T) {
 		c, _, _ := fakeCluster(t, VersionV1)
 		_, err := Install(ctx, c, InstallOptions{Confirm: func(Plan) (bool, error) { return false, nil }})
-		if !errors.Is(err, ErrNotConfirmed) {
+		if !errors.Is(err, kubeapi.ErrNotConfirmed) {
 			t.Fatalf("err %v", err)
 		}
 		if l, _ := c.Dynamic.Resource(PolicyResource(VersionV1)).List(ctx, metav1.ListOptions{}); len(l.Items) != 0 {

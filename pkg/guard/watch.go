@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
+	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 	"github.com/bound-token/kubectl-bound-token/pkg/retry"
 )
@@ -43,14 +44,14 @@ var ErrNotStarted = errors.New("the guard did not start")
 // WatchPermissions are what the watch needs in its namespace (or across
 // all of them). RBAC has no metadata-only verb: list and watch on Secrets
 // read every Secret's data, whatever the client asks for.
-func WatchPermissions() []legacy.Permission {
-	return []legacy.Permission{{Verb: "list", Resource: "secrets"}, {Verb: "watch", Resource: "secrets"}, {Verb: "patch", Resource: "secrets"}}
+func WatchPermissions() []kubeapi.Permission {
+	return []kubeapi.Permission{{Verb: "list", Resource: "secrets"}, {Verb: "watch", Resource: "secrets"}, {Verb: "patch", Resource: "secrets"}}
 }
 
 // EventPermissions are what recording the Events takes; without them a
 // restore still happens, with a warning.
-func EventPermissions() []legacy.Permission {
-	return []legacy.Permission{{Verb: "create", Resource: "events"}}
+func EventPermissions() []kubeapi.Permission {
+	return []kubeapi.Permission{{Verb: "create", Resource: "events"}}
 }
 
 // Restore is one Secret the watch restored.
@@ -203,10 +204,10 @@ func (w *Watcher) where() string {
 }
 
 func (w *Watcher) checkAccess(ctx context.Context) error {
-	if err := legacy.CheckAccess(ctx, w.Client, w.Namespace, WatchPermissions()); err != nil {
+	if err := kubeapi.CheckAccess(ctx, w.Client, w.Namespace, WatchPermissions()); err != nil {
 		return err
 	}
-	if err := legacy.CheckAccess(ctx, w.Client, w.Namespace, EventPermissions()); err != nil {
+	if err := kubeapi.CheckAccess(ctx, w.Client, w.Namespace, EventPermissions()); err != nil {
 		w.warn(fmt.Sprintf("restores will leave no Event: %v", err))
 		w.noEvents = true
 	}

@@ -9,6 +9,7 @@ package hypershift
 
 import (
 	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
+	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
 
 	"bytes"
 	"context"
@@ -64,14 +65,11 @@ type Rotation struct {
 	DryRun, ServerDryRun bool
 	// Confirm, when set, is asked once everything was read and checked,
 	// before the first write (not on a dry run), with the rotation as it
-	// will be made. It returns false to stop (ErrNotConfirmed), or an
+	// will be made. It returns false to stop (kubeapi.ErrNotConfirmed), or an
 	// error to stop with it.
 	Confirm func(*Result) (bool, error)
 	Now     func() time.Time
 }
-
-// ErrNotConfirmed: Rotation.Confirm said no.
-var ErrNotConfirmed = errors.New("not confirmed: nothing changed")
 
 // Result is what was done.
 type Result struct {
@@ -311,7 +309,7 @@ func Rotate(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interface,
 			return nil, err
 		}
 		if !ok {
-			return nil, ErrNotConfirmed
+			return nil, kubeapi.ErrNotConfirmed
 		}
 	}
 	ann := map[string]string{KidAnnotation: key.KeyID}

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
 	"github.com/bound-token/kubectl-bound-token/pkg/retry"
 )
 
@@ -406,7 +407,7 @@ func (a *applier) change(ctx context.Context, f *Finding) Outcome {
 		}
 		fallthrough
 	default:
-		return outcome(f, OutFailed, "%s: %v%s", a.opts.Mode, DescribeAPIError(err, verbOf(a.opts.Mode), "secrets", f.Namespace), unsure(lookErr))
+		return outcome(f, OutFailed, "%s: %v%s", a.opts.Mode, kubeapi.DescribeAPIError(err, verbOf(a.opts.Mode), "secrets", f.Namespace), unsure(lookErr))
 	}
 	if a.opts.DryRun == DryRunServer {
 		return outcome(f, OutWouldChange, "would %s (server dry run accepted)", a.opts.Mode)
@@ -525,7 +526,7 @@ func (a *applier) saveServiceAccount(ctx context.Context, ns, name string) error
 			return a.client.CoreV1().ServiceAccounts(ns).Get(ctx, name, metav1.GetOptions{})
 		})
 		if err != nil {
-			s.err = DescribeAPIError(err, "get", "serviceaccounts", ns)
+			s.err = kubeapi.DescribeAPIError(err, "get", "serviceaccounts", ns)
 			return
 		}
 		_, s.err = a.backup.Save(sa)
@@ -545,7 +546,7 @@ func (a *applier) dropRef(ctx context.Context, ns, secret, sa string, listed boo
 			return err
 		})
 		if err != nil && !apierrors.IsNotFound(err) {
-			return outcome(f, OutDeletedRefLeft, "deleted, but removing it from service account %s failed: %v; run again to finish", sa, DescribeAPIError(err, "patch", "serviceaccounts", ns))
+			return outcome(f, OutDeletedRefLeft, "deleted, but removing it from service account %s failed: %v; run again to finish", sa, kubeapi.DescribeAPIError(err, "patch", "serviceaccounts", ns))
 		}
 	}
 	if err := a.backup.Note(Record{Op: OpDone, Kind: KindSecret, Namespace: ns, Name: secret, Result: ResultRefRemoved}); err != nil {

@@ -2,6 +2,7 @@ package legacy
 
 import (
 	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
+	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
 
 	"bufio"
 	"bytes"
@@ -525,7 +526,7 @@ func (b *Backup) SaveBatch(objs []any) ([]*Record, []error) {
 		}
 		return recs, errs
 	}
-	Parallel(len(objs), saveWorkers, func(i int) {
+	kubeapi.Parallel(len(objs), saveWorkers, func(i int) {
 		r, data, err := manifest(objs[i])
 		if err != nil {
 			errs[i] = err
@@ -558,7 +559,7 @@ func (b *Backup) SaveBatch(objs []any) ([]*Record, []error) {
 	if err := syncAll(b.Dir, files, dirList); err != nil {
 		return fail(fmt.Errorf("back up: sync %s: %v", b.Dir, err))
 	}
-	Parallel(len(recs), saveWorkers, func(i int) {
+	kubeapi.Parallel(len(recs), saveWorkers, func(i int) {
 		if r := recs[i]; r != nil {
 			if err := checkSum(b.Dir, r); err != nil {
 				recs[i], errs[i] = nil, fmt.Errorf("back up %s %s/%s: read-back check failed: %v", r.Kind, r.Namespace, r.Name, err)

@@ -9,10 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 const (
@@ -257,9 +257,6 @@ func (s *Summary) Add(f *Finding) {
 	s.Verdicts[f.Verdict]++
 }
 
-// ReportGroupVersion names the audit's printed form.
-var ReportGroupVersion = schema.GroupVersion{Group: "bound-token.kubectl.io", Version: "v1alpha1"}
-
 // Report is the audit as printed by -o json|yaml.
 type Report struct {
 	metav1.TypeMeta `json:",inline"`
@@ -269,7 +266,7 @@ type Report struct {
 
 // NewReport returns an empty report with its kind set.
 func NewReport() *Report {
-	return &Report{TypeMeta: metav1.TypeMeta{APIVersion: ReportGroupVersion.String(), Kind: "LegacyTokenAudit"},
+	return &Report{TypeMeta: metav1.TypeMeta{APIVersion: kubeapi.OutputGroupVersion.String(), Kind: "LegacyTokenAudit"},
 		Summary: Summary{Verdicts: map[string]int{}}}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -68,7 +69,7 @@ func TestScanWithMetadataNeverListsTokens(t *testing.T) {
 // A described Forbidden names the missing RBAC in one line and is still a
 // Forbidden to apierrors, which a fleet run classifies by.
 func TestDescribeAPIErrorKeepsForbidden(t *testing.T) {
-	err := DescribeAPIError(apierrors.NewForbidden(corev1.Resource("secrets"), "", errors.New("no")), "list", "secrets", "app")
+	err := kubeapi.DescribeAPIError(apierrors.NewForbidden(corev1.Resource("secrets"), "", errors.New("no")), "list", "secrets", "app")
 	if !apierrors.IsForbidden(err) || err.Error() != `forbidden: you may not list secrets in namespace app; ask for RBAC that allows "list" on "secrets"` {
 		t.Errorf("%v (forbidden: %v)", err, apierrors.IsForbidden(err))
 	}

@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
 	"github.com/bound-token/kubectl-bound-token/pkg/retry"
 )
 
@@ -102,7 +103,7 @@ func loadScope(ctx context.Context, client kubernetes.Interface, ns string, page
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		saErr = EachPage(ctx, metav1.ListOptions{Limit: page}, client.CoreV1().ServiceAccounts(ns).List, func(l *corev1.ServiceAccountList) error {
+		saErr = kubeapi.EachPage(ctx, metav1.ListOptions{Limit: page}, client.CoreV1().ServiceAccounts(ns).List, func(l *corev1.ServiceAccountList) error {
 			for _, sa := range l.Items {
 				sc.saUID[sa.Namespace+"/"+sa.Name] = string(sa.UID)
 				for _, r := range sa.Secrets {
@@ -119,7 +120,7 @@ func loadScope(ctx context.Context, client kubernetes.Interface, ns string, page
 	info.Invisible = invisibleWorkloadAPIs(ctx, client)
 	wg.Wait()
 	if saErr != nil {
-		return nil, DescribeAPIError(saErr, "list", "serviceaccounts", ns)
+		return nil, kubeapi.DescribeAPIError(saErr, "list", "serviceaccounts", ns)
 	}
 	if trErr != nil {
 		return nil, trErr
@@ -131,7 +132,7 @@ func loadScope(ctx context.Context, client kubernetes.Interface, ns string, page
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			unknown = append(unknown, DescribeAPIError(r.err, "list", r.what, ns).Error())
+			unknown = append(unknown, kubeapi.DescribeAPIError(r.err, "list", r.what, ns).Error())
 			continue
 		}
 		for k, v := range r.owners {
@@ -248,7 +249,7 @@ func readerLists(client kubernetes.Interface, ns string, page int64) []workloadL
 			// Every phase: the cleaner counts finished pods too
 			// (legacy_serviceaccount_token_cleaner.go,
 			// getMountedSecretNames lists all pods of the namespace).
-			return EachPage(ctx, lo, core.Pods(ns).List, func(l *corev1.PodList) error {
+			return kubeapi.EachPage(ctx, lo, core.Pods(ns).List, func(l *corev1.PodList) error {
 				for i := range l.Items {
 					p := &l.Items[i]
 					ctrl := controllerOf(p)
@@ -260,7 +261,7 @@ func readerLists(client kubernetes.Interface, ns string, page int64) []workloadL
 			})
 		}},
 		{"deployments", func(ctx context.Context, r *refs) error {
-			return EachPage(ctx, lo, apps.Deployments(ns).List, func(l *appsv1.DeploymentList) error {
+			return kubeapi.EachPage(ctx, lo, apps.Deployments(ns).List, func(l *appsv1.DeploymentList) error {
 				for i := range l.Items {
 					template(r, "deployment", &l.Items[i], &l.Items[i].Spec.Template.Spec, false)
 				}
@@ -268,7 +269,7 @@ func readerLists(client kubernetes.Interface, ns string, page int64) []workloadL
 			})
 		}},
 		{"statefulsets", func(ctx context.Context, r *refs) error {
-			return EachPage(ctx, lo, apps.StatefulSets(ns).List, func(l *appsv1.StatefulSetList) error {
+			return kubeapi.EachPage(ctx, lo, apps.StatefulSets(ns).List, func(l *appsv1.StatefulSetList) error {
 				for i := range l.Items {
 					template(r, "statefulset", &l.Items[i], &l.Items[i].Spec.Template.Spec, false)
 				}
@@ -276,7 +277,7 @@ func readerLists(client kubernetes.Interface, ns string, page int64) []workloadL
 			})
 		}},
 		{"daemonsets", func(ctx context.Context, r *refs) error {
-			return EachPage(ctx, lo, apps.DaemonSets(ns).List, func(l *appsv1.DaemonSetList) error {
+			return kubeapi.EachPage(ctx, lo, apps.DaemonSets(ns).List, func(l *appsv1.DaemonSetList) error {
 				for i := range l.Items {
 					template(r, "daemonset", &l.Items[i], &l.Items[i].Spec.Template.Spec, false)
 				}
@@ -284,7 +285,7 @@ func readerLists(client kubernetes.Interface, ns string, page int64) []workloadL
 			})
 		}},
 		{"replicasets", func(ctx context.Context, r *refs) error {
-			return EachPage(ctx, lo, apps.ReplicaSets(ns).List, func(l *appsv1.ReplicaSetList) error {
+			return kubeapi.EachPage(ctx, lo, apps.ReplicaSets(ns).List, func(l *appsv1.ReplicaSetList) error {
 				for i := range l.Items {
 					rs := &l.Items[i]
 					// A Deployment's ReplicaSet at 0 replicas is its
@@ -297,7 +298,7 @@ func readerLists(client kubernetes.Interface, ns string, page int64) []workloadL
 			})
 		}},
 		{"replicationcontrollers", func(ctx context.Context, r *refs) error {
-			return EachPage(ctx, lo, core.ReplicationControllers(ns).List, func(l *corev1.ReplicationControllerList) error {
+			return kubeapi.EachPage(ctx, lo, core.ReplicationControllers(ns).List, func(l *corev1.ReplicationControllerList) error {
 				for i := range l.Items {
 					if t := l.Items[i].Spec.Template; t != nil {
 						template(r, "replicationcontroller", &l.Items[i], &t.Spec, false)
@@ -307,7 +308,7 @@ func readerLists(client kubernetes.Interface, ns string, page int64) []workloadL
 			})
 		}},
 		{"jobs", func(ctx context.Context, r *refs) error {
-			return EachPage(ctx, lo, batch.Jobs(ns).List, func(l *batchv1.JobList) error {
+			return kubeapi.EachPage(ctx, lo, batch.Jobs(ns).List, func(l *batchv1.JobList) error {
 				for i := range l.Items {
 					template(r, "job", &l.Items[i], &l.Items[i].Spec.Template.Spec, false)
 				}
@@ -315,7 +316,7 @@ func readerLists(client kubernetes.Interface, ns string, page int64) []workloadL
 			})
 		}},
 		{"cronjobs", func(ctx context.Context, r *refs) error {
-			return EachPage(ctx, lo, batch.CronJobs(ns).List, func(l *batchv1.CronJobList) error {
+			return kubeapi.EachPage(ctx, lo, batch.CronJobs(ns).List, func(l *batchv1.CronJobList) error {
 				for i := range l.Items {
 					template(r, "cronjob", &l.Items[i], &l.Items[i].Spec.JobTemplate.Spec.Template.Spec, false)
 				}

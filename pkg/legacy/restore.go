@@ -2,6 +2,7 @@ package legacy
 
 import (
 	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
+	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
 
 	"bytes"
 	"context"
@@ -274,13 +275,13 @@ func Restore(ctx context.Context, client kubernetes.Interface, r *Restorable, op
 
 	nss := r.Namespaces()
 	live := make([]*liveState, len(nss))
-	Parallel(len(nss), opts.Workers, func(i int) { live[i] = readLive(ctx, client, nss[i]) })
+	kubeapi.Parallel(len(nss), opts.Workers, func(i int) { live[i] = readLive(ctx, client, nss[i]) })
 	byNS := map[string]*liveState{}
 	for i, ns := range nss {
 		byNS[ns] = live[i]
 	}
 
-	Parallel(len(r.secrets), opts.Workers, func(i int) {
+	kubeapi.Parallel(len(r.secrets), opts.Workers, func(i int) {
 		it := r.secrets[i]
 		record(rs.secret(ctx, byNS[it.secret.Namespace], it))
 	})
@@ -296,7 +297,7 @@ func Restore(ctx context.Context, client kubernetes.Interface, r *Restorable, op
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	Parallel(len(keys), opts.Workers, func(i int) {
+	kubeapi.Parallel(len(keys), opts.Workers, func(i int) {
 		sa := r.sas[keys[i]]
 		if o, ok := rs.refs(ctx, byNS[sa.Namespace], sa, restored); ok {
 			record(o)
@@ -304,26 +305,6 @@ func Restore(ctx context.Context, client kubernetes.Interface, r *Restorable, op
 	})
 	sortOutcomes(out)
 	return out
-}
-
-// Parallel calls fn(0..n-1) on at most workers goroutines.
-func Parallel(n, workers int, fn func(int)) {
-	jobs := make(chan int)
-	var wg sync.WaitGroup
-	for w := 0; w < workers && w < n; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				fn(i)
-			}
-		}()
-	}
-	for i := 0; i < n; i++ {
-		jobs <- i
-	}
-	close(jobs)
-	wg.Wait()
 }
 
 // liveState is what a namespace holds now.
@@ -336,24 +317,24 @@ type liveState struct {
 func readLive(ctx context.Context, client kubernetes.Interface, ns string) *liveState {
 	l := &liveState{secrets: map[string]*corev1.Secret{}, sas: map[string]*corev1.ServiceAccount{}}
 	lo := metav1.ListOptions{Limit: 500, FieldSelector: fields.OneTermEqualSelector("type", string(corev1.SecretTypeServiceAccountToken)).String()}
-	err := EachPage(ctx, lo, client.CoreV1().Secrets(ns).List, func(sl *corev1.SecretList) error {
+	err := kubeapi.EachPage(ctx, lo, client.CoreV1().Secrets(ns).List, func(sl *corev1.SecretList) error {
 		for i := range sl.Items {
 			l.secrets[sl.Items[i].Name] = &sl.Items[i]
 		}
 		return nil
 	})
 	if err != nil {
-		l.err = DescribeAPIError(err, "list", "secrets", ns)
+		l.err = kubeapi.DescribeAPIError(err, "list", "secrets", ns)
 		return l
 	}
-	err = EachPage(ctx, metav1.ListOptions{Limit: 500}, client.CoreV1().ServiceAccounts(ns).List, func(al *corev1.ServiceAccountList) error {
+	err = kubeapi.EachPage(ctx, metav1.ListOptions{Limit: 500}, client.CoreV1().ServiceAccounts(ns).List, func(al *corev1.ServiceAccountList) error {
 		for i := range al.Items {
 			l.sas[al.Items[i].Name] = &al.Items[i]
 		}
 		return nil
 	})
 	if err != nil {
-		l.err = DescribeAPIError(err, "list", "serviceaccounts", ns)
+		l.err = kubeapi.DescribeAPIError(err, "list", "serviceaccounts", ns)
 	}
 	return l
 }
@@ -397,7 +378,7 @@ func (rs *restorer) secret(ctx context.Context, live *liveState, it restoreItem)
 			if apierrors.IsAlreadyExists(err) {
 				return outcome(f, OutSkipChanged, "created by someone else while restoring; run restore again")
 			}
-			return outcome(f, OutFailed, "re-create: %v%s", DescribeAPIError(err, "create", "secrets", want.Namespace), unsure(lookErr))
+			return outcome(f, OutFailed, "re-create: %v%s", kubeapi.DescribeAPIError(err, "create", "secrets", want.Namespace), unsure(lookErr))
 		}
 		if rs.dryRun == DryRunServer {
 			return outcome(f, OutWouldChange, "would re-create it (server dry run accepted)")
@@ -442,7 +423,7 @@ func (rs *restorer) secret(ctx context.Context, live *liveState, it restoreItem)
 		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
 			return outcome(f, OutSkipChanged, "changed while restoring; run restore again")
 		}
-		return outcome(f, OutFailed, "re-enable: %v%s", DescribeAPIError(err, "patch", "secrets", want.Namespace), unsure(lookErr))
+		return outcome(f, OutFailed, "re-enable: %v%s", kubeapi.DescribeAPIError(err, "patch", "secrets", want.Namespace), unsure(lookErr))
 	}
 	if rs.dryRun == DryRunServer {
 		return outcome(f, OutWouldChange, "would re-enable it (server dry run accepted)")
@@ -577,7 +558,7 @@ func (rs *restorer) refs(ctx context.Context, live *liveState, backup *corev1.Se
 		return err
 	})
 	if err != nil {
-		return outcome(OutFailed, "list Secrets again: %v", DescribeAPIError(err, "patch", "serviceaccounts", backup.Namespace))
+		return outcome(OutFailed, "list Secrets again: %v", kubeapi.DescribeAPIError(err, "patch", "serviceaccounts", backup.Namespace))
 	}
 	if rs.dryRun == DryRunServer {
 		return outcome(OutWouldChange, "would list %d Secret(s) again (server dry run accepted)", len(add))

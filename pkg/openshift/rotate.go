@@ -2,7 +2,6 @@ package openshift
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
 	"github.com/bound-token/kubectl-bound-token/pkg/restart"
 )
 
@@ -41,7 +41,7 @@ type IssuerRotation struct {
 	// dryRun=All and stops there (no backup, no rollout).
 	DryRun, ServerDryRun bool
 	// Confirm is asked once the plan is reported, before anything changes.
-	// It returns false to stop (ErrNotConfirmed) or an error to stop with it.
+	// It returns false to stop (kubeapi.ErrNotConfirmed) or an error to stop with it.
 	// Nil means yes.
 	Confirm func(*IssuerPlan) (bool, error)
 	// Timeout bounds the wait for the kube-apiserver rollout.
@@ -127,9 +127,6 @@ func (e *RotateError) Changed() bool {
 	return e.Stage == StagePatch || e.Stage == StageRollout || e.Stage == StageRestart
 }
 
-// ErrNotConfirmed: Confirm said no.
-var ErrNotConfirmed = errors.New("not confirmed: nothing changed")
-
 // IssuerRotationResult is what a rotation did.
 type IssuerRotationResult struct {
 	metav1.TypeMeta `json:",inline"`
@@ -202,7 +199,7 @@ func RotateIssuer(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Inte
 	if r.Confirm != nil {
 		ok, err := r.Confirm(plan)
 		if err == nil && !ok {
-			err = ErrNotConfirmed
+			err = kubeapi.ErrNotConfirmed
 		}
 		if err != nil {
 			return nil, &RotateError{StageConfirm, err}

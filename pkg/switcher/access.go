@@ -4,9 +4,8 @@ import (
 	"context"
 	"sort"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
 	"k8s.io/client-go/kubernetes"
-
-	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 )
 
 // resourceGroup is a kind's resource as kubectl spells it with its group.
@@ -39,21 +38,21 @@ func CheckAccess(ctx context.Context, client kubernetes.Interface, plans []*Plan
 	if len(all) == 0 {
 		return nil
 	}
-	perms := func(kinds map[string]bool) []legacy.Permission {
+	perms := func(kinds map[string]bool) []kubeapi.Permission {
 		var ks []string
 		for k := range kinds {
 			ks = append(ks, k)
 		}
 		sort.Strings(ks)
-		var out []legacy.Permission
+		var out []kubeapi.Permission
 		for _, k := range ks {
 			// get: a resumed run, a conflict and a rollout read the
 			// workload again.
-			out = append(out, legacy.Permission{Verb: "get", Resource: resourceGroup(k)}, legacy.Permission{Verb: "patch", Resource: resourceGroup(k)})
+			out = append(out, kubeapi.Permission{Verb: "get", Resource: resourceGroup(k)}, kubeapi.Permission{Verb: "patch", Resource: resourceGroup(k)})
 		}
 		return out
 	}
-	if len(byNS) > 1 && legacy.CheckAccess(ctx, client, "", perms(all)) == nil {
+	if len(byNS) > 1 && kubeapi.CheckAccess(ctx, client, "", perms(all)) == nil {
 		return nil
 	}
 	nss := make([]string, 0, len(byNS))
@@ -62,7 +61,7 @@ func CheckAccess(ctx context.Context, client kubernetes.Interface, plans []*Plan
 	}
 	sort.Strings(nss)
 	for _, ns := range nss {
-		if err := legacy.CheckAccess(ctx, client, ns, perms(byNS[ns])); err != nil {
+		if err := kubeapi.CheckAccess(ctx, client, ns, perms(byNS[ns])); err != nil {
 			return err
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 	"github.com/bound-token/kubectl-bound-token/pkg/retry"
 )
@@ -159,7 +160,7 @@ func Apply(ctx context.Context, client kubernetes.Interface, backup *legacy.Back
 		}
 		results := make([]legacy.Outcome, len(chunk))
 		ok := make([]bool, len(chunk))
-		legacy.Parallel(len(chunk), opts.Workers, func(i int) {
+		kubeapi.Parallel(len(chunk), opts.Workers, func(i int) {
 			if errs[i] != nil {
 				results[i] = outcome(chunk[i].Workload, legacy.OutFailed, "not changed: %v", errs[i])
 				return
@@ -238,7 +239,7 @@ func (a *applier) patchObject(ctx context.Context, w *Workload, patch []byte) (r
 func dryRun(ctx context.Context, client kubernetes.Interface, plans []*Plan, opts ApplyOptions) ([]legacy.Outcome, error) {
 	a := &applier{client: client, opts: opts}
 	out := make([]legacy.Outcome, len(plans))
-	legacy.Parallel(len(plans), opts.Workers, func(i int) {
+	kubeapi.Parallel(len(plans), opts.Workers, func(i int) {
 		p := plans[i]
 		switch {
 		case p.Verdict == VerdictRefused:
@@ -287,7 +288,7 @@ func (a *applier) patch(ctx context.Context, p *Plan) (legacy.Outcome, bool) {
 			return a.record(w, TemplateSum(nw.Template()))
 		}
 		if !apierrors.IsConflict(err) && !retry.MayHaveApplied(tries, err) {
-			return outcome(w, legacy.OutFailed, "not changed: %v", legacy.DescribeAPIError(err, "patch", resourceOf(w.Kind), w.Object.GetNamespace())), false
+			return outcome(w, legacy.OutFailed, "not changed: %v", kubeapi.DescribeAPIError(err, "patch", resourceOf(w.Kind), w.Object.GetNamespace())), false
 		}
 		cur, gerr := GetWorkload(ctx, a.client, w.Kind, w.Object.GetNamespace(), w.Object.GetName())
 		if gerr != nil {
@@ -368,7 +369,7 @@ func (a *applier) resume(ctx context.Context) ([]finished, error) {
 			continue
 		}
 		if err != nil {
-			return nil, legacy.DescribeAPIError(err, "get", resourceOf(r.Kind), r.Namespace)
+			return nil, kubeapi.DescribeAPIError(err, "get", resourceOf(r.Kind), r.Namespace)
 		}
 		got := TemplateSum(cur.Template())
 		if got == TemplateSum(bw.Template()) {

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 	"github.com/bound-token/kubectl-bound-token/pkg/retry"
 )
@@ -93,7 +94,7 @@ func GetWorkload(ctx context.Context, c kubernetes.Interface, kind, ns, name str
 func Tokens(ctx context.Context, c kubernetes.Interface, ns string) (map[string]map[string]*corev1.Secret, error) {
 	out := map[string]map[string]*corev1.Secret{}
 	lo := metav1.ListOptions{Limit: 500, FieldSelector: fields.OneTermEqualSelector("type", string(corev1.SecretTypeServiceAccountToken)).String()}
-	err := legacy.EachPage(ctx, lo, c.CoreV1().Secrets(ns).List, func(l *corev1.SecretList) error {
+	err := kubeapi.EachPage(ctx, lo, c.CoreV1().Secrets(ns).List, func(l *corev1.SecretList) error {
 		for i := range l.Items {
 			s := &l.Items[i]
 			if out[s.Namespace] == nil {
@@ -104,7 +105,7 @@ func Tokens(ctx context.Context, c kubernetes.Interface, ns string) (map[string]
 		return nil
 	})
 	if err != nil {
-		return nil, legacy.DescribeAPIError(err, "list", "secrets", ns)
+		return nil, kubeapi.DescribeAPIError(err, "list", "secrets", ns)
 	}
 	return out, nil
 }
@@ -135,7 +136,7 @@ func Find(ctx context.Context, c kubernetes.Interface, fo FindOptions, o Options
 			}
 			w, err := GetWorkload(ctx, c, kind, fo.Namespace, name)
 			if err != nil {
-				return nil, legacy.DescribeAPIError(err, "get", strings.ToLower(kind)+"s", fo.Namespace)
+				return nil, kubeapi.DescribeAPIError(err, "get", strings.ToLower(kind)+"s", fo.Namespace)
 			}
 			ws = append(ws, w)
 		}
@@ -182,7 +183,7 @@ func list(ctx context.Context, c kubernetes.Interface, ns, selector string) ([]*
 	}
 	lists := []one{
 		{"deployments", func(add func(runtime.Object)) error {
-			return legacy.EachPage(ctx, lo, apps.Deployments(ns).List, func(l *appsv1.DeploymentList) error {
+			return kubeapi.EachPage(ctx, lo, apps.Deployments(ns).List, func(l *appsv1.DeploymentList) error {
 				for i := range l.Items {
 					add(&l.Items[i])
 				}
@@ -190,7 +191,7 @@ func list(ctx context.Context, c kubernetes.Interface, ns, selector string) ([]*
 			})
 		}},
 		{"statefulsets", func(add func(runtime.Object)) error {
-			return legacy.EachPage(ctx, lo, apps.StatefulSets(ns).List, func(l *appsv1.StatefulSetList) error {
+			return kubeapi.EachPage(ctx, lo, apps.StatefulSets(ns).List, func(l *appsv1.StatefulSetList) error {
 				for i := range l.Items {
 					add(&l.Items[i])
 				}
@@ -198,7 +199,7 @@ func list(ctx context.Context, c kubernetes.Interface, ns, selector string) ([]*
 			})
 		}},
 		{"daemonsets", func(add func(runtime.Object)) error {
-			return legacy.EachPage(ctx, lo, apps.DaemonSets(ns).List, func(l *appsv1.DaemonSetList) error {
+			return kubeapi.EachPage(ctx, lo, apps.DaemonSets(ns).List, func(l *appsv1.DaemonSetList) error {
 				for i := range l.Items {
 					add(&l.Items[i])
 				}
@@ -206,7 +207,7 @@ func list(ctx context.Context, c kubernetes.Interface, ns, selector string) ([]*
 			})
 		}},
 		{"replicasets", func(add func(runtime.Object)) error {
-			return legacy.EachPage(ctx, lo, apps.ReplicaSets(ns).List, func(l *appsv1.ReplicaSetList) error {
+			return kubeapi.EachPage(ctx, lo, apps.ReplicaSets(ns).List, func(l *appsv1.ReplicaSetList) error {
 				for i := range l.Items {
 					// A Deployment's ReplicaSets follow its template.
 					if ref := metav1.GetControllerOf(&l.Items[i]); ref != nil && ref.Kind == legacy.KindDeployment {
@@ -218,7 +219,7 @@ func list(ctx context.Context, c kubernetes.Interface, ns, selector string) ([]*
 			})
 		}},
 		{"replicationcontrollers", func(add func(runtime.Object)) error {
-			return legacy.EachPage(ctx, lo, core.ReplicationControllers(ns).List, func(l *corev1.ReplicationControllerList) error {
+			return kubeapi.EachPage(ctx, lo, core.ReplicationControllers(ns).List, func(l *corev1.ReplicationControllerList) error {
 				for i := range l.Items {
 					if l.Items[i].Spec.Template != nil {
 						add(&l.Items[i])
@@ -228,7 +229,7 @@ func list(ctx context.Context, c kubernetes.Interface, ns, selector string) ([]*
 			})
 		}},
 		{"cronjobs", func(add func(runtime.Object)) error {
-			return legacy.EachPage(ctx, lo, batch.CronJobs(ns).List, func(l *batchv1.CronJobList) error {
+			return kubeapi.EachPage(ctx, lo, batch.CronJobs(ns).List, func(l *batchv1.CronJobList) error {
 				for i := range l.Items {
 					add(&l.Items[i])
 				}
@@ -236,7 +237,7 @@ func list(ctx context.Context, c kubernetes.Interface, ns, selector string) ([]*
 			})
 		}},
 		{"jobs", func(add func(runtime.Object)) error {
-			return legacy.EachPage(ctx, lo, batch.Jobs(ns).List, func(l *batchv1.JobList) error {
+			return kubeapi.EachPage(ctx, lo, batch.Jobs(ns).List, func(l *batchv1.JobList) error {
 				for i := range l.Items {
 					// A CronJob's Jobs follow its template.
 					if ref := metav1.GetControllerOf(&l.Items[i]); ref != nil && ref.Kind == legacy.KindCronJob {
@@ -248,7 +249,7 @@ func list(ctx context.Context, c kubernetes.Interface, ns, selector string) ([]*
 			})
 		}},
 		{"pods", func(add func(runtime.Object)) error {
-			return legacy.EachPage(ctx, lo, core.Pods(ns).List, func(l *corev1.PodList) error {
+			return kubeapi.EachPage(ctx, lo, core.Pods(ns).List, func(l *corev1.PodList) error {
 				for i := range l.Items {
 					// Only bare pods: a controller's pods follow its
 					// template.
@@ -276,7 +277,7 @@ func list(ctx context.Context, c kubernetes.Interface, ns, selector string) ([]*
 				mu.Unlock()
 			})
 			if err != nil {
-				errs[i] = legacy.DescribeAPIError(err, "list", l.resource, ns)
+				errs[i] = kubeapi.DescribeAPIError(err, "list", l.resource, ns)
 			}
 		}(i, l)
 	}

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 	"github.com/bound-token/kubectl-bound-token/pkg/retry"
 )
@@ -46,7 +47,7 @@ func Restore(ctx context.Context, client kubernetes.Interface, r *legacy.Restora
 	if opts.Workers < 1 {
 		opts.Workers = 1
 	}
-	legacy.Parallel(len(items), opts.Workers, func(i int) {
+	kubeapi.Parallel(len(items), opts.Workers, func(i int) {
 		out[i] = restoreOne(ctx, client, r.Dir, items[i])
 	})
 	if opts.Done != nil {
@@ -73,7 +74,7 @@ func restoreOne(ctx context.Context, client kubernetes.Interface, dir string, it
 		return res(legacy.OutSkipGone, "it no longer exists; its manifest is in %s", filepath.Join(dir, filepath.FromSlash(rec.File)))
 	}
 	if err != nil {
-		return res(legacy.OutFailed, "%v", legacy.DescribeAPIError(err, "get", resourceOf(rec.Kind), rec.Namespace))
+		return res(legacy.OutFailed, "%v", kubeapi.DescribeAPIError(err, "get", resourceOf(rec.Kind), rec.Namespace))
 	}
 	if string(cur.Object.GetUID()) != rec.UID {
 		return res(legacy.OutSkipChanged, "a different %s of that name exists now; left alone", rec.Kind)
@@ -107,7 +108,7 @@ func restoreOne(ctx context.Context, client kubernetes.Interface, dir string, it
 		case apierrors.IsNotFound(err):
 			blocked = append(blocked, fmt.Sprintf("Secret %s is gone%s", name, whereBackedUp(dir, rec.Namespace, name)))
 		case err != nil:
-			return res(legacy.OutFailed, "%v", legacy.DescribeAPIError(err, "get", "secrets", rec.Namespace))
+			return res(legacy.OutFailed, "%v", kubeapi.DescribeAPIError(err, "get", "secrets", rec.Namespace))
 		case s.Type == corev1.SecretTypeServiceAccountToken && s.Labels[legacy.LabelInvalidSince] != "":
 			blocked = append(blocked, fmt.Sprintf("Secret %s is invalid since %s%s", name, s.Labels[legacy.LabelInvalidSince], whereBackedUp(dir, rec.Namespace, name)))
 		}
@@ -143,7 +144,7 @@ func restoreOne(ctx context.Context, client kubernetes.Interface, dir string, it
 		// (k8s.io/apiserver pkg/endpoints/handlers/patch.go, applyJSPatch:
 		// NewGenericServerResponse(http.StatusUnprocessableEntity, ...)).
 		if !apierrors.IsConflict(err) && !apierrors.IsInvalid(err) {
-			return res(legacy.OutFailed, "%v", legacy.DescribeAPIError(err, "patch", resourceOf(rec.Kind), rec.Namespace))
+			return res(legacy.OutFailed, "%v", kubeapi.DescribeAPIError(err, "patch", resourceOf(rec.Kind), rec.Namespace))
 		}
 		if gerr != nil || TemplateSum(again.Template()) != it.Done.Template {
 			return res(legacy.OutSkipChanged, "its template changed while restoring: left alone; run restore again to judge it anew")

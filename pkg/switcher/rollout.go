@@ -18,6 +18,7 @@ import (
 	"k8s.io/kubectl/pkg/polymorphichelpers"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
+	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 )
 
@@ -129,7 +130,7 @@ func (a *applier) follow(ctx context.Context, ps []pending) []legacy.Outcome {
 	for {
 		var mu sync.Mutex
 		left := 0
-		legacy.Parallel(len(wait), a.opts.Workers, func(i int) {
+		kubeapi.Parallel(len(wait), a.opts.Workers, func(i int) {
 			if done[i] != nil {
 				return
 			}

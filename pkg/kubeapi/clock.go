@@ -1,4 +1,4 @@
-package legacy
+package kubeapi
 
 import (
 	"net/http"
@@ -10,7 +10,7 @@ import (
 // answers (every answer of Go's net/http server carries one). The day an
 // invalidation writes, and whether a last-used label says "today", must be
 // kube-apiserver's: it writes the label by its own UTC day
-// (pkg/serviceaccount/legacy.go, patchSecretWithLastUsedDate:
+// (kubernetes pkg/serviceaccount/legacy.go, patchSecretWithLastUsedDate:
 // time.Now().UTC()), whatever this machine's clock says.
 type ServerClock struct {
 	// local is this machine's clock; a test replaces it.
