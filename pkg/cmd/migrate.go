@@ -30,6 +30,7 @@ import (
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/auditlog"
+	"github.com/bound-token/kubectl-bound-token/pkg/backup"
 	"github.com/bound-token/kubectl-bound-token/pkg/guard"
 	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
 	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
@@ -213,7 +214,7 @@ type MigrateOptions struct {
 func NewMigrateOptions(streams genericiooptions.IOStreams) *MigrateOptions {
 	return &MigrateOptions{
 		PrintFlags:    newResultPrintFlags(),
-		Mode:          legacy.ModeInvalidate,
+		Mode:          backup.ModeInvalidate,
 		UnusedFor:     "90d",
 		CleanupPeriod: "365d",
 		GuardFor:      fmt.Sprintf("%dd", legacy.DefaultGuardDays),
@@ -260,7 +261,7 @@ func newCmdMigrate(f cmdutil.Factory, o *MigrateOptions) *cobra.Command {
 	addWriteFlags(cmd, &o.writeFlags, "Secrets", `With --apply: "client" only prints what would change; "server" sends every change as a server-side dry run. No backup is written.`)
 	addWaveFlags(cmd, o)
 	o.fleet = addFleetFlags(f, cmd)
-	_ = cmd.RegisterFlagCompletionFunc("mode", cobra.FixedCompletions([]string{legacy.ModeInvalidate, legacy.ModeDelete}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("mode", cobra.FixedCompletions([]string{backup.ModeInvalidate, backup.ModeDelete}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("backup-dir", completeBackupDirs)
 	_ = cmd.RegisterFlagCompletionFunc("audit-log", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return nil, cobra.ShellCompDirectiveDefault
@@ -385,14 +386,14 @@ func (t *throttleFlags) validate() error {
 
 // writeFlags are migrate's, restore's and switch's: throttling and --dry-run.
 type writeFlags struct {
-	// DryRun is legacy.DryRunNone, DryRunClient or DryRunServer, read from
-	// kubectl's --dry-run (cmdutil.AddDryRunFlag) in complete.
-	DryRun string
+	// DryRun is read from kubectl's --dry-run (cmdutil.AddDryRunFlag) in
+	// complete.
+	DryRun cmdutil.DryRunStrategy
 	throttleFlags
 }
 
 func defaultWriteFlags() writeFlags {
-	return writeFlags{DryRun: legacy.DryRunNone, throttleFlags: defaultThrottleFlags()}
+	return writeFlags{DryRun: cmdutil.DryRunNone, throttleFlags: defaultThrottleFlags()}
 }
 
 func addWriteFlags(cmd *cobra.Command, w *writeFlags, what, dryRunHelp string) {
@@ -402,24 +403,14 @@ func addWriteFlags(cmd *cobra.Command, w *writeFlags, what, dryRunHelp string) {
 	cmdutil.AddDryRunFlag(cmd)
 	fl.Lookup("dry-run").Usage = `Must be "none", "server", or "client". ` + dryRunHelp
 	addThrottleFlags(cmd, &w.throttleFlags, what)
-	_ = cmd.RegisterFlagCompletionFunc("dry-run", cobra.FixedCompletions([]string{legacy.DryRunNone, legacy.DryRunClient, legacy.DryRunServer}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("dry-run", cobra.FixedCompletions(kubeapi.DryRunNames, cobra.ShellCompDirectiveNoFileComp))
 }
 
 // complete reads --dry-run as kubectl does.
 func (w *writeFlags) complete(cmd *cobra.Command) error {
-	s, err := cmdutil.GetDryRunStrategy(cmd)
-	if err != nil {
-		return err
-	}
-	switch s {
-	case cmdutil.DryRunClient:
-		w.DryRun = legacy.DryRunClient
-	case cmdutil.DryRunServer:
-		w.DryRun = legacy.DryRunServer
-	default:
-		w.DryRun = legacy.DryRunNone
-	}
-	return nil
+	var err error
+	w.DryRun, err = cmdutil.GetDryRunStrategy(cmd)
+	return err
 }
 
 func (w *writeFlags) validate() error { return w.throttleFlags.validate() }
@@ -431,7 +422,7 @@ func (o *MigrateOptions) Validate() error {
 	if o.period <= 0 {
 		return fmt.Errorf("--cleanup-period %q: use a positive duration such as 365d", o.CleanupPeriod)
 	}
-	if o.Mode != legacy.ModeInvalidate && o.Mode != legacy.ModeDelete {
+	if o.Mode != backup.ModeInvalidate && o.Mode != backup.ModeDelete {
 		return fmt.Errorf("--mode %q: use invalidate or delete", o.Mode)
 	}
 	if len(o.Names) > 0 && o.AllNamespaces {
@@ -440,13 +431,13 @@ func (o *MigrateOptions) Validate() error {
 	if err := o.writeFlags.validate(); err != nil {
 		return err
 	}
-	if !o.Apply && (o.DryRun != legacy.DryRunNone || o.BackupDir != "" || o.IncludeMounted || o.IncludeUsed || o.IncludeUnknown || o.Yes) {
+	if !o.Apply && (o.DryRun != cmdutil.DryRunNone || o.BackupDir != "" || o.IncludeMounted || o.IncludeUsed || o.IncludeUnknown || o.Yes) {
 		return fmt.Errorf("--dry-run, --backup-dir, --yes and --include-* only make sense with --apply")
 	}
-	if o.Apply && o.DryRun != legacy.DryRunNone && o.BackupDir != "" {
+	if o.Apply && o.DryRun != cmdutil.DryRunNone && o.BackupDir != "" {
 		return fmt.Errorf("a dry run writes no backup: drop --backup-dir")
 	}
-	if (!o.Apply || o.Mode != legacy.ModeInvalidate) && (o.Revoke || o.guardForSet || o.ReinvalidateRestored) {
+	if (!o.Apply || o.Mode != backup.ModeInvalidate) && (o.Revoke || o.guardForSet || o.ReinvalidateRestored) {
 		return fmt.Errorf("--revoke, --guard-for and --reinvalidate-restored only make sense with --apply --mode invalidate")
 	}
 	if o.Revoke && o.guardForSet {
@@ -490,7 +481,7 @@ func (o *MigrateOptions) Run(ctx context.Context) error {
 	if o.fleet.enabled() {
 		return o.runFleet(ctx)
 	}
-	if o.Apply && o.DryRun == legacy.DryRunNone && !o.Yes && !isTerminal(o.In) {
+	if o.Apply && o.DryRun == cmdutil.DryRunNone && !o.Yes && !isTerminal(o.In) {
 		return usageErrorf("--apply changes the cluster: add --yes to confirm (stdin is not a terminal to ask on)")
 	}
 	if len(o.AuditLogs) > 0 {
@@ -714,7 +705,7 @@ func (o *MigrateOptions) runApply(ctx context.Context) error {
 		return usageError(err)
 	}
 	scan.Now = now
-	if o.DryRun == legacy.DryRunNone && !o.Yes {
+	if o.DryRun == cmdutil.DryRunNone && !o.Yes {
 		ok, err := o.ask(ctx, scan)
 		if err != nil {
 			return err
@@ -723,13 +714,13 @@ func (o *MigrateOptions) runApply(ctx context.Context) error {
 			return failedErrorf("not confirmed: nothing changed")
 		}
 	}
-	var backup *legacy.Backup
-	if o.DryRun == legacy.DryRunNone {
+	var folder *backup.Folder
+	if o.DryRun == cmdutil.DryRunNone {
 		var err error
-		if backup, err = openBackup(o.ErrOut, o.BackupDir, "bound-token-backup-", o.Mode, now); err != nil {
+		if folder, err = openBackup(o.ErrOut, o.BackupDir, "bound-token-backup-", o.Mode, now); err != nil {
 			return err
 		}
-		defer backup.Close()
+		defer folder.Close()
 	}
 	// Each run writes its own day: a patch whose record was lost is
 	// recognised by the marks it wrote with it, not by the folder's day.
@@ -745,12 +736,12 @@ func (o *MigrateOptions) runApply(ctx context.Context) error {
 		Done:      progress.step,
 	}
 	if o.WaveSize > 0 {
-		return o.runWaves(ctx, backup, scan, opts, progress)
+		return o.runWaves(ctx, folder, scan, opts, progress)
 	}
-	if o.Mode == legacy.ModeInvalidate && !o.Revoke && o.DryRun == legacy.DryRunNone {
+	if o.Mode == backup.ModeInvalidate && !o.Revoke && o.DryRun == cmdutil.DryRunNone {
 		o.unguardedNotice(ctx)
 	}
-	res, err := legacy.Apply(ctx, o.Client, backup, scan, opts)
+	res, err := legacy.Apply(ctx, o.Client, folder, scan, opts)
 	progress.end()
 	if res == nil {
 		var pe *legacy.PurposeError
@@ -759,14 +750,14 @@ func (o *MigrateOptions) runApply(ctx context.Context) error {
 		}
 		return usageError(err)
 	}
-	if perr := o.printOutcomes(res.Outcomes, res.Counts, backup); perr != nil {
+	if perr := o.printOutcomes(res.Outcomes, res.Counts, folder); perr != nil {
 		return perr
 	}
 	o.printBasis(res.Info)
 	if err != nil {
 		hint := ""
-		if backup != nil {
-			hint = fmt.Sprintf("; run the same command again with --backup-dir %s to finish", backup.Dir)
+		if folder != nil {
+			hint = fmt.Sprintf("; run the same command again with --backup-dir %s to finish", folder.Dir)
 		}
 		if errors.Is(err, context.Canceled) {
 			err = errors.New("interrupted")
@@ -840,7 +831,7 @@ func (o *MigrateOptions) ask(ctx context.Context, scan legacy.ScanOptions) (bool
 type outcomeList struct {
 	metav1.TypeMeta `json:",inline"`
 	BackupDir       string           `json:"backupDir,omitempty"`
-	Items           []legacy.Outcome `json:"items"`
+	Items           []backup.Outcome `json:"items"`
 	Counts          map[string]int   `json:"counts"`
 	// Waves: migrate --wave-size, each wave and what its watch saw.
 	Waves []guard.Wave `json:"waves,omitempty"`
@@ -848,7 +839,7 @@ type outcomeList struct {
 
 func (l *outcomeList) DeepCopyObject() runtime.Object {
 	c := *l
-	c.Items = append([]legacy.Outcome(nil), l.Items...)
+	c.Items = append([]backup.Outcome(nil), l.Items...)
 	c.Waves = append([]guard.Wave(nil), l.Waves...)
 	c.Counts = map[string]int{}
 	for k, v := range l.Counts {
@@ -860,12 +851,12 @@ func (l *outcomeList) DeepCopyObject() runtime.Object {
 // printOutcomeList prints an apply's or a restore's outcomes: with -o
 // name, like kubectl, the objects this run changed (or would change); with
 // another -o, as an outcomeList of kind; else as a table.
-func printOutcomeList(printer printers.ResourcePrinter, format string, out io.Writer, kind, dir string, items []legacy.Outcome, counts map[string]int, waves ...guard.Wave) error {
+func printOutcomeList(printer printers.ResourcePrinter, format string, out io.Writer, kind, dir string, items []backup.Outcome, counts map[string]int, waves ...guard.Wave) error {
 	switch {
 	case format == "name":
 		for _, it := range items {
 			switch it.Result {
-			case legacy.OutInvalidated, legacy.OutDeleted, legacy.OutDeletedRefLeft, legacy.OutWouldChange, legacy.OutRecreated, legacy.OutLabelRemoved, legacy.OutMarksRestored:
+			case legacy.OutInvalidated, legacy.OutDeleted, backup.OutDeletedRefLeft, backup.OutWouldChange, legacy.OutRecreated, legacy.OutLabelRemoved, legacy.OutMarksRestored:
 				if it.Kind == "" {
 					fmt.Fprintf(out, "secret/%s\n", it.Name)
 				}
@@ -907,10 +898,10 @@ func countsLine(counts map[string]int) string {
 	return strings.Join(parts, ", ")
 }
 
-func (o *MigrateOptions) printOutcomes(items []legacy.Outcome, counts map[string]int, backup *legacy.Backup, waves ...guard.Wave) error {
+func (o *MigrateOptions) printOutcomes(items []backup.Outcome, counts map[string]int, folder *backup.Folder, waves ...guard.Wave) error {
 	dir := ""
-	if backup != nil {
-		dir = backup.Dir
+	if folder != nil {
+		dir = folder.Dir
 	}
 	if counts == nil {
 		counts = map[string]int{}
@@ -939,7 +930,7 @@ func newProgress(w io.Writer) *progress {
 	return &progress{w: w, on: isTerminal(w), counts: map[string]int{}}
 }
 
-func (p *progress) step(o legacy.Outcome) {
+func (p *progress) step(o backup.Outcome) {
 	if !p.on {
 		return
 	}
@@ -960,7 +951,7 @@ func completeBackupDirs(_ *cobra.Command, _ []string, toComplete string) ([]stri
 	matches, _ := filepath.Glob(toComplete + "*")
 	var out []string
 	for _, m := range matches {
-		if fi, err := os.Stat(filepath.Join(m, legacy.IndexFile)); err == nil && fi.Mode().IsRegular() {
+		if fi, err := os.Stat(filepath.Join(m, backup.IndexFile)); err == nil && fi.Mode().IsRegular() {
 			out = append(out, m)
 		}
 	}
@@ -1011,15 +1002,15 @@ func (a *auditEvidence) Describe() string {
 // openBackup opens (or resumes) the backup folder of a run that changes
 // the cluster, dir or PREFIX-TIMESTAMP, and says where it is before any
 // change, so that a killed run can be resumed and undone.
-func openBackup(errOut io.Writer, dir, prefix, mode string, now time.Time) (*legacy.Backup, error) {
+func openBackup(errOut io.Writer, dir, prefix, mode string, now time.Time) (*backup.Folder, error) {
 	if dir == "" {
 		dir = prefix + now.Format("20060102T150405Z")
 	}
-	b, err := legacy.OpenBackup(dir, mode, now.Format("2006-01-02"))
+	b, err := backup.Open(dir, mode, now.Format("2006-01-02"))
 	if err != nil {
-		var de *legacy.BackupDirError
+		var de *backup.DirError
 		switch {
-		case errors.As(err, &de) && de.Mode != "" && de.Mode != legacy.ModeSwitch:
+		case errors.As(err, &de) && de.Mode != "" && de.Mode != backup.ModeSwitch:
 			err = fmt.Errorf("%w; resume it with --mode %s or choose another with --backup-dir", err, de.Mode)
 		case errors.As(err, &de):
 			err = fmt.Errorf("%w; choose another with --backup-dir", err)

@@ -8,7 +8,9 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/backup"
 	"github.com/bound-token/kubectl-bound-token/pkg/doctor"
 	"github.com/bound-token/kubectl-bound-token/pkg/guard"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
@@ -38,9 +40,9 @@ func (o *MigrateOptions) validateWaves() error {
 		return fmt.Errorf("--wave-watch %s: use a positive duration such as 10m", o.WaveWatch)
 	case !o.Apply:
 		return fmt.Errorf("--wave-size and --wave-watch only make sense with --apply")
-	case o.Mode != legacy.ModeInvalidate:
+	case o.Mode != backup.ModeInvalidate:
 		return fmt.Errorf("--wave-size: waves invalidate; --mode %s is not watched (no guard restores a deleted Secret)", o.Mode)
-	case o.DryRun != legacy.DryRunNone:
+	case o.DryRun != cmdutil.DryRunNone:
 		return fmt.Errorf("--wave-size: a dry run changes nothing to watch; drop --dry-run or the waves")
 	case o.Revoke:
 		return fmt.Errorf("--wave-size: a revocation is never guarded and is meant at once; drop --revoke or the waves")
@@ -119,18 +121,18 @@ func (o *MigrateOptions) unguardedNotice(ctx context.Context) {
 	fmt.Fprintf(o.ErrOut, "a client the evidence missed stays refused until its Secret is restored. To restore it at its first refused use: kubectl bound-token guard install (or, where admission policies are not served, kubectl bound-token guard watch -A while the change settles).\n")
 }
 
-func (o *MigrateOptions) runWaves(ctx context.Context, backup *legacy.Backup, scan legacy.ScanOptions, opts legacy.ApplyOptions, progress *progress) error {
+func (o *MigrateOptions) runWaves(ctx context.Context, folder *backup.Folder, scan legacy.ScanOptions, opts legacy.ApplyOptions, progress *progress) error {
 	if o.Metadata == nil {
 		return usageErrorf("--wave-size needs a metadata client")
 	}
-	o.guardNotice(ctx, backup.Dir)
+	o.guardNotice(ctx, folder.Dir)
 	opts.Limit = o.WaveSize
 	w := &guard.Waves{
 		Watch:    o.WaveWatch,
 		Metadata: o.Metadata,
 		Apply: func(ctx context.Context) (*legacy.ApplyResult, error) {
 			progress.n, progress.counts = 0, map[string]int{}
-			res, err := legacy.Apply(ctx, o.Client, backup, scan, opts)
+			res, err := legacy.Apply(ctx, o.Client, folder, scan, opts)
 			progress.end()
 			return res, err
 		},
@@ -152,11 +154,11 @@ func (o *MigrateOptions) runWaves(ctx context.Context, backup *legacy.Backup, sc
 	if res == nil {
 		return usageError(err)
 	}
-	if perr := o.printOutcomes(res.Outcomes, res.Counts, backup, res.Waves...); perr != nil {
+	if perr := o.printOutcomes(res.Outcomes, res.Counts, folder, res.Waves...); perr != nil {
 		return perr
 	}
 	o.printBasis(res.Info)
-	abs, _ := filepath.Abs(backup.Dir)
+	abs, _ := filepath.Abs(folder.Dir)
 	if err != nil {
 		var pe *legacy.PurposeError
 		switch {

@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/backup"
 	"github.com/bound-token/kubectl-bound-token/pkg/guard"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 )
@@ -91,7 +92,7 @@ func TestMigrateWavesJSONIsOneDocument(t *testing.T) {
 	}
 	var doc struct {
 		Kind  string
-		Items []legacy.Outcome
+		Items []backup.Outcome
 		Waves []guard.Wave
 	}
 	dec := json.NewDecoder(strings.NewReader(out.String()))

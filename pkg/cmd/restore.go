@@ -16,6 +16,7 @@ import (
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/backup"
 	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
 	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
@@ -133,12 +134,21 @@ func (o *RestoreOptions) Run(ctx context.Context) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	r, err := legacy.OpenRestore(o.From, o.Only)
+	// Every file the restore reads is checked before anything changes.
+	f, err := backup.Inspect(o.From)
 	if err != nil {
 		return usageError(restoreFlagAdvice(err))
 	}
-	if r.Index.Mode == legacy.ModeSwitch {
-		return o.runSwitch(ctx, r)
+	r, err := legacy.OpenRestore(f, o.Only)
+	if err != nil {
+		return usageError(restoreFlagAdvice(err))
+	}
+	if f.Index.Mode == backup.ModeSwitch {
+		sw, err := switcher.OpenRestore(f)
+		if err != nil {
+			return usageError(restoreFlagAdvice(err))
+		}
+		return o.runSwitch(ctx, sw)
 	}
 	// One cluster-wide check covers the common admin; namespace by
 	// namespace only when that fails.
@@ -172,18 +182,21 @@ func (o *RestoreOptions) Run(ctx context.Context) error {
 }
 
 // runSwitch restores the pod templates of a switch backup.
-func (o *RestoreOptions) runSwitch(ctx context.Context, r *legacy.Restorable) error {
-	if o.DryRun != legacy.DryRunNone {
+func (o *RestoreOptions) runSwitch(ctx context.Context, r *switcher.Restorable) error {
+	if o.DryRun != cmdutil.DryRunNone {
 		return usageErrorf("--dry-run is not supported for a switch backup")
 	}
 	progress := newProgress(o.ErrOut)
-	out := switcher.Restore(ctx, o.Client, r, switcher.RestoreOptions{Workers: o.Concurrency, Done: progress.step})
+	blocking := func(ctx context.Context, ns string, names []string) ([]string, error) {
+		return legacy.BlockingSecrets(ctx, o.Client, o.From, ns, names)
+	}
+	out := switcher.Restore(ctx, o.Client, r, switcher.RestoreOptions{Workers: o.Concurrency, Done: progress.step, Blocking: blocking})
 	progress.end()
 	counts := map[string]int{}
 	failed := false
 	for _, oc := range out {
 		counts[oc.Result]++
-		failed = failed || (oc.Result != switcher.OutRestored && oc.Result != legacy.OutUnchanged)
+		failed = failed || (oc.Result != switcher.OutRestored && oc.Result != backup.OutUnchanged)
 	}
 	if err := printOutcomeList(o.printer, outputFormat(o.PrintFlags), o.Out, "LegacyTokenRestore", o.From, out, counts); err != nil {
 		return err

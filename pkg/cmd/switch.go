@@ -20,7 +20,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
+	"k8s.io/utils/clock"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/backup"
 	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 	"github.com/bound-token/kubectl-bound-token/pkg/switcher"
@@ -128,8 +130,10 @@ type SwitchOptions struct {
 	fleet *fleetFlags
 
 	// Client is built in Complete unless a test set it.
-	Client  kubernetes.Interface
-	Now     func() time.Time
+	Client kubernetes.Interface
+	// Clock names the backup folder and times the waits; a test sets a
+	// fake one.
+	Clock   clock.Clock
 	printer printers.ResourcePrinter
 	genericiooptions.IOStreams
 }
@@ -141,7 +145,7 @@ func NewSwitchOptions(streams genericiooptions.IOStreams) *SwitchOptions {
 		Wait:       true,
 		Timeout:    10 * time.Minute,
 		writeFlags: defaultWriteFlags(),
-		Now:        time.Now,
+		Clock:      clock.RealClock{},
 		IOStreams:  streams,
 	}
 }
@@ -208,10 +212,10 @@ func (o *SwitchOptions) Validate() error {
 			return err
 		}
 	}
-	if !o.Apply && (o.Yes || o.BackupDir != "" || o.DryRun != legacy.DryRunNone) {
+	if !o.Apply && (o.Yes || o.BackupDir != "" || o.DryRun != cmdutil.DryRunNone) {
 		return fmt.Errorf("--yes, --backup-dir and --dry-run only make sense with --apply")
 	}
-	if o.DryRun != legacy.DryRunNone && o.BackupDir != "" {
+	if o.DryRun != cmdutil.DryRunNone && o.BackupDir != "" {
 		return fmt.Errorf("--dry-run changes nothing and writes no backup: drop --backup-dir")
 	}
 	if o.Timeout <= 0 {
@@ -265,10 +269,10 @@ func (o *SwitchOptions) Run(ctx context.Context) error {
 	if o.fleet.enabled() {
 		return o.runFleet(ctx)
 	}
-	if o.Apply && o.DryRun == legacy.DryRunNone && !o.Yes && !isTerminal(o.In) {
+	if o.Apply && o.DryRun == cmdutil.DryRunNone && !o.Yes && !isTerminal(o.In) {
 		return usageErrorf("--apply changes the cluster: add --yes to confirm (stdin is not a terminal to ask on)")
 	}
-	if o.Apply && o.DryRun == legacy.DryRunNone {
+	if o.Apply && o.DryRun == cmdutil.DryRunNone {
 		if err := switcher.CheckResume(o.BackupDir, o.options()); err != nil {
 			return usageError(err)
 		}
@@ -341,7 +345,7 @@ func planCounts(plans []*switcher.Plan) string {
 func (o *SwitchOptions) runApply(ctx context.Context, plans []*switcher.Plan) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	now := o.Now().UTC()
+	now := o.Clock.Now().UTC()
 	switchable := 0
 	for _, p := range plans {
 		if p.Switchable() {
@@ -349,7 +353,7 @@ func (o *SwitchOptions) runApply(ctx context.Context, plans []*switcher.Plan) er
 		}
 	}
 	dir := o.BackupDir
-	_, statErr := os.Stat(filepath.Join(dir, legacy.IndexFile))
+	_, statErr := os.Stat(filepath.Join(dir, backup.IndexFile))
 	resuming := dir != "" && statErr == nil
 	if switchable == 0 && !resuming {
 		if len(plans) == 0 {
@@ -362,7 +366,7 @@ func (o *SwitchOptions) runApply(ctx context.Context, plans []*switcher.Plan) er
 			return usageError(err)
 		}
 	}
-	dry := o.DryRun != legacy.DryRunNone
+	dry := o.DryRun != cmdutil.DryRunNone
 	if !o.Yes && !dry && switchable > 0 {
 		for _, p := range plans {
 			writePlan(o.ErrOut, p)
@@ -372,21 +376,21 @@ func (o *SwitchOptions) runApply(ctx context.Context, plans []*switcher.Plan) er
 			return failedErrorf("not confirmed: nothing changed")
 		}
 	}
-	var backup *legacy.Backup
+	var folder *backup.Folder
 	if !dry && (switchable > 0 || resuming) {
 		var err error
-		if backup, err = openBackup(o.ErrOut, dir, "bound-token-switch-", legacy.ModeSwitch, now); err != nil {
+		if folder, err = openBackup(o.ErrOut, dir, "bound-token-switch-", backup.ModeSwitch, now); err != nil {
 			return err
 		}
-		defer backup.Close()
-		dir = backup.Dir
+		defer folder.Close()
+		dir = folder.Dir
 	}
-	var out []legacy.Outcome
+	var out []backup.Outcome
 	var err error
-	if backup != nil || dry {
+	if folder != nil || dry {
 		prog := newLine(o.ErrOut)
-		out, err = switcher.Apply(ctx, o.Client, backup, plans, switcher.ApplyOptions{
-			Options: o.options(), DryRun: o.DryRun, Workers: o.Concurrency, Wait: o.Wait, Timeout: o.Timeout, Progress: prog.show,
+		out, err = switcher.Apply(ctx, o.Client, folder, plans, switcher.ApplyOptions{
+			Options: o.options(), DryRun: o.DryRun, Workers: o.Concurrency, Wait: o.Wait, Timeout: o.Timeout, Progress: prog.show, Clock: o.Clock,
 		})
 		prog.end()
 		if out == nil && err != nil {
@@ -398,17 +402,17 @@ func (o *SwitchOptions) runApply(ctx context.Context, plans []*switcher.Plan) er
 			if p.Verdict == switcher.VerdictRefused {
 				res = switcher.OutRefused
 			}
-			out = append(out, legacy.Outcome{Kind: p.Kind, Namespace: p.Namespace, Name: p.Name, Result: res, Message: strings.Join(p.Reasons, "; ")})
+			out = append(out, backup.Outcome{Kind: p.Kind, Namespace: p.Namespace, Name: p.Name, Result: res, Message: strings.Join(p.Reasons, "; ")})
 		}
 	}
 	counts := map[string]int{}
 	for _, oc := range out {
 		counts[oc.Result]++
 	}
-	if perr := printSwitchOutcomes(o, dir, backup, out, counts); perr != nil {
+	if perr := printSwitchOutcomes(o, dir, folder, out, counts); perr != nil {
 		return perr
 	}
-	o.printUnread(ctx, plans, out, backup)
+	o.printUnread(ctx, plans, out, folder)
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			err = errors.New("interrupted")
@@ -426,8 +430,8 @@ func (o *SwitchOptions) runApply(ctx context.Context, plans []*switcher.Plan) er
 	return nil
 }
 
-func printSwitchOutcomes(o *SwitchOptions, dir string, backup *legacy.Backup, out []legacy.Outcome, counts map[string]int) error {
-	if backup == nil {
+func printSwitchOutcomes(o *SwitchOptions, dir string, folder *backup.Folder, out []backup.Outcome, counts map[string]int) error {
+	if folder == nil {
 		dir = ""
 	}
 	if o.format() == "name" {
@@ -435,11 +439,11 @@ func printSwitchOutcomes(o *SwitchOptions, dir string, backup *legacy.Backup, ou
 			switch it.Result {
 			case switcher.OutSwitched, switcher.OutNotRolled, switcher.OutTimeout:
 				fmt.Fprintf(o.Out, "%s/%s\n", strings.ToLower(it.Kind), it.Name)
-			case legacy.OutWouldChange:
+			case backup.OutWouldChange:
 				// As kubectl marks a dry run's names (k8s.io/kubectl
 				// pkg/cmd/util/helpers.go, PrintFlagsWithDryRunStrategy).
 				mark := "dry run"
-				if o.DryRun == legacy.DryRunServer {
+				if o.DryRun == cmdutil.DryRunServer {
 					mark = "server dry run"
 				}
 				fmt.Fprintf(o.Out, "%s/%s (%s)\n", strings.ToLower(it.Kind), it.Name, mark)
@@ -459,7 +463,7 @@ func printSwitchOutcomes(o *SwitchOptions, dir string, backup *legacy.Backup, ou
 
 // printUnread names the Secrets that the switched workloads read and that
 // nothing reads now, with the migrate command that judges them.
-func (o *SwitchOptions) printUnread(ctx context.Context, plans []*switcher.Plan, out []legacy.Outcome, backup *legacy.Backup) {
+func (o *SwitchOptions) printUnread(ctx context.Context, plans []*switcher.Plan, out []backup.Outcome, folder *backup.Folder) {
 	changed := map[string]bool{}
 	for _, oc := range out {
 		if oc.Result == switcher.OutSwitched {
@@ -489,18 +493,7 @@ func (o *SwitchOptions) printUnread(ctx context.Context, plans []*switcher.Plan,
 			names = append(names, n)
 		}
 		sort.Strings(names)
-		// Replaced pods leave a moment after a rollout is complete;
-		// until they are gone they still count as readers.
-		var unread []string
-		var read map[string]string
-		var err error
-		for deadline := time.Now().Add(30 * time.Second); ; {
-			unread, read, err = switcher.Unread(ctx, o.Client, ns, names)
-			if err != nil || len(read) == 0 || !o.Wait || time.Now().After(deadline) || ctx.Err() != nil {
-				break
-			}
-			time.Sleep(2 * time.Second)
-		}
+		unread, read, err := o.unread(ctx, ns, names)
 		if err != nil {
 			fmt.Fprintf(o.ErrOut, "warning: cannot tell which Secrets of %s nothing reads now: %v\n", ns, err)
 			continue
@@ -513,8 +506,8 @@ func (o *SwitchOptions) printUnread(ctx context.Context, plans []*switcher.Plan,
 		}
 		fmt.Fprintf(o.ErrOut, "Read by nothing now in %s: %s. Judge them with: kubectl bound-token migrate -n %s %s\n", ns, strings.Join(unread, ", "), ns, strings.Join(unread, " "))
 	}
-	if len(nss) > 0 && backup != nil {
-		fmt.Fprintf(o.ErrOut, "If migrate --apply then changes them, undo in this order: kubectl bound-token restore --from MIGRATE-BACKUP, then kubectl bound-token restore --from %s\n", backup.Dir)
+	if len(nss) > 0 && folder != nil {
+		fmt.Fprintf(o.ErrOut, "If migrate --apply then changes them, undo in this order: kubectl bound-token restore --from MIGRATE-BACKUP, then kubectl bound-token restore --from %s\n", folder.Dir)
 	}
 }
 
@@ -562,4 +555,13 @@ func adviseHolds(plans []*switcher.Plan) {
 			}
 		}
 	}
+}
+
+// unread is legacy.Unread; after waited rollouts, asked again while
+// replaced pods are leaving (legacy.UnreadAfterRollout).
+func (o *SwitchOptions) unread(ctx context.Context, ns string, names []string) ([]string, map[string]string, error) {
+	if o.Wait {
+		return legacy.UnreadAfterRollout(ctx, o.Client, o.Clock, ns, names)
+	}
+	return legacy.Unread(ctx, o.Client, ns, names)
 }

@@ -4,14 +4,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/backup"
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes/fake"
-
-	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 )
 
 // switchOn runs switch with args against cs in namespace "app", as main
@@ -104,7 +103,7 @@ func TestSwitchApplyNeedsYesOffATerminal(t *testing.T) {
 // read or anything is asked.
 func TestSwitchResumeWithOtherTokenSettingsIsRefused(t *testing.T) {
 	dir := t.TempDir() + "/b"
-	b, err := legacy.OpenBackup(dir, legacy.ModeSwitch, "2026-01-01")
+	b, err := backup.Open(dir, backup.ModeSwitch, "2026-01-01")
 	if err != nil {
 		t.Fatal(err)
 	}

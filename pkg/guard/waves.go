@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/metadata"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/backup"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 )
 
@@ -110,7 +111,7 @@ type WavesResult struct {
 	// Outcomes is one per Secret: its outcome in the last wave that
 	// changed or judged it (an earlier wave's invalidated is not replaced
 	// by a later wave's already-done), sorted by namespace and name.
-	Outcomes []legacy.Outcome
+	Outcomes []backup.Outcome
 	Counts   map[string]int
 	Info     *legacy.ScanInfo
 	// Stopped says why the run stopped before its last wave; empty when
@@ -129,7 +130,7 @@ func (w *Waves) Run(ctx context.Context) (*WavesResult, error) {
 		w.Poll = time.Second
 	}
 	res := &WavesResult{Counts: map[string]int{}}
-	merged := map[string]legacy.Outcome{}
+	merged := map[string]backup.Outcome{}
 	var watched []key2 // every Secret this run invalidated
 	usesOK := w.Uses != nil
 	readUses := func() *float64 {
@@ -332,8 +333,8 @@ func (w *Waves) note(s string) {
 	}
 }
 
-func flatten(m map[string]legacy.Outcome) ([]legacy.Outcome, map[string]int) {
-	out := make([]legacy.Outcome, 0, len(m))
+func flatten(m map[string]backup.Outcome) ([]backup.Outcome, map[string]int) {
+	out := make([]backup.Outcome, 0, len(m))
 	counts := map[string]int{}
 	for _, o := range m {
 		out = append(out, o)

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	metadatafake "k8s.io/client-go/metadata/fake"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/backup"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 )
 
@@ -79,9 +80,9 @@ func (c *waveCluster) apply(context.Context) (*legacy.ApplyResult, error) {
 		m.Annotations = map[string]string{legacy.AnnotationInvalidatedOn: waveDay, legacy.AnnotationInvalidatedFor: legacy.InvalidatedForCleanUp,
 			legacy.AnnotationLastUsedBefore: "2026-01-01"}
 	})
-	res.Outcomes = append(res.Outcomes, legacy.Outcome{Namespace: "app", Name: name, Result: legacy.OutInvalidated})
+	res.Outcomes = append(res.Outcomes, backup.Outcome{Namespace: "app", Name: name, Result: legacy.OutInvalidated})
 	for _, n := range c.left {
-		res.Outcomes = append(res.Outcomes, legacy.Outcome{Namespace: "app", Name: n, Result: legacy.OutNextWave})
+		res.Outcomes = append(res.Outcomes, backup.Outcome{Namespace: "app", Name: n, Result: legacy.OutNextWave})
 	}
 	for _, o := range res.Outcomes {
 		res.Counts[o.Result]++

@@ -1,6 +1,9 @@
 package legacy
 
-import "github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
+import (
+	"github.com/bound-token/kubectl-bound-token/pkg/backup"
+	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
+)
 
 // ApplyPermissions lists what apply needs, so that a missing one stops it
 // before the first backup rather than after half the Secrets.
@@ -8,7 +11,7 @@ func ApplyPermissions(mode string) []kubeapi.Permission {
 	// get secrets: a resumed run and a write whose answer was lost read
 	// the Secret again (getSecret).
 	p := []kubeapi.Permission{{Verb: "list", Resource: "secrets"}, {Verb: "get", Resource: "secrets"}, {Verb: "list", Resource: "serviceaccounts"}, {Verb: "list", Resource: "pods"}}
-	if mode == ModeDelete {
+	if mode == backup.ModeDelete {
 		return append(p, kubeapi.Permission{Verb: "delete", Resource: "secrets"}, kubeapi.Permission{Verb: "get", Resource: "serviceaccounts"}, kubeapi.Permission{Verb: "patch", Resource: "serviceaccounts"})
 	}
 	return append(p, kubeapi.Permission{Verb: "patch", Resource: "secrets"})

@@ -4,48 +4,29 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
+
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/backup"
 	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
 	"github.com/bound-token/kubectl-bound-token/pkg/retry"
 )
 
-// Modes of apply.
-const (
-	ModeInvalidate = "invalidate"
-	ModeDelete     = "delete"
-	// ModeSwitch heads a backup written by switch: workloads, not Secrets.
-	ModeSwitch = "switch"
-)
-
-// Dry-run values, as kubectl names them.
-const (
-	DryRunNone   = "none"
-	DryRunClient = "client"
-	DryRunServer = "server"
-)
-
-// Outcome results.
+// Results of apply, besides the shared ones (backup.Out*).
 const (
 	OutInvalidated    = "invalidated"
 	OutDeleted        = "deleted"
-	OutWouldChange    = "would-change" // dry run
 	OutAlreadyInvalid = "already-invalid"
 	OutAlreadyDone    = "already-done" // by an earlier run into the same backup
-	OutSkipChanged    = "skipped-changed"
-	OutSkipGone       = "skipped-gone"
-	OutFailed         = "failed"
-	// OutDeletedRefLeft: the Secret is gone (backed up) but its service
-	// account still lists it; running again finishes it.
-	OutDeletedRefLeft = "deleted-reference-left"
 	// OutNextWave: eligible, but beyond ApplyOptions.Limit: left for the
 	// next wave (the next run into the same backup takes it).
 	OutNextWave = "next-wave"
@@ -54,20 +35,18 @@ const (
 	OutRefRemoved = "reference-removed"
 )
 
-// Outcome is what apply did with one Secret.
-type Outcome struct {
-	// Kind is empty for Secrets.
-	Kind      string `json:"kind,omitempty"`
-	Namespace string `json:"namespace"`
-	Name      string `json:"name"`
-	Result    string `json:"result"`
-	Message   string `json:"message,omitempty"`
-}
+// Results recorded by backup.OpDone.
+const (
+	ResultInvalidated = "invalidated"
+	ResultDeleted     = "deleted"     // the Secret is gone; the SA reference may remain
+	ResultRefRemoved  = "ref-removed" // the SA no longer lists the Secret
+)
 
-// Failed reports whether the outcome should make the command fail.
-func (o Outcome) Failed() bool {
-	return o.Result == OutFailed || o.Result == OutSkipChanged || o.Result == OutDeletedRefLeft
-}
+// Kinds of the objects migrate backs up.
+const (
+	KindSecret         = "Secret"
+	KindServiceAccount = "ServiceAccount"
+)
 
 // ApplyOptions say what apply does.
 type ApplyOptions struct {
@@ -84,7 +63,7 @@ type ApplyOptions struct {
 	// invalidated for clean-up (LabelGuardUntil); 0 means
 	// DefaultGuardDays.
 	GuardDays int
-	DryRun    string
+	DryRun    cmdutil.DryRunStrategy
 	// Include names verdicts besides the mode's own that may be changed.
 	Include Include
 	Workers int
@@ -98,12 +77,12 @@ type ApplyOptions struct {
 	// it to change the Secret in that window.
 	AfterBackup func(ns, name string)
 	// Done is called after each Secret, from one goroutine at a time.
-	Done func(Outcome)
+	Done func(backup.Outcome)
 }
 
 // ApplyResult lists every outcome, sorted by namespace and name.
 type ApplyResult struct {
-	Outcomes []Outcome
+	Outcomes []backup.Outcome
 	Counts   map[string]int
 	// Info is what the verdicts rested on; nil when the scan did not start.
 	Info *ScanInfo
@@ -111,7 +90,7 @@ type ApplyResult struct {
 
 type applier struct {
 	client kubernetes.Interface
-	backup *Backup
+	backup *backup.Folder
 	opts   ApplyOptions
 
 	saMu   sync.Mutex
@@ -129,36 +108,33 @@ type saBackup struct {
 // each ServiceAccount whose list changes) is saved to backup, read back and
 // checked before it is touched; with backup nil only a dry run is allowed.
 // A backup that holds an earlier, interrupted run is finished first.
-func Apply(ctx context.Context, client kubernetes.Interface, backup *Backup, scan ScanOptions, opts ApplyOptions) (*ApplyResult, error) {
-	if opts.Mode != ModeInvalidate && opts.Mode != ModeDelete {
+func Apply(ctx context.Context, client kubernetes.Interface, folder *backup.Folder, scan ScanOptions, opts ApplyOptions) (*ApplyResult, error) {
+	if opts.Mode != backup.ModeInvalidate && opts.Mode != backup.ModeDelete {
 		return nil, fmt.Errorf("unknown mode %q: use invalidate or delete", opts.Mode)
 	}
-	if opts.DryRun == "" {
-		opts.DryRun = DryRunNone
-	}
-	if backup == nil && opts.DryRun == DryRunNone {
+	if folder == nil && opts.DryRun == cmdutil.DryRunNone {
 		return nil, fmt.Errorf("no backup, no change: apply needs a backup folder")
 	}
 	if opts.Workers < 1 {
 		opts.Workers = 1
 	}
-	if opts.Mode == ModeInvalidate {
+	if opts.Mode == backup.ModeInvalidate {
 		if opts.GuardDays == 0 && !opts.Revoke {
 			opts.GuardDays = DefaultGuardDays
 		}
 		if err := opts.checkInvalidation(); err != nil {
 			return nil, err
 		}
-		if backup != nil {
-			if err := checkPurpose(backup, opts); err != nil {
+		if folder != nil {
+			if err := checkPurpose(folder, opts); err != nil {
 				return nil, err
 			}
 		}
 	}
-	a := &applier{client: client, backup: backup, opts: opts, saOnce: map[string]*saBackup{}}
+	a := &applier{client: client, backup: folder, opts: opts, saOnce: map[string]*saBackup{}}
 	res := &ApplyResult{Counts: map[string]int{}}
 	var mu sync.Mutex
-	record := func(o Outcome) {
+	record := func(o backup.Outcome) {
 		mu.Lock()
 		defer mu.Unlock()
 		res.Outcomes = append(res.Outcomes, o)
@@ -169,8 +145,8 @@ func Apply(ctx context.Context, client kubernetes.Interface, backup *Backup, sca
 	}
 	// Pending finishes come first and are never held back: they are an
 	// interrupted run's, not a new change.
-	if backup != nil {
-		for _, r := range backup.Pending() {
+	if folder != nil {
+		for _, r := range folder.Unfinished(KindSecret, ResultInvalidated, ResultRefRemoved) {
 			if o, ok := a.finishGone(ctx, r); ok {
 				record(o)
 			}
@@ -236,19 +212,9 @@ func Apply(ctx context.Context, client kubernetes.Interface, backup *Backup, sca
 	close(found)
 	<-backed
 	wg.Wait()
-	sortOutcomes(res.Outcomes)
+	backup.SortOutcomes(res.Outcomes)
 	res.Info = info
 	return res, err
-}
-
-// sortOutcomes orders by namespace and name, as kubectl lists objects.
-func sortOutcomes(out []Outcome) {
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].Namespace != out[j].Namespace {
-			return out[i].Namespace < out[j].Namespace
-		}
-		return out[i].Name < out[j].Name
-	})
 }
 
 // getSecret reads one Secret, repeated on transient errors.
@@ -259,42 +225,42 @@ func getSecret(ctx context.Context, client kubernetes.Interface, ns, name string
 }
 
 func (a *applier) dryRun() []string {
-	if a.opts.DryRun == DryRunServer {
+	if a.opts.DryRun == cmdutil.DryRunServer {
 		return []string{metav1.DryRunAll}
 	}
 	return nil
 }
 
-func outcome(f *Finding, result, format string, args ...any) Outcome {
-	return Outcome{Namespace: f.Namespace, Name: f.Name, Result: result, Message: fmt.Sprintf(format, args...)}
+func outcome(f *Finding, result, format string, args ...any) backup.Outcome {
+	return backup.Outcome{Namespace: f.Namespace, Name: f.Name, Result: result, Message: fmt.Sprintf(format, args...)}
 }
 
 const batchSize = 64
 
 // prepare settles what needs no change and reports done; the rest goes on
 // to backup and change.
-func (a *applier) prepare(f *Finding) (Outcome, bool) {
-	var entry *Entry
+func (a *applier) prepare(f *Finding) (backup.Outcome, bool) {
+	var entry *backup.Entry
 	if a.backup != nil {
 		entry = a.backup.Entry(KindSecret, f.Namespace, f.Name)
 		if entry != nil && (entry.Results[ResultInvalidated] || entry.Results[ResultRefRemoved]) {
 			return outcome(f, OutAlreadyDone, "done by an earlier run recorded in this backup"), true
 		}
 	}
-	if a.opts.Mode == ModeInvalidate && f.InvalidSince != "" {
+	if a.opts.Mode == backup.ModeInvalidate && f.InvalidSince != "" {
 		// A leaked token must not be restored when presented: a
 		// revocation takes the guard off one invalidated for clean-up.
 		if f.Unguards(a.opts.Mode, a.opts.Revoke) {
-			if a.opts.DryRun == DryRunClient {
-				return outcome(f, OutWouldChange, "would remove its guard: invalid for revocation (client dry run)"), true
+			if a.opts.DryRun == cmdutil.DryRunClient {
+				return outcome(f, backup.OutWouldChange, "would remove its guard: invalid for revocation (client dry run)"), true
 			}
-			return Outcome{}, false
+			return backup.Outcome{}, false
 		}
 		// A run killed after its patch but before its record left exactly
 		// this: our marks on an otherwise unchanged Secret.
 		if entry != nil && entry.Backup != nil && a.onlyOurLabel(entry.Backup, f.Secret) {
-			if err := a.backup.Note(Record{Op: OpDone, Kind: KindSecret, Namespace: f.Namespace, Name: f.Name, Result: ResultInvalidated}); err != nil {
-				return outcome(f, OutFailed, "%v", err), true
+			if err := a.backup.Note(backup.Record{Op: backup.OpDone, Kind: KindSecret, Namespace: f.Namespace, Name: f.Name, Result: ResultInvalidated}); err != nil {
+				return outcome(f, backup.OutFailed, "%v", err), true
 			}
 			return outcome(f, OutInvalidated, "invalidated (finished an interrupted run)"), true
 		}
@@ -304,16 +270,16 @@ func (a *applier) prepare(f *Finding) (Outcome, bool) {
 	if result, why := f.Eligible(a.opts.Mode, a.opts.Include); result != "" {
 		return outcome(f, result, "%s", why), true
 	}
-	if a.opts.DryRun == DryRunClient {
-		return outcome(f, OutWouldChange, "would %s (client dry run)", a.opts.Mode), true
+	if a.opts.DryRun == cmdutil.DryRunClient {
+		return outcome(f, backup.OutWouldChange, "would %s (client dry run)", a.opts.Mode), true
 	}
-	return Outcome{}, false
+	return backup.Outcome{}, false
 }
 
 // backupBatch backs up every Secret of the batch (and, for delete, the
 // ServiceAccounts whose lists change) and returns those that may change;
 // the others are recorded as failed and left alone.
-func (a *applier) backupBatch(ctx context.Context, batch []*Finding, record func(Outcome)) []*Finding {
+func (a *applier) backupBatch(ctx context.Context, batch []*Finding, record func(backup.Outcome)) []*Finding {
 	if a.backup == nil || len(batch) == 0 {
 		return append([]*Finding(nil), batch...)
 	}
@@ -323,8 +289,8 @@ func (a *applier) backupBatch(ctx context.Context, batch []*Finding, record func
 		e := a.backup.Entry(KindSecret, f.Namespace, f.Name)
 		if e != nil && e.Backup != nil && e.Backup.UID == string(sec.UID) && e.Backup.ResourceVersion == sec.ResourceVersion {
 			// Backed up by an interrupted run and unchanged since.
-			if err := verifyFile(a.backup.Dir, e.Backup); err != nil {
-				record(outcome(f, OutFailed, "earlier backup of it fails its check, left alone: %v", err))
+			if err := a.backup.Verify(e.Backup); err != nil {
+				record(outcome(f, backup.OutFailed, "earlier backup of it fails its check, left alone: %v", err))
 				continue
 			}
 			ok = append(ok, f)
@@ -332,26 +298,26 @@ func (a *applier) backupBatch(ctx context.Context, batch []*Finding, record func
 		}
 		save = append(save, f)
 	}
-	objs := make([]any, len(save))
+	objs := make([]runtime.Object, len(save))
 	for i, f := range save {
 		objs[i] = f.Secret
 	}
 	_, errs := a.backup.SaveBatch(objs)
 	for i, f := range save {
 		if errs[i] != nil {
-			record(outcome(f, OutFailed, "%v; left alone", errs[i]))
+			record(outcome(f, backup.OutFailed, "%v; left alone", errs[i]))
 			continue
 		}
 		ok = append(ok, f)
 	}
-	if a.opts.Mode != ModeDelete {
+	if a.opts.Mode != backup.ModeDelete {
 		return ok
 	}
 	kept := ok[:0]
 	for _, f := range ok {
 		if f.AutoGenerated {
 			if err := a.saveServiceAccount(ctx, f.Namespace, f.ServiceAccount); err != nil {
-				record(outcome(f, OutFailed, "%v; left alone", err))
+				record(outcome(f, backup.OutFailed, "%v; left alone", err))
 				continue
 			}
 		}
@@ -362,7 +328,7 @@ func (a *applier) backupBatch(ctx context.Context, batch []*Finding, record func
 
 // change invalidates or deletes one backed-up Secret, with the backed-up
 // uid and resourceVersion as preconditions.
-func (a *applier) change(ctx context.Context, f *Finding) Outcome {
+func (a *applier) change(ctx context.Context, f *Finding) backup.Outcome {
 	rv, uid := f.Secret.ResourceVersion, f.Secret.UID
 	if a.opts.AfterBackup != nil {
 		a.opts.AfterBackup(f.Namespace, f.Name)
@@ -370,7 +336,7 @@ func (a *applier) change(ctx context.Context, f *Finding) Outcome {
 	var err error
 	var tries int
 	switch a.opts.Mode {
-	case ModeInvalidate:
+	case backup.ModeInvalidate:
 		patch := a.opts.invalidation(f.Secret)
 		if f.InvalidSince != "" {
 			patch = revocation(f.Secret)
@@ -379,7 +345,7 @@ func (a *applier) change(ctx context.Context, f *Finding) Outcome {
 			_, err := a.client.CoreV1().Secrets(f.Namespace).Patch(ctx, f.Name, types.MergePatchType, patch, metav1.PatchOptions{DryRun: a.dryRun()})
 			return err
 		})
-	case ModeDelete:
+	case backup.ModeDelete:
 		tries, err = callRetried(ctx, func(ctx context.Context) error {
 			return a.client.CoreV1().Secrets(f.Namespace).Delete(ctx, f.Name, metav1.DeleteOptions{
 				Preconditions: &metav1.Preconditions{UID: &uid, ResourceVersion: &rv},
@@ -395,37 +361,37 @@ func (a *applier) change(ctx context.Context, f *Finding) Outcome {
 			return o
 		}
 		// An earlier attempt went through; its answer was lost.
-	case apierrors.IsNotFound(err) && a.opts.Mode == ModeDelete && a.opts.DryRun == DryRunNone:
+	case apierrors.IsNotFound(err) && a.opts.Mode == backup.ModeDelete && a.opts.DryRun == cmdutil.DryRunNone:
 		// Gone, as intended, and backed up: by a retried attempt of ours
 		// or by someone else, the end state is the same.
 	case apierrors.IsNotFound(err):
-		return outcome(f, OutSkipGone, "deleted by someone else after it was listed")
-	case retry.MayHaveApplied(tries, err) && a.opts.DryRun == DryRunNone:
+		return outcome(f, backup.OutSkipGone, "deleted by someone else after it was listed")
+	case retry.MayHaveApplied(tries, err) && a.opts.DryRun == cmdutil.DryRunNone:
 		var cur *corev1.Secret
 		if cur, lookErr = getSecret(ctx, a.client, f.Namespace, f.Name); a.ours(f, cur, lookErr) {
 			break // an earlier try went through; its answer was lost
 		}
 		fallthrough
 	default:
-		return outcome(f, OutFailed, "%s: %v%s", a.opts.Mode, kubeapi.DescribeAPIError(err, verbOf(a.opts.Mode), "secrets", f.Namespace), unsure(lookErr))
+		return outcome(f, backup.OutFailed, "%s: %v%s", a.opts.Mode, kubeapi.DescribeAPIError(err, verbOf(a.opts.Mode), "secrets", f.Namespace), unsure(lookErr))
 	}
-	if a.opts.DryRun == DryRunServer {
-		return outcome(f, OutWouldChange, "would %s (server dry run accepted)", a.opts.Mode)
+	if a.opts.DryRun == cmdutil.DryRunServer {
+		return outcome(f, backup.OutWouldChange, "would %s (server dry run accepted)", a.opts.Mode)
 	}
-	if a.opts.Mode == ModeInvalidate {
-		if err := a.backup.Note(Record{Op: OpDone, Kind: KindSecret, Namespace: f.Namespace, Name: f.Name, Result: ResultInvalidated}); err != nil {
-			return outcome(f, OutFailed, "invalidated, but %v", err)
+	if a.opts.Mode == backup.ModeInvalidate {
+		if err := a.backup.Note(backup.Record{Op: backup.OpDone, Kind: KindSecret, Namespace: f.Namespace, Name: f.Name, Result: ResultInvalidated}); err != nil {
+			return outcome(f, backup.OutFailed, "invalidated, but %v", err)
 		}
 		return outcome(f, OutInvalidated, "%s", a.invalidatedMessage(f))
 	}
-	if err := a.backup.Note(Record{Op: OpDone, Kind: KindSecret, Namespace: f.Namespace, Name: f.Name, Result: ResultDeleted}); err != nil {
-		return outcome(f, OutFailed, "deleted, but %v", err)
+	if err := a.backup.Note(backup.Record{Op: backup.OpDone, Kind: KindSecret, Namespace: f.Namespace, Name: f.Name, Result: ResultDeleted}); err != nil {
+		return outcome(f, backup.OutFailed, "deleted, but %v", err)
 	}
 	return a.dropRef(ctx, f.Namespace, f.Name, f.ServiceAccount, f.AutoGenerated)
 }
 
 func verbOf(mode string) string {
-	if mode == ModeDelete {
+	if mode == backup.ModeDelete {
 		return "delete"
 	}
 	return "patch"
@@ -434,20 +400,20 @@ func verbOf(mode string) string {
 // changed explains a precondition failure: the Secret is no longer the one
 // that was backed up, so it is left alone. After a retry the failure may be
 // the trace of our own write; ours reports that case.
-func (a *applier) changed(ctx context.Context, f *Finding, rv string, retried bool) (o Outcome, ours bool) {
+func (a *applier) changed(ctx context.Context, f *Finding, rv string, retried bool) (o backup.Outcome, ours bool) {
 	cur, err := getSecret(ctx, a.client, f.Namespace, f.Name)
 	if retried && a.ours(f, cur, err) {
-		return Outcome{}, true
+		return backup.Outcome{}, true
 	}
 	switch {
 	case apierrors.IsNotFound(err):
-		return outcome(f, OutSkipGone, "deleted by someone else after its backup"), false
+		return outcome(f, backup.OutSkipGone, "deleted by someone else after its backup"), false
 	case err != nil:
-		return outcome(f, OutSkipChanged, "changed after its backup (resourceVersion %s); left alone", rv), false
+		return outcome(f, backup.OutSkipChanged, "changed after its backup (resourceVersion %s); left alone", rv), false
 	case string(cur.UID) != f.UID:
-		return outcome(f, OutSkipChanged, "replaced by another Secret of that name after its backup; left alone"), false
+		return outcome(f, backup.OutSkipChanged, "replaced by another Secret of that name after its backup; left alone"), false
 	}
-	return outcome(f, OutSkipChanged, "changed after its backup (resourceVersion %s, now %s); left alone, run again to back it up anew", rv, cur.ResourceVersion), false
+	return outcome(f, backup.OutSkipChanged, "changed after its backup (resourceVersion %s, now %s); left alone, run again to back it up anew", rv, cur.ResourceVersion), false
 }
 
 // ours judges a read of the Secret (cur, err) made after a retried write
@@ -456,13 +422,13 @@ func (a *applier) ours(f *Finding, cur *corev1.Secret, err error) bool {
 	switch {
 	case apierrors.IsNotFound(err):
 		// Gone, as intended, and backed up.
-		return a.opts.Mode == ModeDelete
+		return a.opts.Mode == backup.ModeDelete
 	case err != nil || string(cur.UID) != f.UID:
 		return false
-	case a.opts.Mode == ModeInvalidate && f.InvalidSince != "":
+	case a.opts.Mode == backup.ModeInvalidate && f.InvalidSince != "":
 		// A revocation of a guarded Secret: its guard is gone.
 		return !guarded(cur) && cur.Annotations[AnnotationInvalidatedFor] == InvalidatedForRevocation
-	case a.opts.Mode == ModeInvalidate && a.backup != nil:
+	case a.opts.Mode == backup.ModeInvalidate && a.backup != nil:
 		e := a.backup.Entry(KindSecret, f.Namespace, f.Name)
 		return e != nil && e.Backup != nil && a.onlyOurLabel(e.Backup, cur)
 	}
@@ -495,8 +461,8 @@ func unsure(lookErr error) string {
 
 // onlyOurLabel reports whether cur is the backed-up Secret plus what our
 // invalidation writes: the trace of a patch whose record was lost.
-func (a *applier) onlyOurLabel(r *Record, cur *corev1.Secret) bool {
-	data, err := readBackup(a.backup.Dir, r)
+func (a *applier) onlyOurLabel(r *backup.Record, cur *corev1.Secret) bool {
+	data, err := a.backup.Read(r)
 	if err != nil {
 		return false
 	}
@@ -537,7 +503,7 @@ func (a *applier) saveServiceAccount(ctx context.Context, ns, name string) error
 // dropRef removes the deleted Secret from its SA's list. The strategic
 // merge delete directive names the entry, so concurrent removals for one
 // SA neither conflict nor clobber each other.
-func (a *applier) dropRef(ctx context.Context, ns, secret, sa string, listed bool) Outcome {
+func (a *applier) dropRef(ctx context.Context, ns, secret, sa string, listed bool) backup.Outcome {
 	f := &Finding{Namespace: ns, Name: secret}
 	if listed && sa != "" {
 		patch, _ := json.Marshal(map[string]any{"secrets": []map[string]string{{"$patch": "delete", "name": secret}}})
@@ -546,11 +512,11 @@ func (a *applier) dropRef(ctx context.Context, ns, secret, sa string, listed boo
 			return err
 		})
 		if err != nil && !apierrors.IsNotFound(err) {
-			return outcome(f, OutDeletedRefLeft, "deleted, but removing it from service account %s failed: %v; run again to finish", sa, kubeapi.DescribeAPIError(err, "patch", "serviceaccounts", ns))
+			return outcome(f, backup.OutDeletedRefLeft, "deleted, but removing it from service account %s failed: %v; run again to finish", sa, kubeapi.DescribeAPIError(err, "patch", "serviceaccounts", ns))
 		}
 	}
-	if err := a.backup.Note(Record{Op: OpDone, Kind: KindSecret, Namespace: ns, Name: secret, Result: ResultRefRemoved}); err != nil {
-		return outcome(f, OutFailed, "deleted, but %v", err)
+	if err := a.backup.Note(backup.Record{Op: backup.OpDone, Kind: KindSecret, Namespace: ns, Name: secret, Result: ResultRefRemoved}); err != nil {
+		return outcome(f, backup.OutFailed, "deleted, but %v", err)
 	}
 	return outcome(f, OutDeleted, "")
 }
@@ -558,18 +524,18 @@ func (a *applier) dropRef(ctx context.Context, ns, secret, sa string, listed boo
 // finishGone completes a Secret that an interrupted run backed up and that
 // no longer exists. It reports false when the Secret still exists: the scan
 // takes care of it.
-func (a *applier) finishGone(ctx context.Context, r Record) (Outcome, bool) {
+func (a *applier) finishGone(ctx context.Context, r backup.Record) (backup.Outcome, bool) {
 	f := &Finding{Namespace: r.Namespace, Name: r.Name}
 	_, err := getSecret(ctx, a.client, r.Namespace, r.Name)
 	switch {
 	case err == nil:
-		return Outcome{}, false
+		return backup.Outcome{}, false
 	case !apierrors.IsNotFound(err):
-		return outcome(f, OutFailed, "cannot check it: %v", err), true
-	case a.opts.Mode == ModeInvalidate:
-		return outcome(f, OutSkipGone, "deleted by someone else after its backup; restore can bring it back"), true
-	case a.opts.DryRun != DryRunNone:
-		return outcome(f, OutWouldChange, "would finish removing it from its service account"), true
+		return outcome(f, backup.OutFailed, "cannot check it: %v", err), true
+	case a.opts.Mode == backup.ModeInvalidate:
+		return outcome(f, backup.OutSkipGone, "deleted by someone else after its backup; restore can bring it back"), true
+	case a.opts.DryRun != cmdutil.DryRunNone:
+		return outcome(f, backup.OutWouldChange, "would finish removing it from its service account"), true
 	}
 	e := a.backup.Entry(KindSecret, r.Namespace, r.Name)
 	// An earlier run that recorded the deletion also reported it (as
@@ -577,17 +543,17 @@ func (a *applier) finishGone(ctx context.Context, r Record) (Outcome, bool) {
 	// count one Secret twice.
 	deletedBefore := e.Results[ResultDeleted]
 	if !deletedBefore {
-		if err := a.backup.Note(Record{Op: OpDone, Kind: KindSecret, Namespace: r.Namespace, Name: r.Name, Result: ResultDeleted}); err != nil {
-			return outcome(f, OutFailed, "%v", err), true
+		if err := a.backup.Note(backup.Record{Op: backup.OpDone, Kind: KindSecret, Namespace: r.Namespace, Name: r.Name, Result: ResultDeleted}); err != nil {
+			return outcome(f, backup.OutFailed, "%v", err), true
 		}
 	}
-	data, err := readBackup(a.backup.Dir, &r)
+	data, err := a.backup.Read(&r)
 	if err != nil {
-		return outcome(f, OutFailed, "backup check failed: %v", err), true
+		return outcome(f, backup.OutFailed, "backup check failed: %v", err), true
 	}
 	s, err := decodeSecret(data)
 	if err != nil {
-		return outcome(f, OutFailed, "%v", err), true
+		return outcome(f, backup.OutFailed, "%v", err), true
 	}
 	sa := s.Annotations[corev1.ServiceAccountNameKey]
 	listed := a.backup.Entry(KindServiceAccount, r.Namespace, sa) != nil
@@ -597,8 +563,8 @@ func (a *applier) finishGone(ctx context.Context, r Record) (Outcome, bool) {
 		o.Result, o.Message = OutRefRemoved, "deleted by an earlier run; now removed from its service account"
 	case o.Result == OutDeleted:
 		o.Message = "deleted (finished an interrupted run)"
-	case o.Result == OutDeletedRefLeft && deletedBefore:
-		o.Result = OutFailed
+	case o.Result == backup.OutDeletedRefLeft && deletedBefore:
+		o.Result = backup.OutFailed
 		o.Message = strings.Replace(o.Message, "deleted, but", "deleted by an earlier run, but", 1)
 	}
 	return o, true

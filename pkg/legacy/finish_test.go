@@ -6,11 +6,13 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/backup"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
 	ktesting "k8s.io/client-go/testing"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 )
 
 // A Secret deleted by an earlier run into the same backup, whose service
@@ -26,13 +28,13 @@ func TestFinishGoneReportsADeletionOnce(t *testing.T) {
 	}{
 		{"deletion recorded: only the reference is new", true, false, OutRefRemoved},
 		{"deletion not recorded: this run reports it", false, false, OutDeleted},
-		{"deletion recorded, reference still left", true, true, OutFailed},
-		{"deletion not recorded, reference left", false, true, OutDeletedRefLeft},
+		{"deletion recorded, reference still left", true, true, backup.OutFailed},
+		{"deletion not recorded, reference left", false, true, backup.OutDeletedRefLeft},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "sa", ResourceVersion: "3"},
 				Secrets: []corev1.ObjectReference{{Name: "s"}, {Name: "other"}}}
-			b, err := OpenBackup(filepath.Join(t.TempDir(), "b"), ModeDelete, "2026-11-23")
+			b, err := backup.Open(filepath.Join(t.TempDir(), "b"), backup.ModeDelete, "2026-11-23")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -45,7 +47,7 @@ func TestFinishGoneReportsADeletionOnce(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tc.deletedBefore {
-				if err := b.Commit(Record{Op: OpDone, Kind: KindSecret, Namespace: "ns", Name: "s", Result: ResultDeleted}); err != nil {
+				if err := b.Commit(backup.Record{Op: backup.OpDone, Kind: KindSecret, Namespace: "ns", Name: "s", Result: ResultDeleted}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -55,7 +57,7 @@ func TestFinishGoneReportsADeletionOnce(t *testing.T) {
 					return true, nil, errors.New("connection reset by peer")
 				})
 			}
-			a := &applier{client: client, backup: b, opts: ApplyOptions{Mode: ModeDelete, DryRun: DryRunNone}, saOnce: map[string]*saBackup{}}
+			a := &applier{client: client, backup: b, opts: ApplyOptions{Mode: backup.ModeDelete, DryRun: cmdutil.DryRunNone}, saOnce: map[string]*saBackup{}}
 			o, ok := a.finishGone(context.Background(), *r)
 			if !ok || o.Result != tc.want {
 				t.Fatalf("got %v %+v, want result %s", ok, o, tc.want)

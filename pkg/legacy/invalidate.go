@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"time"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/backup"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -112,7 +113,7 @@ func guarded(s *corev1.Secret) bool {
 // invalidation for clean-up, whatever the verdict (a leaked token must
 // not be restored when presented).
 func (f *Finding) Unguards(mode string, revoke bool) bool {
-	return mode == ModeInvalidate && revoke && f.InvalidSince != "" && f.Secret != nil && guarded(f.Secret)
+	return mode == backup.ModeInvalidate && revoke && f.InvalidSince != "" && f.Secret != nil && guarded(f.Secret)
 }
 
 // revocation is the merge patch that turns an invalidation for clean-up
@@ -176,7 +177,7 @@ func mapsEqual(a, b map[string]string) bool {
 	return reflect.DeepEqual(a, b)
 }
 
-// Settings keys an invalidation records in its backup folder (OpSettings).
+// Settings keys an invalidation records in its backup folder (backup.OpSettings).
 const (
 	settingPurpose   = "invalidated-for"
 	settingGuardDays = "guard-days"
@@ -214,7 +215,7 @@ func (e *PurposeError) Error() string {
 // checkPurpose records this run's purpose in the folder, or compares it
 // with the one an earlier run recorded there. A folder written before
 // purposes were recorded takes this run's.
-func checkPurpose(b *Backup, o ApplyOptions) error {
+func checkPurpose(b *backup.Folder, o ApplyOptions) error {
 	want := o.settings()
 	got, err := b.Settle(want)
 	if err != nil {

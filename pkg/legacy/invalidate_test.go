@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/backup"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -40,8 +41,8 @@ func str(s string) *string { return &s }
 // (today, tomorrow, later), and starts a new cycle over a guard's marks.
 func TestInvalidationPatch(t *testing.T) {
 	today := "2026-12-01"
-	clean := ApplyOptions{Mode: ModeInvalidate, Date: today, GuardDays: 90}
-	revoke := ApplyOptions{Mode: ModeInvalidate, Date: today, Revoke: true}
+	clean := ApplyOptions{Mode: backup.ModeInvalidate, Date: today, GuardDays: 90}
+	revoke := ApplyOptions{Mode: backup.ModeInvalidate, Date: today, Revoke: true}
 	for _, tc := range []struct {
 		name     string
 		opts     ApplyOptions
@@ -156,12 +157,12 @@ func TestApplyMarksAndRestoreRemovesThem(t *testing.T) {
 		return false, nil, nil
 	})
 	dir := filepath.Join(t.TempDir(), "b")
-	b, err := OpenBackup(dir, ModeInvalidate, today)
+	b, err := backup.Open(dir, backup.ModeInvalidate, today)
 	if err != nil {
 		t.Fatal(err)
 	}
 	res, err := Apply(ctx, cs, b, ScanOptions{Namespace: "app", Now: now},
-		ApplyOptions{Mode: ModeInvalidate, Date: today, GuardDays: 30, Include: Include{Used: true}})
+		ApplyOptions{Mode: backup.ModeInvalidate, Date: today, GuardDays: 30, Include: Include{Used: true}})
 	b.Close()
 	if err != nil || len(res.Outcomes) != 1 || res.Outcomes[0].Result != OutInvalidated {
 		t.Fatalf("apply: %v %+v", err, res)
@@ -208,7 +209,7 @@ func TestApplyMarksAndRestoreRemovesThem(t *testing.T) {
 	}
 
 	// Restore: back to the backup, last-used put back, no mark left.
-	r, err := OpenRestore(dir, nil)
+	r, err := inspectRestore(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +221,7 @@ func TestApplyMarksAndRestoreRemovesThem(t *testing.T) {
 	if !reflect.DeepEqual(back.Labels, orig.Labels) || !reflect.DeepEqual(back.Annotations, orig.Annotations) {
 		t.Errorf("restored labels %v annotations %v, want the backup's %v %v", back.Labels, back.Annotations, orig.Labels, orig.Annotations)
 	}
-	if out := Restore(ctx, cs, r, RestoreOptions{}); out[0].Result != OutUnchanged {
+	if out := Restore(ctx, cs, r, RestoreOptions{}); out[0].Result != backup.OutUnchanged {
 		t.Errorf("second restore: %+v", out)
 	}
 }
@@ -233,11 +234,11 @@ func TestRevokeTakesTheGuardOff(t *testing.T) {
 	cs, _ := applyFixture(dayAgo(200))
 	day := dayAgo(10)
 	first := filepath.Join(t.TempDir(), "first")
-	b, err := OpenBackup(first, ModeInvalidate, day)
+	b, err := backup.Open(first, backup.ModeInvalidate, day)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Apply(ctx, cs, b, ScanOptions{Namespace: "app", Now: daysAgo(10)}, ApplyOptions{Mode: ModeInvalidate, Date: day, GuardDays: 90}); err != nil {
+	if _, err := Apply(ctx, cs, b, ScanOptions{Namespace: "app", Now: daysAgo(10)}, ApplyOptions{Mode: backup.ModeInvalidate, Date: day, GuardDays: 90}); err != nil {
 		t.Fatal(err)
 	}
 	b.Close()
@@ -247,11 +248,11 @@ func TestRevokeTakesTheGuardOff(t *testing.T) {
 
 	// Now its token leaked.
 	second := filepath.Join(t.TempDir(), "second")
-	b, err = OpenBackup(second, ModeInvalidate, dayOf(now))
+	b, err = backup.Open(second, backup.ModeInvalidate, dayOf(now))
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Apply(ctx, cs, b, ScanOptions{Namespace: "app", Now: now}, ApplyOptions{Mode: ModeInvalidate, Date: dayOf(now), Revoke: true})
+	res, err := Apply(ctx, cs, b, ScanOptions{Namespace: "app", Now: now}, ApplyOptions{Mode: backup.ModeInvalidate, Date: dayOf(now), Revoke: true})
 	b.Close()
 	if err != nil || res.Outcomes[0].Result != OutInvalidated || !strings.Contains(res.Outcomes[0].Message, "guard removed") {
 		t.Fatalf("revoke: %v %+v", err, res.Outcomes)
@@ -261,12 +262,12 @@ func TestRevokeTakesTheGuardOff(t *testing.T) {
 		t.Errorf("after --revoke: labels %v annotations %v", cur.Labels, cur.Annotations)
 	}
 	// The same folder cannot be finished as a clean-up.
-	b, err = OpenBackup(second, ModeInvalidate, dayOf(now))
+	b, err = backup.Open(second, backup.ModeInvalidate, dayOf(now))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var pe *PurposeError
-	if _, err := Apply(ctx, cs, b, ScanOptions{Namespace: "app", Now: now}, ApplyOptions{Mode: ModeInvalidate, Date: dayOf(now), GuardDays: 90}); !errors.As(err, &pe) || strings.Contains(err.Error(), "--") {
+	if _, err := Apply(ctx, cs, b, ScanOptions{Namespace: "app", Now: now}, ApplyOptions{Mode: backup.ModeInvalidate, Date: dayOf(now), GuardDays: 90}); !errors.As(err, &pe) || strings.Contains(err.Error(), "--") {
 		t.Errorf("clean-up into a revocation's folder: %v", err)
 	}
 	b.Close()
@@ -274,7 +275,7 @@ func TestRevokeTakesTheGuardOff(t *testing.T) {
 	// Restoring the revocation's backup (taken while guarded) does not
 	// put the guard back; the marks of the first invalidation are
 	// as backed up.
-	r, err := OpenRestore(second, nil)
+	r, err := inspectRestore(second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,4 +332,14 @@ func TestRestoreMarks(t *testing.T) {
 			}
 		})
 	}
+}
+
+// inspectRestore opens a whole backup folder for a restore, as the
+// restore command does.
+func inspectRestore(dir string) (*Restorable, error) {
+	f, err := backup.Inspect(dir)
+	if err != nil {
+		return nil, err
+	}
+	return OpenRestore(f, nil)
 }

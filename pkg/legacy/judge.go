@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/bound-token/kubectl-bound-token/pkg/backup"
 )
 
 const day = 24 * time.Hour
@@ -372,7 +374,7 @@ func (f *Finding) Eligible(mode string, inc Include) (string, string) {
 		return OutSkipUnknown, "readers unknown: " + f.readersUnknown
 	}
 	want := VerdictInvalidate
-	if mode == ModeDelete {
+	if mode == backup.ModeDelete {
 		want = VerdictDelete
 		// Deletion only ever follows invalidation: a valid token is
 		// invalidated first, which restore undoes by removing a label.
@@ -401,7 +403,7 @@ func (f *Finding) Eligible(mode string, inc Include) (string, string) {
 			return "", ""
 		}
 		return OutSkipUnknown, f.useReason()
-	case mode == ModeInvalidate && u == VerdictUsed, mode == ModeDelete && u == VerdictInUseFailing:
+	case mode == backup.ModeInvalidate && u == VerdictUsed, mode == backup.ModeDelete && u == VerdictInUseFailing:
 		if inc.Used {
 			return "", ""
 		}

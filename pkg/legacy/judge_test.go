@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/backup"
+	"github.com/bound-token/kubectl-bound-token/pkg/workload"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -135,26 +137,26 @@ func TestEligible(t *testing.T) {
 		inc  Include
 		want string
 	}{
-		{"invalidate verdict", Finding{Use: VerdictInvalidate}, ModeInvalidate, Include{}, ""},
-		{"used is kept", Finding{Use: VerdictUsed}, ModeInvalidate, Include{}, OutSkipUsed},
-		{"used, included", Finding{Use: VerdictUsed}, ModeInvalidate, Include{Used: true}, ""},
-		{"unknown is kept", Finding{Use: VerdictUnknown}, ModeInvalidate, Include{Used: true}, OutSkipUnknown},
-		{"unknown, included", Finding{Use: VerdictUnknown}, ModeInvalidate, Include{Unknown: true}, ""},
-		{"read is kept", Finding{Use: VerdictInvalidate, Readers: read}, ModeInvalidate, Include{Used: true, Unknown: true}, OutSkipRead},
-		{"read, included", Finding{Use: VerdictInvalidate, Readers: read}, ModeInvalidate, Include{Read: true}, ""},
-		{"read and used needs both", Finding{Use: VerdictUsed, Readers: read}, ModeInvalidate, Include{Read: true}, OutSkipUsed},
-		{"readers unknown", Finding{Use: VerdictInvalidate, readersUnknown: "x"}, ModeInvalidate, Include{}, OutSkipUnknown},
-		{"delete mode: delete verdict", Finding{Use: VerdictDelete, InvalidSince: "2026-01-01"}, ModeDelete, Include{}, ""},
-		{"delete mode: valid token", Finding{Use: VerdictInvalidate}, ModeDelete, Include{Used: true, Unknown: true}, OutSkipVerdict},
-		{"delete mode: valid token of unknown use", Finding{Use: VerdictUnknown}, ModeDelete, Include{Used: true, Unknown: true, Read: true}, OutSkipVerdict},
-		{"delete mode: in-use-failing kept", Finding{Use: VerdictInUseFailing, InvalidSince: "2026-01-01"}, ModeDelete, Include{Unknown: true}, OutSkipUsed},
-		{"delete mode: in-use-failing, included", Finding{Use: VerdictInUseFailing, InvalidSince: "2026-01-01"}, ModeDelete, Include{Used: true}, ""},
-		{"delete mode: wait", Finding{Use: VerdictWait, InvalidSince: "2026-11-01"}, ModeDelete, Include{Used: true, Unknown: true}, OutSkipVerdict},
-		{"invalidate mode: used tokens of a delete verdict", Finding{Use: VerdictDelete, InvalidSince: "2026-01-01"}, ModeInvalidate, Include{}, OutSkipVerdict},
-		{"restored on use is kept", Finding{Use: VerdictRestoredOnUse}, ModeInvalidate, Include{Used: true, Unknown: true, Read: true}, OutSkipRestored},
-		{"restored on use, named", Finding{Use: VerdictRestoredOnUse}, ModeInvalidate, Include{Restored: true}, ""},
-		{"restored on use and read, named", Finding{Use: VerdictRestoredOnUse, Readers: read}, ModeInvalidate, Include{Restored: true}, OutSkipRead},
-		{"delete mode: restored on use is valid", Finding{Use: VerdictRestoredOnUse}, ModeDelete, Include{Restored: true}, OutSkipVerdict},
+		{"invalidate verdict", Finding{Use: VerdictInvalidate}, backup.ModeInvalidate, Include{}, ""},
+		{"used is kept", Finding{Use: VerdictUsed}, backup.ModeInvalidate, Include{}, OutSkipUsed},
+		{"used, included", Finding{Use: VerdictUsed}, backup.ModeInvalidate, Include{Used: true}, ""},
+		{"unknown is kept", Finding{Use: VerdictUnknown}, backup.ModeInvalidate, Include{Used: true}, OutSkipUnknown},
+		{"unknown, included", Finding{Use: VerdictUnknown}, backup.ModeInvalidate, Include{Unknown: true}, ""},
+		{"read is kept", Finding{Use: VerdictInvalidate, Readers: read}, backup.ModeInvalidate, Include{Used: true, Unknown: true}, OutSkipRead},
+		{"read, included", Finding{Use: VerdictInvalidate, Readers: read}, backup.ModeInvalidate, Include{Read: true}, ""},
+		{"read and used needs both", Finding{Use: VerdictUsed, Readers: read}, backup.ModeInvalidate, Include{Read: true}, OutSkipUsed},
+		{"readers unknown", Finding{Use: VerdictInvalidate, readersUnknown: "x"}, backup.ModeInvalidate, Include{}, OutSkipUnknown},
+		{"delete mode: delete verdict", Finding{Use: VerdictDelete, InvalidSince: "2026-01-01"}, backup.ModeDelete, Include{}, ""},
+		{"delete mode: valid token", Finding{Use: VerdictInvalidate}, backup.ModeDelete, Include{Used: true, Unknown: true}, OutSkipVerdict},
+		{"delete mode: valid token of unknown use", Finding{Use: VerdictUnknown}, backup.ModeDelete, Include{Used: true, Unknown: true, Read: true}, OutSkipVerdict},
+		{"delete mode: in-use-failing kept", Finding{Use: VerdictInUseFailing, InvalidSince: "2026-01-01"}, backup.ModeDelete, Include{Unknown: true}, OutSkipUsed},
+		{"delete mode: in-use-failing, included", Finding{Use: VerdictInUseFailing, InvalidSince: "2026-01-01"}, backup.ModeDelete, Include{Used: true}, ""},
+		{"delete mode: wait", Finding{Use: VerdictWait, InvalidSince: "2026-11-01"}, backup.ModeDelete, Include{Used: true, Unknown: true}, OutSkipVerdict},
+		{"invalidate mode: used tokens of a delete verdict", Finding{Use: VerdictDelete, InvalidSince: "2026-01-01"}, backup.ModeInvalidate, Include{}, OutSkipVerdict},
+		{"restored on use is kept", Finding{Use: VerdictRestoredOnUse}, backup.ModeInvalidate, Include{Used: true, Unknown: true, Read: true}, OutSkipRestored},
+		{"restored on use, named", Finding{Use: VerdictRestoredOnUse}, backup.ModeInvalidate, Include{Restored: true}, ""},
+		{"restored on use and read, named", Finding{Use: VerdictRestoredOnUse, Readers: read}, backup.ModeInvalidate, Include{Restored: true}, OutSkipRead},
+		{"delete mode: restored on use is valid", Finding{Use: VerdictRestoredOnUse}, backup.ModeDelete, Include{Restored: true}, OutSkipVerdict},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got, why := c.f.Eligible(c.mode, c.inc)
@@ -240,7 +242,7 @@ func TestVisitSecretNames(t *testing.T) {
 		}}},
 	}
 	got := map[string]string{}
-	VisitSecretNames(spec, func(name, via string) { got[name] = via })
+	workload.VisitSecretNames(spec, func(name, via string) { got[name] = via })
 	want := map[string]string{"pull": "imagePullSecrets", "vol": "volume", "proj": "projected", "csi": "csi", "ceph": "cephfs",
 		"rbd": "rbd", "iscsi": "iscsi", "flex": "flexVolume", "azure": "azureFile", "cinder": "cinder", "scaleio": "scaleIO",
 		"storageos": "storageos", "env": "env", "from": "envFrom", "eph": "env"}
@@ -349,7 +351,7 @@ func TestScanReadersForbidden(t *testing.T) {
 	if f.Verdict != VerdictUnknown || !strings.Contains(f.Reason, "cronjobs") {
 		t.Errorf("verdict %s (%s), want unknown naming cronjobs", f.Verdict, f.Reason)
 	}
-	if r, _ := f.Eligible(ModeInvalidate, Include{Used: true, Read: true}); r != OutSkipUnknown {
+	if r, _ := f.Eligible(backup.ModeInvalidate, Include{Used: true, Read: true}); r != OutSkipUnknown {
 		t.Errorf("apply would act on it: %q", r)
 	}
 }
@@ -436,14 +438,14 @@ func TestDeleteRefusesGuarded(t *testing.T) {
 			if f.Verdict != VerdictDelete {
 				t.Fatalf("verdict %q (%s), want delete: the test needs the delete verdict", f.Verdict, f.Reason)
 			}
-			got, why := f.Eligible(ModeDelete, all)
+			got, why := f.Eligible(backup.ModeDelete, all)
 			if got != c.want {
 				t.Fatalf("Eligible = %q (%s), want %q", got, why, c.want)
 			}
 			if got != "" && !strings.Contains(why, "still guarded until "+f.Marks.GuardUntil) {
 				t.Errorf("reason %q does not name the guard day", why)
 			}
-			if got, _ := f.Eligible(ModeInvalidate, all); got == OutSkipGuarded {
+			if got, _ := f.Eligible(backup.ModeInvalidate, all); got == OutSkipGuarded {
 				t.Errorf("invalidate refused as guarded: the rule is delete's")
 			}
 		})

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/backup"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -41,7 +42,7 @@ func secret(ns, name, rv string) *corev1.Secret {
 
 func TestBackupSaveIsCleanPrivateAndChecked(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "b")
-	b, err := OpenBackup(dir, ModeInvalidate, "2026-11-23")
+	b, err := backup.Open(dir, backup.ModeInvalidate, "2026-11-23")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +65,7 @@ func TestBackupSaveIsCleanPrivateAndChecked(t *testing.T) {
 			t.Errorf("%s mode %04o", p, fi.Mode().Perm())
 		}
 	}
-	for _, p := range []string{filepath.Join(dir, r.File), filepath.Join(dir, IndexFile)} {
+	for _, p := range []string{filepath.Join(dir, r.File), filepath.Join(dir, backup.IndexFile)} {
 		if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o600 {
 			t.Errorf("%s mode %04o", p, fi.Mode().Perm())
 		}
@@ -74,7 +75,7 @@ func TestBackupSaveIsCleanPrivateAndChecked(t *testing.T) {
 		t.Errorf("record %+v", r)
 	}
 	// Resume: same mode reopens with the record; another mode is refused.
-	b2, err := OpenBackup(dir, ModeInvalidate, "2026-11-24")
+	b2, err := backup.Open(dir, backup.ModeInvalidate, "2026-11-24")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,15 +83,15 @@ func TestBackupSaveIsCleanPrivateAndChecked(t *testing.T) {
 		t.Errorf("resume lost the record or the date: %+v", b2.Index)
 	}
 	b2.Close()
-	var de *BackupDirError
-	if _, err := OpenBackup(dir, ModeDelete, "2026-11-23"); !errors.As(err, &de) || de.Mode != ModeInvalidate || strings.Contains(err.Error(), "--") {
+	var de *backup.DirError
+	if _, err := backup.Open(dir, backup.ModeDelete, "2026-11-23"); !errors.As(err, &de) || de.Mode != backup.ModeInvalidate || strings.Contains(err.Error(), "--") {
 		t.Errorf("other mode: %v", err)
 	}
 }
 
 func TestOpenBackupCutsAPartialLastLine(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "b")
-	b, err := OpenBackup(dir, ModeDelete, "2026-11-23")
+	b, err := backup.Open(dir, backup.ModeDelete, "2026-11-23")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,20 +99,20 @@ func TestOpenBackupCutsAPartialLastLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.Close()
-	idx := filepath.Join(dir, IndexFile)
+	idx := filepath.Join(dir, backup.IndexFile)
 	f, _ := os.OpenFile(idx, os.O_WRONLY|os.O_APPEND, 0)
 	f.WriteString(`{"op":"done","kind":"Secret","names`) // killed mid-write
 	f.Close()
-	b, err = OpenBackup(dir, ModeDelete, "2026-11-23")
+	b, err = backup.Open(dir, backup.ModeDelete, "2026-11-23")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Commit(Record{Op: OpDone, Kind: KindSecret, Namespace: "ns", Name: "s", Result: ResultDeleted}); err != nil {
+	if err := b.Commit(backup.Record{Op: backup.OpDone, Kind: KindSecret, Namespace: "ns", Name: "s", Result: ResultDeleted}); err != nil {
 		t.Fatal(err)
 	}
 	b.Close()
 	data, _ := os.ReadFile(idx)
-	ix, err := ParseIndex(data)
+	ix, err := backup.ParseIndex(data)
 	if err != nil {
 		t.Fatalf("index unreadable after repair: %v\n%s", err, data)
 	}
@@ -122,7 +123,7 @@ func TestOpenBackupCutsAPartialLastLine(t *testing.T) {
 
 func TestCommitIsConcurrentAndComplete(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "b")
-	b, err := OpenBackup(dir, ModeInvalidate, "2026-11-23")
+	b, err := backup.Open(dir, backup.ModeInvalidate, "2026-11-23")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,15 +132,15 @@ func TestCommitIsConcurrentAndComplete(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			if err := b.Commit(Record{Op: OpDone, Kind: KindSecret, Namespace: "ns", Name: fmt.Sprintf("s-%d", i), Result: ResultInvalidated}); err != nil {
+			if err := b.Commit(backup.Record{Op: backup.OpDone, Kind: KindSecret, Namespace: "ns", Name: fmt.Sprintf("s-%d", i), Result: ResultInvalidated}); err != nil {
 				t.Error(err)
 			}
 		}(i)
 	}
 	wg.Wait()
 	b.Close()
-	data, _ := os.ReadFile(filepath.Join(dir, IndexFile))
-	ix, err := ParseIndex(data)
+	data, _ := os.ReadFile(filepath.Join(dir, backup.IndexFile))
+	ix, err := backup.ParseIndex(data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +152,7 @@ func TestCommitIsConcurrentAndComplete(t *testing.T) {
 func TestParseIndexRejects(t *testing.T) {
 	head := `{"op":"begin","version":1,"mode":"invalidate","date":"2026-11-23"}` + "\n"
 	good := `{"op":"backup","kind":"Secret","namespace":"ns","name":"s","uid":"u","resourceVersion":"1","file":"secrets/ns/s@1.json","sha256":"` + strings.Repeat("a", 64) + `"}` + "\n"
-	if _, err := ParseIndex([]byte(head + good)); err != nil {
+	if _, err := backup.ParseIndex([]byte(head + good)); err != nil {
 		t.Fatalf("good index: %v", err)
 	}
 	for name, in := range map[string]string{
@@ -167,12 +168,12 @@ func TestParseIndexRejects(t *testing.T) {
 		"garbage line":   head + "not json\n" + good,
 		"unknown op":     head + strings.Replace(good, `"op":"backup"`, `"op":"wipe"`, 1),
 	} {
-		if _, err := ParseIndex([]byte(in)); err == nil {
+		if _, err := backup.ParseIndex([]byte(in)); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
 	// A cut last line is a killed write, not damage.
-	if _, err := ParseIndex([]byte(head + good + `{"op":"do`)); err != nil {
+	if _, err := backup.ParseIndex([]byte(head + good + `{"op":"do`)); err != nil {
 		t.Errorf("partial last line: %v", err)
 	}
 }
@@ -183,7 +184,7 @@ func FuzzParseIndex(f *testing.F) {
 	f.Add([]byte(head + `{"op":"backup","kind":"ServiceAccount","namespace":"ns","name":"s","uid":"u","resourceVersion":"1","file":"serviceaccounts/ns/s@1.json","sha256":"` + strings.Repeat("0", 64) + `"}` + "\n"))
 	f.Add([]byte(head + `{"op":"done","kind":"Secret","namespace":"ns","name":"s","result":"deleted"}` + "\n" + `{"op":"do`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		ix, err := ParseIndex(data)
+		ix, err := backup.ParseIndex(data)
 		if err != nil {
 			return
 		}

@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
 	"github.com/bound-token/kubectl-bound-token/pkg/retry"
+	"github.com/bound-token/kubectl-bound-token/pkg/workload"
 )
 
 // The ConfigMap in which kube-apiserver records since when it tracks
@@ -215,199 +214,48 @@ func fold(rs []Reader) []Reader {
 }
 
 func kindOrder(k string) int {
-	for i, o := range []string{"deployment", "statefulset", "daemonset", "cronjob", "job", "replicaset", "replicationcontroller", "pod"} {
-		if o == k {
+	for i, o := range workload.Kinds() {
+		if o.Name() == k {
 			return i
 		}
 	}
 	return 99
 }
 
-func controllerOf(o metav1.Object) string {
-	if ref := metav1.GetControllerOf(o); ref != nil {
-		return strings.ToLower(ref.Kind) + "/" + ref.Name
-	}
-	return ""
-}
-
 // template records the Secrets a workload's pod template names.
 func template(r *refs, kind string, meta metav1.Object, spec *corev1.PodSpec, history bool) {
-	ctrl := controllerOf(meta)
+	ctrl := workload.Controller(meta)
 	if ctrl != "" {
 		r.owners[meta.GetNamespace()+"/"+kind+"/"+meta.GetName()] = ctrl
 	}
-	VisitSecretNames(spec, func(name, via string) {
+	workload.VisitSecretNames(spec, func(name, via string) {
 		r.add(meta.GetNamespace(), name, Reader{Kind: kind, Name: meta.GetName(), Via: via, History: history, controller: ctrl})
 	})
 }
 
+// readerLists is one LIST per kind of the workload table. A pod is a
+// reader in every phase: the cleaner counts finished pods too
+// (legacy_serviceaccount_token_cleaner.go, getMountedSecretNames lists all
+// pods of the namespace). Rollout history (workload.History) is kept
+// apart from readers.
 func readerLists(client kubernetes.Interface, ns string, page int64) []workloadList {
 	lo := metav1.ListOptions{Limit: page}
-	apps, batch, core := client.AppsV1(), client.BatchV1(), client.CoreV1()
-	return []workloadList{
-		{"pods", func(ctx context.Context, r *refs) error {
-			// Every phase: the cleaner counts finished pods too
-			// (legacy_serviceaccount_token_cleaner.go,
-			// getMountedSecretNames lists all pods of the namespace).
-			return kubeapi.EachPage(ctx, lo, core.Pods(ns).List, func(l *corev1.PodList) error {
-				for i := range l.Items {
-					p := &l.Items[i]
-					ctrl := controllerOf(p)
-					VisitSecretNames(&p.Spec, func(name, via string) {
-						r.add(p.Namespace, name, Reader{Kind: "pod", Name: p.Name, Via: via, Phase: string(p.Status.Phase), controller: ctrl})
+	var out []workloadList
+	for _, k := range workload.Kinds() {
+		out = append(out, workloadList{k.Resource, func(ctx context.Context, r *refs) error {
+			return k.List(ctx, client, ns, lo, func(o workload.Object) {
+				if pod, ok := o.(*corev1.Pod); ok {
+					ctrl := workload.Controller(pod)
+					workload.VisitSecretNames(&pod.Spec, func(name, via string) {
+						r.add(pod.Namespace, name, Reader{Kind: k.Name(), Name: pod.Name, Via: via, Phase: string(pod.Status.Phase), controller: ctrl})
 					})
+					return
 				}
-				return nil
+				template(r, k.Name(), o, &k.Template(o).Spec, workload.History(o))
 			})
-		}},
-		{"deployments", func(ctx context.Context, r *refs) error {
-			return kubeapi.EachPage(ctx, lo, apps.Deployments(ns).List, func(l *appsv1.DeploymentList) error {
-				for i := range l.Items {
-					template(r, "deployment", &l.Items[i], &l.Items[i].Spec.Template.Spec, false)
-				}
-				return nil
-			})
-		}},
-		{"statefulsets", func(ctx context.Context, r *refs) error {
-			return kubeapi.EachPage(ctx, lo, apps.StatefulSets(ns).List, func(l *appsv1.StatefulSetList) error {
-				for i := range l.Items {
-					template(r, "statefulset", &l.Items[i], &l.Items[i].Spec.Template.Spec, false)
-				}
-				return nil
-			})
-		}},
-		{"daemonsets", func(ctx context.Context, r *refs) error {
-			return kubeapi.EachPage(ctx, lo, apps.DaemonSets(ns).List, func(l *appsv1.DaemonSetList) error {
-				for i := range l.Items {
-					template(r, "daemonset", &l.Items[i], &l.Items[i].Spec.Template.Spec, false)
-				}
-				return nil
-			})
-		}},
-		{"replicasets", func(ctx context.Context, r *refs) error {
-			return kubeapi.EachPage(ctx, lo, apps.ReplicaSets(ns).List, func(l *appsv1.ReplicaSetList) error {
-				for i := range l.Items {
-					rs := &l.Items[i]
-					// A Deployment's ReplicaSet at 0 replicas is its
-					// rollout history: no pod reads the Secret through it
-					// now, but `rollout undo` would bring it back.
-					history := strings.HasPrefix(controllerOf(rs), "deployment/") && rs.Spec.Replicas != nil && *rs.Spec.Replicas == 0
-					template(r, "replicaset", rs, &rs.Spec.Template.Spec, history)
-				}
-				return nil
-			})
-		}},
-		{"replicationcontrollers", func(ctx context.Context, r *refs) error {
-			return kubeapi.EachPage(ctx, lo, core.ReplicationControllers(ns).List, func(l *corev1.ReplicationControllerList) error {
-				for i := range l.Items {
-					if t := l.Items[i].Spec.Template; t != nil {
-						template(r, "replicationcontroller", &l.Items[i], &t.Spec, false)
-					}
-				}
-				return nil
-			})
-		}},
-		{"jobs", func(ctx context.Context, r *refs) error {
-			return kubeapi.EachPage(ctx, lo, batch.Jobs(ns).List, func(l *batchv1.JobList) error {
-				for i := range l.Items {
-					template(r, "job", &l.Items[i], &l.Items[i].Spec.Template.Spec, false)
-				}
-				return nil
-			})
-		}},
-		{"cronjobs", func(ctx context.Context, r *refs) error {
-			return kubeapi.EachPage(ctx, lo, batch.CronJobs(ns).List, func(l *batchv1.CronJobList) error {
-				for i := range l.Items {
-					template(r, "cronjob", &l.Items[i], &l.Items[i].Spec.JobTemplate.Spec.Template.Spec, false)
-				}
-				return nil
-			})
-		}},
+		}})
 	}
-}
-
-// VisitSecretNames calls fn with every Secret a pod spec names and how it
-// names it. It visits what k8s.io/kubernetes pkg/api/v1/pod/util.go
-// VisitPodSecretNames visits, in its order: imagePullSecrets, env and
-// envFrom of every container (init, regular, ephemeral), then each
-// volume's first set source (a switch, as upstream).
-func VisitSecretNames(spec *corev1.PodSpec, fn func(name, via string)) {
-	visit := func(name, via string) {
-		if name != "" {
-			fn(name, via)
-		}
-	}
-	for _, r := range spec.ImagePullSecrets {
-		visit(r.Name, "imagePullSecrets")
-	}
-	containers := func(env []corev1.EnvVar, from []corev1.EnvFromSource) {
-		for _, e := range from {
-			if e.SecretRef != nil {
-				visit(e.SecretRef.Name, "envFrom")
-			}
-		}
-		for _, e := range env {
-			if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
-				visit(e.ValueFrom.SecretKeyRef.Name, "env")
-			}
-		}
-	}
-	for _, c := range spec.InitContainers {
-		containers(c.Env, c.EnvFrom)
-	}
-	for _, c := range spec.Containers {
-		containers(c.Env, c.EnvFrom)
-	}
-	for _, c := range spec.EphemeralContainers {
-		containers(c.Env, c.EnvFrom)
-	}
-	for i := range spec.Volumes {
-		s := &spec.Volumes[i].VolumeSource
-		switch {
-		case s.AzureFile != nil:
-			visit(s.AzureFile.SecretName, "azureFile")
-		case s.CephFS != nil:
-			if s.CephFS.SecretRef != nil {
-				visit(s.CephFS.SecretRef.Name, "cephfs")
-			}
-		case s.Cinder != nil:
-			if s.Cinder.SecretRef != nil {
-				visit(s.Cinder.SecretRef.Name, "cinder")
-			}
-		case s.FlexVolume != nil:
-			if s.FlexVolume.SecretRef != nil {
-				visit(s.FlexVolume.SecretRef.Name, "flexVolume")
-			}
-		case s.Projected != nil:
-			for _, p := range s.Projected.Sources {
-				if p.Secret != nil {
-					visit(p.Secret.Name, "projected")
-				}
-			}
-		case s.RBD != nil:
-			if s.RBD.SecretRef != nil {
-				visit(s.RBD.SecretRef.Name, "rbd")
-			}
-		case s.Secret != nil:
-			visit(s.Secret.SecretName, "volume")
-		case s.ScaleIO != nil:
-			if s.ScaleIO.SecretRef != nil {
-				visit(s.ScaleIO.SecretRef.Name, "scaleIO")
-			}
-		case s.ISCSI != nil:
-			if s.ISCSI.SecretRef != nil {
-				visit(s.ISCSI.SecretRef.Name, "iscsi")
-			}
-		case s.StorageOS != nil:
-			if s.StorageOS.SecretRef != nil {
-				visit(s.StorageOS.SecretRef.Name, "storageos")
-			}
-		case s.CSI != nil:
-			if s.CSI.NodePublishSecretRef != nil {
-				visit(s.CSI.NodePublishSecretRef.Name, "csi")
-			}
-		}
-	}
+	return out
 }
 
 // otherWorkloadAPIs are API groups that serve objects with pod templates

@@ -1,17 +1,14 @@
 package legacy
 
 import (
+	"github.com/bound-token/kubectl-bound-token/pkg/backup"
 	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
 	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
@@ -31,7 +28,6 @@ import (
 const (
 	OutRecreated    = "recreated"
 	OutLabelRemoved = "re-enabled"
-	OutUnchanged    = "unchanged"
 	OutRefRestored  = "reference-restored"
 	// OutMarksRestored: backed up invalid, and still invalid; this tool's
 	// marks are as backed up again (its guard day aside).
@@ -42,42 +38,25 @@ const (
 type RestoreOptions struct {
 	// Only limits the restore to these NAMESPACE/NAME Secrets.
 	Only    []string
-	DryRun  string
+	DryRun  cmdutil.DryRunStrategy
 	Workers int
-	Done    func(Outcome)
+	Done    func(backup.Outcome)
 }
 
-// Restorable is a checked backup folder: every file it will read matches
-// the index, and nothing in it is a symlink.
+// Restorable is what a checked backup folder (backup.Inspect) holds of
+// migrate's: the Secrets picked for the restore and their
+// ServiceAccounts, each read and checked against its sha256.
 type Restorable struct {
-	Dir     string
-	Index   *Index
+	Folder  *backup.Folder
 	secrets []restoreItem
 	sas     map[string]*corev1.ServiceAccount // by namespace/name
-	// workloads are the templates a switch backup holds.
-	workloads []WorkloadItem
 }
-
-// WorkloadItem is a checked workload backup of a switch run and what the
-// run recorded once the template was rewritten.
-type WorkloadItem struct {
-	Rec *Record
-	// Done is the switch record (nil when the run stopped before it).
-	Done *Record
-	// Data is the manifest, checked against its sha256.
-	Data []byte
-}
-
-// Workloads lists the workload backups, in the order they were taken.
-func (r *Restorable) Workloads() []WorkloadItem { return r.workloads }
 
 type restoreItem struct {
-	rec    *Record
+	rec    *backup.Record
 	secret *corev1.Secret
 }
 
-// OpenRestore checks a backup folder completely before anything is
-// changed: folder permissions, symlinks anywhere inside, the index, and the
 // SelectionError says why the Secrets picked for a restore (as
 // NAMESPACE/NAME) cannot be restored; the command layer names its flag.
 type SelectionError struct {
@@ -92,53 +71,18 @@ func (e *SelectionError) Error() string {
 	return fmt.Sprintf("%q: %s", e.Ref, e.Reason)
 }
 
-// sha256 and identity of every file that the restore of `only` needs.
-func OpenRestore(dir string, only []string) (*Restorable, error) {
-	if _, err := os.Stat(dir); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("backup folder %s does not exist", dir)
-		}
-		return nil, fmt.Errorf("backup folder %s cannot be read: %v", dir, errors.Unwrap(err))
-	}
-	if err := checkFolder(dir); err != nil {
-		return nil, err
-	}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return fmt.Errorf("backup folder %s cannot be read: %v", dir, errors.Unwrap(err))
-		}
-		if d.Type()&fs.ModeSymlink != 0 {
-			rel, _ := filepath.Rel(dir, p)
-			return fmt.Errorf("backup folder %s holds a symlink (%s): a backup holds only regular files; refusing it", dir, rel)
-		}
-		if d.IsDir() && p != dir {
-			if err := checkFolder(p); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	data, err := os.ReadFile(filepath.Join(dir, IndexFile))
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%s holds no %s: not a backup folder of migrate or switch", dir, IndexFile)
-		}
-		return nil, fmt.Errorf("read %s: %v", filepath.Join(dir, IndexFile), errors.Unwrap(err))
-	}
-	ix, err := ParseIndex(data)
-	if err != nil {
-		return nil, fmt.Errorf("backup %s: %v", dir, err)
-	}
-	if ix.Mode == ModeSwitch && len(only) > 0 {
+// OpenRestore reads, before anything is changed, every Secret (and its
+// ServiceAccount) that the restore of `only` (all when empty) needs from a
+// checked folder, each checked against its sha256 and identity.
+func OpenRestore(f *backup.Folder, only []string) (*Restorable, error) {
+	ix, dir := f.Index, f.Dir
+	if ix.Mode == backup.ModeSwitch && len(only) > 0 {
 		return nil, &SelectionError{Reason: "names Secrets of a migrate backup; " + dir + " is a switch backup: restore it whole"}
 	}
 	want := map[string]bool{}
 	for _, o := range only {
 		ns, name, ok := strings.Cut(o, "/")
-		if !ok || !validName(ns) || !validName(name) {
+		if !ok || !backup.ValidName(ns) || !backup.ValidName(name) {
 			return nil, &SelectionError{Ref: o, Reason: "want NAMESPACE/NAME"}
 		}
 		if e := ix.Lookup(KindSecret, ns, name); e == nil || e.Backup == nil {
@@ -146,28 +90,16 @@ func OpenRestore(dir string, only []string) (*Restorable, error) {
 		}
 		want[o] = true
 	}
-	r := &Restorable{Dir: dir, Index: ix, sas: map[string]*corev1.ServiceAccount{}}
+	r := &Restorable{Folder: f, sas: map[string]*corev1.ServiceAccount{}}
 	for _, k := range ix.Order {
 		e := ix.Entries[k]
-		if e.Backup != nil && IsWorkloadKind(e.Backup.Kind) {
-			data, err := readBackup(dir, e.Backup)
-			if err != nil {
-				return nil, fmt.Errorf("backup %s: %v; nothing was restored", dir, err)
-			}
-			var done *Record
-			if e.Results[ResultSwitched] {
-				done = e.Done
-			}
-			r.workloads = append(r.workloads, WorkloadItem{Rec: e.Backup, Done: done, Data: data})
-			continue
-		}
 		if e.Backup == nil || e.Backup.Kind != KindSecret {
 			continue
 		}
 		if len(want) > 0 && !want[e.Backup.Namespace+"/"+e.Backup.Name] {
 			continue
 		}
-		data, err := readBackup(dir, e.Backup)
+		data, err := f.Read(e.Backup)
 		if err != nil {
 			return nil, fmt.Errorf("backup %s: %v; nothing was restored", dir, err)
 		}
@@ -176,38 +108,42 @@ func OpenRestore(dir string, only []string) (*Restorable, error) {
 			return nil, fmt.Errorf("backup %s: %s: %v; nothing was restored", dir, e.Backup.File, err)
 		}
 		r.secrets = append(r.secrets, restoreItem{rec: e.Backup, secret: s})
-		saName := s.Annotations[corev1.ServiceAccountNameKey]
-		saKey := s.Namespace + "/" + saName
-		if _, done := r.sas[saKey]; done {
-			continue
-		}
-		if se := ix.Lookup(KindServiceAccount, s.Namespace, saName); se != nil && se.Backup != nil {
-			data, err := readBackup(dir, se.Backup)
-			if err != nil {
-				return nil, fmt.Errorf("backup %s: %v; nothing was restored", dir, err)
-			}
-			var sa corev1.ServiceAccount
-			if err := strictJSON(data, &sa); err != nil {
-				return nil, fmt.Errorf("backup %s: %s: %v; nothing was restored", dir, se.Backup.File, text.OneLine(err.Error(), 0))
-			}
-			r.sas[saKey] = &sa
+		if err := r.addServiceAccount(s); err != nil {
+			return nil, err
 		}
 	}
 	return r, nil
 }
 
-// Namespaces lists the namespaces the restore touches.
+// addServiceAccount reads the backup of the ServiceAccount of s, once.
+func (r *Restorable) addServiceAccount(s *corev1.Secret) error {
+	saName := s.Annotations[corev1.ServiceAccountNameKey]
+	saKey := s.Namespace + "/" + saName
+	if _, done := r.sas[saKey]; done {
+		return nil
+	}
+	se := r.Folder.Index.Lookup(KindServiceAccount, s.Namespace, saName)
+	if se == nil || se.Backup == nil {
+		return nil
+	}
+	data, err := r.Folder.Read(se.Backup)
+	if err != nil {
+		return fmt.Errorf("backup %s: %v; nothing was restored", r.Folder.Dir, err)
+	}
+	var sa corev1.ServiceAccount
+	if err := backup.StrictJSON(data, &sa); err != nil {
+		return fmt.Errorf("backup %s: %s: %v; nothing was restored", r.Folder.Dir, se.Backup.File, text.OneLine(err.Error(), 0))
+	}
+	r.sas[saKey] = &sa
+	return nil
+}
+
+// Namespaces lists the namespaces of the Secrets the restore touches.
 func (r *Restorable) Namespaces() []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, it := range r.secrets {
 		if ns := it.secret.Namespace; !seen[ns] {
-			seen[ns] = true
-			out = append(out, ns)
-		}
-	}
-	for _, w := range r.workloads {
-		if ns := w.Rec.Namespace; !seen[ns] {
 			seen[ns] = true
 			out = append(out, ns)
 		}
@@ -219,23 +155,9 @@ func (r *Restorable) Namespaces() []string {
 // Count is how many Secrets the restore covers.
 func (r *Restorable) Count() int { return len(r.secrets) }
 
-// strictJSON refuses unknown fields and trailing data: a backup holds
-// exactly what manifest wrote.
-func strictJSON(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if dec.More() {
-		return errors.New("trailing data after the object")
-	}
-	return nil
-}
-
 func decodeSecret(data []byte) (*corev1.Secret, error) {
 	var s corev1.Secret
-	if err := strictJSON(data, &s); err != nil {
+	if err := backup.StrictJSON(data, &s); err != nil {
 		return nil, fmt.Errorf("not a Secret manifest: %v", text.OneLine(err.Error(), 0))
 	}
 	if s.Type != corev1.SecretTypeServiceAccountToken {
@@ -252,19 +174,17 @@ func decodeSecret(data []byte) (*corev1.Secret, error) {
 // The live state is read with one LIST of Secrets and one of
 // ServiceAccounts per namespace, not a GET per object; every write then
 // carries the listed resourceVersion, so a change in between is noticed.
-func Restore(ctx context.Context, client kubernetes.Interface, r *Restorable, opts RestoreOptions) []Outcome {
+func Restore(ctx context.Context, client kubernetes.Interface, r *Restorable, opts RestoreOptions) []backup.Outcome {
 	if opts.Workers < 1 {
 		opts.Workers = 1
 	}
 	rs := &restorer{client: client, dryRun: opts.DryRun}
-	if opts.DryRun == DryRunServer {
-		rs.dry = []string{metav1.DryRunAll}
-	}
+	rs.dry = kubeapi.DryRunAll(opts.DryRun)
 	var (
 		mu  sync.Mutex
-		out []Outcome
+		out []backup.Outcome
 	)
-	record := func(o Outcome) {
+	record := func(o backup.Outcome) {
 		mu.Lock()
 		defer mu.Unlock()
 		out = append(out, o)
@@ -303,7 +223,7 @@ func Restore(ctx context.Context, client kubernetes.Interface, r *Restorable, op
 			record(o)
 		}
 	})
-	sortOutcomes(out)
+	backup.SortOutcomes(out)
 	return out
 }
 
@@ -341,21 +261,21 @@ func readLive(ctx context.Context, client kubernetes.Interface, ns string) *live
 
 type restorer struct {
 	client kubernetes.Interface
-	dryRun string
+	dryRun cmdutil.DryRunStrategy
 	dry    []string
 }
 
-func (rs *restorer) secret(ctx context.Context, live *liveState, it restoreItem) Outcome {
+func (rs *restorer) secret(ctx context.Context, live *liveState, it restoreItem) backup.Outcome {
 	want := it.secret
 	f := &Finding{Namespace: want.Namespace, Name: want.Name}
 	if live.err != nil {
-		return outcome(f, OutFailed, "%v", live.err)
+		return outcome(f, backup.OutFailed, "%v", live.err)
 	}
 	secrets := rs.client.CoreV1().Secrets(want.Namespace)
 	cur, exists := live.secrets[want.Name]
 	if !exists {
-		if rs.dryRun == DryRunClient {
-			return outcome(f, OutWouldChange, "would re-create it")
+		if rs.dryRun == cmdutil.DryRunClient {
+			return outcome(f, backup.OutWouldChange, "would re-create it")
 		}
 		// A fixed name: a repeat of a create that went through answers
 		// AlreadyExists, and the data then tells whether it was ours.
@@ -376,26 +296,26 @@ func (rs *restorer) secret(ctx context.Context, live *liveState, it restoreItem)
 				}
 			}
 			if apierrors.IsAlreadyExists(err) {
-				return outcome(f, OutSkipChanged, "created by someone else while restoring; run restore again")
+				return outcome(f, backup.OutSkipChanged, "created by someone else while restoring; run restore again")
 			}
-			return outcome(f, OutFailed, "re-create: %v%s", kubeapi.DescribeAPIError(err, "create", "secrets", want.Namespace), unsure(lookErr))
+			return outcome(f, backup.OutFailed, "re-create: %v%s", kubeapi.DescribeAPIError(err, "create", "secrets", want.Namespace), unsure(lookErr))
 		}
-		if rs.dryRun == DryRunServer {
-			return outcome(f, OutWouldChange, "would re-create it (server dry run accepted)")
+		if rs.dryRun == cmdutil.DryRunServer {
+			return outcome(f, backup.OutWouldChange, "would re-create it (server dry run accepted)")
 		}
 		return outcome(f, OutRecreated, "re-created with its original token%s", saWarning(live, want))
 	}
 	// The original object, or one an earlier restore re-created from this
 	// backup (new uid, same data); anything else is someone else's.
 	if string(cur.UID) != it.rec.UID && !reflect.DeepEqual(cur.Data, want.Data) {
-		return outcome(f, OutSkipChanged, "a different Secret of that name exists now; left alone")
+		return outcome(f, backup.OutSkipChanged, "a different Secret of that name exists now; left alone")
 	}
 	labels, ann := restoreMarks(want, cur)
 	if len(labels) == 0 && len(ann) == 0 {
-		return outcome(f, OutUnchanged, "already as backed up")
+		return outcome(f, backup.OutUnchanged, "already as backed up")
 	}
-	if rs.dryRun == DryRunClient {
-		return outcome(f, OutWouldChange, "would re-enable it")
+	if rs.dryRun == cmdutil.DryRunClient {
+		return outcome(f, backup.OutWouldChange, "would re-enable it")
 	}
 	meta := map[string]any{"resourceVersion": cur.ResourceVersion}
 	if len(labels) > 0 {
@@ -421,12 +341,12 @@ func (rs *restorer) secret(ctx context.Context, live *liveState, it restoreItem)
 			}
 		}
 		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-			return outcome(f, OutSkipChanged, "changed while restoring; run restore again")
+			return outcome(f, backup.OutSkipChanged, "changed while restoring; run restore again")
 		}
-		return outcome(f, OutFailed, "re-enable: %v%s", kubeapi.DescribeAPIError(err, "patch", "secrets", want.Namespace), unsure(lookErr))
+		return outcome(f, backup.OutFailed, "re-enable: %v%s", kubeapi.DescribeAPIError(err, "patch", "secrets", want.Namespace), unsure(lookErr))
 	}
-	if rs.dryRun == DryRunServer {
-		return outcome(f, OutWouldChange, "would re-enable it (server dry run accepted)")
+	if rs.dryRun == cmdutil.DryRunServer {
+		return outcome(f, backup.OutWouldChange, "would re-enable it (server dry run accepted)")
 	}
 	if _, invalid := want.Labels[LabelInvalidSince]; invalid {
 		return outcome(f, OutMarksRestored, "%s", restoredMessage(want, labels))
@@ -520,48 +440,48 @@ func saWarning(live *liveState, s *corev1.Secret) string {
 
 // refs lists again, in the SA, the restored Secrets that its backup listed.
 // It reports false when there was nothing to do.
-func (rs *restorer) refs(ctx context.Context, live *liveState, backup *corev1.ServiceAccount, restored map[string]bool) (Outcome, bool) {
-	f := &Finding{Namespace: backup.Namespace, Name: backup.Name}
-	outcome := func(result, format string, args ...any) (Outcome, bool) {
+func (rs *restorer) refs(ctx context.Context, live *liveState, saved *corev1.ServiceAccount, restored map[string]bool) (backup.Outcome, bool) {
+	f := &Finding{Namespace: saved.Namespace, Name: saved.Name}
+	outcome := func(result, format string, args ...any) (backup.Outcome, bool) {
 		o := outcome(f, result, format, args...)
 		o.Kind = KindServiceAccount
 		return o, true
 	}
 	if live.err != nil {
-		return outcome(OutFailed, "%v", live.err)
+		return outcome(backup.OutFailed, "%v", live.err)
 	}
-	cur, ok := live.sas[backup.Name]
+	cur, ok := live.sas[saved.Name]
 	if !ok {
-		return outcome(OutFailed, "service account %s/%s no longer exists; its tokens cannot authenticate until it is restored with its original uid, which Kubernetes does not allow", backup.Namespace, backup.Name)
+		return outcome(backup.OutFailed, "service account %s/%s no longer exists; its tokens cannot authenticate until it is restored with its original uid, which Kubernetes does not allow", saved.Namespace, saved.Name)
 	}
 	has := map[string]bool{}
 	for _, r := range cur.Secrets {
 		has[r.Name] = true
 	}
 	var add []map[string]string
-	for _, r := range backup.Secrets {
-		if restored[backup.Namespace+"/"+r.Name] && !has[r.Name] {
+	for _, r := range saved.Secrets {
+		if restored[saved.Namespace+"/"+r.Name] && !has[r.Name] {
 			add = append(add, map[string]string{"name": r.Name})
 		}
 	}
 	if len(add) == 0 {
-		return Outcome{}, false
+		return backup.Outcome{}, false
 	}
-	if rs.dryRun == DryRunClient {
-		return outcome(OutWouldChange, "would list %d Secret(s) again in service account %s", len(add), backup.Name)
+	if rs.dryRun == cmdutil.DryRunClient {
+		return outcome(backup.OutWouldChange, "would list %d Secret(s) again in service account %s", len(add), saved.Name)
 	}
 	// Strategic merge on the list's merge key adds only what is missing,
 	// so no resourceVersion is needed: nothing is overwritten.
 	patch, _ := json.Marshal(map[string]any{"secrets": add})
 	err := call(ctx, func(ctx context.Context) error {
-		_, err := rs.client.CoreV1().ServiceAccounts(backup.Namespace).Patch(ctx, backup.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{DryRun: rs.dry})
+		_, err := rs.client.CoreV1().ServiceAccounts(saved.Namespace).Patch(ctx, saved.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{DryRun: rs.dry})
 		return err
 	})
 	if err != nil {
-		return outcome(OutFailed, "list Secrets again: %v", kubeapi.DescribeAPIError(err, "patch", "serviceaccounts", backup.Namespace))
+		return outcome(backup.OutFailed, "list Secrets again: %v", kubeapi.DescribeAPIError(err, "patch", "serviceaccounts", saved.Namespace))
 	}
-	if rs.dryRun == DryRunServer {
-		return outcome(OutWouldChange, "would list %d Secret(s) again (server dry run accepted)", len(add))
+	if rs.dryRun == cmdutil.DryRunServer {
+		return outcome(backup.OutWouldChange, "would list %d Secret(s) again (server dry run accepted)", len(add))
 	}
-	return outcome(OutRefRestored, "service account %s lists %d Secret(s) again", backup.Name, len(add))
+	return outcome(OutRefRestored, "service account %s lists %d Secret(s) again", saved.Name, len(add))
 }

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/backup"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -36,13 +37,13 @@ func TestLimitTakesTheNextWave(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "b")
 	wave := func(limit int) map[string]string {
 		t.Helper()
-		b, err := OpenBackup(dir, ModeInvalidate, dayOf(now))
+		b, err := backup.Open(dir, backup.ModeInvalidate, dayOf(now))
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer b.Close()
 		res, err := Apply(ctx, cs, b, ScanOptions{Namespace: "app", Now: now},
-			ApplyOptions{Mode: ModeInvalidate, Date: dayOf(now), Limit: limit, Workers: 4})
+			ApplyOptions{Mode: backup.ModeInvalidate, Date: dayOf(now), Limit: limit, Workers: 4})
 		if err != nil {
 			t.Fatal(err)
 		}

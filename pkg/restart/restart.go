@@ -1,7 +1,10 @@
 // Package restart makes running workloads pick up new ServiceAccount tokens
-// after an issuer or key change: a rolling restart of Deployments,
-// StatefulSets and DaemonSets exactly as `kubectl rollout restart` does it,
-// or (the documented fallback, which interrupts service) deleting pods.
+// after an issuer or key change: a rolling restart of the kinds `kubectl
+// rollout restart` restarts (the workload table's Restartable kinds),
+// exactly as it does it, or (the documented fallback, which interrupts
+// service) deleting pods.
+//
+// It must not import pkg/legacy, pkg/switcher, pkg/backup or pkg/cmd.
 package restart
 
 import (
@@ -12,17 +15,19 @@ import (
 	"strings"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/kubectl/pkg/polymorphichelpers"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
 	"github.com/bound-token/kubectl-bound-token/pkg/retry"
+	"github.com/bound-token/kubectl-bound-token/pkg/workload"
 )
 
 // Options select what is restarted.
@@ -36,7 +41,10 @@ type Options struct {
 	Pause time.Duration
 	// Progress receives one line per namespace and per failure.
 	Progress func(string)
-	DryRun   bool
+	// DryRun: client reports what would be restarted and sends nothing;
+	// server sends each patch and delete with dryRun=All (admitted and
+	// validated, stored nothing). Neither pauses.
+	DryRun cmdutil.DryRunStrategy
 }
 
 // Result counts what was done.
@@ -82,38 +90,33 @@ func namespaces(ctx context.Context, cs kubernetes.Interface, o Options, res *Re
 	return nss, nil
 }
 
-// Workloads restarts every Deployment, StatefulSet and DaemonSet, namespace
-// by namespace, with kubectl's ObjectRestarter (the
-// kubectl.kubernetes.io/restartedAt pod-template annotation), sent as the
-// same strategic merge patch `kubectl rollout restart` sends.
+// Workloads restarts every object of a Restartable kind of the workload
+// table (Deployments, StatefulSets, DaemonSets), namespace by namespace,
+// with kubectl's ObjectRestarter (the kubectl.kubernetes.io/restartedAt
+// pod-template annotation), sent as the same strategic merge patch
+// `kubectl rollout restart` sends.
 func Workloads(ctx context.Context, cs kubernetes.Interface, o Options) (*Result, error) {
-	res := &Result{}
-	nss, err := namespaces(ctx, cs, o, res)
-	if err != nil {
-		return nil, err
-	}
-	for i, ns := range nss {
-		if i > 0 && o.Pause > 0 && !o.DryRun {
-			select {
-			case <-ctx.Done():
-				return res, ctx.Err()
-			case <-time.After(o.Pause):
-			}
+	return eachNamespace(ctx, cs, o, "restarted %d workloads", func(ns string, res *Result) (int, error) {
+		// Every kind is listed before the first restart: a namespace that
+		// cannot be read is not half restarted.
+		type one struct {
+			k   *workload.Kind
+			obj workload.Object
 		}
-		objs, err := workloadsIn(ctx, cs, ns)
-		if err != nil {
-			return res, err
-		}
-		res.Namespaces++
-		n := 0
-		for _, obj := range objs {
-			id := obj.kind + "/" + ns + "/" + obj.name
-			if o.DryRun {
-				res.Restarted = append(res.Restarted, id)
-				n++
+		var all []one
+		for _, k := range workload.Kinds() {
+			if !k.Restartable {
 				continue
 			}
-			if err := restartOne(ctx, cs, ns, obj); err != nil {
+			err := k.List(ctx, cs, ns, metav1.ListOptions{}, func(obj workload.Object) { all = append(all, one{k, obj}) })
+			if err != nil {
+				return 0, fmt.Errorf("list %s in %s: %w", k.Resource, ns, err)
+			}
+		}
+		n := 0
+		for _, w := range all {
+			id := w.k.Name() + "/" + ns + "/" + w.obj.GetName()
+			if err := restartOne(ctx, cs, w.k, w.obj, o.DryRun); err != nil {
 				res.Failed = append(res.Failed, id+": "+err.Error())
 				o.progress("%s: %v", id, err)
 				continue
@@ -121,126 +124,79 @@ func Workloads(ctx context.Context, cs kubernetes.Interface, o Options) (*Result
 			res.Restarted = append(res.Restarted, id)
 			n++
 		}
-		o.progress("namespace %s: restarted %d workloads (%d/%d namespaces)", ns, n, i+1, len(nss))
-	}
-	return res, nil
-}
-
-type workload struct {
-	kind, name string
-	obj        runtime.Object
-}
-
-func workloadsIn(ctx context.Context, cs kubernetes.Interface, ns string) ([]workload, error) {
-	var out []workload
-	deps, err := retry.Value(ctx, retry.Default, func(ctx context.Context) (*appsv1.DeploymentList, error) {
-		return cs.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
+		return n, nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("list deployments in %s: %w", ns, err)
-	}
-	for i := range deps.Items {
-		d := &deps.Items[i]
-		d.APIVersion, d.Kind = "apps/v1", "Deployment"
-		out = append(out, workload{"deployment", d.Name, d})
-	}
-	sts, err := retry.Value(ctx, retry.Default, func(ctx context.Context) (*appsv1.StatefulSetList, error) {
-		return cs.AppsV1().StatefulSets(ns).List(ctx, metav1.ListOptions{})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list statefulsets in %s: %w", ns, err)
-	}
-	for i := range sts.Items {
-		s := &sts.Items[i]
-		s.APIVersion, s.Kind = "apps/v1", "StatefulSet"
-		out = append(out, workload{"statefulset", s.Name, s})
-	}
-	dss, err := retry.Value(ctx, retry.Default, func(ctx context.Context) (*appsv1.DaemonSetList, error) {
-		return cs.AppsV1().DaemonSets(ns).List(ctx, metav1.ListOptions{})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list daemonsets in %s: %w", ns, err)
-	}
-	for i := range dss.Items {
-		d := &dss.Items[i]
-		d.APIVersion, d.Kind = "apps/v1", "DaemonSet"
-		out = append(out, workload{"daemonset", d.Name, d})
-	}
-	return out, nil
 }
 
-func restartOne(ctx context.Context, cs kubernetes.Interface, ns string, w workload) error {
-	orig, err := json.Marshal(w.obj)
-	if err != nil {
-		return err
-	}
-	modified, err := polymorphichelpers.ObjectRestarterFn(w.obj.DeepCopyObject())
-	if err != nil {
-		return err
-	}
-	// The patch is made once: a repeat after a lost answer sends the same
-	// restartedAt, which changes nothing, so no workload rolls twice.
-	var (
-		patch []byte
-		send  func(context.Context) error
-	)
-	switch w.kind {
-	case "deployment":
-		patch, err = strategicpatch.CreateTwoWayMergePatch(orig, modified, &appsv1.Deployment{})
-		send = func(ctx context.Context) error {
-			_, err := cs.AppsV1().Deployments(ns).Patch(ctx, w.name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
-			return err
-		}
-	case "statefulset":
-		patch, err = strategicpatch.CreateTwoWayMergePatch(orig, modified, &appsv1.StatefulSet{})
-		send = func(ctx context.Context) error {
-			_, err := cs.AppsV1().StatefulSets(ns).Patch(ctx, w.name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
-			return err
-		}
-	case "daemonset":
-		patch, err = strategicpatch.CreateTwoWayMergePatch(orig, modified, &appsv1.DaemonSet{})
-		send = func(ctx context.Context) error {
-			_, err := cs.AppsV1().DaemonSets(ns).Patch(ctx, w.name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
-			return err
-		}
-	default:
-		return fmt.Errorf("cannot restart a %s", w.kind)
-	}
-	if err != nil {
-		return err
-	}
-	_, err = retry.Do(ctx, retry.Default, send)
-	return err
-}
-
-// Pods deletes every pod (the documented fallback): each is re-created by
-// its controller with a fresh token, but the service is interrupted.
-func Pods(ctx context.Context, cs kubernetes.Interface, o Options) (*Result, error) {
+// eachNamespace runs one namespace after another, with Options.Pause
+// between them (none in a dry run), and says what each did ("restarted
+// %d workloads").
+func eachNamespace(ctx context.Context, cs kubernetes.Interface, o Options, done string, fn func(ns string, res *Result) (int, error)) (*Result, error) {
 	res := &Result{}
 	nss, err := namespaces(ctx, cs, o, res)
 	if err != nil {
 		return nil, err
 	}
 	for i, ns := range nss {
-		if i > 0 && o.Pause > 0 && !o.DryRun {
+		if i > 0 && o.Pause > 0 && o.DryRun == cmdutil.DryRunNone {
 			select {
 			case <-ctx.Done():
 				return res, ctx.Err()
 			case <-time.After(o.Pause):
 			}
 		}
+		n, err := fn(ns, res)
+		if err != nil {
+			return res, err
+		}
+		res.Namespaces++
+		o.progress("namespace %s: "+done+" (%d/%d namespaces)", ns, n, i+1, len(nss))
+	}
+	return res, nil
+}
+
+// restartOne sends the patch kubectl rollout restart sends. It is made
+// once: a repeat after a lost answer sends the same restartedAt, which
+// changes nothing, so no workload rolls twice.
+func restartOne(ctx context.Context, cs kubernetes.Interface, k *workload.Kind, obj workload.Object, dry cmdutil.DryRunStrategy) error {
+	if dry == cmdutil.DryRunClient {
+		return nil
+	}
+	obj.GetObjectKind().SetGroupVersionKind(k.GroupVersionKind())
+	orig, err := json.Marshal(obj)
+	if err != nil {
+		return err
+	}
+	modified, err := polymorphichelpers.ObjectRestarterFn(obj.DeepCopyObject())
+	if err != nil {
+		return err
+	}
+	patch, err := strategicpatch.CreateTwoWayMergePatch(orig, modified, k.New())
+	if err != nil {
+		return err
+	}
+	_, err = retry.Do(ctx, retry.Default, func(ctx context.Context) error {
+		_, err := k.Patch(ctx, cs, obj.GetNamespace(), obj.GetName(), types.StrategicMergePatchType, patch, metav1.PatchOptions{DryRun: kubeapi.DryRunAll(dry)})
+		return err
+	})
+	return err
+}
+
+// Pods deletes every pod (the documented fallback): each is re-created by
+// its controller with a fresh token, but the service is interrupted.
+func Pods(ctx context.Context, cs kubernetes.Interface, o Options) (*Result, error) {
+	return eachNamespace(ctx, cs, o, "deleted %d pods", func(ns string, res *Result) (int, error) {
 		pods, err := retry.Value(ctx, retry.Default, func(ctx context.Context) (*corev1.PodList, error) {
 			return cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 		})
 		if err != nil {
-			return res, fmt.Errorf("list pods in %s: %w", ns, err)
+			return 0, fmt.Errorf("list pods in %s: %w", ns, err)
 		}
-		res.Namespaces++
 		n := 0
 		for _, p := range pods.Items {
 			id := "pod/" + ns + "/" + p.Name
-			if !o.DryRun {
-				if err := deletePod(ctx, cs, &p); err != nil {
+			if o.DryRun != cmdutil.DryRunClient {
+				if err := deletePod(ctx, cs, &p, o.DryRun); err != nil {
 					res.Failed = append(res.Failed, id+": "+err.Error())
 					o.progress("%s: %v", id, err)
 					continue
@@ -249,19 +205,18 @@ func Pods(ctx context.Context, cs kubernetes.Interface, o Options) (*Result, err
 			res.Restarted = append(res.Restarted, id)
 			n++
 		}
-		o.progress("namespace %s: deleted %d pods (%d/%d namespaces)", ns, n, i+1, len(nss))
-	}
-	return res, nil
+		return n, nil
+	})
 }
 
 // deletePod deletes the pod that was listed and no other: a StatefulSet
 // re-creates a pod under the same name, and a repeat after a lost answer must
 // not delete that new pod, which already has a fresh token. The uid
 // precondition makes such a repeat fail with a conflict instead.
-func deletePod(ctx context.Context, cs kubernetes.Interface, p *corev1.Pod) error {
+func deletePod(ctx context.Context, cs kubernetes.Interface, p *corev1.Pod, dry cmdutil.DryRunStrategy) error {
 	uid := p.UID
 	_, err := retry.Do(ctx, retry.Default, func(ctx context.Context) error {
-		return cs.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+		return cs.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}, DryRun: kubeapi.DryRunAll(dry)})
 	})
 	// Not found, or a conflict (a pod of another uid under the name): the
 	// listed pod is gone, deleted by an earlier try whose answer was lost or

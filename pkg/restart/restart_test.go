@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -386,7 +388,7 @@ func TestDryRunWritesNothing(t *testing.T) {
 	} {
 		cs := fake.NewClientset(objs...)
 		res, err := within(t, 10*time.Second, func() (*restart.Result, error) {
-			return tc.run(context.Background(), cs, restart.Options{DryRun: true, Pause: time.Hour})
+			return tc.run(context.Background(), cs, restart.Options{DryRun: cmdutil.DryRunClient, Pause: time.Hour})
 		})
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)

@@ -5,16 +5,9 @@ import (
 	"sort"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
+	"github.com/bound-token/kubectl-bound-token/pkg/workload"
 	"k8s.io/client-go/kubernetes"
 )
-
-// resourceGroup is a kind's resource as kubectl spells it with its group.
-func resourceGroup(kind string) string {
-	if g := schemaGVK(kind).Group; g != "" {
-		return resourceOf(kind) + "." + g
-	}
-	return resourceOf(kind)
-}
 
 // CheckAccess asks the apiserver (SelfSubjectAccessReview) whether the
 // caller may get and patch every kind of workload that the switchable
@@ -48,7 +41,7 @@ func CheckAccess(ctx context.Context, client kubernetes.Interface, plans []*Plan
 		for _, k := range ks {
 			// get: a resumed run, a conflict and a rollout read the
 			// workload again.
-			out = append(out, kubeapi.Permission{Verb: "get", Resource: resourceGroup(k)}, kubeapi.Permission{Verb: "patch", Resource: resourceGroup(k)})
+			out = append(out, kubeapi.Permission{Verb: "get", Resource: workload.For(k).ResourceGroup()}, kubeapi.Permission{Verb: "patch", Resource: workload.For(k).ResourceGroup()})
 		}
 		return out
 	}

@@ -5,24 +5,31 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
+	"strings"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/clock"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/backup"
 	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
-	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 	"github.com/bound-token/kubectl-bound-token/pkg/retry"
+	"github.com/bound-token/kubectl-bound-token/pkg/workload"
 )
 
-// Outcome results of switch (legacy.OutFailed and legacy.OutSkipChanged
+// ResultSwitched is recorded by switch once a workload's template is
+// rewritten; the record's Template is the sha256 of the template the
+// server returned, which restore requires to find unchanged.
+const ResultSwitched = "switched"
+
+// Outcome results of switch (backup.OutFailed and backup.OutSkipChanged
 // too).
 const (
 	// OutSwitched: the template is rewritten and, when waited for, rolled
@@ -40,18 +47,18 @@ const (
 
 // Done reports whether an outcome is the goal reached: exit 0 needs every
 // outcome done (in a dry run, every switch would be made).
-func Done(o legacy.Outcome) bool {
-	return o.Result == OutSwitched || o.Result == legacy.OutWouldChange
+func Done(o backup.Outcome) bool {
+	return o.Result == OutSwitched || o.Result == backup.OutWouldChange
 }
 
 // ApplyOptions say how switch applies.
 type ApplyOptions struct {
 	Options
-	// DryRun is legacy.DryRunNone (""), DryRunClient (nothing is sent)
+	// DryRun is cmdutil.DryRunNone, DryRunClient (nothing is sent)
 	// or DryRunServer (each patch is sent with dryRun=All: the server
 	// admits and validates it and stores nothing). A dry run needs no
 	// backup, writes none and follows no rollout.
-	DryRun  string
+	DryRun  cmdutil.DryRunStrategy
 	Workers int
 	// Wait follows each rollout as kubectl rollout status does, up to
 	// Timeout.
@@ -59,13 +66,16 @@ type ApplyOptions struct {
 	Timeout time.Duration
 	// Poll is the interval between rollout checks (default 1 s).
 	Poll time.Duration
+	// Clock times the rollout checks and their timeout (default: the
+	// real clock).
+	Clock clock.Clock
 	// Progress, when set, is told what is happening (a terminal line).
 	Progress func(string)
 }
 
 type applier struct {
 	client kubernetes.Interface
-	backup *legacy.Backup
+	backup *backup.Folder
 	opts   ApplyOptions
 }
 
@@ -82,30 +92,30 @@ type pending struct {
 // its template with the backed-up resourceVersion as a precondition, and
 // records the template it wrote. Refused and skipped plans become outcomes
 // with their reasons. With opts.Wait it follows the rollouts.
-func Apply(ctx context.Context, client kubernetes.Interface, backup *legacy.Backup, plans []*Plan, opts ApplyOptions) ([]legacy.Outcome, error) {
-	if opts.DryRun == "" {
-		opts.DryRun = legacy.DryRunNone
-	}
+func Apply(ctx context.Context, client kubernetes.Interface, folder *backup.Folder, plans []*Plan, opts ApplyOptions) ([]backup.Outcome, error) {
 	if opts.Workers < 1 {
 		opts.Workers = 1
 	}
-	if opts.DryRun != legacy.DryRunNone {
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	if opts.DryRun != cmdutil.DryRunNone {
 		return dryRun(ctx, client, plans, opts)
 	}
-	if backup == nil {
+	if folder == nil {
 		return nil, errors.New("no backup, no change: applying a switch needs a backup folder")
 	}
 	// The token settings are recorded before any change, and a rerun
 	// with other ones changes nothing.
-	recorded, err := backup.Settle(opts.settings())
+	recorded, err := folder.Settle(opts.settings())
 	if err != nil {
 		return nil, err
 	}
-	if err := checkSettings(backup.Dir, recorded, opts.Options); err != nil {
+	if err := checkSettings(folder.Dir, recorded, opts.Options); err != nil {
 		return nil, err
 	}
-	a := &applier{client: client, backup: backup, opts: opts}
-	var out []legacy.Outcome
+	a := &applier{client: client, backup: folder, opts: opts}
+	var out []backup.Outcome
 	var follow []pending
 	finished, err := a.resume(ctx)
 	if err != nil {
@@ -130,91 +140,77 @@ func Apply(ctx context.Context, client kubernetes.Interface, backup *legacy.Back
 		}
 	}
 	const batch = 64
-	for start := 0; start < len(todo); start += batch {
-		if ctx.Err() != nil {
-			break
-		}
-		chunk := todo[start:min(len(todo), start+batch)]
-		// A workload an interrupted run already backed up at this
-		// resourceVersion keeps that backup (checked again here): no
-		// second record of the same object.
-		errs := make([]error, len(chunk))
-		var objs []any
-		var idx []int
-		for i, p := range chunk {
-			o := p.Workload.Object
-			if e := backup.Entry(p.Kind, p.Namespace, p.Name); e != nil && e.Backup != nil &&
-				e.Backup.ResourceVersion == o.GetResourceVersion() && e.Backup.UID == string(o.GetUID()) {
-				if _, err := backup.Read(e.Backup); err == nil {
-					continue
-				}
-			}
-			objs = append(objs, o)
-			idx = append(idx, i)
-		}
-		if len(objs) > 0 {
-			_, saveErrs := backup.SaveBatch(objs)
-			for j, i := range idx {
-				errs[i] = saveErrs[j]
-			}
-		}
-		results := make([]legacy.Outcome, len(chunk))
-		ok := make([]bool, len(chunk))
-		kubeapi.Parallel(len(chunk), opts.Workers, func(i int) {
-			if errs[i] != nil {
-				results[i] = outcome(chunk[i].Workload, legacy.OutFailed, "not changed: %v", errs[i])
-				return
-			}
-			results[i], ok[i] = a.patch(ctx, chunk[i])
-		})
-		for i := range chunk {
-			if ok[i] {
-				follow = append(follow, pending{w: chunk[i].Workload})
-			} else {
-				out = append(out, results[i])
-			}
-		}
+	for start := 0; start < len(todo) && ctx.Err() == nil; start += batch {
+		done, rewritten := a.switchBatch(ctx, todo[start:min(len(todo), start+batch)])
+		out, follow = append(out, done...), append(follow, rewritten...)
 	}
-	if err := backup.Sync(); err != nil {
+	if err := folder.Sync(); err != nil {
 		return out, err
 	}
 	out = append(out, a.follow(ctx, follow)...)
-	sortOutcomes(out)
+	backup.SortOutcomes(out)
 	return out, ctx.Err()
 }
 
-func joinReasons(r []string) string {
-	s := ""
-	for i, x := range r {
-		if i > 0 {
-			s += "; "
+// switchBatch backs a batch of workloads up (one group commit), then
+// patches those whose backup holds, at once. It returns the outcomes of
+// the workloads not rewritten and the rewritten ones, to follow.
+func (a *applier) switchBatch(ctx context.Context, chunk []*Plan) ([]backup.Outcome, []pending) {
+	// A workload an interrupted run already backed up at this
+	// resourceVersion keeps that backup (checked again here): no second
+	// record of the same object.
+	errs := make([]error, len(chunk))
+	var objs []runtime.Object
+	var idx []int
+	for i, p := range chunk {
+		o := p.Workload.Object
+		if e := a.backup.Entry(p.Kind, p.Namespace, p.Name); e != nil && e.Backup != nil &&
+			e.Backup.ResourceVersion == o.GetResourceVersion() && e.Backup.UID == string(o.GetUID()) {
+			if _, err := a.backup.Read(e.Backup); err == nil {
+				continue
+			}
 		}
-		s += x
+		objs = append(objs, o)
+		idx = append(idx, i)
 	}
-	return s
-}
-
-func outcome(w *Workload, result, format string, args ...any) legacy.Outcome {
-	return legacy.Outcome{Kind: w.Kind, Namespace: w.Object.GetNamespace(), Name: w.Object.GetName(), Result: result, Message: fmt.Sprintf(format, args...)}
-}
-
-func sortOutcomes(out []legacy.Outcome) {
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].Namespace != out[j].Namespace {
-			return out[i].Namespace < out[j].Namespace
+	if len(objs) > 0 {
+		_, saveErrs := a.backup.SaveBatch(objs)
+		for j, i := range idx {
+			errs[i] = saveErrs[j]
 		}
-		if out[i].Kind != out[j].Kind {
-			return out[i].Kind < out[j].Kind
+	}
+	results := make([]backup.Outcome, len(chunk))
+	ok := make([]bool, len(chunk))
+	kubeapi.Parallel(len(chunk), a.opts.Workers, func(i int) {
+		if errs[i] != nil {
+			results[i] = outcome(chunk[i].Workload, backup.OutFailed, "not changed: %v", errs[i])
+			return
 		}
-		return out[i].Name < out[j].Name
+		results[i], ok[i] = a.patch(ctx, chunk[i])
 	})
+	var out []backup.Outcome
+	var follow []pending
+	for i := range chunk {
+		if ok[i] {
+			follow = append(follow, pending{w: chunk[i].Workload})
+		} else {
+			out = append(out, results[i])
+		}
+	}
+	return out, follow
+}
+
+func joinReasons(r []string) string { return strings.Join(r, "; ") }
+
+func outcome(w *Workload, result, format string, args ...any) backup.Outcome {
+	return backup.Outcome{Kind: w.Kind, Namespace: w.Object.GetNamespace(), Name: w.Object.GetName(), Result: result, Message: fmt.Sprintf(format, args...)}
 }
 
 // volumesPatch is a JSON merge patch (RFC 7386: a list is replaced whole)
 // that sets the template's volumes, guarded by resourceVersion.
 func volumesPatch(w *Workload, rv string, volumes []corev1.Volume) []byte {
 	var inner any = map[string]any{"spec": map[string]any{"volumes": volumes}}
-	path := w.templatePath()
+	path := w.Type.TemplatePath
 	for i := len(path) - 1; i >= 0; i-- {
 		inner = map[string]any{path[i]: inner}
 	}
@@ -225,20 +221,17 @@ func volumesPatch(w *Workload, rv string, volumes []corev1.Volume) []byte {
 }
 
 func (a *applier) patchObject(ctx context.Context, w *Workload, patch []byte) (runtime.Object, error) {
-	var dry []string
-	if a.opts.DryRun == legacy.DryRunServer {
-		dry = []string{metav1.DryRunAll}
-	}
-	return patchWorkload(ctx, a.client, w.Kind, w.Object.GetNamespace(), w.Object.GetName(), types.MergePatchType, patch, dry)
+	po := metav1.PatchOptions{DryRun: kubeapi.DryRunAll(a.opts.DryRun)}
+	return w.Type.Patch(ctx, a.client, w.Object.GetNamespace(), w.Object.GetName(), types.MergePatchType, patch, po)
 }
 
 // dryRun reports what Apply would do: with DryRunClient from the plans
 // alone, with DryRunServer after the server accepted each patch (sent with
 // dryRun=All, k8s.io/apiserver pkg/endpoints/handlers/patch.go: admitted
 // and validated, not stored). Nothing is backed up or recorded.
-func dryRun(ctx context.Context, client kubernetes.Interface, plans []*Plan, opts ApplyOptions) ([]legacy.Outcome, error) {
+func dryRun(ctx context.Context, client kubernetes.Interface, plans []*Plan, opts ApplyOptions) ([]backup.Outcome, error) {
 	a := &applier{client: client, opts: opts}
-	out := make([]legacy.Outcome, len(plans))
+	out := make([]backup.Outcome, len(plans))
 	kubeapi.Parallel(len(plans), opts.Workers, func(i int) {
 		p := plans[i]
 		switch {
@@ -253,17 +246,17 @@ func dryRun(ctx context.Context, client kubernetes.Interface, plans []*Plan, opt
 		if res, msg := noRollout(p.Workload); res == OutNotRolled {
 			note = "; then: " + msg
 		}
-		if opts.DryRun == legacy.DryRunClient {
-			out[i] = outcome(p.Workload, legacy.OutWouldChange, "would switch (client dry run)%s", note)
+		if opts.DryRun == cmdutil.DryRunClient {
+			out[i] = outcome(p.Workload, backup.OutWouldChange, "would switch (client dry run)%s", note)
 			return
 		}
 		if o, ok := a.patch(ctx, p); !ok {
 			out[i] = o
 			return
 		}
-		out[i] = outcome(p.Workload, legacy.OutWouldChange, "would switch (server dry run accepted)%s", note)
+		out[i] = outcome(p.Workload, backup.OutWouldChange, "would switch (server dry run accepted)%s", note)
 	})
-	sortOutcomes(out)
+	backup.SortOutcomes(out)
 	return out, ctx.Err()
 }
 
@@ -271,7 +264,7 @@ func dryRun(ctx context.Context, client kubernetes.Interface, plans []*Plan, opt
 // template we wanted (our own retried write), the backed-up template with
 // a newer resourceVersion (a status update: patched again), or anything
 // else (left alone: it changed after its backup).
-func (a *applier) patch(ctx context.Context, p *Plan) (legacy.Outcome, bool) {
+func (a *applier) patch(ctx context.Context, p *Plan) (backup.Outcome, bool) {
 	w := p.Workload
 	want := TemplateSum(p.Template)
 	orig := TemplateSum(w.Template())
@@ -288,11 +281,11 @@ func (a *applier) patch(ctx context.Context, p *Plan) (legacy.Outcome, bool) {
 			return a.record(w, TemplateSum(nw.Template()))
 		}
 		if !apierrors.IsConflict(err) && !retry.MayHaveApplied(tries, err) {
-			return outcome(w, legacy.OutFailed, "not changed: %v", kubeapi.DescribeAPIError(err, "patch", resourceOf(w.Kind), w.Object.GetNamespace())), false
+			return outcome(w, backup.OutFailed, "not changed: %v", kubeapi.DescribeAPIError(err, "patch", workload.For(w.Kind).Resource, w.Object.GetNamespace())), false
 		}
 		cur, gerr := GetWorkload(ctx, a.client, w.Kind, w.Object.GetNamespace(), w.Object.GetName())
 		if gerr != nil {
-			return outcome(w, legacy.OutFailed, "patch: %v; then reading it back: %v", err, gerr), false
+			return outcome(w, backup.OutFailed, "patch: %v; then reading it back: %v", err, gerr), false
 		}
 		switch TemplateSum(cur.Template()) {
 		case want:
@@ -301,37 +294,35 @@ func (a *applier) patch(ctx context.Context, p *Plan) (legacy.Outcome, bool) {
 			rv = cur.Object.GetResourceVersion()
 			continue
 		}
-		return outcome(w, legacy.OutSkipChanged, "its template changed after the backup: left alone; run again to judge it anew"), false
+		return outcome(w, backup.OutSkipChanged, "its template changed after the backup: left alone; run again to judge it anew"), false
 	}
-	return outcome(w, legacy.OutFailed, "not changed: its resourceVersion kept changing"), false
+	return outcome(w, backup.OutFailed, "not changed: its resourceVersion kept changing"), false
 }
 
-// TemplateSum is legacy.TemplateSum (the one definition both backup and
+// TemplateSum is workload.TemplateSum (the one definition both backup and
 // restore use).
-func TemplateSum(t *corev1.PodTemplateSpec) string { return legacy.TemplateSum(t) }
+func TemplateSum(t *corev1.PodTemplateSpec) string { return workload.TemplateSum(t) }
 
-func (a *applier) record(w *Workload, sum string) (legacy.Outcome, bool) {
-	if a.opts.DryRun != legacy.DryRunNone {
-		return legacy.Outcome{}, true
+func (a *applier) record(w *Workload, sum string) (backup.Outcome, bool) {
+	if a.opts.DryRun != cmdutil.DryRunNone {
+		return backup.Outcome{}, true
 	}
-	err := a.backup.Note(legacy.Record{Op: legacy.OpDone, Kind: w.Kind, Namespace: w.Object.GetNamespace(), Name: w.Object.GetName(), Result: legacy.ResultSwitched, Template: sum})
+	err := a.backup.Note(backup.Record{Op: backup.OpDone, Kind: w.Kind, Namespace: w.Object.GetNamespace(), Name: w.Object.GetName(), Result: ResultSwitched, Template: sum})
 	if err != nil {
-		return outcome(w, legacy.OutFailed, "changed, but not recorded in the backup: %v", err), false
+		return outcome(w, backup.OutFailed, "changed, but not recorded in the backup: %v", err), false
 	}
-	return legacy.Outcome{}, true
+	return backup.Outcome{}, true
 }
 
-func resourceOf(kind string) string {
-	switch kind {
-	case legacy.KindReplicationController:
-		return "replicationcontrollers"
-	}
-	return map[string]string{legacy.KindDeployment: "deployments", legacy.KindStatefulSet: "statefulsets", legacy.KindDaemonSet: "daemonsets",
-		legacy.KindReplicaSet: "replicasets", legacy.KindCronJob: "cronjobs", KindJob: "jobs", KindPod: "pods"}[kind]
+// backedUp reports whether switch backs up objects of kind: the kinds of
+// the workload table whose template can change.
+func backedUp(kind string) bool {
+	k := workload.For(kind)
+	return k != nil && !k.Immutable
 }
 
 type finished struct {
-	o *legacy.Outcome
+	o *backup.Outcome
 	p pending
 }
 
@@ -342,10 +333,10 @@ type finished struct {
 // changed since: reported, left alone.
 func (a *applier) resume(ctx context.Context) ([]finished, error) {
 	ix := a.backup.Index
-	var recs []legacy.Record
+	var recs []backup.Record
 	for _, k := range ix.Order {
 		e := ix.Entries[k]
-		if e.Backup == nil || !legacy.IsWorkloadKind(e.Backup.Kind) || e.Results[legacy.ResultSwitched] {
+		if e.Backup == nil || !backedUp(e.Backup.Kind) || e.Results[ResultSwitched] {
 			continue
 		}
 		recs = append(recs, *e.Backup)
@@ -369,7 +360,7 @@ func (a *applier) resume(ctx context.Context) ([]finished, error) {
 			continue
 		}
 		if err != nil {
-			return nil, kubeapi.DescribeAPIError(err, "get", resourceOf(r.Kind), r.Namespace)
+			return nil, kubeapi.DescribeAPIError(err, "get", workload.For(r.Kind).Resource, r.Namespace)
 		}
 		got := TemplateSum(cur.Template())
 		if got == TemplateSum(bw.Template()) {
@@ -391,7 +382,7 @@ func (a *applier) resume(ctx context.Context) ([]finished, error) {
 			out = append(out, finished{p: pending{w: cur, msg: "(rewritten by the interrupted run) "}})
 			continue
 		}
-		o := outcome(cur, legacy.OutSkipChanged, "backed up by the interrupted run, but its template is neither the backed-up one nor its switch now: left alone")
+		o := outcome(cur, backup.OutSkipChanged, "backed up by the interrupted run, but its template is neither the backed-up one nor its switch now: left alone")
 		out = append(out, finished{o: &o})
 	}
 	return out, nil
@@ -399,23 +390,10 @@ func (a *applier) resume(ctx context.Context) ([]finished, error) {
 
 // DecodeWorkload reads a backed-up manifest of kind.
 func DecodeWorkload(kind string, data []byte) (*Workload, error) {
-	var obj runtime.Object
-	switch kind {
-	case legacy.KindDeployment:
-		obj = &appsv1.Deployment{}
-	case legacy.KindStatefulSet:
-		obj = &appsv1.StatefulSet{}
-	case legacy.KindDaemonSet:
-		obj = &appsv1.DaemonSet{}
-	case legacy.KindReplicaSet:
-		obj = &appsv1.ReplicaSet{}
-	case legacy.KindReplicationController:
-		obj = &corev1.ReplicationController{}
-	case legacy.KindCronJob:
-		obj = &batchv1.CronJob{}
-	default:
+	if !backedUp(kind) {
 		return nil, fmt.Errorf("a backup holds no %s", kind)
 	}
+	obj := workload.For(kind).New()
 	if err := json.Unmarshal(data, obj); err != nil {
 		return nil, fmt.Errorf("not a %s manifest: %v", kind, err)
 	}

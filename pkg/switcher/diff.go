@@ -5,13 +5,8 @@ import (
 
 	"github.com/pmezard/go-difflib/difflib"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
 )
-
-func schemaGVK(kind string) schema.GroupVersionKind {
-	return schema.FromAPIVersionAndKind(apiVersion(kind), kind)
-}
 
 // templateDiff is the unified diff of a pod template, with three lines of
 // context, under the names kubectl diff gives its two sides (k8s.io/kubectl
@@ -21,7 +16,7 @@ func schemaGVK(kind string) schema.GroupVersionKind {
 func templateDiff(w *Workload, before, after *corev1.PodTemplateSpec) string {
 	a, _ := yaml.Marshal(before)
 	b, _ := yaml.Marshal(after)
-	gvk := schemaGVK(w.Kind)
+	gvk := w.Type.GroupVersionKind()
 	file := strings.Join([]string{gvk.Version, w.Kind, w.Object.GetNamespace(), w.Object.GetName()}, ".")
 	if gvk.Group != "" {
 		file = gvk.Group + "." + file

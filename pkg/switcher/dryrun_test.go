@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+
 	appsv1 "k8s.io/api/apps/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -13,7 +15,8 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
-	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
+	"github.com/bound-token/kubectl-bound-token/pkg/backup"
+	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
 )
 
 func dryRunCluster() *fake.Clientset {
@@ -28,7 +31,7 @@ func dryRunCluster() *fake.Clientset {
 // report would-change, need no backup, and count as done.
 func TestDryRun(t *testing.T) {
 	ctx := context.Background()
-	for _, mode := range []string{legacy.DryRunClient, legacy.DryRunServer} {
+	for _, mode := range []cmdutil.DryRunStrategy{cmdutil.DryRunClient, cmdutil.DryRunServer} {
 		client := dryRunCluster()
 		var dry [][]string
 		client.PrependReactor("patch", "*", func(a k8stesting.Action) (bool, runtime.Object, error) {
@@ -47,24 +50,24 @@ func TestDryRun(t *testing.T) {
 		client.ClearActions()
 		out, err := Apply(ctx, client, nil, plans, ApplyOptions{DryRun: mode})
 		if err != nil {
-			t.Fatalf("%s: %v", mode, err)
+			t.Fatalf("%s: %v", kubeapi.DryRunName(mode), err)
 		}
 		for _, o := range out {
-			if o.Result != legacy.OutWouldChange || !Done(o) || !strings.Contains(o.Message, mode+" dry run") {
-				t.Errorf("%s: %+v", mode, o)
+			if o.Result != backup.OutWouldChange || !Done(o) || !strings.Contains(o.Message, kubeapi.DryRunName(mode)+" dry run") {
+				t.Errorf("%s: %+v", kubeapi.DryRunName(mode), o)
 			}
-			if o.Kind == legacy.KindReplicaSet && !strings.Contains(o.Message, "keep the old token") {
-				t.Errorf("%s: a ReplicaSet's dry run does not say its pods would keep the token: %s", mode, o.Message)
+			if o.Kind == "ReplicaSet" && !strings.Contains(o.Message, "keep the old token") {
+				t.Errorf("%s: a ReplicaSet's dry run does not say its pods would keep the token: %s", kubeapi.DryRunName(mode), o.Message)
 			}
 		}
 		switch mode {
-		case legacy.DryRunClient:
+		case cmdutil.DryRunClient:
 			for _, a := range client.Actions() {
 				if a.GetVerb() != "get" && a.GetVerb() != "list" {
 					t.Errorf("client dry run sent %v", a)
 				}
 			}
-		case legacy.DryRunServer:
+		case cmdutil.DryRunServer:
 			if len(dry) != 2 {
 				t.Errorf("server dry run sent %d patches, want 2", len(dry))
 			}
@@ -76,7 +79,7 @@ func TestDryRun(t *testing.T) {
 		}
 		d, _ := client.AppsV1().Deployments("ns").Get(ctx, "web", metav1.GetOptions{})
 		if d.Spec.Template.Spec.Volumes[0].Secret == nil {
-			t.Errorf("%s: the template was changed", mode)
+			t.Errorf("%s: the template was changed", kubeapi.DryRunName(mode))
 		}
 	}
 }

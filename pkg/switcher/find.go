@@ -7,8 +7,6 @@ import (
 	"strings"
 	"sync"
 
-	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -16,8 +14,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
-	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 	"github.com/bound-token/kubectl-bound-token/pkg/retry"
+	"github.com/bound-token/kubectl-bound-token/pkg/workload"
 )
 
 // FindOptions select the workloads to look at.
@@ -29,54 +27,26 @@ type FindOptions struct {
 	Selector string
 }
 
-var kindAliases = map[string]string{
-	"deployment": legacy.KindDeployment, "deployments": legacy.KindDeployment, "deploy": legacy.KindDeployment, "deployment.apps": legacy.KindDeployment,
-	"statefulset": legacy.KindStatefulSet, "statefulsets": legacy.KindStatefulSet, "sts": legacy.KindStatefulSet, "statefulset.apps": legacy.KindStatefulSet,
-	"daemonset": legacy.KindDaemonSet, "daemonsets": legacy.KindDaemonSet, "ds": legacy.KindDaemonSet, "daemonset.apps": legacy.KindDaemonSet,
-	"replicaset": legacy.KindReplicaSet, "replicasets": legacy.KindReplicaSet, "rs": legacy.KindReplicaSet, "replicaset.apps": legacy.KindReplicaSet,
-	"replicationcontroller": legacy.KindReplicationController, "replicationcontrollers": legacy.KindReplicationController, "rc": legacy.KindReplicationController,
-	"cronjob": legacy.KindCronJob, "cronjobs": legacy.KindCronJob, "cj": legacy.KindCronJob, "cronjob.batch": legacy.KindCronJob,
-	"job": KindJob, "jobs": KindJob, "job.batch": KindJob,
-	"pod": KindPod, "pods": KindPod, "po": KindPod,
-}
-
 // KindNames are the TYPE words switch accepts, for completion.
-func KindNames() []string {
-	return []string{"deployment", "statefulset", "daemonset", "replicaset", "replicationcontroller", "cronjob", "job", "pod"}
-}
+func KindNames() []string { return workload.Names() }
 
-// ParseRef reads TYPE/NAME.
+// ParseRef reads TYPE/NAME, TYPE as kubectl accepts it.
 func ParseRef(s string) (kind, name string, err error) {
 	t, n, ok := strings.Cut(s, "/")
-	kind = kindAliases[strings.ToLower(t)]
-	if !ok || n == "" || kind == "" {
+	k := workload.Parse(t)
+	if !ok || n == "" || k == nil {
 		return "", "", fmt.Errorf("%q: want TYPE/NAME with TYPE one of %s", s, strings.Join(KindNames(), ", "))
 	}
-	return kind, n, nil
+	return k.Kind, n, nil
 }
 
 func get(ctx context.Context, c kubernetes.Interface, kind, ns, name string) (runtime.Object, error) {
-	o := metav1.GetOptions{}
-	return retry.Value(ctx, retry.Default, func(ctx context.Context) (runtime.Object, error) {
-		switch kind {
-		case legacy.KindDeployment:
-			return c.AppsV1().Deployments(ns).Get(ctx, name, o)
-		case legacy.KindStatefulSet:
-			return c.AppsV1().StatefulSets(ns).Get(ctx, name, o)
-		case legacy.KindDaemonSet:
-			return c.AppsV1().DaemonSets(ns).Get(ctx, name, o)
-		case legacy.KindReplicaSet:
-			return c.AppsV1().ReplicaSets(ns).Get(ctx, name, o)
-		case legacy.KindReplicationController:
-			return c.CoreV1().ReplicationControllers(ns).Get(ctx, name, o)
-		case legacy.KindCronJob:
-			return c.BatchV1().CronJobs(ns).Get(ctx, name, o)
-		case KindJob:
-			return c.BatchV1().Jobs(ns).Get(ctx, name, o)
-		case KindPod:
-			return c.CoreV1().Pods(ns).Get(ctx, name, o)
-		}
+	k := workload.For(kind)
+	if k == nil {
 		return nil, fmt.Errorf("unknown kind %s", kind)
+	}
+	return retry.Value(ctx, retry.Default, func(ctx context.Context) (runtime.Object, error) {
+		return k.Get(ctx, c, ns, name)
 	})
 }
 
@@ -120,7 +90,7 @@ func Find(ctx context.Context, c kubernetes.Interface, fo FindOptions, o Options
 	}
 	reads := func(w *Workload) bool {
 		found := false
-		legacy.VisitSecretNames(&w.Template().Spec, func(name, _ string) {
+		workload.VisitSecretNames(&w.Template().Spec, func(name, _ string) {
 			if tokens[w.Object.GetNamespace()][name] != nil {
 				found = true
 			}
@@ -158,8 +128,8 @@ func Find(ctx context.Context, c kubernetes.Interface, fo FindOptions, o Options
 
 func sortPlans(plans []*Plan) {
 	order := map[string]int{}
-	for i, k := range []string{legacy.KindDeployment, legacy.KindStatefulSet, legacy.KindDaemonSet, legacy.KindCronJob, legacy.KindReplicaSet, legacy.KindReplicationController, KindJob, KindPod} {
-		order[k] = i
+	for i, k := range workload.Kinds() {
+		order[k.Kind] = i
 	}
 	sort.SliceStable(plans, func(i, j int) bool {
 		a, b := plans[i], plans[j]
@@ -173,113 +143,32 @@ func sortPlans(plans []*Plan) {
 	})
 }
 
-// list runs one LIST per kind, at once.
+// list runs one LIST per kind of the workload table, at once. Objects
+// that follow their controller's template (a Deployment's ReplicaSets, a
+// CronJob's Jobs, a controller's pods) are left out: their owner is listed.
 func list(ctx context.Context, c kubernetes.Interface, ns, selector string) ([]*Workload, error) {
 	lo := metav1.ListOptions{Limit: 500, LabelSelector: selector}
-	apps, batch, core := c.AppsV1(), c.BatchV1(), c.CoreV1()
-	type one struct {
-		resource string
-		run      func(add func(runtime.Object)) error
-	}
-	lists := []one{
-		{"deployments", func(add func(runtime.Object)) error {
-			return kubeapi.EachPage(ctx, lo, apps.Deployments(ns).List, func(l *appsv1.DeploymentList) error {
-				for i := range l.Items {
-					add(&l.Items[i])
-				}
-				return nil
-			})
-		}},
-		{"statefulsets", func(add func(runtime.Object)) error {
-			return kubeapi.EachPage(ctx, lo, apps.StatefulSets(ns).List, func(l *appsv1.StatefulSetList) error {
-				for i := range l.Items {
-					add(&l.Items[i])
-				}
-				return nil
-			})
-		}},
-		{"daemonsets", func(add func(runtime.Object)) error {
-			return kubeapi.EachPage(ctx, lo, apps.DaemonSets(ns).List, func(l *appsv1.DaemonSetList) error {
-				for i := range l.Items {
-					add(&l.Items[i])
-				}
-				return nil
-			})
-		}},
-		{"replicasets", func(add func(runtime.Object)) error {
-			return kubeapi.EachPage(ctx, lo, apps.ReplicaSets(ns).List, func(l *appsv1.ReplicaSetList) error {
-				for i := range l.Items {
-					// A Deployment's ReplicaSets follow its template.
-					if ref := metav1.GetControllerOf(&l.Items[i]); ref != nil && ref.Kind == legacy.KindDeployment {
-						continue
-					}
-					add(&l.Items[i])
-				}
-				return nil
-			})
-		}},
-		{"replicationcontrollers", func(add func(runtime.Object)) error {
-			return kubeapi.EachPage(ctx, lo, core.ReplicationControllers(ns).List, func(l *corev1.ReplicationControllerList) error {
-				for i := range l.Items {
-					if l.Items[i].Spec.Template != nil {
-						add(&l.Items[i])
-					}
-				}
-				return nil
-			})
-		}},
-		{"cronjobs", func(add func(runtime.Object)) error {
-			return kubeapi.EachPage(ctx, lo, batch.CronJobs(ns).List, func(l *batchv1.CronJobList) error {
-				for i := range l.Items {
-					add(&l.Items[i])
-				}
-				return nil
-			})
-		}},
-		{"jobs", func(add func(runtime.Object)) error {
-			return kubeapi.EachPage(ctx, lo, batch.Jobs(ns).List, func(l *batchv1.JobList) error {
-				for i := range l.Items {
-					// A CronJob's Jobs follow its template.
-					if ref := metav1.GetControllerOf(&l.Items[i]); ref != nil && ref.Kind == legacy.KindCronJob {
-						continue
-					}
-					add(&l.Items[i])
-				}
-				return nil
-			})
-		}},
-		{"pods", func(add func(runtime.Object)) error {
-			return kubeapi.EachPage(ctx, lo, core.Pods(ns).List, func(l *corev1.PodList) error {
-				for i := range l.Items {
-					// Only bare pods: a controller's pods follow its
-					// template.
-					if metav1.GetControllerOf(&l.Items[i]) != nil {
-						continue
-					}
-					add(&l.Items[i])
-				}
-				return nil
-			})
-		}},
-	}
+	kinds := workload.Kinds()
 	var mu sync.Mutex
 	var out []*Workload
-	errs := make([]error, len(lists))
+	errs := make([]error, len(kinds))
 	var wg sync.WaitGroup
-	for i, l := range lists {
+	for i, k := range kinds {
 		wg.Add(1)
-		go func(i int, l one) {
+		go func() {
 			defer wg.Done()
-			err := l.run(func(obj runtime.Object) {
-				w, _ := NewWorkload(obj)
+			err := k.List(ctx, c, ns, lo, func(obj workload.Object) {
+				if k.Follows(obj) {
+					return
+				}
 				mu.Lock()
-				out = append(out, w)
+				out = append(out, &Workload{Kind: k.Kind, Type: k, Object: obj})
 				mu.Unlock()
 			})
 			if err != nil {
-				errs[i] = kubeapi.DescribeAPIError(err, "list", l.resource, ns)
+				errs[i] = kubeapi.DescribeAPIError(err, "list", k.Resource, ns)
 			}
-		}(i, l)
+		}()
 	}
 	wg.Wait()
 	for _, err := range errs {

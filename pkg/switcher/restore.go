@@ -4,22 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
-	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/backup"
 	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
-	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 	"github.com/bound-token/kubectl-bound-token/pkg/retry"
+	"github.com/bound-token/kubectl-bound-token/pkg/workload"
 )
 
 // Restore outcome results.
@@ -33,90 +30,142 @@ const (
 // RestoreOptions say what a restore of a switch backup does.
 type RestoreOptions struct {
 	Workers int
-	Done    func(legacy.Outcome)
+	Done    func(backup.Outcome)
+	// Blocking says, of the Secrets a template put back would read again
+	// in namespace ns, why each one that cannot authenticate now cannot
+	// (gone, invalidated) and where to restore it from; the command layer
+	// hands in migrate's (legacy.BlockingSecrets). An error stops the
+	// restore of that workload.
+	Blocking func(ctx context.Context, ns string, names []string) ([]string, error)
 }
+
+// Restorable is what a checked backup folder (backup.Inspect) holds of
+// switch's: the workload backups, in the order they were taken, each read
+// and checked against its sha256, with the switch record of each.
+type Restorable struct {
+	Folder *backup.Folder
+	items  []item
+}
+
+// item is a checked workload backup and what the run recorded once the
+// template was rewritten.
+type item struct {
+	rec *backup.Record
+	// done is the switch record (nil when the run stopped before it).
+	done *backup.Record
+	// data is the manifest, checked against its sha256.
+	data []byte
+}
+
+// OpenRestore reads every workload backup of a checked folder, before
+// anything is changed.
+func OpenRestore(f *backup.Folder) (*Restorable, error) {
+	r := &Restorable{Folder: f}
+	for _, k := range f.Index.Order {
+		e := f.Index.Entries[k]
+		if e.Backup == nil || !backedUp(e.Backup.Kind) {
+			continue
+		}
+		data, err := f.Read(e.Backup)
+		if err != nil {
+			return nil, fmt.Errorf("backup %s: %v; nothing was restored", f.Dir, err)
+		}
+		var done *backup.Record
+		if e.Results[ResultSwitched] {
+			done = e.Done
+		}
+		r.items = append(r.items, item{rec: e.Backup, done: done, data: data})
+	}
+	return r, nil
+}
+
+// Namespaces lists the namespaces of the workloads the restore touches.
+func (r *Restorable) Namespaces() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, it := range r.items {
+		if ns := it.rec.Namespace; !seen[ns] {
+			seen[ns] = true
+			out = append(out, ns)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Count is how many workloads the restore covers.
+func (r *Restorable) Count() int { return len(r.items) }
 
 // Restore puts back, byte for byte, every pod template a switch backup
 // holds: only a template that is still the one the switch wrote (its
 // sha256 is recorded), only while the Secrets it reads are valid, with a
 // JSON patch that tests the resourceVersion read and replaces the whole
 // template.
-func Restore(ctx context.Context, client kubernetes.Interface, r *legacy.Restorable, opts RestoreOptions) []legacy.Outcome {
-	items := r.Workloads()
-	out := make([]legacy.Outcome, len(items))
+func Restore(ctx context.Context, client kubernetes.Interface, r *Restorable, opts RestoreOptions) []backup.Outcome {
+	out := make([]backup.Outcome, len(r.items))
 	if opts.Workers < 1 {
 		opts.Workers = 1
 	}
-	kubeapi.Parallel(len(items), opts.Workers, func(i int) {
-		out[i] = restoreOne(ctx, client, r.Dir, items[i])
+	kubeapi.Parallel(len(r.items), opts.Workers, func(i int) {
+		out[i] = restoreOne(ctx, client, r.Folder.Dir, r.items[i], opts.Blocking)
 	})
 	if opts.Done != nil {
 		for _, o := range out {
 			opts.Done(o)
 		}
 	}
-	sortOutcomes(out)
+	backup.SortOutcomes(out)
 	return out
 }
 
-func restoreOne(ctx context.Context, client kubernetes.Interface, dir string, it legacy.WorkloadItem) legacy.Outcome {
-	rec := it.Rec
-	res := func(result, format string, args ...any) legacy.Outcome {
-		return legacy.Outcome{Kind: rec.Kind, Namespace: rec.Namespace, Name: rec.Name, Result: result, Message: fmt.Sprintf(format, args...)}
+func restoreOne(ctx context.Context, client kubernetes.Interface, dir string, it item, blocking func(context.Context, string, []string) ([]string, error)) backup.Outcome {
+	rec := it.rec
+	res := func(result, format string, args ...any) backup.Outcome {
+		return backup.Outcome{Kind: rec.Kind, Namespace: rec.Namespace, Name: rec.Name, Result: result, Message: fmt.Sprintf(format, args...)}
 	}
-	bw, err := DecodeWorkload(rec.Kind, it.Data)
+	bw, err := DecodeWorkload(rec.Kind, it.data)
 	if err != nil {
-		return res(legacy.OutFailed, "%s: %v", rec.File, err)
+		return res(backup.OutFailed, "%s: %v", rec.File, err)
 	}
 	want := bw.Template()
 	cur, err := GetWorkload(ctx, client, rec.Kind, rec.Namespace, rec.Name)
 	if apierrors.IsNotFound(err) {
-		return res(legacy.OutSkipGone, "it no longer exists; its manifest is in %s", filepath.Join(dir, filepath.FromSlash(rec.File)))
+		return res(backup.OutSkipGone, "it no longer exists; its manifest is in %s", filepath.Join(dir, filepath.FromSlash(rec.File)))
 	}
 	if err != nil {
-		return res(legacy.OutFailed, "%v", kubeapi.DescribeAPIError(err, "get", resourceOf(rec.Kind), rec.Namespace))
+		return res(backup.OutFailed, "%v", kubeapi.DescribeAPIError(err, "get", workload.For(rec.Kind).Resource, rec.Namespace))
 	}
 	if string(cur.Object.GetUID()) != rec.UID {
-		return res(legacy.OutSkipChanged, "a different %s of that name exists now; left alone", rec.Kind)
+		return res(backup.OutSkipChanged, "a different %s of that name exists now; left alone", rec.Kind)
 	}
 	got := TemplateSum(cur.Template())
 	switch {
 	case got == TemplateSum(want):
-		return res(legacy.OutUnchanged, "its template is already as backed up")
-	case it.Done == nil:
-		return res(legacy.OutSkipChanged, "the switch did not record its rewrite (interrupted): run the same switch --apply with this folder to finish, then restore")
-	case got != it.Done.Template:
-		return res(legacy.OutSkipChanged, "its template changed since the switch: left alone")
+		return res(backup.OutUnchanged, "its template is already as backed up")
+	case it.done == nil:
+		return res(backup.OutSkipChanged, "the switch did not record its rewrite (interrupted): run the same switch --apply with this folder to finish, then restore")
+	case got != it.done.Template:
+		return res(backup.OutSkipChanged, "its template changed since the switch: left alone")
 	}
 	// The Secrets the old template reads that the current one does not:
 	// they must authenticate again before pods read them.
 	now := map[string]bool{}
-	legacy.VisitSecretNames(&cur.Template().Spec, func(n, _ string) { now[n] = true })
+	workload.VisitSecretNames(&cur.Template().Spec, func(n, _ string) { now[n] = true })
 	var back []string
-	legacy.VisitSecretNames(&want.Spec, func(n, _ string) {
+	workload.VisitSecretNames(&want.Spec, func(n, _ string) {
 		if !now[n] {
 			now[n] = true
 			back = append(back, n)
 		}
 	})
-	var blocked []string
-	for _, name := range back {
-		s, err := retry.Value(ctx, retry.Default, func(ctx context.Context) (*corev1.Secret, error) {
-			return client.CoreV1().Secrets(rec.Namespace).Get(ctx, name, metav1.GetOptions{})
-		})
-		switch {
-		case apierrors.IsNotFound(err):
-			blocked = append(blocked, fmt.Sprintf("Secret %s is gone%s", name, whereBackedUp(dir, rec.Namespace, name)))
-		case err != nil:
-			return res(legacy.OutFailed, "%v", kubeapi.DescribeAPIError(err, "get", "secrets", rec.Namespace))
-		case s.Type == corev1.SecretTypeServiceAccountToken && s.Labels[legacy.LabelInvalidSince] != "":
-			blocked = append(blocked, fmt.Sprintf("Secret %s is invalid since %s%s", name, s.Labels[legacy.LabelInvalidSince], whereBackedUp(dir, rec.Namespace, name)))
-		}
+	blocked, err := blocking(ctx, rec.Namespace, back)
+	if err != nil {
+		return res(backup.OutFailed, "%v", err)
 	}
 	if len(blocked) > 0 {
 		return res(OutSecretFirst, "not restored: its pods would fail to authenticate: %s; then run this restore again", strings.Join(blocked, "; "))
 	}
-	path := "/" + strings.Join(bw.templatePath(), "/")
+	path := "/" + strings.Join(bw.Type.TemplatePath, "/")
 	// The resourceVersion also moves on a status write (a ReplicaSet's
 	// controller writes one whenever its pods change): a failed test is
 	// looked into, and the patch sent again while the template is still
@@ -128,7 +177,7 @@ func restoreOne(ctx context.Context, client kubernetes.Interface, dir string, it
 			{"op": "replace", "path": path, "value": want},
 		})
 		_, err = retry.Do(ctx, retry.Default, func(ctx context.Context) error {
-			_, err := patchWorkload(ctx, client, rec.Kind, rec.Namespace, rec.Name, types.JSONPatchType, patch, nil)
+			_, err := bw.Type.Patch(ctx, client, rec.Namespace, rec.Name, types.JSONPatchType, patch, metav1.PatchOptions{})
 			return err
 		})
 		if err == nil {
@@ -144,101 +193,12 @@ func restoreOne(ctx context.Context, client kubernetes.Interface, dir string, it
 		// (k8s.io/apiserver pkg/endpoints/handlers/patch.go, applyJSPatch:
 		// NewGenericServerResponse(http.StatusUnprocessableEntity, ...)).
 		if !apierrors.IsConflict(err) && !apierrors.IsInvalid(err) {
-			return res(legacy.OutFailed, "%v", kubeapi.DescribeAPIError(err, "patch", resourceOf(rec.Kind), rec.Namespace))
+			return res(backup.OutFailed, "%v", kubeapi.DescribeAPIError(err, "patch", workload.For(rec.Kind).Resource, rec.Namespace))
 		}
-		if gerr != nil || TemplateSum(again.Template()) != it.Done.Template {
-			return res(legacy.OutSkipChanged, "its template changed while restoring: left alone; run restore again to judge it anew")
+		if gerr != nil || TemplateSum(again.Template()) != it.done.Template {
+			return res(backup.OutSkipChanged, "its template changed while restoring: left alone; run restore again to judge it anew")
 		}
 		rv = again.Object.GetResourceVersion()
 	}
-	return res(legacy.OutSkipChanged, "its resourceVersion kept changing while restoring; run restore again")
-}
-
-// whereBackedUp names the migrate backup folder, next to dir or in the
-// working folder, that holds the Secret: the folder to restore first.
-func whereBackedUp(dir, ns, name string) string {
-	abs, _ := filepath.Abs(dir)
-	cands := map[string]bool{}
-	for _, parent := range []string{filepath.Dir(abs), "."} {
-		entries, _ := os.ReadDir(parent)
-		for _, e := range entries {
-			if e.IsDir() {
-				p, _ := filepath.Abs(filepath.Join(parent, e.Name()))
-				if p != abs {
-					cands[p] = true
-				}
-			}
-		}
-	}
-	type found struct {
-		dir string
-		mod time.Time
-	}
-	var hits []found
-	for d := range cands {
-		data, err := os.ReadFile(filepath.Join(d, legacy.IndexFile))
-		if err != nil {
-			continue
-		}
-		ix, err := legacy.ParseIndex(data)
-		if err != nil || ix.Mode == legacy.ModeSwitch {
-			continue
-		}
-		if e := ix.Lookup(legacy.KindSecret, ns, name); e != nil && e.Backup != nil {
-			fi, _ := os.Stat(filepath.Join(d, legacy.IndexFile))
-			hits = append(hits, found{d, fi.ModTime()})
-		}
-	}
-	if len(hits) == 0 {
-		return ": restore it first from the backup of the migrate --apply that changed it (kubectl bound-token restore --from MIGRATE-BACKUP)"
-	}
-	sort.Slice(hits, func(i, j int) bool { return hits[i].mod.After(hits[j].mod) })
-	return fmt.Sprintf(": restore it first: kubectl bound-token restore --from %s", hits[0].dir)
-}
-
-// patchWorkload patches a workload of one of the kinds switch changes.
-func patchWorkload(ctx context.Context, c kubernetes.Interface, kind, ns, name string, pt types.PatchType, patch []byte, dryRun []string) (runtime.Object, error) {
-	po := metav1.PatchOptions{DryRun: dryRun}
-	switch kind {
-	case legacy.KindDeployment:
-		return c.AppsV1().Deployments(ns).Patch(ctx, name, pt, patch, po)
-	case legacy.KindStatefulSet:
-		return c.AppsV1().StatefulSets(ns).Patch(ctx, name, pt, patch, po)
-	case legacy.KindDaemonSet:
-		return c.AppsV1().DaemonSets(ns).Patch(ctx, name, pt, patch, po)
-	case legacy.KindReplicaSet:
-		return c.AppsV1().ReplicaSets(ns).Patch(ctx, name, pt, patch, po)
-	case legacy.KindReplicationController:
-		return c.CoreV1().ReplicationControllers(ns).Patch(ctx, name, pt, patch, po)
-	case legacy.KindCronJob:
-		return c.BatchV1().CronJobs(ns).Patch(ctx, name, pt, patch, po)
-	}
-	return nil, fmt.Errorf("cannot patch a %s", kind)
-}
-
-// Unread lists, of the given Secrets of a namespace, those that nothing
-// reads now (no pod in any phase, no workload template), as migrate's
-// audit judges readers, and the readers of the others.
-func Unread(ctx context.Context, c kubernetes.Interface, ns string, names []string) ([]string, map[string]string, error) {
-	var out []string
-	read := map[string]string{}
-	_, err := legacy.Scan(ctx, c, legacy.ScanOptions{Namespace: ns, Names: names}, func(f *legacy.Finding) error {
-		// Rollout history (a Deployment's old ReplicaSet at 0) does not
-		// block migrate's verdict (legacy.Finding.Blocking).
-		switch {
-		case len(f.Blocking()) > 0:
-			var rs []string
-			for _, r := range f.Blocking() {
-				rs = append(rs, r.String())
-			}
-			read[f.Name] = strings.Join(rs, ", ")
-		case f.Verdict == legacy.VerdictUnknown && strings.HasPrefix(f.Reason, "readers unknown"):
-			read[f.Name] = f.Reason
-		default:
-			out = append(out, f.Name)
-		}
-		return nil
-	})
-	sort.Strings(out)
-	return out, read, err
+	return res(backup.OutSkipChanged, "its resourceVersion kept changing while restoring; run restore again")
 }

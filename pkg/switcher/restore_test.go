@@ -15,7 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
-	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
+	"github.com/bound-token/kubectl-bound-token/pkg/backup"
 )
 
 // A status write between restore's read and its patch moves the
@@ -29,7 +29,7 @@ func TestRestoreAfterAStatusWrite(t *testing.T) {
 		Spec: appsv1.ReplicaSetSpec{Template: corev1.PodTemplateSpec{Spec: spec}}}
 	client := fake.NewSimpleClientset(token("app-token", "app"), rs.DeepCopy())
 	dir := filepath.Join(t.TempDir(), "b")
-	b, err := legacy.OpenBackup(dir, legacy.ModeSwitch, "2026-01-01")
+	b, err := backup.Open(dir, backup.ModeSwitch, "2026-01-01")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,11 +62,17 @@ func TestRestoreAfterAStatusWrite(t *testing.T) {
 		// What kube-apiserver answers to a failed "test" (applyJSPatch).
 		return true, nil, apierrors.NewGenericServerResponse(http.StatusUnprocessableEntity, "patch", schema.GroupResource{Group: "apps", Resource: "replicasets"}, "rs", "testing value /metadata/resourceVersion failed", 0, false)
 	})
-	r, err := legacy.OpenRestore(dir, nil)
+	f, err := backup.Inspect(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := Restore(ctx, client, r, RestoreOptions{})
+	r, err := OpenRestore(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No Secret is read again by the template put back: nothing blocks.
+	none := func(context.Context, string, []string) ([]string, error) { return nil, nil }
+	out := Restore(ctx, client, r, RestoreOptions{Blocking: none})
 	if len(out) != 1 || out[0].Result != OutRestored {
 		t.Fatalf("restore: %+v", out)
 	}

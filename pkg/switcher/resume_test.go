@@ -9,10 +9,11 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 
-	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
+	"github.com/bound-token/kubectl-bound-token/pkg/backup"
 )
 
 // A run killed after its patch but before its record: the rerun finds the
@@ -28,11 +29,11 @@ func TestResumeRecordsAPatchWhoseRecordWasLost(t *testing.T) {
 	lost, other := mk("lost"), mk("other")
 	client := fake.NewSimpleClientset(token("app-token", "app"), lost.DeepCopy(), other.DeepCopy())
 	dir := filepath.Join(t.TempDir(), "b")
-	b, err := legacy.OpenBackup(dir, legacy.ModeSwitch, "2026-01-01")
+	b, err := backup.Open(dir, backup.ModeSwitch, "2026-01-01")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, errs := b.SaveBatch([]any{lost, other}); errs[0] != nil || errs[1] != nil {
+	if _, errs := b.SaveBatch([]runtime.Object{lost, other}); errs[0] != nil || errs[1] != nil {
 		t.Fatal(errs)
 	}
 	// The killed run's patch of "lost" went through; "other" was then
@@ -51,7 +52,7 @@ func TestResumeRecordsAPatchWhoseRecordWasLost(t *testing.T) {
 	}
 	b.Close()
 
-	b, err = legacy.OpenBackup(dir, legacy.ModeSwitch, "2026-01-02")
+	b, err = backup.Open(dir, backup.ModeSwitch, "2026-01-02")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,14 +74,14 @@ func TestResumeRecordsAPatchWhoseRecordWasLost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]legacy.Outcome{}
+	got := map[string]backup.Outcome{}
 	for _, o := range out {
 		got[o.Name] = o
 	}
 	if o := got["lost"]; o.Result != OutSwitched || !strings.Contains(o.Message, "interrupted run") {
 		t.Fatalf("lost: %+v", o)
 	}
-	if o := got["other"]; o.Result != legacy.OutSkipChanged {
+	if o := got["other"]; o.Result != backup.OutSkipChanged {
 		t.Fatalf("other: %+v", o)
 	}
 	for _, a := range client.Actions() {
@@ -91,11 +92,11 @@ func TestResumeRecordsAPatchWhoseRecordWasLost(t *testing.T) {
 	if patches != 0 {
 		t.Fatalf("the rerun patched %d time(s); the rewrite was already done", -patches)
 	}
-	e := b.Entry(legacy.KindDeployment, "ns", "lost")
-	if e == nil || !e.Results[legacy.ResultSwitched] || e.Done.Template != TemplateSum(p.Template) {
+	e := b.Entry("Deployment", "ns", "lost")
+	if e == nil || !e.Results[ResultSwitched] || e.Done.Template != TemplateSum(p.Template) {
 		t.Fatalf("lost is not recorded with its template: %+v", e)
 	}
-	if e := b.Entry(legacy.KindDeployment, "ns", "other"); e.Results[legacy.ResultSwitched] {
+	if e := b.Entry("Deployment", "ns", "other"); e.Results[ResultSwitched] {
 		t.Fatal("other is recorded as switched")
 	}
 }

@@ -11,10 +11,9 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/workload"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 )
 
 // Token lifetimes.
@@ -187,7 +186,7 @@ func MakePlan(w *Workload, tokens map[string]*corev1.Secret, o Options) *Plan {
 	// Readers that can never move: an env var holds the token once, for
 	// the life of the container; a volume plugin hands it to a driver.
 	// Each is visited as k8s.io/kubernetes pkg/api/v1/pod/util.go
-	// VisitPodSecretNames visits (legacy.VisitSecretNames).
+	// VisitPodSecretNames visits (workload.VisitSecretNames).
 	for _, cs := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
 		for _, c := range cs {
 			for _, e := range c.Env {
@@ -300,7 +299,13 @@ func MakePlan(w *Workload, tokens map[string]*corev1.Secret, o Options) *Plan {
 	switch {
 	case p.Verdict != VerdictSwitchable:
 	case w.Immutable():
-		p.refuse("a %s's pod template is immutable (pkg/apis/%s validation): make the change shown at its source and re-create it", w.Kind, w.group())
+		// Kubernetes keeps each group's validation in pkg/apis/GROUP,
+		// the core group's in pkg/apis/core.
+		group := w.Type.Group
+		if group == "" {
+			group = "core"
+		}
+		p.refuse("a %s's pod template is immutable (pkg/apis/%s validation): make the change shown at its source and re-create it", w.Kind, group)
 	case w.Owner() != "":
 		p.refuse("owned by %s, which would put its own template back: make the change there", w.Owner())
 	case systemNamespace(ns) && !o.IncludeSystem:
@@ -321,10 +326,10 @@ func secretOfVolume(v *corev1.Volume) string {
 }
 
 // oneVolume visits the Secret a single volume names, with
-// legacy.VisitSecretNames (the volume plugins upstream's
+// workload.VisitSecretNames (the volume plugins upstream's
 // VisitPodSecretNames knows).
 func oneVolume(v *corev1.Volume, fn func(name, via string)) {
-	legacy.VisitSecretNames(&corev1.PodSpec{Volumes: []corev1.Volume{*v}}, fn)
+	workload.VisitSecretNames(&corev1.PodSpec{Volumes: []corev1.Volume{*v}}, fn)
 }
 
 // checkSA refuses a Secret of another ServiceAccount: the projected token

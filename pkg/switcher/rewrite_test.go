@@ -10,8 +10,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
-
-	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -267,7 +265,7 @@ func TestCronJobTemplateAndPatchPath(t *testing.T) {
 	if !strings.HasPrefix(got, `{"metadata":{"resourceVersion":"7"},"spec":{"jobTemplate":{"spec":{"template":{"spec":{"volumes":[{"name":"tok","projected":`) {
 		t.Fatalf("patch %s", got)
 	}
-	if w.Kind != legacy.KindCronJob {
+	if w.Kind != "CronJob" {
 		t.Fatal(w.Kind)
 	}
 }

@@ -7,97 +7,35 @@ import (
 	"sync"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/kubectl/pkg/polymorphichelpers"
-
-	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
+	"github.com/bound-token/kubectl-bound-token/pkg/backup"
 	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
-	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
+	"github.com/bound-token/kubectl-bound-token/pkg/workload"
 )
 
 // noRollout says why a rewritten workload's pods will not be replaced, or
-// "" when a rollout follows. A CronJob has none: its next Job is made
-// from the new template (pkg/controller/cronjob, getJobFromTemplate2).
+// "" when a rollout follows (workload.RolloutOf).
 func noRollout(w *Workload) (result, msg string) {
-	switch o := w.Object.(type) {
-	case *appsv1.Deployment:
-		// A paused Deployment does not roll out a template change
-		// (pkg/controller/deployment/deployment_controller.go, syncDeployment:
-		// "if d.Spec.Paused { return dc.sync(ctx, d, rsList) }", which only
-		// scales).
-		if o.Spec.Paused {
-			return OutNotRolled, "changed, but the Deployment is paused: pods keep the old token until recreated (" + text.Kubectl() + " rollout resume)"
+	r := workload.RolloutOf(w.Object)
+	switch {
+	case r.Next != "":
+		return OutSwitched, "the next " + r.Next + " uses the projected token"
+	case r.Held != "":
+		msg := "changed, but " + r.Held + ": pods keep the old token until recreated"
+		if r.Hint != "" {
+			msg += " (" + r.Hint + ")"
 		}
-	case *appsv1.StatefulSet:
-		// OnDelete: "for the OnDelete strategy we short circuit. Pods will
-		// be updated when they are manually deleted"
-		// (pkg/controller/statefulset/stateful_set_control.go,
-		// updateStatefulSet).
-		if o.Spec.UpdateStrategy.Type == appsv1.OnDeleteStatefulSetStrategyType {
-			return OutNotRolled, "changed, but its updateStrategy is OnDelete: pods keep the old token until recreated"
-		}
-	case *appsv1.DaemonSet:
-		// pkg/controller/daemon/daemon_controller.go, updateDaemonSet: a
-		// rolling update runs only for RollingUpdateDaemonSetStrategyType;
-		// OnDeleteDaemonSetStrategyType does nothing.
-		if o.Spec.UpdateStrategy.Type == appsv1.OnDeleteDaemonSetStrategyType {
-			return OutNotRolled, "changed, but its updateStrategy is OnDelete: pods keep the old token until recreated"
-		}
-	}
-	switch o := w.Object.(type) {
-	case *batchv1.CronJob:
-		return OutSwitched, "the next Job uses the projected token"
-	case *appsv1.ReplicaSet:
-		return OutNotRolled, replicaSetNotRolled(w, metav1.FormatLabelSelector(o.Spec.Selector))
-	case *corev1.ReplicationController:
-		return OutNotRolled, replicaSetNotRolled(w, labels.SelectorFromSet(o.Spec.Selector).String())
+		return OutNotRolled, msg
 	}
 	return "", ""
 }
 
-// replicaSetNotRolled is the outcome of a rewritten ReplicaSet or
-// ReplicationController. Neither has a rollout: the controller compares pod
-// counts, never templates (pkg/controller/replicaset/replica_set.go,
-// manageReplicas, which also runs ReplicationControllers through
-// pkg/controller/replication), and kubectl rollout status has no status
-// viewer for them (k8s.io/kubectl pkg/polymorphichelpers/rollout_status.go,
-// StatusViewerFor: "no status viewer has been implemented"). Done, as
-// far as the template goes, once patched; its running pods keep the old
-// token until they are recreated, which a pod deleted is (from the new
-// template).
-func replicaSetNotRolled(w *Workload, selector string) string {
-	return fmt.Sprintf("changed, but a %s never replaces running pods and has no rollout: they keep the old token until recreated (%s delete pods -n %s -l '%s' recreates them from the new template)",
-		w.Kind, text.Kubectl(), w.Object.GetNamespace(), selector)
-}
-
-var groupOf = map[string]string{legacy.KindDeployment: "apps", legacy.KindStatefulSet: "apps", legacy.KindDaemonSet: "apps"}
-
-// RolloutStatus judges a workload as `kubectl rollout status` does, with
-// its own StatusViewer (k8s.io/kubectl pkg/polymorphichelpers/
-// rollout_status.go: observedGeneration first, then updated, available and
-// ready replicas; a Deployment past its progress deadline is an error).
-func RolloutStatus(w *Workload) (string, bool, error) {
-	viewer, err := polymorphichelpers.StatusViewerFor(schema.GroupKind{Group: groupOf[w.Kind], Kind: w.Kind})
-	if err != nil {
-		return "", false, err
-	}
-	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(w.Object)
-	if err != nil {
-		return "", false, err
-	}
-	return viewer.Status(&unstructured.Unstructured{Object: m}, 0)
-}
+// RolloutStatus judges a workload's rollout as kubectl rollout status
+// does (workload.RolloutStatus).
+func RolloutStatus(w *Workload) (string, bool, error) { return workload.RolloutStatus(w.Object) }
 
 // follow waits for the rollouts of the rewritten workloads.
-func (a *applier) follow(ctx context.Context, ps []pending) []legacy.Outcome {
-	var out []legacy.Outcome
+func (a *applier) follow(ctx context.Context, ps []pending) []backup.Outcome {
+	var out []backup.Outcome
 	var wait []pending
 	for _, p := range ps {
 		// Whether pods will be replaced at all does not depend on
@@ -124,9 +62,10 @@ func (a *applier) follow(ctx context.Context, ps []pending) []legacy.Outcome {
 	if timeout <= 0 {
 		timeout = 10 * time.Minute
 	}
-	deadline := time.Now().Add(timeout)
+	clk := a.opts.Clock
+	deadline := clk.Now().Add(timeout)
 	last := make([]string, len(wait))
-	done := make([]*legacy.Outcome, len(wait))
+	done := make([]*backup.Outcome, len(wait))
 	for {
 		var mu sync.Mutex
 		left := 0
@@ -161,12 +100,12 @@ func (a *applier) follow(ctx context.Context, ps []pending) []legacy.Outcome {
 		if a.opts.Progress != nil {
 			a.opts.Progress(fmt.Sprintf("rollouts: %d of %d done", len(wait)-left, len(wait)))
 		}
-		if left == 0 || ctx.Err() != nil || time.Now().After(deadline) {
+		if left == 0 || ctx.Err() != nil || clk.Now().After(deadline) {
 			break
 		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(poll):
+		case <-clk.After(poll):
 		}
 	}
 	for i, d := range done {

@@ -6,13 +6,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/backup"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
-
-	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 )
 
 // A ReplicaSet without an owner and a ReplicationController have no
@@ -44,7 +43,7 @@ func TestKindsWithoutARollout(t *testing.T) {
 		if len(plans) != 4 {
 			t.Fatalf("%d plans, want 4", len(plans))
 		}
-		b, err := legacy.OpenBackup(filepath.Join(t.TempDir(), "b"), legacy.ModeSwitch, "2026-01-01")
+		b, err := backup.Open(filepath.Join(t.TempDir(), "b"), backup.ModeSwitch, "2026-01-01")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -64,7 +63,7 @@ func TestKindsWithoutARollout(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := map[string]legacy.Outcome{}
+		got := map[string]backup.Outcome{}
 		for _, o := range out {
 			got[o.Kind+"/"+o.Name] = o
 		}

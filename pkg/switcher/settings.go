@@ -9,11 +9,11 @@ import (
 	"path/filepath"
 	"strconv"
 
-	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
+	"github.com/bound-token/kubectl-bound-token/pkg/backup"
 )
 
 // The settings a switch's rewrite depends on, recorded in its backup
-// folder (legacy.OpSettings): a rerun that finishes an interrupted run
+// folder (backup.OpSettings): a rerun that finishes an interrupted run
 // must rewrite the rest as the first run did, and it must recognise the
 // first run's rewrites (resume compares templates with MakePlan's).
 const (
@@ -46,20 +46,20 @@ func checkSettings(dir string, recorded map[string]string, o Options) error {
 // CheckResume tells, before anything is asked or changed, whether a run
 // with o may resume the switch backup in dir: a folder without an index
 // (a new one) may be used; one with an index must hold a switch with the
-// same token settings. legacy.OpenBackup and Apply check the rest.
+// same token settings. backup.Open and Apply check the rest.
 func CheckResume(dir string, o Options) error {
 	if dir == "" {
 		return nil
 	}
-	data, err := os.ReadFile(filepath.Join(dir, legacy.IndexFile))
+	data, err := os.ReadFile(filepath.Join(dir, backup.IndexFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("read %s: %v", filepath.Join(dir, legacy.IndexFile), err)
+		return fmt.Errorf("read %s: %v", filepath.Join(dir, backup.IndexFile), err)
 	}
-	ix, err := legacy.ParseIndex(data)
-	if err != nil || ix.Mode != legacy.ModeSwitch {
+	ix, err := backup.ParseIndex(data)
+	if err != nil || ix.Mode != backup.ModeSwitch {
 		// OpenBackup says what is wrong with it.
 		return nil
 	}

@@ -12,7 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 
-	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
+	"github.com/bound-token/kubectl-bound-token/pkg/backup"
 )
 
 // A run interrupted after switching one of two Deployments, then rerun
@@ -35,7 +35,7 @@ func TestRerunWithOtherTokenSettingsIsRefused(t *testing.T) {
 		}
 		return p
 	}
-	b, err := legacy.OpenBackup(dir, legacy.ModeSwitch, "2026-01-01")
+	b, err := backup.Open(dir, backup.ModeSwitch, "2026-01-01")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestRerunWithOtherTokenSettingsIsRefused(t *testing.T) {
 			t.Fatalf("%+v: CheckResume = %v, want a one-line refusal", o, err)
 		}
 		client.ClearActions()
-		b, err := legacy.OpenBackup(dir, legacy.ModeSwitch, "2026-01-02")
+		b, err := backup.Open(dir, backup.ModeSwitch, "2026-01-02")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -66,7 +66,7 @@ func TestRerunWithOtherTokenSettingsIsRefused(t *testing.T) {
 				t.Fatalf("%+v: changed the cluster: %v", o, a)
 			}
 		}
-		if ix := reopen(t, dir); len(ix.Order) != lines || ix.Lookup(legacy.KindDeployment, "ns", "second") != nil {
+		if ix := reopen(t, dir); len(ix.Order) != lines || ix.Lookup("Deployment", "ns", "second") != nil {
 			t.Fatalf("%+v: the refused run wrote to the backup", o)
 		}
 	}
@@ -74,7 +74,7 @@ func TestRerunWithOtherTokenSettingsIsRefused(t *testing.T) {
 	if err := CheckResume(dir, Options{ExpirationSeconds: DefaultExpirationSeconds}); err != nil {
 		t.Fatalf("the same settings, spelt out: %v", err)
 	}
-	b, err = legacy.OpenBackup(dir, legacy.ModeSwitch, "2026-01-03")
+	b, err = backup.Open(dir, backup.ModeSwitch, "2026-01-03")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,9 +85,9 @@ func TestRerunWithOtherTokenSettingsIsRefused(t *testing.T) {
 	}
 }
 
-func reopen(t *testing.T, dir string) *legacy.Index {
+func reopen(t *testing.T, dir string) *backup.Index {
 	t.Helper()
-	b, err := legacy.OpenBackup(dir, legacy.ModeSwitch, "2026-01-09")
+	b, err := backup.Open(dir, backup.ModeSwitch, "2026-01-09")
 	if err != nil {
 		t.Fatal(err)
 	}

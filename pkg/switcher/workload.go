@@ -2,129 +2,45 @@ package switcher
 
 import (
 	"fmt"
-	"strings"
 
-	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
+	"github.com/bound-token/kubectl-bound-token/pkg/workload"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-
-	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
-)
-
-// Kinds besides the ones a backup holds (legacy.Kind*): refused, shown.
-const (
-	KindJob = "Job"
-	KindPod = "Pod"
 )
 
 // Workload is one object with a pod template.
 type Workload struct {
+	// Kind is the API's name of its kind ("Deployment"); Type has the
+	// rest of its row in the workload table.
 	Kind   string
-	Object interface {
-		metav1.Object
-		runtime.Object
-	}
+	Type   *workload.Kind
+	Object workload.Object
 }
 
-// NewWorkload wraps a typed object.
+// NewWorkload wraps a typed object of a kind of the workload table.
 func NewWorkload(obj runtime.Object) (*Workload, error) {
-	w := &Workload{}
-	switch o := obj.(type) {
-	case *appsv1.Deployment:
-		w.Kind, w.Object = legacy.KindDeployment, o
-	case *appsv1.StatefulSet:
-		w.Kind, w.Object = legacy.KindStatefulSet, o
-	case *appsv1.DaemonSet:
-		w.Kind, w.Object = legacy.KindDaemonSet, o
-	case *appsv1.ReplicaSet:
-		w.Kind, w.Object = legacy.KindReplicaSet, o
-	case *corev1.ReplicationController:
-		w.Kind, w.Object = legacy.KindReplicationController, o
-	case *batchv1.CronJob:
-		w.Kind, w.Object = legacy.KindCronJob, o
-	case *batchv1.Job:
-		w.Kind, w.Object = KindJob, o
-	case *corev1.Pod:
-		w.Kind, w.Object = KindPod, o
-	default:
+	k := workload.ForObject(obj)
+	o, ok := obj.(workload.Object)
+	if k == nil || !ok {
 		return nil, fmt.Errorf("%T has no pod template switch knows", obj)
 	}
-	return w, nil
+	return &Workload{Kind: k.Kind, Type: k, Object: o}, nil
 }
 
 // Template is the workload's pod template, in place (a Pod's is made up
 // from its metadata and spec).
-func (w *Workload) Template() *corev1.PodTemplateSpec {
-	switch o := w.Object.(type) {
-	case *appsv1.Deployment:
-		return &o.Spec.Template
-	case *appsv1.StatefulSet:
-		return &o.Spec.Template
-	case *appsv1.DaemonSet:
-		return &o.Spec.Template
-	case *appsv1.ReplicaSet:
-		return &o.Spec.Template
-	case *corev1.ReplicationController:
-		if o.Spec.Template == nil {
-			o.Spec.Template = &corev1.PodTemplateSpec{}
-		}
-		return o.Spec.Template
-	case *batchv1.CronJob:
-		return &o.Spec.JobTemplate.Spec.Template
-	case *batchv1.Job:
-		return &o.Spec.Template
-	case *corev1.Pod:
-		return &corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: o.Labels, Annotations: o.Annotations}, Spec: o.Spec}
-	}
-	return nil
-}
+func (w *Workload) Template() *corev1.PodTemplateSpec { return w.Type.Template(w.Object) }
 
-// templatePath is where the template's volumes are, for a merge patch.
-func (w *Workload) templatePath() []string {
-	if w.Kind == legacy.KindCronJob {
-		return []string{"spec", "jobTemplate", "spec", "template"}
-	}
-	return []string{"spec", "template"}
-}
-
-// Immutable reports kinds whose pod template cannot be changed: a Job's
-// (pkg/apis/batch/validation/validation.go, ValidateJobSpecUpdate: "field
-// is immutable" on spec.template unless suspended and never started) and a
-// Pod's spec (pkg/apis/core/validation/validation.go,
-// ValidatePodUpdate: volumes may not change).
-func (w *Workload) Immutable() bool { return w.Kind == KindJob || w.Kind == KindPod }
-
-func (w *Workload) group() string {
-	if w.Kind == KindJob {
-		return "batch"
-	}
-	return "core"
-}
+// Immutable reports kinds whose pod template cannot be changed.
+func (w *Workload) Immutable() bool { return w.Type.Immutable }
 
 // Owner is the controller that owns the workload ("kind/name"), or "".
-func (w *Workload) Owner() string {
-	if ref := metav1.GetControllerOf(w.Object); ref != nil {
-		return strings.ToLower(ref.Kind) + "/" + ref.Name
-	}
-	return ""
-}
+func (w *Workload) Owner() string { return workload.Controller(w.Object) }
 
 // Ref is "kind/name" as kubectl prints it.
-func (w *Workload) Ref() string { return strings.ToLower(w.Kind) + "/" + w.Object.GetName() }
-
-// apiVersion of each kind, for printed objects.
-func apiVersion(kind string) string {
-	switch kind {
-	case legacy.KindReplicationController, KindPod:
-		return "v1"
-	case legacy.KindCronJob, KindJob:
-		return "batch/v1"
-	}
-	return "apps/v1"
-}
+func (w *Workload) Ref() string { return w.Type.Ref(w.Object.GetName()) }
 
 // Manifest is the workload with its new template and without the fields
 // the server sets, for users who change manifests at their source.
@@ -166,6 +82,6 @@ func (p *Plan) Manifest() runtime.Object {
 		delete(md, "creationTimestamp")
 	}
 	out := &unstructured.Unstructured{Object: u}
-	out.SetGroupVersionKind(schemaGVK(w.Kind))
+	out.SetGroupVersionKind(w.Type.GroupVersionKind())
 	return out
 }

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/backup"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 	"github.com/bound-token/kubectl-bound-token/pkg/retry"
 	"github.com/bound-token/kubectl-bound-token/test/e2e/faultproxy"
@@ -111,7 +112,7 @@ func TestFaultsApplyAndRestore1000(t *testing.T) {
 	dir = backupDir(t)
 	done = 0
 	twice("delete", []string{"migrate", "-n", ns, "--apply", "--yes", "--mode", "delete", "--backup-dir", dir}, func(c map[string]int, unsure int) {
-		done += c[legacy.OutDeleted] + c[legacy.OutDeletedRefLeft]
+		done += c[legacy.OutDeleted] + c[backup.OutDeletedRefLeft]
 		if _, present := state(); !agree(done, n-present, unsure) {
 			t.Fatalf("reported %d deleted so far (%d unsure), the cluster lost %d", done, unsure, n-present)
 		}

@@ -9,6 +9,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/backup"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 	"github.com/bound-token/kubectl-bound-token/pkg/retry"
 	"github.com/bound-token/kubectl-bound-token/test/e2e/faultproxy"
@@ -50,7 +51,7 @@ func TestChangeWhoseAnswerWasLostIsReportedDone(t *testing.T) {
 		t.Cleanup(func() { _ = p.Close() })
 		return p
 	}
-	result := func(t *testing.T, r result, want string) legacy.Outcome {
+	result := func(t *testing.T, r result, want string) backup.Outcome {
 		t.Helper()
 		for _, o := range outcomes(t, r.stdout) {
 			if o.Name == "tok-000" && o.Kind == "" {
@@ -61,7 +62,7 @@ func TestChangeWhoseAnswerWasLostIsReportedDone(t *testing.T) {
 			}
 		}
 		t.Fatalf("no outcome for tok-000:\n%s", r.stdout)
-		return legacy.Outcome{}
+		return backup.Outcome{}
 	}
 	get := func(t *testing.T, ns string) (map[string]string, bool) {
 		t.Helper()
@@ -106,7 +107,7 @@ func TestChangeWhoseAnswerWasLostIsReportedDone(t *testing.T) {
 		p := start(t, lostThenUnavailable(http.MethodDelete, secretPath(ns), false))
 		args := []string{"migrate", "-n", ns, "--apply", "--yes", "--mode", "delete", "--backup-dir", dir, "-o", "json"}
 		r := runAs(t, p.Kubeconfig, args...).mustCode(t, 1)
-		if o := result(t, r, legacy.OutFailed); !strings.Contains(o.Message, retry.RunAgain) {
+		if o := result(t, r, backup.OutFailed); !strings.Contains(o.Message, retry.RunAgain) {
 			t.Fatalf("the failure does not say the delete may have gone through: %s", o.Message)
 		}
 		if _, exists := get(t, ns); exists {

@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/backup"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
 )
@@ -206,15 +207,15 @@ func backupDir(t *testing.T) string {
 	return filepath.Join(t.TempDir(), "backup")
 }
 
-func outcomes(t *testing.T, stdout string) map[string]legacy.Outcome {
+func outcomes(t *testing.T, stdout string) map[string]backup.Outcome {
 	t.Helper()
 	var l struct {
-		Items []legacy.Outcome `json:"items"`
+		Items []backup.Outcome `json:"items"`
 	}
 	if err := json.Unmarshal([]byte(stdout), &l); err != nil {
 		t.Fatalf("output is not JSON: %v\n%s", err, stdout)
 	}
-	m := map[string]legacy.Outcome{}
+	m := map[string]backup.Outcome{}
 	for _, o := range l.Items {
 		k := o.Namespace + "/" + o.Name
 		if o.Kind != "" {

@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/backup"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 )
 
@@ -111,7 +112,7 @@ func TestInvalidateThenRestore(t *testing.T) {
 	waitAuth(t, s, true)
 	// Idempotent.
 	r = run(t, "restore", "--from", dir, "-o", "json").mustCode(t, 0)
-	if o := outcomes(t, r.stdout)[ns+"/app-token"]; o.Result != legacy.OutUnchanged {
+	if o := outcomes(t, r.stdout)[ns+"/app-token"]; o.Result != backup.OutUnchanged {
 		t.Fatalf("second restore outcome %+v", o)
 	}
 }
@@ -164,13 +165,13 @@ func TestDeleteThenRestore(t *testing.T) {
 func TestSecretChangedAfterBackupIsSkipped(t *testing.T) {
 	ns := cluster.CreateNamespace(t, "changed")
 	legacySecret(t, ns, "app", "app-token", false)
-	b, err := legacy.OpenBackup(backupDir(t), legacy.ModeInvalidate, "2026-11-23")
+	b, err := backup.Open(backupDir(t), backup.ModeInvalidate, "2026-11-23")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
 	res, err := legacy.Apply(ctx, cluster.Client, b, legacy.ScanOptions{Namespace: ns}, legacy.ApplyOptions{
-		Mode: legacy.ModeInvalidate, Date: "2026-11-23", Workers: 2,
+		Mode: backup.ModeInvalidate, Date: "2026-11-23", Workers: 2,
 		AfterBackup: func(ns, name string) {
 			patch := `{"metadata":{"labels":{"owner":"someone-else"}}}`
 			if _, err := cluster.Client.CoreV1().Secrets(ns).Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
@@ -181,7 +182,7 @@ func TestSecretChangedAfterBackupIsSkipped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Outcomes) != 1 || res.Outcomes[0].Result != legacy.OutSkipChanged {
+	if len(res.Outcomes) != 1 || res.Outcomes[0].Result != backup.OutSkipChanged {
 		t.Fatalf("outcomes %+v", res.Outcomes)
 	}
 	cur, _ := getSecret(t, ns, "app-token")
@@ -233,7 +234,7 @@ func TestServerDryRunChangesNothing(t *testing.T) {
 	t.Chdir(wd)
 	for mode, name := range map[string]string{"invalidate": "app-token", "delete": "old-token"} {
 		r := run(t, "migrate", "-n", ns, "--apply", "--mode", mode, "--dry-run=server", "-o", "json").mustCode(t, 0)
-		if o := outcomes(t, r.stdout)[ns+"/"+name]; o.Result != legacy.OutWouldChange {
+		if o := outcomes(t, r.stdout)[ns+"/"+name]; o.Result != backup.OutWouldChange {
 			t.Fatalf("%s: outcome %+v", mode, o)
 		}
 	}

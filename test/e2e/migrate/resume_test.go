@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/backup"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 )
 
@@ -35,7 +36,7 @@ func killAt(t *testing.T, dir string, lines int, args ...string) bool {
 			return false
 		case <-time.After(2 * time.Millisecond):
 		}
-		data, _ := os.ReadFile(filepath.Join(dir, legacy.IndexFile))
+		data, _ := os.ReadFile(filepath.Join(dir, backup.IndexFile))
 		if bytes.Count(data, []byte("\n")) >= lines {
 			_ = c.Process.Signal(syscall.SIGKILL)
 			<-exited
@@ -47,17 +48,17 @@ func killAt(t *testing.T, dir string, lines int, args ...string) bool {
 // journal counts the done records per result and object.
 func journal(t *testing.T, dir string) map[string]map[string]int {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(dir, legacy.IndexFile))
+	data, err := os.ReadFile(filepath.Join(dir, backup.IndexFile))
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := map[string]map[string]int{}
 	for _, line := range bytes.Split(bytes.TrimSpace(data), []byte("\n")) {
-		var r legacy.Record
+		var r backup.Record
 		if err := json.Unmarshal(line, &r); err != nil {
 			t.Fatalf("index line %q: %v", line, err)
 		}
-		if r.Op != legacy.OpDone {
+		if r.Op != backup.OpDone {
 			continue
 		}
 		if out[r.Result] == nil {

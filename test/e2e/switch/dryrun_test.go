@@ -6,10 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/backup"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 )
 
 // --apply --dry-run=server: the apiserver admits each patch and stores
@@ -34,7 +33,7 @@ func TestServerDryRunAndForbidden(t *testing.T) {
 	}
 
 	r := run(t, "switch", "-n", ns, "--apply", "--dry-run=server", "-o", "json").mustCode(t, 0)
-	if o := wantResult(t, outcomes(t, r.stdout), "Deployment/web", legacy.OutWouldChange); !strings.Contains(o.Message, "server dry run accepted") {
+	if o := wantResult(t, outcomes(t, r.stdout), "Deployment/web", backup.OutWouldChange); !strings.Contains(o.Message, "server dry run accepted") {
 		t.Fatalf("web: %+v", o)
 	}
 	noBackup("a server dry run")

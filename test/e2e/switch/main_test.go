@@ -20,7 +20,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
+	"github.com/bound-token/kubectl-bound-token/pkg/backup"
+	"github.com/bound-token/kubectl-bound-token/pkg/workload"
 	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
 )
 
@@ -83,15 +84,15 @@ func (r result) mustCode(t *testing.T, want int) result {
 }
 
 // outcomes reads -o json of an apply or restore, by kind/name.
-func outcomes(t *testing.T, stdout string) map[string]legacy.Outcome {
+func outcomes(t *testing.T, stdout string) map[string]backup.Outcome {
 	t.Helper()
 	var l struct {
-		Items []legacy.Outcome `json:"items"`
+		Items []backup.Outcome `json:"items"`
 	}
 	if err := json.Unmarshal([]byte(stdout), &l); err != nil {
 		t.Fatalf("output is not JSON: %v\n%s", err, stdout)
 	}
-	m := map[string]legacy.Outcome{}
+	m := map[string]backup.Outcome{}
 	for _, o := range l.Items {
 		k := o.Name
 		if o.Kind != "" {
@@ -102,7 +103,7 @@ func outcomes(t *testing.T, stdout string) map[string]legacy.Outcome {
 	return m
 }
 
-func wantResult(t *testing.T, got map[string]legacy.Outcome, key, result string) legacy.Outcome {
+func wantResult(t *testing.T, got map[string]backup.Outcome, key, result string) backup.Outcome {
 	t.Helper()
 	o, ok := got[key]
 	if !ok || o.Result != result {
@@ -249,7 +250,7 @@ func podsReading(t *testing.T, ns, secret string) []string {
 	}
 	var out []string
 	for i := range l.Items {
-		legacy.VisitSecretNames(&l.Items[i].Spec, func(n, _ string) {
+		workload.VisitSecretNames(&l.Items[i].Spec, func(n, _ string) {
 			if n == secret {
 				out = append(out, l.Items[i].Name)
 			}

@@ -6,10 +6,9 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/backup"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-
-	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 )
 
 // The backup is migrate's format (0700 folders, 0600 files); restore
@@ -49,7 +48,7 @@ func TestRestoreRefusesATemplateChangedSinceTheSwitch(t *testing.T) {
 	editedBefore := templateJSON(t, "Deployment", ns, "edited")
 	r := run(t, "restore", "--from", dir, "-o", "json").mustCode(t, 1)
 	got := outcomes(t, r.stdout)
-	wantResult(t, got, "Deployment/edited", legacy.OutSkipChanged)
+	wantResult(t, got, "Deployment/edited", backup.OutSkipChanged)
 	wantResult(t, got, "Deployment/kept", "template-restored")
 	if !bytes.Equal(templateJSON(t, "Deployment", ns, "edited"), editedBefore) {
 		t.Fatal("a template changed since the switch was overwritten")

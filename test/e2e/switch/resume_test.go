@@ -13,7 +13,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
+	"github.com/bound-token/kubectl-bound-token/pkg/backup"
 	"github.com/bound-token/kubectl-bound-token/pkg/switcher"
 )
 
@@ -21,7 +21,7 @@ import (
 func records(t *testing.T, dir string) (backups, switched map[string]int) {
 	t.Helper()
 	backups, switched = map[string]int{}, map[string]int{}
-	data, err := os.ReadFile(filepath.Join(dir, legacy.IndexFile))
+	data, err := os.ReadFile(filepath.Join(dir, backup.IndexFile))
 	if os.IsNotExist(err) {
 		return backups, switched // not yet created
 	}
@@ -29,15 +29,15 @@ func records(t *testing.T, dir string) (backups, switched map[string]int) {
 		t.Fatal(err)
 	}
 	for _, line := range bytes.Split(bytes.TrimSpace(data), []byte("\n")) {
-		var r legacy.Record
+		var r backup.Record
 		if err := json.Unmarshal(line, &r); err != nil {
 			// The killed run may leave a last line cut short.
 			continue
 		}
 		switch {
-		case r.Op == legacy.OpBackup:
+		case r.Op == backup.OpBackup:
 			backups[r.Name]++
-		case r.Op == legacy.OpDone && r.Result == legacy.ResultSwitched:
+		case r.Op == backup.OpDone && r.Result == switcher.ResultSwitched:
 			switched[r.Name]++
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/backup"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 	"github.com/bound-token/kubectl-bound-token/pkg/switcher"
 	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
@@ -169,7 +170,7 @@ func TestSwitchMigrateRestore(t *testing.T) {
 	}
 	// Restore is idempotent.
 	again := run(t, "restore", "--from", switchDir, "-o", "json").mustCode(t, 0)
-	wantResult(t, outcomes(t, again.stdout), "Deployment/web", legacy.OutUnchanged)
+	wantResult(t, outcomes(t, again.stdout), "Deployment/web", backup.OutUnchanged)
 }
 
 type errString string

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package legacy
+package backup
 
 // syncAll makes the files and folders of a batch durable, one fsync each.
 func syncAll(_ string, files, dirs []string) error {

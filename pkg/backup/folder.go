@@ -1,4 +1,4 @@
-package legacy
+package backup
 
 import (
 	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -19,10 +18,7 @@ import (
 	"strings"
 	"sync"
 
-	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/fileutil"
 )
@@ -32,6 +28,17 @@ import (
 const IndexFile = "index.jsonl"
 
 const indexVersion = 1
+
+// Modes: the run a folder holds, named in its index's first line. A folder
+// holds one mode: a rerun resumes it, another mode is refused.
+const (
+	// ModeInvalidate and ModeDelete: migrate --apply's Secrets (and, for
+	// delete, the ServiceAccounts whose references it removes).
+	ModeInvalidate = "invalidate"
+	ModeDelete     = "delete"
+	// ModeSwitch: switch --apply's workloads.
+	ModeSwitch = "switch"
+)
 
 // Record ops.
 const (
@@ -43,50 +50,6 @@ const (
 	// that a rerun into the folder cannot finish it with other settings.
 	OpSettings = "settings"
 )
-
-// Results recorded by OpDone.
-const (
-	ResultInvalidated = "invalidated"
-	ResultDeleted     = "deleted"     // the Secret is gone; the SA reference may remain
-	ResultRefRemoved  = "ref-removed" // the SA no longer lists the Secret
-)
-
-// Kinds of backed-up objects. migrate backs up Secrets and
-// ServiceAccounts; switch backs up the workloads whose pod templates it
-// rewrites.
-const (
-	KindSecret                = "Secret"
-	KindServiceAccount        = "ServiceAccount"
-	KindDeployment            = "Deployment"
-	KindStatefulSet           = "StatefulSet"
-	KindDaemonSet             = "DaemonSet"
-	KindReplicaSet            = "ReplicaSet"
-	KindReplicationController = "ReplicationController"
-	KindCronJob               = "CronJob"
-)
-
-// ResultSwitched is recorded by switch once a workload's template is
-// rewritten; the record's Template is the sha256 of the template the
-// server returned, which restore requires to find unchanged.
-const ResultSwitched = "switched"
-
-// backupDirs is the folder of each kind inside a backup.
-var backupDirs = map[string]string{
-	KindSecret:                "secrets",
-	KindServiceAccount:        "serviceaccounts",
-	KindDeployment:            "deployments",
-	KindStatefulSet:           "statefulsets",
-	KindDaemonSet:             "daemonsets",
-	KindReplicaSet:            "replicasets",
-	KindReplicationController: "replicationcontrollers",
-	KindCronJob:               "cronjobs",
-}
-
-// IsWorkloadKind reports whether kind is one switch backs up.
-func IsWorkloadKind(kind string) bool {
-	_, ok := backupDirs[kind]
-	return ok && kind != KindSecret && kind != KindServiceAccount
-}
 
 // Record is one line of the index.
 type Record struct {
@@ -223,10 +186,10 @@ func (r *Record) validate() error {
 	default:
 		return fmt.Errorf("unknown op %q", r.Op)
 	}
-	if _, ok := backupDirs[r.Kind]; !ok {
+	if !validKind(r.Kind) {
 		return fmt.Errorf("unknown kind %q", r.Kind)
 	}
-	if !validName(r.Namespace) || !validName(r.Name) {
+	if !ValidName(r.Namespace) || !ValidName(r.Name) {
 		return fmt.Errorf("bad object name %q/%q", r.Namespace, r.Name)
 	}
 	if r.Op == OpBackup {
@@ -243,9 +206,9 @@ func (r *Record) validate() error {
 	return nil
 }
 
-// validName accepts DNS-1123 subdomains, which is what namespaces and
+// ValidName accepts DNS-1123 subdomains, which is what namespaces and
 // object names are; it keeps index paths inside the backup folder.
-func validName(s string) bool {
+func ValidName(s string) bool {
 	if s == "" || len(s) > 253 || s[0] == '.' || s[0] == '-' {
 		return false
 	}
@@ -273,15 +236,16 @@ func validRV(s string) bool {
 // backupPath is where a backup of an object at a resourceVersion lives,
 // relative to the folder, slash-separated.
 func backupPath(kind, ns, name, rv string) string {
-	dir := backupDirs[kind]
+	dir := folderOf(kind)
 	if !validRV(rv) {
 		rv = "x"
 	}
 	return path.Join(dir, ns, name+"@"+rv+".json")
 }
 
-// Backup is a backup folder being written by apply.
-type Backup struct {
+// Folder is a backup folder: written by a run (Open), or checked for a
+// restore (Inspect).
+type Folder struct {
 	Dir   string
 	Index *Index
 
@@ -299,11 +263,9 @@ type Backup struct {
 // ErrNotEmpty says the chosen folder holds something other than a backup.
 var ErrNotEmpty = errors.New("backup folder is not empty")
 
-// OpenBackup creates dir (0700), or resumes the backup in it when it holds
-// an index from an earlier run of the same mode. A folder with other
-// BackupDirError says why a folder cannot hold (or resume) this run's
+// DirError says why a folder cannot hold (or resume) this run's
 // backup; the command layer says which flag picks another.
-type BackupDirError struct {
+type DirError struct {
 	Dir    string
 	Reason string
 	// Mode is the mode of the run the folder already holds, when that is
@@ -311,11 +273,13 @@ type BackupDirError struct {
 	Mode string
 }
 
-func (e *BackupDirError) Error() string { return "backup folder " + e.Dir + " " + e.Reason }
+func (e *DirError) Error() string { return "backup folder " + e.Dir + " " + e.Reason }
 
-// content is refused: nothing in it may be mixed up with a backup.
-func OpenBackup(dir, mode, date string) (*Backup, error) {
-	b := &Backup{Dir: dir}
+// Open creates dir (0700), or resumes the backup in it when it holds an
+// index from an earlier run of the same mode. A folder with other content
+// is refused: nothing in it may be mixed up with a backup.
+func Open(dir, mode, date string) (*Folder, error) {
+	b := &Folder{Dir: dir}
 	b.cond = sync.NewCond(&b.mu)
 	entries, err := os.ReadDir(dir)
 	switch {
@@ -324,7 +288,7 @@ func OpenBackup(dir, mode, date string) (*Backup, error) {
 			return nil, fmt.Errorf("create backup folder %s: %v", dir, err)
 		}
 	case err != nil:
-		return nil, &BackupDirError{Dir: dir, Reason: fmt.Sprintf("cannot be read: %v", errors.Unwrap(err))}
+		return nil, &DirError{Dir: dir, Reason: fmt.Sprintf("cannot be read: %v", errors.Unwrap(err))}
 	}
 	if err := checkFolder(dir); err != nil {
 		return nil, err
@@ -333,7 +297,7 @@ func OpenBackup(dir, mode, date string) (*Backup, error) {
 	if len(entries) > 0 {
 		data, err := os.ReadFile(idxPath)
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, &BackupDirError{Dir: dir, Reason: "is not empty and holds no " + IndexFile}
+			return nil, &DirError{Dir: dir, Reason: "is not empty and holds no " + IndexFile}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %v", idxPath, err)
@@ -343,7 +307,7 @@ func OpenBackup(dir, mode, date string) (*Backup, error) {
 			return nil, fmt.Errorf("cannot resume from %s: %v", dir, err)
 		}
 		if ix.Mode != mode {
-			return nil, &BackupDirError{Dir: dir, Reason: "holds a " + ix.Mode + " run", Mode: ix.Mode}
+			return nil, &DirError{Dir: dir, Reason: "holds a " + ix.Mode + " run", Mode: ix.Mode}
 		}
 		// A kill mid-write leaves a partial last line: cut it before
 		// appending so the journal stays line-aligned.
@@ -373,10 +337,10 @@ func OpenBackup(dir, mode, date string) (*Backup, error) {
 }
 
 // Resumed reports whether the folder held an earlier run.
-func (b *Backup) Resumed() bool { return len(b.Index.Order) > 0 }
+func (b *Folder) Resumed() bool { return len(b.Index.Order) > 0 }
 
 // Close syncs and closes the index.
-func (b *Backup) Close() error {
+func (b *Folder) Close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	serr := b.f.Sync()
@@ -389,7 +353,7 @@ func (b *Backup) Close() error {
 // Commit appends r to the index and returns once it is on disk. Concurrent
 // callers share one fsync (group commit), so a pool of workers does not
 // queue behind the disk.
-func (b *Backup) Commit(r Record) error {
+func (b *Folder) Commit(r Record) error {
 	return b.append(r, true)
 }
 
@@ -397,7 +361,7 @@ func (b *Backup) Commit(r Record) error {
 // any change that depends on them) and returns the settings the folder
 // holds: the ones just recorded, or an earlier run's, which the caller
 // compares with its own.
-func (b *Backup) Settle(settings map[string]string) (map[string]string, error) {
+func (b *Folder) Settle(settings map[string]string) (map[string]string, error) {
 	if b.Index.Settings != nil {
 		return b.Index.Settings, nil
 	}
@@ -411,18 +375,18 @@ func (b *Backup) Settle(settings map[string]string) (map[string]string, error) {
 // Note appends r without waiting for the disk. Done records use it: a run
 // that loses one finds the change on the server and records it again, so
 // only backup records must be durable before the change they announce.
-func (b *Backup) Note(r Record) error {
+func (b *Folder) Note(r Record) error {
 	return b.append(r, false)
 }
 
 // Sync returns once every record appended so far is on disk.
-func (b *Backup) Sync() error {
+func (b *Folder) Sync() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.waitSynced(b.seq)
 }
 
-func (b *Backup) append(r Record, durable bool) error {
+func (b *Folder) append(r Record, durable bool) error {
 	line, err := json.Marshal(r)
 	if err != nil {
 		return err
@@ -430,6 +394,9 @@ func (b *Backup) append(r Record, durable bool) error {
 	line = append(line, '\n')
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.f == nil {
+		return errors.New("backup folder " + b.Dir + " was opened for reading only")
+	}
 	if b.err != nil {
 		return b.err
 	}
@@ -449,7 +416,7 @@ func (b *Backup) append(r Record, durable bool) error {
 }
 
 // waitSynced is called with b.mu held.
-func (b *Backup) waitSynced(mine int64) error {
+func (b *Folder) waitSynced(mine int64) error {
 	for b.synced < mine && b.err == nil {
 		if b.syncing {
 			b.cond.Wait()
@@ -472,7 +439,7 @@ func (b *Backup) waitSynced(mine int64) error {
 }
 
 // Entry returns the index entry of an object, or nil.
-func (b *Backup) Entry(kind, ns, name string) *Entry {
+func (b *Folder) Entry(kind, ns, name string) *Entry {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	e := b.Index.Lookup(kind, ns, name)
@@ -487,19 +454,23 @@ func (b *Backup) Entry(kind, ns, name string) *Entry {
 	return &c
 }
 
-// Pending lists Secrets backed up but not finished: a run that was killed
-// between its backup and its last step.
-func (b *Backup) Pending() []Record {
+// Unfinished lists the backups of objects of kind that have none of the
+// finished results: a run that was killed between a backup and its last
+// step.
+func (b *Folder) Unfinished(kind string, finished ...string) []Record {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var out []Record
+next:
 	for _, k := range b.Index.Order {
 		e := b.Index.Entries[k]
-		if e.Backup == nil || e.Backup.Kind != KindSecret {
+		if e.Backup == nil || e.Backup.Kind != kind {
 			continue
 		}
-		if e.Results[ResultInvalidated] || e.Results[ResultRefRemoved] {
-			continue
+		for _, r := range finished {
+			if e.Results[r] {
+				continue next
+			}
 		}
 		out = append(out, *e.Backup)
 	}
@@ -508,8 +479,8 @@ func (b *Backup) Pending() []Record {
 
 // Save writes a clean manifest of obj, reads it back, checks it, and records
 // it in the index. Only after Save returns may obj be changed.
-func (b *Backup) Save(obj any) (*Record, error) {
-	recs, errs := b.SaveBatch([]any{obj})
+func (b *Folder) Save(obj runtime.Object) (*Record, error) {
+	recs, errs := b.SaveBatch([]runtime.Object{obj})
 	return recs[0], errs[0]
 }
 
@@ -517,7 +488,7 @@ func (b *Backup) Save(obj any) (*Record, error) {
 // goroutines at once, made durable together, read back and checked, then
 // their records are appended and synced once. An object whose backup
 // failed has a non-nil error and must not change.
-func (b *Backup) SaveBatch(objs []any) ([]*Record, []error) {
+func (b *Folder) SaveBatch(objs []runtime.Object) ([]*Record, []error) {
 	recs := make([]*Record, len(objs))
 	errs := make([]error, len(objs))
 	fail := func(err error) ([]*Record, []error) {
@@ -589,7 +560,7 @@ const saveWorkers = 8
 // a file cut short by a crash is never read: it is not in the index, and
 // the next run replaces it here. An existing file with the wanted content
 // (written by a run killed before its record) is kept.
-func (b *Backup) writeNew(full string, data []byte, sum string) error {
+func (b *Folder) writeNew(full string, data []byte, sum string) error {
 	dir := filepath.Dir(full)
 	if _, ok := b.dirs.Load(dir); !ok {
 		if err := os.MkdirAll(dir, fileutil.SecretDirMode); err != nil {
@@ -632,169 +603,3 @@ func syncPath(p string) error {
 	defer f.Close()
 	return f.Sync()
 }
-
-// manifest renders a re-appliable object: no uid, resourceVersion,
-// managedFields, owner references or status.
-func manifest(obj any) (*Record, []byte, error) {
-	var clean any
-	var meta *metav1.ObjectMeta
-	r := &Record{Op: OpBackup}
-	switch o := obj.(type) {
-	case *corev1.Secret:
-		r.Kind, meta = KindSecret, &o.ObjectMeta
-		clean = &corev1.Secret{
-			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: KindSecret},
-			ObjectMeta: cleanMeta(&o.ObjectMeta),
-			Type:       o.Type,
-			Data:       o.Data,
-			Immutable:  o.Immutable,
-		}
-	case *corev1.ServiceAccount:
-		r.Kind, meta = KindServiceAccount, &o.ObjectMeta
-		clean = &corev1.ServiceAccount{
-			TypeMeta:                     metav1.TypeMeta{APIVersion: "v1", Kind: KindServiceAccount},
-			ObjectMeta:                   cleanMeta(&o.ObjectMeta),
-			Secrets:                      o.Secrets,
-			ImagePullSecrets:             o.ImagePullSecrets,
-			AutomountServiceAccountToken: o.AutomountServiceAccountToken,
-		}
-	case *appsv1.Deployment:
-		r.Kind, meta = KindDeployment, &o.ObjectMeta
-		clean = &appsv1.Deployment{TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: r.Kind}, ObjectMeta: cleanMeta(meta), Spec: o.Spec}
-	case *appsv1.StatefulSet:
-		r.Kind, meta = KindStatefulSet, &o.ObjectMeta
-		clean = &appsv1.StatefulSet{TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: r.Kind}, ObjectMeta: cleanMeta(meta), Spec: o.Spec}
-	case *appsv1.DaemonSet:
-		r.Kind, meta = KindDaemonSet, &o.ObjectMeta
-		clean = &appsv1.DaemonSet{TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: r.Kind}, ObjectMeta: cleanMeta(meta), Spec: o.Spec}
-	case *appsv1.ReplicaSet:
-		r.Kind, meta = KindReplicaSet, &o.ObjectMeta
-		clean = &appsv1.ReplicaSet{TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: r.Kind}, ObjectMeta: cleanMeta(meta), Spec: o.Spec}
-	case *corev1.ReplicationController:
-		r.Kind, meta = KindReplicationController, &o.ObjectMeta
-		clean = &corev1.ReplicationController{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: r.Kind}, ObjectMeta: cleanMeta(meta), Spec: o.Spec}
-	case *batchv1.CronJob:
-		r.Kind, meta = KindCronJob, &o.ObjectMeta
-		clean = &batchv1.CronJob{TypeMeta: metav1.TypeMeta{APIVersion: "batch/v1", Kind: r.Kind}, ObjectMeta: cleanMeta(meta), Spec: o.Spec}
-	default:
-		return nil, nil, fmt.Errorf("cannot back up a %T", obj)
-	}
-	r.Namespace, r.Name, r.UID, r.ResourceVersion = meta.Namespace, meta.Name, string(meta.UID), meta.ResourceVersion
-	if !validName(r.Namespace) || !validName(r.Name) || !validRV(r.ResourceVersion) {
-		return nil, nil, fmt.Errorf("cannot back up %s %s/%s: unexpected name or resourceVersion", r.Kind, r.Namespace, r.Name)
-	}
-	// JSON, which kubectl applies as it is: rendering YAML costs several
-	// times more CPU, which on a small control plane host slows the
-	// apiserver the run is waiting for.
-	data, err := json.MarshalIndent(clean, "", "  ")
-	if err != nil {
-		return nil, nil, err
-	}
-	data = append(data, '\n')
-	r.SHA256 = sha256Hex(data)
-	r.File = backupPath(r.Kind, r.Namespace, r.Name, r.ResourceVersion)
-	return r, data, nil
-}
-
-func cleanMeta(m *metav1.ObjectMeta) metav1.ObjectMeta {
-	return metav1.ObjectMeta{Name: m.Name, Namespace: m.Namespace, Labels: m.Labels, Annotations: m.Annotations}
-}
-
-func checkSum(dir string, r *Record) error {
-	data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(r.File)))
-	if err != nil {
-		return err
-	}
-	if sha256Hex(data) != r.SHA256 {
-		return fmt.Errorf("%s does not hold what was written", r.File)
-	}
-	return nil
-}
-
-// verifyFile checks the file of a backup record: a regular file (no
-// symlink) inside dir whose sha256 matches and that holds that object.
-func verifyFile(dir string, r *Record) error {
-	_, err := readBackup(dir, r)
-	return err
-}
-
-// readBackup returns the checked manifest of a backup record.
-func readBackup(dir string, r *Record) ([]byte, error) {
-	rel := filepath.FromSlash(r.File)
-	full := filepath.Join(dir, rel)
-	// Every component is checked, so a symlinked folder cannot point the
-	// read elsewhere.
-	shown := ""
-	for _, part := range strings.Split(r.File, "/") {
-		shown = path.Join(shown, part)
-		fi, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(shown)))
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil, fmt.Errorf("%s is missing", r.File)
-			}
-			return nil, err
-		}
-		if fi.Mode()&fs.ModeSymlink != 0 {
-			return nil, fmt.Errorf("%s is a symlink; a backup holds only regular files", shown)
-		}
-	}
-	f, err := os.Open(full)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", r.File)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, 4<<20))
-	if err != nil {
-		return nil, err
-	}
-	if sha256Hex(data) != r.SHA256 {
-		return nil, fmt.Errorf("%s does not match the sha256 recorded in %s: the backup was changed after it was written", r.File, IndexFile)
-	}
-	var head struct {
-		Kind     string            `json:"kind"`
-		Metadata metav1.ObjectMeta `json:"metadata"`
-	}
-	if err := json.Unmarshal(data, &head); err != nil {
-		return nil, fmt.Errorf("%s is not a manifest: %v", r.File, text.OneLine(err.Error(), 0))
-	}
-	if head.Kind != r.Kind || head.Metadata.Namespace != r.Namespace || head.Metadata.Name != r.Name {
-		return nil, fmt.Errorf("%s holds %s %s/%s, not %s %s/%s", r.File, head.Kind, head.Metadata.Namespace, head.Metadata.Name, r.Kind, r.Namespace, r.Name)
-	}
-	return data, nil
-}
-
-// TemplateSum is the sha256 of a pod template as JSON: what a switch
-// record holds, so restore can tell the template it wrote from one changed
-// since.
-func TemplateSum(t *corev1.PodTemplateSpec) string {
-	data, _ := json.Marshal(t)
-	return sha256Hex(data)
-}
-
-// checkFolder refuses a backup folder that others could have changed.
-func checkFolder(dir string) error {
-	fi, err := os.Lstat(dir)
-	if err != nil {
-		return fmt.Errorf("backup folder %s: %v", dir, err)
-	}
-	if fi.Mode()&fs.ModeSymlink != 0 {
-		return fmt.Errorf("backup folder %s is a symlink; give the real folder", dir)
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("backup folder %s is not a folder", dir)
-	}
-	if fi.Mode().Perm()&0o022 != 0 {
-		return fmt.Errorf("backup folder %s is writable by group or others (mode %04o): anyone could have changed it; fix with chmod 700 %s after checking its content", dir, fi.Mode().Perm(), dir)
-	}
-	return nil
-}
-
-// Read returns the checked manifest of a backup record of this folder.
-func (b *Backup) Read(r *Record) ([]byte, error) { return readBackup(b.Dir, r) }

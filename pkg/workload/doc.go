@@ -1,0 +1,15 @@
+// Package workload is the table of workload kinds: for each kind that
+// carries a pod template, its group, resource and kubectl names, where its
+// pod template is, how it is listed, read and patched, what counts as its
+// rollout history, how its rollout is judged and whether it can be
+// restarted. Every package that acts per kind (the audit's readers in
+// pkg/legacy, pkg/switcher, pkg/restart) asks this table, as kubectl's
+// pkg/polymorphichelpers answers per capability with one switch over
+// kinds; adding a kind is one entry in kinds.go.
+//
+// It also owns what is read from a pod spec (VisitSecretNames) and the
+// checksum of a pod template (TemplateSum).
+//
+// It knows no command and no run: it must not import pkg/legacy,
+// pkg/switcher, pkg/backup, pkg/restart or pkg/cmd.
+package workload
