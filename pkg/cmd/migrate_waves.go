@@ -150,7 +150,7 @@ func (o *MigrateOptions) runWaves(ctx context.Context, backup *legacy.Backup, sc
 	}
 	res, err := w.Run(ctx)
 	if res == nil {
-		return usageError(err)
+		return usageErrorf("%w", err)
 	}
 	if perr := o.printOutcomes(res.Outcomes, res.Counts, backup, res.Waves...); perr != nil {
 		return perr
@@ -161,7 +161,7 @@ func (o *MigrateOptions) runWaves(ctx context.Context, backup *legacy.Backup, sc
 		var pe *legacy.PurposeError
 		switch {
 		case errors.As(err, &pe):
-			return usageError(fmt.Errorf("%w (--revoke, --guard-for)", err))
+			return usageErrorf("%w (--revoke, --guard-for)", err)
 		case errors.Is(err, context.Canceled):
 			err = errors.New("interrupted")
 		}

@@ -114,7 +114,7 @@ func (o *RestoreOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, _ []str
 		return err
 	}
 	if err := o.writeFlags.complete(cmd); err != nil {
-		return usageError(err)
+		return usageErrorf("%w", err)
 	}
 	o.Client, err = o.throttleFlags.client(f, o.Client)
 	return err
@@ -135,7 +135,7 @@ func (o *RestoreOptions) Run(ctx context.Context) error {
 	defer stop()
 	r, err := legacy.OpenRestore(o.From, o.Only)
 	if err != nil {
-		return usageError(restoreFlagAdvice(err))
+		return usageErrorf("%w", restoreFlagAdvice(err))
 	}
 	if r.Index.Mode == legacy.ModeSwitch {
 		return o.runSwitch(ctx, r)
@@ -145,7 +145,7 @@ func (o *RestoreOptions) Run(ctx context.Context) error {
 	if kubeapi.CheckAccess(ctx, o.Client, "", legacy.RestorePermissions()) != nil {
 		for _, ns := range r.Namespaces() {
 			if err := kubeapi.CheckAccess(ctx, o.Client, ns, legacy.RestorePermissions()); err != nil {
-				return usageError(err)
+				return usageErrorf("%w", err)
 			}
 		}
 	}

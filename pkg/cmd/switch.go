@@ -22,6 +22,7 @@ import (
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
+	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 	"github.com/bound-token/kubectl-bound-token/pkg/switcher"
 )
@@ -233,7 +234,7 @@ func (o *SwitchOptions) format() string { return outputFormat(o.PrintFlags) }
 func (o *SwitchOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
 	o.Refs = args
 	if err := o.writeFlags.complete(cmd); err != nil {
-		return usageError(err)
+		return usageErrorf("%w", err)
 	}
 	var err error
 	if o.printer, err = toPrinter(o.PrintFlags, "name"); err != nil {
@@ -247,7 +248,7 @@ func (o *SwitchOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []s
 		return err
 	}
 	if o.Namespace, _, err = f.ToRawKubeConfigLoader().Namespace(); err != nil {
-		return usageError(err)
+		return usageErrorf("%w", err)
 	}
 	o.Client, err = o.throttleFlags.client(f, o.Client)
 	return err
@@ -270,7 +271,7 @@ func (o *SwitchOptions) Run(ctx context.Context) error {
 	}
 	if o.Apply && o.DryRun == legacy.DryRunNone {
 		if err := switcher.CheckResume(o.BackupDir, o.options()); err != nil {
-			return usageError(err)
+			return usageErrorf("%w", err)
 		}
 	}
 	ns := o.Namespace
@@ -279,7 +280,7 @@ func (o *SwitchOptions) Run(ctx context.Context) error {
 	}
 	plans, err := switcher.Find(ctx, o.Client, switcher.FindOptions{Namespace: ns, Refs: o.Refs, Selector: o.Selector}, o.options())
 	if err != nil {
-		return usageError(err)
+		return usageErrorf("%w", err)
 	}
 	adviseHolds(plans)
 	if !o.Apply {
@@ -359,7 +360,7 @@ func (o *SwitchOptions) runApply(ctx context.Context, plans []*switcher.Plan) er
 	}
 	if switchable > 0 {
 		if err := switcher.CheckAccess(ctx, o.Client, plans); err != nil {
-			return usageError(err)
+			return usageErrorf("%w", err)
 		}
 	}
 	dry := o.DryRun != legacy.DryRunNone
@@ -369,7 +370,7 @@ func (o *SwitchOptions) runApply(ctx context.Context, plans []*switcher.Plan) er
 		}
 		fmt.Fprintf(o.ErrOut, "--apply will back up and switch %d workload%s (%s).\n", switchable, text.Plural(switchable), planCounts(plans))
 		if !confirm(o.In, o.ErrOut, "Proceed?") {
-			return failedErrorf("not confirmed: nothing changed")
+			return failedErrorf("%w", kubeapi.ErrNotConfirmed)
 		}
 	}
 	var backup *legacy.Backup
@@ -390,7 +391,7 @@ func (o *SwitchOptions) runApply(ctx context.Context, plans []*switcher.Plan) er
 		})
 		prog.end()
 		if out == nil && err != nil {
-			return usageError(err)
+			return usageErrorf("%w", err)
 		}
 	} else {
 		for _, p := range plans {
@@ -414,7 +415,7 @@ func (o *SwitchOptions) runApply(ctx context.Context, plans []*switcher.Plan) er
 			err = errors.New("interrupted")
 		}
 		if dry {
-			return failedError(err)
+			return failedErrorf("%w", err)
 		}
 		return failedErrorf("%v; run the same command again with --backup-dir %s to finish", err, dir)
 	}
