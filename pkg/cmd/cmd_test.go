@@ -1,7 +1,6 @@
 package cmd
 
 import (
-	"bytes"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -13,22 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/cli-runtime/pkg/genericiooptions"
-
 	"github.com/bound-token/kubectl-bound-token/internal/testsigner"
 	"github.com/bound-token/kubectl-bound-token/pkg/jwt"
 )
-
-// runCmd runs the plugin like main does, offline (the kubeconfig points
-// nowhere), and returns stdout, stderr and the exit code.
-func runCmd(t *testing.T, stdin string, args ...string) (string, string, int) {
-	t.Helper()
-	out, errOut := &bytes.Buffer{}, &bytes.Buffer{}
-	root := NewCmdBoundToken(genericiooptions.IOStreams{In: strings.NewReader(stdin), Out: out, ErrOut: errOut})
-	root.SetArgs(append([]string{"--kubeconfig", filepath.Join(t.TempDir(), "none")}, args...))
-	code := Execute(root, errOut)
-	return out.String(), errOut.String(), code
-}
 
 // testToken is an RS256 token with the kid kube-apiserver would give key,
 // signed by the module's one test signer.
@@ -42,7 +28,7 @@ func testToken(t *testing.T, key *rsa.PrivateKey, payload map[string]any) string
 }
 
 func TestUsageShowsKubectlPrefix(t *testing.T) {
-	out, _, code := runCmd(t, "", "create", "--help")
+	out, _, code := run(t, cmdRun{}, "", "create", "--help")
 	if code != 0 || !strings.Contains(out, "kubectl bound-token create SERVICEACCOUNT") || !strings.Contains(out, "Examples:") {
 		t.Fatalf("help:\n%s", out)
 	}
@@ -63,7 +49,7 @@ func TestDecodeAndVerifyOffline(t *testing.T) {
 			"secret": map[string]any{"name": "s", "uid": "u2"}},
 	})
 
-	out, _, code := runCmd(t, tok, "decode", "-")
+	out, _, code := run(t, cmdRun{}, tok, "decode", "-")
 	for _, want := range []string{"NOT VERIFIED", "bound token", "https://issuer.example", "(in 59m)", "Bound to Secret:", "s (uid u2)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("decode output lacks %q:\n%s", want, out)
@@ -72,16 +58,16 @@ func TestDecodeAndVerifyOffline(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("decode exit %d", code)
 	}
-	out, _, code = runCmd(t, tok, "decode", "-", "-o", "yaml")
+	out, _, code = run(t, cmdRun{}, tok, "decode", "-", "-o", "yaml")
 	if code != 0 || !strings.Contains(out, "legacy: false") || !strings.Contains(out, "verified: false") {
 		t.Fatalf("decode -o yaml:\n%s", out)
 	}
 
 	// Offline verification: no cluster is contacted with --public-key.
-	if out, errOut, code := runCmd(t, tok, "verify", "-", "--public-key", pub, "--audience", "vault"); code != 0 {
+	if out, errOut, code := run(t, cmdRun{}, tok, "verify", "-", "--public-key", pub, "--audience", "vault"); code != 0 {
 		t.Fatalf("verify exit %d\n%s%s", code, out, errOut)
 	}
-	out, _, code = runCmd(t, tok, "verify", "-", "--public-key", pub, "--issuer", "https://other", "-o", "json")
+	out, _, code = run(t, cmdRun{}, tok, "verify", "-", "--public-key", pub, "--issuer", "https://other", "-o", "json")
 	var v struct {
 		Verified bool
 		Errors   []string
@@ -93,19 +79,19 @@ func TestDecodeAndVerifyOffline(t *testing.T) {
 		t.Fatal("verify output contains the token's signature")
 	}
 	// Could not verify: keys unreadable, or no cluster to ask.
-	if _, _, code := runCmd(t, tok, "verify", "-", "--public-key", pub+".missing"); code != ExitUsage {
+	if _, _, code := run(t, cmdRun{}, tok, "verify", "-", "--public-key", pub+".missing"); code != ExitUsage {
 		t.Fatalf("missing key file: exit %d", code)
 	}
-	if _, _, code := runCmd(t, tok, "verify", "-"); code != ExitUsage {
+	if _, _, code := run(t, cmdRun{}, tok, "verify", "-"); code != ExitUsage {
 		t.Fatalf("no cluster: exit %d", code)
 	}
 	// Token file and flag conflicts.
 	file := filepath.Join(t.TempDir(), "token")
 	_ = os.WriteFile(file, []byte(tok+"\n"), 0o600)
-	if _, _, code := runCmd(t, "", "verify", "--token-file", file, "--public-key", pub); code != 0 {
+	if _, _, code := run(t, cmdRun{}, "", "verify", "--token-file", file, "--public-key", pub); code != 0 {
 		t.Fatalf("--token-file: exit %d", code)
 	}
-	if _, errOut, code := runCmd(t, tok, "verify", "-", "--token-file", file, "--public-key", pub); code != ExitUsage || !strings.Contains(errOut, "one way only") {
+	if _, errOut, code := run(t, cmdRun{}, tok, "verify", "-", "--token-file", file, "--public-key", pub); code != ExitUsage || !strings.Contains(errOut, "one way only") {
 		t.Fatalf("two inputs: exit %d %s", code, errOut)
 	}
 
@@ -116,7 +102,7 @@ func TestHostileClaimsCannotDriveTheTerminal(t *testing.T) {
 	tok := testToken(t, key, map[string]any{
 		"iss": "\x1b[2J\x1b[HVERIFIED", "sub": "system:serviceaccount:ns:\u009b31m", "exp": time.Now().Add(time.Hour).Unix(),
 	})
-	out, _, _ := runCmd(t, tok, "decode", "-")
+	out, _, _ := run(t, cmdRun{}, tok, "decode", "-")
 	if strings.ContainsAny(out, "\x1b\u009b") {
 		t.Fatalf("decode printed raw control characters: %q", out)
 	}
@@ -128,7 +114,7 @@ func TestHostileClaimsCannotDriveTheTerminal(t *testing.T) {
 // The root help names the tool's jobs, prints the exit codes one per line,
 // and every --help hint names the command as users type it.
 func TestRootHelp(t *testing.T) {
-	out, _, code := runCmd(t, "", "--help")
+	out, _, code := run(t, cmdRun{}, "", "--help")
 	if code != 0 {
 		t.Fatalf("exit %d", code)
 	}
@@ -142,7 +128,7 @@ func TestRootHelp(t *testing.T) {
 		}
 	}
 	for _, args := range [][]string{{"oidc", "--help"}, {"keys", "--help"}} {
-		out, _, _ := runCmd(t, "", args...)
+		out, _, _ := run(t, cmdRun{}, "", args...)
 		want := `Use "kubectl bound-token ` + args[0] + ` <command> --help"`
 		if !strings.Contains(out, want) {
 			t.Errorf("%s --help lacks %q:\n%s", args[0], want, out)

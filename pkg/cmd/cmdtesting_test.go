@@ -2,10 +2,13 @@ package cmd
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -17,6 +20,8 @@ import (
 	"k8s.io/cli-runtime/pkg/resource"
 	"k8s.io/client-go/dynamic"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/rest/fake"
 	cmdtesting "k8s.io/kubectl/pkg/cmd/testing"
@@ -112,25 +117,106 @@ func (d *fakeDynamic) patch(ctx context.Context, ri dynamic.ResourceInterface, n
 	return ri.Get(ctx, name, metav1.GetOptions{}, sub...)
 }
 
-// runCommand runs the command newCmd builds under a root set up like the
-// plugin's (display name, flag errors as usage errors, one-line errors
-// mapped to exit codes by Execute) and returns stdout, stderr and the code.
-func runCommand(t *testing.T, f cmdutil.Factory, newCmd func(cmdutil.Factory, genericiooptions.IOStreams) *cobra.Command, stdin string, args ...string) (string, string, int) {
+// cmdRun says what run runs. Its zero value is the plugin's root command,
+// offline: --kubeconfig names a file that does not exist (a later
+// --kubeconfig in args wins).
+type cmdRun struct {
+	// cmd builds the command under test, which run adds to a root set up
+	// like the plugin's (display name, flag errors as usage errors), so args
+	// start with its name. nil: the plugin's root command itself.
+	cmd func(cmdutil.Factory, genericiooptions.IOStreams) *cobra.Command
+	// f is the factory cmd gets; nil: newTestFactory(t).
+	f cmdutil.Factory
+	// unread, if set, gets what the command left of stdin.
+	unread *string
+}
+
+// run runs args as main does: on stdin, through Execute (one-line errors,
+// exit codes), and returns stdout, stderr and the exit code. It is the one
+// way the tests of this package run a command.
+func run(t *testing.T, with cmdRun, stdin string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	streams, in, out, errOut := genericiooptions.NewTestIOStreams()
 	in.WriteString(stdin)
-	root := &cobra.Command{Use: "bound-token", SilenceUsage: true, SilenceErrors: true,
-		Annotations: map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl bound-token"}}
-	root.SetIn(streams.In)
-	root.SetOut(streams.Out)
-	root.SetErr(streams.ErrOut)
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usageErrorf("%v; see '%s --help' for usage", err, c.CommandPath())
-	})
-	root.AddCommand(newCmd(f, streams))
+	var root *cobra.Command
+	if with.cmd == nil {
+		root = NewCmdBoundToken(streams)
+		args = append([]string{"--kubeconfig", filepath.Join(t.TempDir(), "none")}, args...)
+	} else {
+		f := with.f
+		if f == nil {
+			f = newTestFactory(t)
+		}
+		root = &cobra.Command{Use: "bound-token", SilenceUsage: true, SilenceErrors: true,
+			Annotations: map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl bound-token"}}
+		root.SetIn(streams.In)
+		root.SetOut(streams.Out)
+		root.SetErr(streams.ErrOut)
+		root.SetFlagErrorFunc(flagError)
+		root.AddCommand(with.cmd(f, streams))
+	}
 	root.SetArgs(args)
-	code := Execute(root, errOut)
+	code = Execute(root, errOut)
+	if with.unread != nil {
+		*with.unread = in.String()
+	}
 	return out.String(), errOut.String(), code
+}
+
+// fakes are what a command's options get instead of the factory's clients
+// and the real clock; its methods build those commands for cmdRun.cmd.
+type fakes struct {
+	client   kubernetes.Interface
+	metadata metadata.Interface
+	now      time.Time // zero: the real clock
+}
+
+func (x fakes) clock() func() time.Time {
+	if x.now.IsZero() {
+		return time.Now
+	}
+	return func() time.Time { return x.now }
+}
+
+func (x fakes) migrate(f cmdutil.Factory, s genericiooptions.IOStreams) *cobra.Command {
+	o := NewMigrateOptions(s)
+	o.Client, o.Metadata, o.Now = x.client, x.metadata, x.clock()
+	return newCmdMigrate(f, o)
+}
+
+func (x fakes) restore(f cmdutil.Factory, s genericiooptions.IOStreams) *cobra.Command {
+	o := NewRestoreOptions(s)
+	o.Client = x.client
+	return newCmdRestore(f, o)
+}
+
+func (x fakes) switchCmd(f cmdutil.Factory, s genericiooptions.IOStreams) *cobra.Command {
+	o := NewSwitchOptions(s)
+	o.Client = x.client
+	return newCmdSwitch(f, o)
+}
+
+// guard is "guard" with only "guard watch", whose options get x.
+func (x fakes) guard(f cmdutil.Factory, s genericiooptions.IOStreams) *cobra.Command {
+	o := NewGuardWatchOptions(s)
+	o.Client, o.Metadata = x.client, x.metadata
+	guard := &cobra.Command{Use: "guard"}
+	guard.AddCommand(newCmdGuardWatchOptions(f, o))
+	return guard
+}
+
+// newTestFactory is kubectl's test factory (k8s.io/kubectl/pkg/cmd/testing)
+// in namespace "app": no kubeconfig, no cluster. Its REST client fails the
+// test on any request; a test that expects some sets tf.Client itself.
+func newTestFactory(t *testing.T) *cmdtesting.TestFactory {
+	t.Helper()
+	tf := cmdtesting.NewTestFactory().WithNamespace("app")
+	t.Cleanup(tf.Cleanup)
+	tf.Client = &fake.RESTClient{Client: fake.CreateHTTPClient(func(req *http.Request) (*http.Response, error) {
+		t.Errorf("unexpected request %s %s", req.Method, req.URL.Path)
+		return &http.Response{StatusCode: http.StatusInternalServerError, Body: io.NopCloser(strings.NewReader(""))}, nil
+	})}
+	return tf
 }
 
 // lines splits s into lines without the last empty one.

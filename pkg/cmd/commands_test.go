@@ -37,32 +37,33 @@ type cmdCase struct {
 	wantErr    string
 }
 
-// runCase builds the command with newCmd on streams of its own and checks
-// exit code, stdout and stderr; it returns the unread stdin.
-func runCase(t *testing.T, tc cmdCase, newCmd func(genericiooptions.IOStreams) *cobra.Command) string {
+// runCase runs the command with (named name, so that args follow it) on
+// tc.stdin and checks exit code, stdout and stderr; it returns the unread
+// stdin.
+func runCase(t *testing.T, tc cmdCase, with cmdRun, name string) string {
 	t.Helper()
-	streams, in, out, errOut := genericiooptions.NewTestIOStreams()
-	in.WriteString(tc.stdin)
-	code := execute(newCmd(streams), errOut, tc.args...)
+	var left string
+	with.unread = &left
+	out, errOut, code := run(t, with, tc.stdin, append([]string{name}, tc.args...)...)
 	if code != tc.wantCode {
 		t.Errorf("exit %d, want %d; stderr %q", code, tc.wantCode, errOut)
 	}
 	if tc.wantOut != "" {
-		if diff := cmp.Diff(tc.wantOut, out.String()); diff != "" {
+		if diff := cmp.Diff(tc.wantOut, out); diff != "" {
 			t.Errorf("stdout (-want +got):\n%s", diff)
 		}
 	}
 	for _, s := range tc.wantOutHas {
-		if !strings.Contains(out.String(), s) {
+		if !strings.Contains(out, s) {
 			t.Errorf("stdout lacks %q:\n%s", s, out)
 		}
 	}
 	if tc.wantErr != "" {
-		if diff := cmp.Diff(tc.wantErr, errOut.String()); diff != "" {
+		if diff := cmp.Diff(tc.wantErr, errOut); diff != "" {
 			t.Errorf("stderr (-want +got):\n%s", diff)
 		}
 	}
-	return in.String()
+	return left
 }
 
 const resultFormats = "json, yaml, kyaml, go-template, go-template-file, template, templatefile, jsonpath, jsonpath-as-json, jsonpath-file"
@@ -78,13 +79,6 @@ func TestVersionCommand(t *testing.T) {
 	defer server.Close()
 	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) }))
 	defer down.Close()
-	factory := func(host string) func(s genericiooptions.IOStreams) *cobra.Command {
-		return func(s genericiooptions.IOStreams) *cobra.Command {
-			tf := newTestFactory(t)
-			tf.ClientConfigVal = &rest.Config{Host: host}
-			return NewCmdVersion(tf, s)
-		}
-	}
 	for _, tc := range []struct {
 		cmdCase
 		host string
@@ -96,7 +90,9 @@ func TestVersionCommand(t *testing.T) {
 		{cmdCase{name: "--client asks no server", args: []string{"--client", "-o", "json"}, wantOutHas: []string{"\"version\": \"dev\""}}, down.URL},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			runCase(t, tc.cmdCase, factory(tc.host))
+			tf := newTestFactory(t)
+			tf.ClientConfigVal = &rest.Config{Host: tc.host}
+			runCase(t, tc.cmdCase, cmdRun{cmd: NewCmdVersion, f: tf}, "version")
 		})
 	}
 	for _, tc := range []cmdCase{
@@ -108,10 +104,10 @@ func TestVersionCommand(t *testing.T) {
 		{name: "--template alone", args: []string{"--client", "--template", "{{.date}}"}, wantOut: "unknown"},
 		{name: "name has no name", args: []string{"-o", "name"}, wantCode: ExitUsage, wantErr: `error: --output "name" is not supported; use one of: ` + resultFormats + "\n"},
 		{name: "bad -o", args: []string{"-o", "xml"}, wantCode: ExitUsage, wantErr: `error: --output "xml" is not supported; use one of: ` + resultFormats + "\n"},
-		{name: "argument", args: []string{"x"}, wantCode: ExitUsage, wantErr: "error: unknown command \"x\" for \"version\"; see 'version --help' for usage\n"},
+		{name: "argument", args: []string{"x"}, wantCode: ExitUsage, wantErr: "error: unknown command \"x\" for \"kubectl bound-token version\"; see 'kubectl bound-token version --help' for usage\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			runCase(t, tc, func(s genericiooptions.IOStreams) *cobra.Command { return NewCmdVersion(newTestFactory(t), s) })
+			runCase(t, tc, cmdRun{cmd: NewCmdVersion}, "version")
 		})
 	}
 }
@@ -136,14 +132,14 @@ func TestDecodeCommand(t *testing.T) {
 			if tc.wantErr == "-" {
 				tc.wantErr = ""
 			}
-			runCase(t, tc, func(s genericiooptions.IOStreams) *cobra.Command { return NewCmdDecode(newTestFactory(t), s) })
+			runCase(t, tc, cmdRun{cmd: NewCmdDecode}, "decode")
 		})
 	}
 	// A bad -o fails before the token is read: stdin is left untouched.
 	t.Run("bad -o reads nothing", func(t *testing.T) {
 		left := runCase(t, cmdCase{args: []string{"-", "-o", "wide"}, stdin: tok, wantCode: ExitUsage,
 			wantErr: `error: --output "wide" is not supported; use one of: ` + resultFormats + "\n"},
-			func(s genericiooptions.IOStreams) *cobra.Command { return NewCmdDecode(newTestFactory(t), s) })
+			cmdRun{cmd: NewCmdDecode}, "decode")
 		if left != tok {
 			t.Errorf("stdin was read before -o was checked: %d bytes left", len(left))
 		}
@@ -152,8 +148,8 @@ func TestDecodeCommand(t *testing.T) {
 
 func TestKeysCommands(t *testing.T) {
 	dir := t.TempDir()
-	keysCmd := func(s genericiooptions.IOStreams) *cobra.Command { return NewCmdKeys(newTestFactory(t), s) }
-	runCase(t, cmdCase{args: []string{"generate", "--out-dir", filepath.Join(dir, "a"), "--type", "ec256"}}, keysCmd)
+	keysCmd := cmdRun{cmd: NewCmdKeys}
+	runCase(t, cmdCase{args: []string{"generate", "--out-dir", filepath.Join(dir, "a"), "--type", "ec256"}}, keysCmd, "keys")
 	pub, err := os.ReadFile(filepath.Join(dir, "a", keys.PublicFile))
 	if err != nil {
 		t.Fatal(err)
@@ -182,7 +178,7 @@ func TestKeysCommands(t *testing.T) {
 		{name: "discovery names the flag", args: []string{"discovery", "--issuer", "http://x"}, wantCode: ExitUsage, wantErr: "error: --issuer \"http://x\" must be an https URL without query or fragment\n"},
 		{name: "discovery bad alg", args: []string{"discovery", "--issuer", "https://x", "--alg", "HS256"}, wantCode: ExitUsage, wantErr: "error: --alg \"HS256\" is not one kube-apiserver signs with (RS256, ES256, ES384, ES512)\n"},
 	} {
-		t.Run(tc.name, func(t *testing.T) { runCase(t, tc, keysCmd) })
+		t.Run(tc.name, func(t *testing.T) { runCase(t, tc, keysCmd, "keys") })
 	}
 	// -o's printer is built before the key: a bad -o writes nothing.
 	if _, err := os.Stat(filepath.Join(dir, "d")); !os.IsNotExist(err) {
@@ -219,11 +215,6 @@ func cmdHeader() http.Header {
 
 func TestOIDCExportCommand(t *testing.T) {
 	dir := t.TempDir()
-	export := func(s genericiooptions.IOStreams) *cobra.Command {
-		tf := newTestFactory(t)
-		tf.Client = discoveryServer(t)
-		return NewCmdOIDC(tf, s)
-	}
 	site := filepath.Join(dir, "site")
 	for _, tc := range []cmdCase{
 		{name: "json", args: []string{"export", "--out-dir", site, "--issuer", "https://oidc.example.com/a", "-o", "json"},
@@ -240,7 +231,11 @@ func TestOIDCExportCommand(t *testing.T) {
 		{name: "bad -o", args: []string{"export", "--out-dir", filepath.Join(dir, "d"), "-o", "wide"}, wantCode: ExitUsage,
 			wantErr: `error: --output "wide" is not supported; use one of: ` + resultFormats + "\n"},
 	} {
-		t.Run(tc.name, func(t *testing.T) { runCase(t, tc, export) })
+		t.Run(tc.name, func(t *testing.T) {
+			tf := newTestFactory(t)
+			tf.Client = discoveryServer(t)
+			runCase(t, tc, cmdRun{cmd: NewCmdOIDC, f: tf}, "oidc")
+		})
 	}
 	for _, d := range []string{"c", "d"} {
 		if _, err := os.Stat(filepath.Join(dir, d)); !os.IsNotExist(err) {
@@ -254,31 +249,32 @@ func TestOIDCExportCommand(t *testing.T) {
 func TestReadingCommandsRefuseBadFlags(t *testing.T) {
 	for _, tc := range []struct {
 		cmd func(cmdutil.Factory, genericiooptions.IOStreams) *cobra.Command
+		use string
 		cmdCase
 	}{
-		{NewCmdWait, cmdCase{name: "wait timeout", args: []string{"--timeout", "0s"}, wantCode: ExitUsage, wantErr: "error: --timeout must be positive\n"}},
-		{NewCmdWait, cmdCase{name: "wait revision", args: []string{"--since-revision", "-5"}, wantCode: ExitUsage, wantErr: "error: --since-revision must be 0 or more\n"}},
-		{NewCmdWait, cmdCase{name: "wait -o", args: []string{"-o", "name"}, wantCode: ExitUsage, wantErr: `error: --output "name" is not supported; use one of: ` + resultFormats + "\n"}},
-		{NewCmdDoctor, cmdCase{name: "doctor -o", args: []string{"-o", "wide"}, wantCode: ExitUsage, wantErr: `error: --output "wide" is not supported; use one of: ` + resultFormats + "\n"}},
-		{NewCmdDoctor, cmdCase{name: "doctor timeout", args: []string{"--issuer-timeout", "0s"}, wantCode: ExitUsage, wantErr: "error: --issuer-timeout must be positive\n"}},
-		{NewCmdDoctor, cmdCase{name: "doctor sa", args: []string{"--serviceaccount", ""}, wantCode: ExitUsage, wantErr: "error: --serviceaccount must not be empty\n"}},
-		{NewCmdDoctor, cmdCase{name: "doctor ca", args: []string{"--issuer-ca", "/nonexistent/ca.crt"}, wantCode: ExitUsage}},
-		{NewCmdCreate, cmdCase{name: "create -o", args: []string{"sa", "-o", "wide"}, wantCode: ExitUsage,
+		{NewCmdWait, "wait", cmdCase{name: "wait timeout", args: []string{"--timeout", "0s"}, wantCode: ExitUsage, wantErr: "error: --timeout must be positive\n"}},
+		{NewCmdWait, "wait", cmdCase{name: "wait revision", args: []string{"--since-revision", "-5"}, wantCode: ExitUsage, wantErr: "error: --since-revision must be 0 or more\n"}},
+		{NewCmdWait, "wait", cmdCase{name: "wait -o", args: []string{"-o", "name"}, wantCode: ExitUsage, wantErr: `error: --output "name" is not supported; use one of: ` + resultFormats + "\n"}},
+		{NewCmdDoctor, "doctor", cmdCase{name: "doctor -o", args: []string{"-o", "wide"}, wantCode: ExitUsage, wantErr: `error: --output "wide" is not supported; use one of: ` + resultFormats + "\n"}},
+		{NewCmdDoctor, "doctor", cmdCase{name: "doctor timeout", args: []string{"--issuer-timeout", "0s"}, wantCode: ExitUsage, wantErr: "error: --issuer-timeout must be positive\n"}},
+		{NewCmdDoctor, "doctor", cmdCase{name: "doctor sa", args: []string{"--serviceaccount", ""}, wantCode: ExitUsage, wantErr: "error: --serviceaccount must not be empty\n"}},
+		{NewCmdDoctor, "doctor", cmdCase{name: "doctor ca", args: []string{"--issuer-ca", "/nonexistent/ca.crt"}, wantCode: ExitUsage}},
+		{NewCmdCreate, "create", cmdCase{name: "create -o", args: []string{"sa", "-o", "wide"}, wantCode: ExitUsage,
 			wantErr: `error: --output "wide" is not supported; use one of: json, yaml, kyaml, name, go-template, go-template-file, template, templatefile, jsonpath, jsonpath-as-json, jsonpath-file` + "\n"}},
-		{NewCmdCreate, cmdCase{name: "create short duration", args: []string{"sa", "--duration", "9m"}, wantCode: ExitUsage,
+		{NewCmdCreate, "create", cmdCase{name: "create short duration", args: []string{"sa", "--duration", "9m"}, wantCode: ExitUsage,
 			wantErr: "error: --duration 9m0s is shorter than the 10m minimum that kube-apiserver accepts\n"}},
-		{NewCmdCreate, cmdCase{name: "create bound kind", args: []string{"sa", "--bound-object-kind", "Deployment", "--bound-object-name", "d"}, wantCode: ExitUsage,
+		{NewCmdCreate, "create", cmdCase{name: "create bound kind", args: []string{"sa", "--bound-object-kind", "Deployment", "--bound-object-name", "d"}, wantCode: ExitUsage,
 			wantErr: "error: --bound-object-kind \"Deployment\" is not supported; use one of Node, Pod, Secret\n"}},
-		{NewCmdCreate, cmdCase{name: "create bound name", args: []string{"sa", "--bound-object-kind", "Pod"}, wantCode: ExitUsage,
+		{NewCmdCreate, "create", cmdCase{name: "create bound name", args: []string{"sa", "--bound-object-kind", "Pod"}, wantCode: ExitUsage,
 			wantErr: "error: --bound-object-name is needed to bind to a Pod\n"}},
-		{NewCmdCreate, cmdCase{name: "create bound uid alone", args: []string{"sa", "--bound-object-uid", "u"}, wantCode: ExitUsage,
+		{NewCmdCreate, "create", cmdCase{name: "create bound uid alone", args: []string{"sa", "--bound-object-uid", "u"}, wantCode: ExitUsage,
 			wantErr: "error: --bound-object-kind is needed to bind to a name or uid (one of Node, Pod, Secret)\n"}},
-		{NewCmdCreate, cmdCase{name: "create nothing", wantCode: ExitUsage, wantErr: "error: name a ServiceAccount, or select several with -l SELECTOR or -A\n"}},
-		{NewCmdCreate, cmdCase{name: "create -o and file", args: []string{"sa", "-o", "json", "--output-file", "f"}, wantCode: ExitUsage,
+		{NewCmdCreate, "create", cmdCase{name: "create nothing", wantCode: ExitUsage, wantErr: "error: name a ServiceAccount, or select several with -l SELECTOR or -A\n"}},
+		{NewCmdCreate, "create", cmdCase{name: "create -o and file", args: []string{"sa", "-o", "json", "--output-file", "f"}, wantCode: ExitUsage,
 			wantErr: "error: -o prints tokens on stdout; it cannot be combined with --output-file or --output-dir\n"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			runCase(t, tc.cmdCase, func(s genericiooptions.IOStreams) *cobra.Command { return tc.cmd(newTestFactory(t), s) })
+			runCase(t, tc.cmdCase, cmdRun{cmd: tc.cmd}, tc.use)
 		})
 	}
 }

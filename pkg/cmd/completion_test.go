@@ -56,7 +56,7 @@ func completionServer(t *testing.T, objects map[string][]string) (*httptest.Serv
 // directive line.
 func completions(t *testing.T, args ...string) ([]string, string) {
 	t.Helper()
-	out, errOut, code := runCmd(t, "", append([]string{"__complete"}, args...)...)
+	out, errOut, code := run(t, cmdRun{}, "", append([]string{"__complete"}, args...)...)
 	if code != 0 {
 		t.Fatalf("__complete %v: exit %d\n%s", args, code, errOut)
 	}

@@ -146,17 +146,17 @@ func (o *CreateOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []s
 		return err
 	}
 	if o.Namespace, _, err = f.ToRawKubeConfigLoader().Namespace(); err != nil {
-		return usageError(err)
+		return usageErrorf("%w", err)
 	}
 	if o.RESTConfig, err = f.ToRESTConfig(); err != nil {
-		return usageError(err)
+		return usageErrorf("%w", err)
 	}
 	// Many tokens at once would otherwise queue behind client-go's default
 	// 5 requests per second.
 	conc := max(o.Concurrency, 1)
 	if o.Client == nil {
 		if o.Client, err = newThrottledClient(o.RESTConfig, float32(10*conc), 20*conc); err != nil {
-			return usageError(err)
+			return usageErrorf("%w", err)
 		}
 	}
 	if raw, err := f.ToRawKubeConfigLoader().RawConfig(); err == nil {
@@ -277,9 +277,9 @@ func (o *CreateOptions) Run(ctx context.Context) error {
 	targets, err := o.targets(ctx)
 	if err != nil {
 		if clusterUnreachable(err) {
-			return unreachableError(err, "no token was created")
+			return usageErrorf("%w", unreachable(err, "no token was created"))
 		}
-		return failedError(err)
+		return failedErrorf("%w", err)
 	}
 	req := tokens.Request{Audiences: o.Audiences, Duration: o.Duration, BoundObject: o.bound()}
 	progress := isTerminal(o.ErrOut) && len(targets) > 1
@@ -297,7 +297,7 @@ func (o *CreateOptions) Run(ctx context.Context) error {
 	// No answer for any of them: one line and exit 2, not one error per
 	// ServiceAccount. TokenRequest stores nothing, so nothing changed.
 	if err := allUnreachable(results); err != nil {
-		return unreachableError(err, "no token was created")
+		return usageErrorf("%w", unreachable(err, "no token was created"))
 	}
 	var ok []*authenticationv1.TokenRequest
 	failed := 0
@@ -372,12 +372,12 @@ func (o *CreateOptions) emit(ok []*authenticationv1.TokenRequest) error {
 		case o.OutputDir != "":
 			path := filepath.Join(o.OutputDir, tr.Namespace, tr.Name+".token")
 			if err := fileutil.WriteSecretFile(path, []byte(tok), o.Overwrite); err != nil {
-				return failedError(withOverwriteAdvice(err))
+				return failedErrorf("%w", withOverwriteAdvice(err))
 			}
 			fmt.Fprintf(o.ErrOut, "wrote %s\n", path)
 		case o.OutputFile != "":
 			if err := fileutil.WriteSecretFile(o.OutputFile, []byte(tok), o.Overwrite); err != nil {
-				return failedError(withOverwriteAdvice(err))
+				return failedErrorf("%w", withOverwriteAdvice(err))
 			}
 			fmt.Fprintf(o.ErrOut, "wrote %s\n", o.OutputFile)
 		case o.KubeconfigOut != "":
@@ -394,14 +394,14 @@ func (o *CreateOptions) emit(ok []*authenticationv1.TokenRequest) error {
 		if o.KubeconfigOut != "" {
 			kc, err := kubeconfig.ForToken(o.RESTConfig, o.ClusterName, kubeconfig.Identity{Namespace: tr.Namespace, ServiceAccount: tr.Name}, tok)
 			if err != nil {
-				return failedError(err)
+				return failedErrorf("%w", err)
 			}
 			b, err := kubeconfig.Marshal(kc)
 			if err != nil {
-				return failedError(err)
+				return failedErrorf("%w", err)
 			}
 			if err := fileutil.WriteSecretFile(o.KubeconfigOut, b, o.Overwrite); err != nil {
-				return failedError(withOverwriteAdvice(err))
+				return failedErrorf("%w", withOverwriteAdvice(err))
 			}
 			fmt.Fprintf(o.ErrOut, "wrote %s\n", o.KubeconfigOut)
 		}

@@ -63,7 +63,7 @@ func TestCreateUnreachableClusterExits2(t *testing.T) {
 		"not TLS":            strings.Replace(plain.URL, "http://", "https://", 1),
 	} {
 		for _, args := range [][]string{{"create", "a"}, {"create", "a", "b", "c"}, {"create", "-l", "app=x"}} {
-			_, errOut, code := runCmd(t, "", append([]string{"--kubeconfig", kubeconfigFor(t, server, false)}, args...)...)
+			_, errOut, code := run(t, cmdRun{}, "", append([]string{"--kubeconfig", kubeconfigFor(t, server, false)}, args...)...)
 			if code != ExitUsage {
 				t.Errorf("%s, %v: exit %d, want %d\n%s", name, args, code, ExitUsage, errOut)
 			}
@@ -96,11 +96,11 @@ func TestCreateMissingServiceAccountExits1(t *testing.T) {
 		})
 	}))
 	defer srv.Close()
-	_, errOut, code := runCmd(t, "", "--kubeconfig", kubeconfigFor(t, srv.URL, true), "create", "ok", "missing")
+	_, errOut, code := run(t, cmdRun{}, "", "--kubeconfig", kubeconfigFor(t, srv.URL, true), "create", "ok", "missing")
 	if code != ExitFailed || !strings.Contains(errOut, `serviceaccount "missing" not found`) || !strings.Contains(errOut, "1 of 2 tokens could not be created") {
 		t.Fatalf("exit %d, want %d:\n%s", code, ExitFailed, errOut)
 	}
-	_, errOut, code = runCmd(t, "", "--kubeconfig", kubeconfigFor(t, srv.URL, true), "create", "missing")
+	_, errOut, code = run(t, cmdRun{}, "", "--kubeconfig", kubeconfigFor(t, srv.URL, true), "create", "missing")
 	if code != ExitFailed {
 		t.Fatalf("one missing ServiceAccount: exit %d, want %d:\n%s", code, ExitFailed, errOut)
 	}
@@ -124,7 +124,7 @@ func TestUnreachableClusterExits2(t *testing.T) {
 		{"wait", "--timeout", "5s"},
 		{"oidc", "export", "--out-dir", t.TempDir()},
 	} {
-		out, errOut, code := runCmd(t, "", append([]string{"--kubeconfig", kc}, args...)...)
+		out, errOut, code := run(t, cmdRun{}, "", append([]string{"--kubeconfig", kc}, args...)...)
 		if code != ExitUsage || !strings.Contains(out+errOut, "connection refused") {
 			t.Errorf("%v: exit %d, want %d\n%s%s", args, code, ExitUsage, out, errOut)
 		}

@@ -120,11 +120,11 @@ func (o *DecodeOptions) Run(ctx context.Context) error {
 	}
 	raw, err := o.Input.read(ctx, o.In, o.clientFn)
 	if err != nil {
-		return usageError(err)
+		return usageErrorf("%w", err)
 	}
 	tok, err := jwt.Decode(raw)
 	if err != nil {
-		return usageError(err)
+		return usageErrorf("%w", err)
 	}
 	if o.printer != nil {
 		return o.printer.PrintObj(newResult("DecodedToken", newTokenView(tok)), o.Out)

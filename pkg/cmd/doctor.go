@@ -115,16 +115,16 @@ func (o *DoctorOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, _ []stri
 		return err
 	}
 	if o.Namespace, _, err = f.ToRawKubeConfigLoader().Namespace(); err != nil {
-		return usageError(err)
+		return usageErrorf("%w", err)
 	}
 	if o.Client, err = f.KubernetesClientSet(); err != nil {
-		return usageError(err)
+		return usageErrorf("%w", err)
 	}
 	if o.Dynamic, err = f.DynamicClient(); err != nil {
-		return usageError(err)
+		return usageErrorf("%w", err)
 	}
 	if o.RESTConfig, err = f.ToRESTConfig(); err != nil {
-		return usageError(err)
+		return usageErrorf("%w", err)
 	}
 	return nil
 }

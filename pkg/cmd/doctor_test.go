@@ -22,7 +22,7 @@ func TestDoctorReportsTheLaunchingKubectl(t *testing.T) {
 		{"", "no KUBECTL_PATH: run directly or by a kubectl older than 1.37"},
 	} {
 		t.Setenv("KUBECTL_PATH", tc.env)
-		out, errOut, code := runCommand(t, newAPITestFactory(t, "app", nil, api), NewCmdDoctor, "", "doctor")
+		out, errOut, code := run(t, cmdRun{cmd: NewCmdDoctor, f: newAPITestFactory(t, "app", nil, api)}, "", "doctor")
 		if code != ExitFailed { // no TokenRequest on this server
 			t.Fatalf("exit %d, want %d\n%s%s", code, ExitFailed, out, errOut)
 		}

@@ -40,21 +40,24 @@ func (e *ExitError) Error() string {
 
 func (e *ExitError) Unwrap() error { return e.Err }
 
-// The constructors below are the only way commands build an ExitError.
+// The constructors below are the only way commands build an ExitError:
+// one per meaning, each formatting like fmt.Errorf. A caller that has an
+// error passes it with %w ("%w", err), so that errors.Is and errors.As
+// still see it; an err that already carries an exit code keeps it.
 
-// usageErrorf and usageError end the command with ExitUsage: nothing was
-// checked or changed.
-func usageErrorf(format string, a ...any) error {
-	return &ExitError{Code: ExitUsage, Err: fmt.Errorf(format, a...)}
-}
+// usageErrorf ends the command with ExitUsage: nothing was checked or
+// changed.
+func usageErrorf(format string, a ...any) error { return exitErrorf(ExitUsage, format, a...) }
 
-func usageError(err error) error { return withCode(ExitUsage, err) }
+// failedErrorf ends the command with ExitFailed: it ran and something
+// failed or was refused.
+func failedErrorf(format string, a ...any) error { return exitErrorf(ExitFailed, format, a...) }
 
-// withCode gives err an exit code, unless it already has one.
-func withCode(code int, err error) error {
-	if err == nil {
-		return nil
-	}
+// silent ends the command with code after it reported the details itself.
+func silent(code int) error { return &ExitError{Code: code} }
+
+func exitErrorf(code int, format string, a ...any) error {
+	err := fmt.Errorf(format, a...)
 	var ee *ExitError
 	if errors.As(err, &ee) {
 		return err
@@ -66,17 +69,6 @@ func withCode(code int, err error) error {
 func flagError(c *cobra.Command, err error) error {
 	return usageErrorf("%v; see '%s --help' for usage", err, c.CommandPath())
 }
-
-// failedErrorf and failedError end the command with ExitFailed: it ran and
-// something failed or was refused.
-func failedErrorf(format string, a ...any) error {
-	return &ExitError{Code: ExitFailed, Err: fmt.Errorf(format, a...)}
-}
-
-func failedError(err error) error { return withCode(ExitFailed, err) }
-
-// silent ends the command with code after it reported the details itself.
-func silent(code int) error { return &ExitError{Code: code} }
 
 // clusterUnreachable reports whether err says a request got no answer from
 // the cluster: the connection was refused, the name did not resolve, the TLS
@@ -112,9 +104,10 @@ func clusterUnreachable(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// unreachableError is the one-line exit-2 error for a cluster that did not
-// answer; what says what was therefore left undone ("no token was created").
-func unreachableError(err error, what string) error {
+// unreachable is the one-line message for a cluster that did not answer;
+// what says what was therefore left undone ("no token was created"). It is
+// the message of an exit-2 error: usageErrorf("%w", unreachable(err, what)).
+func unreachable(err error, what string) error {
 	where, cause := "", err
 	var ue *url.Error
 	if errors.As(err, &ue) {
@@ -123,7 +116,7 @@ func unreachableError(err error, what string) error {
 		}
 		cause = ue.Err
 	}
-	return usageErrorf("cannot reach the cluster%s: %v; %s (check the kubeconfig's server, --context and --server)", where, cause, what)
+	return fmt.Errorf("cannot reach the cluster%s: %v; %s (check the kubeconfig's server, --context and --server)", where, cause, what)
 }
 
 // Execute runs the root command and maps errors to exit codes. Errors print as

@@ -54,14 +54,14 @@ type fleetFlags struct {
 // be none of them).
 func (ff *fleetFlags) complete(f cmdutil.Factory, cmd *cobra.Command, refuse map[string]string) (done bool, err error) {
 	if err := ff.validate(cmd, refuse); err != nil {
-		return false, usageError(err)
+		return false, usageErrorf("%w", err)
 	}
 	if !ff.enabled() {
 		return false, nil
 	}
 	ff.factory = f
 	if ff.pluginPolicy, err = credentialPluginPolicy(cmd); err != nil {
-		return false, usageError(err)
+		return false, usageErrorf("%w", err)
 	}
 	if o := cmd.Flag("output"); o != nil && o.Value.String() == "json" {
 		ff.json = true
@@ -170,7 +170,7 @@ func runFleet(ctx context.Context, streams genericiooptions.IOStreams, ff *fleet
 	loader := ff.factory.ToRawKubeConfigLoader()
 	raw, err := loader.RawConfig()
 	if err != nil {
-		return usageError(err)
+		return usageErrorf("%w", err)
 	}
 	names, err := fleet.Select(&raw, fleet.Selection{Contexts: ff.Contexts, All: ff.AllContexts, Selector: ff.Selector})
 	if err != nil {
@@ -178,7 +178,7 @@ func runFleet(ctx context.Context, streams genericiooptions.IOStreams, ff *fleet
 	}
 	ns, explicit, err := loader.Namespace()
 	if err != nil {
-		return usageError(err)
+		return usageErrorf("%w", err)
 	}
 	if !explicit {
 		ns = "" // each context's own

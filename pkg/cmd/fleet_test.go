@@ -1,7 +1,6 @@
 package cmd
 
 import (
-	"bytes"
 	"encoding/json"
 	"net"
 	"os"
@@ -9,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
@@ -33,7 +31,7 @@ func TestFleetRefusesBadFlagsBeforeTouchingAnything(t *testing.T) {
 		{[]string{"doctor", "--parallel", "3"}, "only makes sense with"},
 		{[]string{"migrate", "--all-contexts", "--as-group", "readers"}, "--as-group and --as-uid need --as"},
 	} {
-		_, stderr, code := runCmd(t, "", c.args...)
+		_, stderr, code := run(t, cmdRun{}, "", c.args...)
 		if code != 2 || !strings.Contains(stderr, c.want) || strings.Count(stderr, "\n") != 1 {
 			t.Errorf("%v: exit %d, stderr %q; want exit 2 and one line with %q", c.args, code, stderr, c.want)
 		}
@@ -73,10 +71,8 @@ func unreachableFleet(t *testing.T) string {
 func TestFleetNothingCheckedExits2WithOneDocument(t *testing.T) {
 	path := unreachableFleet(t)
 	for _, command := range []string{"migrate", "doctor", "switch"} {
-		out, errOut := &bytes.Buffer{}, &bytes.Buffer{}
-		root := NewCmdBoundToken(genericiooptions.IOStreams{In: strings.NewReader(""), Out: out, ErrOut: errOut})
-		root.SetArgs([]string{"--kubeconfig", path, command, "--all-contexts", "-o", "json"})
-		if code := Execute(root, errOut); code != ExitUsage {
+		out, errOut, code := run(t, cmdRun{}, "", "--kubeconfig", path, command, "--all-contexts", "-o", "json")
+		if code != ExitUsage {
 			t.Errorf("%s: exit %d, want 2; stderr %s", command, code, errOut)
 		}
 		var doc struct {
@@ -84,7 +80,7 @@ func TestFleetNothingCheckedExits2WithOneDocument(t *testing.T) {
 			Clusters                  []struct{ Context, Reason, Error string }
 			Summary                   struct{ FailedClusters []string }
 		}
-		if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+		if err := json.Unmarshal([]byte(out), &doc); err != nil {
 			t.Fatalf("%s: not one JSON document: %v\n%s", command, err, out)
 		}
 		if doc.Kind != "FleetReport" || doc.Command != command || len(doc.Clusters) != 2 || doc.Clusters[0].Reason != "Unreachable" ||
@@ -92,7 +88,7 @@ func TestFleetNothingCheckedExits2WithOneDocument(t *testing.T) {
 			t.Errorf("%s: %s", command, out)
 		}
 		for _, n := range []string{"east", "west"} {
-			if strings.Count(errOut.String(), "error: context "+n+" ") != 1 {
+			if strings.Count(errOut, "error: context "+n+" ") != 1 {
 				t.Errorf("%s: stderr does not name %s once: %s", command, n, errOut)
 			}
 		}
@@ -106,10 +102,8 @@ func TestFleetPrintsThroughTheCommandsPrinter(t *testing.T) {
 	path := unreachableFleet(t)
 	for _, command := range []string{"migrate", "doctor", "switch"} {
 		for _, o := range []string{"jsonpath={.kind} {.summary.checked}", "go-template={{.kind}} {{.summary.checked}}"} {
-			out, errOut := &bytes.Buffer{}, &bytes.Buffer{}
-			root := NewCmdBoundToken(genericiooptions.IOStreams{In: strings.NewReader(""), Out: out, ErrOut: errOut})
-			root.SetArgs([]string{"--kubeconfig", path, command, "--all-contexts", "-o", o})
-			if code := Execute(root, errOut); code != ExitUsage || out.String() != "FleetReport 0" {
+			out, errOut, code := run(t, cmdRun{}, "", "--kubeconfig", path, command, "--all-contexts", "-o", o)
+			if code != ExitUsage || out != "FleetReport 0" {
 				t.Errorf("%s -o %s: exit %d, stdout %q; want exit 2 and %q; stderr %s", command, o, code, out, "FleetReport 0", errOut)
 			}
 		}

@@ -145,11 +145,11 @@ func guardError(err error, what string) error {
 	case err == nil:
 		return nil
 	case clusterUnreachable(err):
-		return unreachableError(err, what)
+		return usageErrorf("%w", unreachable(err, what))
 	case errors.Is(err, guard.ErrNotServed):
 		return failedErrorf("%w; or guard without it: kubectl bound-token guard watch", err)
 	}
-	return failedError(err)
+	return failedErrorf("%w", err)
 }
 
 // GuardInstallOptions holds what `guard install` needs.
@@ -282,7 +282,7 @@ func (o *GuardInstallOptions) Run(ctx context.Context) error {
 func (o *GuardInstallOptions) printObjects(version string) error {
 	p, b, err := guard.Objects(version)
 	if err != nil {
-		return usageError(err)
+		return usageErrorf("%w", err)
 	}
 	switch f := outputFormat(o.PrintFlags); {
 	case f == "yaml" || f == "kyaml" || f == "name":
@@ -367,9 +367,9 @@ func (o *GuardStatusOptions) Run(ctx context.Context) error {
 	res, err := guard.Status(ctx, o.Cluster, guard.StatusOptions{Prove: guard.ProveOptions{Throwaway: o.Throwaway, Namespace: o.Namespace}})
 	if err != nil {
 		if clusterUnreachable(err) {
-			return unreachableError(err, "nothing was checked")
+			return usageErrorf("%w", unreachable(err, "nothing was checked"))
 		}
-		return failedError(err)
+		return failedErrorf("%w", err)
 	}
 	if o.printer != nil {
 		if err := o.printer.PrintObj(newResult(GuardStatusKind, res), o.Out); err != nil {

@@ -9,12 +9,12 @@ import (
 // The guard's commands offline: what needs no cluster works without one,
 // and bad flags are refused before anything is read.
 func TestGuardPolicyCommandsOffline(t *testing.T) {
-	out, errOut, code := runCmd(t, "", "guard", "install", "--dry-run=client", "-o", "yaml")
+	out, errOut, code := run(t, cmdRun{}, "", "guard", "install", "--dry-run=client", "-o", "yaml")
 	if code != 0 || strings.Count(out, "\n---\n") != 1 || !strings.HasPrefix(out, "apiVersion: admissionregistration.k8s.io/v1\nkind: MutatingAdmissionPolicy\n") ||
 		!strings.Contains(out, "kind: MutatingAdmissionPolicyBinding\n") {
 		t.Fatalf("--dry-run=client -o yaml: exit %d\n%s%s", code, out, errOut)
 	}
-	out, _, code = runCmd(t, "", "guard", "install", "--dry-run=client", "-o", "json", "--policy-api-version", "v1beta1")
+	out, _, code = run(t, cmdRun{}, "", "guard", "install", "--dry-run=client", "-o", "json", "--policy-api-version", "v1beta1")
 	var l struct {
 		Kind  string
 		Items []struct{ APIVersion, Kind string }
@@ -23,11 +23,11 @@ func TestGuardPolicyCommandsOffline(t *testing.T) {
 		l.Items[0].APIVersion != "admissionregistration.k8s.io/v1beta1" || l.Items[1].Kind != "MutatingAdmissionPolicyBinding" {
 		t.Fatalf("-o json: exit %d %v\n%s", code, err, out)
 	}
-	out, _, code = runCmd(t, "", "guard", "install", "--dry-run=client", "-o", "name")
+	out, _, code = run(t, cmdRun{}, "", "guard", "install", "--dry-run=client", "-o", "name")
 	if code != 0 || out != "mutatingadmissionpolicy.admissionregistration.k8s.io/bound-token-guard\nmutatingadmissionpolicybinding.admissionregistration.k8s.io/bound-token-guard\n" {
 		t.Fatalf("-o name: exit %d\n%s", code, out)
 	}
-	out, errOut, code = runCmd(t, "", "guard", "install", "--dry-run=client")
+	out, errOut, code = run(t, cmdRun{}, "", "guard", "install", "--dry-run=client")
 	if code != 0 || !strings.Contains(out, "bound-token-guard created (dry run)") || !strings.Contains(errOut, "admissionregistration.k8s.io/v1, nothing sent") {
 		t.Fatalf("--dry-run=client: exit %d\n%s%s", code, out, errOut)
 	}
@@ -43,19 +43,19 @@ func TestGuardPolicyCommandsOffline(t *testing.T) {
 		{[]string{"guard", "status", "-o", "name"}, `--output "name" is not supported`},
 		{[]string{"guard", "status", "extra"}, "unknown command"},
 	} {
-		_, errOut, code := runCmd(t, "", tc.args...)
+		_, errOut, code := run(t, cmdRun{}, "", tc.args...)
 		if code != ExitUsage || !strings.Contains(errOut, tc.err) {
 			t.Errorf("%v: exit %d, stderr %q; want 2 with %q", tc.args, code, errOut, tc.err)
 		}
 	}
 	// No cluster: exit 2, nothing changed.
-	_, errOut, code = runCmd(t, "", "guard", "status")
+	_, errOut, code = run(t, cmdRun{}, "", "guard", "status")
 	if code != ExitUsage {
 		t.Errorf("status without a cluster: exit %d\n%s", code, errOut)
 	}
 
 	for _, c := range []string{"install", "status", "uninstall"} {
-		out, _, code := runCmd(t, "", "guard", c, "--help")
+		out, _, code := run(t, cmdRun{}, "", "guard", c, "--help")
 		if code != 0 || !strings.Contains(out, "Examples:") || !strings.Contains(out, "kubectl bound-token guard "+c) || !strings.Contains(out, "Exit codes:") {
 			t.Errorf("guard %s --help lacks examples or exit codes:\n%s", c, out)
 		}

@@ -192,11 +192,11 @@ func (o *GuardWatchOptions) Run(ctx context.Context) error {
 	if err != nil {
 		switch {
 		case errors.Is(err, guard.ErrNotStarted) && clusterUnreachable(err):
-			return unreachableError(err, "nothing is guarded")
+			return usageErrorf("%w", unreachable(err, "nothing is guarded"))
 		case errors.Is(err, guard.ErrNotStarted):
-			return usageError(err)
+			return usageErrorf("%w", err)
 		}
-		return failedError(err)
+		return failedErrorf("%w", err)
 	}
 	if terminal {
 		d := o.Now().Sub(start)

@@ -12,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes/fake"
 	metadatafake "k8s.io/client-go/metadata/fake"
 	k8stesting "k8s.io/client-go/testing"
@@ -79,7 +78,7 @@ func TestGuardWatchCommand(t *testing.T) {
 		{name: "negative --for", args: []string{"--for", "-1s"}, wantCode: ExitUsage,
 			wantErr: []string{"error: --for must be positive, or 0 to guard until interrupted\n"}},
 		{name: "an argument", args: []string{"x"}, wantCode: ExitUsage,
-			wantErr: []string{"error: unknown command \"x\" for \"watch\"; see 'watch --help' for usage\n"}},
+			wantErr: []string{"error: unknown command \"x\" for \"kubectl bound-token guard watch\"; see 'kubectl bound-token guard watch --help' for usage\n"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cs, md := guardWatchFakes(t, tc.denied...)
@@ -88,23 +87,20 @@ func TestGuardWatchCommand(t *testing.T) {
 					return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, "builder-token", errors.New("no"))
 				})
 			}
-			streams, _, out, errOut := genericiooptions.NewTestIOStreams()
-			o := NewGuardWatchOptions(streams)
-			o.Client, o.Metadata = cs, md
 			start := time.Now()
-			code := execute(newCmdGuardWatchOptions(newTestFactory(t), o), errOut, tc.args...)
+			out, errOut, code := run(t, cmdRun{cmd: fakes{client: cs, metadata: md}.guard}, "", append([]string{"guard", "watch"}, tc.args...)...)
 			if code != tc.wantCode {
 				t.Errorf("exit %d, want %d; stderr %q", code, tc.wantCode, errOut)
 			}
-			if out.String() != tc.wantOut {
+			if out != tc.wantOut {
 				t.Errorf("stdout %q, want %q", out, tc.wantOut)
 			}
 			for _, s := range tc.wantErr {
-				if !strings.Contains(errOut.String(), s) {
+				if !strings.Contains(errOut, s) {
 					t.Errorf("stderr lacks %q:\n%s", s, errOut)
 				}
 			}
-			if len(tc.wantErr) == 0 && errOut.Len() != 0 {
+			if len(tc.wantErr) == 0 && errOut != "" {
 				t.Errorf("stderr not on a terminal: %q", errOut)
 			}
 			if took := time.Since(start); took > 5*time.Second {

@@ -129,10 +129,10 @@ func (o *KeysGenerateOptions) Complete(f cmdutil.Factory, _ *cobra.Command, _ []
 		return nil
 	}
 	if o.Namespace, _, err = f.ToRawKubeConfigLoader().Namespace(); err != nil {
-		return usageError(err)
+		return usageErrorf("%w", err)
 	}
 	if o.Client, err = f.KubernetesClientSet(); err != nil {
-		return usageError(err)
+		return usageErrorf("%w", err)
 	}
 	return nil
 }
@@ -175,7 +175,7 @@ func (o *KeysGenerateOptions) Run(ctx context.Context) error {
 	if o.SecretName != "" {
 		s, err := p.SecretFor(o.Namespace, o.SecretName, o.Format)
 		if err != nil {
-			return keysError(usageError(err), "")
+			return keysError(usageErrorf("%w", err), "")
 		}
 		if err := keys.CreateSecret(ctx, o.Client, s); err != nil {
 			return keysError(err, "--secret name")
@@ -248,7 +248,7 @@ func (o *KeysJWKSOptions) Complete(f cmdutil.Factory, _ *cobra.Command, args []s
 	}
 	var err error
 	if o.Client, err = f.KubernetesClientSet(); err != nil {
-		return usageError(err)
+		return usageErrorf("%w", err)
 	}
 	return nil
 }
@@ -273,7 +273,7 @@ func (o *KeysJWKSOptions) Run(ctx context.Context) error {
 	for _, f := range o.Files {
 		b, err := os.ReadFile(f)
 		if err != nil {
-			return usageError(err)
+			return usageErrorf("%w", err)
 		}
 		one, err := jwt.ParsePEM(b)
 		if err != nil {
@@ -285,14 +285,14 @@ func (o *KeysJWKSOptions) Run(ctx context.Context) error {
 		ns, name, _ := strings.Cut(o.FromConfigMap, "/")
 		one, err := keys.FromConfigMap(ctx, o.Client, ns, name)
 		if err != nil {
-			return usageError(err)
+			return usageErrorf("%w", err)
 		}
 		ks = ks.Merge(one)
 	}
 	if o.Merge != "" {
 		b, err := os.ReadFile(o.Merge)
 		if err != nil {
-			return usageError(err)
+			return usageErrorf("%w", err)
 		}
 		old, err := jwt.ParseJWKS(b)
 		if err != nil {

@@ -278,7 +278,7 @@ func (o *MigrateOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []
 		return err
 	}
 	if err := o.writeFlags.complete(cmd); err != nil {
-		return usageError(err)
+		return usageErrorf("%w", err)
 	}
 	if o.threshold, err = legacy.ParseAge(o.UnusedFor); err != nil {
 		return usageErrorf("--unused-for: %v", err)
@@ -302,21 +302,23 @@ func (o *MigrateOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []
 		return err
 	}
 	if o.Namespace, o.explicitNamespace, err = f.ToRawKubeConfigLoader().Namespace(); err != nil {
-		return usageError(err)
+		return usageErrorf("%w", err)
 	}
 	if o.Client != nil {
 		return nil // a test's fake, with its Metadata or none
 	}
 	cfg, err := f.ToRESTConfig()
 	if err != nil {
-		return usageError(err)
+		return usageErrorf("%w", err)
 	}
 	o.clock = kubeapi.NewServerClock()
 	cfg = rest.CopyConfig(cfg)
 	cfg.Wrap(o.clock.Wrap)
 	o.restConfig = cfg
-	o.Client, o.Metadata, err = newAuditClients(cfg, o.QPS, o.Burst)
-	return usageError(err)
+	if o.Client, o.Metadata, err = newAuditClients(cfg, o.QPS, o.Burst); err != nil {
+		return usageErrorf("%w", err)
+	}
+	return nil
 }
 
 // newAuditClients are the typed client and the metadata-only one an audit
@@ -353,10 +355,13 @@ func (t *throttleFlags) client(f cmdutil.Factory, preset kubernetes.Interface) (
 	}
 	cfg, err := f.ToRESTConfig()
 	if err != nil {
-		return nil, usageError(err)
+		return nil, usageErrorf("%w", err)
 	}
 	c, err := newThrottledClient(cfg, t.QPS, t.Burst)
-	return c, usageError(err)
+	if err != nil {
+		return nil, usageErrorf("%w", err)
+	}
+	return c, nil
 }
 
 // throttleFlags are shared by the commands that change many objects.
@@ -501,7 +506,7 @@ func (o *MigrateOptions) Run(ctx context.Context) error {
 	}
 	report, err := o.audit(ctx)
 	if err != nil {
-		return usageError(err)
+		return usageErrorf("%w", err)
 	}
 	return o.printAudit(report)
 }
@@ -549,7 +554,7 @@ func (o *MigrateOptions) streamAuditJSON(ctx context.Context) error {
 		return nil
 	})
 	if err != nil {
-		return usageError(err)
+		return usageErrorf("%w", err)
 	}
 	r.Summary.Info = info
 	head, err := json.Marshal(r.TypeMeta)
@@ -696,13 +701,13 @@ func (o *MigrateOptions) runApply(ctx context.Context) error {
 	defer stop()
 	scan := o.scanOptions()
 	if err := kubeapi.CheckAccess(ctx, o.Client, scan.Namespace, legacy.ApplyPermissions(o.Mode)); err != nil {
-		return usageError(err)
+		return usageErrorf("%w", err)
 	}
 	// The day of the run is the apiserver's (see kubeapi.ServerClock); the
 	// access check above has just read it.
 	now, err := o.serverNow(ctx)
 	if err != nil {
-		return usageError(err)
+		return usageErrorf("%w", err)
 	}
 	scan.Now = now
 	if o.DryRun == cmdutil.DryRunNone && !o.Yes {
@@ -711,7 +716,7 @@ func (o *MigrateOptions) runApply(ctx context.Context) error {
 			return err
 		}
 		if !ok {
-			return failedErrorf("not confirmed: nothing changed")
+			return failedErrorf("%w", kubeapi.ErrNotConfirmed)
 		}
 	}
 	var folder *backup.Folder
@@ -748,7 +753,7 @@ func (o *MigrateOptions) runApply(ctx context.Context) error {
 		if errors.As(err, &pe) {
 			err = fmt.Errorf("%w (--revoke, --guard-for)", err)
 		}
-		return usageError(err)
+		return usageErrorf("%w", err)
 	}
 	if perr := o.printOutcomes(res.Outcomes, res.Counts, folder); perr != nil {
 		return perr
@@ -809,7 +814,7 @@ func (o *MigrateOptions) ask(ctx context.Context, scan legacy.ScanOptions) (bool
 		return nil
 	})
 	if err != nil {
-		return false, usageError(err)
+		return false, usageErrorf("%w", err)
 	}
 	o.printBasis(info)
 	n := 0
@@ -1015,7 +1020,7 @@ func openBackup(errOut io.Writer, dir, prefix, mode string, now time.Time) (*bac
 		case errors.As(err, &de):
 			err = fmt.Errorf("%w; choose another with --backup-dir", err)
 		}
-		return nil, usageError(err)
+		return nil, usageErrorf("%w", err)
 	}
 	verb := "backing up to"
 	if b.Resumed() {

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/spf13/cobra"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -42,7 +41,7 @@ func TestBackupFolderCompletion(t *testing.T) {
 		{"__complete", "restore", "--from", ""},
 		{"__complete", "migrate", "--apply", "--backup-dir", ""},
 	} {
-		out, _, code := runCmd(t, "", args...)
+		out, _, code := run(t, cmdRun{}, "", args...)
 		if code != 0 {
 			t.Fatalf("%v: exit %d", args, code)
 		}
@@ -53,7 +52,7 @@ func TestBackupFolderCompletion(t *testing.T) {
 		}
 	}
 	// No backup under the prefix: fall back to folder completion.
-	out, _, _ := runCmd(t, "", "__complete", "restore", "--from", "zz")
+	out, _, _ := run(t, cmdRun{}, "", "__complete", "restore", "--from", "zz")
 	if !strings.HasSuffix(strings.TrimSpace(out), ":16") {
 		t.Errorf("want the filter-folders directive (:16), got %q", out)
 	}
@@ -78,7 +77,7 @@ func TestMigrateAndRestoreRefuseBadFlags(t *testing.T) {
 		{[]string{"migrate", "--cleanup-period", "0d"}, `error: --cleanup-period "0d": use a positive duration such as 365d`},
 		{[]string{"migrate", "-A", "tok-1"}, "error: Secret names need one namespace: drop -A and use -n NAMESPACE"},
 		{[]string{"migrate", "--apply", "--concurrency", "0", "--yes"}, "error: --concurrency, --qps and --burst must be positive"},
-		{[]string{"migrate", "--mode"}, "error: flag needs an argument: --mode; see 'migrate --help' for usage"},
+		{[]string{"migrate", "--mode"}, "error: flag needs an argument: --mode; see 'kubectl bound-token migrate --help' for usage"},
 		{[]string{"migrate", "--revoke"}, "error: --revoke, --guard-for and --reinvalidate-restored only make sense with --apply --mode invalidate"},
 		{[]string{"migrate", "--guard-for", "30d"}, "error: --revoke, --guard-for and --reinvalidate-restored only make sense with --apply --mode invalidate"},
 		{[]string{"migrate", "--apply", "--mode", "delete", "--reinvalidate-restored", "--yes"}, "error: --revoke, --guard-for and --reinvalidate-restored only make sense with --apply --mode invalidate"},
@@ -95,25 +94,18 @@ func TestMigrateAndRestoreRefuseBadFlags(t *testing.T) {
 			dir := t.TempDir()
 			t.Chdir(dir)
 			cs := fake.NewSimpleClientset()
-			streams, _, out, errOut := genericiooptions.NewTestIOStreams()
-			var cmd *cobra.Command
-			if tc.args[0] == "migrate" {
-				o := NewMigrateOptions(streams)
-				o.Client = cs
-				cmd = newCmdMigrate(newTestFactory(t), o)
-			} else {
-				o := NewRestoreOptions(streams)
-				o.Client = cs
-				cmd = newCmdRestore(newTestFactory(t), o)
+			with := cmdRun{cmd: fakes{client: cs}.migrate}
+			if tc.args[0] == "restore" {
+				with.cmd = fakes{client: cs}.restore
 			}
-			code := execute(cmd, errOut, tc.args[1:]...)
+			out, errOut, code := run(t, with, "", tc.args...)
 			if code != ExitUsage {
 				t.Errorf("exit %d, want %d", code, ExitUsage)
 			}
-			if diff := cmp.Diff(tc.want+"\n", errOut.String()); diff != "" {
+			if diff := cmp.Diff(tc.want+"\n", errOut); diff != "" {
 				t.Errorf("stderr (-want +got):\n%s", diff)
 			}
-			if out.Len() != 0 || len(cs.Actions()) != 0 {
+			if out != "" || len(cs.Actions()) != 0 {
 				t.Errorf("a refused run printed %q and sent %v", out, cs.Actions())
 			}
 			if entries, _ := os.ReadDir(dir); len(entries) != 0 {
@@ -134,18 +126,6 @@ func oldCluster(now time.Time) *fake.Clientset {
 			CreationTimestamp: metav1.NewTime(now.AddDate(-3, 0, 0))}, Type: corev1.SecretTypeServiceAccountToken})
 }
 
-// migrateOn runs migrate with args against cs in namespace "app", as main
-// does, and returns stdout, stderr and the exit code.
-func migrateOn(t *testing.T, cs *fake.Clientset, now time.Time, stdin string, args ...string) (string, string, int) {
-	t.Helper()
-	streams, in, out, errOut := genericiooptions.NewTestIOStreams()
-	in.WriteString(stdin)
-	o := NewMigrateOptions(streams)
-	o.Client, o.Now = cs, func() time.Time { return now }
-	code := execute(newCmdMigrate(newTestFactory(t), o), errOut, args...)
-	return out.String(), errOut.String(), code
-}
-
 func exitCode(err error) int {
 	if err == nil {
 		return 0
@@ -160,7 +140,7 @@ func TestMigrateApplyNeedsYesWithoutATerminal(t *testing.T) {
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	cs := oldCluster(now)
 	backup := filepath.Join(t.TempDir(), "b")
-	_, stderr, code := migrateOn(t, cs, now, "y\n", "--apply", "--backup-dir", backup)
+	_, stderr, code := run(t, cmdRun{cmd: fakes{client: cs, now: now}.migrate}, "y\n", "migrate", "--apply", "--backup-dir", backup)
 	if diff := cmp.Diff("error: --apply changes the cluster: add --yes to confirm (stdin is not a terminal to ask on)\n", stderr); code != ExitUsage || diff != "" {
 		t.Fatalf("exit %d, stderr (-want +got):\n%s", code, diff)
 	}
@@ -176,7 +156,7 @@ func TestMigrateApplyNeedsYesWithoutATerminal(t *testing.T) {
 
 func TestMigrateWideShowsTheCleanerForecast(t *testing.T) {
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
-	out, errOut, code := migrateOn(t, oldCluster(now), now, "", "-o", "wide")
+	out, errOut, code := run(t, cmdRun{cmd: fakes{client: oldCluster(now), now: now}.migrate}, "", "migrate", "-o", "wide")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -201,7 +181,7 @@ func TestMigrateAuditLogErrorsChangeNothing(t *testing.T) {
 	}
 	for _, path := range []string{filepath.Join(dir, "missing.log"), corrupt} {
 		cs := oldCluster(now)
-		_, stderr, code := migrateOn(t, cs, now, "", "--audit-log", path, "--apply", "--yes", "--backup-dir", filepath.Join(dir, "b"))
+		_, stderr, code := run(t, cmdRun{cmd: fakes{client: cs, now: now}.migrate}, "", "migrate", "--audit-log", path, "--apply", "--yes", "--backup-dir", filepath.Join(dir, "b"))
 		if code != ExitUsage || !strings.Contains(stderr, filepath.Base(path)) || strings.Count(stderr, "\n") != 1 {
 			t.Errorf("%s: want one line, exit 2, naming the file; got %d %q", path, code, stderr)
 		}
@@ -216,7 +196,7 @@ func TestMigrateAuditLogErrorsChangeNothing(t *testing.T) {
 func TestMigrateJSONIsThePrintersDocument(t *testing.T) {
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	for _, cs := range []*fake.Clientset{oldCluster(now), fake.NewSimpleClientset()} {
-		out, stderr, code := migrateOn(t, cs, now, "", "-o", "json")
+		out, stderr, code := run(t, cmdRun{cmd: fakes{client: cs, now: now}.migrate}, "", "migrate", "-o", "json")
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, stderr)
 		}
@@ -281,13 +261,11 @@ func TestAuditListsSecretMetadataOnly(t *testing.T) {
 				return true, r, nil
 			})
 			md := secretMetadata(t, cs)
-			streams, _, out, errOut := genericiooptions.NewTestIOStreams()
-			o := NewMigrateOptions(streams)
-			o.Client, o.Metadata, o.Now = cs, md, func() time.Time { return now }
-			if code := execute(newCmdMigrate(newTestFactory(t), o), errOut, tc.args...); code != 0 {
+			out, errOut, code := run(t, cmdRun{cmd: fakes{client: cs, metadata: md, now: now}.migrate}, "", append([]string{"migrate"}, tc.args...)...)
+			if code != 0 {
 				t.Fatalf("exit %d: %s", code, errOut)
 			}
-			if !strings.Contains(out.String(), "tok") {
+			if !strings.Contains(out, "tok") {
 				t.Errorf("the Secret is not in the output:\n%s", out)
 			}
 			whole := false
@@ -340,8 +318,8 @@ func TestMigrateApplyMarksAndRestoredOnUse(t *testing.T) {
 		{[]string{"--revoke"}, "", legacy.InvalidatedForRevocation},
 	} {
 		cs := withRV(allowAll(oldCluster(now)))
-		args := append([]string{"--apply", "--yes", "--backup-dir", filepath.Join(t.TempDir(), "b"), "-o", "json"}, tc.args...)
-		if _, stderr, code := migrateOn(t, cs, now, "", args...); code != 0 {
+		args := append([]string{"migrate", "--apply", "--yes", "--backup-dir", filepath.Join(t.TempDir(), "b"), "-o", "json"}, tc.args...)
+		if _, stderr, code := run(t, cmdRun{cmd: fakes{client: cs, now: now}.migrate}, "", args...); code != 0 {
 			t.Fatalf("%v: exit %d: %s", tc.args, code, stderr)
 		}
 		s, err := cs.CoreV1().Secrets("app").Get(context.Background(), "tok", metav1.GetOptions{})
@@ -360,7 +338,7 @@ func TestMigrateApplyMarksAndRestoredOnUse(t *testing.T) {
 	if _, err := cs.CoreV1().Secrets("app").Patch(context.Background(), "tok", "application/merge-patch+json", []byte(restored), metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	out, errOut, code := migrateOn(t, cs, now, "")
+	out, errOut, code := run(t, cmdRun{cmd: fakes{client: cs, now: now}.migrate}, "", "migrate")
 	if code != 0 || !strings.Contains(out, "restored-on-use") || !strings.Contains(out, "a client presented it on 2026-11-30") || !strings.Contains(out, "1 restored-on-use") {
 		t.Errorf("audit: exit %d\n%s\n%s", code, out, errOut)
 	}
@@ -371,7 +349,7 @@ func TestMigrateApplyMarksAndRestoredOnUse(t *testing.T) {
 		{[]string{"--include-used", "--include-unknown"}, legacy.OutSkipRestored},
 		{[]string{"--reinvalidate-restored"}, legacy.OutInvalidated},
 	} {
-		out, errOut, code := migrateOn(t, cs, now, "", append([]string{"--apply", "--yes", "--backup-dir", filepath.Join(t.TempDir(), "b"), "-o", "json"}, tc.flags...)...)
+		out, errOut, code := run(t, cmdRun{cmd: fakes{client: cs, now: now}.migrate}, "", append([]string{"migrate", "--apply", "--yes", "--backup-dir", filepath.Join(t.TempDir(), "b"), "-o", "json"}, tc.flags...)...)
 		if code != 0 || !strings.Contains(out, `"result": "`+tc.want+`"`) {
 			t.Errorf("%v: exit %d, want %s\n%s\n%s", tc.flags, code, tc.want, out, errOut)
 		}

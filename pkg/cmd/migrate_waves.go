@@ -152,7 +152,7 @@ func (o *MigrateOptions) runWaves(ctx context.Context, folder *backup.Folder, sc
 	}
 	res, err := w.Run(ctx)
 	if res == nil {
-		return usageError(err)
+		return usageErrorf("%w", err)
 	}
 	if perr := o.printOutcomes(res.Outcomes, res.Counts, folder, res.Waves...); perr != nil {
 		return perr
@@ -163,7 +163,7 @@ func (o *MigrateOptions) runWaves(ctx context.Context, folder *backup.Folder, sc
 		var pe *legacy.PurposeError
 		switch {
 		case errors.As(err, &pe):
-			return usageError(fmt.Errorf("%w (--revoke, --guard-for)", err))
+			return usageErrorf("%w (--revoke, --guard-for)", err)
 		case errors.Is(err, context.Canceled):
 			err = errors.New("interrupted")
 		}

@@ -14,7 +14,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
@@ -43,16 +42,14 @@ func TestMigrateWavesRefuseBadFlags(t *testing.T) {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			t.Chdir(t.TempDir())
 			cs := fake.NewSimpleClientset()
-			streams, _, out, errOut := genericiooptions.NewTestIOStreams()
-			o := NewMigrateOptions(streams)
-			o.Client = cs
-			if code := execute(newCmdMigrate(newTestFactory(t), o), errOut, tc.args...); code != ExitUsage {
+			out, errOut, code := run(t, cmdRun{cmd: fakes{client: cs}.migrate}, "", append([]string{"migrate"}, tc.args...)...)
+			if code != ExitUsage {
 				t.Errorf("exit %d, want %d", code, ExitUsage)
 			}
-			if diff := cmp.Diff(tc.want+"\n", errOut.String()); diff != "" {
+			if diff := cmp.Diff(tc.want+"\n", errOut); diff != "" {
 				t.Errorf("stderr (-want +got):\n%s", diff)
 			}
-			if out.Len() != 0 || len(cs.Actions()) != 0 {
+			if out != "" || len(cs.Actions()) != 0 {
 				t.Errorf("a refused run printed %q and sent %v", out, cs.Actions())
 			}
 			if entries, _ := os.ReadDir("."); len(entries) != 0 {
@@ -83,11 +80,10 @@ func TestMigrateWavesJSONIsOneDocument(t *testing.T) {
 		r.Status.Allowed = true
 		return true, r, nil
 	})
-	streams, _, out, errOut := genericiooptions.NewTestIOStreams()
-	o := NewMigrateOptions(streams)
-	o.Client, o.Metadata, o.Now = cs, secretMetadata(t, cs), func() time.Time { return now }
 	dir := filepath.Join(t.TempDir(), "b")
-	if code := execute(newCmdMigrate(newTestFactory(t), o), errOut, "--apply", "--yes", "--backup-dir", dir, "-o", "json", "--wave-size", "1", "--wave-watch", "50ms"); code != 0 {
+	out, errOut, code := run(t, cmdRun{cmd: fakes{client: cs, metadata: secretMetadata(t, cs), now: now}.migrate}, "",
+		"migrate", "--apply", "--yes", "--backup-dir", dir, "-o", "json", "--wave-size", "1", "--wave-watch", "50ms")
+	if code != 0 {
 		t.Fatalf("exit %d: %s\n%s", code, errOut, out)
 	}
 	var doc struct {
@@ -95,7 +91,7 @@ func TestMigrateWavesJSONIsOneDocument(t *testing.T) {
 		Items []backup.Outcome
 		Waves []guard.Wave
 	}
-	dec := json.NewDecoder(strings.NewReader(out.String()))
+	dec := json.NewDecoder(strings.NewReader(out))
 	if err := dec.Decode(&doc); err != nil || dec.More() {
 		t.Fatalf("not one JSON document (%v):\n%s", err, out)
 	}
@@ -112,7 +108,7 @@ func TestMigrateWavesJSONIsOneDocument(t *testing.T) {
 			t.Errorf("item %+v", it)
 		}
 	}
-	if strings.Contains(errOut.String(), "wave 1") {
+	if strings.Contains(errOut, "wave 1") {
 		t.Errorf("wave progress off a terminal:\n%s", errOut)
 	}
 }

@@ -97,7 +97,7 @@ func (o *OIDCExportOptions) Complete(f cmdutil.Factory, _ *cobra.Command, _ []st
 		return err
 	}
 	if o.Client, err = f.KubernetesClientSet(); err != nil {
-		return usageError(err)
+		return usageErrorf("%w", err)
 	}
 	return nil
 }
@@ -119,11 +119,11 @@ func (o *OIDCExportOptions) Run(ctx context.Context) error {
 	}
 	d, ks, raw, err := oidc.Fetch(ctx, o.Client)
 	if err != nil {
-		return usageError(err)
+		return usageErrorf("%w", err)
 	}
 	ex, err := oidc.Write(d, raw, ks, o.Dir, o.Issuer, o.Layout, o.Overwrite)
 	if err != nil {
-		return failedError(withOverwriteAdvice(keysError(err, "")))
+		return failedErrorf("%w", withOverwriteAdvice(keysError(err, "")))
 	}
 	if ex.Issuer != ex.ClusterIssuer {
 		fmt.Fprintf(o.ErrOut, "issuer rewritten: %s -> %s; tokens carry the cluster's --service-account-issuer, so set it to %s\n", ex.ClusterIssuer, ex.Issuer, ex.Issuer)

@@ -57,7 +57,7 @@ func TestOIDCExportSaysWhereToUpload(t *testing.T) {
 		}},
 	} {
 		dir := filepath.Join(t.TempDir(), "site")
-		out, errOut, code := runCmd(t, "", "--kubeconfig", kc, "oidc", "export", "--out-dir", dir, "--issuer", tc.issuer, "--layout", tc.layout)
+		out, errOut, code := run(t, cmdRun{}, "", "--kubeconfig", kc, "oidc", "export", "--out-dir", dir, "--issuer", tc.issuer, "--layout", tc.layout)
 		if code != 0 {
 			t.Fatalf("%s: exit %d\n%s%s", tc.issuer, code, out, errOut)
 		}

@@ -22,10 +22,10 @@ type commandOptions interface {
 // Validate is a usage error (exit 2): nothing was done yet.
 func runOptions(o commandOptions, f cmdutil.Factory, cmd *cobra.Command, args []string) error {
 	if err := o.Complete(f, cmd, args); err != nil {
-		return usageError(err)
+		return usageErrorf("%w", err)
 	}
 	if err := o.Validate(); err != nil {
-		return usageError(err)
+		return usageErrorf("%w", err)
 	}
 	return o.Run(cmd.Context())
 }

@@ -102,7 +102,7 @@ func toPrinter(pf *genericclioptions.PrintFlags, tables ...string) (printers.Res
 		if genericclioptions.IsNoCompatiblePrinterError(err) {
 			return nil, usageErrorf("--output %q is not supported; use one of: %s", format, strings.Join(append(slices.Clone(tables), pf.AllowedFormats()...), ", "))
 		}
-		return nil, usageError(err)
+		return nil, usageErrorf("%w", err)
 	}
 	return p, nil
 }

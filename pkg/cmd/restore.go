@@ -115,7 +115,7 @@ func (o *RestoreOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, _ []str
 		return err
 	}
 	if err := o.writeFlags.complete(cmd); err != nil {
-		return usageError(err)
+		return usageErrorf("%w", err)
 	}
 	o.Client, err = o.throttleFlags.client(f, o.Client)
 	return err
@@ -137,7 +137,7 @@ func (o *RestoreOptions) Run(ctx context.Context) error {
 	// Every file the restore reads is checked before anything changes.
 	f, err := backup.Inspect(o.From)
 	if err != nil {
-		return usageError(restoreFlagAdvice(err))
+		return usageErrorf("%w", restoreFlagAdvice(err))
 	}
 	r, err := legacy.OpenRestore(f, o.Only)
 	if err != nil {
@@ -155,7 +155,7 @@ func (o *RestoreOptions) Run(ctx context.Context) error {
 	if kubeapi.CheckAccess(ctx, o.Client, "", legacy.RestorePermissions()) != nil {
 		for _, ns := range r.Namespaces() {
 			if err := kubeapi.CheckAccess(ctx, o.Client, ns, legacy.RestorePermissions()); err != nil {
-				return usageError(err)
+				return usageErrorf("%w", err)
 			}
 		}
 	}

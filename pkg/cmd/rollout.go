@@ -52,5 +52,5 @@ func rolloutError(err error, p openshift.Progress, timeout time.Duration) error 
 	case errors.Is(err, context.DeadlineExceeded):
 		return usageErrorf("timed out after %s: %s", timeout, p.Summary())
 	}
-	return usageError(err)
+	return usageErrorf("%w", err)
 }

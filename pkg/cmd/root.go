@@ -169,7 +169,7 @@ func addKubercFlag(root *cobra.Command, configFlags *genericclioptions.ConfigFla
 	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
 		p, err := kuberc.Policy(path, streams.ErrOut)
 		if err != nil {
-			return usageError(err)
+			return usageErrorf("%w", err)
 		}
 		policy = p
 		return nil

@@ -207,7 +207,7 @@ func (o *RotateHostedClusterOptions) Run(ctx context.Context) error {
 	}
 	pair, err := o.key()
 	if err != nil {
-		return usageError(err)
+		return usageErrorf("%w", err)
 	}
 	dryRun := o.DryRunStrategy != cmdutil.DryRunNone
 	res, err := hypershift.Rotate(ctx, o.Client, o.Dynamic, hypershift.Rotation{
@@ -308,19 +308,19 @@ func (o *RotateHostedClusterOptions) exitError(err error) error {
 		return failedErrorf("%w; the new Secret %s is kept: run the same command again with --key FILE and, if you gave one, the same --secret-name "+
 			"(a generated key is in the Secret: %s get secret -n %s %s -o jsonpath='{.data.key}' | base64 -d > FILE), or delete the Secret", err, we.KeptSecret, text.Kubectl(), ns, name)
 	case errors.As(err, &we):
-		return failedError(err)
+		return failedErrorf("%w", err)
 	case errors.As(err, &re) && re.Forceable:
 		return failedErrorf("%w; or add --force to rotate anyway", err)
 	case errors.As(err, &re):
-		return failedError(err)
+		return failedErrorf("%w", err)
 	case errors.Is(err, kubeapi.ErrNotConfirmed):
-		return failedError(err)
+		return failedErrorf("%w", err)
 	case errors.Is(err, hypershift.ErrNotHyperShift):
 		return usageErrorf("%v; point --kubeconfig at the management cluster", err)
 	case errors.Is(err, hypershift.ErrSecretTaken):
 		return usageErrorf("%v; choose another --secret-name", err)
 	}
-	return usageError(err)
+	return usageErrorf("%w", err)
 }
 
 // dryRunName is a strategy as --dry-run spells it.

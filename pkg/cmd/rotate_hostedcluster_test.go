@@ -211,7 +211,7 @@ func TestRotateHostedCluster(t *testing.T) {
 			if !tc.noYes {
 				args = append(args, "--yes")
 			}
-			out, errOut, code := runCommand(t, tf, NewCmdRotateHostedCluster, "", args...)
+			out, errOut, code := run(t, cmdRun{cmd: NewCmdRotateHostedCluster, f: tf}, "", args...)
 			l := lines(errOut)
 			if code != tc.wantCode {
 				t.Errorf("exit %d, want %d\nstderr: %s", code, tc.wantCode, errOut)
@@ -244,7 +244,7 @@ func TestRotateHostedClusterJSON(t *testing.T) {
 	keyFile := filepath.Join(t.TempDir(), "k")
 	_ = os.WriteFile(keyFile, next.PrivatePEM, 0o600)
 	tf := newAPITestFactory(t, "clusters", newDynamic(hostedCluster("")), &fakeAPI{secrets: map[string]*corev1.Secret{}})
-	out, errOut, code := runCommand(t, tf, NewCmdRotateHostedCluster, "", "hosted-cluster", "prod", "--key", keyFile, "--wait=false", "--secret-name", "k1", "-o", "json", "--yes")
+	out, errOut, code := run(t, cmdRun{cmd: NewCmdRotateHostedCluster, f: tf}, "", "hosted-cluster", "prod", "--key", keyFile, "--wait=false", "--secret-name", "k1", "-o", "json", "--yes")
 	var got map[string]any
 	if code != 0 || json.Unmarshal([]byte(out), &got) != nil {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)

@@ -291,22 +291,22 @@ func (o *RotateIssuerOptions) exitError(err error, res *openshift.IssuerRotation
 		re *openshift.RotateError
 	)
 	if errors.As(err, &ee) || !errors.As(err, &re) {
-		return usageError(err)
+		return usageErrorf("%w", err)
 	}
 	switch re.Stage {
 	case openshift.StageInput:
-		return usageError(err)
+		return usageErrorf("%w", err)
 	case openshift.StagePlan:
 		if errors.Is(err, openshift.ErrNotOpenShift) {
-			return usageError(err)
+			return usageErrorf("%w", err)
 		}
 		// Plan only reads: nothing changed.
 		if clusterUnreachable(err) {
-			return unreachableError(err, "nothing changed")
+			return usageErrorf("%w", unreachable(err, "nothing changed"))
 		}
-		return failedError(err)
+		return failedErrorf("%w", err)
 	case openshift.StageConfirm:
-		return failedError(err)
+		return failedErrorf("%w", err)
 	case openshift.StageBackup:
 		if errors.Is(err, fileutil.ErrExists) {
 			return usageErrorf("%v; choose another --backup; nothing changed", err)
@@ -319,5 +319,5 @@ func (o *RotateIssuerOptions) exitError(err error, res *openshift.IssuerRotation
 			out.Err, res.Issuer, res.SinceRevision, res.Backup)
 		return out
 	}
-	return failedError(err)
+	return failedErrorf("%w", err)
 }

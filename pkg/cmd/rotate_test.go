@@ -194,7 +194,7 @@ func TestRotateIssuer(t *testing.T) {
 				dyn = newDynamic()
 			}
 			tf := newAPITestFactory(t, "default", dyn, nil)
-			out, errOut, code := runCommand(t, tf, NewCmdRotateIssuer, tc.stdin, append([]string{"issuer"}, tc.args...)...)
+			out, errOut, code := run(t, cmdRun{cmd: NewCmdRotateIssuer, f: tf}, tc.stdin, append([]string{"issuer"}, tc.args...)...)
 			if code != tc.wantCode {
 				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tc.wantCode, out, errOut)
 			}
@@ -226,7 +226,7 @@ func TestRotateIssuerPrinters(t *testing.T) {
 	for _, format := range []string{"json", "yaml"} {
 		t.Run(format, func(t *testing.T) {
 			tf := newAPITestFactory(t, "default", openShift(), nil)
-			out, errOut, code := runCommand(t, tf, NewCmdRotateIssuer, "", "issuer", "https://new.example.com", "--dry-run=client", "-o", format)
+			out, errOut, code := run(t, cmdRun{cmd: NewCmdRotateIssuer, f: tf}, "", "issuer", "https://new.example.com", "--dry-run=client", "-o", format)
 			if code != 0 {
 				t.Fatalf("exit %d: %s", code, errOut)
 			}
@@ -251,7 +251,7 @@ func TestRotateIssuerTimeout(t *testing.T) {
 	dyn := newDynamic(authentication(oldIssuer), kubeAPIServer(atRevision(7)))
 	tf := newAPITestFactory(t, "default", dyn, nil)
 	backup := filepath.Join(t.TempDir(), "b.yaml")
-	out, errOut, code := runCommand(t, tf, NewCmdRotateIssuer, "", "issuer", "https://new.example.com", "--yes", "--backup", backup, "--timeout", "300ms", "-o", "jsonpath={.issuer}")
+	out, errOut, code := run(t, cmdRun{cmd: NewCmdRotateIssuer, f: tf}, "", "issuer", "https://new.example.com", "--yes", "--backup", backup, "--timeout", "300ms", "-o", "jsonpath={.issuer}")
 	want := "error: timed out after 300ms: "
 	last := lines(errOut)[len(lines(errOut))-1]
 	if code != ExitUsage || out != "https://new.example.com" || !strings.HasPrefix(last, want) ||
@@ -288,7 +288,7 @@ func TestRotateDeprecatedForms(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tf := newAPITestFactory(t, "clusters", openShift(), nil)
-			out, errOut, code := runCommand(t, tf, NewCmdRotate, "", append([]string{"rotate"}, tc.args...)...)
+			out, errOut, code := run(t, cmdRun{cmd: NewCmdRotate, f: tf}, "", append([]string{"rotate"}, tc.args...)...)
 			l := lines(errOut)
 			if code != tc.wantCode || out != "" || len(l) == 0 || l[0] != tc.notice || tc.wantErr != "" && !strings.Contains(errOut, tc.wantErr) {
 				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s\nwant first line: %s\nand: %s", code, tc.wantCode, out, errOut, tc.notice, tc.wantErr)
@@ -300,8 +300,8 @@ func TestRotateDeprecatedForms(t *testing.T) {
 // The deprecated form prints what the new one prints, on stdout.
 func TestRotateDeprecatedFormPrintsLikeTheNewOne(t *testing.T) {
 	tf := newAPITestFactory(t, "default", openShift(), nil)
-	oldOut, _, oldCode := runCommand(t, tf, NewCmdRotate, "", "rotate", "--issuer", "https://new.example.com", "--dry-run=client", "-o", "json")
-	newOut, _, newCode := runCommand(t, tf, NewCmdRotate, "", "rotate", "issuer", "https://new.example.com", "--dry-run=client", "-o", "json")
+	oldOut, _, oldCode := run(t, cmdRun{cmd: NewCmdRotate, f: tf}, "", "rotate", "--issuer", "https://new.example.com", "--dry-run=client", "-o", "json")
+	newOut, _, newCode := run(t, cmdRun{cmd: NewCmdRotate, f: tf}, "", "rotate", "issuer", "https://new.example.com", "--dry-run=client", "-o", "json")
 	if oldCode != 0 || newCode != 0 || oldOut == "" {
 		t.Fatalf("exit %d and %d", oldCode, newCode)
 	}
@@ -311,18 +311,18 @@ func TestRotateDeprecatedFormPrintsLikeTheNewOne(t *testing.T) {
 }
 
 func TestRotateCompletesFlags(t *testing.T) {
-	out, _, _ := runCmd(t, "", "__complete", "rotate", "issuer", "x", "--restart", "")
+	out, _, _ := run(t, cmdRun{}, "", "__complete", "rotate", "issuer", "x", "--restart", "")
 	for _, m := range []string{"none", "workloads", "pods"} {
 		if !strings.Contains(out, m+"\n") {
 			t.Errorf("completion lacks %s:\n%s", m, out)
 		}
 	}
-	out, _, _ = runCmd(t, "", "__complete", "rotate", "hosted-cluster", "prod", "--generate", "")
+	out, _, _ = run(t, cmdRun{}, "", "__complete", "rotate", "hosted-cluster", "prod", "--generate", "")
 	// HyperShift reads only RSA keys: ec256 is not offered.
 	if !strings.Contains(out, "rsa2048\n") || strings.Contains(out, "ec256") {
 		t.Errorf("--generate completion:\n%s", out)
 	}
-	out, _, _ = runCmd(t, "", "__complete", "rotate", "")
+	out, _, _ = run(t, cmdRun{}, "", "__complete", "rotate", "")
 	if !strings.Contains(out, "issuer\t") || !strings.Contains(out, "hosted-cluster\t") {
 		t.Errorf("rotate completion:\n%s", out)
 	}

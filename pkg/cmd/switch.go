@@ -24,6 +24,7 @@ import (
 
 	"github.com/bound-token/kubectl-bound-token/pkg/backup"
 	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
+	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 	"github.com/bound-token/kubectl-bound-token/pkg/switcher"
 )
@@ -237,7 +238,7 @@ func (o *SwitchOptions) format() string { return outputFormat(o.PrintFlags) }
 func (o *SwitchOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
 	o.Refs = args
 	if err := o.writeFlags.complete(cmd); err != nil {
-		return usageError(err)
+		return usageErrorf("%w", err)
 	}
 	var err error
 	if o.printer, err = toPrinter(o.PrintFlags, "name"); err != nil {
@@ -251,7 +252,7 @@ func (o *SwitchOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []s
 		return err
 	}
 	if o.Namespace, _, err = f.ToRawKubeConfigLoader().Namespace(); err != nil {
-		return usageError(err)
+		return usageErrorf("%w", err)
 	}
 	o.Client, err = o.throttleFlags.client(f, o.Client)
 	return err
@@ -274,7 +275,7 @@ func (o *SwitchOptions) Run(ctx context.Context) error {
 	}
 	if o.Apply && o.DryRun == cmdutil.DryRunNone {
 		if err := switcher.CheckResume(o.BackupDir, o.options()); err != nil {
-			return usageError(err)
+			return usageErrorf("%w", err)
 		}
 	}
 	ns := o.Namespace
@@ -283,7 +284,7 @@ func (o *SwitchOptions) Run(ctx context.Context) error {
 	}
 	plans, err := switcher.Find(ctx, o.Client, switcher.FindOptions{Namespace: ns, Refs: o.Refs, Selector: o.Selector}, o.options())
 	if err != nil {
-		return usageError(err)
+		return usageErrorf("%w", err)
 	}
 	adviseHolds(plans)
 	if !o.Apply {
@@ -363,7 +364,7 @@ func (o *SwitchOptions) runApply(ctx context.Context, plans []*switcher.Plan) er
 	}
 	if switchable > 0 {
 		if err := switcher.CheckAccess(ctx, o.Client, plans); err != nil {
-			return usageError(err)
+			return usageErrorf("%w", err)
 		}
 	}
 	dry := o.DryRun != cmdutil.DryRunNone
@@ -373,7 +374,7 @@ func (o *SwitchOptions) runApply(ctx context.Context, plans []*switcher.Plan) er
 		}
 		fmt.Fprintf(o.ErrOut, "--apply will back up and switch %d workload%s (%s).\n", switchable, text.Plural(switchable), planCounts(plans))
 		if !confirm(o.In, o.ErrOut, "Proceed?") {
-			return failedErrorf("not confirmed: nothing changed")
+			return failedErrorf("%w", kubeapi.ErrNotConfirmed)
 		}
 	}
 	var folder *backup.Folder
@@ -394,7 +395,7 @@ func (o *SwitchOptions) runApply(ctx context.Context, plans []*switcher.Plan) er
 		})
 		prog.end()
 		if out == nil && err != nil {
-			return usageError(err)
+			return usageErrorf("%w", err)
 		}
 	} else {
 		for _, p := range plans {
@@ -418,7 +419,7 @@ func (o *SwitchOptions) runApply(ctx context.Context, plans []*switcher.Plan) er
 			err = errors.New("interrupted")
 		}
 		if dry {
-			return failedError(err)
+			return failedErrorf("%w", err)
 		}
 		return failedErrorf("%v; run the same command again with --backup-dir %s to finish", err, dir)
 	}

@@ -1,6 +1,8 @@
 package cmd
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -9,21 +11,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes/fake"
 )
-
-// switchOn runs switch with args against cs in namespace "app", as main
-// does, and returns stdout, stderr and the exit code.
-func switchOn(t *testing.T, cs *fake.Clientset, stdin string, args ...string) (string, string, int) {
-	t.Helper()
-	streams, in, out, errOut := genericiooptions.NewTestIOStreams()
-	in.WriteString(stdin)
-	o := NewSwitchOptions(streams)
-	o.Client = cs
-	code := execute(newCmdSwitch(newTestFactory(t), o), errOut, args...)
-	return out.String(), errOut.String(), code
-}
 
 func TestSwitchRefusesBadFlags(t *testing.T) {
 	for _, tc := range []struct {
@@ -46,7 +35,7 @@ func TestSwitchRefusesBadFlags(t *testing.T) {
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			cs := fake.NewSimpleClientset()
-			out, stderr, code := switchOn(t, cs, "", tc.args...)
+			out, stderr, code := run(t, cmdRun{cmd: fakes{client: cs}.switchCmd}, "", append([]string{"switch"}, tc.args...)...)
 			if code != ExitUsage {
 				t.Errorf("exit %d, want %d", code, ExitUsage)
 			}
@@ -59,7 +48,7 @@ func TestSwitchRefusesBadFlags(t *testing.T) {
 		})
 	}
 	for _, ref := range []string{"web", "service/web"} {
-		if _, stderr, code := switchOn(t, fake.NewSimpleClientset(), "", ref); code != ExitUsage || !strings.Contains(stderr, "want TYPE/NAME") {
+		if _, stderr, code := run(t, cmdRun{cmd: fakes{client: fake.NewSimpleClientset()}.switchCmd}, "", "switch", ref); code != ExitUsage || !strings.Contains(stderr, "want TYPE/NAME") {
 			t.Errorf("%s: exit %d, %q", ref, code, stderr)
 		}
 	}
@@ -74,7 +63,7 @@ func TestSwitchApplyNeedsYesOffATerminal(t *testing.T) {
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "tok", Annotations: map[string]string{corev1.ServiceAccountNameKey: "app"}},
 			Type: corev1.SecretTypeServiceAccountToken, Data: map[string][]byte{"token": []byte("t")}},
 		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "web"}, Spec: appsv1.DeploymentSpec{Template: corev1.PodTemplateSpec{Spec: spec}}})
-	_, stderr, code := switchOn(t, cs, "y\n", "--apply")
+	_, stderr, code := run(t, cmdRun{cmd: fakes{client: cs}.switchCmd}, "y\n", "switch", "--apply")
 	if diff := cmp.Diff("error: --apply changes the cluster: add --yes to confirm (stdin is not a terminal to ask on)\n", stderr); code != ExitUsage || diff != "" {
 		t.Fatalf("exit %d, want 2; stderr (-want +got):\n%s", code, diff)
 	}
@@ -84,7 +73,7 @@ func TestSwitchApplyNeedsYesOffATerminal(t *testing.T) {
 		}
 	}
 	// Without --apply the same cluster gets a plan: diff and verdict.
-	out, stderr, code := switchOn(t, cs, "")
+	out, stderr, code := run(t, cmdRun{cmd: fakes{client: cs}.switchCmd}, "", "switch")
 	if code != 0 {
 		t.Fatalf("plan: exit %d: %s", code, stderr)
 	}
@@ -92,16 +81,16 @@ func TestSwitchApplyNeedsYesOffATerminal(t *testing.T) {
 		t.Fatalf("plan:\n%s", out)
 	}
 	// -o jsonpath reads the rewritten manifest.
-	out, _, code = switchOn(t, cs, "", "-o", "jsonpath={.spec.template.spec.volumes[0].projected.sources[0].serviceAccountToken.path}")
+	out, _, code = run(t, cmdRun{cmd: fakes{client: cs}.switchCmd}, "", "switch", "-o", "jsonpath={.spec.template.spec.volumes[0].projected.sources[0].serviceAccountToken.path}")
 	if code != 0 || out != "token" {
 		t.Fatalf("jsonpath: exit %d, %q", code, out)
 	}
 }
 
-// A rerun into a switch backup folder with another --duration or
-// --audience is refused with one line and exit 2 before the cluster is
-// read or anything is asked.
-func TestSwitchResumeWithOtherTokenSettingsIsRefused(t *testing.T) {
+// switchBackup is a new switch backup folder holding the token settings
+// of a run without --duration or --audience.
+func switchBackup(t *testing.T) (string, *legacy.Backup) {
+	t.Helper()
 	dir := t.TempDir() + "/b"
 	b, err := backup.Open(dir, backup.ModeSwitch, "2026-01-01")
 	if err != nil {
@@ -110,16 +99,43 @@ func TestSwitchResumeWithOtherTokenSettingsIsRefused(t *testing.T) {
 	if _, err := b.Settle(map[string]string{"expirationSeconds": "3607", "audience": ""}); err != nil {
 		t.Fatal(err)
 	}
+	return dir, b
+}
+
+// A rerun into a switch backup folder with another --duration or
+// --audience is refused with one line and exit 2 before the cluster is
+// read or anything is asked.
+func TestSwitchResumeWithOtherTokenSettingsIsRefused(t *testing.T) {
+	dir, b := switchBackup(t)
 	b.Close()
 	for _, args := range [][]string{{"--duration", "1h"}, {"--audience", "vault"}} {
 		cs := fake.NewSimpleClientset()
-		_, stderr, code := switchOn(t, cs, "", append(args, "--apply", "--yes", "--backup-dir", dir)...)
+		_, stderr, code := run(t, cmdRun{cmd: fakes{client: cs}.switchCmd}, "", append(append([]string{"switch"}, args...), "--apply", "--yes", "--backup-dir", dir)...)
 		if code != ExitUsage || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "finish it with the same token settings") {
 			t.Errorf("%v: exit %d, %q; want exit 2 and one line", args, code, stderr)
 		}
 		if n := len(cs.Actions()); n != 0 {
 			t.Errorf("%v: %d requests before refusing", args, n)
 		}
+	}
+}
+
+// A resumed switch whose backup cannot be read stops in switcher.Apply
+// before any workload is changed: an unusable backup folder, exit 2 as
+// documented, in one line.
+func TestSwitchResumeFromABrokenBackupExits2(t *testing.T) {
+	dir, b := switchBackup(t)
+	rec, err := b.Save(&appsv1.Deployment{TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"}, ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "web", ResourceVersion: "1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	if err := os.Remove(filepath.Join(dir, rec.File)); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := run(t, cmdRun{cmd: fakes{client: fake.NewSimpleClientset()}.switchCmd}, "", "switch", "--apply", "--yes", "--backup-dir", dir)
+	if code != ExitUsage || strings.Count(stderr, "error: ") != 1 || !strings.Contains(stderr, "error: cannot resume from "+dir) {
+		t.Errorf("exit %d, want 2; stderr %q", code, stderr)
 	}
 }
 
@@ -141,7 +157,7 @@ func TestSwitchNamesTheFlagThatLiftsASkip(t *testing.T) {
 				&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: tc.ns, Name: "tok", Annotations: map[string]string{corev1.ServiceAccountNameKey: "app"}},
 					Type: corev1.SecretTypeServiceAccountToken, Data: map[string][]byte{"token": []byte("t")}},
 				&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: tc.ns, Name: "web", Labels: tc.labels}, Spec: appsv1.DeploymentSpec{Template: corev1.PodTemplateSpec{Spec: spec}}})
-			out, stderr, code := switchOn(t, cs, "", "-A")
+			out, stderr, code := run(t, cmdRun{cmd: fakes{client: cs}.switchCmd}, "", "switch", "-A")
 			if code != 0 || !strings.Contains(out, tc.want) {
 				t.Fatalf("exit %d, stderr %q; plan lacks %q:\n%s", code, stderr, tc.want, out)
 			}

@@ -203,18 +203,18 @@ func (o *VerifyOptions) Run(ctx context.Context) error {
 	}
 	check, err := o.checker(ctx)
 	if err != nil {
-		return usageError(err)
+		return usageErrorf("%w", err)
 	}
 	if o.Batch {
 		return o.runBatch(ctx, check)
 	}
 	raw, err := o.Input.read(ctx, o.In, o.clientFn)
 	if err != nil {
-		return usageError(err)
+		return usageErrorf("%w", err)
 	}
 	v, err := check.Check(ctx, raw)
 	if err != nil {
-		return usageError(err)
+		return usageErrorf("%w", err)
 	}
 	if o.printer != nil {
 		if err := printResult(o.printer, VerifyKind, v, o.Out); err != nil {
@@ -310,6 +310,9 @@ func (o *VerifyOptions) runBatch(ctx context.Context, check *verify.Checker) err
 		v, err := check.Check(ctx, raw)
 		if err != nil {
 			out.Flush()
+			if total > 1 { // the tokens above were checked and printed
+				return failedErrorf("line %d: %v", line, err)
+			}
 			return usageErrorf("line %d: %v", line, err)
 		}
 		v.Line = line
@@ -333,9 +336,14 @@ func (o *VerifyOptions) runBatch(ctx context.Context, check *verify.Checker) err
 	if err := sc.Err(); err != nil {
 		out.Flush()
 		if err == bufio.ErrTooLong {
-			return usageErrorf("line %d of stdin is longer than 1 MiB: not a token", line+1)
+			err = fmt.Errorf("line %d of stdin is longer than 1 MiB: not a token", line+1)
+		} else {
+			err = fmt.Errorf("read stdin: %v", err)
 		}
-		return usageErrorf("read stdin: %v", err)
+		if total > 0 { // the tokens above were checked and printed
+			return failedErrorf("%w", err)
+		}
+		return usageErrorf("%w", err)
 	}
 	out.Flush()
 	if total == 0 {

@@ -69,11 +69,11 @@ func TestVerifyOIDCCAFile(t *testing.T) {
 	t.Setenv("SSL_CERT_FILE", notPEM) // the system pool cannot trust the test CA by accident
 	t.Setenv("SSL_CERT_DIR", t.TempDir())
 
-	out, errOut, code := runCmd(t, tok, "verify", "-", "--oidc-issuer", issuer, "--oidc-ca-file", ca)
+	out, errOut, code := run(t, cmdRun{}, tok, "verify", "-", "--oidc-issuer", issuer, "--oidc-ca-file", ca)
 	if code != 0 || !strings.Contains(out, "VERIFIED") || jwksRequests.Load() != 1 {
 		t.Fatalf("with --oidc-ca-file: exit %d, %d JWKS requests\n%s%s", code, jwksRequests.Load(), out, errOut)
 	}
-	_, errOut, code = runCmd(t, tok, "verify", "-", "--oidc-issuer", issuer)
+	_, errOut, code = run(t, cmdRun{}, tok, "verify", "-", "--oidc-issuer", issuer)
 	if code != ExitUsage || !strings.Contains(errOut, "certificate") {
 		t.Fatalf("without --oidc-ca-file the issuer must not be trusted: exit %d\n%s", code, errOut)
 	}
@@ -89,7 +89,7 @@ func TestVerifyOIDCCAFile(t *testing.T) {
 		{"unreadable", []string{"--oidc-issuer", issuer, "--oidc-ca-file", dir}, "error: --oidc-ca-file: read CA bundle: "},
 		{"no issuer", []string{"--jwks", ca, "--oidc-ca-file", ca}, "error: --oidc-ca-file is the CA bundle for --oidc-issuer"},
 	} {
-		_, errOut, code := runCmd(t, tok, append([]string{"verify", "-"}, tc.args...)...)
+		_, errOut, code := run(t, cmdRun{}, tok, append([]string{"verify", "-"}, tc.args...)...)
 		if code != ExitUsage || !strings.HasPrefix(errOut, tc.want) || strings.Count(errOut, "\n") != 1 {
 			t.Errorf("%s: exit %d, want %d and one line starting %q:\n%s", tc.name, code, ExitUsage, tc.want, errOut)
 		}
@@ -188,7 +188,7 @@ func TestVerifyCommand(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tf := newAPITestFactory(t, "ns", nil, tc.api)
-			out, errOut, code := runCommand(t, tf, NewCmdVerify, tc.stdin, append([]string{"verify"}, tc.args...)...)
+			out, errOut, code := run(t, cmdRun{cmd: NewCmdVerify, f: tf}, tc.stdin, append([]string{"verify"}, tc.args...)...)
 			if code != tc.wantCode {
 				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tc.wantCode, out, errOut)
 			}
@@ -210,7 +210,7 @@ func TestVerifyBatchJSONLines(t *testing.T) {
 	_ = os.WriteFile(pub, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600)
 	good := testToken(t, key, map[string]any{"sub": "system:serviceaccount:ns:api", "exp": time.Now().Add(time.Hour).Unix()})
 	tf := newAPITestFactory(t, "ns", nil, nil)
-	out, errOut, code := runCommand(t, tf, NewCmdVerify, good+"\nnot.a.token\n", "verify", "--batch", "--public-key", pub, "-o", "json")
+	out, errOut, code := run(t, cmdRun{cmd: NewCmdVerify, f: tf}, good+"\nnot.a.token\n", "verify", "--batch", "--public-key", pub, "-o", "json")
 	if code != ExitFailed || errOut != "1 of 2 tokens verified\n" {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -231,5 +231,25 @@ func TestVerifyBatchJSONLines(t *testing.T) {
 	want := []verdict{{"bound-token.kubectl.io/v1alpha1", "TokenVerdict", true, 1}, {"bound-token.kubectl.io/v1alpha1", "TokenVerdict", false, 2}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("JSON lines (-want +got):\n%s", diff)
+	}
+
+	// A batch that stops after checking some tokens exits 1, not 2: the
+	// tokens above were checked and printed.
+	long := strings.Repeat("a", 1<<20+1) + "\n"
+	for _, tc := range []struct {
+		stdin    string
+		wantCode int
+		wantErr  string
+	}{
+		{long, ExitUsage, "error: line 1 of stdin is longer than 1 MiB: not a token\n"},
+		{good + "\n" + long, ExitFailed, "error: line 2 of stdin is longer than 1 MiB: not a token\n"},
+	} {
+		out, errOut, code := run(t, cmdRun{cmd: NewCmdVerify, f: tf}, tc.stdin, "verify", "--batch", "--public-key", pub, "-o", "json")
+		if code != tc.wantCode || errOut != tc.wantErr {
+			t.Errorf("exit %d, want %d; stderr %q, want %q", code, tc.wantCode, errOut, tc.wantErr)
+		}
+		if want := strings.Count(tc.stdin, "\n") - 1; len(lines(out)) != want {
+			t.Errorf("%d verdicts printed, want %d: %s", len(lines(out)), want, out)
+		}
 	}
 }

@@ -93,7 +93,7 @@ func (o *WaitOptions) Complete(f cmdutil.Factory, _ *cobra.Command, _ []string) 
 		return err
 	}
 	if o.Client, err = f.DynamicClient(); err != nil {
-		return usageError(err)
+		return usageErrorf("%w", err)
 	}
 	return nil
 }
