@@ -141,12 +141,12 @@ func (o *RestoreOptions) Run(ctx context.Context) error {
 	}
 	r, err := legacy.OpenRestore(f, o.Only)
 	if err != nil {
-		return usageError(restoreFlagAdvice(err))
+		return usageErrorf("%w", restoreFlagAdvice(err))
 	}
 	if f.Index.Mode == backup.ModeSwitch {
 		sw, err := switcher.OpenRestore(f)
 		if err != nil {
-			return usageError(restoreFlagAdvice(err))
+			return usageErrorf("%w", restoreFlagAdvice(err))
 		}
 		return o.runSwitch(ctx, sw)
 	}

@@ -89,7 +89,7 @@ func TestSwitchApplyNeedsYesOffATerminal(t *testing.T) {
 
 // switchBackup is a new switch backup folder holding the token settings
 // of a run without --duration or --audience.
-func switchBackup(t *testing.T) (string, *legacy.Backup) {
+func switchBackup(t *testing.T) (string, *backup.Folder) {
 	t.Helper()
 	dir := t.TempDir() + "/b"
 	b, err := backup.Open(dir, backup.ModeSwitch, "2026-01-01")
