@@ -212,15 +212,14 @@ func (o *RotateHostedClusterOptions) Run(ctx context.Context) error {
 	dryRun := o.DryRunStrategy != cmdutil.DryRunNone
 	res, err := hypershift.Rotate(ctx, o.Client, o.Dynamic, hypershift.Rotation{
 		Namespace: o.Namespace, HostedCluster: o.HostedCluster, Key: pair,
-		SecretName: o.SecretName, Issuer: o.Issuer,
-		DryRun: o.DryRunStrategy == cmdutil.DryRunClient, ServerDryRun: o.DryRunStrategy == cmdutil.DryRunServer,
+		SecretName: o.SecretName, Issuer: o.Issuer, DryRun: o.DryRunStrategy,
 		Force: o.Force, KeepOldKeysFor: o.KeepOldKeysFor, Follow: o.Wait && !dryRun, Confirm: o.confirm, Now: o.Now,
 	})
 	if err != nil {
 		return o.exitError(err)
 	}
 	if dryRun {
-		fmt.Fprintf(o.ErrOut, "dry run (%s): would create Secret %s/%s (kid %s) and point hostedcluster %s at it\n", dryRunName(o.DryRunStrategy), o.Namespace, res.NewSecret, res.NewKeyID, res.HostedCluster)
+		fmt.Fprintf(o.ErrOut, "dry run (%s): would create Secret %s/%s (kid %s) and point hostedcluster %s at it\n", kubeapi.DryRunName(o.DryRunStrategy), o.Namespace, res.NewSecret, res.NewKeyID, res.HostedCluster)
 	} else {
 		made := "created"
 		if res.SecretExisted {
@@ -321,15 +320,4 @@ func (o *RotateHostedClusterOptions) exitError(err error) error {
 		return usageErrorf("%v; choose another --secret-name", err)
 	}
 	return usageError(err)
-}
-
-// dryRunName is a strategy as --dry-run spells it.
-func dryRunName(s cmdutil.DryRunStrategy) string {
-	switch s {
-	case cmdutil.DryRunClient:
-		return "client"
-	case cmdutil.DryRunServer:
-		return "server"
-	}
-	return "none"
 }

@@ -8,9 +8,6 @@
 package hypershift
 
 import (
-	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
-	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
-
 	"bytes"
 	"context"
 	"encoding/json"
@@ -30,9 +27,12 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
 	"github.com/bound-token/kubectl-bound-token/pkg/jwt"
 	"github.com/bound-token/kubectl-bound-token/pkg/keys"
+	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
 	"github.com/bound-token/kubectl-bound-token/pkg/retry"
 )
 
@@ -60,9 +60,10 @@ type Rotation struct {
 	// Follow reads the hosted kube-apiserver Deployment's generation before
 	// patching, so that WaitRollout can tell its next rollout.
 	Follow bool
-	// DryRun stops before writing; ServerDryRun sends the Secret and the
-	// patch with dryRun=All (the apiserver checks them, nothing is stored).
-	DryRun, ServerDryRun bool
+	// DryRun is kubectl's --dry-run strategy: DryRunClient stops before
+	// writing; DryRunServer sends the Secret and the patch with dryRun=All
+	// (the apiserver checks them, nothing is stored).
+	DryRun cmdutil.DryRunStrategy
 	// Confirm, when set, is asked once everything was read and checked,
 	// before the first write (not on a dry run), with the rotation as it
 	// will be made. It returns false to stop (kubeapi.ErrNotConfirmed), or an
@@ -300,10 +301,10 @@ func Rotate(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interface,
 		name = fmt.Sprintf("%s-sa-signing-key-%s", r.HostedCluster, suffix)
 	}
 	res.NewSecret = name
-	if r.DryRun {
+	if r.DryRun == cmdutil.DryRunClient {
 		return res, nil
 	}
-	if r.Confirm != nil && !r.ServerDryRun {
+	if r.Confirm != nil && r.DryRun != cmdutil.DryRunServer {
 		ok, err := r.Confirm(res)
 		if err != nil {
 			return nil, err
@@ -321,10 +322,7 @@ func Rotate(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interface,
 		Type:       corev1.SecretTypeOpaque,
 		Data:       data,
 	}
-	var dryRun []string
-	if r.ServerDryRun {
-		dryRun = []string{metav1.DryRunAll}
-	}
+	dryRun := kubeapi.DryRunAll(r.DryRun)
 	if res.SecretExisted, err = createSecret(ctx, cs, secret, key.KeyID, dryRun); err != nil {
 		return nil, err
 	}
