@@ -1,10 +1,3 @@
-// Package hypershift rotates the service-account signing key of a HyperShift
-// HostedCluster: a new Secret (never replacing the old one) whose "key" holds
-// the new private key, as PKCS#1 RSA (the only form HyperShift reads), and
-// "old-key.pub" the previous public key and the earlier ones still inside the
-// trust window, so tokens signed before the rotation keep verifying; then
-// spec.serviceAccountSigningKey is pointed at it, and WaitRollout follows
-// HyperShift's ValidConfiguration and the hosted kube-apiserver's rollout.
 package hypershift
 
 import (
