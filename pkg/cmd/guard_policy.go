@@ -240,10 +240,10 @@ func (o *GuardInstallOptions) Run(ctx context.Context) error {
 		return nil
 	}
 	res, err := guard.Install(ctx, o.Cluster, guard.InstallOptions{
-		Version:      o.PolicyAPIVersion,
-		ServerDryRun: o.DryRunStrategy == cmdutil.DryRunServer,
-		Confirm:      o.confirm,
-		Prove:        guard.ProveOptions{Throwaway: true, Namespace: o.Namespace, Wait: o.Timeout},
+		Version: o.PolicyAPIVersion,
+		DryRun:  o.DryRunStrategy,
+		Confirm: o.confirm,
+		Prove:   guard.ProveOptions{Throwaway: true, Namespace: o.Namespace, Wait: o.Timeout},
 	})
 	if err != nil {
 		return guardError(err, "nothing was installed")
@@ -487,7 +487,7 @@ func (o *GuardUninstallOptions) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	res, err := guard.Uninstall(ctx, o.Cluster, guard.UninstallOptions{ServerDryRun: o.DryRunStrategy == cmdutil.DryRunServer, Confirm: o.confirm})
+	res, err := guard.Uninstall(ctx, o.Cluster, guard.UninstallOptions{DryRun: o.DryRunStrategy, Confirm: o.confirm})
 	if err != nil {
 		return guardError(err, "nothing was deleted")
 	}

@@ -10,18 +10,13 @@ import (
 
 	"github.com/spf13/cobra"
 	flag "github.com/spf13/pflag"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/cli-runtime/pkg/printers"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/hypershift"
 	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
 	"github.com/bound-token/kubectl-bound-token/pkg/keys"
-	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
 )
 
 var (
@@ -80,7 +75,7 @@ var hyperShiftKeyTypes = []string{"rsa2048", "rsa4096"}
 
 // RotateHostedClusterOptions holds what `rotate hosted-cluster` needs.
 type RotateHostedClusterOptions struct {
-	PrintFlags *genericclioptions.PrintFlags
+	rotateOptions
 
 	HostedCluster  string
 	Namespace      string
@@ -89,44 +84,25 @@ type RotateHostedClusterOptions struct {
 	Generate       string
 	SecretName     string
 	Force          bool
-	Yes            bool
 	KeepOldKeysFor time.Duration
 	Wait           bool
-	Timeout        time.Duration
-	DryRunStrategy cmdutil.DryRunStrategy
-
-	Client  kubernetes.Interface
-	Dynamic dynamic.Interface
-	Now     func() time.Time
-	printer printers.ResourcePrinter
-	genericiooptions.IOStreams
 }
 
 func NewRotateHostedClusterOptions(streams genericiooptions.IOStreams) *RotateHostedClusterOptions {
-	return &RotateHostedClusterOptions{PrintFlags: newResultPrintFlags(), KeepOldKeysFor: hypershift.DefaultKeepOldKeysFor, Wait: true,
-		Timeout: 30 * time.Minute, Now: time.Now, IOStreams: streams}
+	return &RotateHostedClusterOptions{rotateOptions: newRotateOptions(streams), KeepOldKeysFor: hypershift.DefaultKeepOldKeysFor, Wait: true}
 }
 
 func NewCmdRotateHostedCluster(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewRotateHostedClusterOptions(streams)
-	cmd := &cobra.Command{
-		Use:                   "hosted-cluster NAME [-n NAMESPACE] [--key FILE | --generate rsa2048|rsa4096] [--yes]",
-		DisableFlagsInUseLine: true,
-		Short:                 "Rotate a HyperShift HostedCluster's signing key and follow the rollout",
-		Long:                  rotateHostedClusterLong,
-		Example:               rotateHostedClusterExample,
-		Args:                  argsUsage(cobra.ExactArgs(1)),
-		ValidArgsFunction:     completeFirstArgNames(f, hostedClusterNames),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return runOptions(o, f, cmd, args)
-		},
-	}
-	o.addFlags(cmd.Flags())
+	cmd := newRotateCommand(f, o, &cobra.Command{
+		Use:               "hosted-cluster NAME [-n NAMESPACE] [--key FILE | --generate rsa2048|rsa4096] [--yes]",
+		Short:             "Rotate a HyperShift HostedCluster's signing key and follow the rollout",
+		Long:              rotateHostedClusterLong,
+		Example:           rotateHostedClusterExample,
+		Args:              argsUsage(cobra.ExactArgs(1)),
+		ValidArgsFunction: completeFirstArgNames(f, hostedClusterNames),
+	}, "How long to wait for ValidConfiguration and the rollout (exit 1 after).", "Do not ask for confirmation (needed when stdin is not a terminal).")
 	cmd.Flags().StringVar(&o.Issuer, "issuer", "", "Refuse unless spec.issuerURL is this URL (it cannot be changed after creation).")
-	cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for ValidConfiguration and the rollout (exit 1 after).")
-	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "Do not ask for confirmation (needed when stdin is not a terminal).")
-	addDryRunFlag(cmd)
-	addPrintFlags(cmd, o.PrintFlags)
 	o.registerCompletions(cmd)
 	return cmd
 }
@@ -149,21 +125,7 @@ func (o *RotateHostedClusterOptions) registerCompletions(cmd *cobra.Command) {
 }
 
 func (o *RotateHostedClusterOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
-	if len(args) == 1 {
-		o.HostedCluster = args[0]
-	}
-	var err error
-	if o.DryRunStrategy, err = cmdutil.GetDryRunStrategy(cmd); err != nil {
-		return err
-	}
-	if o.printer, err = toPrinter(o.PrintFlags); err != nil {
-		return err
-	}
-	if o.Namespace, _, err = f.ToRawKubeConfigLoader().Namespace(); err != nil {
-		return err
-	}
-	o.Client, o.Dynamic, err = clients(f)
-	return err
+	return o.complete(f, cmd, args, &o.HostedCluster, &o.Namespace)
 }
 
 func (o *RotateHostedClusterOptions) Validate() error {
@@ -209,18 +171,28 @@ func (o *RotateHostedClusterOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return usageErrorf("%w", err)
 	}
-	dryRun := o.DryRunStrategy != cmdutil.DryRunNone
 	res, err := hypershift.Rotate(ctx, o.Client, o.Dynamic, hypershift.Rotation{
 		Namespace: o.Namespace, HostedCluster: o.HostedCluster, Key: pair,
-		SecretName: o.SecretName, Issuer: o.Issuer,
-		DryRun: o.DryRunStrategy == cmdutil.DryRunClient, ServerDryRun: o.DryRunStrategy == cmdutil.DryRunServer,
-		Force: o.Force, KeepOldKeysFor: o.KeepOldKeysFor, Follow: o.Wait && !dryRun, Confirm: o.confirm, Now: o.Now,
+		SecretName: o.SecretName, Issuer: o.Issuer, DryRun: o.DryRunStrategy,
+		Force: o.Force, KeepOldKeysFor: o.KeepOldKeysFor, Follow: o.Wait && !o.dryRun(), Confirm: o.confirm, Now: o.Now,
 	})
 	if err != nil {
 		return o.exitError(err)
 	}
-	if dryRun {
-		fmt.Fprintf(o.ErrOut, "dry run (%s): would create Secret %s/%s (kid %s) and point hostedcluster %s at it\n", dryRunName(o.DryRunStrategy), o.Namespace, res.NewSecret, res.NewKeyID, res.HostedCluster)
+	o.reportRotation(res)
+	if !o.dryRun() && o.Wait {
+		if err := o.wait(ctx, res); err != nil {
+			return err
+		}
+	}
+	return o.output(RotateHostedClusterKind, res, func() { fmt.Fprintln(o.Out, res.NewKeyID) })
+}
+
+// reportRotation says on stderr what was written (or on a dry run, would
+// be) and which old keys the new Secret keeps trusting.
+func (o *RotateHostedClusterOptions) reportRotation(res *hypershift.Result) {
+	if o.dryRun() {
+		o.sayDryRun("would create Secret %s/%s (kid %s) and point hostedcluster %s at it", o.Namespace, res.NewSecret, res.NewKeyID, res.HostedCluster)
 	} else {
 		made := "created"
 		if res.SecretExisted {
@@ -242,34 +214,19 @@ func (o *RotateHostedClusterOptions) Run(ctx context.Context) error {
 	if len(res.Dropped) > 0 {
 		fmt.Fprintf(o.ErrOut, "no longer trusted (retired more than %s ago): kids %s\n", o.KeepOldKeysFor, strings.Join(res.Dropped, ", "))
 	}
-	if !dryRun && o.Wait {
-		if err := o.wait(ctx, res); err != nil {
-			return err
-		}
-	}
-	if o.printer != nil {
-		return printResult(o.printer, RotateHostedClusterKind, res, o.Out)
-	}
-	fmt.Fprintln(o.Out, res.NewKeyID)
-	return nil
 }
 
 // confirm shows the rotation and asks on a terminal; a script must say
 // --yes.
 func (o *RotateHostedClusterOptions) confirm(res *hypershift.Result) (bool, error) {
-	if o.Yes {
-		return true, nil
-	}
-	if !isTerminal(o.In) {
-		return false, usageErrorf("rotating the signing key rolls out the hosted kube-apiserver of %s; add --yes to confirm (stdin is not a terminal to ask on); nothing changed", o.HostedCluster)
-	}
-	from := "no custom key yet"
-	if res.OldKeyID != "" {
-		from = "kid " + res.OldKeyID
-	}
-	fmt.Fprintf(o.ErrOut, "hostedcluster %s/%s: signing key from %s to kid %s (new Secret %s); HyperShift rolls out the hosted kube-apiserver\n",
-		o.Namespace, o.HostedCluster, from, res.NewKeyID, res.NewSecret)
-	return confirm(o.In, o.ErrOut, "Proceed?"), nil
+	return o.confirmed(fmt.Sprintf("rotating the signing key rolls out the hosted kube-apiserver of %s; add --yes to confirm (stdin is not a terminal to ask on); nothing changed", o.HostedCluster), func() {
+		from := "no custom key yet"
+		if res.OldKeyID != "" {
+			from = "kid " + res.OldKeyID
+		}
+		fmt.Fprintf(o.ErrOut, "hostedcluster %s/%s: signing key from %s to kid %s (new Secret %s); HyperShift rolls out the hosted kube-apiserver\n",
+			o.Namespace, o.HostedCluster, from, res.NewKeyID, res.NewSecret)
+	})
 }
 
 func (o *RotateHostedClusterOptions) wait(ctx context.Context, res *hypershift.Result) error {
@@ -277,11 +234,7 @@ func (o *RotateHostedClusterOptions) wait(ctx context.Context, res *hypershift.R
 		res.Generation, res.ControlPlaneNamespace, hypershift.KASDeployment, res.KASGeneration)
 	wctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	progress := func(string) {}
-	if isTerminal(o.ErrOut) {
-		progress = func(s string) { fmt.Fprintln(o.ErrOut, s) }
-	}
-	if err := hypershift.WaitRollout(wctx, o.Dynamic, res, progress); err != nil {
+	if err := hypershift.WaitRollout(wctx, o.Dynamic, res, o.progressLine()); err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("not confirmed within --timeout %s", o.Timeout)
 		}
@@ -298,6 +251,9 @@ func (o *RotateHostedClusterOptions) wait(ctx context.Context, res *hypershift.R
 // exitError maps hypershift.Rotate's errors to exit codes and adds the
 // flag-level advice the domain package leaves out.
 func (o *RotateHostedClusterOptions) exitError(err error) error {
+	if exit, ok := confirmationExitError(err); ok {
+		return exit
+	}
 	var (
 		we *hypershift.WriteError
 		re *hypershift.RefusedError
@@ -313,23 +269,10 @@ func (o *RotateHostedClusterOptions) exitError(err error) error {
 		return failedErrorf("%w; or add --force to rotate anyway", err)
 	case errors.As(err, &re):
 		return failedErrorf("%w", err)
-	case errors.Is(err, kubeapi.ErrNotConfirmed):
-		return failedErrorf("%w", err)
 	case errors.Is(err, hypershift.ErrNotHyperShift):
 		return usageErrorf("%v; point --kubeconfig at the management cluster", err)
 	case errors.Is(err, hypershift.ErrSecretTaken):
 		return usageErrorf("%v; choose another --secret-name", err)
 	}
 	return usageErrorf("%w", err)
-}
-
-// dryRunName is a strategy as --dry-run spells it.
-func dryRunName(s cmdutil.DryRunStrategy) string {
-	switch s {
-	case cmdutil.DryRunClient:
-		return "client"
-	case cmdutil.DryRunServer:
-		return "server"
-	}
-	return "none"
 }

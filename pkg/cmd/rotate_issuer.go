@@ -9,11 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 	flag "github.com/spf13/pflag"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/cli-runtime/pkg/printers"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 
@@ -68,53 +64,34 @@ const RotateIssuerKind = "IssuerRotation"
 
 // RotateIssuerOptions holds what `rotate issuer` needs.
 type RotateIssuerOptions struct {
-	PrintFlags *genericclioptions.PrintFlags
+	rotateOptions
 
 	Issuer        string
 	AllowNonHTTPS bool
 	Backup        string
 	Rollback      bool
 	From          string
-	Timeout       time.Duration
 
 	Restart           string
 	RestartSystem     bool
 	RestartNamespaces []string
 	RestartPause      time.Duration
-
-	Yes            bool
-	DryRunStrategy cmdutil.DryRunStrategy
-
-	Client  kubernetes.Interface
-	Dynamic dynamic.Interface
-	Now     func() time.Time
-	printer printers.ResourcePrinter
-	genericiooptions.IOStreams
 }
 
 func NewRotateIssuerOptions(streams genericiooptions.IOStreams) *RotateIssuerOptions {
-	return &RotateIssuerOptions{PrintFlags: newResultPrintFlags(), Restart: openshift.RestartNone, Timeout: 30 * time.Minute,
-		RestartPause: 5 * time.Second, Now: time.Now, IOStreams: streams}
+	return &RotateIssuerOptions{rotateOptions: newRotateOptions(streams), Restart: openshift.RestartNone, RestartPause: 5 * time.Second}
 }
 
 func NewCmdRotateIssuer(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewRotateIssuerOptions(streams)
-	cmd := &cobra.Command{
-		Use:                   "issuer (URL | --rollback --from FILE) [--restart none|workloads|pods] [--yes]",
-		DisableFlagsInUseLine: true,
-		Short:                 "Change OpenShift's service-account issuer and follow the rollout",
-		Long:                  rotateIssuerLong,
-		Example:               rotateIssuerExample,
-		Args:                  argsUsage(cobra.MaximumNArgs(1)),
-		ValidArgsFunction:     cobra.NoFileCompletions,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return runOptions(o, f, cmd, args)
-		},
-	}
-	o.addFlags(cmd.Flags())
-	cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for the kube-apiserver rollout (exit 2 after).")
-	addDryRunFlag(cmd)
-	addPrintFlags(cmd, o.PrintFlags)
+	cmd := newRotateCommand(f, o, &cobra.Command{
+		Use:               "issuer (URL | --rollback --from FILE) [--restart none|workloads|pods] [--yes]",
+		Short:             "Change OpenShift's service-account issuer and follow the rollout",
+		Long:              rotateIssuerLong,
+		Example:           rotateIssuerExample,
+		Args:              argsUsage(cobra.MaximumNArgs(1)),
+		ValidArgsFunction: cobra.NoFileCompletions,
+	}, "How long to wait for the kube-apiserver rollout (exit 2 after).", "Do not ask for confirmation.")
 	o.registerCompletions(f, cmd)
 	return cmd
 }
@@ -130,7 +107,6 @@ func (o *RotateIssuerOptions) addFlags(fl *flag.FlagSet) {
 	fl.BoolVar(&o.RestartSystem, "restart-system", false, "Also restart in openshift-* and kube-* namespaces.")
 	fl.StringArrayVar(&o.RestartNamespaces, "restart-namespace", nil, "Restart only in this namespace; repeat for several. Default: every namespace.")
 	fl.DurationVar(&o.RestartPause, "restart-pause", o.RestartPause, "Pause between namespaces when restarting.")
-	fl.BoolVarP(&o.Yes, "yes", "y", false, "Do not ask for confirmation.")
 }
 
 func (o *RotateIssuerOptions) registerCompletions(f cmdutil.Factory, cmd *cobra.Command) {
@@ -141,18 +117,7 @@ func (o *RotateIssuerOptions) registerCompletions(f cmdutil.Factory, cmd *cobra.
 }
 
 func (o *RotateIssuerOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
-	if len(args) == 1 {
-		o.Issuer = args[0]
-	}
-	var err error
-	if o.DryRunStrategy, err = cmdutil.GetDryRunStrategy(cmd); err != nil {
-		return err
-	}
-	if o.printer, err = toPrinter(o.PrintFlags); err != nil {
-		return err
-	}
-	o.Client, o.Dynamic, err = clients(f)
-	return err
+	return o.complete(f, cmd, args, &o.Issuer, nil)
 }
 
 func (o *RotateIssuerOptions) Validate() error {
@@ -194,81 +159,77 @@ func (o *RotateIssuerOptions) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	rollout := newRolloutReporter(o.ErrOut)
-	terminal := isTerminal(o.ErrOut)
 	res, err := openshift.RotateIssuer(ctx, o.Client, o.Dynamic, openshift.IssuerRotation{
 		Issuer:       o.Issuer,
 		RollbackFrom: o.From,
 		Backup:       o.Backup,
-		DryRun:       o.DryRunStrategy == cmdutil.DryRunClient,
-		ServerDryRun: o.DryRunStrategy == cmdutil.DryRunServer,
+		DryRun:       o.DryRunStrategy,
 		Confirm:      o.confirm,
 		Timeout:      o.Timeout,
 		Restart:      o.Restart,
 		RestartOptions: restart.Options{Namespaces: o.RestartNamespaces, IncludeSystem: o.RestartSystem,
 			Pause: o.RestartPause},
-		Now: o.Now,
-		Report: func(s openshift.Step) {
-			switch s.Kind {
-			case openshift.StepPlanned:
-				fmt.Fprint(o.ErrOut, s.Plan.Describe())
-			case openshift.StepBackedUp:
-				fmt.Fprintf(o.ErrOut, "backup of authentications.config.openshift.io/cluster: %s (restore with: kubectl bound-token rotate issuer --rollback --from %s)\n", s.Backup, s.Backup)
-			case openshift.StepPatched:
-				fmt.Fprintf(o.ErrOut, "spec.serviceAccountIssuer set to %s; waiting for a kube-apiserver revision after %d\n", openshift.EffectiveIssuer(s.Plan.New), s.Plan.Revision)
-			case openshift.StepRollout:
-				rollout.progress(s.Progress)
-			case openshift.StepReconnect:
-				rollout.reconnect(s.Message)
-			case openshift.StepRolledOut:
-				fmt.Fprintf(o.ErrOut, "kube-apiserver at revision %d on %d/%d nodes\n", s.Progress.Revision, s.Progress.AtRevision, s.Progress.Nodes)
-			case openshift.StepTrustWindow:
-				if s.Err != nil {
-					fmt.Fprintf(o.ErrOut, "warning: %v\n", s.Err)
-				} else {
-					fmt.Fprintln(o.ErrOut, s.Message)
-				}
-				if o.Restart == openshift.RestartNone {
-					fmt.Fprintln(o.ErrOut, "pods keep tokens from the previous issuer until they restart: run again with --restart workloads, or restart them yourself")
-				}
-			case openshift.StepRestarting:
-				if terminal {
-					fmt.Fprintln(o.ErrOut, s.Message)
-				}
-			}
-		},
+		Now:    o.Now,
+		Report: o.reporter(),
 	})
 	if res != nil && res.Restart != nil {
 		o.reportRestart(res.Restart)
 	}
 	if err != nil {
 		var re *openshift.RotateError
-		if errors.As(err, &re) && re.Stage == openshift.StageRollout && o.printer != nil {
-			_ = printResult(o.printer, RotateIssuerKind, res, o.Out)
+		if errors.As(err, &re) && re.Stage == openshift.StageRollout {
+			_ = o.output(RotateIssuerKind, res, nil)
 		}
 		return o.exitError(err, res)
 	}
-	if res.DryRun != "" {
-		fmt.Fprintf(o.ErrOut, "dry run (%s): nothing changed\n", res.DryRun)
+	if o.dryRun() {
+		o.sayDryRun("nothing changed")
 	}
-	if o.printer != nil {
-		return printResult(o.printer, RotateIssuerKind, res, o.Out)
+	return o.output(RotateIssuerKind, res, func() {
+		if !o.dryRun() {
+			fmt.Fprintf(o.Out, "issuer %s active\n", res.Issuer)
+		}
+	})
+}
+
+// reporter prints RotateIssuer's steps on stderr: the plan, the backup and
+// the patch always, the rollout as wait does, the trust window, and restart
+// progress on a terminal only.
+func (o *RotateIssuerOptions) reporter() func(openshift.Step) {
+	rollout := newRolloutReporter(o.ErrOut)
+	progress := o.progressLine()
+	return func(s openshift.Step) {
+		switch s.Kind {
+		case openshift.StepPlanned:
+			fmt.Fprint(o.ErrOut, s.Plan.Describe())
+		case openshift.StepBackedUp:
+			fmt.Fprintf(o.ErrOut, "backup of authentications.config.openshift.io/cluster: %s (restore with: kubectl bound-token rotate issuer --rollback --from %s)\n", s.Backup, s.Backup)
+		case openshift.StepPatched:
+			fmt.Fprintf(o.ErrOut, "spec.serviceAccountIssuer set to %s; waiting for a kube-apiserver revision after %d\n", openshift.EffectiveIssuer(s.Plan.New), s.Plan.Revision)
+		case openshift.StepRollout:
+			rollout.progress(s.Progress)
+		case openshift.StepReconnect:
+			rollout.reconnect(s.Message)
+		case openshift.StepRolledOut:
+			fmt.Fprintf(o.ErrOut, "kube-apiserver at revision %d on %d/%d nodes\n", s.Progress.Revision, s.Progress.AtRevision, s.Progress.Nodes)
+		case openshift.StepTrustWindow:
+			if s.Err != nil {
+				fmt.Fprintf(o.ErrOut, "warning: %v\n", s.Err)
+			} else {
+				fmt.Fprintln(o.ErrOut, s.Message)
+			}
+			if o.Restart == openshift.RestartNone {
+				fmt.Fprintln(o.ErrOut, "pods keep tokens from the previous issuer until they restart: run again with --restart workloads, or restart them yourself")
+			}
+		case openshift.StepRestarting:
+			progress(s.Message)
+		}
 	}
-	if res.DryRun == "" {
-		fmt.Fprintf(o.Out, "issuer %s active\n", res.Issuer)
-	}
-	return nil
 }
 
 // confirm asks on a terminal; a script must say --yes.
 func (o *RotateIssuerOptions) confirm(*openshift.IssuerPlan) (bool, error) {
-	if o.Yes {
-		return true, nil
-	}
-	if !isTerminal(o.In) {
-		return false, usageErrorf("changing the issuer rolls out kube-apiserver on every node; add --yes to confirm")
-	}
-	return confirm(o.In, o.ErrOut, "Proceed?"), nil
+	return o.confirmed("changing the issuer rolls out kube-apiserver on every node; add --yes to confirm", nil)
 }
 
 func (o *RotateIssuerOptions) reportRestart(r *restart.Result) {
@@ -286,11 +247,11 @@ func (o *RotateIssuerOptions) reportRestart(r *restart.Result) {
 // exitError maps RotateIssuer's stages to exit codes and adds what only the
 // command knows: its flags and how to follow or undo a change.
 func (o *RotateIssuerOptions) exitError(err error, res *openshift.IssuerRotationResult) error {
-	var (
-		ee *ExitError
-		re *openshift.RotateError
-	)
-	if errors.As(err, &ee) || !errors.As(err, &re) {
+	if exit, ok := confirmationExitError(err); ok {
+		return exit
+	}
+	var re *openshift.RotateError
+	if !errors.As(err, &re) {
 		return usageErrorf("%w", err)
 	}
 	switch re.Stage {

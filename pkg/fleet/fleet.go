@@ -1,13 +1,3 @@
-// Package fleet runs one read-only check over many clusters, one kubeconfig
-// context each, and gathers the answers into one report.
-//
-// Every context gets its own rest config, HTTP transport, client and
-// discovery: nothing that remembers a cluster's answers is shared between
-// contexts, so one cluster's data can never be reported under another's
-// name. Contexts that reach the same cluster (the same kube-system
-// namespace uid) are run once and listed as aliases. One cluster that is
-// unreachable, refuses the credentials or runs out of time is reported as
-// such and never stops the others.
 package fleet
 
 import (
@@ -296,6 +286,23 @@ type target struct {
 // names (see Select), and returns the report. It returns an error only
 // for a cancelled ctx; each cluster's own failure is in its section.
 func Run(ctx context.Context, cfg *clientcmdapi.Config, names []string, command string, fn Func, o Options) (*Report, error) {
+	o = o.withDefaults()
+	r := &fleetRun{o: o, fn: fn, targets: make([]*target, len(names)), connected: make([]chan struct{}, len(names))}
+	var warnMu sync.Mutex // one writer, many clusters
+	for i, n := range names {
+		r.targets[i] = newTarget(cfg, n, o, &warnMu)
+		r.connected[i] = make(chan struct{})
+	}
+	r.step = progressCounter(o.Progress, len(names))
+	eachIndex(len(r.targets), o.Parallel, func(i int) { r.runTarget(ctx, i) })
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return newReport(command, r.targets), nil
+}
+
+// withDefaults fills in what o leaves unset.
+func (o Options) withDefaults() Options {
 	if o.Parallel < 1 {
 		o.Parallel = DefaultParallel
 	}
@@ -307,104 +314,128 @@ func Run(ctx context.Context, cfg *clientcmdapi.Config, names []string, command 
 			return kubernetes.NewForConfigAndClient(c, hc)
 		}
 	}
-	targets := make([]*target, len(names))
-	var warnMu sync.Mutex // one writer, many clusters
-	for i, n := range names {
-		targets[i] = newTarget(cfg, n, o, &warnMu)
+	return o
+}
+
+// progressCounter returns what each cluster calls when it is done: it
+// counts them and tells progress (nil: nothing to tell).
+func progressCounter(progress func(done, total int), total int) func() {
+	if progress == nil {
+		return func() {}
 	}
-	total := len(targets)
 	done := 0
-	var doneMu sync.Mutex
-	step := func() {
-		if o.Progress == nil {
-			return
-		}
-		doneMu.Lock()
-		defer doneMu.Unlock()
+	var mu sync.Mutex
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
 		done++
-		o.Progress(done, total)
+		progress(done, total)
 	}
+}
 
-	r := &Report{TypeMeta: metav1.TypeMeta{APIVersion: kubeapi.OutputGroupVersion.String(), Kind: "FleetReport"}, Command: command,
-		Summary: Summary{Contexts: total, Verdicts: map[string]int{}, FailedClusters: []string{}}}
+// fleetRun is what the contexts of one Run share.
+//
+// Each context connects (learns which cluster it is), then runs fn
+// unless an earlier context in run order reaches the same cluster.
+// A context decides once every earlier one has connected, so that the
+// first context of a cluster is the one that runs, whatever the
+// timing; it does not wait for the later ones, so that one cluster's
+// run overlaps the others' connecting.
+type fleetRun struct {
+	o       Options
+	fn      Func
+	targets []*target
+	// connected[i] is closed once targets[i] has connected or failed to.
+	connected []chan struct{}
+	// interactive is held by a context whose credential plugin may ask
+	// on the terminal.
+	interactive sync.Mutex
+	step        func()
+}
 
-	// Each context connects (learns which cluster it is), then runs fn
-	// unless an earlier context in run order reaches the same cluster.
-	// A context decides once every earlier one has connected, so that the
-	// first context of a cluster is the one that runs, whatever the
-	// timing; it does not wait for the later ones, so that one cluster's
-	// run overlaps the others' connecting.
-	connected := make([]chan struct{}, len(targets))
-	for i := range connected {
-		connected[i] = make(chan struct{})
-	}
-	var interactive sync.Mutex
-	eachIndex(len(targets), o.Parallel, func(i int) {
-		t := targets[i]
-		func() {
-			defer close(connected[i])
-			if t.err != nil {
-				return
-			}
-			if t.interactive {
-				// An exec plugin that may ask on the terminal: one at
-				// a time, so that two prompts never share it. The
-				// credential it returns is kept by this context's
-				// client for the run.
-				interactive.Lock()
-				defer interactive.Unlock()
-			}
-			start := time.Now()
-			cctx, cancel := context.WithTimeout(ctx, o.ContextTimeout)
-			defer cancel()
-			t.err = bounded(cctx, o.ContextTimeout, func(ctx context.Context) error { return t.connect(ctx, o) })
-			t.connectTook = time.Since(start)
-		}()
-		for j := 0; j < i; j++ {
-			select {
-			case <-connected[j]:
-			case <-ctx.Done():
-				return
-			}
-		}
-		t.section = &Section{Context: t.name, Server: t.server, KubernetesVersion: t.version, Namespace: t.namespace}
-		if t.err != nil {
-			t.section.Reason, t.section.Error = classify(t.err, o.ContextTimeout)
-			step()
+// runTarget connects targets[i] and, once every earlier context has
+// connected, runs fn in it, or marks it an alias of the earlier context
+// that reaches the same cluster.
+func (r *fleetRun) runTarget(ctx context.Context, i int) {
+	t := r.targets[i]
+	r.connect(ctx, i)
+	for j := 0; j < i; j++ {
+		select {
+		case <-r.connected[j]:
+		case <-ctx.Done():
 			return
 		}
-		if t.uid != "" {
-			for j := 0; j < i; j++ {
-				if first := targets[j]; first.err == nil && first.uid == t.uid {
-					t.aliasOf = first
-					step()
-					return
-				}
+	}
+	t.section = &Section{Context: t.name, Server: t.server, KubernetesVersion: t.version, Namespace: t.namespace}
+	if t.err != nil {
+		t.section.Reason, t.section.Error = classify(t.err, r.o.ContextTimeout)
+		r.step()
+		return
+	}
+	if t.uid != "" {
+		for _, first := range r.targets[:i] {
+			if first.err == nil && first.uid == t.uid {
+				t.aliasOf = first
+				r.step()
+				return
 			}
 		}
-		defer step()
-		// The timeout bounds the cluster's own work, not the wait for
-		// the others to connect.
-		left := o.ContextTimeout - t.connectTook
-		cctx, cancel := context.WithTimeout(ctx, left)
-		defer cancel()
-		c := &Cluster{Context: t.name, Server: t.server, Namespace: t.namespace, Version: t.version, Config: t.config,
-			HTTPClient: t.httpClient, Client: t.client}
-		var res Result
-		err := bounded(cctx, o.ContextTimeout, func(ctx context.Context) error {
-			var err error
-			res, err = fn(ctx, c)
-			return err
-		})
-		if err != nil {
-			t.section.Reason, t.section.Error = classify(err, o.ContextTimeout)
-			return
-		}
-		t.section.Result, t.section.Failed, t.section.counts = res.Object, res.Failed, res.Counts
+	}
+	defer r.step()
+	r.check(ctx, t)
+}
+
+// connect connects targets[i] within the context's timeout and says so
+// on connected[i], whether it succeeded or not.
+func (r *fleetRun) connect(ctx context.Context, i int) {
+	defer close(r.connected[i])
+	t := r.targets[i]
+	if t.err != nil {
+		return
+	}
+	if t.interactive {
+		// An exec plugin that may ask on the terminal: one at
+		// a time, so that two prompts never share it. The
+		// credential it returns is kept by this context's
+		// client for the run.
+		r.interactive.Lock()
+		defer r.interactive.Unlock()
+	}
+	start := time.Now()
+	cctx, cancel := context.WithTimeout(ctx, r.o.ContextTimeout)
+	defer cancel()
+	t.err = bounded(cctx, r.o.ContextTimeout, func(ctx context.Context) error { return t.connect(ctx, r.o) })
+	t.connectTook = time.Since(start)
+}
+
+// check runs fn in a connected context and puts its answer, or why there
+// is none, in the context's section.
+func (r *fleetRun) check(ctx context.Context, t *target) {
+	// The timeout bounds the cluster's own work, not the wait for
+	// the others to connect.
+	left := r.o.ContextTimeout - t.connectTook
+	cctx, cancel := context.WithTimeout(ctx, left)
+	defer cancel()
+	c := &Cluster{Context: t.name, Server: t.server, Namespace: t.namespace, Version: t.version, Config: t.config,
+		HTTPClient: t.httpClient, Client: t.client}
+	var res Result
+	err := bounded(cctx, r.o.ContextTimeout, func(ctx context.Context) error {
+		var err error
+		res, err = r.fn(ctx, c)
+		return err
 	})
-	if err := ctx.Err(); err != nil {
-		return nil, err
+	if err != nil {
+		t.section.Reason, t.section.Error = classify(err, r.o.ContextTimeout)
+		return
 	}
+	t.section.Result, t.section.Failed, t.section.counts = res.Object, res.Failed, res.Counts
+}
+
+// newReport gathers the sections of a run's targets, in run order, each
+// alias listed under the context that ran, and adds them up.
+func newReport(command string, targets []*target) *Report {
+	r := &Report{TypeMeta: metav1.TypeMeta{APIVersion: kubeapi.OutputGroupVersion.String(), Kind: "FleetReport"}, Command: command,
+		Summary: Summary{Contexts: len(targets), Verdicts: map[string]int{}, FailedClusters: []string{}}}
 	for _, t := range targets {
 		if t.aliasOf != nil {
 			// Aliases are named by the context that ran.
@@ -412,7 +443,6 @@ func Run(ctx context.Context, cfg *clientcmdapi.Config, names []string, command 
 			t.section = nil
 		}
 	}
-
 	for _, t := range targets {
 		if t.section == nil {
 			continue // an alias
@@ -430,7 +460,7 @@ func Run(ctx context.Context, cfg *clientcmdapi.Config, names []string, command 
 			r.Summary.Verdicts[k] += n
 		}
 	}
-	return r, nil
+	return r
 }
 
 // newTarget builds the context's own rest config, as kubectl would with

@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
@@ -139,10 +140,12 @@ func (p Plan) Changes() bool {
 type InstallOptions struct {
 	// Version is the version to write through, "" for the newest served.
 	Version string
-	// ServerDryRun sends every write with dryRun=All and proves nothing.
-	ServerDryRun bool
+	// DryRun is kubectl's --dry-run strategy: DryRunServer sends every
+	// write with dryRun=All, DryRunClient stops once the plan is known;
+	// neither proves anything.
+	DryRun cmdutil.DryRunStrategy
 	// Confirm is asked once the plan is known, when it changes anything
-	// and ServerDryRun is off; nil means yes.
+	// and it is no dry run; nil means yes.
 	Confirm func(Plan) (bool, error)
 	// Prove is how the new policy is proved to act (Wait: how long to
 	// wait for it); a zero Wait still probes once.
@@ -170,7 +173,7 @@ func Install(ctx context.Context, c *Cluster, o InstallOptions) (*InstallResult,
 		return nil, err
 	}
 	polRes, bindRes := c.Dynamic.Resource(PolicyResource(version)), c.Dynamic.Resource(BindingResource(version))
-	res := &InstallResult{Plan: Plan{Version: version}, DryRun: o.ServerDryRun}
+	res := &InstallResult{Plan: Plan{Version: version}, DryRun: o.DryRun != cmdutil.DryRunNone}
 	curPol, err := readOwned(ctx, polRes, "MutatingAdmissionPolicy", PolicyName)
 	if err != nil {
 		return nil, err
@@ -184,7 +187,10 @@ func Install(ctx context.Context, c *Cluster, o InstallOptions) (*InstallResult,
 			name, _, _ := unstructured.NestedString(u.Object, "spec", "policyName")
 			return name == PolicyName && u.GetAnnotations()[AnnotationRevision] == Revision()
 		})
-	if res.Changes() && !o.ServerDryRun && o.Confirm != nil {
+	if o.DryRun == cmdutil.DryRunClient {
+		return res, nil
+	}
+	if res.Changes() && o.DryRun == cmdutil.DryRunNone && o.Confirm != nil {
 		ok, err := o.Confirm(res.Plan)
 		if err != nil {
 			return nil, err
@@ -193,10 +199,7 @@ func Install(ctx context.Context, c *Cluster, o InstallOptions) (*InstallResult,
 			return nil, kubeapi.ErrNotConfirmed
 		}
 	}
-	var dry []string
-	if o.ServerDryRun {
-		dry = []string{metav1.DryRunAll}
-	}
+	dry := kubeapi.DryRunAll(o.DryRun)
 	// The policy first: a binding to a missing policy is ignored, so
 	// neither order leaves a half-working guard, but this one never shows
 	// a binding without its policy.
@@ -206,7 +209,7 @@ func Install(ctx context.Context, c *Cluster, o InstallOptions) (*InstallResult,
 	if err := writeObject(ctx, bindRes, binding, curBind, res.Binding, dry); err != nil {
 		return nil, fmt.Errorf("MutatingAdmissionPolicyBinding %s (the policy was written): %w", BindingName, err)
 	}
-	if o.ServerDryRun {
+	if o.DryRun == cmdutil.DryRunServer {
 		return res, nil
 	}
 	p := Prove(ctx, c, o.Prove)
@@ -285,9 +288,11 @@ func writeObject(ctx context.Context, r dynamic.NamespaceableResourceInterface, 
 
 // UninstallOptions are uninstall's choices.
 type UninstallOptions struct {
-	ServerDryRun bool
-	// Confirm is asked when something is to be deleted and ServerDryRun
-	// is off; nil means yes.
+	// DryRun is kubectl's --dry-run strategy: DryRunServer sends the
+	// deletes with dryRun=All, DryRunClient stops once the plan is known.
+	DryRun cmdutil.DryRunStrategy
+	// Confirm is asked when something is to be deleted and it is no dry
+	// run; nil means yes.
 	Confirm func(Plan) (bool, error)
 }
 
@@ -302,7 +307,7 @@ type UninstallResult struct {
 // Uninstall deletes this tool's binding, then its policy. Nothing served
 // or nothing installed is not an error: there is nothing to delete.
 func Uninstall(ctx context.Context, c *Cluster, o UninstallOptions) (*UninstallResult, error) {
-	res := &UninstallResult{Plan: Plan{Policy: ActionAbsent, Binding: ActionAbsent}, DryRun: o.ServerDryRun}
+	res := &UninstallResult{Plan: Plan{Policy: ActionAbsent, Binding: ActionAbsent}, DryRun: o.DryRun != cmdutil.DryRunNone}
 	if counts, err := Count(ctx, c.Metadata); err == nil {
 		res.Guarded = &counts.Guarded
 	}
@@ -326,10 +331,10 @@ func Uninstall(ctx context.Context, c *Cluster, o UninstallOptions) (*UninstallR
 	if curBind != nil {
 		res.Binding = ActionDelete
 	}
-	if !res.Changes() {
+	if !res.Changes() || o.DryRun == cmdutil.DryRunClient {
 		return res, nil
 	}
-	if !o.ServerDryRun && o.Confirm != nil {
+	if o.DryRun == cmdutil.DryRunNone && o.Confirm != nil {
 		ok, err := o.Confirm(res.Plan)
 		if err != nil {
 			return nil, err
@@ -342,10 +347,7 @@ func Uninstall(ctx context.Context, c *Cluster, o UninstallOptions) (*UninstallR
 		if u == nil {
 			return nil
 		}
-		opts := metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: ptrTo(u.GetUID())}}
-		if o.ServerDryRun {
-			opts.DryRun = []string{metav1.DryRunAll}
-		}
+		opts := metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: ptrTo(u.GetUID())}, DryRun: kubeapi.DryRunAll(o.DryRun)}
 		err := r.Delete(ctx, u.GetName(), opts)
 		if apierrors.IsNotFound(err) {
 			return nil

@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	metadatafake "k8s.io/client-go/metadata/fake"
 	clienttesting "k8s.io/client-go/testing"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
@@ -192,7 +193,7 @@ func TestInstallRefusals(t *testing.T) {
 	})
 	t.Run("server dry run proves nothing and asks nothing", func(t *testing.T) {
 		c, _, _ := fakeCluster(t, VersionV1)
-		res, err := Install(ctx, c, InstallOptions{ServerDryRun: true, Confirm: func(Plan) (bool, error) { t.Fatal("asked"); return false, nil }})
+		res, err := Install(ctx, c, InstallOptions{DryRun: cmdutil.DryRunServer, Confirm: func(Plan) (bool, error) { t.Fatal("asked"); return false, nil }})
 		if err != nil || res.Proof != nil || !res.DryRun {
 			t.Fatalf("%+v %v", res, err)
 		}

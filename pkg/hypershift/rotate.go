@@ -1,16 +1,6 @@
-// Package hypershift rotates the service-account signing key of a HyperShift
-// HostedCluster: a new Secret (never replacing the old one) whose "key" holds
-// the new private key, as PKCS#1 RSA (the only form HyperShift reads), and
-// "old-key.pub" the previous public key and the earlier ones still inside the
-// trust window, so tokens signed before the rotation keep verifying; then
-// spec.serviceAccountSigningKey is pointed at it, and WaitRollout follows
-// HyperShift's ValidConfiguration and the hosted kube-apiserver's rollout.
 package hypershift
 
 import (
-	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
-	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
-
 	"bytes"
 	"context"
 	"encoding/json"
@@ -30,9 +20,12 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
 	"github.com/bound-token/kubectl-bound-token/pkg/jwt"
 	"github.com/bound-token/kubectl-bound-token/pkg/keys"
+	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
 	"github.com/bound-token/kubectl-bound-token/pkg/retry"
 )
 
@@ -60,9 +53,10 @@ type Rotation struct {
 	// Follow reads the hosted kube-apiserver Deployment's generation before
 	// patching, so that WaitRollout can tell its next rollout.
 	Follow bool
-	// DryRun stops before writing; ServerDryRun sends the Secret and the
-	// patch with dryRun=All (the apiserver checks them, nothing is stored).
-	DryRun, ServerDryRun bool
+	// DryRun is kubectl's --dry-run strategy: DryRunClient stops before
+	// writing; DryRunServer sends the Secret and the patch with dryRun=All
+	// (the apiserver checks them, nothing is stored).
+	DryRun cmdutil.DryRunStrategy
 	// Confirm, when set, is asked once everything was read and checked,
 	// before the first write (not on a dry run), with the rotation as it
 	// will be made. It returns false to stop (kubeapi.ErrNotConfirmed), or an
@@ -182,128 +176,38 @@ const KASDeployment = "kube-apiserver"
 // because of the cluster's state are *RefusedError; all others mean the
 // input was wrong. Only a *WriteError may mean something was written.
 func Rotate(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interface, r Rotation) (*Result, error) {
-	now := time.Now
-	if r.Now != nil {
-		now = r.Now
+	if r.Now == nil {
+		r.Now = time.Now
 	}
 	key, err := SigningKey(r.Key)
 	if err != nil {
 		return nil, err
 	}
-	hc, err := getHostedCluster(ctx, dyn, r.Namespace, r.HostedCluster)
+	hc, issuer, err := readRotatable(ctx, dyn, r)
 	if err != nil {
-		var s apierrors.APIStatus
-		if apierrors.IsNotFound(err) {
-			if asStatus(err, &s) && (s.Status().Details == nil || s.Status().Details.Name == "") {
-				return nil, ErrNotHyperShift
-			}
-			return nil, fmt.Errorf("hostedcluster %s/%s not found", r.Namespace, r.HostedCluster)
-		}
-		return nil, fmt.Errorf("read hostedcluster %s/%s: %w", r.Namespace, r.HostedCluster, err)
-	}
-	issuer, _, _ := unstructured.NestedString(hc.Object, "spec", "issuerURL")
-	if r.Issuer != "" && r.Issuer != issuer {
-		return nil, fmt.Errorf("spec.issuerURL of hostedcluster %s/%s is immutable after creation (it is %q): it cannot be changed to %q; only the signing key can be rotated", r.Namespace, r.HostedCluster, issuer, r.Issuer)
-	}
-	if issuer == "" {
-		return nil, fmt.Errorf("hostedcluster %s/%s has no spec.issuerURL: HyperShift only honours a signing key together with an issuerURL, which can only be set at creation", r.Namespace, r.HostedCluster)
-	}
-	if issuer == DefaultIssuerURL {
-		return nil, &RefusedError{Err: fmt.Errorf("spec.issuerURL of hostedcluster %s/%s is the default %s, which only in-cluster clients can verify, and it cannot be changed after creation: a custom signing key needs a HostedCluster created with its own issuerURL; nothing was changed", r.Namespace, r.HostedCluster, DefaultIssuerURL)}
-	}
-	if c := GetCondition(hc, ValidConfiguration); c != nil && c.Status == "False" && !r.Force {
-		return nil, &RefusedError{Forceable: true, Err: fmt.Errorf("hostedcluster %s/%s already has %s=False (%s): HyperShift is not applying its configuration; fix that first; nothing was changed", r.Namespace, r.HostedCluster, ValidConfiguration, text.OneLine(c.Message, 300))}
+		return nil, err
 	}
 	res := &Result{HostedCluster: r.Namespace + "/" + r.HostedCluster, Issuer: issuer, NewKeyID: key.KeyID}
-
 	if r.Follow {
 		res.ControlPlaneNamespace = ControlPlaneNamespace(r.Namespace, r.HostedCluster)
-		// Listed by name, as WaitRollout will: that needs "list" and "watch".
-		deps, err := retry.Value(ctx, retry.Default, func(ctx context.Context) (*appsv1.DeploymentList, error) {
-			return cs.AppsV1().Deployments(res.ControlPlaneNamespace).List(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", KASDeployment).String()})
-		})
-		switch {
-		case apierrors.IsForbidden(err):
-			return nil, &RefusedError{Err: fmt.Errorf("not allowed to list deployments in the control-plane namespace %q (RBAC verbs \"list\" and \"watch\" on deployments.apps there), where the rotation's rollout is followed; nothing was changed", res.ControlPlaneNamespace)}
-		case err != nil:
-			return nil, fmt.Errorf("read deployment %s/%s: %w; nothing was changed", res.ControlPlaneNamespace, KASDeployment, err)
-		case len(deps.Items) == 0:
-			return nil, &RefusedError{Err: fmt.Errorf("deployment %s/%s not found: the hosted control plane of %s is not running, so its rollout could not be followed; nothing was changed", res.ControlPlaneNamespace, KASDeployment, res.HostedCluster)}
-		}
-		dep := deps.Items[0]
-		res.KASGeneration = dep.Generation
-	}
-
-	oldName := SigningKeyName(hc)
-	data := map[string][]byte{keys.HyperShiftKey: key.PrivatePEM}
-	var carried []OldKey
-	if oldName != "" {
-		old, err := getSecret(ctx, cs, r.Namespace, oldName)
-		if err != nil {
-			return nil, fmt.Errorf("read the current signing-key Secret %s/%s: %w", r.Namespace, oldName, err)
-		}
-		ks, err := jwt.ParsePEM(old.Data[keys.HyperShiftKey])
-		if err != nil || len(ks.Keys) == 0 {
-			return nil, &RefusedError{Err: fmt.Errorf("secret %s/%s: %q does not hold a PEM private key; fix it before rotating", r.Namespace, oldName, keys.HyperShiftKey)}
-		}
-		prev := ks.Keys[0]
-		if prev.ID == key.KeyID {
-			return nil, fmt.Errorf("the new key is the key already in use (kid %s)", key.KeyID)
-		}
-		res.OldSecret, res.OldKeyID = oldName, prev.ID
-		pub, err := keys.PublicPEM(prev.Public)
-		if err != nil {
+		if res.KASGeneration, err = kasGeneration(ctx, cs, res); err != nil {
 			return nil, err
 		}
-		// The key being replaced signed tokens until now: always carried.
-		t := now().UTC().Truncate(time.Second)
-		carried = append(carried, OldKey{KeyID: prev.ID, Retired: t, DropAfter: dropAfter(t, r.KeepOldKeysFor)})
-		oldPub := pub
-		// The keys the current Secret carries stay while inside the window.
-		if b, ok := old.Data[keys.HyperShiftOldPublicKey]; ok {
-			earlier, err := ParseOldPublicKeys(b)
-			if err != nil {
-				return nil, &RefusedError{Err: fmt.Errorf("secret %s/%s: %q is not PEM public keys (%v), though HyperShift hands it to kube-apiserver as is; fix it before rotating", r.Namespace, oldName, keys.HyperShiftOldPublicKey, err)}
-			}
-			known := ParseOldKeys(old.Annotations)
-			seen := map[string]bool{prev.ID: true, key.KeyID: true}
-			for _, k := range earlier.Keys {
-				if seen[k.ID] {
-					continue
-				}
-				seen[k.ID] = true
-				retired := t // not recorded: assume it signed until now
-				if rec, ok := known[k.ID]; ok && !rec.Retired.IsZero() {
-					retired = rec.Retired
-				}
-				if !retired.Add(r.KeepOldKeysFor).After(now()) {
-					res.Dropped = append(res.Dropped, k.ID)
-					continue
-				}
-				p, err := keys.PublicPEM(k.Public)
-				if err != nil {
-					return nil, err
-				}
-				oldPub = append(oldPub, p...)
-				carried = append(carried, OldKey{KeyID: k.ID, Retired: retired, DropAfter: dropAfter(retired, r.KeepOldKeysFor)})
-			}
-		}
-		data[keys.HyperShiftOldPublicKey] = oldPub
 	}
-	res.Trusted = carried
-	name := r.SecretName
-	if name == "" {
-		suffix := strings.ToLower(strings.NewReplacer("-", "", "_", "").Replace(key.KeyID))
-		if len(suffix) > 8 {
-			suffix = suffix[:8]
+	data := map[string][]byte{keys.HyperShiftKey: key.PrivatePEM}
+	if oldName := SigningKeyName(hc); oldName != "" {
+		if data[keys.HyperShiftOldPublicKey], err = carryOldKeys(ctx, cs, r, oldName, key.KeyID, res); err != nil {
+			return nil, err
 		}
-		name = fmt.Sprintf("%s-sa-signing-key-%s", r.HostedCluster, suffix)
 	}
-	res.NewSecret = name
-	if r.DryRun {
+	res.NewSecret = r.SecretName
+	if res.NewSecret == "" {
+		res.NewSecret = defaultSecretName(r.HostedCluster, key.KeyID)
+	}
+	if r.DryRun == cmdutil.DryRunClient {
 		return res, nil
 	}
-	if r.Confirm != nil && !r.ServerDryRun {
+	if r.Confirm != nil && r.DryRun != cmdutil.DryRunServer {
 		ok, err := r.Confirm(res)
 		if err != nil {
 			return nil, err
@@ -312,26 +216,153 @@ func Rotate(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interface,
 			return nil, kubeapi.ErrNotConfirmed
 		}
 	}
-	ann := map[string]string{KidAnnotation: key.KeyID}
-	if len(carried) > 0 {
-		ann[OldKeysAnnotation] = formatOldKeys(append([]OldKey(nil), carried...))
-	}
-	secret := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: r.Namespace, Annotations: ann},
-		Type:       corev1.SecretTypeOpaque,
-		Data:       data,
-	}
-	var dryRun []string
-	if r.ServerDryRun {
-		dryRun = []string{metav1.DryRunAll}
-	}
+	secret := newSigningKeySecret(r.Namespace, res.NewSecret, key.KeyID, data, res.Trusted)
+	dryRun := kubeapi.DryRunAll(r.DryRun)
 	if res.SecretExisted, err = createSecret(ctx, cs, secret, key.KeyID, dryRun); err != nil {
 		return nil, err
 	}
-	if res.Generation, err = pointAt(ctx, dyn, hc, name, dryRun); err != nil {
+	if res.Generation, err = pointAt(ctx, dyn, hc, res.NewSecret, dryRun); err != nil {
 		return nil, err
 	}
 	return res, nil
+}
+
+// readRotatable reads the HostedCluster and returns it with its
+// spec.issuerURL, refusing what a new signing key cannot work with: no
+// issuerURL or HyperShift's default one (both immutable after creation),
+// one other than r.Issuer, or a configuration HyperShift already rejects
+// (ValidConfiguration False, unless r.Force).
+func readRotatable(ctx context.Context, dyn dynamic.Interface, r Rotation) (*unstructured.Unstructured, string, error) {
+	hc, err := getHostedCluster(ctx, dyn, r.Namespace, r.HostedCluster)
+	if err != nil {
+		var s apierrors.APIStatus
+		if apierrors.IsNotFound(err) {
+			if asStatus(err, &s) && (s.Status().Details == nil || s.Status().Details.Name == "") {
+				return nil, "", ErrNotHyperShift
+			}
+			return nil, "", fmt.Errorf("hostedcluster %s/%s not found", r.Namespace, r.HostedCluster)
+		}
+		return nil, "", fmt.Errorf("read hostedcluster %s/%s: %w", r.Namespace, r.HostedCluster, err)
+	}
+	issuer, _, _ := unstructured.NestedString(hc.Object, "spec", "issuerURL")
+	if r.Issuer != "" && r.Issuer != issuer {
+		return nil, "", fmt.Errorf("spec.issuerURL of hostedcluster %s/%s is immutable after creation (it is %q): it cannot be changed to %q; only the signing key can be rotated", r.Namespace, r.HostedCluster, issuer, r.Issuer)
+	}
+	if issuer == "" {
+		return nil, "", fmt.Errorf("hostedcluster %s/%s has no spec.issuerURL: HyperShift only honours a signing key together with an issuerURL, which can only be set at creation", r.Namespace, r.HostedCluster)
+	}
+	if issuer == DefaultIssuerURL {
+		return nil, "", &RefusedError{Err: fmt.Errorf("spec.issuerURL of hostedcluster %s/%s is the default %s, which only in-cluster clients can verify, and it cannot be changed after creation: a custom signing key needs a HostedCluster created with its own issuerURL; nothing was changed", r.Namespace, r.HostedCluster, DefaultIssuerURL)}
+	}
+	if c := GetCondition(hc, ValidConfiguration); c != nil && c.Status == "False" && !r.Force {
+		return nil, "", &RefusedError{Forceable: true, Err: fmt.Errorf("hostedcluster %s/%s already has %s=False (%s): HyperShift is not applying its configuration; fix that first; nothing was changed", r.Namespace, r.HostedCluster, ValidConfiguration, text.OneLine(c.Message, 300))}
+	}
+	return hc, issuer, nil
+}
+
+// kasGeneration reads the generation of the hosted kube-apiserver
+// Deployment in res.ControlPlaneNamespace before the patch, so that
+// WaitRollout can tell its next rollout; it refuses when that rollout could
+// not be followed.
+func kasGeneration(ctx context.Context, cs kubernetes.Interface, res *Result) (int64, error) {
+	// Listed by name, as WaitRollout will: that needs "list" and "watch".
+	deps, err := retry.Value(ctx, retry.Default, func(ctx context.Context) (*appsv1.DeploymentList, error) {
+		return cs.AppsV1().Deployments(res.ControlPlaneNamespace).List(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", KASDeployment).String()})
+	})
+	switch {
+	case apierrors.IsForbidden(err):
+		return 0, &RefusedError{Err: fmt.Errorf("not allowed to list deployments in the control-plane namespace %q (RBAC verbs \"list\" and \"watch\" on deployments.apps there), where the rotation's rollout is followed; nothing was changed", res.ControlPlaneNamespace)}
+	case err != nil:
+		return 0, fmt.Errorf("read deployment %s/%s: %w; nothing was changed", res.ControlPlaneNamespace, KASDeployment, err)
+	case len(deps.Items) == 0:
+		return 0, &RefusedError{Err: fmt.Errorf("deployment %s/%s not found: the hosted control plane of %s is not running, so its rollout could not be followed; nothing was changed", res.ControlPlaneNamespace, KASDeployment, res.HostedCluster)}
+	}
+	return deps.Items[0].Generation, nil
+}
+
+// carryOldKeys reads the current signing-key Secret oldName and returns
+// the new Secret's old-key.pub: the public key being replaced, always (it
+// signed tokens until now), then the earlier ones that Secret carries while
+// they are inside r.KeepOldKeysFor. It records in res the old Secret and
+// kid, the keys carried (Trusted) and those left out (Dropped).
+func carryOldKeys(ctx context.Context, cs kubernetes.Interface, r Rotation, oldName, newKID string, res *Result) ([]byte, error) {
+	old, err := getSecret(ctx, cs, r.Namespace, oldName)
+	if err != nil {
+		return nil, fmt.Errorf("read the current signing-key Secret %s/%s: %w", r.Namespace, oldName, err)
+	}
+	ks, err := jwt.ParsePEM(old.Data[keys.HyperShiftKey])
+	if err != nil || len(ks.Keys) == 0 {
+		return nil, &RefusedError{Err: fmt.Errorf("secret %s/%s: %q does not hold a PEM private key; fix it before rotating", r.Namespace, oldName, keys.HyperShiftKey)}
+	}
+	prev := ks.Keys[0]
+	if prev.ID == newKID {
+		return nil, fmt.Errorf("the new key is the key already in use (kid %s)", newKID)
+	}
+	res.OldSecret, res.OldKeyID = oldName, prev.ID
+	oldPub, err := keys.PublicPEM(prev.Public)
+	if err != nil {
+		return nil, err
+	}
+	// The key being replaced signed tokens until now: always carried.
+	t := r.Now().UTC().Truncate(time.Second)
+	res.Trusted = []OldKey{{KeyID: prev.ID, Retired: t, DropAfter: dropAfter(t, r.KeepOldKeysFor)}}
+	// The keys the current Secret carries stay while inside the window.
+	b, ok := old.Data[keys.HyperShiftOldPublicKey]
+	if !ok {
+		return oldPub, nil
+	}
+	earlier, err := ParseOldPublicKeys(b)
+	if err != nil {
+		return nil, &RefusedError{Err: fmt.Errorf("secret %s/%s: %q is not PEM public keys (%v), though HyperShift hands it to kube-apiserver as is; fix it before rotating", r.Namespace, oldName, keys.HyperShiftOldPublicKey, err)}
+	}
+	known := ParseOldKeys(old.Annotations)
+	seen := map[string]bool{prev.ID: true, newKID: true}
+	for _, k := range earlier.Keys {
+		if seen[k.ID] {
+			continue
+		}
+		seen[k.ID] = true
+		retired := t // not recorded: assume it signed until now
+		if rec, ok := known[k.ID]; ok && !rec.Retired.IsZero() {
+			retired = rec.Retired
+		}
+		if !retired.Add(r.KeepOldKeysFor).After(r.Now()) {
+			res.Dropped = append(res.Dropped, k.ID)
+			continue
+		}
+		p, err := keys.PublicPEM(k.Public)
+		if err != nil {
+			return nil, err
+		}
+		oldPub = append(oldPub, p...)
+		res.Trusted = append(res.Trusted, OldKey{KeyID: k.ID, Retired: retired, DropAfter: dropAfter(retired, r.KeepOldKeysFor)})
+	}
+	return oldPub, nil
+}
+
+// defaultSecretName is the new Secret's name when none is given:
+// "<hostedcluster>-sa-signing-key-<first 8 of the kid>", the kid lowercased
+// and without dashes and underscores.
+func defaultSecretName(hostedCluster, kid string) string {
+	suffix := strings.ToLower(strings.NewReplacer("-", "", "_", "").Replace(kid))
+	if len(suffix) > 8 {
+		suffix = suffix[:8]
+	}
+	return fmt.Sprintf("%s-sa-signing-key-%s", hostedCluster, suffix)
+}
+
+// newSigningKeySecret is the new Secret: data holds the key and
+// old-key.pub, the annotations its kid and when each carried key retired.
+func newSigningKeySecret(ns, name, kid string, data map[string][]byte, carried []OldKey) *corev1.Secret {
+	ann := map[string]string{KidAnnotation: kid}
+	if len(carried) > 0 {
+		ann[OldKeysAnnotation] = formatOldKeys(append([]OldKey(nil), carried...))
+	}
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Annotations: ann},
+		Type:       corev1.SecretTypeOpaque,
+		Data:       data,
+	}
 }
 
 // WriteError is a failure to create the new Secret or to point the

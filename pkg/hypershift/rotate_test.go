@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/kubernetes/fake"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/keys"
 )
@@ -75,7 +76,7 @@ func TestRotateDryRunChangesNothing(t *testing.T) {
 	key, _ := keys.Generate("rsa2048", false)
 	cs := fake.NewSimpleClientset(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "k", Namespace: "clusters"}, Data: map[string][]byte{"key": old.PrivatePEM}})
 	dyn := clients(hc(map[string]any{"issuerURL": "https://a.example.com", "serviceAccountSigningKey": map[string]any{"name": "k"}}))
-	res, err := Rotate(context.Background(), cs, dyn, Rotation{Namespace: "clusters", HostedCluster: "prod", Key: key, DryRun: true})
+	res, err := Rotate(context.Background(), cs, dyn, Rotation{Namespace: "clusters", HostedCluster: "prod", Key: key, DryRun: cmdutil.DryRunClient})
 	if err != nil || res.OldKeyID != old.KeyID || res.NewKeyID != key.KeyID || !strings.HasPrefix(res.NewSecret, "prod-sa-signing-key-") {
 		t.Fatalf("%v %+v", err, res)
 	}

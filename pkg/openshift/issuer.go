@@ -16,10 +16,12 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"sigs.k8s.io/yaml"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/fileutil"
 	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
+	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
 	"github.com/bound-token/kubectl-bound-token/pkg/retry"
 )
 
@@ -161,17 +163,15 @@ func ReadBackup(path string) (*unstructured.Unstructured, error) {
 // Apply patches spec.serviceAccountIssuer, only if the object is unchanged
 // since Plan read it (resourceVersion precondition).
 func (p *IssuerPlan) Apply(ctx context.Context, dyn dynamic.Interface) error {
-	return p.apply(ctx, dyn, false)
+	return p.apply(ctx, dyn, cmdutil.DryRunNone)
 }
 
-// apply sends Apply's patch; with serverDryRun the apiserver checks it
+// apply sends Apply's patch; on DryRunServer the apiserver checks it
 // (admission included) and persists nothing (dryRun=All, as kubectl's
-// --dry-run=server sends it).
-func (p *IssuerPlan) apply(ctx context.Context, dyn dynamic.Interface, serverDryRun bool) error {
-	opts := metav1.PatchOptions{}
-	if serverDryRun {
-		opts.DryRun = []string{metav1.DryRunAll}
-	}
+// --dry-run=server sends it). A client dry run never gets here: it sends
+// nothing.
+func (p *IssuerPlan) apply(ctx context.Context, dyn dynamic.Interface, dryRun cmdutil.DryRunStrategy) error {
+	opts := metav1.PatchOptions{DryRun: kubeapi.DryRunAll(dryRun)}
 	var iss any = p.New
 	if p.New == "" {
 		iss = nil // back to the default: remove the field
@@ -192,7 +192,7 @@ func (p *IssuerPlan) apply(ctx context.Context, dyn dynamic.Interface, serverDry
 		return err
 	})
 	lookFailed := false
-	if n > 1 && !serverDryRun && (apierrors.IsConflict(err) || retry.MayHaveApplied(n, err)) {
+	if n > 1 && dryRun != cmdutil.DryRunServer && (apierrors.IsConflict(err) || retry.MayHaveApplied(n, err)) {
 		cur, gerr := get(ctx, dyn, AuthenticationGVR)
 		if gerr == nil && IssuerOf(cur) == p.New {
 			return nil

@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
 	"github.com/bound-token/kubectl-bound-token/pkg/restart"
@@ -37,9 +38,10 @@ type IssuerRotation struct {
 	// Backup is the file the Authentication object is saved to before the
 	// change (DefaultBackupPath when empty); it is never replaced.
 	Backup string
-	// DryRun stops after the plan; ServerDryRun sends the patch with
-	// dryRun=All and stops there (no backup, no rollout).
-	DryRun, ServerDryRun bool
+	// DryRun is kubectl's --dry-run strategy: DryRunClient stops after the
+	// plan; DryRunServer asks Confirm, sends the patch with dryRun=All and
+	// stops there (no backup, no rollout).
+	DryRun cmdutil.DryRunStrategy
 	// Confirm is asked once the plan is reported, before anything changes.
 	// It returns false to stop (kubeapi.ErrNotConfirmed) or an error to stop with it.
 	// Nil means yes.
@@ -192,8 +194,8 @@ func RotateIssuer(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Inte
 	}
 	report(Step{Kind: StepPlanned, Plan: plan})
 	res := &IssuerRotationResult{Previous: EffectiveIssuer(plan.Current), Issuer: EffectiveIssuer(plan.New), SinceRevision: plan.Revision}
-	if r.DryRun {
-		res.DryRun = "client"
+	if r.DryRun == cmdutil.DryRunClient {
+		res.DryRun = kubeapi.DryRunName(r.DryRun)
 		return res, nil
 	}
 	if r.Confirm != nil {
@@ -205,11 +207,11 @@ func RotateIssuer(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Inte
 			return nil, &RotateError{StageConfirm, err}
 		}
 	}
-	if r.ServerDryRun {
-		if err := plan.apply(ctx, dyn, true); err != nil {
+	if r.DryRun == cmdutil.DryRunServer {
+		if err := plan.apply(ctx, dyn, r.DryRun); err != nil {
 			return nil, &RotateError{StagePlan, err}
 		}
-		res.DryRun = "server"
+		res.DryRun = kubeapi.DryRunName(r.DryRun)
 		return res, nil
 	}
 	res.Backup = r.Backup

@@ -1,7 +1,3 @@
-// Package openshift follows and changes OpenShift's service-account issuer:
-// the kube-apiserver operator's status (revisions, per-node installs), a
-// watch-based waiter for its rollouts, and issuer rotation with a backup of
-// the Authentication object so it can be rolled back.
 package openshift
 
 import (
