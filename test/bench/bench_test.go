@@ -41,25 +41,22 @@ func TestMain(m *testing.M) {
 }
 
 var (
-	binOnce                 sync.Once
-	pluginPath, kubectlPath string
-	binErr                  error
+	kubectlOnce sync.Once
+	kubectlPath string
+	kubectlErr  error
 )
 
 // binaries builds the plugin as `make build` does into the cluster's
-// folder and finds kubectl in the control-plane cache, built with the same
-// flags.
+// folder (framework.Cluster.PluginBinary) and finds kubectl in the
+// control-plane cache, built with the same flags.
 func binaries(b *testing.B) (plugin, kubectl string) {
 	b.Helper()
-	binOnce.Do(func() {
-		if pluginPath, binErr = framework.BuildPlugin(cluster.Dir); binErr == nil {
-			kubectlPath, binErr = framework.ControlPlaneBinary("kubectl")
-		}
-	})
-	if binErr != nil {
-		b.Fatal(binErr)
+	plugin = cluster.PluginBinary(b)
+	kubectlOnce.Do(func() { kubectlPath, kubectlErr = framework.ControlPlaneBinary("kubectl") })
+	if kubectlErr != nil {
+		b.Fatal(kubectlErr)
 	}
-	return pluginPath, kubectlPath
+	return plugin, kubectlPath
 }
 
 // runProc runs a binary and returns its wall time, peak RSS in bytes and

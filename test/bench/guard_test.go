@@ -2,8 +2,8 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+	"net/http"
 	"os/exec"
 	"slices"
 	"sync"
@@ -14,85 +14,41 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/rest"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/guard"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
+	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
 )
 
 // guardedSecret creates a legacy token Secret of sa, waits for
 // kube-controller-manager to fill its token, and marks it invalid as
-// `migrate --apply` does for clean-up (legacy/marks.go): invalid since
-// today, guarded until a month from now, nothing used before. It returns
-// the token.
-func guardedSecret(b *testing.B, ns, sa, name string) string {
+// `migrate --apply` does for clean-up (framework.CleanUpMarks): invalid
+// since today, guarded, nothing used before. It returns the Secret.
+func guardedSecret(b *testing.B, ns, sa, name string) *corev1.Secret {
 	b.Helper()
-	ctx := context.Background()
-	_, err := cluster.Client.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: map[string]string{corev1.ServiceAccountNameKey: sa}},
-		Type:       corev1.SecretTypeServiceAccountToken,
-	}, metav1.CreateOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var token string
-	cluster.Eventually(b, 30*time.Second, func() (bool, error) {
-		s, err := cluster.Client.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return false, err
-		}
-		token = string(s.Data[corev1.ServiceAccountTokenKey])
-		return token != "", nil
-	})
-	markGuarded(b, ns, name)
-	return token
+	s := cluster.CreateLegacySecret(b, ns, sa, name, false)
+	cluster.WriteMarks(b, ns, name, framework.CleanUpMarks())
+	return s
 }
 
-func markGuarded(b *testing.B, ns, name string) {
-	b.Helper()
-	now := time.Now().UTC()
-	today := now.Format("2006-01-02")
-	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{
-		"labels": map[string]string{legacy.LabelInvalidSince: today, legacy.LabelGuardUntil: now.AddDate(0, 1, 0).Format("2006-01-02")},
-		"annotations": map[string]string{legacy.AnnotationInvalidatedOn: today, legacy.AnnotationInvalidatedFor: legacy.InvalidatedForCleanUp,
-			legacy.AnnotationLastUsedBefore: legacy.LastUsedNone},
-	}})
-	if _, err := cluster.Client.CoreV1().Secrets(ns).Patch(context.Background(), name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-		b.Fatal(err)
-	}
-}
-
-// restoreLatency presents token once with a plain client (not the
-// plugin: the guard must act with nothing of ours in the request) and
+// restoreLatency presents the Secret's token once with a plain client (not
+// the plugin: the guard must act with nothing of ours in the request) and
 // returns the time from sending that rejected request to the Secret seen
 // without its invalid-since label, polled every 2 ms.
-func restoreLatency(b *testing.B, ns, name, token string) time.Duration {
+func restoreLatency(b *testing.B, s *corev1.Secret) time.Duration {
 	b.Helper()
-	cfg := rest.AnonymousClientConfig(cluster.RESTConfig)
-	cfg.BearerToken = token
-	client, err := rest.HTTPClientFor(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
+	client := cluster.TokenClient(b, s, "")
 	start := time.Now()
-	resp, err := client.Get(cluster.Server + "/api/v1/namespaces/" + ns + "/serviceaccounts")
-	if err != nil {
-		b.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 401 {
-		b.Fatalf("the invalidated token got HTTP %d, want 401", resp.StatusCode)
+	if code := framework.Present(b, client); code != http.StatusUnauthorized {
+		b.Fatalf("the invalidated token got HTTP %d, want 401", code)
 	}
 	for {
-		s, err := cluster.Client.CoreV1().Secrets(ns).Get(context.Background(), name, metav1.GetOptions{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, invalid := s.Labels[legacy.LabelInvalidSince]; !invalid {
+		cur := cluster.GetSecret(b, s.Namespace, s.Name)
+		if _, invalid := cur.Labels[legacy.LabelInvalidSince]; !invalid {
 			return time.Since(start)
 		}
 		if time.Since(start) > 30*time.Second {
-			b.Fatalf("%s/%s not restored within 30 s of its rejected use", ns, name)
+			b.Fatalf("%s/%s not restored within 30 s of its rejected use", s.Namespace, s.Name)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
@@ -114,9 +70,9 @@ func BenchmarkGuardRestore(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		ns := cluster.CreateNamespace(b, "guard-bench")
 		cluster.CreateServiceAccount(b, ns, "app")
-		tokens := make([]string, 2*perSide)
-		for j := range tokens {
-			tokens[j] = guardedSecret(b, ns, "app", fmt.Sprintf("app-token-%d", j))
+		secrets := make([]*corev1.Secret, 2*perSide)
+		for j := range secrets {
+			secrets[j] = guardedSecret(b, ns, "app", fmt.Sprintf("app-token-%d", j))
 		}
 
 		var policy, watch []time.Duration
@@ -124,7 +80,7 @@ func BenchmarkGuardRestore(b *testing.B) {
 			b.Fatal(err)
 		}
 		for j := 0; j < perSide; j++ {
-			policy = append(policy, restoreLatency(b, ns, fmt.Sprintf("app-token-%d", j), tokens[j]))
+			policy = append(policy, restoreLatency(b, secrets[j]))
 		}
 		if _, err := guard.Uninstall(ctx, gc, guard.UninstallOptions{}); err != nil {
 			b.Fatal(err)
@@ -140,7 +96,7 @@ func BenchmarkGuardRestore(b *testing.B) {
 		go func() { defer wg.Done(); _ = cmd.Wait() }()
 		time.Sleep(3 * time.Second) // listed and watching
 		for j := perSide; j < 2*perSide; j++ {
-			watch = append(watch, restoreLatency(b, ns, fmt.Sprintf("app-token-%d", j), tokens[j]))
+			watch = append(watch, restoreLatency(b, secrets[j]))
 		}
 		_ = cmd.Process.Kill()
 		wg.Wait()
@@ -179,7 +135,7 @@ func BenchmarkGuardPolicyCost(b *testing.B) {
 		}, metav1.CreateOptions{}); err != nil {
 			b.Fatal(err)
 		}
-		markGuarded(b, ns, name)
+		cluster.WriteMarks(b, ns, name, framework.CleanUpMarks())
 	}
 	round := 0
 	run := func() time.Duration {

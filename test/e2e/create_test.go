@@ -26,11 +26,11 @@ func TestCreateSingleBareToken(t *testing.T) {
 	ns := cluster.CreateNamespace(t, "create-single")
 	cluster.CreateServiceAccount(t, ns, "builder")
 
-	r := run(t, "", "create", "builder", "-n", ns, "--audience", "vault", "--duration", "2h").mustCode(t, 0)
-	if strings.HasSuffix(r.stdout, "\n") || strings.Count(r.stdout, ".") != 2 {
-		t.Fatalf("stdout is not a bare token without newline (stdout is not a terminal): %q", r.stdout)
+	r := run(t, "", "create", "builder", "-n", ns, "--audience", "vault", "--duration", "2h").MustCode(t, 0)
+	if strings.HasSuffix(r.Stdout, "\n") || strings.Count(r.Stdout, ".") != 2 {
+		t.Fatalf("stdout is not a bare token without newline (stdout is not a terminal): %q", r.Stdout)
 	}
-	tok, err := jwt.Decode(r.stdout)
+	tok, err := jwt.Decode(r.Stdout)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,41 +42,41 @@ func TestCreateSingleBareToken(t *testing.T) {
 		t.Errorf("lifetime = %s, want 2h", got)
 	}
 	// The real expiry from the server is reported on stderr.
-	r.stderrHas(t, "serviceaccount "+ns+"/builder: token expires "+c.Expiry.UTC().Format(time.RFC3339))
+	r.StderrHas(t, "serviceaccount "+ns+"/builder: token expires "+c.Expiry.UTC().Format(time.RFC3339))
 }
 
 func TestCreateOutputFormats(t *testing.T) {
 	ns := cluster.CreateNamespace(t, "create-output")
 	cluster.CreateServiceAccount(t, ns, "api")
 
-	r := run(t, "", "create", "api", "-n", ns, "-o", "json").mustCode(t, 0)
+	r := run(t, "", "create", "api", "-n", ns, "-o", "json").MustCode(t, 0)
 	var tr authenticationv1.TokenRequest
-	if err := json.Unmarshal([]byte(r.stdout), &tr); err != nil {
-		t.Fatalf("-o json: %v\n%s", err, r.stdout)
+	if err := json.Unmarshal([]byte(r.Stdout), &tr); err != nil {
+		t.Fatalf("-o json: %v\n%s", err, r.Stdout)
 	}
 	if tr.Kind != "TokenRequest" || tr.Status.Token == "" || tr.Status.ExpirationTimestamp.IsZero() {
 		t.Fatalf("-o json gave %+v", tr.TypeMeta)
 	}
-	r = run(t, "", "create", "api", "-n", ns, "-o", "jsonpath={.status.expirationTimestamp}").mustCode(t, 0)
-	if _, err := time.Parse(time.RFC3339, r.stdout); err != nil {
-		t.Fatalf("jsonpath output %q: %v", r.stdout, err)
+	r = run(t, "", "create", "api", "-n", ns, "-o", "jsonpath={.status.expirationTimestamp}").MustCode(t, 0)
+	if _, err := time.Parse(time.RFC3339, r.Stdout); err != nil {
+		t.Fatalf("jsonpath output %q: %v", r.Stdout, err)
 	}
-	r = run(t, "", "create", "api", "-n", ns, "-o", "yaml").mustCode(t, 0)
-	r.stdoutHas(t, "kind: TokenRequest", "token: ey")
+	r = run(t, "", "create", "api", "-n", ns, "-o", "yaml").MustCode(t, 0)
+	r.StdoutHas(t, "kind: TokenRequest", "token: ey")
 
 	dir := t.TempDir()
 	file := filepath.Join(dir, "out", "api.token")
-	run(t, "", "create", "api", "-n", ns, "--output-file", file).mustCode(t, 0)
+	run(t, "", "create", "api", "-n", ns, "--output-file", file).MustCode(t, 0)
 	assertSecretFile(t, file)
 	// An existing file is never replaced silently.
 	before, _ := os.ReadFile(file)
-	r = run(t, "", "create", "api", "-n", ns, "--output-file", file).mustCode(t, 1)
-	r.stderrHas(t, "--overwrite")
+	r = run(t, "", "create", "api", "-n", ns, "--output-file", file).MustCode(t, 1)
+	r.StderrHas(t, "--overwrite")
 	after, _ := os.ReadFile(file)
 	if string(before) != string(after) {
 		t.Fatal("an existing --output-file was changed without --overwrite")
 	}
-	run(t, "", "create", "api", "-n", ns, "--output-file", file, "--overwrite").mustCode(t, 0)
+	run(t, "", "create", "api", "-n", ns, "--output-file", file, "--overwrite").MustCode(t, 0)
 }
 
 func TestCreateRejectsBadInputBeforeTheServer(t *testing.T) {
@@ -92,8 +92,8 @@ func TestCreateRejectsBadInputBeforeTheServer(t *testing.T) {
 		{[]string{"create", "x", "--bogus"}, "unknown flag"},
 	} {
 		r := run(t, "", tc.args...)
-		if r.code != 2 || !strings.Contains(r.stderr, tc.want) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
-			t.Errorf("%v: code %d stderr %q; want exit 2 and one line with %q", tc.args, r.code, r.stderr, tc.want)
+		if r.Code != 2 || !strings.Contains(r.Stderr, tc.want) || strings.Count(strings.TrimSpace(r.Stderr), "\n") != 0 {
+			t.Errorf("%v: code %d stderr %q; want exit 2 and one line with %q", tc.args, r.Code, r.Stderr, tc.want)
 		}
 	}
 }
@@ -104,18 +104,18 @@ func TestCreateClearServerErrors(t *testing.T) {
 	cluster.CreateServiceAccount(t, ns, "other")
 	pod := createPod(t, ns, "web-0", "web")
 
-	r := run(t, "", "create", "missing", "-n", ns).mustCode(t, 1)
-	r.stderrHas(t, `serviceaccount "missing" not found in namespace "`+ns+`"`)
+	r := run(t, "", "create", "missing", "-n", ns).MustCode(t, 1)
+	r.StderrHas(t, `serviceaccount "missing" not found in namespace "`+ns+`"`)
 
-	r = run(t, "", "create", "other", "-n", ns, "--bound-object-kind", "Pod", "--bound-object-name", pod.Name).mustCode(t, 1)
-	r.stderrHas(t, `runs as serviceaccount "web", not "other"`)
+	r = run(t, "", "create", "other", "-n", ns, "--bound-object-kind", "Pod", "--bound-object-name", pod.Name).MustCode(t, 1)
+	r.StderrHas(t, `runs as serviceaccount "web", not "other"`)
 
-	r = run(t, "", "create", "web", "-n", ns, "--bound-object-kind", "Secret", "--bound-object-name", "nope").mustCode(t, 1)
-	r.stderrHas(t, `secret "nope" not found`)
+	r = run(t, "", "create", "web", "-n", ns, "--bound-object-kind", "Secret", "--bound-object-name", "nope").MustCode(t, 1)
+	r.StderrHas(t, `secret "nope" not found`)
 
 	// A user who may not create tokens is told which permission is missing.
-	r = run(t, "", "create", "web", "-n", ns, "--as", "alice").mustCode(t, 1)
-	r.stderrHas(t, `verb "create" on resource "serviceaccounts/token"`)
+	r = run(t, "", "create", "web", "-n", ns, "--as", "alice").MustCode(t, 1)
+	r.StderrHas(t, `verb "create" on resource "serviceaccounts/token"`)
 }
 
 func TestCreateSeveralSelectorAndAllNamespaces(t *testing.T) {
@@ -130,29 +130,29 @@ func TestCreateSeveralSelectorAndAllNamespaces(t *testing.T) {
 	labelSA(t, cluster.CreateServiceAccount(t, ns2, "d"), "team", "payments-"+ns1)
 
 	// Several names: one "NAMESPACE/NAME TOKEN" line each, in order.
-	r := run(t, "", "create", "a", "b", "c", "-n", ns1).mustCode(t, 0)
-	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	r := run(t, "", "create", "a", "b", "c", "-n", ns1).MustCode(t, 0)
+	lines := strings.Split(strings.TrimSpace(r.Stdout), "\n")
 	if len(lines) != 3 || !strings.HasPrefix(lines[0], ns1+"/a ey") || !strings.HasPrefix(lines[2], ns1+"/c ey") {
-		t.Fatalf("several names gave:\n%s", r.stdout)
+		t.Fatalf("several names gave:\n%s", r.Stdout)
 	}
 
 	// Selector in one namespace, as a List.
-	r = run(t, "", "create", "-l", "team=payments-"+ns1, "-n", ns1, "-o", "json").mustCode(t, 0)
-	names := listNames(t, r.stdout)
+	r = run(t, "", "create", "-l", "team=payments-"+ns1, "-n", ns1, "-o", "json").MustCode(t, 0)
+	names := listNames(t, r.Stdout)
 	if strings.Join(names, ",") != ns1+"/a,"+ns1+"/b" {
 		t.Fatalf("-l in %s gave %v", ns1, names)
 	}
 
 	// Selector across namespaces.
-	r = run(t, "", "create", "-l", "team=payments-"+ns1, "-A", "-o", "json").mustCode(t, 0)
-	names = listNames(t, r.stdout)
+	r = run(t, "", "create", "-l", "team=payments-"+ns1, "-A", "-o", "json").MustCode(t, 0)
+	names = listNames(t, r.Stdout)
 	if !slices.Contains(names, ns2+"/d") || !slices.Contains(names, ns1+"/a") || len(names) != 3 {
 		t.Fatalf("-l -A gave %v", names)
 	}
 
 	// Files per ServiceAccount.
 	dir := t.TempDir()
-	run(t, "", "create", "-l", "team=payments-"+ns1, "-A", "--output-dir", dir).mustCode(t, 0)
+	run(t, "", "create", "-l", "team=payments-"+ns1, "-A", "--output-dir", dir).MustCode(t, 0)
 	assertSecretFile(t, filepath.Join(dir, ns2, "d.token"))
 	st, _ := os.Stat(filepath.Join(dir, ns2))
 	if st.Mode().Perm() != 0o700 {
@@ -160,11 +160,11 @@ func TestCreateSeveralSelectorAndAllNamespaces(t *testing.T) {
 	}
 
 	// Partial failure: the good ones are printed, the bad one reported, exit 1.
-	r = run(t, "", "create", "a", "ghost", "b", "-n", ns1).mustCode(t, 1)
-	if n := strings.Count(r.stdout, "\n"); n != 2 {
-		t.Fatalf("want 2 tokens on stdout, got:\n%s", r.stdout)
+	r = run(t, "", "create", "a", "ghost", "b", "-n", ns1).MustCode(t, 1)
+	if n := strings.Count(r.Stdout, "\n"); n != 2 {
+		t.Fatalf("want 2 tokens on stdout, got:\n%s", r.Stdout)
 	}
-	r.stderrHas(t, `serviceaccount "ghost" not found`, "1 of 3 tokens could not be created")
+	r.StderrHas(t, `serviceaccount "ghost" not found`, "1 of 3 tokens could not be created")
 }
 
 func TestCreateBoundPodTokenAndTokenReview(t *testing.T) {
@@ -172,8 +172,8 @@ func TestCreateBoundPodTokenAndTokenReview(t *testing.T) {
 	cluster.CreateServiceAccount(t, ns, "web")
 	pod := createPod(t, ns, "web-0", "web")
 
-	r := run(t, "", "create", "web", "-n", ns, "--bound-object-kind", "Pod", "--bound-object-name", pod.Name).mustCode(t, 0)
-	token := r.stdout
+	r := run(t, "", "create", "web", "-n", ns, "--bound-object-kind", "Pod", "--bound-object-name", pod.Name).MustCode(t, 0)
+	token := r.Stdout
 	tok, err := jwt.Decode(token)
 	if err != nil {
 		t.Fatal(err)
@@ -183,24 +183,24 @@ func TestCreateBoundPodTokenAndTokenReview(t *testing.T) {
 		t.Fatalf("kubernetes.io block does not bind the pod: %+v", k)
 	}
 
-	run(t, "", "decode", "-", "-n", ns).mustCode(t, 2) // no stdin token: usage error
-	d := run(t, token, "decode", "-").mustCode(t, 0)
-	d.stdoutHas(t, "NOT VERIFIED", "Bound to Pod:", string(pod.UID), "bound token")
+	run(t, "", "decode", "-", "-n", ns).MustCode(t, 2) // no stdin token: usage error
+	d := run(t, token, "decode", "-").MustCode(t, 0)
+	d.StdoutHas(t, "NOT VERIFIED", "Bound to Pod:", string(pod.UID), "bound token")
 
-	run(t, token, "verify", "-", "--token-review").mustCode(t, 0).stdoutHas(t, "authenticated as system:serviceaccount:"+ns+":web")
+	run(t, token, "verify", "-", "--token-review").MustCode(t, 0).StdoutHas(t, "authenticated as system:serviceaccount:"+ns+":web")
 
 	if err := cluster.Client.CoreV1().Pods(ns).Delete(context.Background(), pod.Name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)}); err != nil {
 		t.Fatal(err)
 	}
 	// Offline checks cannot see the deletion...
-	run(t, token, "verify", "-").mustCode(t, 0)
+	run(t, token, "verify", "-").MustCode(t, 0)
 	// ...the cluster can, once its ~10 s authentication cache has expired.
-	var last result
+	var last framework.Result
 	cluster.Eventually(t, 20*time.Second, func() (bool, error) {
 		last = run(t, token, "verify", "-", "--token-review")
-		return last.code == 1, nil
+		return last.Code == 1, nil
 	})
-	last.stdoutHas(t, "REJECTED", "TokenReview")
+	last.StdoutHas(t, "REJECTED", "TokenReview")
 }
 
 func TestCreateKubeconfigOutAuthenticates(t *testing.T) {
@@ -208,8 +208,8 @@ func TestCreateKubeconfigOutAuthenticates(t *testing.T) {
 	cluster.CreateServiceAccount(t, ns, "deployer")
 	path := filepath.Join(t.TempDir(), "ci", "deployer.kubeconfig")
 
-	r := run(t, "", "create", "deployer", "-n", ns, "--kubeconfig-out", path).mustCode(t, 0)
-	if r.stdout != "" {
+	r := run(t, "", "create", "deployer", "-n", ns, "--kubeconfig-out", path).MustCode(t, 0)
+	if r.Stdout != "" {
 		t.Errorf("--kubeconfig-out also printed the token on stdout")
 	}
 	assertSecretFile(t, path)
@@ -300,7 +300,7 @@ func TestCreateBoundNodeToken(t *testing.T) {
 		_ = cluster.Client.CoreV1().Nodes().Delete(context.Background(), node.Name, metav1.DeleteOptions{})
 	})
 
-	token := run(t, "", "create", "agent", "-n", ns, "--bound-object-kind", "Node", "--bound-object-name", node.Name).mustCode(t, 0).stdout
+	token := run(t, "", "create", "agent", "-n", ns, "--bound-object-kind", "Node", "--bound-object-name", node.Name).MustCode(t, 0).Stdout
 	tok, err := jwt.Decode(token)
 	if err != nil {
 		t.Fatal(err)
@@ -308,8 +308,8 @@ func TestCreateBoundNodeToken(t *testing.T) {
 	if k := tok.Claims.Kubernetes; k == nil || k.Node == nil || k.Node.Name != node.Name || k.Node.UID != string(node.UID) {
 		t.Fatalf("kubernetes.io block does not bind the node: %+v", tok.Claims.Kubernetes)
 	}
-	run(t, token, "decode", "-").mustCode(t, 0).stdoutHas(t, "Bound to Node:", node.Name, string(node.UID))
-	run(t, token, "verify", "-", "--token-review").mustCode(t, 0).stdoutHas(t, "authenticated as system:serviceaccount:"+ns+":agent")
+	run(t, token, "decode", "-").MustCode(t, 0).StdoutHas(t, "Bound to Node:", node.Name, string(node.UID))
+	run(t, token, "verify", "-", "--token-review").MustCode(t, 0).StdoutHas(t, "authenticated as system:serviceaccount:"+ns+":agent")
 }
 
 // A kube-apiserver with ServiceAccountTokenNodeBinding off (a release
@@ -334,9 +334,9 @@ func TestCreateBoundNodeTokenRefusedWithoutTheGate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := run(t, "", "--kubeconfig", off.Kubeconfig, "create", "default", "-n", "default", "--bound-object-kind", "Node", "--bound-object-name", node2.Name).mustCode(t, 1)
-	r.stderrHas(t, "feature gate ServiceAccountTokenNodeBinding disabled", "bind to a Pod or Secret")
-	if r.stdout != "" {
-		t.Fatalf("a refused create printed %q", r.stdout)
+	r := run(t, "", "--kubeconfig", off.Kubeconfig, "create", "default", "-n", "default", "--bound-object-kind", "Node", "--bound-object-name", node2.Name).MustCode(t, 1)
+	r.StderrHas(t, "feature gate ServiceAccountTokenNodeBinding disabled", "bind to a Pod or Secret")
+	if r.Stdout != "" {
+		t.Fatalf("a refused create printed %q", r.Stdout)
 	}
 }

@@ -1,45 +1,20 @@
 package e2e
 
 import (
-	"encoding/json"
 	"os"
-	"strings"
 	"testing"
+
+	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
 )
 
-type doctorCheck struct{ Name, Status, Message, Fix string }
-
 // doctorChecks runs doctor -o json and returns its checks by name.
-func doctorChecks(t *testing.T, args ...string) map[string]doctorCheck {
+func doctorChecks(t *testing.T, args ...string) map[string]framework.DoctorCheck {
 	t.Helper()
 	r := run(t, "", append([]string{"doctor", "-o", "json"}, args...)...)
-	if r.code == 2 {
-		t.Fatalf("doctor checked nothing (exit 2):\n%s%s", r.stdout, r.stderr)
+	if r.Code == 2 {
+		t.Fatalf("doctor checked nothing (exit 2):\n%s%s", r.Stdout, r.Stderr)
 	}
-	var out struct{ Checks []doctorCheck }
-	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
-		t.Fatalf("doctor -o json: %v\n%s%s", err, r.stdout, r.stderr)
-	}
-	m := map[string]doctorCheck{}
-	for _, c := range out.Checks {
-		m[c.Name] = c
-	}
-	return m
-}
-
-func (c doctorCheck) must(t *testing.T, status string, in ...string) {
-	t.Helper()
-	if c.Name == "" {
-		t.Fatalf("no such check (want %s with %q)", status, in)
-	}
-	if c.Status != status {
-		t.Errorf("%s is %s, want %s: %s | %s", c.Name, c.Status, status, c.Message, c.Fix)
-	}
-	for _, s := range in {
-		if !strings.Contains(c.Message, s) {
-			t.Errorf("%s does not say %q: %s", c.Name, s, c.Message)
-		}
-	}
+	return r.DoctorChecks(t)
 }
 
 // doctor's release checks on the real control plane: the features come
@@ -66,17 +41,17 @@ func TestDoctorReleaseFeatures(t *testing.T) {
 
 	t.Setenv("KUBECTL_PATH", "/opt/kubectl-1.37/kubectl") // as kubectl 1.37 sets it for a plugin
 	checks := doctorChecks(t, "-n", ns)
-	checks["release"].must(t, "pass", "kube-apiserver "+want+" (/version)", "launched by kubectl /opt/kubectl-1.37/kubectl")
+	checks["release"].Must(t, "pass", "kube-apiserver "+want+" (/version)", "launched by kubectl /opt/kubectl-1.37/kubectl")
 	switch release {
 	case "1.37":
-		checks["admission-policies"].must(t, "pass", "MutatingAdmissionPolicy served at admissionregistration.k8s.io/v1:", "inside kube-apiserver")
+		checks["admission-policies"].Must(t, "pass", "MutatingAdmissionPolicy served at admissionregistration.k8s.io/v1:", "inside kube-apiserver")
 	case "1.34":
 		// Beta in 1.34, behind a gate and --runtime-config the harness does not set.
-		checks["admission-policies"].must(t, "warn", "MutatingAdmissionPolicy not served", "guard watch")
+		checks["admission-policies"].Must(t, "warn", "MutatingAdmissionPolicy not served", "guard watch")
 	}
 	// The harness signs with key files (--service-account-signing-key-file):
 	// the signer's series are absent from /metrics.
-	checks["external-signer"].must(t, "pass", "external signer: not in use")
+	checks["external-signer"].Must(t, "pass", "external signer: not in use")
 	if c, ok := checks["external-signer-legacy-tokens"]; ok {
 		t.Errorf("legacy tokens judged against a signer that is not in use: %+v", c)
 	}
@@ -85,15 +60,15 @@ func TestDoctorReleaseFeatures(t *testing.T) {
 	if err := os.Unsetenv("KUBECTL_PATH"); err != nil {
 		t.Fatal(err)
 	}
-	doctorChecks(t, "-n", ns)["release"].must(t, "pass", "no KUBECTL_PATH: run directly or by a kubectl older than 1.37")
+	doctorChecks(t, "-n", ns)["release"].Must(t, "pass", "no KUBECTL_PATH: run directly or by a kubectl older than 1.37")
 
 	// Who may not read /metrics learns nothing about the signer: "unknown",
 	// a warning, never "not in use". Discovery is open to every
 	// authenticated user (system:discovery), so admission policies are
 	// still answered.
 	checks = doctorChecks(t, "-n", ns, "--as", "system:serviceaccount:"+ns+":default")
-	checks["external-signer"].must(t, "warn", "external signer: unknown", "/metrics: HTTP 403 Forbidden")
+	checks["external-signer"].Must(t, "warn", "external signer: unknown", "/metrics: HTTP 403 Forbidden")
 	if release == "1.37" {
-		checks["admission-policies"].must(t, "pass", "admissionregistration.k8s.io/v1:")
+		checks["admission-policies"].Must(t, "pass", "admissionregistration.k8s.io/v1:")
 	}
 }

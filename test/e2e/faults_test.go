@@ -92,13 +92,13 @@ func TestFaultsCreate200AllSucceed(t *testing.T) {
 	}
 	defer p.Close()
 
-	r := run(t, "", "--kubeconfig", p.Kubeconfig, "create", "-l", "suite="+label, "-A").mustCode(t, 0)
-	names, tokens := tokenLines(t, r.stdout)
+	r := run(t, "", "--kubeconfig", p.Kubeconfig, "create", "-l", "suite="+label, "-A").MustCode(t, 0)
+	names, tokens := tokenLines(t, r.Stdout)
 	if len(names) != 200 || names[0] != ns+"/sa-000" || names[199] != ns+"/sa-199" {
 		t.Fatalf("%d tokens (%v ... ), want 200 in order", len(names), names[:min(3, len(names))])
 	}
-	if strings.Contains(r.stderr, "error") {
-		t.Errorf("stderr reports errors on a run that succeeded:\n%s", r.stderr)
+	if strings.Contains(r.Stderr, "error") {
+		t.Errorf("stderr reports errors on a run that succeeded:\n%s", r.Stderr)
 	}
 	s := p.Stats()
 	t.Logf("create: %v", s)
@@ -131,9 +131,9 @@ func TestFaultsCreate200AllSucceed(t *testing.T) {
 	// verify --batch --token-review is sequential, and each 429 costs its
 	// Retry-After second: 50 tokens keep this part short.
 	before := p.Stats()
-	r = run(t, strings.Join(tokens[:50], "\n")+"\n", "--kubeconfig", p.Kubeconfig, "verify", "--batch", "--token-review").mustCode(t, 0)
-	if got := strings.Count(r.stdout, "\tVERIFIED\t"); got != 50 {
-		t.Fatalf("%d of 50 tokens verified:\n%s", got, r.stdout)
+	r = run(t, strings.Join(tokens[:50], "\n")+"\n", "--kubeconfig", p.Kubeconfig, "verify", "--batch", "--token-review").MustCode(t, 0)
+	if got := strings.Count(r.Stdout, "\tVERIFIED\t"); got != 50 {
+		t.Fatalf("%d of 50 tokens verified:\n%s", got, r.Stdout)
 	}
 	after := p.Stats()
 	if after.Faults()-before.Faults() < 3 {
@@ -159,8 +159,8 @@ func TestFaultsCreateReportsWhatItCouldNotDo(t *testing.T) {
 	}
 	defer p.Close()
 
-	r := run(t, "", "--kubeconfig", p.Kubeconfig, "create", "-l", "suite="+label, "-n", ns).mustCode(t, 1)
-	names, _ := tokenLines(t, r.stdout)
+	r := run(t, "", "--kubeconfig", p.Kubeconfig, "create", "-l", "suite="+label, "-n", ns).MustCode(t, 1)
+	names, _ := tokenLines(t, r.Stdout)
 	if len(names) != 197 {
 		t.Fatalf("%d tokens on stdout, want 197", len(names))
 	}
@@ -170,11 +170,11 @@ func TestFaultsCreateReportsWhatItCouldNotDo(t *testing.T) {
 		}
 	}
 	for _, sa := range []string{"sa-007", "sa-100", "sa-199"} {
-		r.stderrHas(t, fmt.Sprintf("error: serviceaccount %s/%s: ", ns, sa))
+		r.StderrHas(t, fmt.Sprintf("error: serviceaccount %s/%s: ", ns, sa))
 	}
-	r.stderrHas(t, "gave up after 5 attempts", "3 of 200 tokens could not be created")
-	if got := strings.Count(r.stderr, "error: serviceaccount"); got != 3 {
-		t.Errorf("%d failures reported, want 3:\n%s", got, r.stderr)
+	r.StderrHas(t, "gave up after 5 attempts", "3 of 200 tokens could not be created")
+	if got := strings.Count(r.Stderr, "error: serviceaccount"); got != 3 {
+		t.Errorf("%d failures reported, want 3:\n%s", got, r.Stderr)
 	}
 	if s := p.Stats(); s.ServiceUnavailable != 15 {
 		t.Errorf("want 3 ServiceAccounts x 5 attempts = 15 injected 503s, got %v", s)

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,8 +19,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-
-	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
 )
 
 // Secrets hygiene: every command runs as the real binary with -v=10 (client-go
@@ -207,7 +204,7 @@ func registerFileTokens(rel string) func(*testing.T, *hygieneEnv, string) {
 }
 
 func TestSecretsHygieneVerbose(t *testing.T) {
-	bin := pluginBinary(t)
+	bin := cluster.PluginBinary(t)
 	e := newHygieneEnv(t)
 	for _, tc := range hygieneCases {
 		if !t.Run(tc.name, func(t *testing.T) {
@@ -380,21 +377,4 @@ func newHygieneEnv(t *testing.T) *hygieneEnv {
 	e.secret("legacy Secret token", e.LegacyToken)
 	e.secret("the cluster's signing key", string(key))
 	return e
-}
-
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-// pluginBinary builds kubectl-bound_token once per package run, into the
-// cluster's folder (removed when the cluster stops).
-func pluginBinary(t *testing.T) string {
-	t.Helper()
-	binOnce.Do(func() { binPath, binErr = framework.BuildPlugin(cluster.Dir) })
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
 }

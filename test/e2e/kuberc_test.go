@@ -92,27 +92,23 @@ func TestKubercCredentialPluginPolicy(t *testing.T) {
 	other := write("other", "credentialPluginPolicy: Allowlist\ncredentialPluginAllowlist:\n- command: /usr/bin/some-other-plugin\n")
 	bad := write("bad", "credentialPluginPolicy: Allowlist\n")
 
-	audit := func(extra ...string) result {
-		var r result
-		r.stdout, r.stderr, r.code = framework.RunPlugin(strings.NewReader(""), kubeconfig, append([]string{"migrate", "-n", "default"}, extra...)...)
-		return r
+	audit := func(extra ...string) framework.Result {
+		return framework.Run(strings.NewReader(""), kubeconfig, append([]string{"migrate", "-n", "default"}, extra...)...)
 	}
-	fleetAudit := func() result {
-		var r result
-		r.stdout, r.stderr, r.code = framework.RunPlugin(strings.NewReader(""), kubeconfig, "migrate", "--contexts", "one,two")
-		return r
+	fleetAudit := func() framework.Result {
+		return framework.Run(strings.NewReader(""), kubeconfig, "migrate", "--contexts", "one,two")
 	}
 
 	t.Run("DenyAll refuses the plugin before it runs", func(t *testing.T) {
 		t.Setenv("KUBERC", deny)
 		before := pluginRuns(t, runs)
 		r := audit()
-		if r.code == 0 || !strings.Contains(r.stderr, `not allowed: policy set to "DenyAll"`) {
-			t.Fatalf("exit %d, want the policy's refusal\nstderr: %s", r.code, r.stderr)
+		if r.Code == 0 || !strings.Contains(r.Stderr, `not allowed: policy set to "DenyAll"`) {
+			t.Fatalf("exit %d, want the policy's refusal\nstderr: %s", r.Code, r.Stderr)
 		}
 		f := fleetAudit()
-		if f.code == 0 || !strings.Contains(f.stdout+f.stderr, `not allowed: policy set to "DenyAll"`) {
-			t.Fatalf("fleet: exit %d, want the policy's refusal\nstdout: %s\nstderr: %s", f.code, f.stdout, f.stderr)
+		if f.Code == 0 || !strings.Contains(f.Stdout+f.Stderr, `not allowed: policy set to "DenyAll"`) {
+			t.Fatalf("fleet: exit %d, want the policy's refusal\nstdout: %s\nstderr: %s", f.Code, f.Stdout, f.Stderr)
 		}
 		if n := pluginRuns(t, runs) - before; n != 0 {
 			t.Errorf("the denied plugin ran %d times", n)
@@ -121,8 +117,8 @@ func TestKubercCredentialPluginPolicy(t *testing.T) {
 	t.Run("an allowlist without the plugin refuses it", func(t *testing.T) {
 		t.Setenv("KUBERC", other)
 		before := pluginRuns(t, runs)
-		if r := audit(); r.code == 0 || !strings.Contains(r.stderr, "is not permitted by the credential plugin allowlist") {
-			t.Fatalf("exit %d, want a refusal\nstderr: %s", r.code, r.stderr)
+		if r := audit(); r.Code == 0 || !strings.Contains(r.Stderr, "is not permitted by the credential plugin allowlist") {
+			t.Fatalf("exit %d, want a refusal\nstderr: %s", r.Code, r.Stderr)
 		}
 		if n := pluginRuns(t, runs) - before; n != 0 {
 			t.Errorf("the plugin ran %d times", n)
@@ -131,8 +127,8 @@ func TestKubercCredentialPluginPolicy(t *testing.T) {
 	t.Run("an allowlist naming the plugin lets it run", func(t *testing.T) {
 		t.Setenv("KUBERC", allow)
 		before := pluginRuns(t, runs)
-		audit().mustCode(t, 0)
-		fleetAudit().mustCode(t, 0)
+		audit().MustCode(t, 0)
+		fleetAudit().MustCode(t, 0)
 		if pluginRuns(t, runs) == before {
 			t.Error("the allowed plugin never ran")
 		}
@@ -140,20 +136,20 @@ func TestKubercCredentialPluginPolicy(t *testing.T) {
 	t.Run("--kuberc names the file as in kubectl", func(t *testing.T) {
 		t.Setenv("KUBERC", "")
 		r := audit("--kuberc", deny)
-		if r.code == 0 || !strings.Contains(r.stderr, `policy set to "DenyAll"`) {
-			t.Fatalf("exit %d, want the policy's refusal\nstderr: %s", r.code, r.stderr)
+		if r.Code == 0 || !strings.Contains(r.Stderr, `policy set to "DenyAll"`) {
+			t.Fatalf("exit %d, want the policy's refusal\nstderr: %s", r.Code, r.Stderr)
 		}
 	})
 	t.Run("KUBERC=off ignores it", func(t *testing.T) {
 		t.Setenv("KUBERC", "off")
-		audit().mustCode(t, 0)
+		audit().MustCode(t, 0)
 	})
 	t.Run("a policy kubectl refuses is refused before anything runs", func(t *testing.T) {
 		t.Setenv("KUBERC", bad)
 		before := pluginRuns(t, runs)
 		r := audit()
-		r.mustCode(t, 2)
-		r.stderrHas(t, "kuberc", "allowlist is unspecified")
+		r.MustCode(t, 2)
+		r.StderrHas(t, "kuberc", "allowlist is unspecified")
 		if n := pluginRuns(t, runs) - before; n != 0 {
 			t.Errorf("the plugin ran %d times", n)
 		}

@@ -23,17 +23,18 @@ import (
 
 	"github.com/bound-token/kubectl-bound-token/internal/testsigner"
 	"github.com/bound-token/kubectl-bound-token/pkg/jwt"
+	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
 )
 
 // mintToken returns a real token from the cluster and its decoded form.
 func mintToken(t *testing.T, ns, sa string, extra ...string) (string, *jwt.Token) {
 	t.Helper()
-	r := run(t, "", append([]string{"create", sa, "-n", ns}, extra...)...).mustCode(t, 0)
-	tok, err := jwt.Decode(r.stdout)
+	r := run(t, "", append([]string{"create", sa, "-n", ns}, extra...)...).MustCode(t, 0)
+	tok, err := jwt.Decode(r.Stdout)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return r.stdout, tok
+	return r.Stdout, tok
 }
 
 func TestVerifyAgainstClusterJWKS(t *testing.T) {
@@ -41,12 +42,12 @@ func TestVerifyAgainstClusterJWKS(t *testing.T) {
 	cluster.CreateServiceAccount(t, ns, "api")
 	token, _ := mintToken(t, ns, "api", "--audience", "vault")
 
-	r := run(t, token, "verify", "-").mustCode(t, 0)
-	r.stdoutHas(t, "VERIFIED: RS256 signature", "system:serviceaccount:"+ns+":api")
+	r := run(t, token, "verify", "-").MustCode(t, 0)
+	r.StdoutHas(t, "VERIFIED: RS256 signature", "system:serviceaccount:"+ns+":api")
 
-	run(t, token, "verify", "-", "--audience", "vault", "--issuer", cluster.Issuer).mustCode(t, 0)
+	run(t, token, "verify", "-", "--audience", "vault", "--issuer", cluster.Issuer).MustCode(t, 0)
 
-	r = run(t, token, "verify", "-", "-o", "json").mustCode(t, 0)
+	r = run(t, token, "verify", "-", "-o", "json").MustCode(t, 0)
 	var v struct {
 		Header   map[string]any `json:"header"`
 		Payload  map[string]any `json:"payload"`
@@ -54,17 +55,17 @@ func TestVerifyAgainstClusterJWKS(t *testing.T) {
 		Verified bool           `json:"verified"`
 		Errors   []string       `json:"errors"`
 	}
-	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil {
+	if err := json.Unmarshal([]byte(r.Stdout), &v); err != nil {
 		t.Fatal(err)
 	}
 	if !v.Verified || v.Errors == nil || len(v.Errors) != 0 || v.Legacy || v.Payload["sub"] != "system:serviceaccount:"+ns+":api" {
-		t.Fatalf("-o json: %s", r.stdout)
+		t.Fatalf("-o json: %s", r.Stdout)
 	}
 
 	// Two failed checks are both reported.
-	r = run(t, token, "verify", "-", "--audience", "other", "--issuer", "https://elsewhere.example").mustCode(t, 1)
-	r.stdoutHas(t, "REJECTED (2 problems)", "https://elsewhere.example", "other")
-	if strings.Contains(r.stdout+r.stderr, token) {
+	r = run(t, token, "verify", "-", "--audience", "other", "--issuer", "https://elsewhere.example").MustCode(t, 1)
+	r.StdoutHas(t, "REJECTED (2 problems)", "https://elsewhere.example", "other")
+	if strings.Contains(r.Stdout+r.Stderr, token) {
 		t.Fatal("the token appears in the output of a rejection")
 	}
 
@@ -77,11 +78,11 @@ func TestVerifyAgainstClusterJWKS(t *testing.T) {
 	if err := os.WriteFile(file, jwks, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	run(t, token, "verify", "-", "--jwks", file, "--kubeconfig", "/nonexistent").mustCode(t, 0)
-	run(t, token, "verify", "-", "--public-key", cluster.PublicKeyFile).mustCode(t, 0)
+	run(t, token, "verify", "-", "--jwks", file, "--kubeconfig", "/nonexistent").MustCode(t, 0)
+	run(t, token, "verify", "-", "--public-key", cluster.PublicKeyFile).MustCode(t, 0)
 
 	// Unreadable keys: could not verify, exit 2.
-	run(t, token, "verify", "-", "--jwks", filepath.Join(t.TempDir(), "missing.json")).mustCode(t, 2)
+	run(t, token, "verify", "-", "--jwks", filepath.Join(t.TempDir(), "missing.json")).MustCode(t, 2)
 }
 
 func TestVerifyOIDCIssuer(t *testing.T) {
@@ -102,17 +103,17 @@ func TestVerifyOIDCIssuer(t *testing.T) {
 	cluster.CreateServiceAccount(t, ns, "api")
 	token, _ := mintToken(t, ns, "api")
 
-	var r result
+	var r framework.Result
 	cluster.Eventually(t, 15*time.Second, func() (bool, error) {
 		r = run(t, token, "verify", "-", "--oidc-issuer", cluster.Issuer, "--certificate-authority", cluster.CAFile)
-		return r.code == 0, fmt.Errorf("exit %d: %s%s", r.code, r.stdout, r.stderr)
+		return r.Code == 0, fmt.Errorf("exit %d: %s%s", r.Code, r.Stdout, r.Stderr)
 	})
-	r.mustCode(t, 0).stdoutHas(t, "OIDC issuer "+cluster.Issuer)
+	r.MustCode(t, 0).StdoutHas(t, "OIDC issuer "+cluster.Issuer)
 
 	// Without the CA the TLS check fails: could not verify.
-	run(t, token, "verify", "-", "--oidc-issuer", cluster.Issuer).mustCode(t, 2)
+	run(t, token, "verify", "-", "--oidc-issuer", cluster.Issuer).MustCode(t, 2)
 	// Plain http is refused outright.
-	run(t, token, "verify", "-", "--oidc-issuer", strings.Replace(cluster.Issuer, "https://", "http://", 1)).mustCode(t, 2)
+	run(t, token, "verify", "-", "--oidc-issuer", strings.Replace(cluster.Issuer, "https://", "http://", 1)).MustCode(t, 2)
 }
 
 func TestVerifyBatch(t *testing.T) {
@@ -124,15 +125,15 @@ func TestVerifyBatch(t *testing.T) {
 		lines = append(lines, tok)
 	}
 	good := strings.Join(lines, "\n") + "\n"
-	r := run(t, good, "verify", "--batch").mustCode(t, 0)
-	if n := strings.Count(r.stdout, "\tVERIFIED\t"); n != 3 {
-		t.Fatalf("want 3 VERIFIED lines:\n%s", r.stdout)
+	r := run(t, good, "verify", "--batch").MustCode(t, 0)
+	if n := strings.Count(r.Stdout, "\tVERIFIED\t"); n != 3 {
+		t.Fatalf("want 3 VERIFIED lines:\n%s", r.Stdout)
 	}
 	bad := good + "not.a.token\n\n" + tamper(lines[0]) + "\n"
-	r = run(t, bad, "verify", "--batch", "-o", "json").mustCode(t, 1)
-	out := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	r = run(t, bad, "verify", "--batch", "-o", "json").MustCode(t, 1)
+	out := strings.Split(strings.TrimSpace(r.Stdout), "\n")
 	if len(out) != 5 {
-		t.Fatalf("want 5 JSON lines:\n%s", r.stdout)
+		t.Fatalf("want 5 JSON lines:\n%s", r.Stdout)
 	}
 	var last struct {
 		Verified bool
@@ -142,7 +143,7 @@ func TestVerifyBatch(t *testing.T) {
 	if err := json.Unmarshal([]byte(out[4]), &last); err != nil || last.Verified || last.Line != 6 || len(last.Errors) == 0 {
 		t.Fatalf("last line %s (%v)", out[4], err)
 	}
-	r.stderrHas(t, "3 of 5 tokens verified")
+	r.StderrHas(t, "3 of 5 tokens verified")
 }
 
 func TestDecodeAndVerifyLegacySecretToken(t *testing.T) {
@@ -159,19 +160,19 @@ func TestDecodeAndVerifyLegacySecretToken(t *testing.T) {
 		s, err := cluster.Client.CoreV1().Secrets(ns).Get(context.Background(), "old-token", metav1.GetOptions{})
 		return err == nil && len(s.Data["token"]) > 0, err
 	})
-	r := run(t, "", "decode", "--from-secret", "old-token", "-n", ns).mustCode(t, 0)
-	r.stdoutHas(t, "legacy Secret-based token: NEVER EXPIRES", "old-token", string(sa.UID))
+	r := run(t, "", "decode", "--from-secret", "old-token", "-n", ns).MustCode(t, 0)
+	r.StdoutHas(t, "legacy Secret-based token: NEVER EXPIRES", "old-token", string(sa.UID))
 
-	r = run(t, "", "decode", "--from-secret", "old-token", "-n", ns, "-o", "json").mustCode(t, 0)
+	r = run(t, "", "decode", "--from-secret", "old-token", "-n", ns, "-o", "json").MustCode(t, 0)
 	var v struct{ Legacy, Verified bool }
-	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil || !v.Legacy || v.Verified {
+	if err := json.Unmarshal([]byte(r.Stdout), &v); err != nil || !v.Legacy || v.Verified {
 		t.Fatalf("-o json legacy=%v verified=%v (%v)", v.Legacy, v.Verified, err)
 	}
-	r = run(t, "", "verify", "--from-secret", "old-token", "-n", ns).mustCode(t, 0)
-	r.stdoutHas(t, "WARNING: legacy")
-	run(t, "", "verify", "--from-secret", "old-token", "-n", ns, "--token-review").mustCode(t, 0)
+	r = run(t, "", "verify", "--from-secret", "old-token", "-n", ns).MustCode(t, 0)
+	r.StdoutHas(t, "WARNING: legacy")
+	run(t, "", "verify", "--from-secret", "old-token", "-n", ns, "--token-review").MustCode(t, 0)
 
-	run(t, "", "decode", "--from-secret", "missing", "-n", ns).mustCode(t, 2).stderrHas(t, `secret "missing" not found`)
+	run(t, "", "decode", "--from-secret", "missing", "-n", ns).MustCode(t, 2).StderrHas(t, `secret "missing" not found`)
 }
 
 // Hostile tokens are built from a real token's claims and, where the attack
@@ -188,7 +189,7 @@ func TestVerifyRejectsHostileTokens(t *testing.T) {
 	}
 	// Control: our re-signing reproduces a token that verifies.
 	control := signRS256(t, clusterKey, map[string]any{"alg": "RS256", "kid": kid}, tok.PayloadMap())
-	run(t, control, "verify", "-").mustCode(t, 0)
+	run(t, control, "verify", "-").MustCode(t, 0)
 
 	otherKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -238,13 +239,13 @@ func TestVerifyRejectsHostileTokens(t *testing.T) {
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			r := run(t, tc.token, "verify", "-", "--issuer", cluster.Issuer, "--audience", tok.Claims.Audience[0])
-			r.mustCode(t, 1)
-			if !strings.Contains(strings.ToLower(r.stdout), strings.ToLower(tc.want)) {
-				t.Errorf("rejection does not mention %q:\n%s", tc.want, r.stdout)
+			r.MustCode(t, 1)
+			if !strings.Contains(strings.ToLower(r.Stdout), strings.ToLower(tc.want)) {
+				t.Errorf("rejection does not mention %q:\n%s", tc.want, r.Stdout)
 			}
 			// The cluster agrees wherever it would see the token.
 			if name == "tampered payload" || name == "spoofed kid" || name == "alg none" {
-				run(t, tc.token, "verify", "-", "--token-review").mustCode(t, 1)
+				run(t, tc.token, "verify", "-", "--token-review").MustCode(t, 1)
 			}
 		})
 	}
@@ -254,10 +255,10 @@ func TestMalformedInputNeverPanics(t *testing.T) {
 	huge := strings.Repeat("a", 1<<20+10)
 	for _, in := range []string{"", "abc", "a.b", "a.b.c.d", "!!!.###.$$$", "eyJhbGciOiJSUzI1NiJ9.bm90IGpzb24.c2ln", "W10.W10.c2ln", huge} {
 		r := run(t, in, "decode", "-")
-		if r.code != 2 || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 || !strings.HasPrefix(r.stderr, "error: ") {
-			t.Errorf("decode %.20q: code %d stderr %.200q", in, r.code, r.stderr)
+		if r.Code != 2 || strings.Count(strings.TrimSpace(r.Stderr), "\n") != 0 || !strings.HasPrefix(r.Stderr, "error: ") {
+			t.Errorf("decode %.20q: code %d stderr %.200q", in, r.Code, r.Stderr)
 		}
-		if r := run(t, in, "verify", "-", "--public-key", cluster.PublicKeyFile); r.code == 0 {
+		if r := run(t, in, "verify", "-", "--public-key", cluster.PublicKeyFile); r.Code == 0 {
 			t.Errorf("verify %.20q: accepted", in)
 		}
 	}

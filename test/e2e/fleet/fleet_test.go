@@ -13,6 +13,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/bound-token/kubectl-bound-token/test/e2e/faultproxy"
+	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
 )
 
 var dataOnce sync.Once
@@ -49,11 +50,11 @@ type section struct {
 	Result                                        json.RawMessage
 }
 
-func parse(t *testing.T, r result) *report {
+func parse(t *testing.T, r framework.Result) *report {
 	t.Helper()
 	var doc report
-	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
-		t.Fatalf("stdout is not one JSON document: %v\nstdout: %s\nstderr: %s", err, r.stdout, r.stderr)
+	if err := json.Unmarshal([]byte(r.Stdout), &doc); err != nil {
+		t.Fatalf("stdout is not one JSON document: %v\nstdout: %s\nstderr: %s", err, r.Stdout, r.Stderr)
 	}
 	return &doc
 }
@@ -128,8 +129,8 @@ func TestOneRunReportsEveryClusterWithItsOwnData(t *testing.T) {
 	kc := writeKubeconfig(t, ctxs)
 
 	r := run(t, kc, "migrate", "--all-contexts", "-o", "json")
-	if r.code != 1 {
-		t.Fatalf("exit %d, want 1\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	if r.Code != 1 {
+		t.Fatalf("exit %d, want 1\nstdout: %s\nstderr: %s", r.Code, r.Stdout, r.Stderr)
 	}
 	doc := parse(t, r)
 	if doc.Kind != "FleetReport" || doc.APIVersion != "bound-token.kubectl.io/v1alpha1" || doc.Command != "migrate" {
@@ -176,19 +177,19 @@ func TestOneRunReportsEveryClusterWithItsOwnData(t *testing.T) {
 		t.Errorf("summary counts %d Secrets by verdict (%v), want 3", total, sum.Verdicts)
 	}
 	for _, want := range []string{"error: context closed ", "error: context refused ", "context one-via-proxy: the same cluster as one"} {
-		if !strings.Contains(r.stderr, want) {
-			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		if !strings.Contains(r.Stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.Stderr)
 		}
 	}
 
 	// The table: a CONTEXT column, each row its own cluster's.
 	r = run(t, kc, "migrate", "--contexts", "one,two,three")
-	if r.code != 0 {
-		t.Fatalf("table: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("table: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
-	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	lines := strings.Split(strings.TrimSpace(r.Stdout), "\n")
 	if !strings.HasPrefix(lines[0], "CONTEXT ") || len(lines) != 4 {
-		t.Fatalf("table:\n%s", r.stdout)
+		t.Fatalf("table:\n%s", r.Stdout)
 	}
 	for _, l := range lines[1:] {
 		f := strings.Fields(l)
@@ -227,8 +228,8 @@ func TestOneRunReportsEveryClusterWithItsOwnData(t *testing.T) {
 	// with no RBAC is forbidden in each, so nothing is checked (exit 2).
 	r = run(t, kc, "migrate", "--contexts", "one,two", "--as", "fleet-nobody", "-o", "json")
 	doc = parse(t, r)
-	if r.code != 2 || doc.section(t, "one").Reason != "Forbidden" || doc.section(t, "two").Reason != "Forbidden" {
-		t.Errorf("--as fleet-nobody: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	if r.Code != 2 || doc.section(t, "one").Reason != "Forbidden" || doc.section(t, "two").Reason != "Forbidden" {
+		t.Errorf("--as fleet-nobody: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
 
 	// doctor and switch's plan over the same fleet: a section each, the
@@ -236,9 +237,9 @@ func TestOneRunReportsEveryClusterWithItsOwnData(t *testing.T) {
 	for _, c := range []string{"doctor", "switch"} {
 		r := run(t, kc, c, "--contexts", "one,two,closed", "-o", "json")
 		doc := parse(t, r)
-		if r.code != 1 || doc.Command != c || !reflect.DeepEqual(doc.contexts(), []string{"one", "two", "closed"}) ||
+		if r.Code != 1 || doc.Command != c || !reflect.DeepEqual(doc.contexts(), []string{"one", "two", "closed"}) ||
 			doc.section(t, "closed").Reason != "Unreachable" || len(doc.section(t, "one").Result) == 0 {
-			t.Errorf("%s: exit %d\n%s\n%s", c, r.code, r.stdout, r.stderr)
+			t.Errorf("%s: exit %d\n%s\n%s", c, r.Code, r.Stdout, r.Stderr)
 		}
 	}
 }
@@ -260,8 +261,8 @@ func TestAClusterThatNeverAnswersTimesOutAlone(t *testing.T) {
 	kc := writeKubeconfig(t, ctxs)
 
 	r := run(t, kc, "migrate", "--all-contexts", "--context-timeout", "5s", "-o", "json")
-	if r.code != 1 {
-		t.Fatalf("exit %d, want 1\n%s\n%s", r.code, r.stdout, r.stderr)
+	if r.Code != 1 {
+		t.Fatalf("exit %d, want 1\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
 	doc := parse(t, r)
 	if s := doc.section(t, "hangs"); s.Reason != "Timeout" || !strings.Contains(s.Error, "context timeout (5s)") {

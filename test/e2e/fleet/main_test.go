@@ -78,17 +78,10 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-type result struct {
-	stdout, stderr string
-	code           int
-}
-
 // run executes `kubectl bound-token ARGS` in-process.
-func run(t *testing.T, kubeconfig string, args ...string) result {
+func run(t *testing.T, kubeconfig string, args ...string) framework.Result {
 	t.Helper()
-	var r result
-	r.stdout, r.stderr, r.code = framework.RunPlugin(&bytes.Buffer{}, kubeconfig, args...)
-	return r
+	return framework.Run(&bytes.Buffer{}, kubeconfig, args...)
 }
 
 // entry is one context of a test kubeconfig.

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"testing"
 	"time"
 
 	"github.com/bound-token/kubectl-bound-token/test/peakrss"
@@ -26,6 +27,18 @@ func BuildPlugin(dir string) (string, error) {
 		return "", fmt.Errorf("go build: %v\n%s", err, out)
 	}
 	return bin, nil
+}
+
+// PluginBinary builds the plugin once for the cluster (BuildPlugin), for
+// the tests that kill it, time it or run it as a process, into the
+// cluster's folder (removed when the cluster stops), and returns its path.
+func (c *Cluster) PluginBinary(t testing.TB) string {
+	t.Helper()
+	c.plugin.once.Do(func() { c.plugin.path, c.plugin.err = BuildPlugin(c.Dir) })
+	if c.plugin.err != nil {
+		t.Fatal(c.plugin.err)
+	}
+	return c.plugin.path
 }
 
 // ControlPlaneBinary is the path of one of the cached control-plane

@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -51,6 +52,10 @@ type Options struct {
 	// kube-scheduler and kwok with fake Nodes (Cluster.Nodes). It costs a
 	// few seconds of start-up; packages that need no pods leave it off.
 	Workloads bool
+	// TrackingSince, when set, is the day Main makes legacy token use
+	// tracked since (SetTrackingSinceNow) before the tests run, as on a
+	// cluster upgraded to 1.28 long since.
+	TrackingSince time.Time
 }
 
 // Cluster is a running local control plane with an admin client.
@@ -70,6 +75,12 @@ type Cluster struct {
 	RESTConfig *rest.Config
 	Client     kubernetes.Interface
 	repo       string
+	// plugin is the binary PluginBinary built.
+	plugin struct {
+		once sync.Once
+		path string
+		err  error
+	}
 }
 
 // RepoRoot walks up from the working directory to this module's root.
@@ -244,6 +255,13 @@ func Main(m *testing.M, opts Options, set func(*Cluster)) {
 		_ = c.Stop()
 		os.Exit(1)
 	}()
+	if !opts.TrackingSince.IsZero() {
+		if err := c.SetTrackingSinceNow(opts.TrackingSince); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+			_ = c.Stop()
+			os.Exit(1)
+		}
+	}
 	set(c)
 	code := func() int {
 		defer func() {

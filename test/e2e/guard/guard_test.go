@@ -15,6 +15,7 @@ import (
 
 	"github.com/bound-token/kubectl-bound-token/pkg/guard"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
+	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
 )
 
 // TestInstall: the objects print without a cluster, the apiserver accepts
@@ -22,40 +23,40 @@ import (
 // install changes nothing, and status proves it again.
 func TestInstall(t *testing.T) {
 	// No cluster at all: the kubeconfig points nowhere.
-	r := runAs(t, filepath.Join(t.TempDir(), "none"), "guard", "install", "--dry-run=client", "-o", "yaml").mustCode(t, 0)
+	r := runAs(t, filepath.Join(t.TempDir(), "none"), "guard", "install", "--dry-run=client", "-o", "yaml").MustCode(t, 0)
 	for _, want := range []string{"apiVersion: admissionregistration.k8s.io/v1\nkind: MutatingAdmissionPolicy\n", "\n---\napiVersion: admissionregistration.k8s.io/v1\nkind: MutatingAdmissionPolicyBinding\n",
 		"failurePolicy: Ignore", "reinvocationPolicy: Never", "jsonpatch.escapeKey("} {
-		if !strings.Contains(r.stdout, want) {
-			t.Errorf("--dry-run=client -o yaml lacks %q:\n%s", want, r.stdout)
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("--dry-run=client -o yaml lacks %q:\n%s", want, r.Stdout)
 		}
 	}
-	r = runAs(t, filepath.Join(t.TempDir(), "none"), "guard", "install", "--dry-run=client", "-o", "yaml", "--policy-api-version", "v1beta1").mustCode(t, 0)
-	if !strings.HasPrefix(r.stdout, "apiVersion: admissionregistration.k8s.io/v1beta1\n") {
-		t.Errorf("--policy-api-version v1beta1:\n%s", r.stdout)
+	r = runAs(t, filepath.Join(t.TempDir(), "none"), "guard", "install", "--dry-run=client", "-o", "yaml", "--policy-api-version", "v1beta1").MustCode(t, 0)
+	if !strings.HasPrefix(r.Stdout, "apiVersion: admissionregistration.k8s.io/v1beta1\n") {
+		t.Errorf("--policy-api-version v1beta1:\n%s", r.Stdout)
 	}
 
 	// The apiserver validates both objects and compiles every CEL
 	// expression (a type error is refused), storing nothing.
-	r = run(t, "guard", "install", "--dry-run=server").mustCode(t, 0)
-	if !strings.Contains(r.stdout, "created (server dry run)") {
-		t.Errorf("--dry-run=server:\n%s%s", r.stdout, r.stderr)
+	r = run(t, "guard", "install", "--dry-run=server").MustCode(t, 0)
+	if !strings.Contains(r.Stdout, "created (server dry run)") {
+		t.Errorf("--dry-run=server:\n%s%s", r.Stdout, r.Stderr)
 	}
-	r = run(t, "guard", "install", "--dry-run=server", "--policy-api-version", wantVersion()).mustCode(t, 0)
+	r = run(t, "guard", "install", "--dry-run=server", "--policy-api-version", wantVersion()).MustCode(t, 0)
 
 	installed(t)
-	if !strings.Contains(installRes.stdout, "mutatingadmissionpolicy.admissionregistration.k8s.io/bound-token-guard created") {
-		t.Errorf("first install:\n%s", installRes.stdout)
+	if !strings.Contains(installRes.Stdout, "mutatingadmissionpolicy.admissionregistration.k8s.io/bound-token-guard created") {
+		t.Errorf("first install:\n%s", installRes.Stdout)
 	}
-	r = run(t, "guard", "install", "--yes").mustCode(t, 0)
-	if !strings.Contains(r.stdout, "bound-token-guard unchanged") || !strings.Contains(r.stderr, "the guard acts:") {
-		t.Errorf("second install:\n%s%s", r.stdout, r.stderr)
+	r = run(t, "guard", "install", "--yes").MustCode(t, 0)
+	if !strings.Contains(r.Stdout, "bound-token-guard unchanged") || !strings.Contains(r.Stderr, "the guard acts:") {
+		t.Errorf("second install:\n%s%s", r.Stdout, r.Stderr)
 	}
 
 	// Without --yes and without a terminal nothing is asked and nothing
 	// changes (here: nothing would).
-	r = run(t, "guard", "status").mustCode(t, 0)
-	if !strings.Contains(r.stdout, "acting:    yes, proved") {
-		t.Errorf("status:\n%s", r.stdout)
+	r = run(t, "guard", "status").MustCode(t, 0)
+	if !strings.Contains(r.Stdout, "acting:    yes, proved") {
+		t.Errorf("status:\n%s", r.Stdout)
 	}
 	st := status(t, cluster.Kubeconfig, 0)
 	if st.ServedVersion != wantVersion() || !st.Installed || !st.Current || st.Proof == nil || st.Proof.State != guard.Acting {
@@ -77,10 +78,10 @@ func TestInstall(t *testing.T) {
 // status runs guard status -o json and checks its exit code.
 func status(t *testing.T, kubeconfig string, code int) guard.StatusResult {
 	t.Helper()
-	r := runAs(t, kubeconfig, "guard", "status", "-o", "json").mustCode(t, code)
+	r := runAs(t, kubeconfig, "guard", "status", "-o", "json").MustCode(t, code)
 	var st guard.StatusResult
-	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
-		t.Fatalf("status -o json: %v\n%s", err, r.stdout)
+	if err := json.Unmarshal([]byte(r.Stdout), &st); err != nil {
+		t.Fatalf("status -o json: %v\n%s", err, r.Stdout)
 	}
 	return st
 }
@@ -91,24 +92,24 @@ func status(t *testing.T, kubeconfig string, code int) guard.StatusResult {
 // how long after the refusal it was restored and the token accepted.
 func restoredAtFirstUse(t *testing.T, s *corev1.Secret) (*corev1.Secret, time.Duration, time.Duration) {
 	t.Helper()
-	if c := present(t, s); c != http.StatusUnauthorized {
+	if c := cluster.PresentToken(t, s, agent); c != http.StatusUnauthorized {
 		t.Fatalf("the invalidated token of %s/%s: HTTP %d, want 401", s.Namespace, s.Name, c)
 	}
 	refused := time.Now()
 	var cur *corev1.Secret
 	var restoredAfter, acceptedAfter time.Duration
 	cluster.Eventually(t, 15*time.Second, func() (bool, error) {
-		cur = getSecret(t, s.Namespace, s.Name)
+		cur = cluster.GetSecret(t, s.Namespace, s.Name)
 		_, invalid := cur.Labels[legacy.LabelInvalidSince]
 		restoredAfter = time.Since(refused)
 		return !invalid, fmt.Errorf("labels %v", cur.Labels)
 	})
 	cluster.Eventually(t, 15*time.Second, func() (bool, error) {
-		c := present(t, s)
+		c := cluster.PresentToken(t, s, agent)
 		acceptedAfter = time.Since(refused)
-		return c == http.StatusOK, fmt.Errorf("HTTP %d", c)
+		return c == http.StatusCreated, fmt.Errorf("HTTP %d", c)
 	})
-	today := day(0)
+	today := framework.Day(0)
 	if cur.Labels[legacy.LabelLastUsed] != today || cur.Annotations[legacy.AnnotationRestoredOnUse] != today ||
 		cur.Annotations[legacy.AnnotationRestoredBy] != legacy.RestoredByPolicy {
 		t.Errorf("restored without its record: labels %v annotations %v", cur.Labels, cur.Annotations)
@@ -125,20 +126,20 @@ func restoredAtFirstUse(t *testing.T, s *corev1.Secret) (*corev1.Secret, time.Du
 // the Secret stays invalid and unmarked, and the token is refused again.
 func staysInvalid(t *testing.T, s *corev1.Secret) {
 	t.Helper()
-	before := getSecret(t, s.Namespace, s.Name).Annotations[legacy.AnnotationRestoredOnUse]
-	if c := present(t, s); c != http.StatusUnauthorized {
+	before := cluster.GetSecret(t, s.Namespace, s.Name).Annotations[legacy.AnnotationRestoredOnUse]
+	if c := cluster.PresentToken(t, s, agent); c != http.StatusUnauthorized {
 		t.Fatalf("the invalidated token of %s/%s: HTTP %d, want 401", s.Namespace, s.Name, c)
 	}
 	var cur *corev1.Secret
 	cluster.Eventually(t, 10*time.Second, func() (bool, error) {
-		cur = getSecret(t, s.Namespace, s.Name)
-		return cur.Labels[legacy.LabelLastUsed] == day(0), fmt.Errorf("last-used %q: kube-apiserver did not write it, so this case proves nothing", cur.Labels[legacy.LabelLastUsed])
+		cur = cluster.GetSecret(t, s.Namespace, s.Name)
+		return cur.Labels[legacy.LabelLastUsed] == framework.Day(0), fmt.Errorf("last-used %q: kube-apiserver did not write it, so this case proves nothing", cur.Labels[legacy.LabelLastUsed])
 	})
 	if _, invalid := cur.Labels[legacy.LabelInvalidSince]; !invalid || cur.Annotations[legacy.AnnotationRestoredOnUse] != before {
 		t.Fatalf("restored: labels %v annotations %v", cur.Labels, cur.Annotations)
 	}
 	time.Sleep(1500 * time.Millisecond)
-	if c := present(t, s); c != http.StatusUnauthorized {
+	if c := cluster.PresentToken(t, s, agent); c != http.StatusUnauthorized {
 		t.Fatalf("presented again: HTTP %d, want 401", c)
 	}
 }
@@ -150,16 +151,16 @@ func TestRestoredAtFirstUse(t *testing.T) {
 	installed(t)
 	ns := cluster.CreateNamespace(t, "heal")
 	s := legacyToken(t, ns, "yearly-token")
-	mark(t, s, cleanUpMarks())
+	cluster.MarkGuarded(t, s, framework.CleanUpMarks())
 	restoredAtFirstUse(t, s)
 
 	// The same day, the record written once: a cleared label that
 	// kube-apiserver writes again is a use too.
 	s = legacyToken(t, ns, "busy-token")
-	m := cleanUpMarks()
-	m.annotations[legacy.AnnotationLastUsedBefore] = day(0)
-	m.annotations[legacy.AnnotationLastUsedCleared] = "true"
-	mark(t, s, m)
+	m := framework.CleanUpMarks()
+	m.Annotations[legacy.AnnotationLastUsedBefore] = framework.Day(0)
+	m.Annotations[legacy.AnnotationLastUsedCleared] = "true"
+	cluster.MarkGuarded(t, s, m)
 	restoredAtFirstUse(t, s)
 
 	st := status(t, cluster.Kubeconfig, 0)
@@ -176,26 +177,26 @@ func TestMigrateApplyThenRestored(t *testing.T) {
 	installed(t)
 	ns := cluster.CreateNamespace(t, "migrate")
 	s := cluster.CreateLegacySecret(t, ns, "report", "yearly-token", false)
-	cluster.BackdateSecret(t, ns, "yearly-token", daysAgo(3*365))
-	cluster.SetLastUsed(t, ns, "yearly-token", daysAgo(200))
-	applied := run(t, "migrate", "-n", ns, "yearly-token", "--apply", "--yes", "--backup-dir", filepath.Join(t.TempDir(), "backup")).mustCode(t, 0)
-	if strings.Contains(applied.stderr, "unguarded") {
-		t.Errorf("migrate --apply with the guard installed called the invalidation unguarded:\n%s", applied.stderr)
+	cluster.BackdateSecret(t, ns, "yearly-token", framework.DaysAgo(3*365))
+	cluster.SetLastUsed(t, ns, "yearly-token", framework.DaysAgo(200))
+	applied := run(t, "migrate", "-n", ns, "yearly-token", "--apply", "--yes", "--backup-dir", filepath.Join(t.TempDir(), "backup")).MustCode(t, 0)
+	if strings.Contains(applied.Stderr, "unguarded") {
+		t.Errorf("migrate --apply with the guard installed called the invalidation unguarded:\n%s", applied.Stderr)
 	}
-	inv := getSecret(t, ns, "yearly-token")
+	inv := cluster.GetSecret(t, ns, "yearly-token")
 	if inv.Labels[legacy.LabelInvalidSince] == "" || inv.Labels[legacy.LabelGuardUntil] == "" || inv.Annotations[legacy.AnnotationInvalidatedFor] != legacy.InvalidatedForCleanUp {
 		t.Fatalf("migrate --apply did not invalidate for clean-up with a guard day: labels %v annotations %v", inv.Labels, inv.Annotations)
 	}
 	time.Sleep(time.Second) // the authenticator's Secret informer catches up
 	restoredAtFirstUse(t, s)
 
-	r := run(t, "migrate", "-n", ns, "-o", "json").mustCode(t, 0)
+	r := run(t, "migrate", "-n", ns, "-o", "json").MustCode(t, 0)
 	var rep legacy.Report
-	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil {
 		t.Fatal(err)
 	}
 	if len(rep.Items) != 1 || rep.Items[0].Verdict != legacy.VerdictRestoredOnUse {
-		t.Fatalf("audit after the restore: %s", r.stdout)
+		t.Fatalf("audit after the restore: %s", r.Stdout)
 	}
 }
 
@@ -207,37 +208,37 @@ func TestStaysInvalid(t *testing.T) {
 	ns := cluster.CreateNamespace(t, "invalid")
 	for i, tc := range []struct {
 		name, rule string
-		edit       func(m *marks)
+		edit       func(m *framework.Marks)
 	}{
-		{"past its guard day", "within-guard-day", func(m *marks) { m.labels[legacy.LabelGuardUntil] = day(-1) }},
-		{"a guard day that is no date", "guard-day", func(m *marks) { m.labels[legacy.LabelGuardUntil] = "forever" }},
-		{"invalidated as a revocation (no guard day)", "objectSelector", func(m *marks) {
-			m.annotations[legacy.AnnotationInvalidatedFor] = legacy.InvalidatedForRevocation
-			delete(m.labels, legacy.LabelGuardUntil)
+		{"past its guard day", "within-guard-day", func(m *framework.Marks) { m.Labels[legacy.LabelGuardUntil] = framework.Day(-1) }},
+		{"a guard day that is no date", "guard-day", func(m *framework.Marks) { m.Labels[legacy.LabelGuardUntil] = "forever" }},
+		{"invalidated as a revocation (no guard day)", "objectSelector", func(m *framework.Marks) {
+			m.Annotations[legacy.AnnotationInvalidatedFor] = legacy.InvalidatedForRevocation
+			delete(m.Labels, legacy.LabelGuardUntil)
 		}},
-		{"a revocation that kept a guard day", "invalidated-for-clean-up", func(m *marks) {
-			m.annotations[legacy.AnnotationInvalidatedFor] = legacy.InvalidatedForRevocation
+		{"a revocation that kept a guard day", "invalidated-for-clean-up", func(m *framework.Marks) {
+			m.Annotations[legacy.AnnotationInvalidatedFor] = legacy.InvalidatedForRevocation
 		}},
-		{"labelled invalid by hand", "objectSelector", func(m *marks) {
-			*m = marks{labels: map[string]any{legacy.LabelInvalidSince: day(0)}, annotations: map[string]any{}}
+		{"labelled invalid by hand", "objectSelector", func(m *framework.Marks) {
+			*m = framework.Marks{Labels: map[string]any{legacy.LabelInvalidSince: framework.Day(0)}, Annotations: map[string]any{}}
 		}},
-		{"labelled invalid by hand with a guard day", "invalidated-for-clean-up", func(m *marks) {
-			*m = marks{labels: map[string]any{legacy.LabelInvalidSince: day(0), legacy.LabelGuardUntil: day(30)}, annotations: map[string]any{}}
+		{"labelled invalid by hand with a guard day", "invalidated-for-clean-up", func(m *framework.Marks) {
+			*m = framework.Marks{Labels: map[string]any{legacy.LabelInvalidSince: framework.Day(0), legacy.LabelGuardUntil: framework.Day(30)}, Annotations: map[string]any{}}
 		}},
-		{"restored once, invalid again without fresh marks", "not-restored-before", func(m *marks) {
-			m.annotations[legacy.AnnotationRestoredOnUse] = day(-3)
-			m.annotations[legacy.AnnotationRestoredBy] = legacy.RestoredByPolicy
+		{"restored once, invalid again without fresh marks", "not-restored-before", func(m *framework.Marks) {
+			m.Annotations[legacy.AnnotationRestoredOnUse] = framework.Day(-3)
+			m.Annotations[legacy.AnnotationRestoredBy] = legacy.RestoredByPolicy
 		}},
-		{"no record of the last-used label", "last-used-recorded", func(m *marks) { delete(m.annotations, legacy.AnnotationLastUsedBefore) }},
-		{"recorded last-used is the day written, not cleared", "presented-since-invalidation", func(m *marks) {
-			m.annotations[legacy.AnnotationLastUsedBefore] = day(0)
+		{"no record of the last-used label", "last-used-recorded", func(m *framework.Marks) { delete(m.Annotations, legacy.AnnotationLastUsedBefore) }},
+		{"recorded last-used is the day written, not cleared", "presented-since-invalidation", func(m *framework.Marks) {
+			m.Annotations[legacy.AnnotationLastUsedBefore] = framework.Day(0)
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := legacyToken(t, ns, fmt.Sprintf("token-%d", i))
-			m := cleanUpMarks()
+			m := framework.CleanUpMarks()
 			tc.edit(&m)
-			mark(t, s, m)
+			cluster.MarkGuarded(t, s, m)
 			staysInvalid(t, s)
 		})
 	}
@@ -249,20 +250,7 @@ func TestStaysInvalid(t *testing.T) {
 func TestCleanersInvalidationStaysInvalid(t *testing.T) {
 	installed(t)
 	ns := cluster.CreateNamespace(t, "cleaner")
-	s := cluster.CreateLegacySecret(t, ns, "app", "old-token", true)
-	cluster.BackdateSecret(t, ns, "old-token", daysAgo(3*365))
-	run := cluster.RunLegacyTokenCleanerOnce(t, 365*24*time.Hour)
-	found := false
-	for _, k := range run.Invalidated {
-		found = found || k == ns+"/old-token"
-	}
-	if !found {
-		t.Fatalf("the cleaner invalidated %v, not %s/old-token (log %s)", run.Invalidated, ns, run.Log)
-	}
-	cur := getSecret(t, ns, "old-token")
-	if cur.Labels[legacy.LabelGuardUntil] != "" || len(cur.Annotations[legacy.AnnotationInvalidatedFor]) > 0 {
-		t.Fatalf("the cleaner wrote more than invalid-since: %v %v", cur.Labels, cur.Annotations)
-	}
+	s := cluster.CleanerInvalidatesOld(t, ns, "old-token")
 	time.Sleep(time.Second)
 	staysInvalid(t, s)
 }
@@ -274,16 +262,16 @@ func TestInvalidSinceEmpty(t *testing.T) {
 	installed(t)
 	ns := cluster.CreateNamespace(t, "empty")
 	s := legacyToken(t, ns, "token")
-	m := cleanUpMarks()
-	m.labels[legacy.LabelInvalidSince] = ""
-	mark(t, s, m)
-	if c := present(t, s); c != http.StatusOK {
-		t.Fatalf("HTTP %d, want 200: an empty invalid-since label does not invalidate", c)
+	m := framework.CleanUpMarks()
+	m.Labels[legacy.LabelInvalidSince] = ""
+	cluster.MarkGuarded(t, s, m)
+	if c := cluster.PresentToken(t, s, agent); c != http.StatusCreated {
+		t.Fatalf("HTTP %d, want 201: an empty invalid-since label does not invalidate", c)
 	}
 	var cur *corev1.Secret
 	cluster.Eventually(t, 10*time.Second, func() (bool, error) {
-		cur = getSecret(t, ns, "token")
-		return cur.Labels[legacy.LabelLastUsed] == day(0), fmt.Errorf("last-used %q", cur.Labels[legacy.LabelLastUsed])
+		cur = cluster.GetSecret(t, ns, "token")
+		return cur.Labels[legacy.LabelLastUsed] == framework.Day(0), fmt.Errorf("last-used %q", cur.Labels[legacy.LabelLastUsed])
 	})
 	if _, ok := cur.Annotations[legacy.AnnotationRestoredOnUse]; ok {
 		t.Fatalf("a restore recorded on a valid Secret: %v", cur.Annotations)
@@ -299,7 +287,7 @@ func TestOtherWritesDoNotRestore(t *testing.T) {
 	ns := cluster.CreateNamespace(t, "writes")
 	stillInvalid := func(t *testing.T, s *corev1.Secret) {
 		t.Helper()
-		cur := getSecret(t, s.Namespace, s.Name)
+		cur := cluster.GetSecret(t, s.Namespace, s.Name)
 		if _, invalid := cur.Labels[legacy.LabelInvalidSince]; !invalid || cur.Annotations[legacy.AnnotationRestoredOnUse] != "" {
 			t.Fatalf("restored: labels %v annotations %v", cur.Labels, cur.Annotations)
 		}
@@ -316,40 +304,40 @@ func TestOtherWritesDoNotRestore(t *testing.T) {
 
 	t.Run("our invalidation of a Secret used before", func(t *testing.T) {
 		s := legacyToken(t, ns, "used-before")
-		adminPatch(t, s, lastUsedPatch(day(-10)))
-		m := cleanUpMarks()
-		m.annotations[legacy.AnnotationLastUsedBefore] = day(-10)
-		mark(t, s, m)
+		adminPatch(t, s, lastUsedPatch(framework.Day(-10)))
+		m := framework.CleanUpMarks()
+		m.Annotations[legacy.AnnotationLastUsedBefore] = framework.Day(-10)
+		cluster.MarkGuarded(t, s, m)
 		stillInvalid(t, s)
 	})
 	t.Run("our invalidation clearing today's last-used", func(t *testing.T) {
 		s := legacyToken(t, ns, "used-today")
-		adminPatch(t, s, lastUsedPatch(day(0)))
-		m := cleanUpMarks()
-		m.labels[legacy.LabelLastUsed] = nil
-		m.annotations[legacy.AnnotationLastUsedBefore] = day(0)
-		m.annotations[legacy.AnnotationLastUsedCleared] = "true"
-		mark(t, s, m)
+		adminPatch(t, s, lastUsedPatch(framework.Day(0)))
+		m := framework.CleanUpMarks()
+		m.Labels[legacy.LabelLastUsed] = nil
+		m.Annotations[legacy.AnnotationLastUsedBefore] = framework.Day(0)
+		m.Annotations[legacy.AnnotationLastUsedCleared] = "true"
+		cluster.MarkGuarded(t, s, m)
 		stillInvalid(t, s)
 	})
 	t.Run("an administrator writes last-used", func(t *testing.T) {
 		s := legacyToken(t, ns, "admin-last-used")
-		mark(t, s, cleanUpMarks())
-		adminPatch(t, s, lastUsedPatch(day(-1)))
+		cluster.MarkGuarded(t, s, framework.CleanUpMarks())
+		adminPatch(t, s, lastUsedPatch(framework.Day(-1)))
 		stillInvalid(t, s)
-		adminPatch(t, s, lastUsedPatch(day(0)))
+		adminPatch(t, s, lastUsedPatch(framework.Day(0)))
 		stillInvalid(t, s)
 	})
 	t.Run("an administrator edits the guard's labels", func(t *testing.T) {
 		s := legacyToken(t, ns, "admin-labels")
-		mark(t, s, cleanUpMarks())
-		adminPatch(t, s, `{"metadata":{"labels":{"`+legacy.LabelGuardUntil+`":"`+day(10)+`","example.com/team":"payments"}}}`)
+		cluster.MarkGuarded(t, s, framework.CleanUpMarks())
+		adminPatch(t, s, `{"metadata":{"labels":{"`+legacy.LabelGuardUntil+`":"`+framework.Day(10)+`","example.com/team":"payments"}}}`)
 		stillInvalid(t, s)
 	})
 	t.Run("kube-apiserver's identity, last-used unchanged", func(t *testing.T) {
 		s := legacyToken(t, ns, "apiserver-other")
-		mark(t, s, cleanUpMarks())
-		adminPatch(t, s, lastUsedPatch(day(-2)))
+		cluster.MarkGuarded(t, s, framework.CleanUpMarks())
+		adminPatch(t, s, lastUsedPatch(framework.Day(-2)))
 		as, err := guard.AsAPIServer(cluster.RESTConfig)
 		if err != nil {
 			t.Fatal(err)

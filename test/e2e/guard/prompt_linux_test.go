@@ -29,19 +29,17 @@ func TestInstallAndUninstallAsk(t *testing.T) {
 		}
 		return err == nil
 	}
-	withInput := func(in io.Reader, args ...string) result {
-		var r result
-		r.stdout, r.stderr, r.code = framework.RunPlugin(in, cluster.Kubeconfig, args...)
-		return r
+	withInput := func(in io.Reader, args ...string) framework.Result {
+		return framework.Run(in, cluster.Kubeconfig, args...)
 	}
-	typed := func(s string, args ...string) result {
+	typed := func(s string, args ...string) framework.Result {
 		master, tty := framework.OpenPTY(t)
 		if _, err := master.WriteString(s); err != nil {
 			t.Fatal(err)
 		}
 		r := withInput(tty, args...)
-		if !strings.Contains(r.stderr, "Proceed? [y/N] ") {
-			t.Fatalf("%v: not asked\n%s", args, r.stderr)
+		if !strings.Contains(r.Stderr, "Proceed? [y/N] ") {
+			t.Fatalf("%v: not asked\n%s", args, r.Stderr)
 		}
 		return r
 	}
@@ -50,21 +48,21 @@ func TestInstallAndUninstallAsk(t *testing.T) {
 
 	for _, step := range []struct {
 		name    string
-		r       func() result
+		r       func() framework.Result
 		code    int
 		in      string
 		present bool
 	}{
-		{"uninstall without a terminal", func() result { return withInput(strings.NewReader(""), "guard", "uninstall") }, 2, "add --yes to confirm", true},
-		{"uninstall, answered n", func() result { return typed("n\n", "guard", "uninstall") }, 1, "not confirmed: nothing changed", true},
-		{"uninstall, answered y", func() result { return typed("y\n", "guard", "uninstall") }, 0, "", false},
-		{"install without a terminal", func() result { return withInput(strings.NewReader(""), "guard", "install") }, 2, "add --yes to confirm", false},
-		{"install, answered nothing", func() result { return typed("\n", "guard", "install") }, 1, "not confirmed: nothing changed", false},
-		{"install, answered yes", func() result { return typed("yes\n", "guard", "install") }, 0, "the guard acts:", true},
+		{"uninstall without a terminal", func() framework.Result { return withInput(strings.NewReader(""), "guard", "uninstall") }, 2, "add --yes to confirm", true},
+		{"uninstall, answered n", func() framework.Result { return typed("n\n", "guard", "uninstall") }, 1, "not confirmed: nothing changed", true},
+		{"uninstall, answered y", func() framework.Result { return typed("y\n", "guard", "uninstall") }, 0, "", false},
+		{"install without a terminal", func() framework.Result { return withInput(strings.NewReader(""), "guard", "install") }, 2, "add --yes to confirm", false},
+		{"install, answered nothing", func() framework.Result { return typed("\n", "guard", "install") }, 1, "not confirmed: nothing changed", false},
+		{"install, answered yes", func() framework.Result { return typed("yes\n", "guard", "install") }, 0, "the guard acts:", true},
 	} {
 		r := step.r()
-		if r.code != step.code || !strings.Contains(r.stderr, step.in) {
-			t.Fatalf("%s: exit %d, want %d with %q\n%s%s", step.name, r.code, step.code, step.in, r.stdout, r.stderr)
+		if r.Code != step.code || !strings.Contains(r.Stderr, step.in) {
+			t.Fatalf("%s: exit %d, want %d with %q\n%s%s", step.name, r.Code, step.code, step.in, r.Stdout, r.Stderr)
 		}
 		if p := present(); p != step.present {
 			t.Fatalf("%s: policy present %v, want %v", step.name, p, step.present)

@@ -1,7 +1,6 @@
 package guard
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -45,11 +44,11 @@ func TestStatusUnprovenWithoutImpersonation(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = rbac.ClusterRoleBindings().Delete(ctx, binding.Name, metav1.DeleteOptions{}) })
 	kc := filepath.Join(t.TempDir(), "viewer.kubeconfig")
-	run(t, "create", "viewer", "-n", ns, "--kubeconfig-out", kc).mustCode(t, 0)
+	run(t, "create", "viewer", "-n", ns, "--kubeconfig-out", kc).MustCode(t, 0)
 
-	r := runAs(t, kc, "guard", "status").mustCode(t, 0)
-	if !strings.Contains(r.stdout, "acting:    unproven: you may not impersonate users system:apiserver") {
-		t.Errorf("status as a viewer:\n%s", r.stdout)
+	r := runAs(t, kc, "guard", "status").MustCode(t, 0)
+	if !strings.Contains(r.Stdout, "acting:    unproven: you may not impersonate users system:apiserver") {
+		t.Errorf("status as a viewer:\n%s", r.Stdout)
 	}
 	st := status(t, kc, 0)
 	if !st.Installed || st.Proof == nil || st.Proof.State != guard.Unproven {
@@ -75,13 +74,13 @@ func TestAdmissionPluginDisabled(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = off.Stop() })
 
-	r := runAs(t, off.Kubeconfig, "guard", "install", "--yes", "--timeout", "5s").mustCode(t, 1)
-	if !strings.Contains(r.stderr, "is installed ("+guard.Group+"/"+wantVersion()+") but does not act") || strings.Contains(r.stderr, "the guard acts") {
-		t.Errorf("install on a cluster without the admission plugin:\n%s%s", r.stdout, r.stderr)
+	r := runAs(t, off.Kubeconfig, "guard", "install", "--yes", "--timeout", "5s").MustCode(t, 1)
+	if !strings.Contains(r.Stderr, "is installed ("+guard.Group+"/"+wantVersion()+") but does not act") || strings.Contains(r.Stderr, "the guard acts") {
+		t.Errorf("install on a cluster without the admission plugin:\n%s%s", r.Stdout, r.Stderr)
 	}
-	r = runAs(t, off.Kubeconfig, "guard", "status").mustCode(t, 1)
-	if !strings.Contains(r.stdout, "acting:    NO: kube-apiserver's own last-used patch") {
-		t.Errorf("status on a cluster without the admission plugin:\n%s", r.stdout)
+	r = runAs(t, off.Kubeconfig, "guard", "status").MustCode(t, 1)
+	if !strings.Contains(r.Stdout, "acting:    NO: kube-apiserver's own last-used patch") {
+		t.Errorf("status on a cluster without the admission plugin:\n%s", r.Stdout)
 	}
 
 	// The truth behind it: a presented token stays refused.
@@ -90,22 +89,22 @@ func TestAdmissionPluginDisabled(t *testing.T) {
 	saved := cluster
 	cluster = off
 	defer func() { cluster = saved }()
-	mark(t, s, cleanUpMarks())
+	cluster.MarkGuarded(t, s, framework.CleanUpMarks())
 	staysInvalid(t, s)
 	if st, msg, fix := doctorGuard(t, off.Kubeconfig); st != "fail" || !strings.Contains(msg, "but NOT acting") || !strings.Contains(fix, "MutatingAdmissionPolicy admission plugin") {
 		t.Errorf("doctor guard without the admission plugin: %s %s | %s", st, msg, fix)
 	}
 
-	r = runAs(t, off.Kubeconfig, "guard", "uninstall", "--yes").mustCode(t, 0)
-	if !strings.Contains(r.stdout, "mutatingadmissionpolicy.admissionregistration.k8s.io/bound-token-guard deleted") ||
-		!strings.Contains(r.stderr, "no guard now for 1 invalidated legacy token Secret with a guard day") {
-		t.Errorf("uninstall:\n%s%s", r.stdout, r.stderr)
+	r = runAs(t, off.Kubeconfig, "guard", "uninstall", "--yes").MustCode(t, 0)
+	if !strings.Contains(r.Stdout, "mutatingadmissionpolicy.admissionregistration.k8s.io/bound-token-guard deleted") ||
+		!strings.Contains(r.Stderr, "no guard now for 1 invalidated legacy token Secret with a guard day") {
+		t.Errorf("uninstall:\n%s%s", r.Stdout, r.Stderr)
 	}
-	r = runAs(t, off.Kubeconfig, "guard", "uninstall", "--yes").mustCode(t, 0)
-	if !strings.Contains(r.stdout, "not installed: nothing to delete") {
-		t.Errorf("second uninstall:\n%s", r.stdout)
+	r = runAs(t, off.Kubeconfig, "guard", "uninstall", "--yes").MustCode(t, 0)
+	if !strings.Contains(r.Stdout, "not installed: nothing to delete") {
+		t.Errorf("second uninstall:\n%s", r.Stdout)
 	}
-	runAs(t, off.Kubeconfig, "guard", "status").mustCode(t, 1)
+	runAs(t, off.Kubeconfig, "guard", "status").MustCode(t, 1)
 	if st, msg, fix := doctorGuard(t, off.Kubeconfig); st != "warn" || !strings.Contains(msg, "not installed") || fix != "kubectl bound-token guard install" {
 		t.Errorf("doctor guard after uninstall, a Secret still guarded: %s %s | %s", st, msg, fix)
 	}
@@ -115,18 +114,10 @@ func TestAdmissionPluginDisabled(t *testing.T) {
 func doctorGuard(t *testing.T, kubeconfig string) (status, message, fix string) {
 	t.Helper()
 	r := runAs(t, kubeconfig, "doctor", "-o", "json")
-	var out struct {
-		Checks []struct{ Name, Status, Message, Fix string }
+	if c, ok := r.DoctorChecks(t)["guard"]; ok {
+		return c.Status, c.Message, c.Fix
 	}
-	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
-		t.Fatalf("doctor -o json (exit %d): %v\n%s%s", r.code, err, r.stdout, r.stderr)
-	}
-	for _, c := range out.Checks {
-		if c.Name == "guard" {
-			return c.Status, c.Message, c.Fix
-		}
-	}
-	t.Fatalf("doctor has no guard check:\n%s", r.stdout)
+	t.Fatalf("doctor has no guard check:\n%s", r.Stdout)
 	return
 }
 
@@ -135,7 +126,7 @@ func doctorGuard(t *testing.T, kubeconfig string) (status, message, fix string) 
 func TestDoctorGuard(t *testing.T) {
 	installed(t)
 	ns := cluster.CreateNamespace(t, "doctor")
-	mark(t, legacyToken(t, ns, "token"), cleanUpMarks())
+	cluster.MarkGuarded(t, legacyToken(t, ns, "token"), framework.CleanUpMarks())
 	st, msg, fix := doctorGuard(t, cluster.Kubeconfig)
 	if st != "pass" || !strings.Contains(msg, "installed ("+guard.Group+"/"+wantVersion()) || !strings.Contains(msg, "and acting: kube-apiserver's own last-used patch") {
 		t.Errorf("doctor guard: %s %s | %s", st, msg, fix)

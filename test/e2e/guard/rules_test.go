@@ -18,6 +18,7 @@ import (
 
 	"github.com/bound-token/kubectl-bound-token/pkg/guard"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
+	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
 )
 
 // TestEveryRuleIsNeeded removes each matchCondition from the installed
@@ -40,7 +41,7 @@ func TestEveryRuleIsNeeded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	today := day(0)
+	today := framework.Day(0)
 	lastUsedWrite := func(c kubernetes.Interface) func(s *corev1.Secret) (*corev1.Secret, error) {
 		return func(s *corev1.Secret) (*corev1.Secret, error) {
 			// kube-apiserver's own patch (legacy.go, patchSecretWithLastUsedDate).
@@ -55,18 +56,20 @@ func TestEveryRuleIsNeeded(t *testing.T) {
 	}
 	cases := []struct {
 		rule  string
-		edit  func(m *marks)
+		edit  func(m *framework.Marks)
 		write func(*corev1.Secret) (*corev1.Secret, error)
 	}{
-		{"written-by-kube-apiserver", func(*marks) {}, byAdmin},
-		{"invalid", func(m *marks) { m.labels[legacy.LabelInvalidSince] = "" }, byAPIServer},
-		{"invalidated-for-clean-up", func(m *marks) { m.annotations[legacy.AnnotationInvalidatedFor] = legacy.InvalidatedForRevocation }, byAPIServer},
-		{"not-restored-before", func(m *marks) { m.annotations[legacy.AnnotationRestoredOnUse] = day(-3) }, byAPIServer},
-		{"guard-day", func(m *marks) { m.labels[legacy.LabelGuardUntil] = "forever" }, byAPIServer},
-		{"last-used-recorded", func(m *marks) { delete(m.annotations, legacy.AnnotationLastUsedBefore) }, byAPIServer},
-		{"last-used-written", func(m *marks) { m.labels[legacy.LabelLastUsed] = day(-2) }, otherLabel},
-		{"presented-since-invalidation", func(m *marks) { m.annotations[legacy.AnnotationLastUsedBefore] = today }, byAPIServer},
-		{"within-guard-day", func(m *marks) { m.labels[legacy.LabelGuardUntil] = day(-1) }, byAPIServer},
+		{"written-by-kube-apiserver", func(*framework.Marks) {}, byAdmin},
+		{"invalid", func(m *framework.Marks) { m.Labels[legacy.LabelInvalidSince] = "" }, byAPIServer},
+		{"invalidated-for-clean-up", func(m *framework.Marks) {
+			m.Annotations[legacy.AnnotationInvalidatedFor] = legacy.InvalidatedForRevocation
+		}, byAPIServer},
+		{"not-restored-before", func(m *framework.Marks) { m.Annotations[legacy.AnnotationRestoredOnUse] = framework.Day(-3) }, byAPIServer},
+		{"guard-day", func(m *framework.Marks) { m.Labels[legacy.LabelGuardUntil] = "forever" }, byAPIServer},
+		{"last-used-recorded", func(m *framework.Marks) { delete(m.Annotations, legacy.AnnotationLastUsedBefore) }, byAPIServer},
+		{"last-used-written", func(m *framework.Marks) { m.Labels[legacy.LabelLastUsed] = framework.Day(-2) }, otherLabel},
+		{"presented-since-invalidation", func(m *framework.Marks) { m.Annotations[legacy.AnnotationLastUsedBefore] = today }, byAPIServer},
+		{"within-guard-day", func(m *framework.Marks) { m.Labels[legacy.LabelGuardUntil] = framework.Day(-1) }, byAPIServer},
 	}
 	if len(cases) != len(guard.Conditions()) {
 		t.Fatalf("%d cases for %d matchConditions: every rule needs its case", len(cases), len(guard.Conditions()))
@@ -77,13 +80,13 @@ func TestEveryRuleIsNeeded(t *testing.T) {
 	}
 	secrets := make([]*corev1.Secret, len(cases))
 	for i, tc := range cases {
-		m := cleanUpMarks()
+		m := framework.CleanUpMarks()
 		tc.edit(&m)
 		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("rule-%d", i), Labels: map[string]string{}, Annotations: map[string]string{}}, Type: corev1.SecretTypeOpaque}
-		for k, v := range m.labels {
+		for k, v := range m.Labels {
 			s.Labels[k] = v.(string)
 		}
-		for k, v := range m.annotations {
+		for k, v := range m.Annotations {
 			s.Annotations[k] = v.(string)
 		}
 		if secrets[i], err = cluster.Client.CoreV1().Secrets(ns).Create(ctx, s, metav1.CreateOptions{}); err != nil {
@@ -100,8 +103,8 @@ func TestEveryRuleIsNeeded(t *testing.T) {
 	// The full policy again at the end, whatever happens.
 	t.Cleanup(func() {
 		r := run(t, "guard", "install", "--yes")
-		if r.code != 0 || !strings.Contains(r.stdout, "bound-token-guard configured") {
-			t.Errorf("reinstalling the full policy: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		if r.Code != 0 || !strings.Contains(r.Stdout, "bound-token-guard configured") {
+			t.Errorf("reinstalling the full policy: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 		}
 		last := len(cases) - 1
 		cluster.Eventually(t, 15*time.Second, func() (bool, error) {

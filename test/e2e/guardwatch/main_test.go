@@ -10,8 +10,6 @@ package guardwatch
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -19,13 +17,8 @@ import (
 	"testing"
 	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
@@ -45,88 +38,54 @@ const trackedDays = 400
 // presentations of one test, several server-closed watches included.
 const watchFor = 60 * time.Second
 
+// agent is the user agent of the client that presents a token here, as its
+// own client would (a plain client, not the plugin).
+const agent = "legacy-client/1.0"
+
 func TestMain(m *testing.M) {
 	// JSON storage lets a test backdate a Secret through etcd (migrate's
 	// verdict, the cleaner's period); the audit log shows the watch
 	// resumed; the apiserver closes every watch after 2 to 4 s.
 	opts := framework.Options{Name: fmt.Sprintf("guardwatch-%d", os.Getpid()), JSONStorage: true, Audit: true,
+		TrackingSince: framework.DaysAgo(trackedDays),
 		APIServerArgs: []string{"--min-request-timeout=2"}}
-	framework.Main(m, opts, func(c *framework.Cluster) {
-		cluster = c
-		if err := c.SetTrackingSinceNow(daysAgo(trackedDays)); err != nil {
-			fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
-			_ = c.Stop()
-			os.Exit(1)
-		}
-	})
+	framework.Main(m, opts, func(c *framework.Cluster) { cluster = c })
 }
 
-type result struct {
-	stdout, stderr string
-	code           int
-}
-
-func run(t *testing.T, args ...string) result {
+func run(t *testing.T, args ...string) framework.Result {
 	t.Helper()
-	var r result
-	r.stdout, r.stderr, r.code = framework.RunPlugin(strings.NewReader(""), cluster.Kubeconfig, args...)
-	return r
-}
-
-func (r result) mustCode(t *testing.T, code int) result {
-	t.Helper()
-	if r.code != code {
-		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, code, r.stdout, r.stderr)
-	}
-	return r
+	return framework.Run(strings.NewReader(""), cluster.Kubeconfig, args...)
 }
 
 // watching is a `guard watch -n NS --for 60s` running in-process.
 type watching struct {
 	ns      string
 	started time.Time
-	done    chan result
+	done    chan framework.Result
 }
 
 func startWatch(t *testing.T, ns string) *watching {
 	t.Helper()
-	w := &watching{ns: ns, started: time.Now(), done: make(chan result, 1)}
+	w := &watching{ns: ns, started: time.Now(), done: make(chan framework.Result, 1)}
 	go func() {
-		var r result
-		r.stdout, r.stderr, r.code = framework.RunPlugin(strings.NewReader(""), cluster.Kubeconfig,
-			"guard", "watch", "-n", ns, "--for", watchFor.String())
-		w.done <- r
+		w.done <- framework.Run(strings.NewReader(""), cluster.Kubeconfig, "guard", "watch", "-n", ns, "--for", watchFor.String())
 	}()
 	return w
 }
 
 // wait waits for the watch to end (--for) and checks it ended well.
-func (w *watching) wait(t *testing.T) result {
+func (w *watching) wait(t *testing.T) framework.Result {
 	t.Helper()
 	select {
 	case r := <-w.done:
 		if took := time.Since(w.started); took < watchFor || took > watchFor+30*time.Second {
 			t.Errorf("the watch ran %s, want --for %s", took.Round(time.Second), watchFor)
 		}
-		return r.mustCode(t, 0)
+		return r.MustCode(t, 0)
 	case <-time.After(time.Until(w.started.Add(watchFor + 60*time.Second))):
 		t.Fatalf("guard watch --for %s did not end", watchFor)
-		return result{}
+		return framework.Result{}
 	}
-}
-
-func daysAgo(n int) time.Time { return time.Now().UTC().AddDate(0, 0, -n) }
-
-// day is today (kube-apiserver's UTC day) plus offset days, as YYYY-MM-DD.
-func day(offset int) string { return time.Now().UTC().AddDate(0, 0, offset).Format(time.DateOnly) }
-
-func getSecret(t *testing.T, ns, name string) *corev1.Secret {
-	t.Helper()
-	s, err := cluster.Client.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }
 
 // legacyToken is a fresh legacy token Secret of ServiceAccount app, its
@@ -136,69 +95,9 @@ func legacyToken(t *testing.T, ns, name string) *corev1.Secret {
 	return cluster.CreateLegacySecret(t, ns, "app", name, false)
 }
 
-// marks are labels and annotations to merge-patch onto a Secret; a nil
-// value removes the key.
-type marks struct{ labels, annotations map[string]any }
-
-// cleanUpMarks are what migrate --apply writes on an invalidation for
-// clean-up today, guarded 90 days, of a Secret never used before
-// (pkg/legacy invalidate.go, ApplyOptions.invalidation).
-func cleanUpMarks() marks {
-	return marks{
-		labels: map[string]any{legacy.LabelInvalidSince: day(0), legacy.LabelGuardUntil: day(legacy.DefaultGuardDays)},
-		annotations: map[string]any{
-			legacy.AnnotationInvalidatedOn:  day(0),
-			legacy.AnnotationInvalidatedFor: legacy.InvalidatedForCleanUp,
-			legacy.AnnotationLastUsedBefore: legacy.LastUsedNone,
-		},
-	}
-}
-
-// mark patches m onto s and waits until kube-apiserver's authenticator,
-// which reads Secrets from an informer, has seen it.
-func mark(t *testing.T, s *corev1.Secret, m marks) {
-	t.Helper()
-	meta := map[string]any{}
-	if m.labels != nil {
-		meta["labels"] = m.labels
-	}
-	if m.annotations != nil {
-		meta["annotations"] = m.annotations
-	}
-	patch, _ := json.Marshal(map[string]any{"metadata": meta})
-	if _, err := cluster.Client.CoreV1().Secrets(s.Namespace).Patch(ctx, s.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(2 * time.Second)
-}
-
-// present sends one request with the Secret's token, as its own client
-// would (a plain client, not the plugin), and returns the HTTP status:
-// 201 accepted, 401 refused.
-func present(t *testing.T, s *corev1.Secret) int {
-	t.Helper()
-	cfg := rest.AnonymousClientConfig(cluster.RESTConfig)
-	cfg.BearerToken = string(s.Data[corev1.ServiceAccountTokenKey])
-	cfg.UserAgent = "legacy-client/1.0"
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = cs.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
-	var st apierrors.APIStatus
-	switch {
-	case err == nil:
-		return http.StatusCreated
-	case errors.As(err, &st):
-		return int(st.Status().Code)
-	}
-	t.Fatal(err)
-	return 0
-}
-
 func restoredMarks(s *corev1.Secret) bool {
 	_, invalid := s.Labels[legacy.LabelInvalidSince]
-	return !invalid && s.Annotations[legacy.AnnotationRestoredOnUse] == day(0) && s.Annotations[legacy.AnnotationRestoredBy] == legacy.RestoredByWatch
+	return !invalid && s.Annotations[legacy.AnnotationRestoredOnUse] == framework.Day(0) && s.Annotations[legacy.AnnotationRestoredBy] == legacy.RestoredByWatch
 }
 
 // healed is the guard's promise: the token is refused once, and accepted
@@ -207,13 +106,13 @@ func restoredMarks(s *corev1.Secret) bool {
 // after the refusal the Secret was restored, and the request accepted.
 func healed(t *testing.T, s *corev1.Secret) (restored, accepted time.Duration) {
 	t.Helper()
-	if c := present(t, s); c != http.StatusUnauthorized {
+	if c := cluster.PresentToken(t, s, agent); c != http.StatusUnauthorized {
 		t.Fatalf("first request with the invalidated token of %s/%s: HTTP %d, want 401", s.Namespace, s.Name, c)
 	}
 	refused := time.Now()
 	var cur *corev1.Secret
 	for {
-		cur = getSecret(t, s.Namespace, s.Name)
+		cur = cluster.GetSecret(t, s.Namespace, s.Name)
 		if restoredMarks(cur) {
 			restored = time.Since(refused)
 			break
@@ -224,7 +123,7 @@ func healed(t *testing.T, s *corev1.Secret) (restored, accepted time.Duration) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	for {
-		if c := present(t, s); c == http.StatusCreated {
+		if c := cluster.PresentToken(t, s, agent); c == http.StatusCreated {
 			accepted = time.Since(refused)
 			break
 		} else if c != http.StatusUnauthorized {
@@ -235,7 +134,7 @@ func healed(t *testing.T, s *corev1.Secret) (restored, accepted time.Duration) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if cur.Labels[legacy.LabelLastUsed] != day(0) || cur.Annotations[legacy.AnnotationInvalidatedFor] != legacy.InvalidatedForCleanUp ||
+	if cur.Labels[legacy.LabelLastUsed] != framework.Day(0) || cur.Annotations[legacy.AnnotationInvalidatedFor] != legacy.InvalidatedForCleanUp ||
 		cur.Labels[legacy.LabelGuardUntil] == "" {
 		t.Errorf("restored without its record: labels %v annotations %v", cur.Labels, cur.Annotations)
 	}
@@ -249,15 +148,15 @@ func healed(t *testing.T, s *corev1.Secret) (restored, accepted time.Duration) {
 // seconds later the Secret is still invalid, unrestored, and refused.
 func staysInvalid(t *testing.T, s *corev1.Secret) {
 	t.Helper()
-	if c := present(t, s); c != http.StatusUnauthorized {
+	if c := cluster.PresentToken(t, s, agent); c != http.StatusUnauthorized {
 		t.Fatalf("the invalidated token of %s/%s: HTTP %d, want 401", s.Namespace, s.Name, c)
 	}
 	cluster.Eventually(t, 10*time.Second, func() (bool, error) {
-		cur := getSecret(t, s.Namespace, s.Name)
-		return cur.Labels[legacy.LabelLastUsed] == day(0), fmt.Errorf("last-used %q: kube-apiserver did not write it, so this case proves nothing", cur.Labels[legacy.LabelLastUsed])
+		cur := cluster.GetSecret(t, s.Namespace, s.Name)
+		return cur.Labels[legacy.LabelLastUsed] == framework.Day(0), fmt.Errorf("last-used %q: kube-apiserver did not write it, so this case proves nothing", cur.Labels[legacy.LabelLastUsed])
 	})
 	stillInvalid(t, s)
-	if c := present(t, s); c != http.StatusUnauthorized {
+	if c := cluster.PresentToken(t, s, agent); c != http.StatusUnauthorized {
 		t.Errorf("%s/%s presented again: HTTP %d, want 401", s.Namespace, s.Name, c)
 	}
 }
@@ -267,9 +166,9 @@ func staysInvalid(t *testing.T, s *corev1.Secret) {
 // meanwhile. It presents nothing: a presentation is a use.
 func stillInvalid(t *testing.T, s *corev1.Secret) {
 	t.Helper()
-	before := getSecret(t, s.Namespace, s.Name).Annotations[legacy.AnnotationRestoredOnUse]
+	before := cluster.GetSecret(t, s.Namespace, s.Name).Annotations[legacy.AnnotationRestoredOnUse]
 	time.Sleep(3 * time.Second)
-	cur := getSecret(t, s.Namespace, s.Name)
+	cur := cluster.GetSecret(t, s.Namespace, s.Name)
 	if _, invalid := cur.Labels[legacy.LabelInvalidSince]; !invalid || cur.Annotations[legacy.AnnotationRestoredOnUse] != before {
 		t.Errorf("%s/%s restored: labels %v annotations %v", s.Namespace, s.Name, cur.Labels, cur.Annotations)
 	}
@@ -303,13 +202,13 @@ func wantEvent(t *testing.T, s *corev1.Secret) {
 
 // wantRestoreLine checks the watch's stdout names exactly the Secrets
 // restored, in that order.
-func wantRestoreLines(t *testing.T, r result, names ...*corev1.Secret) {
+func wantRestoreLines(t *testing.T, r framework.Result, names ...*corev1.Secret) {
 	t.Helper()
 	var want string
 	for _, s := range names {
-		want += fmt.Sprintf("%s/%s restored: its token was presented on %s (service account app)\n", s.Namespace, s.Name, day(0))
+		want += fmt.Sprintf("%s/%s restored: its token was presented on %s (service account app)\n", s.Namespace, s.Name, framework.Day(0))
 	}
-	if r.stdout != want {
-		t.Errorf("stdout:\n%s\nwant:\n%s\nstderr:\n%s", r.stdout, want, r.stderr)
+	if r.Stdout != want {
+		t.Errorf("stdout:\n%s\nwant:\n%s\nstderr:\n%s", r.Stdout, want, r.Stderr)
 	}
 }

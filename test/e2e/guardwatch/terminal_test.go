@@ -23,7 +23,7 @@ func TestInterruptedOnATerminal(t *testing.T) {
 	}
 	ns := cluster.CreateNamespace(t, "tty")
 	s := legacyToken(t, ns, "token")
-	mark(t, s, cleanUpMarks())
+	cluster.MarkGuarded(t, s, framework.CleanUpMarks())
 
 	master, tty := framework.OpenPTY(t)
 	var (
@@ -72,7 +72,7 @@ func TestInterruptedOnATerminal(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatalf("still running 10 s after SIGINT\nterminal:\n%s", terminal())
 	}
-	wantRestoreLines(t, result{stdout: stdout.String()}, s)
+	wantRestoreLines(t, framework.Result{Stdout: stdout.String()}, s)
 	cluster.Eventually(t, 5*time.Second, func() (bool, error) {
 		return strings.Contains(terminal(), ": 1 restored\n"), nil
 	})

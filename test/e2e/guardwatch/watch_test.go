@@ -1,10 +1,7 @@
 package guardwatch
 
 import (
-	"bufio"
-	"encoding/json"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
+	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
 )
 
 // Each test has its own namespace and its own `guard watch -n NS --for
@@ -30,7 +28,7 @@ func TestRestoredAtFirstUse(t *testing.T) {
 	t.Parallel()
 	ns := cluster.CreateNamespace(t, "heal")
 	s := legacyToken(t, ns, "token")
-	mark(t, s, cleanUpMarks())
+	cluster.MarkGuarded(t, s, framework.CleanUpMarks())
 	w := startWatch(t, ns)
 	// Long enough for the server to have closed the first watches (2 to
 	// 4 s each): the restore comes from a resumed one.
@@ -39,8 +37,8 @@ func TestRestoredAtFirstUse(t *testing.T) {
 	wantEvent(t, s)
 	r := w.wait(t)
 	wantRestoreLines(t, r, s)
-	if r.stderr != "" {
-		t.Errorf("stderr not on a terminal: %q", r.stderr)
+	if r.Stderr != "" {
+		t.Errorf("stderr not on a terminal: %q", r.Stderr)
 	}
 	// Rule: resume a watch the server closed. Without it the watch would
 	// have ended (or spun) after its first 2 to 4 s.
@@ -57,12 +55,12 @@ func TestSameDayAfterAnEarlierUse(t *testing.T) {
 	t.Parallel()
 	ns := cluster.CreateNamespace(t, "used")
 	s := legacyToken(t, ns, "token")
-	cluster.SetLastUsed(t, ns, "token", daysAgo(30))
-	m := cleanUpMarks()
-	m.annotations[legacy.AnnotationLastUsedBefore] = daysAgo(30).Format(time.DateOnly)
+	cluster.SetLastUsed(t, ns, "token", framework.DaysAgo(30))
+	m := framework.CleanUpMarks()
+	m.Annotations[legacy.AnnotationLastUsedBefore] = framework.DaysAgo(30).Format(time.DateOnly)
 	w := startWatch(t, ns)
 	time.Sleep(3 * time.Second)
-	mark(t, s, m)
+	cluster.MarkGuarded(t, s, m)
 	// Rule: last-used unchanged since the invalidation is no use.
 	stillInvalid(t, s)
 	healed(t, s)
@@ -78,11 +76,11 @@ func TestClearedLabelWrittenAgain(t *testing.T) {
 	t.Parallel()
 	ns := cluster.CreateNamespace(t, "cleared")
 	s := legacyToken(t, ns, "token")
-	m := cleanUpMarks()
-	m.labels[legacy.LabelLastUsed] = nil
-	m.annotations[legacy.AnnotationLastUsedBefore] = day(0)
-	m.annotations[legacy.AnnotationLastUsedCleared] = "true"
-	mark(t, s, m)
+	m := framework.CleanUpMarks()
+	m.Labels[legacy.LabelLastUsed] = nil
+	m.Annotations[legacy.AnnotationLastUsedBefore] = framework.Day(0)
+	m.Annotations[legacy.AnnotationLastUsedCleared] = "true"
+	cluster.MarkGuarded(t, s, m)
 	w := startWatch(t, ns)
 	// Rule: with last-used-cleared, the label's presence is the use.
 	healed(t, s)
@@ -96,21 +94,21 @@ func TestPresentedWhileNotWatching(t *testing.T) {
 	t.Parallel()
 	ns := cluster.CreateNamespace(t, "offline")
 	s := legacyToken(t, ns, "token")
-	mark(t, s, cleanUpMarks())
-	if c := present(t, s); c != http.StatusUnauthorized {
+	cluster.MarkGuarded(t, s, framework.CleanUpMarks())
+	if c := cluster.PresentToken(t, s, agent); c != http.StatusUnauthorized {
 		t.Fatalf("HTTP %d, want 401", c)
 	}
 	cluster.Eventually(t, 10*time.Second, func() (bool, error) {
-		return getSecret(t, ns, "token").Labels[legacy.LabelLastUsed] == day(0), nil
+		return cluster.GetSecret(t, ns, "token").Labels[legacy.LabelLastUsed] == framework.Day(0), nil
 	})
 	time.Sleep(2 * time.Second)
-	if cur := getSecret(t, ns, "token"); restoredMarks(cur) {
+	if cur := cluster.GetSecret(t, ns, "token"); restoredMarks(cur) {
 		t.Fatalf("restored with no watch running: %v", cur.Annotations)
 	}
 	w := startWatch(t, ns)
-	cluster.Eventually(t, 15*time.Second, func() (bool, error) { return restoredMarks(getSecret(t, ns, "token")), nil })
+	cluster.Eventually(t, 15*time.Second, func() (bool, error) { return restoredMarks(cluster.GetSecret(t, ns, "token")), nil })
 	t.Logf("restored %s after the watch started", time.Since(w.started).Round(time.Millisecond))
-	cluster.Eventually(t, 15*time.Second, func() (bool, error) { return present(t, s) == http.StatusCreated, nil })
+	cluster.Eventually(t, 15*time.Second, func() (bool, error) { return cluster.PresentToken(t, s, agent) == http.StatusCreated, nil })
 	wantEvent(t, s)
 	wantRestoreLines(t, w.wait(t), s)
 }
@@ -121,33 +119,33 @@ func TestStaysInvalid(t *testing.T) {
 	t.Parallel()
 	ns := cluster.CreateNamespace(t, "stay")
 	control := legacyToken(t, ns, "control")
-	mark(t, control, cleanUpMarks())
+	cluster.MarkGuarded(t, control, framework.CleanUpMarks())
 
 	// Past its guard day: kube-apiserver writes today, after it.
 	late := legacyToken(t, ns, "late")
-	m := cleanUpMarks()
-	m.labels[legacy.LabelGuardUntil] = day(-1)
-	m.annotations[legacy.AnnotationInvalidatedOn] = day(-91)
-	mark(t, late, m)
+	m := framework.CleanUpMarks()
+	m.Labels[legacy.LabelGuardUntil] = framework.Day(-1)
+	m.Annotations[legacy.AnnotationInvalidatedOn] = framework.Day(-91)
+	cluster.MarkGuarded(t, late, m)
 
 	// A revocation as migrate --apply --revoke writes it (no guard day),
 	// and one still carrying a guard day (the purpose decides).
 	revoked := legacyToken(t, ns, "revoked")
-	m = cleanUpMarks()
-	m.labels[legacy.LabelGuardUntil] = nil
-	m.annotations[legacy.AnnotationInvalidatedFor] = legacy.InvalidatedForRevocation
-	mark(t, revoked, m)
+	m = framework.CleanUpMarks()
+	m.Labels[legacy.LabelGuardUntil] = nil
+	m.Annotations[legacy.AnnotationInvalidatedFor] = legacy.InvalidatedForRevocation
+	cluster.MarkGuarded(t, revoked, m)
 	revokedGuarded := legacyToken(t, ns, "revoked-guarded")
-	m = cleanUpMarks()
-	m.annotations[legacy.AnnotationInvalidatedFor] = legacy.InvalidatedForRevocation
-	mark(t, revokedGuarded, m)
+	m = framework.CleanUpMarks()
+	m.Annotations[legacy.AnnotationInvalidatedFor] = legacy.InvalidatedForRevocation
+	cluster.MarkGuarded(t, revokedGuarded, m)
 
 	// Labelled by hand: the invalid-since label alone, and one copied
 	// with a guard day but none of our record.
 	byHand := legacyToken(t, ns, "by-hand")
-	mark(t, byHand, marks{labels: map[string]any{legacy.LabelInvalidSince: day(0)}})
+	cluster.MarkGuarded(t, byHand, framework.Marks{Labels: map[string]any{legacy.LabelInvalidSince: framework.Day(0)}})
 	copied := legacyToken(t, ns, "copied-labels")
-	mark(t, copied, marks{labels: map[string]any{legacy.LabelInvalidSince: day(0), legacy.LabelGuardUntil: day(30)}})
+	cluster.MarkGuarded(t, copied, framework.Marks{Labels: map[string]any{legacy.LabelInvalidSince: framework.Day(0), legacy.LabelGuardUntil: framework.Day(30)}})
 
 	w := startWatch(t, ns)
 	time.Sleep(3 * time.Second)
@@ -157,7 +155,7 @@ func TestStaysInvalid(t *testing.T) {
 	// presentation waits for the end: the token's accepted request is
 	// cached by kube-apiserver for 10 s (cached_token_authenticator.go).
 	healed(t, control)
-	mark(t, control, marks{labels: map[string]any{legacy.LabelInvalidSince: day(0)}})
+	cluster.MarkGuarded(t, control, framework.Marks{Labels: map[string]any{legacy.LabelInvalidSince: framework.Day(0)}})
 	stillInvalid(t, control)
 
 	staysInvalid(t, late)
@@ -167,7 +165,7 @@ func TestStaysInvalid(t *testing.T) {
 	staysInvalid(t, copied)
 
 	stillInvalid(t, control)
-	if c := present(t, control); c != http.StatusUnauthorized {
+	if c := cluster.PresentToken(t, control, agent); c != http.StatusUnauthorized {
 		t.Errorf("the control, invalid again by hand: HTTP %d, want 401", c)
 	}
 	w.running(t)
@@ -189,19 +187,7 @@ func TestStaysInvalid(t *testing.T) {
 func TestCleanersInvalidationStaysInvalid(t *testing.T) {
 	t.Parallel()
 	ns := cluster.CreateNamespace(t, "cleaner")
-	s := cluster.CreateLegacySecret(t, ns, "app", "old-token", true)
-	cluster.BackdateSecret(t, ns, "old-token", daysAgo(3*365))
-	run := cluster.RunLegacyTokenCleanerOnce(t, 365*24*time.Hour)
-	found := false
-	for _, k := range run.Invalidated {
-		found = found || k == ns+"/old-token"
-	}
-	if !found {
-		t.Fatalf("the cleaner invalidated %v, not %s/old-token (log %s)", run.Invalidated, ns, run.Log)
-	}
-	if cur := getSecret(t, ns, "old-token"); cur.Labels[legacy.LabelGuardUntil] != "" || cur.Annotations[legacy.AnnotationInvalidatedFor] != "" {
-		t.Fatalf("the cleaner wrote more than invalid-since: %v %v", cur.Labels, cur.Annotations)
-	}
+	s := cluster.CleanerInvalidatesOld(t, ns, "old-token")
 	w := startWatch(t, ns)
 	time.Sleep(3 * time.Second)
 	staysInvalid(t, s)
@@ -215,13 +201,13 @@ func TestInvalidatedByMigrate(t *testing.T) {
 	t.Parallel()
 	ns := cluster.CreateNamespace(t, "migrate")
 	s := legacyToken(t, ns, "yearly-token")
-	cluster.BackdateSecret(t, ns, "yearly-token", daysAgo(3*365))
+	cluster.BackdateSecret(t, ns, "yearly-token", framework.DaysAgo(3*365))
 	dir := filepath.Join(t.TempDir(), "backup")
-	r := run(t, "migrate", "-n", ns, "yearly-token", "--apply", "--yes", "--backup-dir", dir).mustCode(t, 0)
-	cur := getSecret(t, ns, "yearly-token")
+	r := run(t, "migrate", "-n", ns, "yearly-token", "--apply", "--yes", "--backup-dir", dir).MustCode(t, 0)
+	cur := cluster.GetSecret(t, ns, "yearly-token")
 	if cur.Labels[legacy.LabelInvalidSince] == "" || cur.Labels[legacy.LabelGuardUntil] == "" ||
 		cur.Annotations[legacy.AnnotationInvalidatedFor] != legacy.InvalidatedForCleanUp {
-		t.Fatalf("migrate --apply did not invalidate with its record: %v %v\n%s%s", cur.Labels, cur.Annotations, r.stdout, r.stderr)
+		t.Fatalf("migrate --apply did not invalidate with its record: %v %v\n%s%s", cur.Labels, cur.Annotations, r.Stdout, r.Stderr)
 	}
 	w := startWatch(t, ns)
 	time.Sleep(2 * time.Second) // kube-apiserver's informer sees the label
@@ -235,33 +221,11 @@ func TestInvalidatedByMigrate(t *testing.T) {
 // starts with the program's name).
 func watchRequests(t *testing.T, ns string, start, end time.Time) int {
 	t.Helper()
-	f, err := os.Open(cluster.AuditLog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	seen := map[string]bool{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for sc.Scan() {
-		var ev struct {
-			AuditID    string    `json:"auditID"`
-			Verb       string    `json:"verb"`
-			UserAgent  string    `json:"userAgent"`
-			RequestURI string    `json:"requestURI"`
-			Received   time.Time `json:"requestReceivedTimestamp"`
-			ObjectRef  *struct {
-				Resource  string `json:"resource"`
-				Namespace string `json:"namespace"`
-			} `json:"objectRef"`
+	n := 0
+	for _, r := range cluster.OwnRequests(t, start, end) {
+		if r.Verb == "watch" && r.Resource == "secrets" && r.Namespace == ns && strings.Contains(r.RequestURI, "guard-until") {
+			n++
 		}
-		if json.Unmarshal(sc.Bytes(), &ev) != nil || ev.ObjectRef == nil || ev.Verb != "watch" ||
-			ev.ObjectRef.Resource != "secrets" || ev.ObjectRef.Namespace != ns ||
-			!strings.Contains(ev.RequestURI, "guard-until") || !strings.HasPrefix(ev.UserAgent, filepath.Base(os.Args[0])+"/") ||
-			ev.Received.Before(start) || ev.Received.After(end) {
-			continue
-		}
-		seen[ev.AuditID] = true
 	}
-	return len(seen)
+	return n
 }

@@ -2,7 +2,6 @@ package hypershift
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 	"testing"
 
@@ -15,22 +14,6 @@ import (
 	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
 )
 
-func doctorChecks(t *testing.T) map[string]string {
-	t.Helper()
-	r := run("doctor", "-o", "json")
-	var out struct {
-		Checks []struct{ Name, Status, Message, Fix string }
-	}
-	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
-		t.Fatalf("doctor -o json: %v\n%s%s", err, r.stdout, r.stderr)
-	}
-	st := map[string]string{}
-	for _, c := range out.Checks {
-		st[c.Name] = c.Status + ": " + c.Message + " | fix: " + c.Fix
-	}
-	return st
-}
-
 // doctor fails a Secret whose key HyperShift cannot read (EC) and a
 // signing key next to the default issuerURL, each with its fix; a rotated
 // HostedCluster passes and names the kids kube-apiserver trusts.
@@ -42,24 +25,24 @@ func TestDoctorFlagsUnreadableKeyAndDefaultIssuer(t *testing.T) {
 		t.Fatalf("the CRD did not default issuerURL: %q", issuer)
 	}
 	good := newHostedCluster(t, "https://oidc.example.com/good", nil)
-	kid := strings.TrimSpace(run("rotate", "hosted-cluster", "prod", "--yes", "-n", good.ns, "--timeout", "2m").must(t, 0).stdout)
+	kid := strings.TrimSpace(run("rotate", "hosted-cluster", "prod", "--yes", "-n", good.ns, "--timeout", "2m").Must(t, 0).Stdout)
 
-	st := doctorChecks(t)
-	if c := st["hypershift "+bad.ns+"/prod"]; !strings.HasPrefix(c, "fail") || !strings.Contains(c, "not a PKCS#1 RSA private key") ||
+	st := run("doctor", "-o", "json").DoctorChecks(t)
+	if c := st["hypershift "+bad.ns+"/prod"].String(); !strings.HasPrefix(c, "fail") || !strings.Contains(c, "not a PKCS#1 RSA private key") ||
 		!strings.Contains(c, "fix: rotate to a new RSA key: kubectl bound-token rotate hosted-cluster prod -n "+bad.ns+" --force") {
 		t.Errorf("EC key: %s", c)
 	}
-	if c := st["hypershift "+dflt.ns+"/prod"]; !strings.HasPrefix(c, "fail") || !strings.Contains(c, "default https://kubernetes.default.svc") ||
+	if c := st["hypershift "+dflt.ns+"/prod"].String(); !strings.HasPrefix(c, "fail") || !strings.Contains(c, "default https://kubernetes.default.svc") ||
 		!strings.Contains(c, "fix: remove spec.serviceAccountSigningKey, or recreate the HostedCluster with its own spec.issuerURL") {
 		t.Errorf("default issuer: %s", c)
 	}
-	if c := st["hypershift "+good.ns+"/prod"]; !strings.HasPrefix(c, "pass") || !strings.Contains(c, "trusted kids: "+kid+", "+good.old.KeyID) {
+	if c := st["hypershift "+good.ns+"/prod"].String(); !strings.HasPrefix(c, "pass") || !strings.Contains(c, "trusted kids: "+kid+", "+good.old.KeyID) {
 		t.Errorf("rotated: %s", c)
 	}
 
 	// rotate refuses the default issuer too: exit 1, nothing written.
 	secrets := strings.Join(dflt.secrets(t), ",")
-	run("rotate", "hosted-cluster", "prod", "--yes", "-n", dflt.ns).must(t, 1, "is the default https://kubernetes.default.svc")
+	run("rotate", "hosted-cluster", "prod", "--yes", "-n", dflt.ns).Must(t, 1, "is the default https://kubernetes.default.svc")
 	if got := strings.Join(dflt.secrets(t), ","); got != secrets {
 		t.Errorf("Secrets %s, were %s", got, secrets)
 	}
@@ -85,9 +68,9 @@ func TestForbiddenControlPlaneNamespace(t *testing.T) {
 	secrets := strings.Join(h.secrets(t), ",")
 	rv := h.get(t).GetResourceVersion()
 	r := run("rotate", "hosted-cluster", "prod", "--yes", "-n", h.ns, "--as", "rotator", "--timeout", "20s").
-		must(t, 1, `not allowed to list deployments in the control-plane namespace "`+h.cp+`"`, "nothing was changed")
-	if strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
-		t.Errorf("want one line:\n%s", r.stderr)
+		Must(t, 1, `not allowed to list deployments in the control-plane namespace "`+h.cp+`"`, "nothing was changed")
+	if strings.Count(strings.TrimSpace(r.Stderr), "\n") != 0 {
+		t.Errorf("want one line:\n%s", r.Stderr)
 	}
 	if strings.Join(h.secrets(t), ",") != secrets || h.get(t).GetResourceVersion() != rv {
 		t.Error("something was written")

@@ -33,33 +33,10 @@ func TestMain(m *testing.M) {
 // 2-core machine.
 const rolloutTimeout = 2 * time.Minute
 
-type result struct {
-	stdout, stderr string
-	code           int
-	took           time.Duration
-}
-
-func run(args ...string) result {
+func run(args ...string) framework.Result {
 	return runWithInput(strings.NewReader(""), args...)
 }
 
-func runWithInput(in io.Reader, args ...string) result {
-	var r result
-	start := time.Now()
-	r.stdout, r.stderr, r.code = framework.RunPlugin(in, cluster.Kubeconfig, args...)
-	r.took = time.Since(start)
-	return r
-}
-
-func (r result) must(t *testing.T, code int, stderrHas ...string) result {
-	t.Helper()
-	if r.code != code {
-		t.Fatalf("exit code %d, want %d\nstdout: %s\nstderr: %s", r.code, code, r.stdout, r.stderr)
-	}
-	for _, s := range stderrHas {
-		if !strings.Contains(r.stderr, s) {
-			t.Errorf("stderr does not contain %q:\n%s", s, r.stderr)
-		}
-	}
-	return r
+func runWithInput(in io.Reader, args ...string) framework.Result {
+	return framework.Run(in, cluster.Kubeconfig, args...)
 }

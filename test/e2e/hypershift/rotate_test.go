@@ -1,9 +1,7 @@
 package hypershift
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,11 +40,11 @@ func TestRefusesKeysHyperShiftCannotRead(t *testing.T) {
 		{"keys", "generate", "--secret", "new-key", "-n", h.ns, "--format", "hypershift", "--type", "ec256"},
 		{"keys", "generate", "--secret", "new-key", "-n", h.ns, "--format", "hypershift", "--pkcs8"},
 	} {
-		r := run(args...).must(t, 2, "HyperShift reads only RSA")
-		if n := strings.Count(strings.TrimSpace(r.stderr), "\n"); n != 0 || r.stdout != "" {
-			t.Errorf("%v: want one line on stderr, nothing on stdout:\n%s%s", args, r.stdout, r.stderr)
+		r := run(args...).Must(t, 2, "HyperShift reads only RSA")
+		if n := strings.Count(strings.TrimSpace(r.Stderr), "\n"); n != 0 || r.Stdout != "" {
+			t.Errorf("%v: want one line on stderr, nothing on stdout:\n%s%s", args, r.Stdout, r.Stderr)
 		}
-		if strings.Contains(r.stderr, "PRIVATE KEY-----") {
+		if strings.Contains(r.Stderr, "PRIVATE KEY-----") {
 			t.Errorf("%v: the key is in the error", args)
 		}
 	}
@@ -69,11 +67,11 @@ func TestPKCS8RSAKeyIsConvertedAndTheRolloutFollowed(t *testing.T) {
 	p8, _ := keys.Generate("rsa2048", true)
 	start := time.Now()
 	r := run("rotate", "hosted-cluster", "prod", "--yes", "-n", h.ns, "--key", writeKey(t, p8.PrivatePEM), "--timeout", "2m").
-		must(t, 0, "HyperShift accepted the key and deployment "+h.cp+"/kube-apiserver rolled out", "old-key.pub keeps trusting kids "+h.old.KeyID)
+		Must(t, 0, "HyperShift accepted the key and deployment "+h.cp+"/kube-apiserver rolled out", "old-key.pub keeps trusting kids "+h.old.KeyID)
 	end := time.Now()
-	t.Logf("rotate took %s", r.took)
-	if strings.TrimSpace(r.stdout) != p8.KeyID {
-		t.Fatalf("printed %q, want kid %s", r.stdout, p8.KeyID)
+	t.Logf("rotate took %s", r.Took)
+	if strings.TrimSpace(r.Stdout) != p8.KeyID {
+		t.Fatalf("printed %q, want kid %s", r.Stdout, p8.KeyID)
 	}
 	// Rolled out at the moment rotate returned.
 	d := h.deployment(t)
@@ -113,34 +111,10 @@ func TestPKCS8RSAKeyIsConvertedAndTheRolloutFollowed(t *testing.T) {
 // own, controllers theirs) between start and end, while only rotate ran.
 func auditCounts(t *testing.T, start, end time.Time) map[string]int {
 	t.Helper()
-	f, err := os.Open(cluster.AuditLog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	seen := map[string]bool{}
 	out := map[string]int{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for sc.Scan() {
-		var ev struct {
-			AuditID   string    `json:"auditID"`
-			Verb      string    `json:"verb"`
-			UserAgent string    `json:"userAgent"`
-			Received  time.Time `json:"requestReceivedTimestamp"`
-			ObjectRef *struct {
-				Resource string `json:"resource"`
-			} `json:"objectRef"`
-		}
-		if json.Unmarshal(sc.Bytes(), &ev) != nil || ev.ObjectRef == nil || seen[ev.AuditID] {
-			continue
-		}
-		seen[ev.AuditID] = true
-		if !strings.HasPrefix(ev.UserAgent, filepath.Base(os.Args[0])+"/") || ev.Received.Before(start) || ev.Received.After(end) {
-			continue
-		}
-		if ev.ObjectRef.Resource == "hostedclusters" || ev.ObjectRef.Resource == "deployments" {
-			out[ev.Verb+" "+ev.ObjectRef.Resource]++
+	for _, r := range cluster.OwnRequests(t, start, end) {
+		if r.Resource == "hostedclusters" || r.Resource == "deployments" {
+			out[r.Verb+" "+r.Resource]++
 		}
 	}
 	return out
@@ -153,13 +127,13 @@ func TestRejectedKeyFailsFast(t *testing.T) {
 	h := newHostedCluster(t, "https://oidc.example.com/prod", nil)
 	h.sim.RejectNext.Store(true)
 	r := run("rotate", "hosted-cluster", "prod", "--yes", "-n", h.ns, "--timeout", "30s").
-		must(t, 1, "ValidConfiguration=False: invalid service account signing key: cannot decode private key in secret prod-sa-signing-key-",
+		Must(t, 1, "ValidConfiguration=False: invalid service account signing key: cannot decode private key in secret prod-sa-signing-key-",
 			"the patch was made: spec.serviceAccountSigningKey points at Secret prod-sa-signing-key-",
 			"roll back with: kubectl patch hostedcluster prod -n "+h.ns+` --type merge -p '{"spec":{"serviceAccountSigningKey":{"name":"sa-key"}}}'`)
-	if r.took > 20*time.Second {
-		t.Errorf("took %s to report the rejection", r.took)
+	if r.Took > 20*time.Second {
+		t.Errorf("took %s to report the rejection", r.Took)
 	}
-	t.Logf("rotate took %s: %s", r.took, r.stderr)
+	t.Logf("rotate took %s: %s", r.Took, r.Stderr)
 }
 
 // ValidConfiguration already False (an EC key HyperShift cannot read):
@@ -174,14 +148,14 @@ func TestRefusedWhenAlreadyInvalid(t *testing.T) {
 	}
 	secrets := strings.Join(h.secrets(t), ",")
 	r := run("rotate", "hosted-cluster", "prod", "--yes", "-n", h.ns).
-		must(t, 1, "already has ValidConfiguration=False (invalid service account signing key: cannot decode private key in secret sa-key", "add --force")
-	if strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
-		t.Errorf("want one line:\n%s", r.stderr)
+		Must(t, 1, "already has ValidConfiguration=False (invalid service account signing key: cannot decode private key in secret sa-key", "add --force")
+	if strings.Count(strings.TrimSpace(r.Stderr), "\n") != 0 {
+		t.Errorf("want one line:\n%s", r.Stderr)
 	}
 	if got := strings.Join(h.secrets(t), ","); got != secrets || h.get(t).GetResourceVersion() != hc.GetResourceVersion() {
 		t.Fatalf("something was written: Secrets %s (were %s)", got, secrets)
 	}
-	run("rotate", "hosted-cluster", "prod", "--yes", "-n", h.ns, "--force", "--timeout", "2m").must(t, 0, "HyperShift accepted the key")
+	run("rotate", "hosted-cluster", "prod", "--yes", "-n", h.ns, "--force", "--timeout", "2m").Must(t, 0, "HyperShift accepted the key")
 }
 
 // Two rotations in a row: the second Secret's old-key.pub holds both
@@ -190,9 +164,9 @@ func TestRefusedWhenAlreadyInvalid(t *testing.T) {
 func TestTwoRotationsKeepEveryTrustedKey(t *testing.T) {
 	h := newHostedCluster(t, "https://oidc.example.com/prod", nil)
 	ctx := context.Background()
-	k1 := strings.TrimSpace(run("rotate", "hosted-cluster", "prod", "--yes", "-n", h.ns, "--timeout", "2m").must(t, 0).stdout)
-	r2 := run("rotate", "hosted-cluster", "prod", "--yes", "-n", h.ns, "--timeout", "2m").must(t, 0, "old-key.pub keeps trusting kids "+k1+" (until ", h.old.KeyID+" (until ")
-	k2 := strings.TrimSpace(r2.stdout)
+	k1 := strings.TrimSpace(run("rotate", "hosted-cluster", "prod", "--yes", "-n", h.ns, "--timeout", "2m").Must(t, 0).Stdout)
+	r2 := run("rotate", "hosted-cluster", "prod", "--yes", "-n", h.ns, "--timeout", "2m").Must(t, 0, "old-key.pub keeps trusting kids "+k1+" (until ", h.old.KeyID+" (until ")
+	k2 := strings.TrimSpace(r2.Stdout)
 	s2, err := cluster.Client.CoreV1().Secrets(h.ns).Get(ctx, hypershift.SigningKeyName(h.get(t)), metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -208,10 +182,10 @@ func TestTwoRotationsKeepEveryTrustedKey(t *testing.T) {
 	}
 
 	r3 := run("rotate", "hosted-cluster", "prod", "--yes", "-n", h.ns, "--keep-old-keys-for", "0", "--timeout", "2m").
-		must(t, 0, "no longer trusted (retired more than 0s ago): kids ")
+		Must(t, 0, "no longer trusted (retired more than 0s ago): kids ")
 	s3, _ := cluster.Client.CoreV1().Secrets(h.ns).Get(ctx, hypershift.SigningKeyName(h.get(t)), metav1.GetOptions{})
 	pub, err = hypershift.ParseOldPublicKeys(s3.Data["old-key.pub"])
 	if err != nil || len(pub.Keys) != 1 || pub.Keys[0].ID != k2 {
-		t.Fatalf("with --keep-old-keys-for 0 old-key.pub holds %v (%v), want only %s\n%s", pub, err, k2, r3.stderr)
+		t.Fatalf("with --keep-old-keys-for 0 old-key.pub holds %v (%v), want only %s\n%s", pub, err, k2, r3.Stderr)
 	}
 }

@@ -34,15 +34,8 @@ var (
 	issuer  string
 )
 
-type result struct {
-	stdout, stderr string
-	code           int
-}
-
-func run(kubeconfig, stdin string, args ...string) result {
-	var r result
-	r.stdout, r.stderr, r.code = framework.RunPlugin(strings.NewReader(stdin), kubeconfig, args...)
-	return r
+func run(kubeconfig, stdin string, args ...string) framework.Result {
+	return framework.Run(strings.NewReader(stdin), kubeconfig, args...)
 }
 
 func TestMain(m *testing.M) {
@@ -54,11 +47,11 @@ func TestMain(m *testing.M) {
 	keyDir, siteDir = filepath.Join(tmp, "keys"), filepath.Join(tmp, "site")
 	// The cluster signs with a key made by our own command.
 	r := run(filepath.Join(tmp, "none"), "", "keys", "generate", "--out-dir", keyDir)
-	if r.code != 0 {
-		fmt.Fprintf(os.Stderr, "keys generate: %s", r.stderr)
+	if r.Code != 0 {
+		fmt.Fprintf(os.Stderr, "keys generate: %s", r.Stderr)
 		os.Exit(1)
 	}
-	keyID = strings.TrimSpace(r.stdout)
+	keyID = strings.TrimSpace(r.Stdout)
 	// The issuer is a static HTTPS site: the folder oidc export writes.
 	srv := httptest.NewTLSServer(http.FileServer(http.Dir(siteDir)))
 	defer srv.Close()
@@ -86,11 +79,11 @@ func clusterJWKS(t *testing.T, c *framework.Cluster) []map[string]any {
 func ourJWKS(t *testing.T, kubeconfig string, files ...string) []map[string]any {
 	t.Helper()
 	r := run(kubeconfig, "", append([]string{"keys", "jwks"}, files...)...)
-	if r.code != 0 {
-		t.Fatalf("keys jwks: %s", r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("keys jwks: %s", r.Stderr)
 	}
 	var doc struct{ Keys []map[string]any }
-	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+	if err := json.Unmarshal([]byte(r.Stdout), &doc); err != nil {
 		t.Fatal(err)
 	}
 	return doc.Keys
@@ -119,8 +112,8 @@ func TestKeysJWKSEqualsClusterJWKS(t *testing.T) {
 
 func TestKeysJWKSEqualsClusterJWKSForECKey(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "ec")
-	if r := run(cluster.Kubeconfig, "", "keys", "generate", "--out-dir", dir, "--type", "ec256", "--pkcs8"); r.code != 0 {
-		t.Fatal(r.stderr)
+	if r := run(cluster.Kubeconfig, "", "keys", "generate", "--out-dir", dir, "--type", "ec256", "--pkcs8"); r.Code != 0 {
+		t.Fatal(r.Stderr)
 	}
 	ec, err := framework.Start(framework.Options{Name: fmt.Sprintf("issuer-ec-%d", os.Getpid()), KeyFile: filepath.Join(dir, keys.PrivateFile)})
 	if err != nil {
@@ -130,30 +123,30 @@ func TestKeysJWKSEqualsClusterJWKSForECKey(t *testing.T) {
 	sameKeys(t, clusterJWKS(t, ec), ourJWKS(t, ec.Kubeconfig, filepath.Join(dir, keys.PublicFile)), "kid", "kty", "alg", "crv", "x", "y")
 	// And a token from that cluster verifies offline with ES256.
 	tok := run(ec.Kubeconfig, "", "create", "default", "-n", "default")
-	v := run(ec.Kubeconfig, tok.stdout, "verify", "-", "--public-key", filepath.Join(dir, keys.PublicFile))
-	if v.code != 0 || !strings.Contains(v.stdout, "ES256") {
-		t.Fatalf("ES256 token: %d %s", v.code, v.stdout)
+	v := run(ec.Kubeconfig, tok.Stdout, "verify", "-", "--public-key", filepath.Join(dir, keys.PublicFile))
+	if v.Code != 0 || !strings.Contains(v.Stdout, "ES256") {
+		t.Fatalf("ES256 token: %d %s", v.Code, v.Stdout)
 	}
 }
 
 func TestTokenVerifiesAgainstKeysJWKSAndExportedSite(t *testing.T) {
 	tok := run(cluster.Kubeconfig, "", "create", "default", "-n", "default")
-	if tok.code != 0 {
-		t.Fatal(tok.stderr)
+	if tok.Code != 0 {
+		t.Fatal(tok.Stderr)
 	}
 	jwksFile := filepath.Join(t.TempDir(), "keys.json")
 	r := run(cluster.Kubeconfig, "", "keys", "jwks", filepath.Join(keyDir, keys.PublicFile))
-	_ = os.WriteFile(jwksFile, []byte(r.stdout), 0o600)
-	if v := run(cluster.Kubeconfig, tok.stdout, "verify", "-", "--jwks", jwksFile, "--issuer", issuer); v.code != 0 {
-		t.Fatalf("verify --jwks: %s", v.stdout)
+	_ = os.WriteFile(jwksFile, []byte(r.Stdout), 0o600)
+	if v := run(cluster.Kubeconfig, tok.Stdout, "verify", "-", "--jwks", jwksFile, "--issuer", issuer); v.Code != 0 {
+		t.Fatalf("verify --jwks: %s", v.Stdout)
 	}
 
 	for _, layout := range []string{"kube", "keys.json"} {
 		t.Run(layout, func(t *testing.T) {
 			os.RemoveAll(siteDir)
 			e := run(cluster.Kubeconfig, "", "oidc", "export", "--out-dir", siteDir, "--layout", layout)
-			if e.code != 0 {
-				t.Fatalf("oidc export: %s", e.stderr)
+			if e.Code != 0 {
+				t.Fatalf("oidc export: %s", e.Stderr)
 			}
 			var d struct {
 				Issuer  string `json:"issuer"`
@@ -164,30 +157,24 @@ func TestTokenVerifiesAgainstKeysJWKSAndExportedSite(t *testing.T) {
 			if d.Issuer != issuer || !strings.HasPrefix(d.JWKSURI, issuer+"/") {
 				t.Fatalf("exported discovery: %s", b)
 			}
-			v := run(cluster.Kubeconfig, tok.stdout, "verify", "-", "--oidc-issuer", issuer, "--certificate-authority", caFile)
-			if v.code != 0 {
-				t.Fatalf("verify --oidc-issuer: %d %s%s", v.code, v.stdout, v.stderr)
+			v := run(cluster.Kubeconfig, tok.Stdout, "verify", "-", "--oidc-issuer", issuer, "--certificate-authority", caFile)
+			if v.Code != 0 {
+				t.Fatalf("verify --oidc-issuer: %d %s%s", v.Code, v.Stdout, v.Stderr)
 			}
 			// Existing files are not replaced silently.
-			if again := run(cluster.Kubeconfig, "", "oidc", "export", "--out-dir", siteDir, "--layout", layout); again.code == 0 {
+			if again := run(cluster.Kubeconfig, "", "oidc", "export", "--out-dir", siteDir, "--layout", layout); again.Code == 0 {
 				t.Fatal("export overwrote existing files without --overwrite")
 			}
 		})
 	}
 }
 
-func doctorJSON(t *testing.T, args ...string) (map[string]string, result) {
+func doctorJSON(t *testing.T, args ...string) (map[string]string, framework.Result) {
 	t.Helper()
 	r := run(cluster.Kubeconfig, "", append([]string{"doctor", "-o", "json"}, args...)...)
-	var out struct {
-		Checks []struct{ Name, Status, Message, Fix string }
-	}
-	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
-		t.Fatalf("doctor -o json: %v\n%s%s", err, r.stdout, r.stderr)
-	}
 	st := map[string]string{}
-	for _, c := range out.Checks {
-		st[c.Name] = c.Status + ": " + c.Message + " | " + c.Fix
+	for name, c := range r.DoctorChecks(t) {
+		st[name] = c.String()
 	}
 	return st, r
 }
@@ -196,8 +183,8 @@ func TestDoctor(t *testing.T) {
 	// Issuer documents not published: a warning with the fix, no failure.
 	os.RemoveAll(siteDir)
 	st, r := doctorJSON(t, "--issuer-ca", caFile)
-	if r.code != 0 || !strings.HasPrefix(st["public-discovery"], "warn") || !strings.Contains(st["public-discovery"], "oidc export") {
-		t.Fatalf("unpublished issuer: exit %d, %v", r.code, st)
+	if r.Code != 0 || !strings.HasPrefix(st["public-discovery"], "warn") || !strings.Contains(st["public-discovery"], "oidc export") {
+		t.Fatalf("unpublished issuer: exit %d, %v", r.Code, st)
 	}
 	for _, name := range []string{"api", "token-request", "discovery", "jwks", "node-binding"} {
 		if !strings.HasPrefix(st[name], "pass") {
@@ -205,16 +192,16 @@ func TestDoctor(t *testing.T) {
 		}
 	}
 	// Published: every check passes.
-	if e := run(cluster.Kubeconfig, "", "oidc", "export", "--out-dir", siteDir); e.code != 0 {
-		t.Fatal(e.stderr)
+	if e := run(cluster.Kubeconfig, "", "oidc", "export", "--out-dir", siteDir); e.Code != 0 {
+		t.Fatal(e.Stderr)
 	}
 	st, r = doctorJSON(t, "--issuer-ca", caFile)
-	if r.code != 0 || !strings.HasPrefix(st["public-discovery"], "pass") {
-		t.Fatalf("published issuer: exit %d, %v", r.code, st)
+	if r.Code != 0 || !strings.HasPrefix(st["public-discovery"], "pass") {
+		t.Fatalf("published issuer: exit %d, %v", r.Code, st)
 	}
 	h := run(cluster.Kubeconfig, "", "doctor", "--issuer-ca", caFile)
-	if h.code != 0 || !strings.Contains(h.stdout, "PASS  public-discovery") {
-		t.Fatalf("human doctor output:\n%s", h.stdout)
+	if h.Code != 0 || !strings.Contains(h.Stdout, "PASS  public-discovery") {
+		t.Fatalf("human doctor output:\n%s", h.Stdout)
 	}
 }
 
@@ -248,14 +235,14 @@ func TestDoctorHyperShiftSigningKey(t *testing.T) {
 	name := "hypershift " + ns + "/a"
 	st, r := doctorJSON(t)
 	if !strings.HasPrefix(st[name], "pass") {
-		t.Fatalf("matching keys: exit %d %q", r.code, st[name])
+		t.Fatalf("matching keys: exit %d %q", r.Code, st[name])
 	}
 	secret.Data["key.pub"] = other.PublicPEM
 	if _, err := cluster.Client.CoreV1().Secrets(ns).Update(context.Background(), secret, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	st, r = doctorJSON(t)
-	if r.code != 1 || !strings.HasPrefix(st[name], "fail") || !strings.Contains(st[name], "not the public half") {
-		t.Fatalf("mismatched keys: exit %d %q", r.code, st[name])
+	if r.Code != 1 || !strings.HasPrefix(st[name], "fail") || !strings.Contains(st[name], "not the public half") {
+		t.Fatalf("mismatched keys: exit %d %q", r.Code, st[name])
 	}
 }

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
+	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
 )
 
 func TestApplyRefusesUnusableBackupFolder(t *testing.T) {
@@ -39,8 +40,8 @@ func TestApplyRefusesUnusableBackupFolder(t *testing.T) {
 		{aFile, "cannot be read"},
 		{openDir, "writable by group or others"},
 	} {
-		r := run(t, "migrate", "-n", ns, "--apply", "--yes", "--backup-dir", c.dir).mustCode(t, 2)
-		r.oneLineError(t, c.want)
+		r := run(t, "migrate", "-n", ns, "--apply", "--yes", "--backup-dir", c.dir).MustCode(t, 2)
+		oneLineError(t, r, c.want)
 	}
 	cur, _ := getSecret(t, ns, "app-token")
 	if cur.ResourceVersion != s.ResourceVersion {
@@ -58,7 +59,7 @@ func invalidated(t *testing.T) (ns, dir string) {
 	legacySecret(t, ns, "app", "a-token", false)
 	legacySecret(t, ns, "app", "b-token", false)
 	dir = backupDir(t)
-	run(t, "migrate", "-n", ns, "--apply", "--yes", "--backup-dir", dir).mustCode(t, 0)
+	run(t, "migrate", "-n", ns, "--apply", "--yes", "--backup-dir", dir).MustCode(t, 0)
 	return ns, dir
 }
 
@@ -108,7 +109,7 @@ func TestRestoreRefusesTamperedBackup(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			ns, dir := invalidated(t)
 			c.spoil(t, ns, dir)
-			run(t, "restore", "--from", dir).mustCode(t, 2).oneLineError(t, c.want)
+			oneLineError(t, run(t, "restore", "--from", dir).MustCode(t, 2), c.want)
 			for _, name := range []string{"a-token", "b-token"} {
 				s, _ := getSecret(t, ns, name)
 				if _, ok := s.Labels[legacy.LabelInvalidSince]; !ok {
@@ -140,16 +141,16 @@ func TestApplyWithoutDeletePermissionChangesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	kc := filepath.Join(t.TempDir(), "auditor.kubeconfig")
-	run(t, "create", "auditor", "-n", ns, "--kubeconfig-out", kc).mustCode(t, 0)
+	run(t, "create", "auditor", "-n", ns, "--kubeconfig-out", kc).MustCode(t, 0)
 
 	dir := backupDir(t)
-	var r result
+	var r framework.Result
 	// RBAC changes reach the authorizer's cache within moments.
 	cluster.Eventually(t, 10*time.Second, func() (bool, error) {
 		r = runAs(t, kc, "migrate", "-n", ns, "--apply", "--yes", "--mode", "delete", "--backup-dir", dir)
-		return r.code == 2 && strings.Contains(r.stderr, "forbidden"), nil
+		return r.Code == 2 && strings.Contains(r.Stderr, "forbidden"), nil
 	})
-	r.oneLineError(t, "you may not delete secrets in namespace "+ns)
+	oneLineError(t, r, "you may not delete secrets in namespace "+ns)
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Fatal("a refused run created its backup folder")
 	}
@@ -158,5 +159,5 @@ func TestApplyWithoutDeletePermissionChangesNothing(t *testing.T) {
 		t.Fatal("the Secret was changed")
 	}
 	// The audit itself needs only list, which the role allows.
-	runAs(t, kc, "migrate", "-n", ns).mustCode(t, 0)
+	runAs(t, kc, "migrate", "-n", ns).MustCode(t, 0)
 }

@@ -188,7 +188,7 @@ func checkInvalid(b *testing.B, want bool) {
 // timeBinary runs the plugin and returns its wall time and peak RSS (KiB).
 func timeBinary(b *testing.B, args ...string) (time.Duration, int64) {
 	b.Helper()
-	p, err := framework.RunProcess("", pluginBinary(b), append([]string{"--kubeconfig", cluster.Kubeconfig}, args...)...)
+	p, err := framework.RunProcess("", cluster.PluginBinary(b), append([]string{"--kubeconfig", cluster.Kubeconfig}, args...)...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -272,7 +272,7 @@ const (
 func BenchmarkMigrateAudit20k(b *testing.B) {
 	kubectl := kubectlPath(b)
 	ceiling := buildCeiling(b)
-	plugin := pluginBinary(b)
+	plugin := cluster.PluginBinary(b)
 	audit20kOnce.Do(func() { audit20kErr = createAudit20k(b) })
 	if audit20kErr != nil {
 		b.Fatal(audit20kErr)

@@ -13,6 +13,7 @@ import (
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 	"github.com/bound-token/kubectl-bound-token/pkg/retry"
 	"github.com/bound-token/kubectl-bound-token/test/e2e/faultproxy"
+	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
 )
 
 // counts reads the summary counts of -o json.
@@ -75,15 +76,15 @@ func TestFaultsApplyAndRestore1000(t *testing.T) {
 		t.Helper()
 		for attempt := 1; attempt <= 2; attempt++ {
 			r := runAs(t, p.Kubeconfig, append(args, fast...)...)
-			c := counts(t, r.stdout)
-			t.Logf("%s (run %d): exit %d, counts %v; proxy %s", what, attempt, r.code, c, p.Stats())
-			logFailures(t, r.stdout)
-			check(c, unsure(t, r.stdout))
-			if r.code == 0 {
+			c := counts(t, r.Stdout)
+			t.Logf("%s (run %d): exit %d, counts %v; proxy %s", what, attempt, r.Code, c, p.Stats())
+			logFailures(t, r.Stdout)
+			check(c, unsure(t, r.Stdout))
+			if r.Code == 0 {
 				return
 			}
-			if r.code != 1 {
-				t.Fatalf("%s: exit %d\n%s", what, r.code, r.stderr)
+			if r.Code != 1 {
+				t.Fatalf("%s: exit %d\n%s", what, r.Code, r.Stderr)
 			}
 		}
 		t.Fatalf("%s did not finish in two runs", what)
@@ -150,7 +151,7 @@ func agree(reported, inCluster, unsure int) bool {
 func unsure(t *testing.T, stdout string) int {
 	t.Helper()
 	n := 0
-	for _, o := range outcomes(t, stdout) {
+	for _, o := range framework.SecretOutcomes(t, stdout) {
 		if o.Failed() && strings.Contains(o.Message, retry.RunAgain) {
 			n++
 		}
@@ -160,7 +161,7 @@ func unsure(t *testing.T, stdout string) int {
 
 func logFailures(t *testing.T, stdout string) {
 	t.Helper()
-	for _, o := range outcomes(t, stdout) {
+	for _, o := range framework.SecretOutcomes(t, stdout) {
 		if o.Failed() {
 			t.Logf("not done: %s/%s %s: %s", o.Namespace, o.Name, o.Result, o.Message)
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 	"github.com/bound-token/kubectl-bound-token/pkg/retry"
 	"github.com/bound-token/kubectl-bound-token/test/e2e/faultproxy"
+	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
 )
 
 // lostThenUnavailable stages the worst case for a write: the first try
@@ -51,17 +52,17 @@ func TestChangeWhoseAnswerWasLostIsReportedDone(t *testing.T) {
 		t.Cleanup(func() { _ = p.Close() })
 		return p
 	}
-	result := func(t *testing.T, r result, want string) backup.Outcome {
+	result := func(t *testing.T, r framework.Result, want string) backup.Outcome {
 		t.Helper()
-		for _, o := range outcomes(t, r.stdout) {
+		for _, o := range framework.SecretOutcomes(t, r.Stdout) {
 			if o.Name == "tok-000" && o.Kind == "" {
 				if o.Result != want {
-					t.Fatalf("tok-000: %s (%s), want %s\nstderr: %s", o.Result, o.Message, want, r.stderr)
+					t.Fatalf("tok-000: %s (%s), want %s\nstderr: %s", o.Result, o.Message, want, r.Stderr)
 				}
 				return o
 			}
 		}
-		t.Fatalf("no outcome for tok-000:\n%s", r.stdout)
+		t.Fatalf("no outcome for tok-000:\n%s", r.Stdout)
 		return backup.Outcome{}
 	}
 	get := func(t *testing.T, ns string) (map[string]string, bool) {
@@ -81,7 +82,7 @@ func TestChangeWhoseAnswerWasLostIsReportedDone(t *testing.T) {
 		createMany(t, ns, 2, 2)
 		invalidLongAgo(t, ns)
 		p := start(t, lostThenUnavailable(http.MethodDelete, secretPath(ns), true))
-		r := runAs(t, p.Kubeconfig, "migrate", "-n", ns, "--apply", "--yes", "--mode", "delete", "--backup-dir", backupDir(t), "-o", "json").mustCode(t, 0)
+		r := runAs(t, p.Kubeconfig, "migrate", "-n", ns, "--apply", "--yes", "--mode", "delete", "--backup-dir", backupDir(t), "-o", "json").MustCode(t, 0)
 		result(t, r, legacy.OutDeleted)
 		if _, exists := get(t, ns); exists {
 			t.Fatal("tok-000 still exists")
@@ -92,7 +93,7 @@ func TestChangeWhoseAnswerWasLostIsReportedDone(t *testing.T) {
 		ns := cluster.CreateNamespace(t, "lost")
 		createMany(t, ns, 2, 2)
 		p := start(t, lostThenUnavailable(http.MethodPatch, secretPath(ns), true))
-		r := runAs(t, p.Kubeconfig, "migrate", "-n", ns, "--apply", "--yes", "--include-unknown", "--backup-dir", backupDir(t), "-o", "json").mustCode(t, 0)
+		r := runAs(t, p.Kubeconfig, "migrate", "-n", ns, "--apply", "--yes", "--include-unknown", "--backup-dir", backupDir(t), "-o", "json").MustCode(t, 0)
 		result(t, r, legacy.OutInvalidated)
 		if labels, _ := get(t, ns); labels[legacy.LabelInvalidSince] == "" {
 			t.Fatalf("tok-000 not invalidated: %v", labels)
@@ -106,7 +107,7 @@ func TestChangeWhoseAnswerWasLostIsReportedDone(t *testing.T) {
 		dir := backupDir(t)
 		p := start(t, lostThenUnavailable(http.MethodDelete, secretPath(ns), false))
 		args := []string{"migrate", "-n", ns, "--apply", "--yes", "--mode", "delete", "--backup-dir", dir, "-o", "json"}
-		r := runAs(t, p.Kubeconfig, args...).mustCode(t, 1)
+		r := runAs(t, p.Kubeconfig, args...).MustCode(t, 1)
 		if o := result(t, r, backup.OutFailed); !strings.Contains(o.Message, retry.RunAgain) {
 			t.Fatalf("the failure does not say the delete may have gone through: %s", o.Message)
 		}
@@ -114,7 +115,7 @@ func TestChangeWhoseAnswerWasLostIsReportedDone(t *testing.T) {
 			t.Fatal("the staged delete did not reach the apiserver")
 		}
 		p.SetEnabled(false)
-		runAs(t, p.Kubeconfig, args...).mustCode(t, 0)
+		runAs(t, p.Kubeconfig, args...).MustCode(t, 0)
 		sa, err := cluster.Client.CoreV1().ServiceAccounts(ns).Get(ctx, "sa-0", metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -132,9 +133,9 @@ func TestChangeWhoseAnswerWasLostIsReportedDone(t *testing.T) {
 		invalidLongAgo(t, ns)
 		before := tokensIn(t, ns)
 		dir := backupDir(t)
-		runAs(t, cluster.Kubeconfig, "migrate", "-n", ns, "--apply", "--yes", "--mode", "delete", "--backup-dir", dir, "-o", "json").mustCode(t, 0)
+		runAs(t, cluster.Kubeconfig, "migrate", "-n", ns, "--apply", "--yes", "--mode", "delete", "--backup-dir", dir, "-o", "json").MustCode(t, 0)
 		p := start(t, lostThenUnavailable(http.MethodPost, "/api/v1/namespaces/"+ns+"/secrets", true))
-		r := runAs(t, p.Kubeconfig, "restore", "--from", dir, "--only", ns+"/tok-000", "-o", "json").mustCode(t, 0)
+		r := runAs(t, p.Kubeconfig, "restore", "--from", dir, "--only", ns+"/tok-000", "-o", "json").MustCode(t, 0)
 		result(t, r, legacy.OutRecreated)
 		if after := tokensIn(t, ns); after["tok-000"] != before["tok-000"] {
 			t.Fatal("tok-000 did not come back with its token")
@@ -145,9 +146,9 @@ func TestChangeWhoseAnswerWasLostIsReportedDone(t *testing.T) {
 		ns := cluster.CreateNamespace(t, "lost")
 		createMany(t, ns, 2, 2)
 		dir := backupDir(t)
-		runAs(t, cluster.Kubeconfig, "migrate", "-n", ns, "--apply", "--yes", "--include-unknown", "--backup-dir", dir, "-o", "json").mustCode(t, 0)
+		runAs(t, cluster.Kubeconfig, "migrate", "-n", ns, "--apply", "--yes", "--include-unknown", "--backup-dir", dir, "-o", "json").MustCode(t, 0)
 		p := start(t, lostThenUnavailable(http.MethodPatch, secretPath(ns), true))
-		r := runAs(t, p.Kubeconfig, "restore", "--from", dir, "-o", "json").mustCode(t, 0)
+		r := runAs(t, p.Kubeconfig, "restore", "--from", dir, "-o", "json").MustCode(t, 0)
 		result(t, r, legacy.OutLabelRemoved)
 		if labels, _ := get(t, ns); labels[legacy.LabelInvalidSince] != "" {
 			t.Fatalf("tok-000 still invalid: %v", labels)

@@ -7,9 +7,7 @@ package migrate
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,32 +19,12 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
-	"github.com/bound-token/kubectl-bound-token/pkg/backup"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
 )
 
-var (
-	cluster *framework.Cluster
-
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-// pluginBinary builds the plugin once, for the tests that kill it or time
-// it, into the cluster's folder (removed when the cluster stops).
-func pluginBinary(t testing.TB) string {
-	t.Helper()
-	binOnce.Do(func() { binPath, binErr = framework.BuildPlugin(cluster.Dir) })
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
-}
+var cluster *framework.Cluster
 
 func TestMain(m *testing.M) {
 	// The token controller fills hundreds of Secrets here; its default
@@ -54,55 +32,34 @@ func TestMain(m *testing.M) {
 	// JSON storage lets tests backdate Secrets through etcd; the audit log
 	// is read back by --audit-log; use is tracked since trackedDays ago, as
 	// on a cluster upgraded to 1.28 long since.
-	framework.Main(m, framework.Options{KCMArgs: []string{"--kube-api-qps=500", "--kube-api-burst=1000"}, JSONStorage: true, Audit: true},
-		func(c *framework.Cluster) {
-			cluster = c
-			if err := c.SetTrackingSinceNow(daysAgo(trackedDays)); err != nil {
-				fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
-				_ = c.Stop()
-				os.Exit(1)
-			}
-		})
-}
-
-type result struct {
-	stdout, stderr string
-	code           int
+	framework.Main(m, framework.Options{KCMArgs: []string{"--kube-api-qps=500", "--kube-api-burst=1000"}, JSONStorage: true, Audit: true,
+		TrackingSince: framework.DaysAgo(trackedDays)},
+		func(c *framework.Cluster) { cluster = c })
 }
 
 // run executes `kubectl bound-token ARGS` in-process against the cluster.
-func run(t *testing.T, args ...string) result {
+func run(t *testing.T, args ...string) framework.Result {
 	t.Helper()
 	return runAs(t, cluster.Kubeconfig, args...)
 }
 
-func runAs(t *testing.T, kubeconfig string, args ...string) result {
+func runAs(t *testing.T, kubeconfig string, args ...string) framework.Result {
 	t.Helper()
-	var r result
-	r.stdout, r.stderr, r.code = framework.RunPlugin(&bytes.Buffer{}, kubeconfig, args...)
-	return r
-}
-
-func (r result) mustCode(t *testing.T, want int) result {
-	t.Helper()
-	if r.code != want {
-		t.Fatalf("exit code %d, want %d\nstdout: %s\nstderr: %s", r.code, want, r.stdout, r.stderr)
-	}
-	return r
+	return framework.Run(&bytes.Buffer{}, kubeconfig, args...)
 }
 
 // oneLineError asserts that stderr is exactly one "error: ..." line that
 // contains want.
-func (r result) oneLineError(t *testing.T, want string) {
+func oneLineError(t *testing.T, r framework.Result, want string) {
 	t.Helper()
-	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	lines := strings.Split(strings.TrimSpace(r.Stderr), "\n")
 	last := lines[len(lines)-1]
 	if !strings.HasPrefix(last, "error: ") || !strings.Contains(last, want) {
-		t.Fatalf("stderr should end in one error line containing %q:\n%s", want, r.stderr)
+		t.Fatalf("stderr should end in one error line containing %q:\n%s", want, r.Stderr)
 	}
 	for _, l := range lines {
 		if strings.HasPrefix(l, "backing up") || strings.HasPrefix(l, "summary") {
-			t.Fatalf("refused run still started work:\n%s", r.stderr)
+			t.Fatalf("refused run still started work:\n%s", r.Stderr)
 		}
 	}
 }
@@ -115,7 +72,7 @@ var ctx = context.Background()
 func legacySecret(t *testing.T, ns, sa, name string, listed bool) *corev1.Secret {
 	t.Helper()
 	freshSecret(t, ns, sa, name, listed)
-	cluster.BackdateSecret(t, ns, name, daysAgo(3*365))
+	cluster.BackdateSecret(t, ns, name, framework.DaysAgo(3*365))
 	s, _ := getSecret(t, ns, name)
 	return s
 }
@@ -128,7 +85,7 @@ func invalidLongAgo(t *testing.T, ns string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	patch := fmt.Sprintf(`{"metadata":{"labels":{%q:%q}}}`, legacy.LabelInvalidSince, daysAgo(200).Format("2006-01-02"))
+	patch := fmt.Sprintf(`{"metadata":{"labels":{%q:%q}}}`, legacy.LabelInvalidSince, framework.DaysAgo(200).Format("2006-01-02"))
 	for _, s := range l.Items {
 		if s.Type != corev1.SecretTypeServiceAccountToken {
 			continue
@@ -145,15 +102,9 @@ func freshSecret(t *testing.T, ns, sa, name string, listed bool) *corev1.Secret 
 	return cluster.CreateLegacySecret(t, ns, sa, name, listed)
 }
 
-// authenticates asks the apiserver who the token is.
-func authenticates(token string) (bool, error) {
-	cfg := rest.AnonymousClientConfig(cluster.RESTConfig)
-	cfg.BearerToken = token
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return false, err
-	}
-	_, err = cs.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+// authenticates asks the apiserver who the Secret's token is.
+func authenticates(t *testing.T, s *corev1.Secret) (bool, error) {
+	_, err := cluster.TokenClient(t, s, "").AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
 	if apierrors.IsUnauthorized(err) {
 		return false, nil
 	}
@@ -163,9 +114,8 @@ func authenticates(token string) (bool, error) {
 // waitAuth polls across the apiserver's ~10 s authentication cache.
 func waitAuth(t *testing.T, s *corev1.Secret, want bool) {
 	t.Helper()
-	tok := string(s.Data[corev1.ServiceAccountTokenKey])
 	cluster.Eventually(t, 20*time.Second, func() (bool, error) {
-		ok, err := authenticates(tok)
+		ok, err := authenticates(t, s)
 		if err != nil {
 			return false, err
 		}
@@ -205,25 +155,6 @@ func saLists(t *testing.T, ns, sa, secret string) bool {
 // backupDir returns a fresh path for a backup inside a 0700 temp folder.
 func backupDir(t *testing.T) string {
 	return filepath.Join(t.TempDir(), "backup")
-}
-
-func outcomes(t *testing.T, stdout string) map[string]backup.Outcome {
-	t.Helper()
-	var l struct {
-		Items []backup.Outcome `json:"items"`
-	}
-	if err := json.Unmarshal([]byte(stdout), &l); err != nil {
-		t.Fatalf("output is not JSON: %v\n%s", err, stdout)
-	}
-	m := map[string]backup.Outcome{}
-	for _, o := range l.Items {
-		k := o.Namespace + "/" + o.Name
-		if o.Kind != "" {
-			k = o.Kind + ":" + k
-		}
-		m[k] = o
-	}
-	return m
 }
 
 // createMany makes n legacy Secrets spread over SAs (listed), concurrently,

@@ -2,17 +2,17 @@ package migrate
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
+	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
 )
 
 // The marks migrate --apply writes with its invalidation, and what the
@@ -24,14 +24,15 @@ import (
 // refused as unauthenticated; any other failure stops the test.
 func present(t *testing.T, s *corev1.Secret, agent string) bool {
 	t.Helper()
-	_, err := tokenClient(t, s, agent).AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
-	if apierrors.IsUnauthorized(err) {
+	switch c := cluster.PresentToken(t, s, agent); c {
+	case http.StatusUnauthorized:
 		return true
+	case http.StatusCreated:
+		return false
+	default:
+		t.Fatalf("the token of %s/%s: HTTP %d", s.Namespace, s.Name, c)
+		return false
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return false
 }
 
 // markKeys are every label and annotation of this tool's own.
@@ -57,9 +58,9 @@ func invalidateOne(t *testing.T, ns, name string, flags ...string) string {
 	t.Helper()
 	dir := backupDir(t)
 	args := append([]string{"migrate", "-n", ns, name, "--apply", "--yes", "--backup-dir", dir, "-o", "json"}, flags...)
-	r := run(t, args...).mustCode(t, 0)
-	if o := outcomes(t, r.stdout)[ns+"/"+name]; o.Result != legacy.OutInvalidated {
-		t.Fatalf("%s: outcome %+v\n%s", name, o, r.stderr)
+	r := run(t, args...).MustCode(t, 0)
+	if o := framework.SecretOutcomes(t, r.Stdout)[ns+"/"+name]; o.Result != legacy.OutInvalidated {
+		t.Fatalf("%s: outcome %+v\n%s", name, o, r.Stderr)
 	}
 	return dir
 }
@@ -72,13 +73,13 @@ func invalidateOne(t *testing.T, ns, name string, flags ...string) string {
 func TestSameDayRejectionIsInUseFailing(t *testing.T) {
 	ns := cluster.CreateNamespace(t, "sameday")
 	s := oldSecret(t, ns, "report", "yearly-token", true, 3*365)
-	cluster.SetLastUsed(t, ns, "yearly-token", daysAgo(200))
+	cluster.SetLastUsed(t, ns, "yearly-token", framework.DaysAgo(200))
 	wantVerdict(t, audit(t, "migrate", "-n", ns), "yearly-token", legacy.VerdictInvalidate)
 
 	invalidateOne(t, ns, "yearly-token")
 	inv, _ := getSecret(t, ns, "yearly-token")
 	day := inv.Labels[legacy.LabelInvalidSince]
-	if inv.Annotations[legacy.AnnotationInvalidatedOn] != day || inv.Annotations[legacy.AnnotationLastUsedBefore] != daysAgo(200).Format("2006-01-02") ||
+	if inv.Annotations[legacy.AnnotationInvalidatedOn] != day || inv.Annotations[legacy.AnnotationLastUsedBefore] != framework.DaysAgo(200).Format("2006-01-02") ||
 		inv.Annotations[legacy.AnnotationInvalidatedFor] != legacy.InvalidatedForCleanUp || inv.Labels[legacy.LabelGuardUntil] == "" {
 		t.Fatalf("invalidated without its record: labels %v annotations %v", inv.Labels, inv.Annotations)
 	}
@@ -91,7 +92,7 @@ func TestSameDayRejectionIsInUseFailing(t *testing.T) {
 	if !present(t, s, "yearly-report/1.0") {
 		t.Fatal("the invalidated token was accepted")
 	}
-	cur := waitLastUsed(t, s, daysAgo(200).Format("2006-01-02"))
+	cur := waitLastUsed(t, s, framework.DaysAgo(200).Format("2006-01-02"))
 	if cur.Labels[legacy.LabelLastUsed] != day {
 		t.Fatalf("last-used %s, invalid-since %s: not the same day (midnight passed?)", cur.Labels[legacy.LabelLastUsed], day)
 	}
@@ -171,8 +172,8 @@ func TestRestoreRemovesTheMarks(t *testing.T) {
 	}
 	waitLastUsed(t, s, "")
 
-	r := run(t, "restore", "--from", dir, "-o", "json").mustCode(t, 0)
-	if o := outcomes(t, r.stdout)[ns+"/app-token"]; o.Result != legacy.OutLabelRemoved {
+	r := run(t, "restore", "--from", dir, "-o", "json").MustCode(t, 0)
+	if o := framework.SecretOutcomes(t, r.Stdout)[ns+"/app-token"]; o.Result != legacy.OutLabelRemoved {
 		t.Fatalf("restore: outcome %+v", o)
 	}
 	cur, _ := getSecret(t, ns, "app-token")
@@ -201,7 +202,7 @@ func TestRestoreRemovesTheMarks(t *testing.T) {
 func TestRevokeIsNeverGuarded(t *testing.T) {
 	ns := cluster.CreateNamespace(t, "revoke")
 	leaked := oldSecret(t, ns, "app", "leaked-token", true, 3*365)
-	use(t, tokenClient(t, leaked, "attacker/0.1"), 1) // in use: --include-used
+	use(t, cluster.TokenClient(t, leaked, "attacker/0.1"), 1) // in use: --include-used
 	invalidateOne(t, ns, "leaked-token", "--revoke", "--include-used")
 	cur, _ := getSecret(t, ns, "leaked-token")
 	if _, ok := cur.Labels[legacy.LabelGuardUntil]; ok || cur.Labels[legacy.LabelInvalidSince] == "" || cur.Annotations[legacy.AnnotationInvalidatedFor] != legacy.InvalidatedForRevocation {
@@ -218,7 +219,7 @@ func TestRevokeIsNeverGuarded(t *testing.T) {
 	if _, ok := cur.Labels[legacy.LabelGuardUntil]; ok || cur.Annotations[legacy.AnnotationInvalidatedFor] != legacy.InvalidatedForRevocation {
 		t.Errorf("revoking a guarded Secret: labels %v annotations %v", cur.Labels, cur.Annotations)
 	}
-	run(t, "restore", "--from", dir).mustCode(t, 0)
+	run(t, "restore", "--from", dir).MustCode(t, 0)
 	if cur, _ = getSecret(t, ns, "later-leaked"); cur.Labels[legacy.LabelGuardUntil] != "" {
 		t.Errorf("restore put the guard back: %v", cur.Labels)
 	}
@@ -246,15 +247,15 @@ func TestRestoredOnUseNamesTheClient(t *testing.T) {
 	}
 
 	waitAuth(t, s, true)
-	use(t, tokenClient(t, s, "yearly-report/7.1"), 2)
+	use(t, cluster.TokenClient(t, s, "yearly-report/7.1"), 2)
 	cluster.Eventually(t, 20*time.Second, func() (bool, error) {
 		f = audit(t, "migrate", "-n", ns, "--audit-log", cluster.AuditLog)["yearly-token"]
 		return f.Verdict == legacy.VerdictRestoredOnUse && strings.Contains(f.Reason, "user agent yearly-report/7.1") && strings.Contains(f.Reason, ", from "),
 			fmt.Errorf("verdict %s (%s)", f.Verdict, f.Reason)
 	})
 
-	r := run(t, "migrate", "-n", ns, "--apply", "--yes", "--include-used", "--backup-dir", backupDir(t), "-o", "json").mustCode(t, 0)
-	if o := outcomes(t, r.stdout)[ns+"/yearly-token"]; o.Result != legacy.OutSkipRestored {
+	r := run(t, "migrate", "-n", ns, "--apply", "--yes", "--include-used", "--backup-dir", backupDir(t), "-o", "json").MustCode(t, 0)
+	if o := framework.SecretOutcomes(t, r.Stdout)[ns+"/yearly-token"]; o.Result != legacy.OutSkipRestored {
 		t.Errorf("without --reinvalidate-restored: outcome %+v", o)
 	}
 	invalidateOne(t, ns, "yearly-token", "--reinvalidate-restored")

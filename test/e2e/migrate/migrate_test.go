@@ -3,7 +3,6 @@ package migrate
 import (
 	"encoding/json"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/bound-token/kubectl-bound-token/pkg/backup"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
+	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
 )
 
 func TestAuditReportsSecretsReadersAndVerdicts(t *testing.T) {
@@ -39,13 +39,13 @@ func TestAuditReportsSecretsReadersAndVerdicts(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	r := run(t, "migrate", "-n", ns, "-o", "json").mustCode(t, 0)
+	r := run(t, "migrate", "-n", ns, "-o", "json").MustCode(t, 0)
 	var rep legacy.Report
-	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
-		t.Fatalf("-o json: %v\n%s", err, r.stdout)
+	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil {
+		t.Fatalf("-o json: %v\n%s", err, r.Stdout)
 	}
 	if rep.Kind != "LegacyTokenAudit" || len(rep.Items) != 3 {
-		t.Fatalf("want a LegacyTokenAudit of 3 Secrets, got %s with %d:\n%s", rep.Kind, len(rep.Items), r.stdout)
+		t.Fatalf("want a LegacyTokenAudit of 3 Secrets, got %s with %d:\n%s", rep.Kind, len(rep.Items), r.Stdout)
 	}
 	by := map[string]*legacy.Finding{}
 	for _, f := range rep.Items {
@@ -66,12 +66,12 @@ func TestAuditReportsSecretsReadersAndVerdicts(t *testing.T) {
 	}
 
 	// The human table names the pod; --auto-only narrows to builder-token.
-	run(t, "migrate", "-n", ns).mustCode(t, 0)
-	table := run(t, "migrate", "-n", ns).stdout
+	run(t, "migrate", "-n", ns).MustCode(t, 0)
+	table := run(t, "migrate", "-n", ns).Stdout
 	if !strings.Contains(table, "pod/web-0 (volume)") || !strings.Contains(table, "3 legacy token Secrets") {
 		t.Errorf("table:\n%s", table)
 	}
-	names := run(t, "migrate", "-n", ns, "--auto-only", "-o", "name").mustCode(t, 0).stdout
+	names := run(t, "migrate", "-n", ns, "--auto-only", "-o", "name").MustCode(t, 0).Stdout
 	if names != "secret/builder-token\n" {
 		t.Errorf("--auto-only -o name = %q", names)
 	}
@@ -90,12 +90,12 @@ func TestInvalidateThenRestore(t *testing.T) {
 
 	// waitAuth used the token, so the apiserver labelled it used today:
 	// the verdict is "used", and changing it must be asked for.
-	r := run(t, "migrate", "-n", ns, "--apply", "--yes", "--backup-dir", dir, "-o", "json").mustCode(t, 0)
-	if o := outcomes(t, r.stdout)[ns+"/app-token"]; o.Result != legacy.OutSkipUsed {
+	r := run(t, "migrate", "-n", ns, "--apply", "--yes", "--backup-dir", dir, "-o", "json").MustCode(t, 0)
+	if o := framework.SecretOutcomes(t, r.Stdout)[ns+"/app-token"]; o.Result != legacy.OutSkipUsed {
 		t.Fatalf("a token used just now: outcome %+v", o)
 	}
-	r = run(t, "migrate", "-n", ns, "--apply", "--yes", "--include-used", "--backup-dir", dir, "-o", "json").mustCode(t, 0)
-	if o := outcomes(t, r.stdout)[ns+"/app-token"]; o.Result != legacy.OutInvalidated {
+	r = run(t, "migrate", "-n", ns, "--apply", "--yes", "--include-used", "--backup-dir", dir, "-o", "json").MustCode(t, 0)
+	if o := framework.SecretOutcomes(t, r.Stdout)[ns+"/app-token"]; o.Result != legacy.OutInvalidated {
 		t.Fatalf("outcome %+v", o)
 	}
 	cur, _ := getSecret(t, ns, "app-token")
@@ -103,16 +103,16 @@ func TestInvalidateThenRestore(t *testing.T) {
 		t.Fatalf("labels after invalidate: %v", cur.Labels)
 	}
 	waitAuth(t, s, false)
-	assertPrivate(t, dir)
+	framework.AssertPrivate(t, dir)
 
-	r = run(t, "restore", "--from", dir, "-o", "json").mustCode(t, 0)
-	if o := outcomes(t, r.stdout)[ns+"/app-token"]; o.Result != legacy.OutLabelRemoved {
+	r = run(t, "restore", "--from", dir, "-o", "json").MustCode(t, 0)
+	if o := framework.SecretOutcomes(t, r.Stdout)[ns+"/app-token"]; o.Result != legacy.OutLabelRemoved {
 		t.Fatalf("restore outcome %+v", o)
 	}
 	waitAuth(t, s, true)
 	// Idempotent.
-	r = run(t, "restore", "--from", dir, "-o", "json").mustCode(t, 0)
-	if o := outcomes(t, r.stdout)[ns+"/app-token"]; o.Result != backup.OutUnchanged {
+	r = run(t, "restore", "--from", dir, "-o", "json").MustCode(t, 0)
+	if o := framework.SecretOutcomes(t, r.Stdout)[ns+"/app-token"]; o.Result != backup.OutUnchanged {
 		t.Fatalf("second restore outcome %+v", o)
 	}
 }
@@ -129,9 +129,9 @@ func TestDeleteThenRestore(t *testing.T) {
 
 	// waitAuth presented the invalid token: the apiserver labelled it used
 	// today, after invalid-since, so its verdict is in-use-failing.
-	r := run(t, "migrate", "-n", ns, "--apply", "--yes", "--include-used", "--mode", "delete", "--backup-dir", dir, "-o", "json").mustCode(t, 0)
+	r := run(t, "migrate", "-n", ns, "--apply", "--yes", "--include-used", "--mode", "delete", "--backup-dir", dir, "-o", "json").MustCode(t, 0)
 	for _, name := range []string{"app-token", "app-token-2"} {
-		if o := outcomes(t, r.stdout)[ns+"/"+name]; o.Result != legacy.OutDeleted {
+		if o := framework.SecretOutcomes(t, r.Stdout)[ns+"/"+name]; o.Result != legacy.OutDeleted {
 			t.Fatalf("%s: outcome %+v", name, o)
 		}
 		if _, ok := getSecret(t, ns, name); ok {
@@ -142,7 +142,7 @@ func TestDeleteThenRestore(t *testing.T) {
 		}
 	}
 
-	run(t, "restore", "--from", dir, "--only", ns+"/app-token").mustCode(t, 0)
+	run(t, "restore", "--from", dir, "--only", ns+"/app-token").MustCode(t, 0)
 	back, ok := getSecret(t, ns, "app-token")
 	if !ok || string(back.Data["token"]) != string(s.Data["token"]) || back.Labels[legacy.LabelInvalidSince] != s.Labels[legacy.LabelInvalidSince] {
 		t.Fatal("app-token not re-created as it was: its original token, still invalid")
@@ -204,8 +204,8 @@ func TestMountedSecretIsSkipped(t *testing.T) {
 	if _, err := cluster.Client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	r := run(t, "migrate", "-n", ns, "--apply", "--yes", "--backup-dir", backupDir(t), "-o", "json").mustCode(t, 0)
-	o := outcomes(t, r.stdout)[ns+"/web-token"]
+	r := run(t, "migrate", "-n", ns, "--apply", "--yes", "--backup-dir", backupDir(t), "-o", "json").MustCode(t, 0)
+	o := framework.SecretOutcomes(t, r.Stdout)[ns+"/web-token"]
 	if o.Result != legacy.OutSkipRead || !strings.Contains(o.Message, "pod/web-0 (envFrom)") {
 		t.Fatalf("outcome %+v", o)
 	}
@@ -214,8 +214,8 @@ func TestMountedSecretIsSkipped(t *testing.T) {
 		t.Fatal("the mounted Secret was changed")
 	}
 	// With --include-mounted it is invalidated.
-	r = run(t, "migrate", "-n", ns, "--apply", "--yes", "--include-mounted", "--backup-dir", backupDir(t), "-o", "json").mustCode(t, 0)
-	if o := outcomes(t, r.stdout)[ns+"/web-token"]; o.Result != legacy.OutInvalidated {
+	r = run(t, "migrate", "-n", ns, "--apply", "--yes", "--include-mounted", "--backup-dir", backupDir(t), "-o", "json").MustCode(t, 0)
+	if o := framework.SecretOutcomes(t, r.Stdout)[ns+"/web-token"]; o.Result != legacy.OutInvalidated {
 		t.Fatalf("--include-mounted outcome %+v", o)
 	}
 }
@@ -225,7 +225,7 @@ func TestServerDryRunChangesNothing(t *testing.T) {
 	s := legacySecret(t, ns, "app", "app-token", true)
 	// One of each verdict that mode acts on.
 	legacySecret(t, ns, "app", "old-token", true)
-	patch := `{"metadata":{"labels":{"` + legacy.LabelInvalidSince + `":"` + daysAgo(200).Format("2006-01-02") + `"}}}`
+	patch := `{"metadata":{"labels":{"` + legacy.LabelInvalidSince + `":"` + framework.DaysAgo(200).Format("2006-01-02") + `"}}}`
 	old, err := cluster.Client.CoreV1().Secrets(ns).Patch(ctx, "old-token", types.MergePatchType, []byte(patch), metav1.PatchOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -233,8 +233,8 @@ func TestServerDryRunChangesNothing(t *testing.T) {
 	wd := t.TempDir()
 	t.Chdir(wd)
 	for mode, name := range map[string]string{"invalidate": "app-token", "delete": "old-token"} {
-		r := run(t, "migrate", "-n", ns, "--apply", "--mode", mode, "--dry-run=server", "-o", "json").mustCode(t, 0)
-		if o := outcomes(t, r.stdout)[ns+"/"+name]; o.Result != backup.OutWouldChange {
+		r := run(t, "migrate", "-n", ns, "--apply", "--mode", mode, "--dry-run=server", "-o", "json").MustCode(t, 0)
+		if o := framework.SecretOutcomes(t, r.Stdout)[ns+"/"+name]; o.Result != backup.OutWouldChange {
 			t.Fatalf("%s: outcome %+v", mode, o)
 		}
 	}
@@ -249,30 +249,6 @@ func TestServerDryRunChangesNothing(t *testing.T) {
 	}
 }
 
-func assertPrivate(t *testing.T, dir string) {
-	t.Helper()
-	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		want := os.FileMode(0o600)
-		if d.IsDir() {
-			want = 0o700
-		}
-		if fi.Mode().Perm() != want {
-			t.Errorf("%s has mode %04o, want %04o", p, fi.Mode().Perm(), want)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 // A served API whose pod templates the audit does not read is named on
 // every audit, from the server's own list of groups: a CRD of Argo's
 // group appears in it once served, and is gone once removed.
@@ -280,14 +256,14 @@ func TestAuditNamesWorkloadAPIsItCannotRead(t *testing.T) {
 	ns := cluster.CreateNamespace(t, "unread")
 	legacySecret(t, ns, "app", "app-token", true)
 	const argo = "Argo Rollouts and Workflows (argoproj.io)"
-	if r := run(t, "migrate", "-n", ns).mustCode(t, 0); strings.Contains(r.stderr, "argoproj.io") || strings.Contains(r.stderr, "could not be listed") {
-		t.Fatalf("before the CRD, stderr:\n%s", r.stderr)
+	if r := run(t, "migrate", "-n", ns).MustCode(t, 0); strings.Contains(r.Stderr, "argoproj.io") || strings.Contains(r.Stderr, "could not be listed") {
+		t.Fatalf("before the CRD, stderr:\n%s", r.Stderr)
 	}
 	cluster.InstallCRD(t, "rollouts.argoproj.io", true)
 	for _, args := range [][]string{{"migrate", "-n", ns}, {"migrate", "-n", ns, "-o", "json"}} {
-		r := run(t, args...).mustCode(t, 0)
-		if !strings.Contains(r.stderr, "warning: this cluster serves "+argo+", whose pod templates are not read") {
-			t.Errorf("%s: stderr does not name %s:\n%s", strings.Join(args, " "), argo, r.stderr)
+		r := run(t, args...).MustCode(t, 0)
+		if !strings.Contains(r.Stderr, "warning: this cluster serves "+argo+", whose pod templates are not read") {
+			t.Errorf("%s: stderr does not name %s:\n%s", strings.Join(args, " "), argo, r.Stderr)
 		}
 	}
 }

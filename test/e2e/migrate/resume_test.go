@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,28 +19,14 @@ import (
 // lines lines. It reports false when the run ended before that.
 func killAt(t *testing.T, dir string, lines int, args ...string) bool {
 	t.Helper()
-	c := exec.Command(pluginBinary(t), append([]string{"--kubeconfig", cluster.Kubeconfig}, args...)...)
-	var stderr bytes.Buffer
-	c.Stderr = &stderr
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- c.Wait() }()
-	for {
-		select {
-		case <-exited:
-			t.Logf("run ended before %d index lines: %s", lines, stderr.String())
-			return false
-		case <-time.After(2 * time.Millisecond):
-		}
+	killed, stderr := cluster.KillPluginWhen(t, func() bool {
 		data, _ := os.ReadFile(filepath.Join(dir, backup.IndexFile))
-		if bytes.Count(data, []byte("\n")) >= lines {
-			_ = c.Process.Signal(syscall.SIGKILL)
-			<-exited
-			return true
-		}
+		return bytes.Count(data, []byte("\n")) >= lines
+	}, args...)
+	if !killed {
+		t.Logf("run ended before %d index lines: %s", lines, stderr)
 	}
+	return killed
 }
 
 // journal counts the done records per result and object.
@@ -106,7 +90,7 @@ func TestKilledDeleteResumesAndRestores(t *testing.T) {
 		t.Fatalf("only %d of 3 kills landed mid-run; the test did not test resuming", killed)
 	}
 	t.Logf("%d kills landed, %s", killed, time.Since(start))
-	run(t, args...).mustCode(t, 0)
+	run(t, args...).MustCode(t, 0)
 	t.Logf("resumed to the end, %s", time.Since(start))
 
 	if left := tokensIn(t, ns); len(left) != 0 {
@@ -133,7 +117,7 @@ func TestKilledDeleteResumesAndRestores(t *testing.T) {
 		}
 	}
 
-	run(t, "restore", "--from", dir, "--qps", "1000", "--burst", "1000").mustCode(t, 0)
+	run(t, "restore", "--from", dir, "--qps", "1000", "--burst", "1000").MustCode(t, 0)
 	t.Logf("restored, %s", time.Since(start))
 	after := tokensIn(t, ns)
 	if len(after) != n {
@@ -169,7 +153,7 @@ func TestKilledInvalidateResumesAndRestores(t *testing.T) {
 	if killed == 0 {
 		t.Fatal("no kill landed mid-run; the test did not test resuming")
 	}
-	run(t, args...).mustCode(t, 0)
+	run(t, args...).MustCode(t, 0)
 	check := func(wantLabel bool) {
 		t.Helper()
 		l, err := cluster.Client.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{})
@@ -200,6 +184,6 @@ func TestKilledInvalidateResumesAndRestores(t *testing.T) {
 			t.Errorf("%s invalidated %d times", k, c)
 		}
 	}
-	run(t, "restore", "--from", dir, "--qps", "1000", "--burst", "1000").mustCode(t, 0)
+	run(t, "restore", "--from", dir, "--qps", "1000", "--burst", "1000").MustCode(t, 0)
 	check(false)
 }

@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
 )
 
 // An invalidation for clean-up on a cluster without the guard's policy
@@ -13,18 +15,18 @@ import (
 func TestApplySaysWhenUnguarded(t *testing.T) {
 	ns := cluster.CreateNamespace(t, "unguarded")
 	cluster.CreateLegacySecret(t, ns, "report", "yearly-token", false)
-	cluster.BackdateSecret(t, ns, "yearly-token", daysAgo(3*365))
-	cluster.SetLastUsed(t, ns, "yearly-token", daysAgo(200))
+	cluster.BackdateSecret(t, ns, "yearly-token", framework.DaysAgo(3*365))
+	cluster.SetLastUsed(t, ns, "yearly-token", framework.DaysAgo(200))
 
 	dry := run(t, "migrate", "-n", ns, "--apply", "--dry-run=client")
-	if strings.Contains(dry.stderr, "unguarded") {
-		t.Errorf("a dry run warned of an unguarded invalidation:\n%s", dry.stderr)
+	if strings.Contains(dry.Stderr, "unguarded") {
+		t.Errorf("a dry run warned of an unguarded invalidation:\n%s", dry.Stderr)
 	}
 	r := run(t, "migrate", "-n", ns, "--apply", "--yes", "--backup-dir", filepath.Join(t.TempDir(), "backup"))
-	if r.code != 0 {
-		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", r.Code, r.Stdout, r.Stderr)
 	}
-	if n := strings.Count(r.stderr, "this invalidation is unguarded"); n != 1 || !strings.Contains(r.stderr, "kubectl bound-token guard install") {
-		t.Errorf("want one unguarded warning naming guard install, got %d:\n%s", n, r.stderr)
+	if n := strings.Count(r.Stderr, "this invalidation is unguarded"); n != 1 || !strings.Contains(r.Stderr, "kubectl bound-token guard install") {
+		t.Errorf("want one unguarded warning naming guard install, got %d:\n%s", n, r.Stderr)
 	}
 }

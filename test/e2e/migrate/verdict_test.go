@@ -17,7 +17,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
@@ -28,29 +27,27 @@ import (
 // (TestMain); tests that need another start set it and put it back.
 const trackedDays = 400
 
-func daysAgo(n int) time.Time { return time.Now().UTC().AddDate(0, 0, -n) }
-
 // trackSince sets the tracking start for one test.
 func trackSince(t *testing.T, day time.Time) {
 	t.Helper()
 	cluster.SetTrackingSince(t, day)
-	t.Cleanup(func() { cluster.SetTrackingSince(t, daysAgo(trackedDays)) })
+	t.Cleanup(func() { cluster.SetTrackingSince(t, framework.DaysAgo(trackedDays)) })
 }
 
 // oldSecret is a legacy token Secret created daysOld days ago.
 func oldSecret(t *testing.T, ns, sa, name string, listed bool, daysOld int) *corev1.Secret {
 	t.Helper()
 	s := legacySecret(t, ns, sa, name, listed)
-	cluster.BackdateSecret(t, ns, name, daysAgo(daysOld))
+	cluster.BackdateSecret(t, ns, name, framework.DaysAgo(daysOld))
 	return s
 }
 
 func audit(t *testing.T, args ...string) map[string]*legacy.Finding {
 	t.Helper()
-	r := run(t, append(args, "-o", "json")...).mustCode(t, 0)
+	r := run(t, append(args, "-o", "json")...).MustCode(t, 0)
 	var rep legacy.Report
-	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
-		t.Fatalf("-o json: %v\n%s", err, r.stdout)
+	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil {
+		t.Fatalf("-o json: %v\n%s", err, r.Stdout)
 	}
 	m := map[string]*legacy.Finding{}
 	for _, f := range rep.Items {
@@ -82,20 +79,6 @@ func unchanged(t *testing.T, s *corev1.Secret) {
 	}
 }
 
-// tokenClient is a client that authenticates with a legacy token and a
-// user agent of its own.
-func tokenClient(t *testing.T, s *corev1.Secret, agent string) kubernetes.Interface {
-	t.Helper()
-	cfg := rest.AnonymousClientConfig(cluster.RESTConfig)
-	cfg.BearerToken = string(s.Data[corev1.ServiceAccountTokenKey])
-	cfg.UserAgent = agent
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cs
-}
-
 func use(t *testing.T, cs kubernetes.Interface, n int) {
 	t.Helper()
 	for i := 0; i < n; i++ {
@@ -112,18 +95,18 @@ func TestTrackingStartDecides(t *testing.T) {
 	ns := cluster.CreateNamespace(t, "tracking")
 	s := oldSecret(t, ns, "app", "app-token", true, 3*365)
 
-	trackSince(t, daysAgo(0))
+	trackSince(t, framework.DaysAgo(0))
 	wantVerdict(t, audit(t, "migrate", "-n", ns), "app-token", legacy.VerdictUnknown)
-	r := run(t, "migrate", "-n", ns, "--apply", "--yes", "--backup-dir", backupDir(t), "-o", "json").mustCode(t, 0)
-	if o := outcomes(t, r.stdout)[ns+"/app-token"]; o.Result != legacy.OutSkipUnknown {
+	r := run(t, "migrate", "-n", ns, "--apply", "--yes", "--backup-dir", backupDir(t), "-o", "json").MustCode(t, 0)
+	if o := framework.SecretOutcomes(t, r.Stdout)[ns+"/app-token"]; o.Result != legacy.OutSkipUnknown {
 		t.Fatalf("tracking began today: outcome %+v", o)
 	}
 	unchanged(t, s)
 
-	cluster.SetTrackingSince(t, daysAgo(trackedDays))
+	cluster.SetTrackingSince(t, framework.DaysAgo(trackedDays))
 	wantVerdict(t, audit(t, "migrate", "-n", ns), "app-token", legacy.VerdictInvalidate)
-	r = run(t, "migrate", "-n", ns, "--apply", "--yes", "--backup-dir", backupDir(t), "-o", "json").mustCode(t, 0)
-	if o := outcomes(t, r.stdout)[ns+"/app-token"]; o.Result != legacy.OutInvalidated {
+	r = run(t, "migrate", "-n", ns, "--apply", "--yes", "--backup-dir", backupDir(t), "-o", "json").MustCode(t, 0)
+	if o := framework.SecretOutcomes(t, r.Stdout)[ns+"/app-token"]; o.Result != legacy.OutInvalidated {
 		t.Fatalf("tracking began %d days ago: outcome %+v", trackedDays, o)
 	}
 	waitAuth(t, s, false)
@@ -135,16 +118,16 @@ func TestTrackingStartDecides(t *testing.T) {
 func TestUseKeepsTokens(t *testing.T) {
 	ns := cluster.CreateNamespace(t, "use")
 	month := oldSecret(t, ns, "app", "month-token", true, 3*365)
-	cluster.SetLastUsed(t, ns, "month-token", daysAgo(20))
+	cluster.SetLastUsed(t, ns, "month-token", framework.DaysAgo(20))
 	now := oldSecret(t, ns, "app", "now-token", true, 3*365)
 	// A real use: the apiserver labels the Secret with today.
-	use(t, tokenClient(t, now, "outside-job/1.0"), 1)
+	use(t, cluster.TokenClient(t, now, "outside-job/1.0"), 1)
 	cluster.Eventually(t, 20*time.Second, func() (bool, error) {
 		cur, _ := getSecret(t, ns, "now-token")
 		return cur.Labels[legacy.LabelLastUsed] == time.Now().UTC().Format("2006-01-02"), nil
 	})
 	oldSecret(t, ns, "app", "failing-token", true, 3*365)
-	patch := fmt.Sprintf(`{"metadata":{"labels":{%q:%q,%q:%q}}}`, legacy.LabelInvalidSince, daysAgo(200).Format("2006-01-02"), legacy.LabelLastUsed, daysAgo(150).Format("2006-01-02"))
+	patch := fmt.Sprintf(`{"metadata":{"labels":{%q:%q,%q:%q}}}`, legacy.LabelInvalidSince, framework.DaysAgo(200).Format("2006-01-02"), legacy.LabelLastUsed, framework.DaysAgo(150).Format("2006-01-02"))
 	if _, err := cluster.Client.CoreV1().Secrets(ns).Patch(ctx, "failing-token", "application/merge-patch+json", []byte(patch), metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -155,8 +138,8 @@ func TestUseKeepsTokens(t *testing.T) {
 	wantVerdict(t, got, "failing-token", legacy.VerdictInUseFailing)
 
 	for _, mode := range []string{"invalidate", "delete"} {
-		r := run(t, "migrate", "-n", ns, "--apply", "--mode", mode, "--yes", "--backup-dir", backupDir(t), "-o", "json").mustCode(t, 0)
-		out := outcomes(t, r.stdout)
+		r := run(t, "migrate", "-n", ns, "--apply", "--mode", mode, "--yes", "--backup-dir", backupDir(t), "-o", "json").MustCode(t, 0)
+		out := framework.SecretOutcomes(t, r.Stdout)
 		if mode == "invalidate" {
 			for _, n := range []string{"month-token", "now-token"} {
 				if o := out[ns+"/"+n]; o.Result != legacy.OutSkipUsed {
@@ -174,8 +157,8 @@ func TestUseKeepsTokens(t *testing.T) {
 	}
 	waitAuth(t, now, true)
 
-	r := run(t, "migrate", "-n", ns, "now-token", "--apply", "--include-used", "--yes", "--backup-dir", backupDir(t), "-o", "json").mustCode(t, 0)
-	if o := outcomes(t, r.stdout)[ns+"/now-token"]; o.Result != legacy.OutInvalidated {
+	r := run(t, "migrate", "-n", ns, "now-token", "--apply", "--include-used", "--yes", "--backup-dir", backupDir(t), "-o", "json").MustCode(t, 0)
+	if o := framework.SecretOutcomes(t, r.Stdout)[ns+"/now-token"]; o.Result != legacy.OutInvalidated {
 		t.Fatalf("--include-used: outcome %+v", o)
 	}
 	unchanged(t, month) // not named
@@ -256,13 +239,13 @@ func TestReadersKeepTokens(t *testing.T) {
 	if p := got["pull-token"].Readers[0]; p.Phase != string(corev1.PodSucceeded) {
 		t.Errorf("finished pod's phase %q", p.Phase)
 	}
-	table := run(t, "migrate", "-n", ns).mustCode(t, 0).stdout
+	table := run(t, "migrate", "-n", ns).MustCode(t, 0).Stdout
 	if !strings.Contains(table, "cronjob/nightly (volume)") {
 		t.Errorf("the table does not name the CronJob:\n%s", table)
 	}
 
-	r := run(t, "migrate", "-n", ns, "--apply", "--yes", "--backup-dir", backupDir(t), "-o", "json").mustCode(t, 0)
-	out := outcomes(t, r.stdout)
+	r := run(t, "migrate", "-n", ns, "--apply", "--yes", "--backup-dir", backupDir(t), "-o", "json").MustCode(t, 0)
+	out := framework.SecretOutcomes(t, r.Stdout)
 	for _, s := range []*corev1.Secret{cron, deploy, pull} {
 		if o := out[ns+"/"+s.Name]; o.Result != legacy.OutSkipRead {
 			t.Errorf("%s: outcome %+v", s.Name, o)
@@ -282,9 +265,9 @@ func TestForecastMatchesTheCleaner(t *testing.T) {
 	ns := cluster.CreateNamespace(t, "forecast")
 	oldSecret(t, ns, "app", "unused", true, 3*365)
 	oldSecret(t, ns, "app", "used-lately", true, 3*365)
-	cluster.SetLastUsed(t, ns, "used-lately", daysAgo(20))
+	cluster.SetLastUsed(t, ns, "used-lately", framework.DaysAgo(20))
 	oldSecret(t, ns, "app", "used-long-ago", true, 3*365)
-	cluster.SetLastUsed(t, ns, "used-long-ago", daysAgo(500))
+	cluster.SetLastUsed(t, ns, "used-long-ago", framework.DaysAgo(500))
 	oldSecret(t, ns, "app", "manual", false, 3*365)
 	oldSecret(t, ns, "app", "young", true, 100)
 	oldSecret(t, ns, "app", "pod-read", true, 3*365)
@@ -327,7 +310,7 @@ func TestForecastMatchesTheCleaner(t *testing.T) {
 	}
 
 	// Tracking began last week: the cleaner's gate holds, and so does ours.
-	trackSince(t, daysAgo(7))
+	trackSince(t, framework.DaysAgo(7))
 	if f := forecast(); len(f) != 0 {
 		t.Errorf("tracking began last week, yet the forecast invalidates %v today", f)
 	}
@@ -335,7 +318,7 @@ func TestForecastMatchesTheCleaner(t *testing.T) {
 		t.Errorf("tracking began last week, yet the cleaner invalidated %v", c)
 	}
 
-	cluster.SetTrackingSince(t, daysAgo(trackedDays))
+	cluster.SetTrackingSince(t, framework.DaysAgo(trackedDays))
 	want := []string{ns + "/cron-read", ns + "/unused", ns + "/used-long-ago"}
 	f := forecast()
 	if strings.Join(f, " ") != strings.Join(want, " ") {
@@ -358,8 +341,8 @@ func TestAuditLogEvidence(t *testing.T) {
 	ns := cluster.CreateNamespace(t, "auditlog")
 	a := oldSecret(t, ns, "app", "backup-token", true, 3*365)
 	b := oldSecret(t, ns, "app", "ci-token", true, 3*365)
-	use(t, tokenClient(t, a, "nightly-backup/1.0"), 3)
-	use(t, tokenClient(t, b, "ci-runner/2.3"), 5)
+	use(t, cluster.TokenClient(t, a, "nightly-backup/1.0"), 3)
+	use(t, cluster.TokenClient(t, b, "ci-runner/2.3"), 5)
 	// A third token checked only through TokenReview (as a webhook or an
 	// ingress does): kube-apiserver authenticates it on a request of its
 	// own with no audit context (pkg/registry/authentication/tokenreview/
@@ -389,8 +372,8 @@ func TestAuditLogEvidence(t *testing.T) {
 		t.Errorf("reviewed-token: audit-log evidence %+v, last used %q, verdict %s; want none in the log, the label set, used", r.AuditLog, r.LastUsed, r.Verdict)
 	}
 	// doctor reads the apiserver's own counters of the same uses.
-	if d := run(t, "doctor", "-n", ns, "--serviceaccount", "app", "-o", "json"); !strings.Contains(d.stdout, `"legacy-token-metrics"`) || !strings.Contains(d.stdout, "legacy_tokens_total") || !strings.Contains(d.stdout, "since it started") {
-		t.Errorf("doctor does not report the legacy token counters:\n%s", d.stdout)
+	if d := run(t, "doctor", "-n", ns, "--serviceaccount", "app", "-o", "json"); !strings.Contains(d.Stdout, `"legacy-token-metrics"`) || !strings.Contains(d.Stdout, "legacy_tokens_total") || !strings.Contains(d.Stdout, "since it started") {
+		t.Errorf("doctor does not report the legacy token counters:\n%s", d.Stdout)
 	}
 
 	// A copy with a corrupt line, a truncated one and a huge one.
@@ -405,24 +388,22 @@ func TestAuditLogEvidence(t *testing.T) {
 	if err := os.WriteFile(broken, append(log, extra...), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r := run(t, "migrate", "-n", ns, "--audit-log", broken).mustCode(t, 0)
-	if !strings.Contains(r.stderr, "2 unparseable and 1 oversized line(s) skipped") {
-		t.Errorf("skipped lines not counted:\n%s", r.stderr)
+	r := run(t, "migrate", "-n", ns, "--audit-log", broken).MustCode(t, 0)
+	if !strings.Contains(r.Stderr, "2 unparseable and 1 oversized line(s) skipped") {
+		t.Errorf("skipped lines not counted:\n%s", r.Stderr)
 	}
 	gz := filepath.Join(dir, "corrupt.log.gz")
 	if err := os.WriteFile(gz, []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 1, 2, 3}, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	run(t, "migrate", "-n", ns, "--audit-log", gz, "--apply", "--yes", "--backup-dir", backupDir(t)).mustCode(t, 2).oneLineError(t, "corrupt.log.gz")
+	oneLineError(t, run(t, "migrate", "-n", ns, "--audit-log", gz, "--apply", "--yes", "--backup-dir", backupDir(t)).MustCode(t, 2), "corrupt.log.gz")
 	unchanged(t, a)
 }
 
 // runIn runs the plugin in-process with in as its standard input.
-func runIn(t *testing.T, in io.Reader, args ...string) result {
+func runIn(t *testing.T, in io.Reader, args ...string) framework.Result {
 	t.Helper()
-	var r result
-	r.stdout, r.stderr, r.code = framework.RunPlugin(in, cluster.Kubeconfig, args...)
-	return r
+	return framework.Run(in, cluster.Kubeconfig, args...)
 }
 
 // TestApplyAsksOnATerminal: on a pseudo-terminal, --apply shows the counts
@@ -433,7 +414,7 @@ func TestApplyAsksOnATerminal(t *testing.T) {
 	s := oldSecret(t, ns, "app", "app-token", true, 3*365)
 
 	dir := backupDir(t)
-	run(t, "migrate", "-n", ns, "--apply", "--backup-dir", dir).mustCode(t, 2).oneLineError(t, "--yes")
+	oneLineError(t, run(t, "migrate", "-n", ns, "--apply", "--backup-dir", dir).MustCode(t, 2), "--yes")
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Fatalf("a refused run made its backup folder: %v", err)
 	}
@@ -443,8 +424,8 @@ func TestApplyAsksOnATerminal(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := runIn(t, tty, "migrate", "-n", ns, "--apply", "--backup-dir", dir)
-	if r.code != 1 || !strings.Contains(r.stderr, "will invalidate 1 Secret") || !strings.Contains(r.stderr, "[y/N]") || !strings.Contains(r.stderr, "nothing changed") {
-		t.Fatalf("answer n: exit %d\n%s", r.code, r.stderr)
+	if r.Code != 1 || !strings.Contains(r.Stderr, "will invalidate 1 Secret") || !strings.Contains(r.Stderr, "[y/N]") || !strings.Contains(r.Stderr, "nothing changed") {
+		t.Fatalf("answer n: exit %d\n%s", r.Code, r.Stderr)
 	}
 	unchanged(t, s)
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
@@ -454,8 +435,8 @@ func TestApplyAsksOnATerminal(t *testing.T) {
 	if _, err := master.Write([]byte("y\n")); err != nil {
 		t.Fatal(err)
 	}
-	r = runIn(t, tty, "migrate", "-n", ns, "--apply", "--backup-dir", dir, "-o", "json").mustCode(t, 0)
-	if o := outcomes(t, r.stdout)[ns+"/app-token"]; o.Result != legacy.OutInvalidated {
+	r = runIn(t, tty, "migrate", "-n", ns, "--apply", "--backup-dir", dir, "-o", "json").MustCode(t, 0)
+	if o := framework.SecretOutcomes(t, r.Stdout)[ns+"/app-token"]; o.Result != legacy.OutInvalidated {
 		t.Fatalf("answer y: outcome %+v", o)
 	}
 }

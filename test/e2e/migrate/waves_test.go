@@ -13,6 +13,7 @@ import (
 
 	"github.com/bound-token/kubectl-bound-token/pkg/guard"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
+	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
 )
 
 // waves reads the waves of a migrate -o json document.
@@ -40,7 +41,7 @@ func TestWavesStopAtAPresentedToken(t *testing.T) {
 	var secs []*corev1.Secret
 	for _, name := range []string{"w1", "w2", "w3"} {
 		secs = append(secs, oldSecret(t, ns, "batch", name, true, 3*365))
-		cluster.SetLastUsed(t, ns, name, daysAgo(200))
+		cluster.SetLastUsed(t, ns, name, framework.DaysAgo(200))
 	}
 	dir := backupDir(t)
 	args := []string{"migrate", "-n", ns, "--apply", "--yes", "--backup-dir", dir, "-o", "json", "--wave-size", "1", "--wave-watch", "10s"}
@@ -52,7 +53,7 @@ func TestWavesStopAtAPresentedToken(t *testing.T) {
 		for time.Now().Before(deadline) {
 			cur, err := cluster.Client.CoreV1().Secrets(ns).Get(ctx, "w1", metav1.GetOptions{})
 			if err == nil && cur.Labels[legacy.LabelInvalidSince] != "" {
-				_, err := tokenClient(t, secs[0], "yearly-report/1.0").AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+				_, err := cluster.TokenClient(t, secs[0], "yearly-report/1.0").AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
 				presented <- err != nil && strings.Contains(err.Error(), "Unauthorized")
 				return
 			}
@@ -61,24 +62,24 @@ func TestWavesStopAtAPresentedToken(t *testing.T) {
 		presented <- false
 	}()
 	start := time.Now()
-	r := run(t, args...).mustCode(t, 1)
+	r := run(t, args...).MustCode(t, 1)
 	if !<-presented {
 		t.Fatal("the client was not refused: the test proves nothing")
 	}
 	if d := time.Since(start); d > 9*time.Second {
 		t.Errorf("the run took %s: it should stop at the presentation, not at the end of the watch", d)
 	}
-	day := waitLastUsed(t, secs[0], daysAgo(200).Format("2006-01-02")).Labels[legacy.LabelLastUsed]
+	day := waitLastUsed(t, secs[0], framework.DaysAgo(200).Format("2006-01-02")).Labels[legacy.LabelLastUsed]
 	for _, want := range []string{"only this run watches", ns + "/w1 (presented on " + day, "audit log", "restore --from", "--only " + ns + "/w1", "next wave"} {
-		if !strings.Contains(r.stderr, want) {
-			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		if !strings.Contains(r.Stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.Stderr)
 		}
 	}
-	ws := waves(t, r.stdout)
+	ws := waves(t, r.Stdout)
 	if len(ws) != 1 || ws[0].Result != guard.WavePresented || len(ws[0].Presented) != 1 || ws[0].Presented[0].Name != "w1" {
 		t.Fatalf("waves %+v", ws)
 	}
-	got := outcomes(t, r.stdout)
+	got := framework.SecretOutcomes(t, r.Stdout)
 	if got[ns+"/w1"].Result != legacy.OutInvalidated || got[ns+"/w2"].Result != legacy.OutNextWave || got[ns+"/w3"].Result != legacy.OutNextWave {
 		t.Errorf("outcomes %+v", got)
 	}
@@ -86,19 +87,19 @@ func TestWavesStopAtAPresentedToken(t *testing.T) {
 	unchanged(t, secs[2])
 
 	// Resumed: the next waves, each watched, quiet.
-	r = run(t, args...).mustCode(t, 0)
-	ws = waves(t, r.stdout)
+	r = run(t, args...).MustCode(t, 0)
+	ws = waves(t, r.Stdout)
 	if len(ws) != 2 || ws[0].Result != guard.WaveQuiet || ws[1].Result != guard.WaveQuiet ||
 		strings.Join(ws[0].Secrets, ",") != ns+"/w2" || strings.Join(ws[1].Secrets, ",") != ns+"/w3" {
-		t.Fatalf("resumed waves %+v\n%s", ws, r.stderr)
+		t.Fatalf("resumed waves %+v\n%s", ws, r.Stderr)
 	}
-	got = outcomes(t, r.stdout)
+	got = framework.SecretOutcomes(t, r.Stdout)
 	if got[ns+"/w1"].Result != legacy.OutAlreadyDone || got[ns+"/w2"].Result != legacy.OutInvalidated || got[ns+"/w3"].Result != legacy.OutInvalidated {
 		t.Errorf("resumed outcomes %+v", got)
 	}
 
 	// The restore the report offers: that one Secret, its client let in.
-	run(t, "restore", "--from", dir, "--only", ns+"/w1").mustCode(t, 0)
+	run(t, "restore", "--from", dir, "--only", ns+"/w1").MustCode(t, 0)
 	waitAuth(t, secs[0], true)
 	for _, s := range secs[1:] {
 		if cur, _ := getSecret(t, ns, s.Name); cur.Labels[legacy.LabelInvalidSince] == "" {
@@ -116,7 +117,7 @@ func TestWavesStopAtAnUnknownRejectedClient(t *testing.T) {
 	ns := cluster.CreateNamespace(t, "wavesunknown")
 	for _, name := range []string{"u1", "u2"} {
 		oldSecret(t, ns, "batch", name, true, 3*365)
-		cluster.SetLastUsed(t, ns, name, daysAgo(200))
+		cluster.SetLastUsed(t, ns, name, framework.DaysAgo(200))
 	}
 	// Someone else's invalidation, in another namespace, outside the
 	// run's selection: its client is refused and counted, and nothing on
@@ -124,7 +125,7 @@ func TestWavesStopAtAnUnknownRejectedClient(t *testing.T) {
 	other := cluster.CreateNamespace(t, "wavesother")
 	old := oldSecret(t, other, "legacy", "stale", true, 3*365)
 	if _, err := cluster.Client.CoreV1().Secrets(other).Patch(ctx, "stale", types.MergePatchType,
-		[]byte(`{"metadata":{"labels":{"`+legacy.LabelInvalidSince+`":"`+daysAgo(100).Format("2006-01-02")+`"}}}`), metav1.PatchOptions{}); err != nil {
+		[]byte(`{"metadata":{"labels":{"`+legacy.LabelInvalidSince+`":"`+framework.DaysAgo(100).Format("2006-01-02")+`"}}}`), metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	waitAuth(t, old, false)
@@ -133,17 +134,17 @@ func TestWavesStopAtAnUnknownRejectedClient(t *testing.T) {
 		for time.Now().Before(deadline) {
 			cur, err := cluster.Client.CoreV1().Secrets(ns).Get(ctx, "u1", metav1.GetOptions{})
 			if err == nil && cur.Labels[legacy.LabelInvalidSince] != "" {
-				_, _ = tokenClient(t, old, "unknown/1.0").AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+				_, _ = cluster.TokenClient(t, old, "unknown/1.0").AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
 				return
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
 	}()
-	r := run(t, "migrate", "-n", ns, "--apply", "--yes", "--backup-dir", backupDir(t), "-o", "json", "--wave-size", "1", "--wave-watch", "5s").mustCode(t, 1)
-	if !strings.Contains(r.stderr, "cannot be told") || !strings.Contains(r.stderr, guard.InvalidUsesMetric) {
-		t.Errorf("stderr:\n%s", r.stderr)
+	r := run(t, "migrate", "-n", ns, "--apply", "--yes", "--backup-dir", backupDir(t), "-o", "json", "--wave-size", "1", "--wave-watch", "5s").MustCode(t, 1)
+	if !strings.Contains(r.Stderr, "cannot be told") || !strings.Contains(r.Stderr, guard.InvalidUsesMetric) {
+		t.Errorf("stderr:\n%s", r.Stderr)
 	}
-	if ws := waves(t, r.stdout); len(ws) != 1 || ws[0].Result != guard.WaveUnknownClient {
+	if ws := waves(t, r.Stdout); len(ws) != 1 || ws[0].Result != guard.WaveUnknownClient {
 		t.Errorf("waves %+v", ws)
 	}
 	if cur, _ := getSecret(t, ns, "u2"); cur.Labels[legacy.LabelInvalidSince] != "" {
@@ -158,7 +159,7 @@ func TestDeleteSkipsGuardedSecret(t *testing.T) {
 	ns := cluster.CreateNamespace(t, "delguarded")
 	mark := func(name string, guardUntil time.Time) {
 		oldSecret(t, ns, "batch", name, true, 3*365)
-		inv := daysAgo(10).Format("2006-01-02")
+		inv := framework.DaysAgo(10).Format("2006-01-02")
 		patch := `{"metadata":{"labels":{"` + legacy.LabelInvalidSince + `":"` + inv + `","` + legacy.LabelGuardUntil + `":"` + guardUntil.Format("2006-01-02") + `"},` +
 			`"annotations":{"` + legacy.AnnotationInvalidatedOn + `":"` + inv + `","` + legacy.AnnotationInvalidatedFor + `":"` + legacy.InvalidatedForCleanUp + `","` +
 			legacy.AnnotationLastUsedBefore + `":"` + legacy.LastUsedNone + `"}}}`
@@ -166,11 +167,11 @@ func TestDeleteSkipsGuardedSecret(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	mark("guarded", daysAgo(-5))
-	mark("guard-past", daysAgo(2))
-	r := run(t, "migrate", "-n", ns, "--apply", "--mode", "delete", "--unused-for", "1d", "--yes", "--backup-dir", backupDir(t), "-o", "json").mustCode(t, 0)
-	got := outcomes(t, r.stdout)
-	if o := got[ns+"/guarded"]; o.Result != legacy.OutSkipGuarded || !strings.Contains(o.Message, "still guarded until "+daysAgo(-5).Format("2006-01-02")) {
+	mark("guarded", framework.DaysAgo(-5))
+	mark("guard-past", framework.DaysAgo(2))
+	r := run(t, "migrate", "-n", ns, "--apply", "--mode", "delete", "--unused-for", "1d", "--yes", "--backup-dir", backupDir(t), "-o", "json").MustCode(t, 0)
+	got := framework.SecretOutcomes(t, r.Stdout)
+	if o := got[ns+"/guarded"]; o.Result != legacy.OutSkipGuarded || !strings.Contains(o.Message, "still guarded until "+framework.DaysAgo(-5).Format("2006-01-02")) {
 		t.Errorf("guarded: %+v", o)
 	}
 	if o := got[ns+"/guard-past"]; o.Result != legacy.OutDeleted {

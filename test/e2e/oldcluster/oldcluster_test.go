@@ -28,17 +28,6 @@ const day = 24 * time.Hour
 // period is the cleaner's default --legacy-service-account-token-clean-up-period.
 const period = 365 * day
 
-func daysAgo(n int) time.Time { return time.Now().UTC().AddDate(0, 0, -n) }
-
-func getSecret(t *testing.T, ns, name string) *corev1.Secret {
-	t.Helper()
-	s, err := cluster.Client.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 func TestBackdatedSecretReadsBackAndKeepsEveryOtherByte(t *testing.T) {
 	ns := cluster.CreateNamespace(t, "backdate")
 	s := cluster.CreateLegacySecret(t, ns, "app", "tok", true)
@@ -47,10 +36,10 @@ func TestBackdatedSecretReadsBackAndKeepsEveryOtherByte(t *testing.T) {
 	if before == nil {
 		t.Fatalf("no etcd key %s: the key layout is wrong", key)
 	}
-	created := daysAgo(400).Truncate(time.Second)
+	created := framework.DaysAgo(400).Truncate(time.Second)
 	cluster.BackdateSecret(t, ns, "tok", created)
 
-	got := getSecret(t, ns, "tok")
+	got := cluster.GetSecret(t, ns, "tok")
 	if !got.CreationTimestamp.Time.Equal(created) {
 		t.Fatalf("creationTimestamp %s, want %s", got.CreationTimestamp.UTC(), created)
 	}
@@ -78,7 +67,7 @@ func TestBackdatedSecretReadsBackAndKeepsEveryOtherByte(t *testing.T) {
 }
 
 func TestTrackingSinceReadsBackAndStays(t *testing.T) {
-	old := daysAgo(400)
+	old := framework.DaysAgo(400)
 	cluster.SetTrackingSince(t, old)
 	if got, want := cluster.TrackingSince(t), old.Format(framework.DayFormat); got != want {
 		t.Fatalf("since %q, want %q", got, want)
@@ -142,7 +131,7 @@ func TestAuditLogHasMetadataEvents(t *testing.T) {
 func TestRealCleanerOnBackdatedCluster(t *testing.T) {
 	ns := cluster.CreateNamespace(t, "cleaner")
 	core := cluster.Client.CoreV1()
-	old := daysAgo(400)
+	old := framework.DaysAgo(400)
 	for _, s := range []struct {
 		name   string
 		listed bool
@@ -160,8 +149,8 @@ func TestRealCleanerOnBackdatedCluster(t *testing.T) {
 			cluster.BackdateSecret(t, ns, s.name, old)
 		}
 	}
-	cluster.SetLastUsed(t, ns, "used-recently", daysAgo(20))
-	cluster.SetLastUsed(t, ns, "used-long-ago", daysAgo(380))
+	cluster.SetLastUsed(t, ns, "used-recently", framework.DaysAgo(20))
+	cluster.SetLastUsed(t, ns, "used-long-ago", framework.DaysAgo(380))
 
 	pending := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "reader"},
@@ -202,7 +191,7 @@ func TestRealCleanerOnBackdatedCluster(t *testing.T) {
 		}
 		return out
 	}
-	invalidSince := func(name string) string { return getSecret(t, ns, name).Labels[framework.InvalidSinceLabel] }
+	invalidSince := func(name string) string { return cluster.GetSecret(t, ns, name).Labels[framework.InvalidSinceLabel] }
 	all := []string{"auto-old", "used-long-ago", "manual-old", "used-recently", "mounted-old", "pulled-old", "young"}
 
 	t.Run("tracking began today: the cleaner does nothing", func(t *testing.T) {
@@ -241,7 +230,7 @@ func TestRealCleanerOnBackdatedCluster(t *testing.T) {
 	})
 
 	t.Run("invalid for more than a period: deleted; invalid since today: kept", func(t *testing.T) {
-		patch := `{"metadata":{"labels":{"` + framework.InvalidSinceLabel + `":"` + daysAgo(366).Format(framework.DayFormat) + `"}}}`
+		patch := `{"metadata":{"labels":{"` + framework.InvalidSinceLabel + `":"` + framework.DaysAgo(366).Format(framework.DayFormat) + `"}}}`
 		if _, err := core.Secrets(ns).Patch(ctx, "auto-old", types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
 			t.Fatal(err)
 		}

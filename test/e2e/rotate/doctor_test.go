@@ -2,7 +2,6 @@ package rotate
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 	"testing"
 
@@ -18,16 +17,7 @@ func TestDoctorJudgesTheRolloutLikeWait(t *testing.T) {
 	rollout := func(wantStatus string, wantIn ...string) {
 		t.Helper()
 		r := run(cluster.Kubeconfig, "doctor", "-o", "json")
-		var out struct {
-			Checks []struct{ Name, Status, Message, Fix string }
-		}
-		if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
-			t.Fatalf("doctor -o json: %v\n%s%s", err, r.stdout, r.stderr)
-		}
-		for _, c := range out.Checks {
-			if c.Name != "openshift-rollout" {
-				continue
-			}
+		if c, ok := r.DoctorChecks(t)["openshift-rollout"]; ok {
 			if c.Status != wantStatus {
 				t.Fatalf("openshift-rollout is %s, want %s: %s | %s", c.Status, wantStatus, c.Message, c.Fix)
 			}
@@ -36,12 +26,12 @@ func TestDoctorJudgesTheRolloutLikeWait(t *testing.T) {
 					t.Fatalf("openshift-rollout lacks %q: %s | %s", s, c.Message, c.Fix)
 				}
 			}
-			if wantStatus == "fail" && r.code != 1 {
-				t.Fatalf("a failed check, exit %d", r.code)
+			if wantStatus == "fail" && r.Code != 1 {
+				t.Fatalf("a failed check, exit %d", r.Code)
 			}
 			return
 		}
-		t.Fatalf("no openshift-rollout check: %s", r.stdout)
+		t.Fatalf("no openshift-rollout check: %s", r.Stdout)
 	}
 	rollout("pass", "kube-apiserver rollout done: 3/3 nodes at revision 7")
 

@@ -41,10 +41,10 @@ func TestRotateAndWaitThroughFaults(t *testing.T) {
 	defer p.Close()
 	r := run(p.Kubeconfig, "rotate", "issuer", "https://oidc.example.com/faults", "--yes", "--backup", t.TempDir()+"/auth.yaml", "--timeout", "2m", "-o", "json")
 	t.Logf("proxy: %s", p.Stats())
-	r.must(t, 0)
+	r.Must(t, 0)
 	var out rotateJSON
-	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
-		t.Fatalf("%v\n%s", err, r.stdout)
+	if err := json.Unmarshal([]byte(r.Stdout), &out); err != nil {
+		t.Fatalf("%v\n%s", err, r.Stdout)
 	}
 	if !out.Rollout.Done || out.Rollout.Revision != 8 || out.Rollout.NodesAtRevision != 3 {
 		t.Fatalf("rollout: %+v", out.Rollout)
@@ -59,7 +59,7 @@ func TestRotateAndWaitThroughFaults(t *testing.T) {
 		t.Fatalf("no watch was cut: %s", s)
 	}
 	// wait alone, through the same proxy, on the finished rollout.
-	run(p.Kubeconfig, "wait", "--since-revision", "7", "--timeout", "1m").must(t, 0)
+	run(p.Kubeconfig, "wait", "--since-revision", "7", "--timeout", "1m").Must(t, 0)
 }
 
 // The issuer patch reaches the apiserver but its answer is lost, and every
@@ -100,9 +100,9 @@ func rotateWhosePatchAnswerWasLost(t *testing.T, look bool) {
 		t.Fatalf("look=%v: the staged patch did not reach the apiserver: issuer %q", look, got)
 	}
 	if look {
-		r.must(t, 0, "kube-apiserver at revision 8 on 3/3 nodes")
+		r.Must(t, 0, "kube-apiserver at revision 8 on 3/3 nodes")
 	} else {
-		r.must(t, 1, "an earlier try may have gone through")
+		r.Must(t, 1, "an earlier try may have gone through")
 	}
 }
 
@@ -130,11 +130,11 @@ func TestHyperShiftRotationWhoseAnswersWereLost(t *testing.T) {
 	}
 	r := run(p.Kubeconfig, "rotate", "hosted-cluster", "prod", "--yes", "-n", ns, "--wait=false")
 	_ = p.Close()
-	r.must(t, 0, "created Secret")
+	r.Must(t, 0, "created Secret")
 	if creates.Load() < 2 || patches.Load() < 2 {
 		t.Fatalf("the staged faults were not met: %d creates, %d patches", creates.Load(), patches.Load())
 	}
-	kid := strings.TrimSpace(r.stdout)
+	kid := strings.TrimSpace(r.Stdout)
 	hc, err := d.Resource(hypershift.HostedClusterGVR).Namespace(ns).Get(ctx, "prod", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -179,7 +179,7 @@ func TestHyperShiftRotationFinishesWhenRunAgain(t *testing.T) {
 	}
 	r := run(p.Kubeconfig, "rotate", "hosted-cluster", "prod", "--yes", "-n", ns, "--key", keyFile, "--wait=false")
 	_ = p.Close()
-	r.must(t, 1, "an earlier try may have gone through", "is kept: run the same command again with --key FILE")
+	r.Must(t, 1, "an earlier try may have gone through", "is kept: run the same command again with --key FILE")
 	if patches.Load() < 2 {
 		t.Fatalf("the patch was tried %d times, want retries", patches.Load())
 	}
@@ -188,7 +188,7 @@ func TestHyperShiftRotationFinishesWhenRunAgain(t *testing.T) {
 		t.Fatalf("the HostedCluster points at %q although no patch reached it", got)
 	}
 
-	run(cluster.Kubeconfig, "rotate", "hosted-cluster", "prod", "--yes", "-n", ns, "--key", keyFile, "--wait=false").must(t, 0, "found (from an earlier run) Secret")
+	run(cluster.Kubeconfig, "rotate", "hosted-cluster", "prod", "--yes", "-n", ns, "--key", keyFile, "--wait=false").Must(t, 0, "found (from an earlier run) Secret")
 	hc, _ = d.Resource(hypershift.HostedClusterGVR).Namespace(ns).Get(ctx, "prod", metav1.GetOptions{})
 	sec, err := cluster.Client.CoreV1().Secrets(ns).Get(ctx, hypershift.SigningKeyName(hc), metav1.GetOptions{})
 	if err != nil {
@@ -239,7 +239,7 @@ func TestRestartsWhoseAnswersWereLost(t *testing.T) {
 	r := run(p.Kubeconfig, "rotate", "issuer", "https://oidc.example.com/lost-restart", "--yes", "--backup", filepath.Join(t.TempDir(), "b.yaml"),
 		"--restart", "workloads", "--restart-namespace", app, "--timeout", "1m")
 	_ = p.Close()
-	r.must(t, 0, "restarted 1 workloads")
+	r.Must(t, 0, "restarted 1 workloads")
 	d, err := cluster.Client.AppsV1().Deployments(app).Get(ctx, "web", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -281,7 +281,7 @@ func TestRestartsWhoseAnswersWereLost(t *testing.T) {
 	r = run(p.Kubeconfig, "rotate", "issuer", "https://oidc.example.com/lost-pods", "--yes", "--backup", filepath.Join(t.TempDir(), "c.yaml"),
 		"--restart", "pods", "--restart-namespace", pods, "--timeout", "1m")
 	_ = p.Close()
-	r.must(t, 0, "deleted 2 pods in 1 namespaces")
+	r.Must(t, 0, "deleted 2 pods in 1 namespaces")
 	repl := replacement.Load()
 	if repl == nil || repl.UID == first.UID {
 		t.Fatalf("the staged retry did not happen (%d deletes of pod a)", deletes.Load())

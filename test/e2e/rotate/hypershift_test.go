@@ -28,15 +28,15 @@ func TestHyperShiftRotationKeyLoadsInKubeAPIServer(t *testing.T) {
 
 	// issuerURL is immutable: asking to change it is refused, nothing created.
 	run(cluster.Kubeconfig, "rotate", "hosted-cluster", "prod", "--yes", "-n", ns, "--issuer", "https://other.example.com").
-		must(t, 2, "spec.issuerURL of hostedcluster "+ns+"/prod is immutable")
+		Must(t, 2, "spec.issuerURL of hostedcluster "+ns+"/prod is immutable")
 	// And the server agrees (the CRD carries HyperShift's rule).
 	patch := []byte(`{"spec":{"issuerURL":"https://other.example.com"}}`)
 	if _, err := d.Resource(hypershift.HostedClusterGVR).Namespace(ns).Patch(ctx, "prod", "application/merge-patch+json", patch, metav1.PatchOptions{}); err == nil || !strings.Contains(err.Error(), "immutable") {
 		t.Fatalf("server accepted an issuerURL change: %v", err)
 	}
 
-	r := run(cluster.Kubeconfig, "rotate", "hosted-cluster", "prod", "--yes", "-n", ns, "--wait=false").must(t, 0, "previous kid "+old.KeyID)
-	kid := strings.TrimSpace(r.stdout)
+	r := run(cluster.Kubeconfig, "rotate", "hosted-cluster", "prod", "--yes", "-n", ns, "--wait=false").Must(t, 0, "previous kid "+old.KeyID)
+	kid := strings.TrimSpace(r.Stdout)
 	got, _ := d.Resource(hypershift.HostedClusterGVR).Namespace(ns).Get(ctx, "prod", metav1.GetOptions{})
 	name := hypershift.SigningKeyName(got)
 	if name == "sa-key" || name == "" {
@@ -66,10 +66,10 @@ func TestHyperShiftRotationKeyLoadsInKubeAPIServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer hosted.Stop()
-	tok := run(hosted.Kubeconfig, "create", "default", "-n", "default").must(t, 0)
-	dec := run(hosted.Kubeconfig, "decode", "-o", "json", strings.TrimSpace(tok.stdout)).must(t, 0)
-	if !strings.Contains(dec.stdout, `"kid": "`+kid+`"`) {
-		t.Fatalf("token from a kube-apiserver using the rotated key does not carry kid %s:\n%s", kid, dec.stdout)
+	tok := run(hosted.Kubeconfig, "create", "default", "-n", "default").Must(t, 0)
+	dec := run(hosted.Kubeconfig, "decode", "-o", "json", strings.TrimSpace(tok.Stdout)).Must(t, 0)
+	if !strings.Contains(dec.Stdout, `"kid": "`+kid+`"`) {
+		t.Fatalf("token from a kube-apiserver using the rotated key does not carry kid %s:\n%s", kid, dec.Stdout)
 	}
 
 	// Rotating again with a key file: the new Secret's old-key.pub is the
@@ -77,9 +77,9 @@ func TestHyperShiftRotationKeyLoadsInKubeAPIServer(t *testing.T) {
 	next, _ := keys.Generate("rsa2048", true)
 	nextFile := filepath.Join(t.TempDir(), "next.key")
 	_ = os.WriteFile(nextFile, next.PrivatePEM, 0o600)
-	r2 := run(cluster.Kubeconfig, "rotate", "hosted-cluster", "prod", "--yes", "-n", ns, "--key", nextFile, "--secret-name", "sa-key-3", "--wait=false").must(t, 0)
-	if strings.TrimSpace(r2.stdout) != next.KeyID {
-		t.Fatalf("printed %s, want %s", r2.stdout, next.KeyID)
+	r2 := run(cluster.Kubeconfig, "rotate", "hosted-cluster", "prod", "--yes", "-n", ns, "--key", nextFile, "--secret-name", "sa-key-3", "--wait=false").Must(t, 0)
+	if strings.TrimSpace(r2.Stdout) != next.KeyID {
+		t.Fatalf("printed %s, want %s", r2.Stdout, next.KeyID)
 	}
 	s3, _ := cluster.Client.CoreV1().Secrets(ns).Get(ctx, "sa-key-3", metav1.GetOptions{})
 	if s3.Data["key"] == nil || !strings.HasPrefix(string(s3.Data["key"]), "-----BEGIN RSA PRIVATE KEY-----") {
@@ -90,9 +90,9 @@ func TestHyperShiftRotationKeyLoadsInKubeAPIServer(t *testing.T) {
 	}
 
 	// Not OpenShift: wait explains, exit 2.
-	run(hosted.Kubeconfig, "wait", "--timeout", "10s").must(t, 2, "not OpenShift")
-	run(hosted.Kubeconfig, "rotate", "issuer", "https://x.example.com", "--yes").must(t, 2, "not OpenShift")
-	run(hosted.Kubeconfig, "rotate", "hosted-cluster", "prod", "--yes", "-n", "default").must(t, 2, "not a HyperShift management cluster")
+	run(hosted.Kubeconfig, "wait", "--timeout", "10s").Must(t, 2, "not OpenShift")
+	run(hosted.Kubeconfig, "rotate", "issuer", "https://x.example.com", "--yes").Must(t, 2, "not OpenShift")
+	run(hosted.Kubeconfig, "rotate", "hosted-cluster", "prod", "--yes", "-n", "default").Must(t, 2, "not a HyperShift management cluster")
 }
 
 // hostedCluster makes HostedCluster "prod" in a new namespace, with

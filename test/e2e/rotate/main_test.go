@@ -34,32 +34,12 @@ func TestMain(m *testing.M) {
 		func(c *framework.Cluster) { cluster = c })
 }
 
-type result struct {
-	stdout, stderr string
-	code           int
-}
-
-func run(kubeconfig string, args ...string) result {
+func run(kubeconfig string, args ...string) framework.Result {
 	return runWithInput(strings.NewReader(""), kubeconfig, args...)
 }
 
-func runWithInput(in io.Reader, kubeconfig string, args ...string) result {
-	var r result
-	r.stdout, r.stderr, r.code = framework.RunPlugin(in, kubeconfig, args...)
-	return r
-}
-
-func (r result) must(t *testing.T, code int, stderrHas ...string) result {
-	t.Helper()
-	if r.code != code {
-		t.Fatalf("exit code %d, want %d\nstdout: %s\nstderr: %s", r.code, code, r.stdout, r.stderr)
-	}
-	for _, s := range stderrHas {
-		if !strings.Contains(r.stderr, s) {
-			t.Errorf("stderr does not contain %q:\n%s", s, r.stderr)
-		}
-	}
-	return r
+func runWithInput(in io.Reader, kubeconfig string, args ...string) framework.Result {
+	return framework.Run(in, kubeconfig, args...)
 }
 
 // openShift installs the CRDs once and starts a fresh simulated operator

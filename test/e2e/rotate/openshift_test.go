@@ -59,11 +59,11 @@ func TestRotateHappyPathThreeNodes(t *testing.T) {
 	op := openShift(t, nil)
 	backup := filepath.Join(t.TempDir(), "auth.yaml")
 	r := run(cluster.Kubeconfig, "rotate", "issuer", "https://oidc.example.com/a", "--yes", "--backup", backup, "-o", "json").
-		must(t, 0, "current issuer: https://kubernetes.default.svc", "new issuer:     https://oidc.example.com/a",
+		Must(t, 0, "current issuer: https://kubernetes.default.svc", "new issuer:     https://oidc.example.com/a",
 			"previous issuer https://kubernetes.default.svc trusted until", "a second kube-apiserver rollout follows")
 	var out rotateJSON
-	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
-		t.Fatalf("%v\n%s", err, r.stdout)
+	if err := json.Unmarshal([]byte(r.Stdout), &out); err != nil {
+		t.Fatalf("%v\n%s", err, r.Stdout)
 	}
 	if !out.Rollout.Done || out.Rollout.Revision != 8 || out.Rollout.NodesAtRevision != 3 || len(out.Rollout.NodeStatuses) != 3 {
 		t.Fatalf("rollout: %+v", out.Rollout)
@@ -82,8 +82,8 @@ func TestRotateHappyPathThreeNodes(t *testing.T) {
 		t.Fatalf("trusted: %+v", st.ServiceAccountIssuers)
 	}
 	exp, _ := st.ServiceAccountIssuers[1].Expires()
-	if !strings.Contains(r.stderr, exp.UTC().Format("2006-01-02T15:04Z")) {
-		t.Errorf("trust window %s not in stderr:\n%s", exp, r.stderr)
+	if !strings.Contains(r.Stderr, exp.UTC().Format("2006-01-02T15:04Z")) {
+		t.Errorf("trust window %s not in stderr:\n%s", exp, r.Stderr)
 	}
 	// The backup is the object from before the change, 0600.
 	fi, err := os.Stat(backup)
@@ -103,10 +103,10 @@ func TestRotateRollbackFromBackup(t *testing.T) {
 	op := openShift(t, func(o *kasoperator.Operator) { o.Legacy = true })
 	dir := t.TempDir()
 	first := filepath.Join(dir, "first.yaml")
-	run(cluster.Kubeconfig, "rotate", "issuer", "https://oidc.example.com/b", "--yes", "--backup", first).must(t, 0)
+	run(cluster.Kubeconfig, "rotate", "issuer", "https://oidc.example.com/b", "--yes", "--backup", first).Must(t, 0)
 	second := filepath.Join(dir, "second.yaml")
 	r := run(cluster.Kubeconfig, "rotate", "issuer", "--rollback", "--from", first, "--yes", "--backup", second).
-		must(t, 0, "current issuer: https://oidc.example.com/b", "new issuer:     https://kubernetes.default.svc",
+		Must(t, 0, "current issuer: https://oidc.example.com/b", "new issuer:     https://kubernetes.default.svc",
 			"previous issuer https://oidc.example.com/b trusted until")
 	if got := currentIssuer(t); got != "" {
 		t.Fatalf("after rollback spec.serviceAccountIssuer = %q, want unset", got)
@@ -120,13 +120,13 @@ func TestRotateRollbackFromBackup(t *testing.T) {
 	}
 	_ = r
 	// An existing backup file is never overwritten: nothing changes.
-	run(cluster.Kubeconfig, "rotate", "issuer", "https://oidc.example.com/c", "--yes", "--backup", second).must(t, 2, "already exists")
+	run(cluster.Kubeconfig, "rotate", "issuer", "https://oidc.example.com/c", "--yes", "--backup", second).Must(t, 2, "already exists")
 	if got := currentIssuer(t); got != "" {
 		t.Fatalf("issuer changed without a backup: %q", got)
 	}
 	// Not a backup: refused as unusable input.
 	_ = os.WriteFile(filepath.Join(dir, "x.yaml"), []byte("kind: ConfigMap\n"), 0o600)
-	run(cluster.Kubeconfig, "rotate", "issuer", "--rollback", "--from", filepath.Join(dir, "x.yaml"), "--yes").must(t, 2, "is not a backup of authentications.config.openshift.io/cluster")
+	run(cluster.Kubeconfig, "rotate", "issuer", "--rollback", "--from", filepath.Join(dir, "x.yaml"), "--yes").Must(t, 2, "is not a backup of authentications.config.openshift.io/cluster")
 }
 
 // The race: right after the patch the condition still reads
@@ -143,35 +143,35 @@ func TestWaitSinceRevisionIgnoresStaleCondition(t *testing.T) {
 	if p := openshift.Evaluate(kasStatus(t), openshift.NoRevision); !p.Done || p.Revision != 7 {
 		t.Fatalf("precondition: the stale status should read done at 7: %+v", p)
 	}
-	r := run(cluster.Kubeconfig, "wait", "--since-revision", "7", "-o", "json").must(t, 0)
+	r := run(cluster.Kubeconfig, "wait", "--since-revision", "7", "-o", "json").Must(t, 0)
 	if time.Since(patched) < 2*time.Second {
 		t.Fatalf("wait returned after %s, before the operator raised the revision", time.Since(patched))
 	}
 	var p openshift.Progress
-	if err := json.Unmarshal([]byte(r.stdout), &p); err != nil || !p.Done || p.Revision != 8 || p.AtRevision != 3 {
+	if err := json.Unmarshal([]byte(r.Stdout), &p); err != nil || !p.Done || p.Revision != 8 || p.AtRevision != 3 {
 		t.Fatalf("%v %+v", err, p)
 	}
 	// Without --since-revision a finished rollout ends at once.
-	run(cluster.Kubeconfig, "wait").must(t, 0)
+	run(cluster.Kubeconfig, "wait").Must(t, 0)
 }
 
 func TestRotateFailedInstallThenRollback(t *testing.T) {
 	op := openShift(t, func(o *kasoperator.Operator) { o.FailNode = "master-1" })
 	dir := t.TempDir()
 	r := run(cluster.Kubeconfig, "rotate", "issuer", "https://oidc.example.com/fail", "--yes", "--backup", filepath.Join(dir, "b.yaml"), "--restart", "workloads").
-		must(t, 1, "NodeInstallerDegraded: InstallerPodFailed: 1 nodes are failing on revision 8",
+		Must(t, 1, "NodeInstallerDegraded: InstallerPodFailed: 1 nodes are failing on revision 8",
 			"node master-1 failed revision 8 (InstallerFailed): installer: failed to copy static pod manifests",
 			"kube-apiserver rollout to revision 8 failed", "undo with `kubectl bound-token rotate issuer --rollback --from ")
-	if strings.Contains(r.stderr, " workloads in ") {
-		t.Fatalf("workloads restarted after a failed rollout:\n%s", r.stderr)
+	if strings.Contains(r.Stderr, " workloads in ") {
+		t.Fatalf("workloads restarted after a failed rollout:\n%s", r.Stderr)
 	}
-	run(cluster.Kubeconfig, "wait", "--since-revision", "7").must(t, 1, "InstallerPodFailed")
+	run(cluster.Kubeconfig, "wait", "--since-revision", "7").Must(t, 1, "InstallerPodFailed")
 	// A new issuer is refused while the failed rollout is pending ...
 	run(cluster.Kubeconfig, "rotate", "issuer", "https://oidc.example.com/other", "--yes", "--backup", filepath.Join(dir, "c.yaml")).
-		must(t, 1, "a kube-apiserver rollout is in progress")
+		Must(t, 1, "a kube-apiserver rollout is in progress")
 	// ... but rolling back is not: the operator then rolls out revision 9.
 	op.SetFailNode("")
-	run(cluster.Kubeconfig, "rotate", "issuer", "--rollback", "--from", filepath.Join(dir, "b.yaml"), "--yes", "--backup", filepath.Join(dir, "d.yaml")).must(t, 0)
+	run(cluster.Kubeconfig, "rotate", "issuer", "--rollback", "--from", filepath.Join(dir, "b.yaml"), "--yes", "--backup", filepath.Join(dir, "d.yaml")).Must(t, 0)
 	if st := kasStatus(t); st.LatestAvailableRevision != 9 || currentIssuer(t) != "" {
 		t.Fatalf("after rollback: revision %d issuer %q", st.LatestAvailableRevision, currentIssuer(t))
 	}
@@ -181,7 +181,7 @@ func TestWaitTimeout(t *testing.T) {
 	openShift(t, func(o *kasoperator.Operator) { o.Stuck = true })
 	start := time.Now()
 	r := run(cluster.Kubeconfig, "wait", "--since-revision", "7", "--timeout", "1500ms").
-		must(t, 2, "timed out after 1.5s: waiting for the operator to start a revision after 7")
+		Must(t, 2, "timed out after 1.5s: waiting for the operator to start a revision after 7")
 	if d := time.Since(start); d < 1500*time.Millisecond || d > 5*time.Second {
 		t.Fatalf("timeout took %s", d)
 	}
@@ -236,7 +236,7 @@ func TestRotateRefusesAtTenTrustedIssuers(t *testing.T) {
 	resetOp(t, op, "", 7, trusted)
 	backup := filepath.Join(t.TempDir(), "b.yaml")
 	run(cluster.Kubeconfig, "rotate", "issuer", "https://oidc.example.com/11th", "--yes", "--backup", backup).
-		must(t, 1, "10 service-account issuers are already trusted, the operator's limit")
+		Must(t, 1, "10 service-account issuers are already trusted, the operator's limit")
 	if currentIssuer(t) != "" {
 		t.Fatal("issuer changed")
 	}
@@ -247,11 +247,11 @@ func TestRotateRefusesAtTenTrustedIssuers(t *testing.T) {
 
 func TestRotateValidatesTheIssuer(t *testing.T) {
 	openShift(t, nil)
-	run(cluster.Kubeconfig, "rotate", "issuer", "http://oidc.example.com", "--yes").must(t, 2, "is not https", "--allow-non-https")
-	run(cluster.Kubeconfig, "rotate", "issuer", "https://oidc.example.com/?x=1", "--yes").must(t, 2, "must not have a query")
-	run(cluster.Kubeconfig, "rotate", "issuer", "https://oidc.example.com/x").must(t, 2, "add --yes to confirm")
-	run(cluster.Kubeconfig, "rotate", "issuer", "https://kubernetes.default.svc", "--yes").must(t, 1, "nothing to change")
-	r := run(cluster.Kubeconfig, "rotate", "issuer", "https://oidc.example.com/x", "--dry-run=client").must(t, 0, "dry run (client): nothing changed")
+	run(cluster.Kubeconfig, "rotate", "issuer", "http://oidc.example.com", "--yes").Must(t, 2, "is not https", "--allow-non-https")
+	run(cluster.Kubeconfig, "rotate", "issuer", "https://oidc.example.com/?x=1", "--yes").Must(t, 2, "must not have a query")
+	run(cluster.Kubeconfig, "rotate", "issuer", "https://oidc.example.com/x").Must(t, 2, "add --yes to confirm")
+	run(cluster.Kubeconfig, "rotate", "issuer", "https://kubernetes.default.svc", "--yes").Must(t, 1, "nothing to change")
+	r := run(cluster.Kubeconfig, "rotate", "issuer", "https://oidc.example.com/x", "--dry-run=client").Must(t, 0, "dry run (client): nothing changed")
 	_ = r
 	if currentIssuer(t) != "" {
 		t.Fatal("validation failures or dry run changed the issuer")
@@ -278,13 +278,13 @@ func TestRotateRestartsWorkloads(t *testing.T) {
 		t.Fatal(err)
 	}
 	// --restart pods needs --yes.
-	run(cluster.Kubeconfig, "rotate", "issuer", "https://oidc.example.com/w", "--restart", "pods").must(t, 2, "--restart pods deletes every pod")
+	run(cluster.Kubeconfig, "rotate", "issuer", "https://oidc.example.com/w", "--restart", "pods").Must(t, 2, "--restart pods deletes every pod")
 
 	r := run(cluster.Kubeconfig, "rotate", "issuer", "https://oidc.example.com/w", "--yes", "--backup", filepath.Join(t.TempDir(), "b.yaml"),
-		"--restart", "workloads", "--restart-pause", "0", "-o", "json").must(t, 0, "left alone: ", "add --restart-system")
+		"--restart", "workloads", "--restart-pause", "0", "-o", "json").Must(t, 0, "left alone: ", "add --restart-system")
 	var out rotateJSON
-	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || out.Restart == nil {
-		t.Fatalf("%v\n%s", err, r.stdout)
+	if err := json.Unmarshal([]byte(r.Stdout), &out); err != nil || out.Restart == nil {
+		t.Fatalf("%v\n%s", err, r.Stdout)
 	}
 	restarted := strings.Join(out.Restart.Restarted, ",")
 	for _, id := range []string{"deployment/" + app + "/web", "statefulset/" + app + "/db", "daemonset/" + app + "/agent"} {
@@ -327,7 +327,7 @@ func TestRotateRestartPodsDeletesPods(t *testing.T) {
 		}
 	}
 	run(cluster.Kubeconfig, "rotate", "issuer", "https://oidc.example.com/p", "--yes", "--backup", filepath.Join(t.TempDir(), "b.yaml"),
-		"--restart", "pods", "--restart-namespace", ns).must(t, 0, "deleted 2 pods in 1 namespaces")
+		"--restart", "pods", "--restart-namespace", ns).Must(t, 0, "deleted 2 pods in 1 namespaces")
 	cluster.Eventually(t, 30*time.Second, func() (bool, error) {
 		l, err := cluster.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 		return err == nil && len(l.Items) == 0, err

@@ -35,16 +35,16 @@ func TestRotateAsksBeforeChanging(t *testing.T) {
 		}
 		backup := filepath.Join(t.TempDir(), "auth.yaml")
 		r := runWithInput(tty, cluster.Kubeconfig, "rotate", "issuer", "https://oidc.example.com/asked", "--backup", backup)
-		if r.code != c.code || !strings.Contains(r.stderr, "Proceed? [y/N] ") {
-			t.Fatalf("typed %q: exit %d (want %d)\nstderr: %s", c.typed, r.code, c.code, r.stderr)
+		if r.Code != c.code || !strings.Contains(r.Stderr, "Proceed? [y/N] ") {
+			t.Fatalf("typed %q: exit %d (want %d)\nstderr: %s", c.typed, r.Code, c.code, r.Stderr)
 		}
 		after := currentIssuer(t)
 		_, statErr := os.Stat(backup)
 		switch {
 		case c.changed && (after != "https://oidc.example.com/asked" || statErr != nil):
 			t.Fatalf("typed %q: issuer %q, backup %v", c.typed, after, statErr)
-		case !c.changed && (after != before || statErr == nil || !strings.Contains(r.stderr, "not confirmed: nothing changed")):
-			t.Fatalf("typed %q: issuer %q -> %q, backup written: %v\nstderr: %s", c.typed, before, after, statErr == nil, r.stderr)
+		case !c.changed && (after != before || statErr == nil || !strings.Contains(r.Stderr, "not confirmed: nothing changed")):
+			t.Fatalf("typed %q: issuer %q -> %q, backup written: %v\nstderr: %s", c.typed, before, after, statErr == nil, r.Stderr)
 		}
 	}
 	if n := op.Rollouts(); n != 1 {
@@ -74,14 +74,14 @@ func TestRotateHostedClusterAsksBeforeChanging(t *testing.T) {
 	}
 	before, n := signingKey(), secrets()
 	runWithInput(strings.NewReader("y\n"), cluster.Kubeconfig, "rotate", "hosted-cluster", "prod", "-n", ns, "--wait=false").
-		must(t, 2, "add --yes to confirm (stdin is not a terminal to ask on); nothing changed")
+		Must(t, 2, "add --yes to confirm (stdin is not a terminal to ask on); nothing changed")
 	for _, typed := range []string{"n\n", "\n"} {
 		master, tty := framework.OpenPTY(t)
 		if _, err := master.WriteString(typed); err != nil {
 			t.Fatal(err)
 		}
 		runWithInput(tty, cluster.Kubeconfig, "rotate", "hosted-cluster", "prod", "-n", ns, "--wait=false").
-			must(t, 1, "Proceed? [y/N] ", "not confirmed: nothing changed")
+			Must(t, 1, "Proceed? [y/N] ", "not confirmed: nothing changed")
 	}
 	if signingKey() != before || secrets() != n {
 		t.Fatalf("a refused rotation changed the cluster: signing key %q -> %q, %d -> %d Secrets", before, signingKey(), n, secrets())
@@ -91,7 +91,7 @@ func TestRotateHostedClusterAsksBeforeChanging(t *testing.T) {
 		t.Fatal(err)
 	}
 	runWithInput(tty, cluster.Kubeconfig, "rotate", "hosted-cluster", "prod", "-n", ns, "--wait=false").
-		must(t, 0, "hostedcluster "+ns+"/prod: signing key from kid ", "Proceed? [y/N] ")
+		Must(t, 0, "hostedcluster "+ns+"/prod: signing key from kid ", "Proceed? [y/N] ")
 	if signingKey() == before || secrets() != n+1 {
 		t.Fatalf("after yes: signing key %q (was %q), %d Secrets (were %d)", signingKey(), before, secrets(), n)
 	}

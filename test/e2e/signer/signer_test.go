@@ -23,7 +23,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/jwt"
 	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
@@ -60,30 +59,15 @@ func TestMain(m *testing.M) {
 		func(c *framework.Cluster) { cluster = c })
 }
 
-type result struct {
-	stdout, stderr string
-	code           int
-}
-
-func run(t *testing.T, stdin string, args ...string) result {
+func run(t *testing.T, stdin string, args ...string) framework.Result {
 	t.Helper()
-	var r result
-	r.stdout, r.stderr, r.code = framework.RunPlugin(bytes.NewBufferString(stdin), cluster.Kubeconfig, args...)
-	return r
-}
-
-func (r result) mustCode(t *testing.T, want int) result {
-	t.Helper()
-	if r.code != want {
-		t.Fatalf("exit code %d, want %d\nstdout: %s\nstderr: %s", r.code, want, r.stdout, r.stderr)
-	}
-	return r
+	return framework.Run(bytes.NewBufferString(stdin), cluster.Kubeconfig, args...)
 }
 
 // A bound token is the signer's (its kid), and verify checks it against
 // the cluster's JWKS, which kube-apiserver now fills from the signer.
 func TestBoundTokensAreTheSignersAndVerify(t *testing.T) {
-	token := strings.TrimSpace(run(t, "", "create", "default", "-n", "default").mustCode(t, 0).stdout)
+	token := strings.TrimSpace(run(t, "", "create", "default", "-n", "default").MustCode(t, 0).Stdout)
 	tok, err := jwt.Decode(token)
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +75,7 @@ func TestBoundTokensAreTheSignersAndVerify(t *testing.T) {
 	if tok.Header.KeyID != signer.KeyID {
 		t.Fatalf("kid %q, want the signer's %q", tok.Header.KeyID, signer.KeyID)
 	}
-	run(t, token, "verify", "-").mustCode(t, 0)
+	run(t, token, "verify", "-").MustCode(t, 0)
 	// The JWKS lists the signer's key, and not the legacy key, which
 	// verifies but is excluded from discovery.
 	b, err := cluster.Client.CoreV1().RESTClient().Get().AbsPath("/openid/v1/jwks").DoRaw(context.Background())
@@ -123,8 +107,8 @@ func TestDoctorSeesTheExternalSigner(t *testing.T) {
 		"external signer: in use",
 		"the JWKS lacks kid " + signer.LegacyKeyID(),
 	} {
-		if !strings.Contains(r.stdout, want) {
-			t.Errorf("doctor does not say %q:\n%s", want, r.stdout)
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("doctor does not say %q:\n%s", want, r.Stdout)
 		}
 	}
 }
@@ -136,20 +120,20 @@ func TestDoctorSeesTheExternalSigner(t *testing.T) {
 func TestLegacyTokensVerifyOnlyWhileTheSignerServesTheirKey(t *testing.T) {
 	ns := cluster.CreateNamespace(t, "legacy-signer")
 	token := legacyToken(t, ns, "app")
-	run(t, token, "verify", "-", "--token-review").mustCode(t, 0)
+	run(t, token, "verify", "-", "--token-review").MustCode(t, 0)
 
 	signer.ServeLegacyKey(false)
 	t.Cleanup(func() { signer.ServeLegacyKey(true) })
-	var last result
+	var last framework.Result
 	cluster.Eventually(t, 45*time.Second, func() (bool, error) {
 		last = run(t, token, "verify", "-", "--token-review")
-		return last.code == 1, fmt.Errorf("exit %d: %s", last.code, last.stdout+last.stderr)
+		return last.Code == 1, fmt.Errorf("exit %d: %s", last.Code, last.Stdout+last.Stderr)
 	})
 
 	signer.ServeLegacyKey(true)
 	cluster.Eventually(t, 45*time.Second, func() (bool, error) {
 		last = run(t, token, "verify", "-", "--token-review")
-		return last.code == 0, fmt.Errorf("exit %d: %s", last.code, last.stdout+last.stderr)
+		return last.Code == 0, fmt.Errorf("exit %d: %s", last.Code, last.Stdout+last.Stderr)
 	})
 }
 
@@ -157,23 +141,6 @@ func TestLegacyTokensVerifyOnlyWhileTheSignerServesTheirKey(t *testing.T) {
 // waits for kube-controller-manager to fill the token.
 func legacyToken(t *testing.T, ns, sa string) string {
 	t.Helper()
-	ctx := context.Background()
-	cluster.CreateServiceAccount(t, ns, sa)
-	s, err := cluster.Client.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: sa + "-token", Annotations: map[string]string{corev1.ServiceAccountNameKey: sa}},
-		Type:       corev1.SecretTypeServiceAccountToken,
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var token string
-	cluster.Eventually(t, 30*time.Second, func() (bool, error) {
-		got, err := cluster.Client.CoreV1().Secrets(ns).Get(ctx, s.Name, metav1.GetOptions{})
-		if err != nil {
-			return false, err
-		}
-		token = string(got.Data[corev1.ServiceAccountTokenKey])
-		return token != "", nil
-	})
-	return token
+	s := cluster.CreateLegacySecret(t, ns, sa, sa+"-token", false)
+	return string(s.Data[corev1.ServiceAccountTokenKey])
 }

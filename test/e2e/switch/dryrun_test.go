@@ -6,9 +6,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bound-token/kubectl-bound-token/pkg/backup"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/bound-token/kubectl-bound-token/pkg/backup"
+	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
 )
 
 // --apply --dry-run=server: the apiserver admits each patch and stores
@@ -32,14 +34,14 @@ func TestServerDryRunAndForbidden(t *testing.T) {
 		}
 	}
 
-	r := run(t, "switch", "-n", ns, "--apply", "--dry-run=server", "-o", "json").mustCode(t, 0)
-	if o := wantResult(t, outcomes(t, r.stdout), "Deployment/web", backup.OutWouldChange); !strings.Contains(o.Message, "server dry run accepted") {
+	r := run(t, "switch", "-n", ns, "--apply", "--dry-run=server", "-o", "json").MustCode(t, 0)
+	if o := wantResult(t, framework.WorkloadOutcomes(t, r.Stdout), "Deployment/web", backup.OutWouldChange); !strings.Contains(o.Message, "server dry run accepted") {
 		t.Fatalf("web: %+v", o)
 	}
 	noBackup("a server dry run")
-	r = run(t, "switch", "-n", ns, "--apply", "--dry-run=server", "-o", "name").mustCode(t, 0)
-	if strings.TrimSpace(r.stdout) != "deployment/web (server dry run)" {
-		t.Fatalf("-o name: %q", r.stdout)
+	r = run(t, "switch", "-n", ns, "--apply", "--dry-run=server", "-o", "name").MustCode(t, 0)
+	if strings.TrimSpace(r.Stdout) != "deployment/web (server dry run)" {
+		t.Fatalf("-o name: %q", r.Stdout)
 	}
 
 	// Reads everything switch reads, patches nothing.
@@ -59,11 +61,11 @@ func TestServerDryRunAndForbidden(t *testing.T) {
 		t.Fatal(err)
 	}
 	as := "system:serviceaccount:" + ns + ":limited"
-	run(t, "--as", as, "switch", "-n", ns).mustCode(t, 0)
+	run(t, "--as", as, "switch", "-n", ns).MustCode(t, 0)
 	for _, args := range [][]string{{"--yes"}, {"--dry-run=server"}} {
-		r = run(t, append([]string{"--as", as, "switch", "-n", ns, "--apply"}, args...)...).mustCode(t, 2)
-		if want := "you may not patch deployments.apps in namespace " + ns; !strings.Contains(r.stderr, want) || strings.Count(r.stderr, "\n") != 1 {
-			t.Fatalf("%v: stderr %q, want one line with %q", args, r.stderr, want)
+		r = run(t, append([]string{"--as", as, "switch", "-n", ns, "--apply"}, args...)...).MustCode(t, 2)
+		if want := "you may not patch deployments.apps in namespace " + ns; !strings.Contains(r.Stderr, want) || strings.Count(r.Stderr, "\n") != 1 {
+			t.Fatalf("%v: stderr %q, want one line with %q", args, r.Stderr, want)
 		}
 		noBackup("a forbidden run")
 	}

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,79 +27,22 @@ import (
 var (
 	cluster *framework.Cluster
 	ctx     = context.Background()
-
-	binOnce sync.Once
-	binPath string
-	binErr  error
 )
 
 // Use is tracked since long ago, as on a cluster upgraded to 1.28 long
 // since: a backdated unused Secret's verdict is then invalidate.
 const trackedDays = 400
 
-func daysAgo(n int) time.Time { return time.Now().UTC().AddDate(0, 0, -n) }
-
 func TestMain(m *testing.M) {
 	framework.Main(m, framework.Options{Name: fmt.Sprintf("switch-%d", os.Getpid()), Workloads: true, JSONStorage: true,
-		KCMArgs: []string{"--kube-api-qps=500", "--kube-api-burst=1000"}},
-		func(c *framework.Cluster) {
-			cluster = c
-			if err := c.SetTrackingSinceNow(daysAgo(trackedDays)); err != nil {
-				fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
-				_ = c.Stop()
-				os.Exit(1)
-			}
-		})
-}
-
-func pluginBinary(t testing.TB) string {
-	t.Helper()
-	binOnce.Do(func() { binPath, binErr = framework.BuildPlugin(cluster.Dir) })
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
-}
-
-type result struct {
-	stdout, stderr string
-	code           int
+		KCMArgs: []string{"--kube-api-qps=500", "--kube-api-burst=1000"}, TrackingSince: framework.DaysAgo(trackedDays)},
+		func(c *framework.Cluster) { cluster = c })
 }
 
 // run executes `kubectl bound-token ARGS` in-process.
-func run(t *testing.T, args ...string) result {
+func run(t *testing.T, args ...string) framework.Result {
 	t.Helper()
-	var r result
-	r.stdout, r.stderr, r.code = framework.RunPlugin(&bytes.Buffer{}, cluster.Kubeconfig, args...)
-	return r
-}
-
-func (r result) mustCode(t *testing.T, want int) result {
-	t.Helper()
-	if r.code != want {
-		t.Fatalf("exit code %d, want %d\nstdout: %s\nstderr: %s", r.code, want, r.stdout, r.stderr)
-	}
-	return r
-}
-
-// outcomes reads -o json of an apply or restore, by kind/name.
-func outcomes(t *testing.T, stdout string) map[string]backup.Outcome {
-	t.Helper()
-	var l struct {
-		Items []backup.Outcome `json:"items"`
-	}
-	if err := json.Unmarshal([]byte(stdout), &l); err != nil {
-		t.Fatalf("output is not JSON: %v\n%s", err, stdout)
-	}
-	m := map[string]backup.Outcome{}
-	for _, o := range l.Items {
-		k := o.Name
-		if o.Kind != "" {
-			k = o.Kind + "/" + o.Name
-		}
-		m[k] = o
-	}
-	return m
+	return framework.Run(&bytes.Buffer{}, cluster.Kubeconfig, args...)
 }
 
 func wantResult(t *testing.T, got map[string]backup.Outcome, key, result string) backup.Outcome {
@@ -114,8 +56,6 @@ func wantResult(t *testing.T, got map[string]backup.Outcome, key, result string)
 
 const rolloutTimeout = 2 * time.Minute
 
-func ptrTo[T any](v T) *T { return &v }
-
 // podSpec runs as sa and mounts Secret secret at /var/run/secrets/app.
 func podSpec(sa, secret string, items []corev1.KeyToPath, mode *int32) corev1.PodSpec {
 	return corev1.PodSpec{
@@ -124,7 +64,7 @@ func podSpec(sa, secret string, items []corev1.KeyToPath, mode *int32) corev1.Po
 			VolumeMounts: []corev1.VolumeMount{{Name: "tok", MountPath: "/var/run/secrets/app", ReadOnly: true}}}},
 		Volumes: []corev1.Volume{{Name: "tok", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
 			SecretName: secret, Items: items, DefaultMode: mode}}}},
-		TerminationGracePeriodSeconds: ptrTo[int64](0),
+		TerminationGracePeriodSeconds: framework.Ptr[int64](0),
 	}
 }
 
@@ -132,38 +72,9 @@ func template(app string, spec corev1.PodSpec) corev1.PodTemplateSpec {
 	return corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": app}}, Spec: spec}
 }
 
-func selector(app string) *metav1.LabelSelector {
-	return &metav1.LabelSelector{MatchLabels: map[string]string{"app": app}}
-}
-
 func createDeployment(t *testing.T, ns, name string, replicas int32, spec corev1.PodSpec, mutate func(*appsv1.Deployment)) {
 	t.Helper()
-	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: appsv1.DeploymentSpec{Replicas: &replicas, Selector: selector(name), Template: template(name, spec)}}
-	if mutate != nil {
-		mutate(d)
-	}
-	if _, err := cluster.Client.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func createStatefulSet(t *testing.T, ns, name string, spec corev1.PodSpec) {
-	t.Helper()
-	s := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: appsv1.StatefulSetSpec{Replicas: ptrTo[int32](1), Selector: selector(name), Template: template(name, spec)}}
-	if _, err := cluster.Client.AppsV1().StatefulSets(ns).Create(ctx, s, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func createDaemonSet(t *testing.T, ns, name string, spec corev1.PodSpec) {
-	t.Helper()
-	d := &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: appsv1.DaemonSetSpec{Selector: selector(name), Template: template(name, spec)}}
-	if _, err := cluster.Client.AppsV1().DaemonSets(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	cluster.CreateDeployment(t, ns, name, replicas, template(name, spec), mutate)
 }
 
 func createCronJob(t *testing.T, ns, name string, spec corev1.PodSpec) {

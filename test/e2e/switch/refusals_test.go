@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/yaml"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/switcher"
+	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
 )
 
 // What must not be switched is refused or skipped with its reason, left
@@ -48,9 +49,9 @@ func TestRefusals(t *testing.T) {
 
 	// -o yaml: one document per workload that has a change to show, the
 	// skipped Helm one and the refused bare Pod (immutable) included.
-	y := run(t, "switch", "-n", ns, "-o", "yaml").mustCode(t, 0)
+	y := run(t, "switch", "-n", ns, "-o", "yaml").MustCode(t, 0)
 	docs := map[string]map[string]any{}
-	dec := yaml.NewYAMLOrJSONDecoder(bytes.NewReader([]byte(y.stdout)), 4096)
+	dec := yaml.NewYAMLOrJSONDecoder(bytes.NewReader([]byte(y.Stdout)), 4096)
 	for {
 		var doc map[string]any
 		if err := dec.Decode(&doc); err != nil {
@@ -72,15 +73,15 @@ func TestRefusals(t *testing.T) {
 	}
 	for _, k := range []string{"Deployment/helm", "Deployment/paused", "Pod/bare"} {
 		if docs[k] == nil {
-			t.Fatalf("-o yaml lacks %s; got %d documents:\n%s", k, len(docs), y.stdout)
+			t.Fatalf("-o yaml lacks %s; got %d documents:\n%s", k, len(docs), y.Stdout)
 		}
 	}
-	if !strings.Contains(y.stdout, "serviceAccountToken:") {
-		t.Fatalf("-o yaml shows no switched volume:\n%s", y.stdout)
+	if !strings.Contains(y.Stdout, "serviceAccountToken:") {
+		t.Fatalf("-o yaml shows no switched volume:\n%s", y.Stdout)
 	}
 
-	r := run(t, "switch", "-n", ns, "--apply", "--yes", "--backup-dir", t.TempDir()+"/b", "-o", "json").mustCode(t, 1)
-	got := outcomes(t, r.stdout)
+	r := run(t, "switch", "-n", ns, "--apply", "--yes", "--backup-dir", t.TempDir()+"/b", "-o", "json").MustCode(t, 1)
+	got := framework.WorkloadOutcomes(t, r.Stdout)
 	if o := wantResult(t, got, "Deployment/other-sa", switcher.OutRefused); !strings.Contains(o.Message, "runs as other") {
 		t.Errorf("other-sa: %s", o.Message)
 	}

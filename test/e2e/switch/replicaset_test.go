@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/switcher"
+	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
 )
 
 // A ReplicaSet without an owner and a ReplicationController are switched
@@ -23,13 +24,13 @@ func TestReplicaSetAndReplicationController(t *testing.T) {
 	ns := cluster.CreateNamespace(t, "rsrc")
 	cluster.CreateLegacySecret(t, ns, "app", "app-token", true)
 	rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "rs"},
-		Spec: appsv1.ReplicaSetSpec{Replicas: ptrTo[int32](1), Selector: selector("rs"), Template: template("rs", podSpec("app", "app-token", nil, nil))}}
+		Spec: appsv1.ReplicaSetSpec{Replicas: framework.Ptr[int32](1), Selector: framework.Selector("rs"), Template: template("rs", podSpec("app", "app-token", nil, nil))}}
 	if _, err := cluster.Client.AppsV1().ReplicaSets(ns).Create(ctx, rs, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	rcT := template("rc", podSpec("app", "app-token", nil, nil))
 	rc := &corev1.ReplicationController{ObjectMeta: metav1.ObjectMeta{Name: "rc"},
-		Spec: corev1.ReplicationControllerSpec{Replicas: ptrTo[int32](1), Selector: map[string]string{"app": "rc"}, Template: &rcT}}
+		Spec: corev1.ReplicationControllerSpec{Replicas: framework.Ptr[int32](1), Selector: map[string]string{"app": "rc"}, Template: &rcT}}
 	if _, err := cluster.Client.CoreV1().ReplicationControllers(ns).Create(ctx, rc, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -53,19 +54,19 @@ func TestReplicaSetAndReplicationController(t *testing.T) {
 		before[k[1]] = templateJSON(t, k[0], ns, k[1])
 	}
 
-	plan := run(t, "switch", "-n", ns).mustCode(t, 0)
+	plan := run(t, "switch", "-n", ns).MustCode(t, 0)
 	for _, head := range []string{"replicaset/rs -n " + ns + ": switchable", "replicationcontroller/rc -n " + ns + ": switchable", "deployment/web -n " + ns + ": switchable"} {
-		if !strings.Contains(plan.stdout, head) {
-			t.Fatalf("plan lacks %q:\n%s", head, plan.stdout)
+		if !strings.Contains(plan.Stdout, head) {
+			t.Fatalf("plan lacks %q:\n%s", head, plan.Stdout)
 		}
 	}
-	if n := strings.Count(plan.stdout, "replicaset/"); n != 1 {
-		t.Fatalf("the plan lists %d ReplicaSets; the Deployment's own must not be one:\n%s", n, plan.stdout)
+	if n := strings.Count(plan.Stdout, "replicaset/"); n != 1 {
+		t.Fatalf("the plan lists %d ReplicaSets; the Deployment's own must not be one:\n%s", n, plan.Stdout)
 	}
 
 	dir := t.TempDir() + "/backup"
-	r := run(t, "switch", "-n", ns, "--apply", "--yes", "--backup-dir", dir, "-o", "json").mustCode(t, 1)
-	got := outcomes(t, r.stdout)
+	r := run(t, "switch", "-n", ns, "--apply", "--yes", "--backup-dir", dir, "-o", "json").MustCode(t, 1)
+	got := framework.WorkloadOutcomes(t, r.Stdout)
 	wantResult(t, got, "Deployment/web", switcher.OutSwitched)
 	if len(got) != 3 {
 		t.Fatalf("%d outcomes, want 3: %+v", len(got), got)
@@ -85,13 +86,13 @@ func TestReplicaSetAndReplicationController(t *testing.T) {
 	if len(podsOf("rs")) != 1 || len(podsOf("rc")) != 1 {
 		t.Fatalf("the running pods of rs and rc were replaced (%v, %v); they have no rollout", podsOf("rs"), podsOf("rc"))
 	}
-	if !strings.Contains(r.stderr, "Still read in "+ns+": app-token") {
-		t.Errorf("the run does not say the Secret is still read:\n%s", r.stderr)
+	if !strings.Contains(r.Stderr, "Still read in "+ns+": app-token") {
+		t.Errorf("the run does not say the Secret is still read:\n%s", r.Stderr)
 	}
 
 	// The named command recreates them from the new template.
 	for _, app := range []string{"rs", "rc"} {
-		if err := cluster.Client.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptrTo[int64](0)},
+		if err := cluster.Client.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: framework.Ptr[int64](0)},
 			metav1.ListOptions{LabelSelector: "app=" + app}); err != nil {
 			t.Fatal(err)
 		}
@@ -110,8 +111,8 @@ func TestReplicaSetAndReplicationController(t *testing.T) {
 		return len(podsReading(t, ns, "app-token")) == 0 && projected == 3, nil
 	})
 
-	res := run(t, "restore", "--from", dir, "-o", "json").mustCode(t, 0)
-	back := outcomes(t, res.stdout)
+	res := run(t, "restore", "--from", dir, "-o", "json").MustCode(t, 0)
+	back := framework.WorkloadOutcomes(t, res.Stdout)
 	for _, k := range kinds {
 		wantResult(t, back, k[0]+"/"+k[1], switcher.OutRestored)
 		if !bytes.Equal(templateJSON(t, k[0], ns, k[1]), before[k[1]]) {

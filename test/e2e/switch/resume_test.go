@@ -5,16 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
-	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/backup"
 	"github.com/bound-token/kubectl-bound-token/pkg/switcher"
+	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
 )
 
 // records counts the index records per op and object.
@@ -58,28 +56,13 @@ func TestKilledSwitchFinishesOnce(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "backup")
 	args := []string{"switch", "-n", ns, "--apply", "--yes", "--wait=false", "--backup-dir", dir, "--concurrency", "2", "--qps", "40", "--burst", "1"}
 
-	c := exec.Command(pluginBinary(t), append([]string{"--kubeconfig", cluster.Kubeconfig}, args...)...)
-	var stderr bytes.Buffer
-	c.Stderr = &stderr
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- c.Wait() }()
-	killed := false
-	for !killed {
-		select {
-		case <-exited:
-			t.Fatalf("the run ended before it could be killed mid-way: %s", stderr.String())
-		case <-time.After(2 * time.Millisecond):
-		}
+	killed, stderr := cluster.KillPluginWhen(t, func() bool {
 		// The header, 50 backups, then the first switch records.
 		_, sw := records(t, dir)
-		if len(sw) >= 10 {
-			_ = c.Process.Signal(syscall.SIGKILL)
-			<-exited
-			killed = true
-		}
+		return len(sw) >= 10
+	}, args...)
+	if !killed {
+		t.Fatalf("the run ended before it could be killed mid-way: %s", stderr)
 	}
 	backups, before := records(t, dir)
 	if len(before) >= n {
@@ -87,9 +70,9 @@ func TestKilledSwitchFinishesOnce(t *testing.T) {
 	}
 	t.Logf("killed after %d of %d switch records (%d backups)", len(before), n, len(backups))
 
-	r := run(t, append(args, "-o", "json")...).mustCode(t, 0)
+	r := run(t, append(args, "-o", "json")...).MustCode(t, 0)
 	// The rerun reports what was left, and only that.
-	got := outcomes(t, r.stdout)
+	got := framework.WorkloadOutcomes(t, r.Stdout)
 	if len(got) != n-len(before) {
 		t.Errorf("the rerun reported %d workloads, want the %d left", len(got), n-len(before))
 	}
@@ -119,6 +102,6 @@ func TestKilledSwitchFinishesOnce(t *testing.T) {
 		}
 	}
 	if t.Failed() {
-		t.Logf("rerun stderr:\n%s", r.stderr)
+		t.Logf("rerun stderr:\n%s", r.Stderr)
 	}
 }

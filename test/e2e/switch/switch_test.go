@@ -24,13 +24,13 @@ import (
 func TestSwitchMigrateRestore(t *testing.T) {
 	ns := cluster.CreateNamespace(t, "e2e")
 	cluster.CreateLegacySecret(t, ns, "app", "app-token", true)
-	cluster.BackdateSecret(t, ns, "app-token", daysAgo(3*365))
+	cluster.BackdateSecret(t, ns, "app-token", framework.DaysAgo(3*365))
 
 	createDeployment(t, ns, "web", 2, podSpec("app", "app-token", nil, nil), nil)
 	// items, a per-item mode and a defaultMode that must survive.
-	createStatefulSet(t, ns, "db", podSpec("app", "app-token", []corev1.KeyToPath{
-		{Key: "token", Path: "auth/jwt"}, {Key: "ca.crt", Path: "ca.pem", Mode: ptrTo[int32](0o400)}}, ptrTo[int32](0o440)))
-	createDaemonSet(t, ns, "agent", podSpec("app", "app-token", nil, nil))
+	cluster.CreateStatefulSet(t, ns, "db", 1, template("db", podSpec("app", "app-token", []corev1.KeyToPath{
+		{Key: "token", Path: "auth/jwt"}, {Key: "ca.crt", Path: "ca.pem", Mode: framework.Ptr[int32](0o400)}}, framework.Ptr[int32](0o440))))
+	cluster.CreateDaemonSet(t, ns, "agent", template("agent", podSpec("app", "app-token", nil, nil)))
 	createCronJob(t, ns, "report", podSpec("app", "app-token", nil, nil))
 	for _, k := range [][2]string{{"Deployment", "web"}, {"StatefulSet", "db"}, {"DaemonSet", "agent"}} {
 		cluster.WaitRolledOut(t, k[0], ns, k[1], rolloutTimeout)
@@ -45,15 +45,15 @@ func TestSwitchMigrateRestore(t *testing.T) {
 	}
 
 	// The plan changes nothing and shows a diff per workload.
-	plan := run(t, "switch", "-n", ns).mustCode(t, 0)
+	plan := run(t, "switch", "-n", ns).MustCode(t, 0)
 	for _, k := range kinds {
 		head := strings.ToLower(k[0]) + "/" + k[1] + " -n " + ns + ": switchable (reads app-token)"
-		if !strings.Contains(plan.stdout, head) {
-			t.Fatalf("plan lacks %q:\n%s", head, plan.stdout)
+		if !strings.Contains(plan.Stdout, head) {
+			t.Fatalf("plan lacks %q:\n%s", head, plan.Stdout)
 		}
 	}
-	if !strings.Contains(plan.stdout, "+++ MERGED/apps.v1.Deployment."+ns+".web") || !strings.Contains(plan.stdout, "+      - serviceAccountToken:") {
-		t.Fatalf("plan shows no diff:\n%s", plan.stdout)
+	if !strings.Contains(plan.Stdout, "+++ MERGED/apps.v1.Deployment."+ns+".web") || !strings.Contains(plan.Stdout, "+      - serviceAccountToken:") {
+		t.Fatalf("plan shows no diff:\n%s", plan.Stdout)
 	}
 	for _, k := range kinds {
 		if !bytes.Equal(templateJSON(t, k[0], ns, k[1]), before[k[0]+"/"+k[1]]) {
@@ -63,9 +63,9 @@ func TestSwitchMigrateRestore(t *testing.T) {
 
 	switchDir, migrateDir := backupDirs(t)
 	start := time.Now()
-	r := run(t, "switch", "-n", ns, "--apply", "--yes", "--backup-dir", switchDir, "-o", "json").mustCode(t, 0)
+	r := run(t, "switch", "-n", ns, "--apply", "--yes", "--backup-dir", switchDir, "-o", "json").MustCode(t, 0)
 	t.Logf("switch --apply with rollouts: %s", time.Since(start).Round(time.Millisecond))
-	got := outcomes(t, r.stdout)
+	got := framework.WorkloadOutcomes(t, r.Stdout)
 	wantResult(t, got, "Deployment/web", switcher.OutSwitched)
 	wantResult(t, got, "StatefulSet/db", switcher.OutSwitched)
 	wantResult(t, got, "DaemonSet/agent", switcher.OutSwitched)
@@ -78,8 +78,8 @@ func TestSwitchMigrateRestore(t *testing.T) {
 			t.Fatalf("%s reported switched but rollout status says %q (%v)", k, msg, err)
 		}
 	}
-	if !strings.Contains(r.stderr, "Read by nothing now in "+ns+": app-token. Judge them with: kubectl bound-token migrate -n "+ns+" app-token") {
-		t.Fatalf("stderr does not name the freed Secret:\n%s", r.stderr)
+	if !strings.Contains(r.Stderr, "Read by nothing now in "+ns+": app-token. Judge them with: kubectl bound-token migrate -n "+ns+" app-token") {
+		t.Fatalf("stderr does not name the freed Secret:\n%s", r.Stderr)
 	}
 
 	// The layout: the volume keeps its name and mount, follows the items.
@@ -137,8 +137,8 @@ func TestSwitchMigrateRestore(t *testing.T) {
 	}
 
 	// The freed Secret is now what migrate invalidates.
-	m := run(t, "migrate", "-n", ns, "--apply", "--yes", "--backup-dir", migrateDir, "-o", "json").mustCode(t, 0)
-	wantResult(t, outcomes(t, m.stdout), "app-token", legacy.OutInvalidated)
+	m := run(t, "migrate", "-n", ns, "--apply", "--yes", "--backup-dir", migrateDir, "-o", "json").MustCode(t, 0)
+	wantResult(t, framework.WorkloadOutcomes(t, m.Stdout), "app-token", legacy.OutInvalidated)
 	s, err := cluster.Client.CoreV1().Secrets(ns).Get(ctx, "app-token", metav1.GetOptions{})
 	if err != nil || s.Labels[framework.InvalidSinceLabel] == "" {
 		t.Fatalf("app-token not invalidated: %v %v", s.Labels, err)
@@ -146,8 +146,8 @@ func TestSwitchMigrateRestore(t *testing.T) {
 
 	// Templates first would mount an invalid token: refused, naming the
 	// folder to restore first.
-	bad := run(t, "restore", "--from", switchDir, "-o", "json").mustCode(t, 1)
-	o := wantResult(t, outcomes(t, bad.stdout), "Deployment/web", switcher.OutSecretFirst)
+	bad := run(t, "restore", "--from", switchDir, "-o", "json").MustCode(t, 1)
+	o := wantResult(t, framework.WorkloadOutcomes(t, bad.Stdout), "Deployment/web", switcher.OutSecretFirst)
 	if !strings.Contains(o.Message, "restore --from "+migrateDir) {
 		t.Fatalf("the refusal does not name %s: %s", migrateDir, o.Message)
 	}
@@ -156,10 +156,10 @@ func TestSwitchMigrateRestore(t *testing.T) {
 			t.Fatalf("%s restored although its Secret is invalid", k)
 		}
 	}
-	run(t, "restore", "--from", migrateDir).mustCode(t, 0)
-	rr := run(t, "restore", "--from", switchDir, "-o", "json").mustCode(t, 0)
+	run(t, "restore", "--from", migrateDir).MustCode(t, 0)
+	rr := run(t, "restore", "--from", switchDir, "-o", "json").MustCode(t, 0)
 	for _, k := range kinds {
-		wantResult(t, outcomes(t, rr.stdout), k[0]+"/"+k[1], switcher.OutRestored)
+		wantResult(t, framework.WorkloadOutcomes(t, rr.Stdout), k[0]+"/"+k[1], switcher.OutRestored)
 		if after := templateJSON(t, k[0], ns, k[1]); !bytes.Equal(after, before[k[0]+"/"+k[1]]) {
 			t.Fatalf("%s: template not back byte for byte:\nbefore %s\nafter  %s", k, before[k[0]+"/"+k[1]], after)
 		}
@@ -169,8 +169,8 @@ func TestSwitchMigrateRestore(t *testing.T) {
 		t.Fatal("the Secret is still invalid after its restore")
 	}
 	// Restore is idempotent.
-	again := run(t, "restore", "--from", switchDir, "-o", "json").mustCode(t, 0)
-	wantResult(t, outcomes(t, again.stdout), "Deployment/web", backup.OutUnchanged)
+	again := run(t, "restore", "--from", switchDir, "-o", "json").MustCode(t, 0)
+	wantResult(t, framework.WorkloadOutcomes(t, again.Stdout), "Deployment/web", backup.OutUnchanged)
 }
 
 type errString string

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -18,7 +17,7 @@ import (
 // its own: what `switch` writes in place of a legacy token Secret.
 func projectedTokenVolume(name, audience string, seconds int64) corev1.Volume {
 	return corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
-		DefaultMode: ptrTo[int32](0o644),
+		DefaultMode: framework.Ptr[int32](0o644),
 		Sources: []corev1.VolumeProjection{
 			{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token", Audience: audience, ExpirationSeconds: &seconds}},
 			{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "kube-root-ca.crt"},
@@ -46,12 +45,7 @@ func TestPodIdentityAsTheKubelet(t *testing.T) {
 	tmpl.Spec.ServiceAccountName = "app"
 	tmpl.Spec.Volumes = []corev1.Volume{projectedTokenVolume("vault-token", "vault", 1200)}
 	tmpl.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "vault-token", MountPath: "/var/run/secrets/vault"}}
-	if _, err := cluster.Client.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "ident"},
-		Spec:       appsv1.DeploymentSpec{Replicas: ptrTo[int32](1), Selector: selector("ident"), Template: tmpl},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	cluster.CreateDeployment(t, ns, "ident", 1, tmpl, nil)
 	cluster.WaitRolledOut(t, "Deployment", ns, "ident", rolloutTimeout)
 	pod := waitPods(t, ns, "ident", 1, nil)[0]
 

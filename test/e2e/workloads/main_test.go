@@ -40,15 +40,9 @@ func podTemplate(app string) corev1.PodTemplateSpec {
 			Containers: []corev1.Container{{Name: "app", Image: "registry.k8s.io/pause:3.10"}},
 			// Pods leave at once when deleted: kwok's pod-delete stage
 			// removes them, no grace period to wait for.
-			TerminationGracePeriodSeconds: ptrTo[int64](0),
+			TerminationGracePeriodSeconds: framework.Ptr[int64](0),
 		},
 	}
-}
-
-func ptrTo[T any](v T) *T { return &v }
-
-func selector(app string) *metav1.LabelSelector {
-	return &metav1.LabelSelector{MatchLabels: map[string]string{"app": app}}
 }
 
 // pods lists the pods of app, deleted ones included.

@@ -5,9 +5,6 @@ import (
 	"slices"
 	"testing"
 
-	appsv1 "k8s.io/api/apps/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	"github.com/bound-token/kubectl-bound-token/pkg/restart"
 )
 
@@ -18,24 +15,9 @@ func TestRestartWorkloadsRollsPods(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	ns := cluster.CreateNamespace(t, "restart")
-	if _, err := cluster.Client.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "web"},
-		Spec:       appsv1.DeploymentSpec{Replicas: ptrTo[int32](2), Selector: selector("web"), Template: podTemplate("web")},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cluster.Client.AppsV1().StatefulSets(ns).Create(ctx, &appsv1.StatefulSet{
-		ObjectMeta: metav1.ObjectMeta{Name: "db"},
-		Spec:       appsv1.StatefulSetSpec{Replicas: ptrTo[int32](1), Selector: selector("db"), Template: podTemplate("db")},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cluster.Client.AppsV1().DaemonSets(ns).Create(ctx, &appsv1.DaemonSet{
-		ObjectMeta: metav1.ObjectMeta{Name: "agent"},
-		Spec:       appsv1.DaemonSetSpec{Selector: selector("agent"), Template: podTemplate("agent")},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	cluster.CreateDeployment(t, ns, "web", 2, podTemplate("web"), nil)
+	cluster.CreateStatefulSet(t, ns, "db", 1, podTemplate("db"))
+	cluster.CreateDaemonSet(t, ns, "agent", podTemplate("agent"))
 	type wl struct {
 		kind, name string
 		n          int

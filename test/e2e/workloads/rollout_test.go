@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -21,15 +22,9 @@ func TestDeploymentRollsOutAndRolls(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	ns := cluster.CreateNamespace(t, "deploy")
-	d, err := cluster.Client.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "web"},
-		Spec:       appsv1.DeploymentSpec{Replicas: ptrTo[int32](2), Selector: selector("web"), Template: podTemplate("web")},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cluster.CreateDeployment(t, ns, "web", 2, podTemplate("web"), nil)
 	cluster.WaitRolledOut(t, "Deployment", ns, "web", rolloutTimeout)
-	d, err = cluster.Client.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+	d, err := cluster.Client.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,18 +82,8 @@ func TestStatefulSetAndDaemonSetRollOut(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	ns := cluster.CreateNamespace(t, "sts-ds")
-	if _, err := cluster.Client.AppsV1().StatefulSets(ns).Create(ctx, &appsv1.StatefulSet{
-		ObjectMeta: metav1.ObjectMeta{Name: "db"},
-		Spec:       appsv1.StatefulSetSpec{Replicas: ptrTo[int32](2), Selector: selector("db"), Template: podTemplate("db")},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cluster.Client.AppsV1().DaemonSets(ns).Create(ctx, &appsv1.DaemonSet{
-		ObjectMeta: metav1.ObjectMeta{Name: "agent"},
-		Spec:       appsv1.DaemonSetSpec{Selector: selector("agent"), Template: podTemplate("agent")},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	cluster.CreateStatefulSet(t, ns, "db", 2, podTemplate("db"))
+	cluster.CreateDaemonSet(t, ns, "agent", podTemplate("agent"))
 	cluster.WaitRolledOut(t, "StatefulSet", ns, "db", rolloutTimeout)
 	cluster.WaitRolledOut(t, "DaemonSet", ns, "agent", rolloutTimeout)
 	db := waitPods(t, ns, "db", 2, nil)
@@ -148,7 +133,7 @@ func TestJobCompletes(t *testing.T) {
 	tmpl.Spec.RestartPolicy = corev1.RestartPolicyNever
 	if _, err := cluster.Client.BatchV1().Jobs(ns).Create(ctx, &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Name: "once"},
-		Spec:       batchv1.JobSpec{Completions: ptrTo[int32](2), Parallelism: ptrTo[int32](2), Template: tmpl},
+		Spec:       batchv1.JobSpec{Completions: framework.Ptr[int32](2), Parallelism: framework.Ptr[int32](2), Template: tmpl},
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
