@@ -109,27 +109,8 @@ type saBackup struct {
 // checked before it is touched; with backup nil only a dry run is allowed.
 // A backup that holds an earlier, interrupted run is finished first.
 func Apply(ctx context.Context, client kubernetes.Interface, folder *backup.Folder, scan ScanOptions, opts ApplyOptions) (*ApplyResult, error) {
-	if opts.Mode != backup.ModeInvalidate && opts.Mode != backup.ModeDelete {
-		return nil, fmt.Errorf("unknown mode %q: use invalidate or delete", opts.Mode)
-	}
-	if folder == nil && opts.DryRun == cmdutil.DryRunNone {
-		return nil, fmt.Errorf("no backup, no change: apply needs a backup folder")
-	}
-	if opts.Workers < 1 {
-		opts.Workers = 1
-	}
-	if opts.Mode == backup.ModeInvalidate {
-		if opts.GuardDays == 0 && !opts.Revoke {
-			opts.GuardDays = DefaultGuardDays
-		}
-		if err := opts.checkInvalidation(); err != nil {
-			return nil, err
-		}
-		if folder != nil {
-			if err := checkPurpose(folder, opts); err != nil {
-				return nil, err
-			}
-		}
+	if err := opts.complete(folder); err != nil {
+		return nil, err
 	}
 	a := &applier{client: client, backup: folder, opts: opts, saOnce: map[string]*saBackup{}}
 	res := &ApplyResult{Counts: map[string]int{}}
@@ -172,34 +153,7 @@ func Apply(ctx context.Context, client kubernetes.Interface, folder *backup.Fold
 	go func() {
 		defer close(backed)
 		defer close(ready)
-		var batch []*Finding
-		taken := 0 // Secrets sent on to change, against opts.Limit
-		flush := func() {
-			for _, f := range a.backupBatch(ctx, batch, record) {
-				ready <- f
-			}
-			batch = batch[:0]
-		}
-		for f := range found {
-			if o, done := a.prepare(f); done {
-				record(o)
-				continue
-			}
-			// One goroutine reads found, in the scan's order, so the
-			// wave is the same Secrets however many workers change them.
-			if opts.Limit > 0 && taken >= opts.Limit {
-				record(outcome(f, OutNextWave, "left for the next wave: run again into the same backup folder"))
-				continue
-			}
-			taken++
-			batch = append(batch, f)
-			// A batch closes when full or when the scan has nothing more
-			// ready, so changes start without waiting for the whole list.
-			if len(batch) >= batchSize || len(found) == 0 {
-				flush()
-			}
-		}
-		flush()
+		a.backUp(ctx, found, ready, record)
 	}()
 	info, err := Scan(ctx, client, scan, func(f *Finding) error {
 		select {
@@ -215,6 +169,68 @@ func Apply(ctx context.Context, client kubernetes.Interface, folder *backup.Fold
 	backup.SortOutcomes(res.Outcomes)
 	res.Info = info
 	return res, err
+}
+
+// complete sets the defaults and refuses, before anything is read or
+// changed, options that cannot run: an unknown mode, a change without a
+// backup, an invalidation whose marks or purpose do not hold.
+func (o *ApplyOptions) complete(folder *backup.Folder) error {
+	if o.Mode != backup.ModeInvalidate && o.Mode != backup.ModeDelete {
+		return fmt.Errorf("unknown mode %q: use invalidate or delete", o.Mode)
+	}
+	if folder == nil && o.DryRun == cmdutil.DryRunNone {
+		return fmt.Errorf("no backup, no change: apply needs a backup folder")
+	}
+	if o.Workers < 1 {
+		o.Workers = 1
+	}
+	if o.Mode != backup.ModeInvalidate {
+		return nil
+	}
+	if o.GuardDays == 0 && !o.Revoke {
+		o.GuardDays = DefaultGuardDays
+	}
+	if err := o.checkInvalidation(); err != nil {
+		return err
+	}
+	if folder != nil {
+		return checkPurpose(folder, *o)
+	}
+	return nil
+}
+
+// backUp takes the scan's findings in order: those that need no change
+// are recorded, those beyond ApplyOptions.Limit are left for the next
+// wave, and the rest are backed up in batches and handed on, ready to
+// change. One goroutine reads found, in the scan's order, so the wave is
+// the same Secrets however many workers change them.
+func (a *applier) backUp(ctx context.Context, found <-chan *Finding, ready chan<- *Finding, record func(backup.Outcome)) {
+	var batch []*Finding
+	taken := 0 // Secrets sent on to change, against Limit
+	flush := func() {
+		for _, f := range a.backupBatch(ctx, batch, record) {
+			ready <- f
+		}
+		batch = batch[:0]
+	}
+	for f := range found {
+		if o, done := a.prepare(f); done {
+			record(o)
+			continue
+		}
+		if a.opts.Limit > 0 && taken >= a.opts.Limit {
+			record(outcome(f, OutNextWave, "left for the next wave: run again into the same backup folder"))
+			continue
+		}
+		taken++
+		batch = append(batch, f)
+		// A batch closes when full or when the scan has nothing more
+		// ready, so changes start without waiting for the whole list.
+		if len(batch) >= batchSize || len(found) == 0 {
+			flush()
+		}
+	}
+	flush()
 }
 
 // getSecret reads one Secret, repeated on transient errors.

@@ -124,12 +124,22 @@ func loadScope(ctx context.Context, client kubernetes.Interface, ns string, page
 	if trErr != nil {
 		return nil, trErr
 	}
+	if err := sc.merge(ctx, results, ns, info); err != nil {
+		return nil, err
+	}
+	return sc, nil
+}
+
+// merge puts the readers of every LIST into the scope, each with the top
+// owner the LISTs recorded; a LIST that failed makes the readers of every
+// Secret of the scope unknown, and says so.
+func (sc *scope) merge(ctx context.Context, results []*refs, ns string, info *ScanInfo) error {
 	owners := map[string]string{}
 	var unknown []string
 	for _, r := range results {
 		if r.err != nil {
 			if ctx.Err() != nil {
-				return nil, ctx.Err()
+				return ctx.Err()
 			}
 			unknown = append(unknown, kubeapi.DescribeAPIError(r.err, "list", r.what, ns).Error())
 			continue
@@ -161,7 +171,7 @@ func loadScope(ctx context.Context, client kubernetes.Interface, ns string, page
 	for k, rs := range sc.readers {
 		sc.readers[k] = fold(rs)
 	}
-	return sc, nil
+	return nil
 }
 
 // topOwner follows controller references through the owners the LISTs

@@ -271,45 +271,56 @@ func (rs *restorer) secret(ctx context.Context, live *liveState, it restoreItem)
 	if live.err != nil {
 		return outcome(f, backup.OutFailed, "%v", live.err)
 	}
-	secrets := rs.client.CoreV1().Secrets(want.Namespace)
 	cur, exists := live.secrets[want.Name]
 	if !exists {
-		if rs.dryRun == cmdutil.DryRunClient {
-			return outcome(f, backup.OutWouldChange, "would re-create it")
-		}
-		// A fixed name: a repeat of a create that went through answers
-		// AlreadyExists, and the data then tells whether it was ours.
-		// A restore never adds a guard back (restoreMarks): a Secret
-		// backed up while guarded comes back unguarded.
-		create := want.DeepCopy()
-		delete(create.Labels, LabelGuardUntil)
-		tries, err := callRetried(ctx, func(ctx context.Context) error {
-			_, err := secrets.Create(ctx, create.DeepCopy(), metav1.CreateOptions{DryRun: rs.dry})
-			return err
-		})
-		if err != nil {
-			var lookErr error
-			if tries > 1 && (apierrors.IsAlreadyExists(err) || retry.MayHaveApplied(tries, err)) {
-				var same bool
-				if same, lookErr = rs.sameData(ctx, want); same {
-					return outcome(f, OutRecreated, "re-created with its original token%s", saWarning(live, want))
-				}
-			}
-			if apierrors.IsAlreadyExists(err) {
-				return outcome(f, backup.OutSkipChanged, "created by someone else while restoring; run restore again")
-			}
-			return outcome(f, backup.OutFailed, "re-create: %v%s", kubeapi.DescribeAPIError(err, "create", "secrets", want.Namespace), unsure(lookErr))
-		}
-		if rs.dryRun == cmdutil.DryRunServer {
-			return outcome(f, backup.OutWouldChange, "would re-create it (server dry run accepted)")
-		}
-		return outcome(f, OutRecreated, "re-created with its original token%s", saWarning(live, want))
+		return rs.recreate(ctx, live, f, want)
 	}
 	// The original object, or one an earlier restore re-created from this
 	// backup (new uid, same data); anything else is someone else's.
 	if string(cur.UID) != it.rec.UID && !reflect.DeepEqual(cur.Data, want.Data) {
 		return outcome(f, backup.OutSkipChanged, "a different Secret of that name exists now; left alone")
 	}
+	return rs.reenable(ctx, live, f, want, cur)
+}
+
+// recreate creates a deleted Secret again from its backup.
+func (rs *restorer) recreate(ctx context.Context, live *liveState, f *Finding, want *corev1.Secret) backup.Outcome {
+	if rs.dryRun == cmdutil.DryRunClient {
+		return outcome(f, backup.OutWouldChange, "would re-create it")
+	}
+	// A fixed name: a repeat of a create that went through answers
+	// AlreadyExists, and the data then tells whether it was ours.
+	// A restore never adds a guard back (restoreMarks): a Secret
+	// backed up while guarded comes back unguarded.
+	create := want.DeepCopy()
+	delete(create.Labels, LabelGuardUntil)
+	tries, err := callRetried(ctx, func(ctx context.Context) error {
+		_, err := rs.client.CoreV1().Secrets(want.Namespace).Create(ctx, create.DeepCopy(), metav1.CreateOptions{DryRun: rs.dry})
+		return err
+	})
+	if err != nil {
+		var lookErr error
+		if tries > 1 && (apierrors.IsAlreadyExists(err) || retry.MayHaveApplied(tries, err)) {
+			var same bool
+			if same, lookErr = rs.sameData(ctx, want); same {
+				return outcome(f, OutRecreated, "re-created with its original token%s", saWarning(live, want))
+			}
+		}
+		if apierrors.IsAlreadyExists(err) {
+			return outcome(f, backup.OutSkipChanged, "created by someone else while restoring; run restore again")
+		}
+		return outcome(f, backup.OutFailed, "re-create: %v%s", kubeapi.DescribeAPIError(err, "create", "secrets", want.Namespace), unsure(lookErr))
+	}
+	if rs.dryRun == cmdutil.DryRunServer {
+		return outcome(f, backup.OutWouldChange, "would re-create it (server dry run accepted)")
+	}
+	return outcome(f, OutRecreated, "re-created with its original token%s", saWarning(live, want))
+}
+
+// reenable puts back the labels and annotations a Secret had when it was
+// backed up: the invalid-since label goes, and the marks of this tool
+// come back as they were (restoreMarks).
+func (rs *restorer) reenable(ctx context.Context, live *liveState, f *Finding, want, cur *corev1.Secret) backup.Outcome {
 	labels, ann := restoreMarks(want, cur)
 	if len(labels) == 0 && len(ann) == 0 {
 		return outcome(f, backup.OutUnchanged, "already as backed up")
@@ -326,7 +337,7 @@ func (rs *restorer) secret(ctx context.Context, live *liveState, it restoreItem)
 	}
 	patch, _ := json.Marshal(map[string]any{"metadata": meta})
 	tries, err := callRetried(ctx, func(ctx context.Context) error {
-		_, err := secrets.Patch(ctx, want.Name, types.MergePatchType, patch, metav1.PatchOptions{DryRun: rs.dry})
+		_, err := rs.client.CoreV1().Secrets(want.Namespace).Patch(ctx, want.Name, types.MergePatchType, patch, metav1.PatchOptions{DryRun: rs.dry})
 		return err
 	})
 	if err != nil {
@@ -334,18 +345,17 @@ func (rs *restorer) secret(ctx context.Context, live *liveState, it restoreItem)
 		if tries > 1 && (apierrors.IsConflict(err) || retry.MayHaveApplied(tries, err)) {
 			var ok bool
 			if ok, lookErr = rs.labelAsBackedUp(ctx, want, string(cur.UID)); ok {
-				if _, invalid := want.Labels[LabelInvalidSince]; invalid {
-					return outcome(f, OutMarksRestored, "%s", restoredMessage(want, nil))
-				}
-				return outcome(f, OutLabelRemoved, "%s%s", restoredMessage(want, nil), saWarning(live, want))
+				labels = nil
+				err = nil
 			}
 		}
-		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-			return outcome(f, backup.OutSkipChanged, "changed while restoring; run restore again")
+		if err != nil {
+			if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+				return outcome(f, backup.OutSkipChanged, "changed while restoring; run restore again")
+			}
+			return outcome(f, backup.OutFailed, "re-enable: %v%s", kubeapi.DescribeAPIError(err, "patch", "secrets", want.Namespace), unsure(lookErr))
 		}
-		return outcome(f, backup.OutFailed, "re-enable: %v%s", kubeapi.DescribeAPIError(err, "patch", "secrets", want.Namespace), unsure(lookErr))
-	}
-	if rs.dryRun == cmdutil.DryRunServer {
+	} else if rs.dryRun == cmdutil.DryRunServer {
 		return outcome(f, backup.OutWouldChange, "would re-enable it (server dry run accepted)")
 	}
 	if _, invalid := want.Labels[LabelInvalidSince]; invalid {

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -147,10 +148,22 @@ func restoreOne(ctx context.Context, client kubernetes.Interface, dir string, it
 	case got != it.done.Template:
 		return res(backup.OutSkipChanged, "its template changed since the switch: left alone")
 	}
-	// The Secrets the old template reads that the current one does not:
-	// they must authenticate again before pods read them.
+	blocked, err := blocking(ctx, rec.Namespace, readAgain(cur.Template(), want))
+	if err != nil {
+		return res(backup.OutFailed, "%v", err)
+	}
+	if len(blocked) > 0 {
+		return res(OutSecretFirst, "not restored: its pods would fail to authenticate: %s; then run this restore again", strings.Join(blocked, "; "))
+	}
+	result, msg := putBack(ctx, client, it, bw, cur)
+	return res(result, "%s", msg)
+}
+
+// readAgain lists the Secrets the old template reads that the current one
+// does not: they must authenticate again before pods read them.
+func readAgain(cur, want *corev1.PodTemplateSpec) []string {
 	now := map[string]bool{}
-	workload.VisitSecretNames(&cur.Template().Spec, func(n, _ string) { now[n] = true })
+	workload.VisitSecretNames(&cur.Spec, func(n, _ string) { now[n] = true })
 	var back []string
 	workload.VisitSecretNames(&want.Spec, func(n, _ string) {
 		if !now[n] {
@@ -158,47 +171,46 @@ func restoreOne(ctx context.Context, client kubernetes.Interface, dir string, it
 			back = append(back, n)
 		}
 	})
-	blocked, err := blocking(ctx, rec.Namespace, back)
-	if err != nil {
-		return res(backup.OutFailed, "%v", err)
-	}
-	if len(blocked) > 0 {
-		return res(OutSecretFirst, "not restored: its pods would fail to authenticate: %s; then run this restore again", strings.Join(blocked, "; "))
-	}
+	return back
+}
+
+// putBack replaces the template with the backed-up one by a JSON patch
+// that tests the resourceVersion read. The resourceVersion also moves on a
+// status write (a ReplicaSet's controller writes one whenever its pods
+// change): a failed test is looked into, and the patch sent again while
+// the template is still the one the switch wrote, as apply's patch does.
+func putBack(ctx context.Context, client kubernetes.Interface, it item, bw, cur *Workload) (result, msg string) {
+	rec, want := it.rec, bw.Template()
 	path := "/" + strings.Join(bw.Type.TemplatePath, "/")
-	// The resourceVersion also moves on a status write (a ReplicaSet's
-	// controller writes one whenever its pods change): a failed test is
-	// looked into, and the patch sent again while the template is still
-	// the one the switch wrote, as apply's patch does.
 	rv := cur.Object.GetResourceVersion()
 	for attempt := 0; attempt < 4; attempt++ {
 		patch, _ := json.Marshal([]map[string]any{
 			{"op": "test", "path": "/metadata/resourceVersion", "value": rv},
 			{"op": "replace", "path": path, "value": want},
 		})
-		_, err = retry.Do(ctx, retry.Default, func(ctx context.Context) error {
+		_, err := retry.Do(ctx, retry.Default, func(ctx context.Context) error {
 			_, err := bw.Type.Patch(ctx, client, rec.Namespace, rec.Name, types.JSONPatchType, patch, metav1.PatchOptions{})
 			return err
 		})
 		if err == nil {
-			return res(OutRestored, "template put back as backed up")
+			return OutRestored, "template put back as backed up"
 		}
 		again, gerr := GetWorkload(ctx, client, rec.Kind, rec.Namespace, rec.Name)
 		// A lost answer to a patch that went through leaves the
 		// template as backed up.
 		if gerr == nil && TemplateSum(again.Template()) == TemplateSum(want) {
-			return res(OutRestored, "template put back as backed up")
+			return OutRestored, "template put back as backed up"
 		}
 		// A failed "test" answers 422, reason Invalid
 		// (k8s.io/apiserver pkg/endpoints/handlers/patch.go, applyJSPatch:
 		// NewGenericServerResponse(http.StatusUnprocessableEntity, ...)).
 		if !apierrors.IsConflict(err) && !apierrors.IsInvalid(err) {
-			return res(backup.OutFailed, "%v", kubeapi.DescribeAPIError(err, "patch", workload.For(rec.Kind).Resource, rec.Namespace))
+			return backup.OutFailed, kubeapi.DescribeAPIError(err, "patch", bw.Type.Resource, rec.Namespace).Error()
 		}
 		if gerr != nil || TemplateSum(again.Template()) != it.done.Template {
-			return res(backup.OutSkipChanged, "its template changed while restoring: left alone; run restore again to judge it anew")
+			return backup.OutSkipChanged, "its template changed while restoring: left alone; run restore again to judge it anew"
 		}
 		rv = again.Object.GetResourceVersion()
 	}
-	return res(backup.OutSkipChanged, "its resourceVersion kept changing while restoring; run restore again")
+	return backup.OutSkipChanged, "its resourceVersion kept changing while restoring; run restore again"
 }

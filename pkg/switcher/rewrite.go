@@ -171,117 +171,9 @@ func PodServiceAccount(spec *corev1.PodSpec) string {
 func MakePlan(w *Workload, tokens map[string]*corev1.Secret, o Options) *Plan {
 	p := &Plan{Kind: w.Kind, Namespace: w.Object.GetNamespace(), Name: w.Object.GetName(), Verdict: VerdictSwitchable, Workload: w}
 	tmpl := w.Template()
-	spec := &tmpl.Spec
-	seen := map[string]bool{}
-	legacyOf := func(name string) *corev1.Secret {
-		s := tokens[name]
-		if s != nil && !seen[name] {
-			seen[name] = true
-			p.Secrets = append(p.Secrets, name)
-		}
-		return s
-	}
-	sa := PodServiceAccount(spec)
-
-	// Readers that can never move: an env var holds the token once, for
-	// the life of the container; a volume plugin hands it to a driver.
-	// Each is visited as k8s.io/kubernetes pkg/api/v1/pod/util.go
-	// VisitPodSecretNames visits (workload.VisitSecretNames).
-	for _, cs := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
-		for _, c := range cs {
-			for _, e := range c.Env {
-				if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil && legacyOf(e.ValueFrom.SecretKeyRef.Name) != nil {
-					p.refuse("container %s reads the token of Secret %s through env var %s, which can never refresh: change the code to read a file, then switch", c.Name, e.ValueFrom.SecretKeyRef.Name, e.Name)
-				}
-			}
-			for _, e := range c.EnvFrom {
-				if e.SecretRef != nil && legacyOf(e.SecretRef.Name) != nil {
-					p.refuse("container %s reads Secret %s through envFrom, which can never refresh: change the code to read a file, then switch", c.Name, e.SecretRef.Name)
-				}
-			}
-		}
-	}
-	for _, c := range spec.EphemeralContainers {
-		for _, e := range c.Env {
-			if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil && legacyOf(e.ValueFrom.SecretKeyRef.Name) != nil {
-				p.refuse("ephemeral container %s reads Secret %s through env var %s", c.Name, e.ValueFrom.SecretKeyRef.Name, e.Name)
-			}
-		}
-	}
-	for _, r := range spec.ImagePullSecrets {
-		if legacyOf(r.Name) != nil {
-			p.refuse("Secret %s is an imagePullSecret, not a token the pod reads: remove it from the template by hand", r.Name)
-		}
-	}
-
-	newTmpl := tmpl.DeepCopy()
-	changed := false
-	for i := range newTmpl.Spec.Volumes {
-		v := &newTmpl.Spec.Volumes[i]
-		switch {
-		case v.Secret != nil:
-			s := legacyOf(v.Secret.SecretName)
-			if s == nil {
-				continue
-			}
-			if !checkSA(p, s, sa, "volume "+v.Name) {
-				continue
-			}
-			srcs, ok := project(p, s, v.Secret.Items, "volume "+v.Name, o)
-			if !ok {
-				continue
-			}
-			mode := v.Secret.DefaultMode
-			if mode == nil {
-				// The API defaults a secret volume to 0644
-				// (pkg/apis/core/v1/defaults.go, SetDefaults_SecretVolumeSource).
-				m := corev1.SecretVolumeSourceDefaultMode
-				mode = &m
-			}
-			m := *mode
-			v.VolumeSource = corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{DefaultMode: &m, Sources: srcs}}
-			changed = true
-		case v.Projected != nil:
-			var out []corev1.VolumeProjection
-			touched := false
-			for _, src := range v.Projected.Sources {
-				if src.Secret == nil {
-					out = append(out, src)
-					continue
-				}
-				s := legacyOf(src.Secret.Name)
-				if s == nil {
-					out = append(out, src)
-					continue
-				}
-				if !checkSA(p, s, sa, "volume "+v.Name) {
-					out = append(out, src)
-					continue
-				}
-				srcs, ok := project(p, s, src.Secret.Items, "volume "+v.Name, o)
-				if !ok {
-					out = append(out, src)
-					continue
-				}
-				out = append(out, srcs...)
-				touched = true
-			}
-			if touched {
-				v.Projected.Sources = out
-				changed = true
-			}
-		default:
-			var other string
-			oneVolume(v, func(name, via string) {
-				if legacyOf(name) != nil {
-					other = via
-				}
-			})
-			if other != "" {
-				p.refuse("volume %s hands Secret %s to the %s volume plugin, which has no projected equivalent", v.Name, secretOfVolume(v), other)
-			}
-		}
-	}
+	pl := &planner{p: p, tokens: tokens, seen: map[string]bool{}, sa: PodServiceAccount(&tmpl.Spec), o: o}
+	pl.refuseFixedReaders(&tmpl.Spec)
+	newTmpl, changed := pl.rewriteVolumes(tmpl)
 	sort.Strings(p.Secrets)
 	if !changed && p.Verdict == VerdictSwitchable {
 		p.refuse("no volume of the template can be rewritten")
@@ -293,8 +185,148 @@ func MakePlan(w *Workload, tokens map[string]*corev1.Secret, o Options) *Plan {
 		p.Diff = templateDiff(w, tmpl, newTmpl)
 		p.tokenWarnings(o)
 	}
+	holdBack(p, w, o)
+	return p
+}
 
-	// What must not be changed here even though it could be.
+// planner is the state of one MakePlan.
+type planner struct {
+	p      *Plan
+	tokens map[string]*corev1.Secret
+	seen   map[string]bool
+	sa     string
+	o      Options
+}
+
+// legacyOf is the legacy token Secret named name, or nil; each one found
+// is listed once in the plan's Secrets.
+func (pl *planner) legacyOf(name string) *corev1.Secret {
+	s := pl.tokens[name]
+	if s != nil && !pl.seen[name] {
+		pl.seen[name] = true
+		pl.p.Secrets = append(pl.p.Secrets, name)
+	}
+	return s
+}
+
+// refuseFixedReaders refuses readers that can never move: an env var holds
+// the token once, for the life of the container; an imagePullSecret is
+// not a token the pod reads. Each is visited as k8s.io/kubernetes
+// pkg/api/v1/pod/util.go VisitPodSecretNames visits
+// (workload.VisitSecretNames).
+func (pl *planner) refuseFixedReaders(spec *corev1.PodSpec) {
+	p := pl.p
+	for _, cs := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
+		for _, c := range cs {
+			for _, e := range c.Env {
+				if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil && pl.legacyOf(e.ValueFrom.SecretKeyRef.Name) != nil {
+					p.refuse("container %s reads the token of Secret %s through env var %s, which can never refresh: change the code to read a file, then switch", c.Name, e.ValueFrom.SecretKeyRef.Name, e.Name)
+				}
+			}
+			for _, e := range c.EnvFrom {
+				if e.SecretRef != nil && pl.legacyOf(e.SecretRef.Name) != nil {
+					p.refuse("container %s reads Secret %s through envFrom, which can never refresh: change the code to read a file, then switch", c.Name, e.SecretRef.Name)
+				}
+			}
+		}
+	}
+	for _, c := range spec.EphemeralContainers {
+		for _, e := range c.Env {
+			if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil && pl.legacyOf(e.ValueFrom.SecretKeyRef.Name) != nil {
+				p.refuse("ephemeral container %s reads Secret %s through env var %s", c.Name, e.ValueFrom.SecretKeyRef.Name, e.Name)
+			}
+		}
+	}
+	for _, r := range spec.ImagePullSecrets {
+		if pl.legacyOf(r.Name) != nil {
+			p.refuse("Secret %s is an imagePullSecret, not a token the pod reads: remove it from the template by hand", r.Name)
+		}
+	}
+}
+
+// rewriteVolumes returns a copy of tmpl whose volumes read projected
+// tokens instead of legacy token Secrets, and whether any changed; a
+// volume plugin handed such a Secret is refused (no projected equivalent).
+func (pl *planner) rewriteVolumes(tmpl *corev1.PodTemplateSpec) (*corev1.PodTemplateSpec, bool) {
+	newTmpl := tmpl.DeepCopy()
+	changed := false
+	for i := range newTmpl.Spec.Volumes {
+		v := &newTmpl.Spec.Volumes[i]
+		switch {
+		case v.Secret != nil:
+			changed = pl.rewriteSecretVolume(v) || changed
+		case v.Projected != nil:
+			changed = pl.rewriteProjected(v) || changed
+		default:
+			var other string
+			oneVolume(v, func(name, via string) {
+				if pl.legacyOf(name) != nil {
+					other = via
+				}
+			})
+			if other != "" {
+				pl.p.refuse("volume %s hands Secret %s to the %s volume plugin, which has no projected equivalent", v.Name, secretOfVolume(v), other)
+			}
+		}
+	}
+	return newTmpl, changed
+}
+
+// rewriteSecretVolume turns a secret volume of a legacy token into a
+// projected volume of the same mode.
+func (pl *planner) rewriteSecretVolume(v *corev1.Volume) bool {
+	s := pl.legacyOf(v.Secret.SecretName)
+	if s == nil || !checkSA(pl.p, s, pl.sa, "volume "+v.Name) {
+		return false
+	}
+	srcs, ok := project(pl.p, s, v.Secret.Items, "volume "+v.Name, pl.o)
+	if !ok {
+		return false
+	}
+	mode := v.Secret.DefaultMode
+	if mode == nil {
+		// The API defaults a secret volume to 0644
+		// (pkg/apis/core/v1/defaults.go, SetDefaults_SecretVolumeSource).
+		m := corev1.SecretVolumeSourceDefaultMode
+		mode = &m
+	}
+	m := *mode
+	v.VolumeSource = corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{DefaultMode: &m, Sources: srcs}}
+	return true
+}
+
+// rewriteProjected replaces, in a projected volume, each source of a
+// legacy token Secret by the projected token's sources.
+func (pl *planner) rewriteProjected(v *corev1.Volume) bool {
+	var out []corev1.VolumeProjection
+	touched := false
+	for _, src := range v.Projected.Sources {
+		if src.Secret == nil {
+			out = append(out, src)
+			continue
+		}
+		s := pl.legacyOf(src.Secret.Name)
+		if s == nil || !checkSA(pl.p, s, pl.sa, "volume "+v.Name) {
+			out = append(out, src)
+			continue
+		}
+		srcs, ok := project(pl.p, s, src.Secret.Items, "volume "+v.Name, pl.o)
+		if !ok {
+			out = append(out, src)
+			continue
+		}
+		out = append(out, srcs...)
+		touched = true
+	}
+	if touched {
+		v.Projected.Sources = out
+	}
+	return touched
+}
+
+// holdBack refuses or holds what must not be changed here even though it
+// could be.
+func holdBack(p *Plan, w *Workload, o Options) {
 	ns := p.Namespace
 	switch {
 	case p.Verdict != VerdictSwitchable:
@@ -316,7 +348,6 @@ func MakePlan(w *Workload, tokens map[string]*corev1.Secret, o Options) *Plan {
 			p.hold(HoldManaged, "managed by %s (%s): it would revert the change; change the source (the manifest below)", tool, key)
 		}
 	}
-	return p
 }
 
 func secretOfVolume(v *corev1.Volume) string {

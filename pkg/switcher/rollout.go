@@ -54,60 +54,7 @@ func (a *applier) follow(ctx context.Context, ps []pending) []backup.Outcome {
 	if len(wait) == 0 {
 		return out
 	}
-	poll := a.opts.Poll
-	if poll <= 0 {
-		poll = time.Second
-	}
-	timeout := a.opts.Timeout
-	if timeout <= 0 {
-		timeout = 10 * time.Minute
-	}
-	clk := a.opts.Clock
-	deadline := clk.Now().Add(timeout)
-	last := make([]string, len(wait))
-	done := make([]*backup.Outcome, len(wait))
-	for {
-		var mu sync.Mutex
-		left := 0
-		kubeapi.Parallel(len(wait), a.opts.Workers, func(i int) {
-			if done[i] != nil {
-				return
-			}
-			p := wait[i]
-			cur, err := GetWorkload(ctx, a.client, p.w.Kind, p.w.Object.GetNamespace(), p.w.Object.GetName())
-			if err != nil {
-				mu.Lock()
-				last[i] = err.Error()
-				left++
-				mu.Unlock()
-				return
-			}
-			msg, ok, err := RolloutStatus(cur)
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err != nil:
-				o := outcome(p.w, OutTimeout, "%stemplate rewritten; rollout failed: %v", p.msg, err)
-				done[i] = &o
-			case ok:
-				o := outcome(p.w, OutSwitched, "%srolled out", p.msg)
-				done[i] = &o
-			default:
-				last[i] = strings.TrimSpace(msg)
-				left++
-			}
-		})
-		if a.opts.Progress != nil {
-			a.opts.Progress(fmt.Sprintf("rollouts: %d of %d done", len(wait)-left, len(wait)))
-		}
-		if left == 0 || ctx.Err() != nil || clk.Now().After(deadline) {
-			break
-		}
-		select {
-		case <-ctx.Done():
-		case <-clk.After(poll):
-		}
-	}
+	done, last := a.pollRollouts(ctx, wait)
 	for i, d := range done {
 		if d != nil {
 			out = append(out, *d)
@@ -120,4 +67,70 @@ func (a *applier) follow(ctx context.Context, ps []pending) []backup.Outcome {
 		out = append(out, outcome(wait[i].w, OutTimeout, "%stemplate rewritten; %s: %s", wait[i].msg, why, last[i]))
 	}
 	return out
+}
+
+// pollRollouts asks every Poll (by the run's clock) how each rollout is
+// going, as kubectl rollout status does, until all are done, the Timeout
+// passed or ctx ended. done[i] is the outcome of a finished one; last[i]
+// what the status said last of one still going.
+func (a *applier) pollRollouts(ctx context.Context, wait []pending) (done []*backup.Outcome, last []string) {
+	poll := a.opts.Poll
+	if poll <= 0 {
+		poll = time.Second
+	}
+	timeout := a.opts.Timeout
+	if timeout <= 0 {
+		timeout = 10 * time.Minute
+	}
+	clk := a.opts.Clock
+	deadline := clk.Now().Add(timeout)
+	last = make([]string, len(wait))
+	done = make([]*backup.Outcome, len(wait))
+	for {
+		var mu sync.Mutex
+		left := 0
+		kubeapi.Parallel(len(wait), a.opts.Workers, func(i int) {
+			if done[i] != nil {
+				return
+			}
+			o, msg := a.rolloutOf(ctx, wait[i])
+			mu.Lock()
+			defer mu.Unlock()
+			if o != nil {
+				done[i] = o
+				return
+			}
+			last[i] = msg
+			left++
+		})
+		if a.opts.Progress != nil {
+			a.opts.Progress(fmt.Sprintf("rollouts: %d of %d done", len(wait)-left, len(wait)))
+		}
+		if left == 0 || ctx.Err() != nil || clk.Now().After(deadline) {
+			return done, last
+		}
+		select {
+		case <-ctx.Done():
+		case <-clk.After(poll):
+		}
+	}
+}
+
+// rolloutOf reads a workload again and judges its rollout: an outcome
+// when it is over (rolled out, or failed), else what the status says.
+func (a *applier) rolloutOf(ctx context.Context, p pending) (*backup.Outcome, string) {
+	cur, err := GetWorkload(ctx, a.client, p.w.Kind, p.w.Object.GetNamespace(), p.w.Object.GetName())
+	if err != nil {
+		return nil, err.Error()
+	}
+	msg, ok, err := RolloutStatus(cur)
+	switch {
+	case err != nil:
+		o := outcome(p.w, OutTimeout, "%stemplate rewritten; rollout failed: %v", p.msg, err)
+		return &o, ""
+	case ok:
+		o := outcome(p.w, OutSwitched, "%srolled out", p.msg)
+		return &o, ""
+	}
+	return nil, strings.TrimSpace(msg)
 }
