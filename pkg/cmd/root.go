@@ -1,5 +1,8 @@
 // Package cmd is the command layer of kubectl bound-token: flags, Complete,
 // Validate and printing. Behaviour lives in the domain packages under pkg/.
+//
+// Nothing under pkg/ may import it: it is the top of the tree, and only
+// cmd/ (main), hack/gendocs and the e2e framework build on it.
 package cmd
 
 import (

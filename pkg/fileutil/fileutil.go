@@ -1,6 +1,8 @@
 // Package fileutil writes files that hold secrets: 0600 files, 0700 folders,
 // written atomically so a reader never sees half a token and a crash never
 // leaves a truncated one behind.
+//
+// It must not import any other package of this module.
 package fileutil
 
 import (

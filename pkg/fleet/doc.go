@@ -10,7 +10,7 @@
 // such and never stops the others.
 //
 // It owns the run over the contexts, not the check: pkg/cmd hands it the
-// check (migrate's audit, doctor, switch's plan) as a Func. So it must
-// import nothing of those commands' domains: not migrate's (pkg/legacy,
-// pkg/switcher, pkg/backup), not pkg/doctor, and not pkg/cmd.
+// check (migrate's audit, doctor, switch's plan) as a Func. So it knows
+// nothing of those commands' domains: it must not import pkg/legacy,
+// pkg/switcher, pkg/backup, pkg/workload, pkg/doctor or pkg/cmd.
 package fleet

@@ -1,5 +1,8 @@
 // Package keys makes and stores ServiceAccount signing keys and builds the
 // documents a self-hosted issuer publishes: JWKS and OIDC discovery.
+//
+// It must not import any other package of this module except pkg/fileutil
+// and pkg/jwt.
 package keys
 
 import (

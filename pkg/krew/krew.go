@@ -5,6 +5,8 @@
 // It does not check manifests: krew's own validate-krew-manifest (built by
 // `make tools` from sigs.k8s.io/krew) is the one authority for krew's rules,
 // and test/krew runs it, and the real `kubectl krew`, on what this renders.
+//
+// It must not import any other package of this module.
 package krew
 
 import (

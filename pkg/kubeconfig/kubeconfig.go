@@ -1,5 +1,7 @@
 // Package kubeconfig writes self-contained kubeconfigs that authenticate with
 // a ServiceAccount token: the usual hand-off to CI jobs and external tools.
+//
+// It must not import any other package of this module.
 package kubeconfig
 
 import (

@@ -7,6 +7,8 @@
 // (create) but not their flags.
 //
 // It must not import pkg/cmd or any domain package: it is read by both.
+//
+// It must not import any other package of this module.
 package kuberc
 
 import (

@@ -2,6 +2,10 @@
 // still uses them the way the platform does, and invalidates or deletes
 // only what its own verdict says nobody uses, after a verified backup;
 // restore brings them back from that backup.
+//
+// It must not import pkg/switcher, pkg/restart, pkg/guard, pkg/doctor,
+// pkg/fleet or pkg/cmd: the commands that act on what it judges build on
+// it, not the other way round.
 package legacy
 
 import (

@@ -1,5 +1,8 @@
 // Package oidc exports a cluster's service-account issuer documents in the
 // layout a static web host (a bucket, a CDN) serves to relying parties.
+//
+// It must not import any other package of this module except pkg/fileutil,
+// pkg/jwt and pkg/keys.
 package oidc
 
 import (

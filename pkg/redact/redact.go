@@ -11,6 +11,8 @@
 // Limit: klog does not pass the err argument of ErrorS (logr's Error) through
 // the filter, only the message and key/value pairs. Errors must not carry
 // credentials in the first place (pkg/jwt errors never quote token bytes).
+//
+// It must not import any other package of this module.
 package redact
 
 import (

@@ -24,6 +24,8 @@
 //
 // Not safe: writes without a precondition whose repeat changes the outcome
 // (generateName creates, JSON patches that append). Do not wrap those.
+//
+// It must not import any other package of this module.
 package retry
 
 import (

@@ -4,6 +4,11 @@
 // a resourceVersion precondition, follows the rollouts and puts templates
 // back from a backup. It is usable without cobra; pkg/cmd/switch.go is the
 // command.
+//
+// It must not import pkg/legacy, pkg/restart, pkg/guard, pkg/fleet or
+// pkg/cmd: what it needs to know of legacy token Secrets (which ones
+// nothing reads any more, which ones block a restore) comes in as
+// functions from the command layer.
 package switcher
 
 import (

@@ -1,5 +1,8 @@
 // Package tokens mints bound ServiceAccount tokens through the TokenRequest
 // API, one or many at a time, and turns server errors into advice.
+//
+// It must not import any other package of this module except
+// pkg/internal/text and pkg/retry.
 package tokens
 
 import (

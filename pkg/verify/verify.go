@@ -1,6 +1,9 @@
 // Package verify gathers verification keys from where a cluster publishes
 // them (its JWKS endpoint, an OIDC issuer, files) and asks the cluster's
 // TokenReview API, the authoritative answer.
+//
+// It must not import any other package of this module except pkg/jwt and
+// pkg/retry.
 package verify
 
 import (

@@ -1,5 +1,7 @@
 // Package version holds build information stamped by the linker, e.g.
 // -ldflags "-X github.com/bound-token/kubectl-bound-token/pkg/version.Version=v0.1.0".
+//
+// It must not import any other package of this module.
 package version
 
 import "runtime"

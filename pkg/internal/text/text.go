@@ -1,6 +1,8 @@
 // Package text is the one home of the small wording helpers that the domain
 // packages and the command layer share, so that every message follows the
 // same rule.
+//
+// It must not import any other package of this module.
 package text
 
 import (
