@@ -172,16 +172,12 @@ func Install(ctx context.Context, c *Cluster, o InstallOptions) (*InstallResult,
 	if err != nil {
 		return nil, err
 	}
-	polRes, bindRes := c.Dynamic.Resource(PolicyResource(version)), c.Dynamic.Resource(BindingResource(version))
 	res := &InstallResult{Plan: Plan{Version: version}, DryRun: o.DryRun != cmdutil.DryRunNone}
-	curPol, err := readOwned(ctx, polRes, "MutatingAdmissionPolicy", PolicyName)
+	cur, err := readInstalled(ctx, c, version)
 	if err != nil {
 		return nil, err
 	}
-	curBind, err := readOwned(ctx, bindRes, "MutatingAdmissionPolicyBinding", BindingName)
-	if err != nil {
-		return nil, err
-	}
+	polRes, bindRes, curPol, curBind := cur.polRes, cur.bindRes, cur.policy, cur.binding
 	res.Policy, res.Binding = planChange(curPol, func(u *unstructured.Unstructured) bool { return u.GetAnnotations()[AnnotationRevision] == Revision() }),
 		planChange(curBind, func(u *unstructured.Unstructured) bool {
 			name, _, _ := unstructured.NestedString(u.Object, "spec", "policyName")
@@ -237,6 +233,26 @@ func pickVersion(ctx context.Context, c *Cluster, version string) (string, error
 		return "", ErrNotServed
 	}
 	return got, nil
+}
+
+// installed is what the cluster holds of the policy and its binding at
+// one version: their resources, and this tool's objects (nil: absent).
+type installed struct {
+	polRes, bindRes dynamic.NamespaceableResourceInterface
+	policy, binding *unstructured.Unstructured
+}
+
+// readInstalled reads the policy and the binding of this tool at version.
+func readInstalled(ctx context.Context, c *Cluster, version string) (*installed, error) {
+	in := &installed{polRes: c.Dynamic.Resource(PolicyResource(version)), bindRes: c.Dynamic.Resource(BindingResource(version))}
+	var err error
+	if in.policy, err = readOwned(ctx, in.polRes, "MutatingAdmissionPolicy", PolicyName); err != nil {
+		return nil, err
+	}
+	if in.binding, err = readOwned(ctx, in.bindRes, "MutatingAdmissionPolicyBinding", BindingName); err != nil {
+		return nil, err
+	}
+	return in, nil
 }
 
 // readOwned reads an object of the guard's name: nil when absent, a
@@ -316,15 +332,11 @@ func Uninstall(ctx context.Context, c *Cluster, o UninstallOptions) (*UninstallR
 		return res, err
 	}
 	res.Version = version
-	polRes, bindRes := c.Dynamic.Resource(PolicyResource(version)), c.Dynamic.Resource(BindingResource(version))
-	curPol, err := readOwned(ctx, polRes, "MutatingAdmissionPolicy", PolicyName)
+	cur, err := readInstalled(ctx, c, version)
 	if err != nil {
 		return nil, err
 	}
-	curBind, err := readOwned(ctx, bindRes, "MutatingAdmissionPolicyBinding", BindingName)
-	if err != nil {
-		return nil, err
-	}
+	polRes, bindRes, curPol, curBind := cur.polRes, cur.bindRes, cur.policy, cur.binding
 	if curPol != nil {
 		res.Policy = ActionDelete
 	}
