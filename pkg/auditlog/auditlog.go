@@ -2,6 +2,11 @@
 // audit.k8s.io/v1 Event per line, as written with --audit-log-path) and
 // collects, per legacy token Secret, evidence that a client used its token.
 //
+// It owns the parsing of audit events and the attribution of a request to
+// a Secret. It imports only the standard library and must not import any
+// Kubernetes client or API package, nor other packages of this module: it
+// reads log files only, and pkg/cmd words what it finds.
+//
 // API:
 //
 //	res, err := auditlog.ReadFiles(ctx, paths, os.Stdin) // "-" is stdin; plain or gzip
