@@ -1,5 +1,10 @@
 // Package doctor checks a cluster's service-account token setup and says,
 // for every problem, the one thing to do about it.
+//
+// It owns the checks and their advice; it only reads, apart from minting
+// one short-lived token. It must not import pkg/cmd (which prints the
+// checks) or the packages that change a cluster or local files: pkg/restart,
+// pkg/backup, pkg/switcher and pkg/fleet.
 package doctor
 
 import (
