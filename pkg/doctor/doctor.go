@@ -1,5 +1,10 @@
 // Package doctor checks a cluster's service-account token setup and says,
 // for every problem, the one thing to do about it.
+//
+// It owns the checks and their advice; it only reads, apart from minting
+// one short-lived token. It must not import pkg/cmd (which prints the
+// checks) or the packages that change a cluster or local files: pkg/restart,
+// pkg/backup, pkg/switcher and pkg/fleet.
 package doctor
 
 import (
@@ -84,51 +89,11 @@ func Run(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interface, o 
 	if o.ServiceAccount == "" {
 		o.ServiceAccount = "default"
 	}
-	target := tokens.Target{Namespace: o.Namespace, Name: o.ServiceAccount}
-	tr, err := tokens.Mint(ctx, cs, target, tokens.Request{Duration: tokens.MinDuration})
-	var tok *jwt.Token
-	if err != nil {
-		add(Check{"token-request", Fail, text.OneLine(err.Error(), 300), "grant create on serviceaccounts/token, or pick another --serviceaccount"})
-	} else if tok, err = jwt.Decode(tr.Status.Token); err != nil {
-		add(Check{"token-request", Fail, "the server returned a token that does not decode: " + text.OneLine(err.Error(), 300), "check kube-apiserver's --service-account-signing-key-file"})
-		tok = nil
-	} else {
-		add(Check{"token-request", Pass, fmt.Sprintf("minted a token for %s (iss %s, kid %s)", target, tok.Claims.Issuer, tok.Header.KeyID), ""})
-	}
-
-	var disc jwt.Discovery
-	db, err := cs.CoreV1().RESTClient().Get().AbsPath("/.well-known/openid-configuration").DoRaw(ctx)
-	switch {
-	case err != nil:
-		add(Check{"discovery", Fail, "cannot read /.well-known/openid-configuration: " + text.OneLine(err.Error(), 300), "bind ClusterRole system:service-account-issuer-discovery to who runs doctor, or check --service-account-issuer"})
-	case json.Unmarshal(db, &disc) != nil:
-		add(Check{"discovery", Fail, "/.well-known/openid-configuration is not JSON", "check kube-apiserver's --service-account-jwks-uri"})
-	case tok == nil:
-		add(Check{"discovery", Skip, "issuer " + disc.Issuer + "; no token to compare with", ""})
-	case disc.Issuer != tok.Claims.Issuer:
-		add(Check{"discovery", Fail, fmt.Sprintf("discovery says issuer %q but new tokens carry %q", disc.Issuer, tok.Claims.Issuer), "make the first --service-account-issuer the issuer relying parties use; tokens get the first one"})
-	default:
-		add(Check{"discovery", Pass, "discovery issuer equals the token's iss: " + disc.Issuer, ""})
-	}
-
-	jb, err := cs.CoreV1().RESTClient().Get().AbsPath("/openid/v1/jwks").DoRaw(ctx)
-	var ks *jwt.KeySet
-	if err == nil {
-		ks, err = jwt.ParseJWKS(jb)
-	}
-	switch {
-	case err != nil:
-		add(Check{"jwks", Fail, "cannot read /openid/v1/jwks: " + text.OneLine(err.Error(), 300), "bind ClusterRole system:service-account-issuer-discovery, or check --service-account-key-file"})
-	case tok == nil:
-		add(Check{"jwks", Skip, fmt.Sprintf("%d keys; no token to check", len(ks.Keys)), ""})
-	default:
-		r := jwt.Verify(tr.Status.Token, ks, jwt.Options{Leeway: time.Minute})
-		if r.Valid() {
-			add(Check{"jwks", Pass, fmt.Sprintf("the JWKS (%d keys) holds kid %s and it verifies a fresh token", len(ks.Keys), r.KeyID), ""})
-		} else {
-			add(Check{"jwks", Fail, "a fresh token does not verify against the JWKS: " + strings.Join(r.Errors, "; "), "add the public half of --service-account-signing-key-file to --service-account-key-file"})
-		}
-	}
+	c, tok, raw := tokenRequest(ctx, cs, tokens.Target{Namespace: o.Namespace, Name: o.ServiceAccount})
+	add(c)
+	add(issuerDiscovery(ctx, cs, tok))
+	c, ks := issuerJWKS(ctx, cs, tok, raw)
+	add(c)
 
 	add(publicDiscovery(ctx, tok, o))
 	add(legacySecrets(ctx, cs))
@@ -146,6 +111,61 @@ func Run(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interface, o 
 		out = append(out, hyperShift(ctx, cs, dyn)...)
 	}
 	return out
+}
+
+// tokenRequest mints a short token for target; tok is nil when that fails
+// or the token does not decode, and raw is the token as minted.
+func tokenRequest(ctx context.Context, cs kubernetes.Interface, target tokens.Target) (Check, *jwt.Token, string) {
+	tr, err := tokens.Mint(ctx, cs, target, tokens.Request{Duration: tokens.MinDuration})
+	if err != nil {
+		return Check{"token-request", Fail, text.OneLine(err.Error(), 300), "grant create on serviceaccounts/token, or pick another --serviceaccount"}, nil, ""
+	}
+	tok, err := jwt.Decode(tr.Status.Token)
+	if err != nil {
+		return Check{"token-request", Fail, "the server returned a token that does not decode: " + text.OneLine(err.Error(), 300), "check kube-apiserver's --service-account-signing-key-file"}, nil, ""
+	}
+	return Check{"token-request", Pass, fmt.Sprintf("minted a token for %s (iss %s, kid %s)", target, tok.Claims.Issuer, tok.Header.KeyID), ""}, tok, tr.Status.Token
+}
+
+// issuerDiscovery compares the issuer of /.well-known/openid-configuration
+// with tok's (nil: none was minted).
+func issuerDiscovery(ctx context.Context, cs kubernetes.Interface, tok *jwt.Token) Check {
+	var disc jwt.Discovery
+	db, err := cs.CoreV1().RESTClient().Get().AbsPath("/.well-known/openid-configuration").DoRaw(ctx)
+	switch {
+	case err != nil:
+		return Check{"discovery", Fail, "cannot read /.well-known/openid-configuration: " + text.OneLine(err.Error(), 300), "bind ClusterRole system:service-account-issuer-discovery to who runs doctor, or check --service-account-issuer"}
+	case json.Unmarshal(db, &disc) != nil:
+		return Check{"discovery", Fail, "/.well-known/openid-configuration is not JSON", "check kube-apiserver's --service-account-jwks-uri"}
+	case tok == nil:
+		return Check{"discovery", Skip, "issuer " + disc.Issuer + "; no token to compare with", ""}
+	case disc.Issuer != tok.Claims.Issuer:
+		return Check{"discovery", Fail, fmt.Sprintf("discovery says issuer %q but new tokens carry %q", disc.Issuer, tok.Claims.Issuer), "make the first --service-account-issuer the issuer relying parties use; tokens get the first one"}
+	default:
+		return Check{"discovery", Pass, "discovery issuer equals the token's iss: " + disc.Issuer, ""}
+	}
+}
+
+// issuerJWKS reads /openid/v1/jwks and verifies the minted token raw
+// (decoded as tok; nil: none was minted) with it. It returns the key set
+// as parsed, for the release checks.
+func issuerJWKS(ctx context.Context, cs kubernetes.Interface, tok *jwt.Token, raw string) (Check, *jwt.KeySet) {
+	jb, err := cs.CoreV1().RESTClient().Get().AbsPath("/openid/v1/jwks").DoRaw(ctx)
+	var ks *jwt.KeySet
+	if err == nil {
+		ks, err = jwt.ParseJWKS(jb)
+	}
+	switch {
+	case err != nil:
+		return Check{"jwks", Fail, "cannot read /openid/v1/jwks: " + text.OneLine(err.Error(), 300), "bind ClusterRole system:service-account-issuer-discovery, or check --service-account-key-file"}, ks
+	case tok == nil:
+		return Check{"jwks", Skip, fmt.Sprintf("%d keys; no token to check", len(ks.Keys)), ""}, ks
+	}
+	r := jwt.Verify(raw, ks, jwt.Options{Leeway: time.Minute})
+	if r.Valid() {
+		return Check{"jwks", Pass, fmt.Sprintf("the JWKS (%d keys) holds kid %s and it verifies a fresh token", len(ks.Keys), r.KeyID), ""}, ks
+	}
+	return Check{"jwks", Fail, "a fresh token does not verify against the JWKS: " + strings.Join(r.Errors, "; "), "add the public half of --service-account-signing-key-file to --service-account-key-file"}, ks
 }
 
 // guardClients are the guard check's clients: cs and dyn, with a

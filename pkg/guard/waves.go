@@ -132,40 +132,15 @@ func (w *Waves) Run(ctx context.Context) (*WavesResult, error) {
 	res := &WavesResult{Counts: map[string]int{}}
 	merged := map[string]backup.Outcome{}
 	var watched []key2 // every Secret this run invalidated
-	usesOK := w.Uses != nil
-	readUses := func() *float64 {
-		if !usesOK {
-			return nil
-		}
-		v, err := w.Uses(ctx)
-		if err != nil {
-			usesOK = false
-			w.note(fmt.Sprintf("cannot read %s on kube-apiserver's /metrics (%v): only the Secrets are watched, so a client refused on another invalid token goes unseen", InvalidUsesMetric, err))
-			return nil
-		}
-		return &v
-	}
+	uses := usesReader{w: w, ok: w.Uses != nil}
 	defer func() { res.Outcomes, res.Counts = flatten(merged) }()
 	for n := 1; ; n++ {
-		wave := Wave{Number: n, UsesBefore: readUses()}
+		wave := Wave{Number: n, UsesBefore: uses.read(ctx)}
 		ar, err := w.Apply(ctx)
 		if ar != nil {
 			res.Info = ar.Info
-			failed := false
-			for _, o := range ar.Outcomes {
-				k := o.Kind + "/" + o.Namespace + "/" + o.Name
-				if prev, ok := merged[k]; !ok || o.Result != legacy.OutAlreadyDone || prev.Result == legacy.OutNextWave {
-					merged[k] = o
-				}
-				switch {
-				case o.Result == legacy.OutInvalidated && o.Kind == "":
-					wave.Secrets = append(wave.Secrets, o.Namespace+"/"+o.Name)
-					watched = append(watched, key2{o.Namespace, o.Name})
-				case o.Failed():
-					failed = true
-				}
-			}
-			sort.Strings(wave.Secrets)
+			var failed bool
+			watched, failed = mergeWave(&wave, merged, watched, ar.Outcomes)
 			if failed && err == nil {
 				wave.Result = WaveFailed
 				wave.Message = "a Secret of this wave failed or changed since its backup: the run stops before watching"
@@ -190,7 +165,7 @@ func (w *Waves) Run(ctx context.Context) (*WavesResult, error) {
 			res.Waves = append(res.Waves, wave)
 			return res, err
 		}
-		wave.UsesAfter = readUses()
+		wave.UsesAfter = uses.read(ctx)
 		w.judge(&wave)
 		res.Waves = append(res.Waves, wave)
 		w.onWave(wave, false)
@@ -202,6 +177,49 @@ func (w *Waves) Run(ctx context.Context) (*WavesResult, error) {
 			return res, nil
 		}
 	}
+}
+
+// usesReader reads InvalidUsesMetric until a read fails; then it notes why,
+// once, and reads no more.
+type usesReader struct {
+	w  *Waves
+	ok bool
+}
+
+func (u *usesReader) read(ctx context.Context) *float64 {
+	if !u.ok {
+		return nil
+	}
+	v, err := u.w.Uses(ctx)
+	if err != nil {
+		u.ok = false
+		u.w.note(fmt.Sprintf("cannot read %s on kube-apiserver's /metrics (%v): only the Secrets are watched, so a client refused on another invalid token goes unseen", InvalidUsesMetric, err))
+		return nil
+	}
+	return &v
+}
+
+// mergeWave records one wave's outcomes in merged (an "already done" does
+// not replace what an earlier wave did, unless that was "next wave"), adds
+// the Secrets it invalidated to wave.Secrets (sorted) and to watched, and
+// reports whether any outcome failed.
+func mergeWave(wave *Wave, merged map[string]backup.Outcome, watched []key2, outcomes []backup.Outcome) ([]key2, bool) {
+	failed := false
+	for _, o := range outcomes {
+		k := o.Kind + "/" + o.Namespace + "/" + o.Name
+		if prev, ok := merged[k]; !ok || o.Result != legacy.OutAlreadyDone || prev.Result == legacy.OutNextWave {
+			merged[k] = o
+		}
+		switch {
+		case o.Result == legacy.OutInvalidated && o.Kind == "":
+			wave.Secrets = append(wave.Secrets, o.Namespace+"/"+o.Name)
+			watched = append(watched, key2{o.Namespace, o.Name})
+		case o.Failed():
+			failed = true
+		}
+	}
+	sort.Strings(wave.Secrets)
+	return watched, failed
 }
 
 // judge sets a watched wave's Result and Message.

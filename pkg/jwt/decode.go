@@ -1,6 +1,12 @@
 // Package jwt decodes and verifies Kubernetes ServiceAccount tokens (compact
 // JWS) and handles the keys that sign them. It never takes keys from a token
 // and accepts only the algorithms kube-apiserver issues.
+//
+// It owns token decoding, signature and claim checks, and key parsing; it
+// uses go-jose only to read and write JWK sets, never to verify. It must
+// not import any Kubernetes package (k8s.io/...) or any package of this
+// module but pkg/internal/text: it reads bytes it is given, and pkg/verify,
+// pkg/oidc, pkg/keys, pkg/doctor, pkg/hypershift and pkg/cmd fetch them.
 package jwt
 
 import (

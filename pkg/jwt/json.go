@@ -213,25 +213,10 @@ func (r *reader) decodeStr(start int) []byte {
 			case 't':
 				r.arena = append(r.arena, '\t')
 			case 'u':
-				rn := hex4(b, i)
-				if rn < 0 {
+				if i = r.appendUEscape(b, i); i < 0 {
 					r.fail()
 					return nil
 				}
-				i += 4
-				if utf16.IsSurrogate(rn) {
-					// A pair makes one rune; anything else is
-					// replaced and the next escape read on its own.
-					if i+1 < len(b) && b[i] == '\\' && b[i+1] == 'u' {
-						if d := utf16.DecodeRune(rn, hex4(b, i+2)); d != unicode.ReplacementChar {
-							r.arena = utf8.AppendRune(r.arena, d)
-							i += 6
-							continue
-						}
-					}
-					rn = unicode.ReplacementChar
-				}
-				r.arena = utf8.AppendRune(r.arena, rn)
 			default:
 				r.fail()
 				return nil
@@ -251,6 +236,29 @@ func (r *reader) decodeStr(start int) []byte {
 	}
 	r.fail()
 	return nil
+}
+
+// appendUEscape appends the rune of the \uXXXX escape whose hex digits
+// start at b[i] and returns the index past it, or -1 when they are not hex.
+func (r *reader) appendUEscape(b []byte, i int) int {
+	rn := hex4(b, i)
+	if rn < 0 {
+		return -1
+	}
+	i += 4
+	if utf16.IsSurrogate(rn) {
+		// A pair makes one rune; anything else is
+		// replaced and the next escape read on its own.
+		if i+1 < len(b) && b[i] == '\\' && b[i+1] == 'u' {
+			if d := utf16.DecodeRune(rn, hex4(b, i+2)); d != unicode.ReplacementChar {
+				r.arena = utf8.AppendRune(r.arena, d)
+				return i + 6
+			}
+		}
+		rn = unicode.ReplacementChar
+	}
+	r.arena = utf8.AppendRune(r.arena, rn)
+	return i
 }
 
 // hex4 reads the four hex digits at b[i:], or returns -1.

@@ -74,24 +74,47 @@ func Verify(raw string, keys *KeySet, opts Options) *Result {
 }
 
 func (r *Result) checkSignature(t *Token, keys *KeySet) {
+	headerOK, usable := r.checkHeader(t)
+	if !usable {
+		return
+	}
+	if keys == nil || len(keys.Keys) == 0 {
+		r.fail("no verification keys")
+		return
+	}
+	kid := t.Header.KeyID
+	var buf [4]*Key
+	candidates := keysForKID(keys, kid, buf[:0])
+	if len(candidates) == 0 {
+		r.fail("no verification key has kid %q (%d key%s known)", clip(kid), len(keys.Keys), text.Plural(len(keys.Keys)))
+		return
+	}
+	r.verifyWith(t, candidates, headerOK)
+}
+
+// checkHeader records every fault of t's header, in order. headerOK is
+// false when there is one: a signature may still verify (and be reported)
+// but the token is not signed. usable is false when alg is missing or not
+// allowed, and no key is tried.
+func (r *Result) checkHeader(t *Token) (headerOK, usable bool) {
 	for _, p := range t.Header.Problems {
 		r.fail("%s", p)
 	}
 	for _, p := range t.nonCanonical {
 		r.fail("%s: tokens are unpadded, canonical base64url (RFC 7515 §2), and the signature covers the text as written", p)
 	}
-	alg, kid := t.Header.Algorithm, t.Header.KeyID
+	alg := t.Header.Algorithm
 	switch {
 	case alg == "" && len(t.Header.Problems) == 0:
 		r.fail("header has no alg")
-		return
+		return false, false
 	case alg == "":
-		return
+		return false, false
 	case !slices.Contains(Algorithms, alg):
 		r.fail("algorithm %q is not allowed: only %s", clip(alg), strings.Join(Algorithms, ", "))
-		return
+		return false, false
 	}
-	headerOK := len(t.Header.Problems) == 0
+	headerOK = len(t.Header.Problems) == 0
 	for _, h := range forbiddenHeaders {
 		if t.Header.Has(h) {
 			r.fail("header carries %q: keys are never taken from the token itself", h)
@@ -110,12 +133,12 @@ func (r *Result) checkSignature(t *Token, keys *KeySet) {
 		r.fail("header lists critical extensions %s: none are understood", t.Header.Crit)
 		headerOK = false
 	}
-	if keys == nil || len(keys.Keys) == 0 {
-		r.fail("no verification keys")
-		return
-	}
-	var buf [4]*Key
-	candidates := buf[:0]
+	return headerOK, true
+}
+
+// keysForKID appends to dst the keys whose ID is kid, or every key when
+// kid is empty.
+func keysForKID(keys *KeySet, kid string, dst []*Key) []*Key {
 	for i := range keys.Keys {
 		k := &keys.Keys[i]
 		// An empty kid is tried against every key, as kube-apiserver does
@@ -123,12 +146,16 @@ func (r *Result) checkSignature(t *Token, keys *KeySet) {
 		if kid != "" && k.ID != kid {
 			continue
 		}
-		candidates = append(candidates, k)
+		dst = append(dst, k)
 	}
-	if len(candidates) == 0 {
-		r.fail("no verification key has kid %q (%d key%s known)", clip(kid), len(keys.Keys), text.Plural(len(keys.Keys)))
-		return
-	}
+	return dst
+}
+
+// verifyWith checks t's signature with each candidate key that fits its
+// alg; the first that verifies names the key, and the token is signed only
+// if headerOK. Otherwise it records why none did.
+func (r *Result) verifyWith(t *Token, candidates []*Key, headerOK bool) {
+	alg, kid := t.Header.Algorithm, t.Header.KeyID
 	var sum [64]byte
 	digest := hashInto(&sum, alg, t.signingInput)
 	tried := 0

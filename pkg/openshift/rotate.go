@@ -174,19 +174,9 @@ func RotateIssuer(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Inte
 	if now == nil {
 		now = time.Now
 	}
-	target, rollback := r.Issuer, r.RollbackFrom != ""
-	if rollback {
-		back, err := ReadBackup(r.RollbackFrom)
-		if err != nil {
-			return nil, &RotateError{StageInput, err}
-		}
-		target = IssuerOf(back)
-		// It was accepted once; only check that it is a URL.
-		if target != "" {
-			if err := ValidateIssuer(target, true); err != nil {
-				return nil, &RotateError{StageInput, fmt.Errorf("backup %s: %w", r.RollbackFrom, err)}
-			}
-		}
+	target, rollback, err := r.target()
+	if err != nil {
+		return nil, &RotateError{StageInput, err}
 	}
 	plan, err := Plan(ctx, dyn, target, rollback)
 	if err != nil {
@@ -198,14 +188,8 @@ func RotateIssuer(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Inte
 		res.DryRun = kubeapi.DryRunName(r.DryRun)
 		return res, nil
 	}
-	if r.Confirm != nil {
-		ok, err := r.Confirm(plan)
-		if err == nil && !ok {
-			err = kubeapi.ErrNotConfirmed
-		}
-		if err != nil {
-			return nil, &RotateError{StageConfirm, err}
-		}
+	if err := r.confirm(plan); err != nil {
+		return nil, &RotateError{StageConfirm, err}
 	}
 	if r.DryRun == cmdutil.DryRunServer {
 		if err := plan.apply(ctx, dyn, r.DryRun); err != nil {
@@ -227,15 +211,7 @@ func RotateIssuer(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Inte
 	}
 	report(Step{Kind: StepPatched, Plan: plan, Backup: res.Backup})
 
-	wctx, cancel := context.WithTimeout(ctx, r.Timeout)
-	defer cancel()
-	w := &Waiter{
-		Client:        dyn,
-		SinceRevision: plan.Revision,
-		OnProgress:    func(p Progress) { report(Step{Kind: StepRollout, Progress: p}) },
-		OnReconnect:   func(reason string) { report(Step{Kind: StepReconnect, Message: reason}) },
-	}
-	res.Rollout, err = w.Wait(wctx)
+	res.Rollout, err = awaitRollout(ctx, dyn, plan.Revision, r.Timeout, report)
 	if err != nil {
 		return res, &RotateError{StageRollout, err}
 	}
@@ -246,19 +222,75 @@ func RotateIssuer(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Inte
 	if r.Restart == "" || r.Restart == RestartNone {
 		return res, nil
 	}
+	if err := r.restartAfterRollout(ctx, cs, res, report); err != nil {
+		return res, &RotateError{StageRestart, err}
+	}
+	return res, nil
+}
+
+// target is the issuer to set and whether it is a rollback: r.Issuer, or
+// the issuer in the backup r.RollbackFrom.
+func (r IssuerRotation) target() (string, bool, error) {
+	if r.RollbackFrom == "" {
+		return r.Issuer, false, nil
+	}
+	back, err := ReadBackup(r.RollbackFrom)
+	if err != nil {
+		return "", true, err
+	}
+	target := IssuerOf(back)
+	// It was accepted once; only check that it is a URL.
+	if target != "" {
+		if err := ValidateIssuer(target, true); err != nil {
+			return "", true, fmt.Errorf("backup %s: %w", r.RollbackFrom, err)
+		}
+	}
+	return target, true, nil
+}
+
+// confirm asks r.Confirm about plan; a no is kubeapi.ErrNotConfirmed.
+func (r IssuerRotation) confirm(plan *IssuerPlan) error {
+	if r.Confirm == nil {
+		return nil
+	}
+	ok, err := r.Confirm(plan)
+	if err == nil && !ok {
+		err = kubeapi.ErrNotConfirmed
+	}
+	return err
+}
+
+// awaitRollout waits up to timeout for the kube-apiserver rollout beyond
+// sinceRevision, reporting its progress and the watch's reconnects.
+func awaitRollout(ctx context.Context, dyn dynamic.Interface, sinceRevision int32, timeout time.Duration, report func(Step)) (Progress, error) {
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	w := &Waiter{
+		Client:        dyn,
+		SinceRevision: sinceRevision,
+		OnProgress:    func(p Progress) { report(Step{Kind: StepRollout, Progress: p}) },
+		OnReconnect:   func(reason string) { report(Step{Kind: StepReconnect, Message: reason}) },
+	}
+	return w.Wait(wctx)
+}
+
+// restartAfterRollout restarts the workloads or pods r.Restart names, into res.Restart;
+// restarts that failed one by one are an error too.
+func (r IssuerRotation) restartAfterRollout(ctx context.Context, cs kubernetes.Interface, res *IssuerRotationResult, report func(Step)) error {
 	ro := r.RestartOptions
 	ro.Progress = func(s string) { report(Step{Kind: StepRestarting, Message: s}) }
+	var err error
 	if r.Restart == RestartPods {
 		res.Restart, err = restart.Pods(ctx, cs, ro)
 	} else {
 		res.Restart, err = restart.Workloads(ctx, cs, ro)
 	}
 	if err != nil {
-		return res, &RotateError{StageRestart, fmt.Errorf("restart %s: %w", r.Restart, err)}
+		return fmt.Errorf("restart %s: %w", r.Restart, err)
 	}
 	report(Step{Kind: StepRestarted})
 	if n := len(res.Restart.Failed); n > 0 {
-		return res, &RotateError{StageRestart, fmt.Errorf("%d of %d restarts failed: %s", n, n+len(res.Restart.Restarted), strings.Join(res.Restart.Failed, "; "))}
+		return fmt.Errorf("%d of %d restarts failed: %s", n, n+len(res.Restart.Restarted), strings.Join(res.Restart.Failed, "; "))
 	}
-	return res, nil
+	return nil
 }

@@ -50,101 +50,130 @@ type Waiter struct {
 // ctx's deadline it wraps context.DeadlineExceeded and the progress is the
 // last one seen.
 func (w *Waiter) Wait(ctx context.Context) (Progress, error) {
-	res := w.Client.Resource(KubeAPIServerGVR)
-	var last Progress
-	lastKey := ""
-	// handle judges one object; it reports whether waiting is over.
-	handle := func(obj *unstructured.Unstructured) (bool, error) {
-		st, err := StatusOf(obj)
-		if err != nil {
-			return true, err
-		}
-		last = Evaluate(st, w.SinceRevision)
-		key := last.Summary() + fmt.Sprint(last.Failures, last.Done)
-		if key != lastKey && w.OnProgress != nil {
-			w.OnProgress(last)
-		}
-		lastKey = key
-		switch {
-		case last.Done:
-			return true, nil
-		case last.Failed:
-			return true, ErrFailed
-		}
-		return false, nil
+	s := &waitState{
+		w:        w,
+		res:      w.Client.Resource(KubeAPIServerGVR),
+		selector: fields.OneTermEqualSelector("metadata.name", ClusterName).String(),
 	}
-	// get reads the object through a LIST: a LIST's resourceVersion is the
-	// store's current one, while the object's own stays as old as its last
-	// change, and after a compaction every watch from it would get 410 again.
-	selector := fields.OneTermEqualSelector("metadata.name", ClusterName).String()
-	get := func() (string, bool, error) {
-		list, err := retry.Value(ctx, retry.Default, func(ctx context.Context) (*unstructured.UnstructuredList, error) {
-			return res.List(ctx, metav1.ListOptions{FieldSelector: selector})
-		})
-		if err != nil {
-			return "", true, classify(err)
-		}
-		for i := range list.Items {
-			if list.Items[i].GetName() == ClusterName {
-				done, err := handle(&list.Items[i])
-				return list.GetResourceVersion(), done, err
-			}
-		}
-		return "", true, errNoCluster
-	}
-
-	rv, done, err := get()
+	rv, done, err := s.get(ctx)
 	if done || err != nil {
-		return last, err
+		return s.last, err
 	}
 	delay := w.RetryDelay
 	if delay == 0 {
 		delay = time.Second
 	}
 	for {
-		wi, err := res.Watch(ctx, metav1.ListOptions{
-			FieldSelector:       selector,
+		var stop bool
+		wi, err := s.res.Watch(ctx, metav1.ListOptions{
+			FieldSelector:       s.selector,
 			ResourceVersion:     rv,
 			AllowWatchBookmarks: true,
 		})
 		if err != nil {
-			if ctx.Err() != nil {
-				return last, ctx.Err()
-			}
-			if isGone(err) {
-				w.reconnect("resourceVersion expired; reading the object again")
-				if rv, done, err = get(); done || err != nil {
-					return last, err
-				}
-				continue
-			}
-			if e := classify(err); errors.Is(e, ErrNotOpenShift) || apierrors.IsForbidden(err) {
-				return last, e
-			}
-			w.reconnect("watch failed: " + text.OneLine(err.Error(), 0))
-			if !sleep(ctx, delay) {
-				return last, ctx.Err()
-			}
-			continue
+			rv, stop, err = s.watchFailed(ctx, rv, err, delay)
+		} else {
+			rv, stop, err = s.follow(ctx, wi, rv)
 		}
-		newRV, done, err := w.drain(ctx, wi, rv, handle)
-		wi.Stop()
-		if done || err != nil {
-			return last, err
+		if stop {
+			return s.last, err
 		}
-		if ctx.Err() != nil {
-			return last, ctx.Err()
-		}
-		if newRV == "" {
-			w.reconnect("resourceVersion expired; reading the object again")
-			if rv, done, err = get(); done || err != nil {
-				return last, err
-			}
-			continue
-		}
-		rv = newRV
-		w.reconnect("watch closed by the server; resuming at resourceVersion " + rv)
 	}
+}
+
+// waitState is one Wait: the object it follows and the last progress seen.
+// Its methods return the resourceVersion to watch from next and whether
+// waiting is over (with its error, if any).
+type waitState struct {
+	w        *Waiter
+	res      dynamic.NamespaceableResourceInterface
+	selector string
+	last     Progress
+	lastKey  string
+}
+
+// handle judges one object; it reports whether waiting is over.
+func (s *waitState) handle(obj *unstructured.Unstructured) (bool, error) {
+	st, err := StatusOf(obj)
+	if err != nil {
+		return true, err
+	}
+	s.last = Evaluate(st, s.w.SinceRevision)
+	key := s.last.Summary() + fmt.Sprint(s.last.Failures, s.last.Done)
+	if key != s.lastKey && s.w.OnProgress != nil {
+		s.w.OnProgress(s.last)
+	}
+	s.lastKey = key
+	switch {
+	case s.last.Done:
+		return true, nil
+	case s.last.Failed:
+		return true, ErrFailed
+	}
+	return false, nil
+}
+
+// get reads the object through a LIST: a LIST's resourceVersion is the
+// store's current one, while the object's own stays as old as its last
+// change, and after a compaction every watch from it would get 410 again.
+func (s *waitState) get(ctx context.Context) (string, bool, error) {
+	list, err := retry.Value(ctx, retry.Default, func(ctx context.Context) (*unstructured.UnstructuredList, error) {
+		return s.res.List(ctx, metav1.ListOptions{FieldSelector: s.selector})
+	})
+	if err != nil {
+		return "", true, classify(err)
+	}
+	for i := range list.Items {
+		if list.Items[i].GetName() == ClusterName {
+			done, err := s.handle(&list.Items[i])
+			return list.GetResourceVersion(), done, err
+		}
+	}
+	return "", true, errNoCluster
+}
+
+// relist reads the object again after its resourceVersion expired.
+func (s *waitState) relist(ctx context.Context) (string, bool, error) {
+	s.w.reconnect("resourceVersion expired; reading the object again")
+	rv, done, err := s.get(ctx)
+	return rv, done || err != nil, err
+}
+
+// watchFailed decides what follows a watch that could not be started:
+// re-list on 410, stop when the resource is not served or not readable,
+// otherwise retry from rv after delay.
+func (s *waitState) watchFailed(ctx context.Context, rv string, err error, delay time.Duration) (string, bool, error) {
+	if ctx.Err() != nil {
+		return rv, true, ctx.Err()
+	}
+	if isGone(err) {
+		return s.relist(ctx)
+	}
+	if e := classify(err); errors.Is(e, ErrNotOpenShift) || apierrors.IsForbidden(err) {
+		return rv, true, e
+	}
+	s.w.reconnect("watch failed: " + text.OneLine(err.Error(), 0))
+	if !sleep(ctx, delay) {
+		return rv, true, ctx.Err()
+	}
+	return rv, false, nil
+}
+
+// follow drains one watch and decides where the next one resumes.
+func (s *waitState) follow(ctx context.Context, wi watch.Interface, rv string) (string, bool, error) {
+	newRV, done, err := s.w.drain(ctx, wi, rv, s.handle)
+	wi.Stop()
+	if done || err != nil {
+		return rv, true, err
+	}
+	if ctx.Err() != nil {
+		return rv, true, ctx.Err()
+	}
+	if newRV == "" {
+		return s.relist(ctx)
+	}
+	s.w.reconnect("watch closed by the server; resuming at resourceVersion " + newRV)
+	return newRV, false, nil
 }
 
 // drain reads one watch until it ends. It returns the resourceVersion to
