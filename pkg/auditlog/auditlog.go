@@ -3,9 +3,9 @@
 // collects, per legacy token Secret, evidence that a client used its token.
 //
 // It owns the parsing of audit events and the attribution of a request to
-// a Secret. It imports only the standard library and must not import any
-// Kubernetes client or API package, nor other packages of this module: it
-// reads log files only, and pkg/cmd words what it finds.
+// a Secret. It imports only the standard library: it must not import any
+// other package of this module, nor any Kubernetes client or API package,
+// since it reads log files only, and pkg/cmd words what it finds.
 //
 // API:
 //

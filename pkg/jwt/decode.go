@@ -4,9 +4,10 @@
 //
 // It owns token decoding, signature and claim checks, and key parsing; it
 // uses go-jose only to read and write JWK sets, never to verify. It must
-// not import any Kubernetes package (k8s.io/...) or any package of this
-// module but pkg/internal/text: it reads bytes it is given, and pkg/verify,
-// pkg/oidc, pkg/keys, pkg/doctor, pkg/hypershift and pkg/cmd fetch them.
+// not import any other package of this module except pkg/internal/text,
+// nor any Kubernetes package (k8s.io/...): it reads bytes it is given, and
+// pkg/verify, pkg/oidc, pkg/keys, pkg/doctor, pkg/hypershift and pkg/cmd
+// fetch them.
 package jwt
 
 import (
