@@ -278,7 +278,7 @@ func (w *Watcher) follow(ctx context.Context, s *state, q workqueue.TypedRateLim
 			wait = w.RetryInitial
 			// A watch closed as soon as opened (a proxy's idle
 			// timeout, say) is resumed after a pause, not in a loop.
-			if short && !needList && !sleep(ctx, wait) {
+			if short && !needList && !kubeapi.Sleep(ctx, wait) {
 				return nil
 			}
 			continue
@@ -290,24 +290,12 @@ func (w *Watcher) follow(ctx context.Context, s *state, q workqueue.TypedRateLim
 			w.warn(fmt.Sprintf("the watch on legacy token Secrets %s ended: %v; retrying", w.where(), err))
 			troubled = true
 		}
-		if !sleep(ctx, wait) {
+		if !kubeapi.Sleep(ctx, wait) {
 			return nil
 		}
 		wait = min(2*wait, w.RetryMax)
 	}
 	return nil
-}
-
-// sleep waits d unless ctx ends first (false).
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // gone says a watch's resourceVersion is no longer served: list again.

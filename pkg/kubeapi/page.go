@@ -3,6 +3,7 @@ package kubeapi
 import (
 	"context"
 	"sync"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -46,4 +47,17 @@ func Parallel(n, workers int, fn func(int)) {
 	}
 	close(jobs)
 	wg.Wait()
+}
+
+// Sleep waits d unless ctx ends first (false): the pause between two
+// attempts of a loop that must stop when the command is interrupted.
+func Sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
+	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
 	"github.com/bound-token/kubectl-bound-token/pkg/retry"
 )
 
@@ -153,7 +154,7 @@ func (s *waitState) watchFailed(ctx context.Context, rv string, err error, delay
 		return rv, true, e
 	}
 	s.w.reconnect("watch failed: " + text.OneLine(err.Error(), 0))
-	if !sleep(ctx, delay) {
+	if !kubeapi.Sleep(ctx, delay) {
 		return rv, true, ctx.Err()
 	}
 	return rv, false, nil
@@ -244,15 +245,4 @@ func classify(err error) error {
 		return errNoCluster
 	}
 	return err
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
