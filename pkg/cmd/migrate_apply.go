@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -166,11 +165,6 @@ func (o *MigrateOptions) printOutcomes(items []backup.Outcome, counts map[string
 	if err := printOutcomeList(o.printer, o.format(), o.Out, "LegacyTokenMigration", dir, items, counts, waves...); err != nil {
 		return err
 	}
-	line := "summary: " + countsLine(counts)
-	if dir != "" {
-		abs, _ := filepath.Abs(dir)
-		line += fmt.Sprintf("\nbackup: %s (undo with: kubectl bound-token restore --from %s)", abs, abs)
-	}
-	fmt.Fprintln(o.ErrOut, line)
+	printSummary(o.ErrOut, counts, dir)
 	return nil
 }

@@ -3,6 +3,7 @@ package cmd
 import (
 	"fmt"
 	"io"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -84,4 +85,24 @@ func countsLine(counts map[string]int) string {
 		return "nothing selected"
 	}
 	return strings.Join(parts, ", ")
+}
+
+// countOutcomes counts outcomes by result.
+func countOutcomes(out []backup.Outcome) map[string]int {
+	counts := map[string]int{}
+	for _, oc := range out {
+		counts[oc.Result]++
+	}
+	return counts
+}
+
+// printSummary ends an apply's report on errOut: the counts and, when a
+// backup was written, where it is and how to undo.
+func printSummary(errOut io.Writer, counts map[string]int, dir string) {
+	line := "summary: " + countsLine(counts)
+	if dir != "" {
+		abs, _ := filepath.Abs(dir)
+		line += fmt.Sprintf("\nbackup: %s (undo with: kubectl bound-token restore --from %s)", abs, abs)
+	}
+	fmt.Fprintln(errOut, line)
 }

@@ -7,29 +7,42 @@ import (
 	"github.com/bound-token/kubectl-bound-token/pkg/backup"
 )
 
-// progress draws a one-line counter on stderr, only on a terminal.
+// line draws one changing line on stderr, only on a terminal.
+type line struct {
+	w  io.Writer
+	on bool
+	n  int
+}
+
+func newLine(w io.Writer) *line { return &line{w: w, on: isTerminal(w)} }
+
+func (l *line) show(s string) {
+	if l.on {
+		l.n++
+		fmt.Fprintf(l.w, "\r\033[K%s", s)
+	}
+}
+
+func (l *line) end() {
+	if l.on && l.n > 0 {
+		fmt.Fprintln(l.w)
+	}
+}
+
+// progress is a line that counts outcomes as they are done.
 type progress struct {
-	w      io.Writer
-	on     bool
-	n      int
+	*line
 	counts map[string]int
 }
 
 func newProgress(w io.Writer) *progress {
-	return &progress{w: w, on: isTerminal(w), counts: map[string]int{}}
+	return &progress{line: newLine(w), counts: map[string]int{}}
 }
 
 func (p *progress) step(o backup.Outcome) {
 	if !p.on {
 		return
 	}
-	p.n++
 	p.counts[o.Result]++
-	fmt.Fprintf(p.w, "\r\033[K%d done: %s", p.n, countsLine(p.counts))
-}
-
-func (p *progress) end() {
-	if p.on && p.n > 0 {
-		fmt.Fprintln(p.w)
-	}
+	p.show(fmt.Sprintf("%d done: %s", p.n+1, countsLine(p.counts)))
 }
