@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -53,4 +54,17 @@ func completeBackupDirs(_ *cobra.Command, _ []string, toComplete string) ([]stri
 		return nil, cobra.ShellCompDirectiveFilterDirs
 	}
 	return out, cobra.ShellCompDirectiveNoFileComp
+}
+
+// unfinished is the exit 1 of a run that err stopped (ctx's end reads
+// "interrupted"), with how to finish it from dir, the backup folder ("":
+// none was written).
+func unfinished(err error, dir string) error {
+	if errors.Is(err, context.Canceled) {
+		err = errors.New("interrupted")
+	}
+	if dir == "" {
+		return failedErrorf("%w", err)
+	}
+	return failedErrorf("%v; run the same command again with --backup-dir %s to finish", err, dir)
 }

@@ -21,47 +21,20 @@ import (
 func (o *MigrateOptions) runApply(ctx context.Context) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	scan := o.scanOptions()
-	if err := kubeapi.CheckAccess(ctx, o.Client, scan.Namespace, legacy.ApplyPermissions(o.Mode)); err != nil {
-		return usageErrorf("%w", err)
-	}
-	// The day of the run is the apiserver's (see kubeapi.ServerClock); the
-	// access check above has just read it.
-	now, err := o.serverNow(ctx)
+	scan, err := o.prepareApply(ctx)
 	if err != nil {
-		return usageErrorf("%w", err)
-	}
-	scan.Now = now
-	if o.DryRun == cmdutil.DryRunNone && !o.Yes {
-		ok, err := o.ask(ctx, scan)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return failedErrorf("%w", kubeapi.ErrNotConfirmed)
-		}
+		return err
 	}
 	var folder *backup.Folder
 	if o.DryRun == cmdutil.DryRunNone {
 		var err error
-		if folder, err = openBackup(o.ErrOut, o.BackupDir, "bound-token-backup-", o.Mode, now); err != nil {
+		if folder, err = openBackup(o.ErrOut, o.BackupDir, "bound-token-backup-", o.Mode, scan.Now); err != nil {
 			return err
 		}
 		defer folder.Close()
 	}
-	// Each run writes its own day: a patch whose record was lost is
-	// recognised by the marks it wrote with it, not by the folder's day.
 	progress := newProgress(o.ErrOut)
-	opts := legacy.ApplyOptions{
-		Mode:      o.Mode,
-		Date:      now.Format("2006-01-02"),
-		Revoke:    o.Revoke,
-		GuardDays: o.guardDays,
-		DryRun:    o.DryRun,
-		Include:   o.include(),
-		Workers:   o.Concurrency,
-		Done:      progress.step,
-	}
+	opts := o.applyOptions(scan.Now, progress)
 	if o.WaveSize > 0 {
 		return o.runWaves(ctx, folder, scan, opts, progress)
 	}
@@ -82,21 +55,55 @@ func (o *MigrateOptions) runApply(ctx context.Context) error {
 	}
 	o.printBasis(res.Info)
 	if err != nil {
-		hint := ""
+		dir := ""
 		if folder != nil {
-			hint = fmt.Sprintf("; run the same command again with --backup-dir %s to finish", folder.Dir)
+			dir = folder.Dir
 		}
-		if errors.Is(err, context.Canceled) {
-			err = errors.New("interrupted")
-		}
-		return failedErrorf("%v%s", err, hint)
+		return unfinished(err, dir)
 	}
-	for _, oc := range res.Outcomes {
-		if oc.Failed() {
-			return silent(ExitFailed)
+	return failedOutcomes(res.Outcomes)
+}
+
+// prepareApply checks the rights an apply needs, reads the day of the run
+// (the apiserver's, see kubeapi.ServerClock) into the scan's Now, and
+// asks unless --yes or --dry-run.
+func (o *MigrateOptions) prepareApply(ctx context.Context) (legacy.ScanOptions, error) {
+	scan := o.scanOptions()
+	if err := kubeapi.CheckAccess(ctx, o.Client, scan.Namespace, legacy.ApplyPermissions(o.Mode)); err != nil {
+		return scan, usageErrorf("%w", err)
+	}
+	// The access check above has just read the apiserver's clock.
+	now, err := o.serverNow(ctx)
+	if err != nil {
+		return scan, usageErrorf("%w", err)
+	}
+	scan.Now = now
+	if o.DryRun == cmdutil.DryRunNone && !o.Yes {
+		ok, err := o.ask(ctx, scan)
+		if err != nil {
+			return scan, err
+		}
+		if !ok {
+			return scan, failedErrorf("%w", kubeapi.ErrNotConfirmed)
 		}
 	}
-	return nil
+	return scan, nil
+}
+
+// applyOptions are legacy.Apply's, progress counting what is done. Each
+// run writes its own day: a patch whose record was lost is recognised by
+// the marks it wrote with it, not by the folder's day.
+func (o *MigrateOptions) applyOptions(now time.Time, progress *progress) legacy.ApplyOptions {
+	return legacy.ApplyOptions{
+		Mode:      o.Mode,
+		Date:      now.Format("2006-01-02"),
+		Revoke:    o.Revoke,
+		GuardDays: o.guardDays,
+		DryRun:    o.DryRun,
+		Include:   o.include(),
+		Workers:   o.Concurrency,
+		Done:      progress.step,
+	}
 }
 
 // serverNow is the apiserver's time, read from the Date headers of its

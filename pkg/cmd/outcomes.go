@@ -106,3 +106,14 @@ func printSummary(errOut io.Writer, counts map[string]int, dir string) {
 	}
 	fmt.Fprintln(errOut, line)
 }
+
+// failedOutcomes is exit 1, silent (the report says why), when some
+// outcome failed.
+func failedOutcomes(out []backup.Outcome) error {
+	for _, oc := range out {
+		if oc.Failed() {
+			return silent(ExitFailed)
+		}
+	}
+	return nil
+}

@@ -46,3 +46,6 @@ func (p *progress) step(o backup.Outcome) {
 	p.counts[o.Result]++
 	p.show(fmt.Sprintf("%d done: %s", p.n+1, countsLine(p.counts)))
 }
+
+// reset starts the count again, for the next wave.
+func (p *progress) reset() { p.n, p.counts = 0, map[string]int{} }

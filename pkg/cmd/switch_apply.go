@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -101,13 +100,10 @@ func (o *SwitchOptions) apply(ctx context.Context, folder *backup.Folder, plans 
 // exit 1 when some workload is not done.
 func (o *SwitchOptions) exit(err error, out []backup.Outcome, dir string) error {
 	if err != nil {
-		if errors.Is(err, context.Canceled) {
-			err = errors.New("interrupted")
-		}
 		if o.DryRun != cmdutil.DryRunNone {
-			return failedErrorf("%w", err)
+			dir = ""
 		}
-		return failedErrorf("%v; run the same command again with --backup-dir %s to finish", err, dir)
+		return unfinished(err, dir)
 	}
 	for _, oc := range out {
 		if !switcher.Done(oc) {
