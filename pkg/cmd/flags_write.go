@@ -8,8 +8,6 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
-
-	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
 )
 
 // newThrottledClient is the one way a command raises client-go's default
@@ -75,13 +73,11 @@ func defaultWriteFlags() writeFlags {
 }
 
 func addWriteFlags(cmd *cobra.Command, w *writeFlags, what, dryRunHelp string) {
-	fl := cmd.Flags()
 	// kubectl's --dry-run (k8s.io/kubectl/pkg/cmd/util AddDryRunFlag and
 	// GetDryRunStrategy): none|client|server, a bare --dry-run is client.
-	cmdutil.AddDryRunFlag(cmd)
-	fl.Lookup("dry-run").Usage = `Must be "none", "server", or "client". ` + dryRunHelp
+	addDryRunFlag(cmd)
+	cmd.Flags().Lookup("dry-run").Usage = `Must be "none", "server", or "client". ` + dryRunHelp
 	addThrottleFlags(cmd, &w.throttleFlags, what)
-	_ = cmd.RegisterFlagCompletionFunc("dry-run", cobra.FixedCompletions(kubeapi.DryRunNames, cobra.ShellCompDirectiveNoFileComp))
 }
 
 // complete reads --dry-run as kubectl does.

@@ -7,6 +7,8 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+
+	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
 )
 
 // commandOptions is the shape of every leaf command, as in kubectl's
@@ -34,7 +36,7 @@ func runOptions(o commandOptions, f cmdutil.Factory, cmd *cobra.Command, args []
 // --dry-run is client, with kubectl's deprecation warning), completed.
 func addDryRunFlag(cmd *cobra.Command) {
 	cmdutil.AddDryRunFlag(cmd)
-	_ = cmd.RegisterFlagCompletionFunc("dry-run", cobra.FixedCompletions([]string{"none", "client", "server"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("dry-run", cobra.FixedCompletions(kubeapi.DryRunNames, cobra.ShellCompDirectiveNoFileComp))
 }
 
 // clients are the typed and dynamic clients of f's kubeconfig.

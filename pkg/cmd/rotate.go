@@ -215,21 +215,9 @@ func (o *rotateOptions) sayDryRun(format string, a ...any) {
 	fmt.Fprintf(o.ErrOut, "dry run (%s): %s\n", kubeapi.DryRunName(o.DryRunStrategy), fmt.Sprintf(format, a...))
 }
 
-// confirmed is a rotation's answer to "Proceed?": yes with --yes; without
-// a terminal on stdin to ask on, refusal as a usage error (nothing
-// changed); otherwise show says what is about to change and the user
-// answers.
+// confirmed is a rotation's answer to "Proceed?" (see confirmed).
 func (o *rotateOptions) confirmed(refusal string, show func()) (bool, error) {
-	if o.Yes {
-		return true, nil
-	}
-	if !isTerminal(o.In) {
-		return false, usageErrorf("%s", refusal)
-	}
-	if show != nil {
-		show()
-	}
-	return confirm(o.In, o.ErrOut, "Proceed?"), nil
+	return confirmed(o.Yes, o.In, o.ErrOut, refusal, show)
 }
 
 // progressLine prints a line of a rotation's progress on stderr, on a
