@@ -111,9 +111,7 @@ func newCmdCreate(f cmdutil.Factory, o *CreateOptions) *cobra.Command {
 		Long:                  createLong,
 		Example:               createExample,
 		ValidArgsFunction:     completeFirstArgNames(f, serviceAccountNames),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return runOptions(o, f, cmd, args)
-		},
+		RunE: runE(o, f),
 	}
 	addPrintFlags(cmd, o.PrintFlags)
 	fl := cmd.Flags()

@@ -70,9 +70,7 @@ func NewCmdDecode(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 		Long:                  decodeLong,
 		Example:               decodeExample,
 		Args:                  argsUsage(cobra.MaximumNArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return runOptions(o, f, cmd, args)
-		},
+		RunE: runE(o, f),
 	}
 	addTokenInputFlags(f, cmd, &o.Input)
 	addPrintFlags(cmd, o.PrintFlags)

@@ -48,9 +48,7 @@ func NewCmdGuardUninstall(f cmdutil.Factory, streams genericiooptions.IOStreams)
 		Long:                  guardUninstallLong,
 		Example:               guardUninstallExample,
 		Args:                  argsUsage(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return runOptions(o, f, cmd, args)
-		},
+		RunE: runE(o, f),
 	}
 	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "Do not ask for confirmation (needed when stdin is not a terminal).")
 	addDryRunFlag(cmd)

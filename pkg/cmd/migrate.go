@@ -220,9 +220,7 @@ func newCmdMigrate(f cmdutil.Factory, o *MigrateOptions) *cobra.Command {
 		Short:                 "Audit legacy token Secrets; with --apply, back up and invalidate or delete the provably unused ones",
 		Long:                  migrateLong,
 		Example:               migrateExample,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return runOptions(o, f, cmd, args)
-		},
+		RunE: runE(o, f),
 	}
 	addPrintFlags(cmd, o.PrintFlags, "wide", "name")
 	fl := cmd.Flags()

@@ -20,6 +20,11 @@ type commandOptions interface {
 	Run(ctx context.Context) error
 }
 
+// runE is a command's RunE: runOptions with o and f.
+func runE(o commandOptions, f cmdutil.Factory) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error { return runOptions(o, f, cmd, args) }
+}
+
 // runOptions runs o's steps in that order; an error from Complete or
 // Validate is a usage error (exit 2): nothing was done yet.
 func runOptions(o commandOptions, f cmdutil.Factory, cmd *cobra.Command, args []string) error {

@@ -94,9 +94,7 @@ func newCmdRestore(f cmdutil.Factory, o *RestoreOptions) *cobra.Command {
 		Long:                  restoreLong,
 		Example:               restoreExample,
 		Args:                  argsUsage(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return runOptions(o, f, cmd, args)
-		},
+		RunE: runE(o, f),
 	}
 	addPrintFlags(cmd, o.PrintFlags, "name")
 	fl := cmd.Flags()

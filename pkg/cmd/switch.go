@@ -164,9 +164,7 @@ func newCmdSwitch(f cmdutil.Factory, o *SwitchOptions) *cobra.Command {
 			}
 			return out, cobra.ShellCompDirectiveNoSpace | cobra.ShellCompDirectiveNoFileComp
 		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return runOptions(o, f, cmd, args)
-		},
+		RunE: runE(o, f),
 	}
 	addPrintFlags(cmd, o.PrintFlags, "name")
 	fl := cmd.Flags()
