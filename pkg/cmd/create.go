@@ -111,7 +111,7 @@ func newCmdCreate(f cmdutil.Factory, o *CreateOptions) *cobra.Command {
 		Long:                  createLong,
 		Example:               createExample,
 		ValidArgsFunction:     completeFirstArgNames(f, serviceAccountNames),
-		RunE: runE(o, f),
+		RunE:                  runE(o, f),
 	}
 	addPrintFlags(cmd, o.PrintFlags)
 	fl := cmd.Flags()

@@ -70,7 +70,7 @@ func NewCmdDecode(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 		Long:                  decodeLong,
 		Example:               decodeExample,
 		Args:                  argsUsage(cobra.MaximumNArgs(1)),
-		RunE: runE(o, f),
+		RunE:                  runE(o, f),
 	}
 	addTokenInputFlags(f, cmd, &o.Input)
 	addPrintFlags(cmd, o.PrintFlags)

@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
@@ -9,31 +10,6 @@ import (
 	"k8s.io/client-go/rest"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 )
-
-// newThrottledClient is the one way a command raises client-go's default
-// 5 requests per second, for commands that send many.
-func newThrottledClient(cfg *rest.Config, qps float32, burst int) (kubernetes.Interface, error) {
-	cfg = rest.CopyConfig(cfg)
-	cfg.QPS, cfg.Burst = qps, burst
-	return kubernetes.NewForConfig(cfg)
-}
-
-// client is preset (a test's fake) or a client of f's cluster at --qps
-// and --burst; its errors are usage errors.
-func (t *throttleFlags) client(f cmdutil.Factory, preset kubernetes.Interface) (kubernetes.Interface, error) {
-	if preset != nil {
-		return preset, nil
-	}
-	cfg, err := f.ToRESTConfig()
-	if err != nil {
-		return nil, usageErrorf("%w", err)
-	}
-	c, err := newThrottledClient(cfg, t.QPS, t.Burst)
-	if err != nil {
-		return nil, usageErrorf("%w", err)
-	}
-	return c, nil
-}
 
 // throttleFlags are shared by the commands that change many objects.
 type throttleFlags struct {
@@ -88,6 +64,40 @@ func (w *writeFlags) complete(cmd *cobra.Command) error {
 }
 
 func (w *writeFlags) validate() error { return w.throttleFlags.validate() }
+
+// unasked refuses, before anything is read, an --apply that would change
+// the cluster without --yes when stdin is not a terminal to ask on.
+func (w *writeFlags) unasked(apply, yes bool, in io.Reader) error {
+	if apply && w.DryRun == cmdutil.DryRunNone && !yes && !isTerminal(in) {
+		return usageErrorf("--apply changes the cluster: add --yes to confirm (stdin is not a terminal to ask on)")
+	}
+	return nil
+}
+
+// newThrottledClient is the one way a command raises client-go's default
+// 5 requests per second, for commands that send many.
+func newThrottledClient(cfg *rest.Config, qps float32, burst int) (kubernetes.Interface, error) {
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = qps, burst
+	return kubernetes.NewForConfig(cfg)
+}
+
+// client is preset (a test's fake) or a client of f's cluster at --qps
+// and --burst; its errors are usage errors.
+func (t *throttleFlags) client(f cmdutil.Factory, preset kubernetes.Interface) (kubernetes.Interface, error) {
+	if preset != nil {
+		return preset, nil
+	}
+	cfg, err := f.ToRESTConfig()
+	if err != nil {
+		return nil, usageErrorf("%w", err)
+	}
+	c, err := newThrottledClient(cfg, t.QPS, t.Burst)
+	if err != nil {
+		return nil, usageErrorf("%w", err)
+	}
+	return c, nil
+}
 
 // newAuditClients are the typed client and the metadata-only one an audit
 // lists Secrets with (legacy.ScanOptions.Metadata), at qps and burst,

@@ -164,7 +164,7 @@ func NewCmdGuardInstall(f cmdutil.Factory, streams genericiooptions.IOStreams) *
 		Long:                  guardInstallLong,
 		Example:               guardInstallExample,
 		Args:                  argsUsage(cobra.NoArgs),
-		RunE: runE(o, f),
+		RunE:                  runE(o, f),
 	}
 	cmd.Flags().StringVar(&o.PolicyAPIVersion, "policy-api-version", "", "admissionregistration.k8s.io version to write the objects in: "+strings.Join(guard.Versions, " or ")+
 		" (default: the newest the cluster serves; with --dry-run=client, "+guard.DefaultVersion+").")

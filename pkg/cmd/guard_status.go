@@ -59,7 +59,7 @@ func NewCmdGuardStatus(f cmdutil.Factory, streams genericiooptions.IOStreams) *c
 		Long:                  guardStatusLong,
 		Example:               guardStatusExample,
 		Args:                  argsUsage(cobra.NoArgs),
-		RunE: runE(o, f),
+		RunE:                  runE(o, f),
 	}
 	cmd.Flags().BoolVar(&o.Throwaway, "throwaway", o.Throwaway, "When no Secret this tool invalidated can carry the proof, create an empty Secret in the namespace for it and delete it after (false: unproven).")
 	addPrintFlags(cmd, o.PrintFlags)

@@ -48,7 +48,7 @@ func NewCmdGuardUninstall(f cmdutil.Factory, streams genericiooptions.IOStreams)
 		Long:                  guardUninstallLong,
 		Example:               guardUninstallExample,
 		Args:                  argsUsage(cobra.NoArgs),
-		RunE: runE(o, f),
+		RunE:                  runE(o, f),
 	}
 	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "Do not ask for confirmation (needed when stdin is not a terminal).")
 	addDryRunFlag(cmd)

@@ -113,7 +113,7 @@ func newCmdGuardWatchOptions(f cmdutil.Factory, o *GuardWatchOptions) *cobra.Com
 		Long:                  guardWatchLong,
 		Example:               guardWatchExample,
 		Args:                  argsUsage(cobra.NoArgs),
-		RunE: runE(o, f),
+		RunE:                  runE(o, f),
 	}
 	fl := cmd.Flags()
 	fl.DurationVar(&o.For, "for", 0, "How long to guard (e.g. 8h); 0 guards until interrupted.")

@@ -220,7 +220,7 @@ func newCmdMigrate(f cmdutil.Factory, o *MigrateOptions) *cobra.Command {
 		Short:                 "Audit legacy token Secrets; with --apply, back up and invalidate or delete the provably unused ones",
 		Long:                  migrateLong,
 		Example:               migrateExample,
-		RunE: runE(o, f),
+		RunE:                  runE(o, f),
 	}
 	addPrintFlags(cmd, o.PrintFlags, "wide", "name")
 	fl := cmd.Flags()
@@ -369,8 +369,8 @@ func (o *MigrateOptions) Run(ctx context.Context) error {
 	if o.fleet.enabled() {
 		return o.runFleet(ctx)
 	}
-	if o.Apply && o.DryRun == cmdutil.DryRunNone && !o.Yes && !isTerminal(o.In) {
-		return usageErrorf("--apply changes the cluster: add --yes to confirm (stdin is not a terminal to ask on)")
+	if err := o.unasked(o.Apply, o.Yes, o.In); err != nil {
+		return err
 	}
 	if len(o.AuditLogs) > 0 {
 		// Read whole before anything is judged: evidence that is cut

@@ -94,7 +94,7 @@ func newCmdRestore(f cmdutil.Factory, o *RestoreOptions) *cobra.Command {
 		Long:                  restoreLong,
 		Example:               restoreExample,
 		Args:                  argsUsage(cobra.NoArgs),
-		RunE: runE(o, f),
+		RunE:                  runE(o, f),
 	}
 	addPrintFlags(cmd, o.PrintFlags, "name")
 	fl := cmd.Flags()

@@ -259,8 +259,8 @@ func (o *SwitchOptions) Run(ctx context.Context) error {
 	if o.fleet.enabled() {
 		return o.runFleet(ctx)
 	}
-	if o.Apply && o.DryRun == cmdutil.DryRunNone && !o.Yes && !isTerminal(o.In) {
-		return usageErrorf("--apply changes the cluster: add --yes to confirm (stdin is not a terminal to ask on)")
+	if err := o.unasked(o.Apply, o.Yes, o.In); err != nil {
+		return err
 	}
 	if o.Apply && o.DryRun == cmdutil.DryRunNone {
 		if err := switcher.CheckResume(o.BackupDir, o.options()); err != nil {

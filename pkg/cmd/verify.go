@@ -114,7 +114,7 @@ func NewCmdVerify(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 		Long:                  verifyLong,
 		Example:               verifyExample,
 		Args:                  argsUsage(cobra.MaximumNArgs(1)),
-		RunE: runE(o, f),
+		RunE:                  runE(o, f),
 	}
 	addTokenInputFlags(f, cmd, &o.Input)
 	fl := cmd.Flags()
