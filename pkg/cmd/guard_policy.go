@@ -20,7 +20,7 @@ import (
 )
 
 // The guard inside kube-apiserver: guard install, status and uninstall.
-// The policy, the proof and the counts are pkg/guard's; this file is
+// The policy, the proof and the counts are pkg/guard's; these files are
 // flags, questions and printing (guard_status.go, guard_uninstall.go).
 
 const (
