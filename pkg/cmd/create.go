@@ -4,14 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	authenticationv1 "k8s.io/api/authentication/v1"
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
@@ -21,9 +18,6 @@ import (
 	"k8s.io/kubectl/pkg/scheme"
 	"k8s.io/kubectl/pkg/util/templates"
 
-	"github.com/bound-token/kubectl-bound-token/pkg/fileutil"
-	"github.com/bound-token/kubectl-bound-token/pkg/jwt"
-	"github.com/bound-token/kubectl-bound-token/pkg/kubeconfig"
 	"github.com/bound-token/kubectl-bound-token/pkg/tokens"
 )
 
@@ -117,9 +111,7 @@ func newCmdCreate(f cmdutil.Factory, o *CreateOptions) *cobra.Command {
 		Long:                  createLong,
 		Example:               createExample,
 		ValidArgsFunction:     completeFirstArgNames(f, serviceAccountNames),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return runOptions(o, f, cmd, args)
-		},
+		RunE:                  runE(o, f),
 	}
 	addPrintFlags(cmd, o.PrintFlags)
 	fl := cmd.Flags()
@@ -334,79 +326,6 @@ func allUnreachable(results []tokens.Result) error {
 		}
 	}
 	return results[0].Err
-}
-
-// reportExpiry tells on stderr when the token really expires, and says so
-// when the server did not grant the lifetime that was asked for.
-func (o *CreateOptions) reportExpiry(tr *authenticationv1.TokenRequest) {
-	exp := tr.Status.ExpirationTimestamp.Time
-	now := o.Now()
-	line := fmt.Sprintf("serviceaccount %s/%s: token expires %s (%s)", tr.Namespace, tr.Name, exp.UTC().Format(time.RFC3339), jwt.RelativeTime(exp, now))
-	if o.Duration > 0 {
-		got := exp.Sub(now).Round(time.Minute)
-		if d := got - o.Duration; d > 2*time.Minute || d < -2*time.Minute {
-			line += fmt.Sprintf("; asked for %s, the server granted about %s", o.Duration, got)
-		}
-	}
-	fmt.Fprintln(o.ErrOut, line)
-}
-
-func (o *CreateOptions) emit(ok []*authenticationv1.TokenRequest) error {
-	if printer := o.printer; printer != nil {
-		if !o.many() {
-			if len(ok) == 0 {
-				return nil
-			}
-			return printer.PrintObj(ok[0], o.Out)
-		}
-		list := &corev1.List{}
-		list.APIVersion, list.Kind = "v1", "List"
-		for _, tr := range ok {
-			list.Items = append(list.Items, runtime.RawExtension{Object: tr})
-		}
-		return printer.PrintObj(list, o.Out)
-	}
-	for _, tr := range ok {
-		tok := tr.Status.Token
-		switch {
-		case o.OutputDir != "":
-			path := filepath.Join(o.OutputDir, tr.Namespace, tr.Name+".token")
-			if err := fileutil.WriteSecretFile(path, []byte(tok), o.Overwrite); err != nil {
-				return failedErrorf("%w", withOverwriteAdvice(err))
-			}
-			fmt.Fprintf(o.ErrOut, "wrote %s\n", path)
-		case o.OutputFile != "":
-			if err := fileutil.WriteSecretFile(o.OutputFile, []byte(tok), o.Overwrite); err != nil {
-				return failedErrorf("%w", withOverwriteAdvice(err))
-			}
-			fmt.Fprintf(o.ErrOut, "wrote %s\n", o.OutputFile)
-		case o.KubeconfigOut != "":
-			// Only the kubeconfig: the token is inside it.
-		case o.many():
-			fmt.Fprintf(o.Out, "%s/%s %s\n", tr.Namespace, tr.Name, tok)
-		default:
-			if isTerminal(o.Out) {
-				fmt.Fprintln(o.Out, tok)
-			} else {
-				fmt.Fprint(o.Out, tok)
-			}
-		}
-		if o.KubeconfigOut != "" {
-			kc, err := kubeconfig.ForToken(o.RESTConfig, o.ClusterName, kubeconfig.Identity{Namespace: tr.Namespace, ServiceAccount: tr.Name}, tok)
-			if err != nil {
-				return failedErrorf("%w", err)
-			}
-			b, err := kubeconfig.Marshal(kc)
-			if err != nil {
-				return failedErrorf("%w", err)
-			}
-			if err := fileutil.WriteSecretFile(o.KubeconfigOut, b, o.Overwrite); err != nil {
-				return failedErrorf("%w", withOverwriteAdvice(err))
-			}
-			fmt.Fprintf(o.ErrOut, "wrote %s\n", o.KubeconfigOut)
-		}
-	}
-	return nil
 }
 
 // mintAdvice adds to a pkg/tokens error the flag that changes the outcome;

@@ -70,9 +70,7 @@ func NewCmdDecode(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 		Long:                  decodeLong,
 		Example:               decodeExample,
 		Args:                  argsUsage(cobra.MaximumNArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return runOptions(o, f, cmd, args)
-		},
+		RunE:                  runE(o, f),
 	}
 	addTokenInputFlags(f, cmd, &o.Input)
 	addPrintFlags(cmd, o.PrintFlags)
@@ -149,82 +147,102 @@ func newTokenView(t *jwt.Token) tokenView {
 func printTokenHuman(w io.Writer, t *jwt.Token, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	defer tw.Flush()
+	tt := tokenTable{w: tw, now: now}
 	c := t.Claims
-	// Claims are attacker-chosen until verified: control characters could
-	// move the cursor and repaint "REJECTED" away, so they are escaped.
-	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, printable(v)) }
-	when := func(tp *time.Time) string {
-		if tp == nil {
-			return "-"
-		}
-		return fmt.Sprintf("%s (%s)", tp.UTC().Format(time.RFC3339), jwt.RelativeTime(*tp, now))
-	}
 	if c.IsLegacy() {
-		row("Kind:", "legacy Secret-based token: NEVER EXPIRES, no audience; replace it with a bound token")
+		tt.row("Kind:", "legacy Secret-based token: NEVER EXPIRES, no audience; replace it with a bound token")
 	} else {
-		row("Kind:", "bound token (TokenRequest)")
+		tt.row("Kind:", "bound token (TokenRequest)")
 	}
-	row("Algorithm:", orDash(t.Header.Algorithm))
+	tt.row("Algorithm:", orDash(t.Header.Algorithm))
 	kid := t.Header.KeyID
 	if kid == "" {
 		kid = "(empty: any key of the issuer may have signed it)"
 	}
-	row("Key ID:", kid)
-	row("Issuer:", orDash(c.Issuer))
-	row("Subject:", orDash(c.Subject))
+	tt.row("Key ID:", kid)
+	tt.row("Issuer:", orDash(c.Issuer))
+	tt.row("Subject:", orDash(c.Subject))
 	if len(c.Audience) > 0 {
-		row("Audiences:", strings.Join(c.Audience, ", "))
+		tt.row("Audiences:", strings.Join(c.Audience, ", "))
 	} else {
-		row("Audiences:", "-")
+		tt.row("Audiences:", "-")
 	}
-	row("Issued at:", when(c.IssuedAt))
-	row("Not before:", when(c.NotBefore))
-	switch {
-	case c.Expiry == nil:
-		row("Expires:", "never")
-	case c.Expiry.Before(now):
-		row("Expires:", fmt.Sprintf("%s (EXPIRED %s)", c.Expiry.UTC().Format(time.RFC3339), jwt.RelativeTime(*c.Expiry, now)))
-	default:
-		row("Expires:", when(c.Expiry))
-	}
-	if c.IssuedAt != nil && c.Expiry != nil {
-		row("Lifetime:", c.Expiry.Sub(*c.IssuedAt).String())
-	}
+	tt.times(&c)
 	if c.ID != "" {
-		row("Token ID:", c.ID)
+		tt.row("Token ID:", c.ID)
 	}
 	if k := c.Kubernetes; k != nil {
-		row("kubernetes.io:", "")
-		row("  Namespace:", orDash(k.Namespace))
-		row("  ServiceAccount:", refString(&k.ServiceAccount))
-		if k.Pod != nil {
-			row("  Bound to Pod:", refString(k.Pod))
-		}
-		if k.Secret != nil {
-			row("  Bound to Secret:", refString(k.Secret))
-		}
-		if k.Node != nil {
-			label := "  Bound to Node:"
-			if k.Pod != nil {
-				label = "  Node (of the pod):"
-			}
-			row(label, refString(k.Node))
-		}
-		if k.Pod == nil && k.Secret == nil && k.Node == nil {
-			row("  Bound to:", "nothing (lives until it expires)")
-		}
-		if k.WarnAfter != nil {
-			row("  Warn after:", when(k.WarnAfter)+": nominal expiry of a kubelet-extended token")
-		}
+		tt.kubernetes(k)
 	}
 	if l := c.Legacy; l != nil {
-		row("kubernetes.io/serviceaccount:", "")
-		row("  Namespace:", orDash(l.Namespace))
-		row("  Secret:", orDash(l.SecretName))
-		row("  ServiceAccount:", refString(&jwt.ObjectRef{Name: l.ServiceAccountName, UID: l.ServiceAccountUID}))
+		tt.row("kubernetes.io/serviceaccount:", "")
+		tt.row("  Namespace:", orDash(l.Namespace))
+		tt.row("  Secret:", orDash(l.SecretName))
+		tt.row("  ServiceAccount:", refString(&jwt.ObjectRef{Name: l.ServiceAccountName, UID: l.ServiceAccountUID}))
 	}
 	if extra := unknownHeaders(t.Header.Names); len(extra) > 0 {
-		row("Other header fields:", strings.Join(extra, ", "))
+		tt.row("Other header fields:", strings.Join(extra, ", "))
+	}
+}
+
+// tokenTable is printTokenHuman's table of claims, times relative to now.
+type tokenTable struct {
+	w   io.Writer
+	now time.Time
+}
+
+// row writes one line. Claims are attacker-chosen until verified: control
+// characters could move the cursor and repaint "REJECTED" away, so they
+// are escaped.
+func (tt tokenTable) row(k, v string) { fmt.Fprintf(tt.w, "%s\t%s\n", k, printable(v)) }
+
+func (tt tokenTable) when(tp *time.Time) string {
+	if tp == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%s (%s)", tp.UTC().Format(time.RFC3339), jwt.RelativeTime(*tp, tt.now))
+}
+
+// times writes when the token was issued, is valid from and expires.
+func (tt tokenTable) times(c *jwt.Claims) {
+	tt.row("Issued at:", tt.when(c.IssuedAt))
+	tt.row("Not before:", tt.when(c.NotBefore))
+	switch {
+	case c.Expiry == nil:
+		tt.row("Expires:", "never")
+	case c.Expiry.Before(tt.now):
+		tt.row("Expires:", fmt.Sprintf("%s (EXPIRED %s)", c.Expiry.UTC().Format(time.RFC3339), jwt.RelativeTime(*c.Expiry, tt.now)))
+	default:
+		tt.row("Expires:", tt.when(c.Expiry))
+	}
+	if c.IssuedAt != nil && c.Expiry != nil {
+		tt.row("Lifetime:", c.Expiry.Sub(*c.IssuedAt).String())
+	}
+}
+
+// kubernetes writes a bound token's kubernetes.io claim.
+func (tt tokenTable) kubernetes(k *jwt.KubernetesClaims) {
+	tt.row("kubernetes.io:", "")
+	tt.row("  Namespace:", orDash(k.Namespace))
+	tt.row("  ServiceAccount:", refString(&k.ServiceAccount))
+	if k.Pod != nil {
+		tt.row("  Bound to Pod:", refString(k.Pod))
+	}
+	if k.Secret != nil {
+		tt.row("  Bound to Secret:", refString(k.Secret))
+	}
+	if k.Node != nil {
+		label := "  Bound to Node:"
+		if k.Pod != nil {
+			label = "  Node (of the pod):"
+		}
+		tt.row(label, refString(k.Node))
+	}
+	if k.Pod == nil && k.Secret == nil && k.Node == nil {
+		tt.row("  Bound to:", "nothing (lives until it expires)")
+	}
+	if k.WarnAfter != nil {
+		tt.row("  Warn after:", tt.when(k.WarnAfter)+": nominal expiry of a kubelet-extended token")
 	}
 }
 

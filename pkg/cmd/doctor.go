@@ -87,9 +87,7 @@ func NewCmdDoctor(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 			# Check three clusters, four at a time
 			kubectl bound-token doctor --contexts prod-eu,prod-us,staging --parallel 4`),
 		Args: argsUsage(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return runOptions(o, f, cmd, args)
-		},
+		RunE: runE(o, f),
 	}
 	addPrintFlags(cmd, o.PrintFlags)
 	cmd.Flags().StringVar(&o.ServiceAccount, "serviceaccount", o.ServiceAccount, "ServiceAccount (in the namespace) to mint the probe token for.")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -18,12 +17,11 @@ import (
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/guard"
-	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
 )
 
 // The guard inside kube-apiserver: guard install, status and uninstall.
-// The policy, the proof and the counts are pkg/guard's; this file is
-// flags, questions and printing.
+// The policy, the proof and the counts are pkg/guard's; these files are
+// flags, questions and printing (guard_status.go, guard_uninstall.go).
 
 const (
 	// GuardStatusKind and GuardUninstallKind are the kinds of -o output.
@@ -81,51 +79,6 @@ var (
 
 		# Have the apiserver check the objects, store nothing
 		kubectl bound-token guard install --dry-run=server`)
-
-	guardStatusLong = templates.LongDesc(`
-		Say whether the guard is installed, prove whether it acts, and count the legacy token
-		Secrets it guards (invalid, with a guard day) and the ones a guard restored.
-
-		The proof sends kube-apiserver's own last-used patch, byte for byte, as
-		kube-apiserver's identity (impersonating user system:apiserver in group
-		system:masters) with dryRun=All, to a Secret the policy must restore, and reads the
-		answer: restored means acting. Nothing is stored. It needs the right to impersonate
-		them (checked by SelfSubjectAccessReview first); without it the answer is "unproven".
-		The patch goes to a legacy token Secret this tool invalidated for clean-up; when
-		there is none, to a throwaway Secret (Opaque, no data, labelled
-		bound-token.kubectl.io/guard-probe) created in the namespace (-n) and deleted right
-		after; --throwaway=false says "unproven" instead.
-
-		Exit codes: 0 installed and acting, or installed and unproven (said on stderr);
-		1 not installed, or installed and not acting; 2 bad flags or an unreachable cluster.`)
-
-	guardStatusExample = templates.Examples(`
-		# Is the guard installed, and does it act?
-		kubectl bound-token guard status
-
-		# Without creating a throwaway Secret for the proof
-		kubectl bound-token guard status --throwaway=false
-
-		# As JSON: the proof's state and the counts
-		kubectl bound-token guard status -o jsonpath='{.proof.state} {.counts.guarded}'`)
-
-	guardUninstallLong = templates.LongDesc(`
-		Delete the guard's MutatingAdmissionPolicyBinding and MutatingAdmissionPolicy
-		(` + guard.PolicyName + `), only if this tool wrote them (label
-		app.kubernetes.io/managed-by=kubectl-bound-token). Secrets invalidated with a guard day
-		stay invalid, now unguarded: their count is said; restore them, or run guard watch.
-		It asks first on a terminal; scripts add --yes. --dry-run=server deletes nothing.
-
-		Exit codes: 0 deleted, or nothing to delete; 1 not confirmed or an object of that name
-		that this tool did not write; 2 bad flags, no --yes without a terminal, or an
-		unreachable cluster.`)
-
-	guardUninstallExample = templates.Examples(`
-		# Remove the guard
-		kubectl bound-token guard uninstall
-
-		# In a script
-		kubectl bound-token guard uninstall --yes`)
 )
 
 // guardCluster builds pkg/guard's clients from the factory.
@@ -152,14 +105,12 @@ func guardError(err error, what string) error {
 	return failedErrorf("%w", err)
 }
 
-// GuardInstallOptions holds what `guard install` needs.
-type GuardInstallOptions struct {
-	PrintFlags *genericclioptions.PrintFlags
-
-	PolicyAPIVersion string
-	Yes              bool
-	Timeout          time.Duration
-	DryRunStrategy   cmdutil.DryRunStrategy
+// guardPolicyOptions is what `guard install`, `guard status` and `guard
+// uninstall` share: -o, --dry-run (where the command has it), the
+// namespace of the proof and the cluster.
+type guardPolicyOptions struct {
+	PrintFlags     *genericclioptions.PrintFlags
+	DryRunStrategy cmdutil.DryRunStrategy
 
 	Namespace string
 	Cluster   *guard.Cluster
@@ -167,8 +118,45 @@ type GuardInstallOptions struct {
 	genericiooptions.IOStreams
 }
 
+// complete reads --dry-run and -o, then (validate checking the flags alone
+// before the kubeconfig is read) the namespace when withNamespace, and
+// builds the cluster's clients; a client dry run needs no cluster.
+func (g *guardPolicyOptions) complete(f cmdutil.Factory, cmd *cobra.Command, validate func() error, withNamespace bool) error {
+	var err error
+	if cmd.Flags().Lookup("dry-run") != nil {
+		if g.DryRunStrategy, err = cmdutil.GetDryRunStrategy(cmd); err != nil {
+			return err
+		}
+	}
+	if g.printer, err = toPrinter(g.PrintFlags); err != nil {
+		return err
+	}
+	if err := validate(); err != nil {
+		return err
+	}
+	if g.DryRunStrategy == cmdutil.DryRunClient {
+		// No cluster: the objects are printed as written.
+		return nil
+	}
+	if withNamespace {
+		if g.Namespace, _, err = f.ToRawKubeConfigLoader().Namespace(); err != nil {
+			return err
+		}
+	}
+	g.Cluster, err = guardCluster(f)
+	return err
+}
+
+// GuardInstallOptions holds what `guard install` needs.
+type GuardInstallOptions struct {
+	PolicyAPIVersion string
+	Yes              bool
+	Timeout          time.Duration
+	guardPolicyOptions
+}
+
 func NewCmdGuardInstall(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &GuardInstallOptions{PrintFlags: genericclioptions.NewPrintFlags(""), Timeout: 30 * time.Second, IOStreams: streams}
+	o := &GuardInstallOptions{Timeout: 30 * time.Second, guardPolicyOptions: guardPolicyOptions{PrintFlags: genericclioptions.NewPrintFlags(""), IOStreams: streams}}
 	cmd := &cobra.Command{
 		Use:                   "install [--yes] [--dry-run=client|server [-o yaml]] [--policy-api-version v1|v1beta1]",
 		DisableFlagsInUseLine: true,
@@ -176,9 +164,7 @@ func NewCmdGuardInstall(f cmdutil.Factory, streams genericiooptions.IOStreams) *
 		Long:                  guardInstallLong,
 		Example:               guardInstallExample,
 		Args:                  argsUsage(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return runOptions(o, f, cmd, args)
-		},
+		RunE:                  runE(o, f),
 	}
 	cmd.Flags().StringVar(&o.PolicyAPIVersion, "policy-api-version", "", "admissionregistration.k8s.io version to write the objects in: "+strings.Join(guard.Versions, " or ")+
 		" (default: the newest the cluster serves; with --dry-run=client, "+guard.DefaultVersion+").")
@@ -191,26 +177,7 @@ func NewCmdGuardInstall(f cmdutil.Factory, streams genericiooptions.IOStreams) *
 }
 
 func (o *GuardInstallOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, _ []string) error {
-	var err error
-	if o.DryRunStrategy, err = cmdutil.GetDryRunStrategy(cmd); err != nil {
-		return err
-	}
-	if o.printer, err = toPrinter(o.PrintFlags); err != nil {
-		return err
-	}
-	// The flags alone are checked before the kubeconfig is read.
-	if err := o.Validate(); err != nil {
-		return err
-	}
-	if o.DryRunStrategy == cmdutil.DryRunClient {
-		// No cluster: the objects are printed as written.
-		return nil
-	}
-	if o.Namespace, _, err = f.ToRawKubeConfigLoader().Namespace(); err != nil {
-		return err
-	}
-	o.Cluster, err = guardCluster(f)
-	return err
+	return o.complete(f, cmd, o.Validate, true)
 }
 
 func (o *GuardInstallOptions) Validate() error {
@@ -296,16 +263,11 @@ func (o *GuardInstallOptions) printObjects(version string) error {
 
 // confirm shows the plan and asks on a terminal; a script must say --yes.
 func (o *GuardInstallOptions) confirm(p guard.Plan) (bool, error) {
-	if o.Yes {
-		return true, nil
-	}
-	if !isTerminal(o.In) {
-		return false, usageErrorf("installing the guard adds an admission policy to kube-apiserver; add --yes to confirm (stdin is not a terminal to ask on); nothing changed")
-	}
-	fmt.Fprintf(o.ErrOut, "%s MutatingAdmissionPolicy %s and %s MutatingAdmissionPolicyBinding %s (%s/%s).\n", p.Policy, guard.PolicyName, p.Binding, guard.BindingName, guard.Group, p.Version)
-	fmt.Fprintln(o.ErrOut, "kube-apiserver will then restore, at its first rejected use, a legacy token Secret that migrate --apply invalidated for clean-up,\n"+
-		"up to its guard day: whoever holds such a token re-enables it by presenting it.")
-	return confirm(o.In, o.ErrOut, "Proceed?"), nil
+	return confirmed(o.Yes, o.In, o.ErrOut, "installing the guard adds an admission policy to kube-apiserver; add --yes to confirm (stdin is not a terminal to ask on); nothing changed", func() {
+		fmt.Fprintf(o.ErrOut, "%s MutatingAdmissionPolicy %s and %s MutatingAdmissionPolicyBinding %s (%s/%s).\n", p.Policy, guard.PolicyName, p.Binding, guard.BindingName, guard.Group, p.Version)
+		fmt.Fprintln(o.ErrOut, "kube-apiserver will then restore, at its first rejected use, a legacy token Secret that migrate --apply invalidated for clean-up,\n"+
+			"up to its guard day: whoever holds such a token re-enables it by presenting it.")
+	})
 }
 
 // proofText is one line on a proof that was made.
@@ -315,217 +277,6 @@ func proofText(p *guard.Proof) string {
 		s += " (a throwaway, deleted)"
 	}
 	return s + " came back restored"
-}
-
-// GuardStatusOptions holds what `guard status` needs.
-type GuardStatusOptions struct {
-	PrintFlags *genericclioptions.PrintFlags
-	Throwaway  bool
-
-	Namespace string
-	Cluster   *guard.Cluster
-	printer   printers.ResourcePrinter
-	genericiooptions.IOStreams
-}
-
-func NewCmdGuardStatus(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &GuardStatusOptions{PrintFlags: newResultPrintFlags(), Throwaway: true, IOStreams: streams}
-	cmd := &cobra.Command{
-		Use:                   "status [--throwaway=false] [-o json|yaml|jsonpath=...]",
-		DisableFlagsInUseLine: true,
-		Short:                 "Say whether the guard is installed, prove it acts, count guarded and restored Secrets",
-		Long:                  guardStatusLong,
-		Example:               guardStatusExample,
-		Args:                  argsUsage(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return runOptions(o, f, cmd, args)
-		},
-	}
-	cmd.Flags().BoolVar(&o.Throwaway, "throwaway", o.Throwaway, "When no Secret this tool invalidated can carry the proof, create an empty Secret in the namespace for it and delete it after (false: unproven).")
-	addPrintFlags(cmd, o.PrintFlags)
-	return cmd
-}
-
-func (o *GuardStatusOptions) Complete(f cmdutil.Factory, _ *cobra.Command, _ []string) error {
-	var err error
-	if o.printer, err = toPrinter(o.PrintFlags); err != nil {
-		return err
-	}
-	if o.Namespace, _, err = f.ToRawKubeConfigLoader().Namespace(); err != nil {
-		return err
-	}
-	o.Cluster, err = guardCluster(f)
-	return err
-}
-
-func (o *GuardStatusOptions) Validate() error { return nil }
-
-func (o *GuardStatusOptions) Run(ctx context.Context) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	res, err := guard.Status(ctx, o.Cluster, guard.StatusOptions{Prove: guard.ProveOptions{Throwaway: o.Throwaway, Namespace: o.Namespace}})
-	if err != nil {
-		if clusterUnreachable(err) {
-			return usageErrorf("%w", unreachable(err, "nothing was checked"))
-		}
-		return failedErrorf("%w", err)
-	}
-	if o.printer != nil {
-		if err := o.printer.PrintObj(newResult(GuardStatusKind, res), o.Out); err != nil {
-			return err
-		}
-	} else {
-		writeGuardStatus(o.Out, res)
-	}
-	switch {
-	case !res.Installed:
-		return silent(ExitFailed)
-	case res.Proof.State == guard.NotActing:
-		return silent(ExitFailed)
-	case res.Proof.State == guard.Unproven && o.printer != nil:
-		fmt.Fprintf(o.ErrOut, "warning: whether the guard acts is unproven: %s\n", res.Proof.Reason)
-	}
-	return nil
-}
-
-func writeGuardStatus(w io.Writer, r *guard.StatusResult) {
-	fmt.Fprintf(w, "guard:     %s\n", r.Describe())
-	if !r.Installed {
-		if r.ServedVersion != "" && r.Policy != guard.ObjectForeign && r.Binding != guard.ObjectForeign {
-			fmt.Fprintln(w, "fix:       kubectl bound-token guard install")
-		} else {
-			fmt.Fprintln(w, "fix:       kubectl bound-token guard watch (runs beside the cluster)")
-		}
-	} else {
-		if !r.Current {
-			fmt.Fprintln(w, "update:    kubectl bound-token guard install")
-		}
-		switch p := r.Proof; p.State {
-		case guard.Acting:
-			fmt.Fprintf(w, "acting:    yes, proved: %s\n", proofText(p))
-		case guard.NotActing:
-			fmt.Fprintf(w, "acting:    NO: %s\n", p.Reason)
-		default:
-			fmt.Fprintf(w, "acting:    unproven: %s\n", p.Reason)
-		}
-	}
-	if r.Counts == nil {
-		fmt.Fprintf(w, "guarded:   unknown: %s\n", text.OneLine(r.CountError, 300))
-		return
-	}
-	fmt.Fprintf(w, "guarded:   %d legacy token Secret%s invalid with a guard day\n", r.Counts.Guarded, text.Plural(r.Counts.Guarded))
-	fmt.Fprintf(w, "restored:  %d", r.Counts.Restored)
-	if len(r.Counts.RestoredBy) > 0 {
-		var by []string
-		for _, k := range []string{"admission-policy", "guard-watch"} {
-			if n := r.Counts.RestoredBy[k]; n > 0 {
-				by = append(by, fmt.Sprintf("%d by %s", n, k))
-			}
-		}
-		if len(by) > 0 {
-			fmt.Fprintf(w, " (%s)", strings.Join(by, ", "))
-		}
-	}
-	fmt.Fprintln(w)
-}
-
-// GuardUninstallOptions holds what `guard uninstall` needs.
-type GuardUninstallOptions struct {
-	PrintFlags     *genericclioptions.PrintFlags
-	Yes            bool
-	DryRunStrategy cmdutil.DryRunStrategy
-
-	Cluster *guard.Cluster
-	printer printers.ResourcePrinter
-	genericiooptions.IOStreams
-}
-
-func NewCmdGuardUninstall(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &GuardUninstallOptions{PrintFlags: newResultPrintFlags(), IOStreams: streams}
-	cmd := &cobra.Command{
-		Use:                   "uninstall [--yes] [--dry-run=server]",
-		DisableFlagsInUseLine: true,
-		Short:                 "Delete the guard's MutatingAdmissionPolicy and binding",
-		Long:                  guardUninstallLong,
-		Example:               guardUninstallExample,
-		Args:                  argsUsage(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return runOptions(o, f, cmd, args)
-		},
-	}
-	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "Do not ask for confirmation (needed when stdin is not a terminal).")
-	addDryRunFlag(cmd)
-	addPrintFlags(cmd, o.PrintFlags)
-	return cmd
-}
-
-func (o *GuardUninstallOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, _ []string) error {
-	var err error
-	if o.DryRunStrategy, err = cmdutil.GetDryRunStrategy(cmd); err != nil {
-		return err
-	}
-	if o.printer, err = toPrinter(o.PrintFlags); err != nil {
-		return err
-	}
-	// The flags alone are checked before the kubeconfig is read.
-	if err := o.Validate(); err != nil {
-		return err
-	}
-	o.Cluster, err = guardCluster(f)
-	return err
-}
-
-func (o *GuardUninstallOptions) Validate() error {
-	if o.DryRunStrategy == cmdutil.DryRunClient {
-		return fmt.Errorf("--dry-run=client: uninstall must read the cluster to know what it would delete; use --dry-run=server")
-	}
-	return nil
-}
-
-func (o *GuardUninstallOptions) Run(ctx context.Context) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	res, err := guard.Uninstall(ctx, o.Cluster, guard.UninstallOptions{DryRun: o.DryRunStrategy, Confirm: o.confirm})
-	if err != nil {
-		return guardError(err, "nothing was deleted")
-	}
-	if o.printer != nil {
-		if err := o.printer.PrintObj(newResult(GuardUninstallKind, res), o.Out); err != nil {
-			return err
-		}
-	} else {
-		suffix := ""
-		if res.DryRun {
-			suffix = " (server dry run)"
-		}
-		if !res.Changes() {
-			fmt.Fprintln(o.Out, "the guard is not installed: nothing to delete")
-		}
-		if res.Binding == guard.ActionDelete {
-			fmt.Fprintf(o.Out, "mutatingadmissionpolicybinding.%s/%s deleted%s\n", guard.Group, guard.BindingName, suffix)
-		}
-		if res.Policy == guard.ActionDelete {
-			fmt.Fprintf(o.Out, "mutatingadmissionpolicy.%s/%s deleted%s\n", guard.Group, guard.PolicyName, suffix)
-		}
-	}
-	if res.Guarded != nil && *res.Guarded > 0 && res.Changes() {
-		fmt.Fprintf(o.ErrOut, "warning: no guard now for %d invalidated legacy token Secret%s with a guard day: kubectl bound-token guard watch guards them, restore --from BACKUP brings them back\n",
-			*res.Guarded, text.Plural(*res.Guarded))
-	}
-	return nil
-}
-
-func (o *GuardUninstallOptions) confirm(p guard.Plan) (bool, error) {
-	if o.Yes {
-		return true, nil
-	}
-	if !isTerminal(o.In) {
-		return false, usageErrorf("uninstalling the guard deletes an admission policy from kube-apiserver; add --yes to confirm (stdin is not a terminal to ask on); nothing changed")
-	}
-	fmt.Fprintf(o.ErrOut, "delete MutatingAdmissionPolicyBinding and MutatingAdmissionPolicy %s (%s/%s): invalidated Secrets are no longer restored at their first use.\n", guard.PolicyName, guard.Group, p.Version)
-	return confirm(o.In, o.ErrOut, "Proceed?"), nil
 }
 
 // objectList is objects as a v1 List, as kubectl prints several objects.

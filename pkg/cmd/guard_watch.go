@@ -113,9 +113,7 @@ func newCmdGuardWatchOptions(f cmdutil.Factory, o *GuardWatchOptions) *cobra.Com
 		Long:                  guardWatchLong,
 		Example:               guardWatchExample,
 		Args:                  argsUsage(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return runOptions(o, f, cmd, args)
-		},
+		RunE:                  runE(o, f),
 	}
 	fl := cmd.Flags()
 	fl.DurationVar(&o.For, "for", 0, "How long to guard (e.g. 8h); 0 guards until interrupted.")

@@ -80,9 +80,7 @@ func newCmdKeysGenerate(f cmdutil.Factory, streams genericiooptions.IOStreams) *
 			# A Secret for a HyperShift HostedCluster's spec.serviceAccountSigningKey
 			kubectl bound-token keys generate --secret cluster-a-sa-key -n clusters --format hypershift`),
 		Args: argsUsage(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return runOptions(o, f, cmd, args)
-		},
+		RunE: runE(o, f),
 	}
 	addPrintFlags(cmd, o.PrintFlags)
 	cmd.Flags().StringVar(&o.OutDir, "out-dir", "", "Write sa.key and sa.pub into this folder.")
@@ -231,9 +229,7 @@ func newCmdKeysJWKS(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobr
 
 			# JWKS for OpenShift's bound-token signing certificates
 			kubectl bound-token keys jwks --from-configmap openshift-config-managed/bound-sa-token-signing-certs`),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return runOptions(o, f, cmd, args)
-		},
+		RunE: runE(o, f),
 	}
 	cmd.Flags().StringVar(&o.FromConfigMap, "from-configmap", "", "Also read every PEM value of this ConfigMap (NAMESPACE/NAME).")
 	cmd.Flags().BoolVar(&o.LegacyEmptyKid, "legacy-empty-kid", false, "Add an empty-kid duplicate of each key (pre-1.16 tokens).")
@@ -334,9 +330,7 @@ func newCmdKeysDiscovery(f cmdutil.Factory, streams genericiooptions.IOStreams) 
 			# Discovery for a bucket that serves keys.json
 			kubectl bound-token keys discovery --issuer https://oidc.example.com/a --jwks-uri https://oidc.example.com/a/keys.json`),
 		Args: argsUsage(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return runOptions(o, f, cmd, args)
-		},
+		RunE: runE(o, f),
 	}
 	cmd.Flags().StringVar(&o.Issuer, "issuer", "", "The issuer URL (https, no query or fragment), as in --service-account-issuer.")
 	cmd.Flags().StringVar(&o.JWKSURI, "jwks-uri", "", "Where the JWKS is served. Default: ISSUER/openid/v1/jwks.")

@@ -131,7 +131,7 @@ func (o *MigrateOptions) runWaves(ctx context.Context, folder *backup.Folder, sc
 		Watch:    o.WaveWatch,
 		Metadata: o.Metadata,
 		Apply: func(ctx context.Context) (*legacy.ApplyResult, error) {
-			progress.n, progress.counts = 0, map[string]int{}
+			progress.reset()
 			res, err := legacy.Apply(ctx, o.Client, folder, scan, opts)
 			progress.end()
 			return res, err
@@ -142,13 +142,7 @@ func (o *MigrateOptions) runWaves(ctx context.Context, folder *backup.Folder, sc
 		w.Uses = o.invalidUses
 	}
 	if progress.on {
-		w.OnWave = func(wave guard.Wave, start bool) {
-			if start {
-				fmt.Fprintf(o.ErrOut, "wave %d: invalidated %s; watching for %s\n", wave.Number, strings.Join(wave.Secrets, ", "), o.WaveWatch)
-			} else {
-				fmt.Fprintf(o.ErrOut, "wave %d: %s\n", wave.Number, wave.Result)
-			}
-		}
+		w.OnWave = o.showWave
 	}
 	res, err := w.Run(ctx)
 	if res == nil {
@@ -161,33 +155,40 @@ func (o *MigrateOptions) runWaves(ctx context.Context, folder *backup.Folder, sc
 	abs, _ := filepath.Abs(folder.Dir)
 	if err != nil {
 		var pe *legacy.PurposeError
-		switch {
-		case errors.As(err, &pe):
+		if errors.As(err, &pe) {
 			return usageErrorf("%w (--revoke, --guard-for)", err)
-		case errors.Is(err, context.Canceled):
-			err = errors.New("interrupted")
 		}
-		return failedErrorf("%v; run the same command again with --backup-dir %s to finish", err, abs)
+		return unfinished(err, abs)
 	}
 	if res.Stopped != "" {
-		last := res.Waves[len(res.Waves)-1]
-		if last.Result == guard.WaveFailed {
-			return failedErrorf("%s; run the same command again with --backup-dir %s to finish", res.Stopped, abs)
-		}
-		hint := ""
-		if last.Result == guard.WavePresented || last.Result == guard.WaveRestored {
-			for _, p := range last.Presented {
-				if p.RestoredBy == "" {
-					hint += fmt.Sprintf("; to let its client in again now: kubectl bound-token restore --from %s --only %s/%s", abs, p.Namespace, p.Name)
-				}
+		return wavesStopped(res, abs)
+	}
+	return failedOutcomes(res.Outcomes)
+}
+
+// showWave says on a terminal when a wave starts and how it ended.
+func (o *MigrateOptions) showWave(wave guard.Wave, start bool) {
+	if start {
+		fmt.Fprintf(o.ErrOut, "wave %d: invalidated %s; watching for %s\n", wave.Number, strings.Join(wave.Secrets, ", "), o.WaveWatch)
+	} else {
+		fmt.Fprintf(o.ErrOut, "wave %d: %s\n", wave.Number, wave.Result)
+	}
+}
+
+// wavesStopped is the exit 1 of waves that a client (or a failure)
+// stopped, with how to go on from the backup folder abs.
+func wavesStopped(res *guard.WavesResult, abs string) error {
+	last := res.Waves[len(res.Waves)-1]
+	if last.Result == guard.WaveFailed {
+		return failedErrorf("%s; run the same command again with --backup-dir %s to finish", res.Stopped, abs)
+	}
+	hint := ""
+	if last.Result == guard.WavePresented || last.Result == guard.WaveRestored {
+		for _, p := range last.Presented {
+			if p.RestoredBy == "" {
+				hint += fmt.Sprintf("; to let its client in again now: kubectl bound-token restore --from %s --only %s/%s", abs, p.Namespace, p.Name)
 			}
 		}
-		return failedErrorf("%s%s; once that client is found, go on with the next wave: the same command with --backup-dir %s", res.Stopped, hint, abs)
 	}
-	for _, oc := range res.Outcomes {
-		if oc.Failed() {
-			return silent(ExitFailed)
-		}
-	}
-	return nil
+	return failedErrorf("%s%s; once that client is found, go on with the next wave: the same command with --backup-dir %s", res.Stopped, hint, abs)
 }

@@ -78,9 +78,7 @@ func newCmdOIDCExport(f cmdutil.Factory, streams genericiooptions.IOStreams) *co
 			# cluster-a/, e.g. aws s3 cp --recursive ./site s3://BUCKET/cluster-a/
 			kubectl bound-token oidc export --out-dir ./site --issuer https://oidc.example.com/cluster-a`),
 		Args: argsUsage(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return runOptions(o, f, cmd, args)
-		},
+		RunE: runE(o, f),
 	}
 	addPrintFlags(cmd, o.PrintFlags)
 	cmd.Flags().StringVar(&o.Dir, "out-dir", "", "Folder to write the site into; it is served at the issuer URL, path included.")

@@ -7,6 +7,8 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+
+	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
 )
 
 // commandOptions is the shape of every leaf command, as in kubectl's
@@ -16,6 +18,11 @@ type commandOptions interface {
 	Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error
 	Validate() error
 	Run(ctx context.Context) error
+}
+
+// runE is a command's RunE: runOptions with o and f.
+func runE(o commandOptions, f cmdutil.Factory) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error { return runOptions(o, f, cmd, args) }
 }
 
 // runOptions runs o's steps in that order; an error from Complete or
@@ -34,7 +41,7 @@ func runOptions(o commandOptions, f cmdutil.Factory, cmd *cobra.Command, args []
 // --dry-run is client, with kubectl's deprecation warning), completed.
 func addDryRunFlag(cmd *cobra.Command) {
 	cmdutil.AddDryRunFlag(cmd)
-	_ = cmd.RegisterFlagCompletionFunc("dry-run", cobra.FixedCompletions([]string{"none", "client", "server"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("dry-run", cobra.FixedCompletions(kubeapi.DryRunNames, cobra.ShellCompDirectiveNoFileComp))
 }
 
 // clients are the typed and dynamic clients of f's kubeconfig.

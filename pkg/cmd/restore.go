@@ -94,9 +94,7 @@ func newCmdRestore(f cmdutil.Factory, o *RestoreOptions) *cobra.Command {
 		Long:                  restoreLong,
 		Example:               restoreExample,
 		Args:                  argsUsage(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return runOptions(o, f, cmd, args)
-		},
+		RunE:                  runE(o, f),
 	}
 	addPrintFlags(cmd, o.PrintFlags, "name")
 	fl := cmd.Flags()
@@ -162,23 +160,11 @@ func (o *RestoreOptions) Run(ctx context.Context) error {
 	progress := newProgress(o.ErrOut)
 	out := legacy.Restore(ctx, o.Client, r, legacy.RestoreOptions{DryRun: o.DryRun, Workers: o.Concurrency, Done: progress.step})
 	progress.end()
-	counts := map[string]int{}
 	failed := false
 	for _, oc := range out {
-		counts[oc.Result]++
 		failed = failed || oc.Failed()
 	}
-	if err := printOutcomeList(o.printer, outputFormat(o.PrintFlags), o.Out, "LegacyTokenRestore", o.From, out, counts); err != nil {
-		return err
-	}
-	fmt.Fprintf(o.ErrOut, "summary: %s (%d Secret%s in the backup covered)\n", countsLine(counts), r.Count(), text.Plural(r.Count()))
-	if ctx.Err() != nil {
-		return failedErrorf("interrupted; run restore again to finish")
-	}
-	if failed {
-		return silent(ExitFailed)
-	}
-	return nil
+	return o.finish(ctx, out, failed, fmt.Sprintf("%d Secret%s", r.Count(), text.Plural(r.Count())))
 }
 
 // runSwitch restores the pod templates of a switch backup.
@@ -192,16 +178,21 @@ func (o *RestoreOptions) runSwitch(ctx context.Context, r *switcher.Restorable) 
 	}
 	out := switcher.Restore(ctx, o.Client, r, switcher.RestoreOptions{Workers: o.Concurrency, Done: progress.step, Blocking: blocking})
 	progress.end()
-	counts := map[string]int{}
 	failed := false
 	for _, oc := range out {
-		counts[oc.Result]++
 		failed = failed || (oc.Result != switcher.OutRestored && oc.Result != backup.OutUnchanged)
 	}
+	return o.finish(ctx, out, failed, fmt.Sprintf("%d workload%s", len(out), text.Plural(len(out))))
+}
+
+// finish prints a restore's outcomes and summary (covered: what of the
+// backup they cover) and gives its exit.
+func (o *RestoreOptions) finish(ctx context.Context, out []backup.Outcome, failed bool, covered string) error {
+	counts := countOutcomes(out)
 	if err := printOutcomeList(o.printer, outputFormat(o.PrintFlags), o.Out, "LegacyTokenRestore", o.From, out, counts); err != nil {
 		return err
 	}
-	fmt.Fprintf(o.ErrOut, "summary: %s (%d workload%s in the backup covered)\n", countsLine(counts), len(out), text.Plural(len(out)))
+	fmt.Fprintf(o.ErrOut, "summary: %s (%s in the backup covered)\n", countsLine(counts), covered)
 	if ctx.Err() != nil {
 		return failedErrorf("interrupted; run restore again to finish")
 	}

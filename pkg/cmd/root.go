@@ -77,40 +77,7 @@ func NewCmdBoundToken(streams genericiooptions.IOStreams) *cobra.Command {
 
 	f := cmdutil.NewFactory(cmdutil.NewMatchVersionFlags(configFlags))
 
-	groups := templates.CommandGroups{
-		{
-			Message: "Token commands:",
-			Commands: []*cobra.Command{
-				NewCmdCreate(f, streams),
-				NewCmdDecode(f, streams),
-				NewCmdVerify(f, streams),
-			},
-		},
-	}
-	groups = append(groups, templates.CommandGroup{
-		Message: "Migration commands:",
-		Commands: []*cobra.Command{
-			NewCmdMigrate(f, streams),
-			NewCmdGuard(f, streams),
-			NewCmdSwitch(f, streams),
-			NewCmdRestore(f, streams),
-		},
-	})
-	groups = append(groups, templates.CommandGroup{
-		Message: "Issuer commands:",
-		Commands: []*cobra.Command{
-			NewCmdKeys(f, streams),
-			NewCmdOIDC(f, streams),
-			NewCmdDoctor(f, streams),
-		},
-	})
-	groups = append(groups, templates.CommandGroup{
-		Message: "Rotation commands:",
-		Commands: []*cobra.Command{
-			NewCmdWait(f, streams),
-			NewCmdRotate(f, streams),
-		},
-	})
+	groups := commandGroups(f, streams)
 	groups.Add(root)
 	root.AddCommand(NewCmdVersion(f, streams))
 	root.AddCommand(newCmdOptions(streams))
@@ -122,6 +89,19 @@ func NewCmdBoundToken(streams genericiooptions.IOStreams) *cobra.Command {
 	// Flag errors are usage errors (exit 2), with kubectl's hint appended.
 	root.SetFlagErrorFunc(flagError)
 	return root
+}
+
+// commandGroups are the root's commands, as its help lists them.
+func commandGroups(f cmdutil.Factory, streams genericiooptions.IOStreams) templates.CommandGroups {
+	group := func(message string, cmds ...*cobra.Command) templates.CommandGroup {
+		return templates.CommandGroup{Message: message, Commands: cmds}
+	}
+	return templates.CommandGroups{
+		group("Token commands:", NewCmdCreate(f, streams), NewCmdDecode(f, streams), NewCmdVerify(f, streams)),
+		group("Migration commands:", NewCmdMigrate(f, streams), NewCmdGuard(f, streams), NewCmdSwitch(f, streams), NewCmdRestore(f, streams)),
+		group("Issuer commands:", NewCmdKeys(f, streams), NewCmdOIDC(f, streams), NewCmdDoctor(f, streams)),
+		group("Rotation commands:", NewCmdWait(f, streams), NewCmdRotate(f, streams)),
+	}
 }
 
 // registerGlobalCompletions completes the kubeconfig flags as kubectl does.

@@ -85,20 +85,8 @@ func NewCmdRotate(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 			default:
 				return usageErrorf("say what to rotate: 'rotate issuer URL', 'rotate issuer --rollback --from FILE' or 'rotate hosted-cluster NAME'; see '%s --help'", cmd.CommandPath())
 			}
-			var stray error
-			cmd.Flags().Visit(func(fl *flag.Flag) {
-				if cmd.LocalFlags().Lookup(fl.Name) == nil {
-					return // a global flag
-				}
-				// --issuer is the URL or, with --hosted-cluster, the
-				// issuerURL to insist on.
-				known := fl.Name == "hosted-cluster" || fl.Name == "issuer"
-				if stray == nil && !known && sub.Flags().Lookup(fl.Name) == nil {
-					stray = usageErrorf("--%s is not a flag of '%s'", fl.Name, sub.CommandPath())
-				}
-			})
-			if stray != nil {
-				return stray
+			if err := strayRotateFlag(cmd, sub); err != nil {
+				return err
 			}
 			fmt.Fprintf(streams.ErrOut, "warning: 'kubectl bound-token %s' is deprecated and will be removed in the next release; use 'kubectl bound-token %s'\n", oldForm, newForm)
 			return runOptions(o, f, cmd, subArgs)
@@ -119,6 +107,24 @@ func NewCmdRotate(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 	fl.VisitAll(func(fl *flag.Flag) { fl.Hidden = true })
 	cmd.AddCommand(issuerCmd, hostedCmd)
 	return cmd
+}
+
+// strayRotateFlag refuses a flag given to the deprecated form cmd that
+// sub, the subcommand it stands for, does not have.
+func strayRotateFlag(cmd, sub *cobra.Command) error {
+	var stray error
+	cmd.Flags().Visit(func(fl *flag.Flag) {
+		if cmd.LocalFlags().Lookup(fl.Name) == nil {
+			return // a global flag
+		}
+		// --issuer is the URL or, with --hosted-cluster, the
+		// issuerURL to insist on.
+		known := fl.Name == "hosted-cluster" || fl.Name == "issuer"
+		if stray == nil && !known && sub.Flags().Lookup(fl.Name) == nil {
+			stray = usageErrorf("--%s is not a flag of '%s'", fl.Name, sub.CommandPath())
+		}
+	})
+	return stray
 }
 
 // rotateOptions is what `rotate issuer` and `rotate hosted-cluster` share:
@@ -209,21 +215,9 @@ func (o *rotateOptions) sayDryRun(format string, a ...any) {
 	fmt.Fprintf(o.ErrOut, "dry run (%s): %s\n", kubeapi.DryRunName(o.DryRunStrategy), fmt.Sprintf(format, a...))
 }
 
-// confirmed is a rotation's answer to "Proceed?": yes with --yes; without
-// a terminal on stdin to ask on, refusal as a usage error (nothing
-// changed); otherwise show says what is about to change and the user
-// answers.
+// confirmed is a rotation's answer to "Proceed?" (see confirmed).
 func (o *rotateOptions) confirmed(refusal string, show func()) (bool, error) {
-	if o.Yes {
-		return true, nil
-	}
-	if !isTerminal(o.In) {
-		return false, usageErrorf("%s", refusal)
-	}
-	if show != nil {
-		show()
-	}
-	return confirm(o.In, o.ErrOut, "Proceed?"), nil
+	return confirmed(o.Yes, o.In, o.ErrOut, refusal, show)
 }
 
 // progressLine prints a line of a rotation's progress on stderr, on a

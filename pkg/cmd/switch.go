@@ -2,15 +2,9 @@ package cmd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"path/filepath"
-	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,10 +16,7 @@ import (
 	"k8s.io/kubectl/pkg/util/templates"
 	"k8s.io/utils/clock"
 
-	"github.com/bound-token/kubectl-bound-token/pkg/backup"
 	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
-	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
-	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 	"github.com/bound-token/kubectl-bound-token/pkg/switcher"
 )
 
@@ -173,9 +164,7 @@ func newCmdSwitch(f cmdutil.Factory, o *SwitchOptions) *cobra.Command {
 			}
 			return out, cobra.ShellCompDirectiveNoSpace | cobra.ShellCompDirectiveNoFileComp
 		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return runOptions(o, f, cmd, args)
-		},
+		RunE: runE(o, f),
 	}
 	addPrintFlags(cmd, o.PrintFlags, "name")
 	fl := cmd.Flags()
@@ -270,8 +259,8 @@ func (o *SwitchOptions) Run(ctx context.Context) error {
 	if o.fleet.enabled() {
 		return o.runFleet(ctx)
 	}
-	if o.Apply && o.DryRun == cmdutil.DryRunNone && !o.Yes && !isTerminal(o.In) {
-		return usageErrorf("--apply changes the cluster: add --yes to confirm (stdin is not a terminal to ask on)")
+	if err := o.unasked(o.Apply, o.Yes, o.In); err != nil {
+		return err
 	}
 	if o.Apply && o.DryRun == cmdutil.DryRunNone {
 		if err := switcher.CheckResume(o.BackupDir, o.options()); err != nil {
@@ -343,206 +332,6 @@ func planCounts(plans []*switcher.Plan) string {
 	return countsLine(c)
 }
 
-func (o *SwitchOptions) runApply(ctx context.Context, plans []*switcher.Plan) error {
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	now := o.Clock.Now().UTC()
-	switchable := 0
-	for _, p := range plans {
-		if p.Switchable() {
-			switchable++
-		}
-	}
-	dir := o.BackupDir
-	_, statErr := os.Stat(filepath.Join(dir, backup.IndexFile))
-	resuming := dir != "" && statErr == nil
-	if switchable == 0 && !resuming {
-		if len(plans) == 0 {
-			fmt.Fprintln(o.ErrOut, "No workload reads a legacy token Secret: nothing to do.")
-			return nil
-		}
-	}
-	if switchable > 0 {
-		if err := switcher.CheckAccess(ctx, o.Client, plans); err != nil {
-			return usageErrorf("%w", err)
-		}
-	}
-	dry := o.DryRun != cmdutil.DryRunNone
-	if !o.Yes && !dry && switchable > 0 {
-		for _, p := range plans {
-			writePlan(o.ErrOut, p)
-		}
-		fmt.Fprintf(o.ErrOut, "--apply will back up and switch %d workload%s (%s).\n", switchable, text.Plural(switchable), planCounts(plans))
-		if !confirm(o.In, o.ErrOut, "Proceed?") {
-			return failedErrorf("%w", kubeapi.ErrNotConfirmed)
-		}
-	}
-	var folder *backup.Folder
-	if !dry && (switchable > 0 || resuming) {
-		var err error
-		if folder, err = openBackup(o.ErrOut, dir, "bound-token-switch-", backup.ModeSwitch, now); err != nil {
-			return err
-		}
-		defer folder.Close()
-		dir = folder.Dir
-	}
-	var out []backup.Outcome
-	var err error
-	if folder != nil || dry {
-		prog := newLine(o.ErrOut)
-		out, err = switcher.Apply(ctx, o.Client, folder, plans, switcher.ApplyOptions{
-			Options: o.options(), DryRun: o.DryRun, Workers: o.Concurrency, Wait: o.Wait, Timeout: o.Timeout, Progress: prog.show, Clock: o.Clock,
-		})
-		prog.end()
-		if out == nil && err != nil {
-			return usageErrorf("%w", err)
-		}
-	} else {
-		for _, p := range plans {
-			res := switcher.OutSkipped
-			if p.Verdict == switcher.VerdictRefused {
-				res = switcher.OutRefused
-			}
-			out = append(out, backup.Outcome{Kind: p.Kind, Namespace: p.Namespace, Name: p.Name, Result: res, Message: strings.Join(p.Reasons, "; ")})
-		}
-	}
-	counts := map[string]int{}
-	for _, oc := range out {
-		counts[oc.Result]++
-	}
-	if perr := printSwitchOutcomes(o, dir, folder, out, counts); perr != nil {
-		return perr
-	}
-	o.printUnread(ctx, plans, out, folder)
-	if err != nil {
-		if errors.Is(err, context.Canceled) {
-			err = errors.New("interrupted")
-		}
-		if dry {
-			return failedErrorf("%w", err)
-		}
-		return failedErrorf("%v; run the same command again with --backup-dir %s to finish", err, dir)
-	}
-	for _, oc := range out {
-		if !switcher.Done(oc) {
-			return silent(ExitFailed)
-		}
-	}
-	return nil
-}
-
-func printSwitchOutcomes(o *SwitchOptions, dir string, folder *backup.Folder, out []backup.Outcome, counts map[string]int) error {
-	if folder == nil {
-		dir = ""
-	}
-	if o.format() == "name" {
-		for _, it := range out {
-			switch it.Result {
-			case switcher.OutSwitched, switcher.OutNotRolled, switcher.OutTimeout:
-				fmt.Fprintf(o.Out, "%s/%s\n", strings.ToLower(it.Kind), it.Name)
-			case backup.OutWouldChange:
-				// As kubectl marks a dry run's names (k8s.io/kubectl
-				// pkg/cmd/util/helpers.go, PrintFlagsWithDryRunStrategy).
-				mark := "dry run"
-				if o.DryRun == cmdutil.DryRunServer {
-					mark = "server dry run"
-				}
-				fmt.Fprintf(o.Out, "%s/%s (%s)\n", strings.ToLower(it.Kind), it.Name, mark)
-			}
-		}
-	} else if err := printOutcomeList(o.printer, o.format(), o.Out, "LegacyTokenSwitch", dir, out, counts); err != nil {
-		return err
-	}
-	line := "summary: " + countsLine(counts)
-	if dir != "" {
-		abs, _ := filepath.Abs(dir)
-		line += fmt.Sprintf("\nbackup: %s (undo with: kubectl bound-token restore --from %s)", abs, abs)
-	}
-	fmt.Fprintln(o.ErrOut, line)
-	return nil
-}
-
-// printUnread names the Secrets that the switched workloads read and that
-// nothing reads now, with the migrate command that judges them.
-func (o *SwitchOptions) printUnread(ctx context.Context, plans []*switcher.Plan, out []backup.Outcome, folder *backup.Folder) {
-	changed := map[string]bool{}
-	for _, oc := range out {
-		if oc.Result == switcher.OutSwitched {
-			changed[oc.Kind+"/"+oc.Namespace+"/"+oc.Name] = true
-		}
-	}
-	byNS := map[string]map[string]bool{}
-	for _, p := range plans {
-		if !changed[p.Kind+"/"+p.Namespace+"/"+p.Name] {
-			continue
-		}
-		if byNS[p.Namespace] == nil {
-			byNS[p.Namespace] = map[string]bool{}
-		}
-		for _, s := range p.Secrets {
-			byNS[p.Namespace][s] = true
-		}
-	}
-	var nss []string
-	for ns := range byNS {
-		nss = append(nss, ns)
-	}
-	sort.Strings(nss)
-	for _, ns := range nss {
-		var names []string
-		for n := range byNS[ns] {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		unread, read, err := o.unread(ctx, ns, names)
-		if err != nil {
-			fmt.Fprintf(o.ErrOut, "warning: cannot tell which Secrets of %s nothing reads now: %v\n", ns, err)
-			continue
-		}
-		for _, n := range sortedKeys(read) {
-			fmt.Fprintf(o.ErrOut, "Still read in %s: %s, by %s\n", ns, n, read[n])
-		}
-		if len(unread) == 0 {
-			continue
-		}
-		fmt.Fprintf(o.ErrOut, "Read by nothing now in %s: %s. Judge them with: kubectl bound-token migrate -n %s %s\n", ns, strings.Join(unread, ", "), ns, strings.Join(unread, " "))
-	}
-	if len(nss) > 0 && folder != nil {
-		fmt.Fprintf(o.ErrOut, "If migrate --apply then changes them, undo in this order: kubectl bound-token restore --from MIGRATE-BACKUP, then kubectl bound-token restore --from %s\n", folder.Dir)
-	}
-}
-
-// line draws one changing line on stderr, only on a terminal.
-type line struct {
-	w  io.Writer
-	on bool
-	n  int
-}
-
-func newLine(w io.Writer) *line { return &line{w: w, on: isTerminal(w)} }
-
-func (l *line) show(s string) {
-	if l.on {
-		l.n++
-		fmt.Fprintf(l.w, "\r\033[K%s", s)
-	}
-}
-
-func (l *line) end() {
-	if l.on && l.n > 0 {
-		fmt.Fprintln(l.w)
-	}
-}
-
-func sortedKeys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
 // adviseHolds ends each lifted-by-a-flag reason with the flag that lifts
 // it; pkg/switcher words the reason without this command's flags.
 func adviseHolds(plans []*switcher.Plan) {
@@ -556,13 +345,4 @@ func adviseHolds(plans []*switcher.Plan) {
 			}
 		}
 	}
-}
-
-// unread is legacy.Unread; after waited rollouts, asked again while
-// replaced pods are leaving (legacy.UnreadAfterRollout).
-func (o *SwitchOptions) unread(ctx context.Context, ns string, names []string) ([]string, map[string]string, error) {
-	if o.Wait {
-		return legacy.UnreadAfterRollout(ctx, o.Client, o.Clock, ns, names)
-	}
-	return legacy.Unread(ctx, o.Client, ns, names)
 }

@@ -28,3 +28,20 @@ func confirm(in io.Reader, errOut io.Writer, question string) bool {
 	a := strings.ToLower(strings.TrimSpace(line))
 	return a == "y" || a == "yes"
 }
+
+// confirmed is the answer to "Proceed?" of a command that changes the
+// cluster: yes with --yes; without a terminal on stdin to ask on, refusal
+// as a usage error (nothing changed); otherwise show says what is about
+// to change and the user answers.
+func confirmed(yes bool, in io.Reader, errOut io.Writer, refusal string, show func()) (bool, error) {
+	if yes {
+		return true, nil
+	}
+	if !isTerminal(in) {
+		return false, usageErrorf("%s", refusal)
+	}
+	if show != nil {
+		show()
+	}
+	return confirm(in, errOut, "Proceed?"), nil
+}

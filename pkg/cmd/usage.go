@@ -46,109 +46,138 @@ func useDisplayNameInUsage(root *cobra.Command, filters []string, groups templat
 	})
 }
 
+// usageFuncs are the functions of usageTemplate for root.
 func usageFuncs(root *cobra.Command, filters []string, groups templates.CommandGroups) template.FuncMap {
-	isRoot := func(c *cobra.Command) bool { return c == root || !c.HasParent() }
-	parents := func(c *cobra.Command) []*cobra.Command {
-		out := []*cobra.Command{c}
-		for cur := c; !isRoot(cur); {
-			cur = cur.Parent()
-			out = append(out, cur)
-		}
-		return out
-	}
-	filter := func(cmds []*cobra.Command, names ...string) []*cobra.Command {
-		var out []*cobra.Command
-		for _, c := range cmds {
-			if c.Hidden || slices.Contains(names, c.Name()) {
-				continue
-			}
-			out = append(out, c)
-		}
-		return out
-	}
+	u := &usageTree{root: root, filters: filters, groups: groups}
 	return template.FuncMap{
-		"trim":      strings.TrimSpace,
-		"trimRight": func(s string) string { return strings.TrimRightFunc(s, unicode.IsSpace) },
-		"gt":        cobra.Gt,
-		"eq":        cobra.Eq,
-		"isRootCmd": isRoot,
-		"rootCmd":   func(*cobra.Command) string { return root.CommandPath() },
-		"flagsNotIntersected": func(l, r *flag.FlagSet) *flag.FlagSet {
-			f := flag.NewFlagSet("notIntersected", flag.ContinueOnError)
-			l.VisitAll(func(fl *flag.Flag) {
-				if r.Lookup(fl.Name) == nil {
-					f.AddFlag(fl)
-				}
-			})
-			return f
-		},
-		"visibleFlags": func(l *flag.FlagSet) *flag.FlagSet {
-			f := flag.NewFlagSet("visible", flag.ContinueOnError)
-			l.VisitAll(func(fl *flag.Flag) {
-				if fl.Name != "help" {
-					f.AddFlag(fl)
-				}
-			})
-			return f
-		},
-		"exposed": func(*cobra.Command) *flag.FlagSet { return flag.NewFlagSet("exposed", flag.ContinueOnError) },
-		"flagsUsages": func(f *flag.FlagSet) (string, error) {
-			var b bytes.Buffer
-			limit, err := term.GetWordWrapperLimit()
-			if err != nil {
-				limit = 0
-			}
-			p := templates.NewHelpFlagPrinter(&b, limit)
-			f.VisitAll(func(fl *flag.Flag) {
-				if !fl.Hidden {
-					p.PrintHelpFlag(fl)
-				}
-			})
-			return b.String(), nil
-		},
-		"optionsCmdFor": func(c *cobra.Command) string {
-			if !c.Runnable() {
-				return ""
-			}
-			ps := parents(c)
-			for i := len(ps) - 1; i >= 0; i-- {
-				if _, _, err := ps[i].Find([]string{"options"}); err == nil {
-					return ps[i].CommandPath() + " options"
-				}
-			}
-			return ""
-		},
-		"usageLine": func(c *cobra.Command) string {
-			u := c.UseLine()
-			if c.HasFlags() && !strings.Contains(u, "[options]") {
-				u += " [options]"
-			}
-			return u
-		},
-		"reverseParentsNames": func(c *cobra.Command) []string {
-			ps := parents(c)
-			out := make([]string, 0, len(ps))
-			for i := len(ps) - 1; i >= 0; i-- {
-				out = append(out, ps[i].Name())
-			}
-			return out
-		},
-		"cmdGroupsString": func(c *cobra.Command) string {
-			gs := templates.CommandGroups{{Message: "Available Commands:", Commands: filter(c.Commands(), "options")}}
-			if len(groups) > 0 && c == root {
-				gs = templates.AddAdditionalCommands(groups, "Other Commands:", filter(c.Commands(), filters...))
-			}
-			var out []string
-			for _, g := range gs {
-				lines := []string{g.Message}
-				for _, sub := range g.Commands {
-					if sub.IsAvailableCommand() {
-						lines = append(lines, fmt.Sprintf("  %-*s   %s", sub.NamePadding(), sub.Name(), sub.Short))
-					}
-				}
-				out = append(out, strings.Join(lines, "\n"))
-			}
-			return strings.Join(out, "\n\n")
-		},
+		"trim":                strings.TrimSpace,
+		"trimRight":           func(s string) string { return strings.TrimRightFunc(s, unicode.IsSpace) },
+		"gt":                  cobra.Gt,
+		"eq":                  cobra.Eq,
+		"isRootCmd":           u.isRoot,
+		"rootCmd":             func(*cobra.Command) string { return root.CommandPath() },
+		"flagsNotIntersected": flagsNotIntersected,
+		"visibleFlags":        visibleFlags,
+		"exposed":             func(*cobra.Command) *flag.FlagSet { return flag.NewFlagSet("exposed", flag.ContinueOnError) },
+		"flagsUsages":         flagsUsages,
+		"optionsCmdFor":       u.optionsCmdFor,
+		"usageLine":           usageLine,
+		"reverseParentsNames": u.reverseParentsNames,
+		"cmdGroupsString":     u.cmdGroupsString,
 	}
+}
+
+// usageTree is what the template functions that walk the command tree
+// need: its root, and the root's filters and groups of commands.
+type usageTree struct {
+	root    *cobra.Command
+	filters []string
+	groups  templates.CommandGroups
+}
+
+func (u *usageTree) isRoot(c *cobra.Command) bool { return c == u.root || !c.HasParent() }
+
+// parents is c and its parents up to the root.
+func (u *usageTree) parents(c *cobra.Command) []*cobra.Command {
+	out := []*cobra.Command{c}
+	for cur := c; !u.isRoot(cur); {
+		cur = cur.Parent()
+		out = append(out, cur)
+	}
+	return out
+}
+
+func (u *usageTree) optionsCmdFor(c *cobra.Command) string {
+	if !c.Runnable() {
+		return ""
+	}
+	ps := u.parents(c)
+	for i := len(ps) - 1; i >= 0; i-- {
+		if _, _, err := ps[i].Find([]string{"options"}); err == nil {
+			return ps[i].CommandPath() + " options"
+		}
+	}
+	return ""
+}
+
+func (u *usageTree) reverseParentsNames(c *cobra.Command) []string {
+	ps := u.parents(c)
+	out := make([]string, 0, len(ps))
+	for i := len(ps) - 1; i >= 0; i-- {
+		out = append(out, ps[i].Name())
+	}
+	return out
+}
+
+func (u *usageTree) cmdGroupsString(c *cobra.Command) string {
+	gs := templates.CommandGroups{{Message: "Available Commands:", Commands: filterCommands(c.Commands(), "options")}}
+	if len(u.groups) > 0 && c == u.root {
+		gs = templates.AddAdditionalCommands(u.groups, "Other Commands:", filterCommands(c.Commands(), u.filters...))
+	}
+	var out []string
+	for _, g := range gs {
+		lines := []string{g.Message}
+		for _, sub := range g.Commands {
+			if sub.IsAvailableCommand() {
+				lines = append(lines, fmt.Sprintf("  %-*s   %s", sub.NamePadding(), sub.Name(), sub.Short))
+			}
+		}
+		out = append(out, strings.Join(lines, "\n"))
+	}
+	return strings.Join(out, "\n\n")
+}
+
+// filterCommands is cmds without the hidden ones and those named.
+func filterCommands(cmds []*cobra.Command, names ...string) []*cobra.Command {
+	var out []*cobra.Command
+	for _, c := range cmds {
+		if c.Hidden || slices.Contains(names, c.Name()) {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func flagsNotIntersected(l, r *flag.FlagSet) *flag.FlagSet {
+	f := flag.NewFlagSet("notIntersected", flag.ContinueOnError)
+	l.VisitAll(func(fl *flag.Flag) {
+		if r.Lookup(fl.Name) == nil {
+			f.AddFlag(fl)
+		}
+	})
+	return f
+}
+
+func visibleFlags(l *flag.FlagSet) *flag.FlagSet {
+	f := flag.NewFlagSet("visible", flag.ContinueOnError)
+	l.VisitAll(func(fl *flag.Flag) {
+		if fl.Name != "help" {
+			f.AddFlag(fl)
+		}
+	})
+	return f
+}
+
+func flagsUsages(f *flag.FlagSet) (string, error) {
+	var b bytes.Buffer
+	limit, err := term.GetWordWrapperLimit()
+	if err != nil {
+		limit = 0
+	}
+	p := templates.NewHelpFlagPrinter(&b, limit)
+	f.VisitAll(func(fl *flag.Flag) {
+		if !fl.Hidden {
+			p.PrintHelpFlag(fl)
+		}
+	})
+	return b.String(), nil
+}
+
+func usageLine(c *cobra.Command) string {
+	u := c.UseLine()
+	if c.HasFlags() && !strings.Contains(u, "[options]") {
+		u += " [options]"
+	}
+	return u
 }

@@ -114,9 +114,7 @@ func NewCmdVerify(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 		Long:                  verifyLong,
 		Example:               verifyExample,
 		Args:                  argsUsage(cobra.MaximumNArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return runOptions(o, f, cmd, args)
-		},
+		RunE:                  runE(o, f),
 	}
 	addTokenInputFlags(f, cmd, &o.Input)
 	fl := cmd.Flags()

@@ -62,9 +62,7 @@ func NewCmdVersion(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra
 		Long:                  versionLong,
 		Example:               versionExample,
 		Args:                  argsUsage(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return runOptions(o, f, cmd, args)
-		},
+		RunE:                  runE(o, f),
 	}
 	addPrintFlags(cmd, o.PrintFlags)
 	cmd.Flags().BoolVar(&o.Client, "client", o.Client, "Print the plugin's version only; reach no cluster.")

@@ -73,9 +73,7 @@ func NewCmdWait(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Co
 		Long:                  waitLong,
 		Example:               waitExample,
 		Args:                  argsUsage(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return runOptions(o, f, cmd, args)
-		},
+		RunE:                  runE(o, f),
 	}
 	fl := cmd.Flags()
 	fl.Int32Var(&o.SinceRevision, "since-revision", o.SinceRevision, "Only a rollout to a revision above N counts (the latestAvailableRevision from before the change).")
