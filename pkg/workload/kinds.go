@@ -201,7 +201,7 @@ func Names() []string {
 }
 
 // Name is the kind as kubectl prints it in TYPE/NAME: "deployment".
-func (k *Kind) Name() string { return strings.ToLower(k.Kind) }
+func (k *Kind) Name() string { return TypeName(k.Group, k.Kind) }
 
 // Ref is "type/name" as kubectl prints an object of this kind.
 func (k *Kind) Ref(name string) string { return k.Name() + "/" + name }
@@ -246,12 +246,25 @@ func (k *Kind) Follows(obj metav1.Object) bool {
 	return ref != nil && (k.FollowsOwner == "*" || ref.Kind == k.FollowsOwner)
 }
 
-// Controller is the "type/name" of obj's controller, or "".
+// Controller is the "type/name" of obj's controller, or "": the type as
+// TypeName names it.
 func Controller(obj metav1.Object) string {
 	if ref := metav1.GetControllerOf(obj); ref != nil {
-		return strings.ToLower(ref.Kind) + "/" + ref.Name
+		gv, _ := schema.ParseGroupVersion(ref.APIVersion)
+		return TypeName(gv.Group, ref.Kind) + "/" + ref.Name
 	}
 	return ""
+}
+
+// TypeName is a kind as kubectl prints it in TYPE/NAME: "deployment" for
+// the built-in groups (core, apps, batch), "rollout.argoproj.io" for any
+// other, so that an API's Service is never taken for the core Service.
+func TypeName(group, kind string) string {
+	switch group {
+	case "", "apps", "batch":
+		return strings.ToLower(kind)
+	}
+	return strings.ToLower(kind) + "." + group
 }
 
 // ResourceGroup is the resource as kubectl spells it with its group

@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/kubectl/pkg/polymorphichelpers"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
@@ -100,13 +101,22 @@ func RolloutStatus(obj Object) (string, bool, error) {
 }
 
 // History reports whether obj is rollout history rather than a reader: a
-// Deployment's ReplicaSet at 0 replicas has no pod reading through it now,
-// but `kubectl rollout undo` would bring it back.
+// ReplicaSet at 0 replicas of a Deployment or of an Argo Rollout has no
+// pod reading through it now, but `kubectl rollout undo` (or `kubectl
+// argo rollouts undo`) would bring it back. Both controllers keep such
+// ReplicaSets as revision history (Kubernetes
+// pkg/controller/deployment/sync.go, cleanupDeployment; argo-rollouts
+// v1.10.1 rollout/sync.go, reconcileRevisionHistoryLimit: "older versions
+// of the podtemplate of a rollout kept around").
 func History(obj Object) bool {
 	rs, ok := obj.(*appsv1.ReplicaSet)
-	if !ok {
+	if !ok || rs.Spec.Replicas == nil || *rs.Spec.Replicas != 0 {
 		return false
 	}
 	ref := metav1.GetControllerOf(rs)
-	return ref != nil && ref.Kind == "Deployment" && rs.Spec.Replicas != nil && *rs.Spec.Replicas == 0
+	if ref == nil {
+		return false
+	}
+	gv, _ := schema.ParseGroupVersion(ref.APIVersion)
+	return gv.Group == "apps" && ref.Kind == "Deployment" || gv.Group == "argoproj.io" && ref.Kind == "Rollout"
 }
