@@ -186,18 +186,39 @@ func (w *watching) running(t *testing.T) {
 // wantEvent checks the Warning Event the restore left on the Secret.
 func wantEvent(t *testing.T, s *corev1.Secret) {
 	t.Helper()
-	l, err := cluster.Client.CoreV1().Events(s.Namespace).List(ctx, metav1.ListOptions{
-		FieldSelector: "involvedObject.kind=Secret,involvedObject.name=" + s.Name})
-	if err != nil {
-		t.Fatal(err)
+	// The watch writes the Event after the patch that restores the Secret
+	// (pkg/guard/watch.go): a client may see the Secret healed first.
+	var items []corev1.Event
+	found := func() (bool, error) {
+		l, err := cluster.Client.CoreV1().Events(s.Namespace).List(ctx, metav1.ListOptions{
+			FieldSelector: "involvedObject.kind=Secret,involvedObject.name=" + s.Name})
+		if err != nil {
+			return false, err
+		}
+		items = l.Items
+		for _, e := range l.Items {
+			if e.Reason == "LegacyTokenRestoredOnUse" && e.Type == corev1.EventTypeWarning && e.InvolvedObject.UID == s.UID &&
+				strings.Contains(e.Message, "system:serviceaccount:"+s.Namespace+":app") && strings.Contains(e.Message, "invalidate this Secret again") {
+				return true, nil
+			}
+		}
+		return false, nil
 	}
-	for _, e := range l.Items {
-		if e.Reason == "LegacyTokenRestoredOnUse" && e.Type == corev1.EventTypeWarning && e.InvolvedObject.UID == s.UID &&
-			strings.Contains(e.Message, "system:serviceaccount:"+s.Namespace+":app") && strings.Contains(e.Message, "invalidate this Secret again") {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ok, err := found()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
 			return
 		}
+		if time.Now().After(deadline) {
+			t.Errorf("no LegacyTokenRestoredOnUse Event on %s/%s: %+v", s.Namespace, s.Name, items)
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	t.Errorf("no LegacyTokenRestoredOnUse Event on %s/%s: %+v", s.Namespace, s.Name, l.Items)
 }
 
 // wantRestoreLine checks the watch's stdout names exactly the Secrets
