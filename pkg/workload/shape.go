@@ -54,7 +54,7 @@ func (p Path) String() string {
 	for _, s := range p {
 		switch s.Kind {
 		case FieldStep:
-			writeField(&b, s.Field)
+			b.WriteString(member(s.Field))
 		default:
 			b.WriteString("[*]")
 		}
@@ -62,12 +62,13 @@ func (p Path) String() string {
 	return b.String()
 }
 
-func writeField(b *strings.Builder, name string) {
+// member prints a field or map key as a JSONPath member: ".name", or
+// "['a.b']" when a dot would not do.
+func member(name string) string {
 	if plainField.MatchString(name) {
-		b.WriteString("." + name)
-		return
+		return "." + name
 	}
-	b.WriteString("['" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(name) + "']")
+	return "['" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(name) + "']"
 }
 
 // componentsRef prefixes a $ref to a schema of the document's components
@@ -251,7 +252,8 @@ func dedupe(paths []Path) []Path {
 
 // PodSpecs calls fn with each pod spec at path p in the object's data
 // (an unstructured object's Object), converted to a corev1.PodSpec, and
-// the data path it is at (".spec.tfReplicaSpecs['Worker'].template.spec").
+// the data path it is at (".spec.template.spec",
+// ".spec.tfReplicaSpecs.Worker.template.spec").
 // What the spec reads comes from the data alone: a field the schema left
 // untyped (Argo Rollouts' volumes, x-kubernetes-preserve-unknown-fields)
 // is read as it is there. A path missing or null in the data holds
@@ -279,9 +281,7 @@ func walkPath(v any, p Path, at string, fn func(string, *corev1.PodSpec) error) 
 		if !ok {
 			return fmt.Errorf("%s: %T, not an object", root(at), v)
 		}
-		var b strings.Builder
-		writeField(&b, s.Field)
-		return walkPath(m[s.Field], p[1:], at+b.String(), fn)
+		return walkPath(m[s.Field], p[1:], at+member(s.Field), fn)
 	case ItemsStep:
 		l, ok := v.([]any)
 		if !ok {
@@ -298,17 +298,12 @@ func walkPath(v any, p Path, at string, fn func(string, *corev1.PodSpec) error) 
 			return fmt.Errorf("%s: %T, not a map", root(at), v)
 		}
 		for _, k := range sortedKeys(m) {
-			if err := walkPath(m[k], p[1:], at+key(k), fn); err != nil {
+			if err := walkPath(m[k], p[1:], at+member(k), fn); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
-}
-
-// key prints a map key as a JSONPath member name.
-func key(k string) string {
-	return "['" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(k) + "']"
 }
 
 func root(at string) string {
@@ -347,11 +342,7 @@ func search(v any, at string, top bool, fn func(string, *corev1.PodSpec) error) 
 			if top && k == "status" {
 				continue
 			}
-			next := at + key(k)
-			if plainField.MatchString(k) {
-				next = at + "." + k
-			}
-			if err := search(v[k], next, false, fn); err != nil {
+			if err := search(v[k], at+member(k), false, fn); err != nil {
 				return err
 			}
 		}
