@@ -127,7 +127,12 @@ func (w *walker) paths(s *spec.Schema, root bool) []Path {
 		return nil
 	}
 	if ref, t := w.target(s); t != nil {
-		if p, ok := w.memo[ref]; ok {
+		// At the root, status is skipped: a $ref's paths there differ.
+		key := ref
+		if root {
+			key = "root:" + ref
+		}
+		if p, ok := w.memo[key]; ok {
 			return p
 		}
 		if w.busy[ref] {
@@ -139,7 +144,7 @@ func (w *walker) paths(s *spec.Schema, root bool) []Path {
 		p := w.paths(t, root)
 		delete(w.busy, ref)
 		if w.cuts == cuts {
-			w.memo[ref] = p
+			w.memo[key] = p
 		}
 		return p
 	}

@@ -204,6 +204,24 @@ func TestPodSpecsUntypedVolumes(t *testing.T) {
 	}
 }
 
+// TestPodSpecsKnativeService reads a Knative Service's template, whose
+// spec is a RevisionSpec: a PodSpec inline with Knative's own fields
+// (containerConcurrency, timeoutSeconds), which the conversion leaves
+// out.
+func TestPodSpecsKnativeService(t *testing.T) {
+	_, s := readCRD(t, knativeServiceCRD)
+	obj := readExample(t, crdFile{servingModule, servingVersion, "test/test_images/volumes/service-empty-dir.yaml"})
+	ps := obj["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)
+	ps["containerConcurrency"] = int64(10)
+	ps["timeoutSeconds"] = int64(300)
+	ps["volumes"] = append(ps["volumes"].([]any), map[string]any{"name": "token", "projected": map[string]any{
+		"sources": []any{map[string]any{"secret": map[string]any{"name": "legacy-token"}}}}})
+	want := []visited{{".spec.template.spec", "legacy-token", "projected"}}
+	if diff := cmp.Diff(want, secretsAt(t, obj, PodSpecPaths(s)), cmp.AllowUnexported(visited{})); diff != "" {
+		t.Errorf("secrets (-want +got):\n%s", diff)
+	}
+}
+
 // TestPodSpecsInMapsAndArrays walks every value of a map (a TFJob's
 // replica specs) and every item of an array (an Experiment's templates),
 // naming each in the path.
