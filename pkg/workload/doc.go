@@ -10,6 +10,11 @@
 // It also owns what is read from a pod spec (VisitSecretNames) and the
 // checksum of a pod template (TemplateSum).
 //
+// Beyond the table, it finds pod specs by their shape (shape.go): where
+// the schemas the apiserver publishes in /openapi/v3 have them (Discover,
+// PodSpecPaths) and what objects' data holds there (PodSpecs), or, for an
+// API whose schema says nothing, anywhere in the data (SearchPodSpecs).
+//
 // It knows no command and no run: it must not import pkg/legacy,
 // pkg/switcher, pkg/backup, pkg/restart or pkg/cmd.
 package workload
