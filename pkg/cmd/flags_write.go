@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
@@ -99,20 +100,25 @@ func (t *throttleFlags) client(f cmdutil.Factory, preset kubernetes.Interface) (
 	return c, nil
 }
 
-// newAuditClients are the typed client and the metadata-only one an audit
-// lists Secrets with (legacy.ScanOptions.Metadata), at qps and burst,
-// sharing one HTTP client and so one connection.
-func newAuditClients(cfg *rest.Config, qps float32, burst int) (kubernetes.Interface, metadata.Interface, error) {
+// newAuditClients are the typed client, the metadata-only one an audit
+// lists Secrets with (legacy.ScanOptions.Metadata) and the dynamic one it
+// reads the pod specs of other APIs with (legacy.ScanOptions.Dynamic), at
+// qps and burst, sharing one HTTP client and so one connection.
+func newAuditClients(cfg *rest.Config, qps float32, burst int) (kubernetes.Interface, metadata.Interface, dynamic.Interface, error) {
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = qps, burst
 	hc, err := rest.HTTPClientFor(cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	cs, err := kubernetes.NewForConfigAndClient(cfg, hc)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	md, err := metadata.NewForConfigAndClient(cfg, hc)
-	return cs, md, err
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	dyn, err := dynamic.NewForConfigAndClient(cfg, hc)
+	return cs, md, dyn, err
 }

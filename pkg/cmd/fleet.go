@@ -262,8 +262,12 @@ func (o *MigrateOptions) runFleet(ctx context.Context) error {
 		if err != nil {
 			return fleet.Result{}, err
 		}
+		dyn, err := dynamic.NewForConfigAndClient(c.Config, c.HTTPClient)
+		if err != nil {
+			return fleet.Result{}, err
+		}
 		one := *o
-		one.Client, one.Metadata, one.Namespace = c.Client, md, c.Namespace
+		one.Client, one.Metadata, one.Dynamic, one.Namespace = c.Client, md, dyn, c.Namespace
 		r, err := one.audit(ctx)
 		if err != nil {
 			return fleet.Result{}, err

@@ -136,7 +136,7 @@ func (o *GuardWatchOptions) Complete(f cmdutil.Factory, _ *cobra.Command, _ []st
 	}
 	// Restores may come in bursts (a job presenting many tokens): more
 	// than client-go's default 5 requests per second.
-	o.Client, o.Metadata, err = newAuditClients(cfg, 50, 100)
+	o.Client, o.Metadata, _, err = newAuditClients(cfg, 50, 100)
 	return err
 }
 

@@ -9,6 +9,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
@@ -178,7 +179,10 @@ type MigrateOptions struct {
 	// Metadata lists the audited Secrets for their metadata only; nil
 	// (a test's fake Client alone) lists them whole.
 	Metadata metadata.Interface
-	Now      func() time.Time
+	// Dynamic reads the pod specs of APIs beyond the built-in kinds; nil
+	// makes their readers unknown where the cluster serves such APIs.
+	Dynamic dynamic.Interface
+	Now     func() time.Time
 	// clock follows the apiserver's Date headers through Client; nil with
 	// a test's fake Client, whose day is then Now's.
 	clock       *kubeapi.ServerClock
@@ -297,7 +301,7 @@ func (o *MigrateOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []
 	cfg = rest.CopyConfig(cfg)
 	cfg.Wrap(o.clock.Wrap)
 	o.restConfig = cfg
-	if o.Client, o.Metadata, err = newAuditClients(cfg, o.QPS, o.Burst); err != nil {
+	if o.Client, o.Metadata, o.Dynamic, err = newAuditClients(cfg, o.QPS, o.Burst); err != nil {
 		return usageErrorf("%w", err)
 	}
 	return nil
@@ -342,7 +346,7 @@ func (o *MigrateOptions) scanOptions() legacy.ScanOptions {
 		ns = ""
 	}
 	so := legacy.ScanOptions{Namespace: ns, Names: o.Names, Selector: o.Selector, Threshold: o.threshold,
-		CleanupPeriod: o.period, AutoOnly: o.AutoOnly, Now: o.Now().UTC()}
+		CleanupPeriod: o.period, AutoOnly: o.AutoOnly, Now: o.Now().UTC(), Dynamic: o.Dynamic}
 	if o.seen != nil {
 		so.Seen = o.seen.Use
 	}

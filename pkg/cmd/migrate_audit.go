@@ -174,9 +174,6 @@ func (o *MigrateOptions) printBasis(info *legacy.ScanInfo) {
 	for _, w := range info.Warnings {
 		fmt.Fprintf(o.ErrOut, "warning: %s\n", w)
 	}
-	if len(info.Invisible) > 0 {
-		fmt.Fprintf(o.ErrOut, "warning: this cluster serves %s, whose pod templates are not read: their readers are invisible until they run pods.\n", strings.Join(info.Invisible, ", "))
-	}
 	if o.seen != nil {
 		fmt.Fprintln(o.ErrOut, o.seen.Describe())
 	}

@@ -11,6 +11,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
@@ -123,6 +124,8 @@ type SwitchOptions struct {
 
 	// Client is built in Complete unless a test set it.
 	Client kubernetes.Interface
+	// Dynamic reads the pod specs of other APIs (legacy.Unread).
+	Dynamic dynamic.Interface
 	// Clock names the backup folder and times the waits; a test sets a
 	// fake one.
 	Clock   clock.Clock
@@ -242,6 +245,13 @@ func (o *SwitchOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []s
 	}
 	if o.Namespace, _, err = f.ToRawKubeConfigLoader().Namespace(); err != nil {
 		return usageErrorf("%w", err)
+	}
+	if o.Client == nil {
+		// What nothing reads any more is judged with the readers of
+		// every API (legacy.Unread).
+		if o.Dynamic, err = f.DynamicClient(); err != nil {
+			return usageErrorf("%w", err)
+		}
 	}
 	o.Client, err = o.throttleFlags.client(f, o.Client)
 	return err

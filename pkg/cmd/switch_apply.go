@@ -202,7 +202,7 @@ func sortedKeys(m map[string]string) []string {
 // replaced pods are leaving (legacy.UnreadAfterRollout).
 func (o *SwitchOptions) unread(ctx context.Context, ns string, names []string) ([]string, map[string]string, error) {
 	if o.Wait {
-		return legacy.UnreadAfterRollout(ctx, o.Client, o.Clock, ns, names)
+		return legacy.UnreadAfterRollout(ctx, o.Client, o.Dynamic, o.Clock, ns, names)
 	}
-	return legacy.Unread(ctx, o.Client, ns, names)
+	return legacy.Unread(ctx, o.Client, o.Dynamic, ns, names)
 }

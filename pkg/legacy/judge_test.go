@@ -389,23 +389,6 @@ func TestReadTracking(t *testing.T) {
 	}
 }
 
-// TestInvisibleWorkloadAPIs: a served API with pod templates the audit
-// does not read is named, so nobody takes "read by nothing" for certain.
-func TestInvisibleWorkloadAPIs(t *testing.T) {
-	cs := fake.NewSimpleClientset()
-	cs.Resources = []*metav1.APIResourceList{
-		{GroupVersion: "apps.openshift.io/v1", APIResources: []metav1.APIResource{{Name: "deploymentconfigs", Kind: "DeploymentConfig"}}},
-		{GroupVersion: "apps/v1", APIResources: []metav1.APIResource{{Name: "deployments", Kind: "Deployment"}}},
-	}
-	info, err := Scan(context.Background(), cs, ScanOptions{Now: now}, func(*Finding) error { return nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(info.Invisible) != 1 || !strings.Contains(info.Invisible[0], "DeploymentConfigs") {
-		t.Errorf("invisible %q, want the DeploymentConfigs named", info.Invisible)
-	}
-}
-
 // TestDeleteRefusesGuarded: a Secret this tool invalidated for clean-up
 // is not deleted while its guard day is not past by the day of the
 // judgement (the server's), whatever its verdict and the include flags:

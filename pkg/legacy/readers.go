@@ -2,7 +2,6 @@ package legacy
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -12,7 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
@@ -83,7 +82,7 @@ type workloadList struct {
 	run      func(ctx context.Context, r *refs) error
 }
 
-func loadScope(ctx context.Context, client kubernetes.Interface, ns string, page int64, info *ScanInfo) (*scope, error) {
+func loadScope(ctx context.Context, client kubernetes.Interface, dyn dynamic.Interface, ns string, page int64, info *ScanInfo) (*scope, error) {
 	sc := &scope{saUID: map[string]string{}, listedBy: map[string]string{}, readers: map[string][]Reader{}}
 	lists := readerLists(client, ns, page)
 	results := make([]*refs, len(lists))
@@ -99,7 +98,12 @@ func loadScope(ctx context.Context, client kubernetes.Interface, ns string, page
 		}(l, results[i])
 	}
 	var saErr, trErr error
-	wg.Add(2)
+	var custom []*refs
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		custom, info.WorkloadAPIs = customReaders(ctx, client, dyn, ns, page)
+	}()
 	go func() {
 		defer wg.Done()
 		saErr = kubeapi.EachPage(ctx, metav1.ListOptions{Limit: page}, client.CoreV1().ServiceAccounts(ns).List, func(l *corev1.ServiceAccountList) error {
@@ -116,8 +120,8 @@ func loadScope(ctx context.Context, client kubernetes.Interface, ns string, page
 		defer wg.Done()
 		info.Tracking, trErr = ReadTracking(ctx, client)
 	}()
-	info.Invisible = invisibleWorkloadAPIs(ctx, client)
 	wg.Wait()
+	results = append(results, custom...)
 	if saErr != nil {
 		return nil, kubeapi.DescribeAPIError(saErr, "list", "serviceaccounts", ns)
 	}
@@ -266,68 +270,4 @@ func readerLists(client kubernetes.Interface, ns string, page int64) []workloadL
 		}})
 	}
 	return out
-}
-
-// otherWorkloadAPIs are API groups that serve objects with pod templates
-// this audit does not read.
-var otherWorkloadAPIs = map[string]string{
-	"apps.openshift.io":    "OpenShift DeploymentConfigs",
-	"argoproj.io":          "Argo Rollouts and Workflows",
-	"serving.knative.dev":  "Knative Services",
-	"apps.kruise.io":       "OpenKruise workloads",
-	"keda.sh":              "KEDA ScaledJobs",
-	"batch.volcano.sh":     "Volcano Jobs",
-	"kubeflow.org":         "Kubeflow jobs",
-	"ray.io":               "Ray clusters and jobs",
-	"flink.apache.org":     "Flink deployments",
-	"sparkoperator.k8s.io": "Spark applications",
-	"jobset.x-k8s.io":      "JobSets",
-}
-
-// invisibleWorkloadAPIs lists the served groups of otherWorkloadAPIs.
-func invisibleWorkloadAPIs(ctx context.Context, client kubernetes.Interface) []string {
-	groups, err := servedGroups(ctx, client)
-	if err != nil {
-		return []string{"(the served API groups could not be listed; workloads of other APIs may read Secrets unseen)"}
-	}
-	var out []string
-	for _, g := range groups {
-		if what, ok := otherWorkloadAPIs[g]; ok {
-			out = append(out, what+" ("+g+")")
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-// servedGroups names the API groups the server serves, from one GET of
-// /apis in its unaggregated form (metav1.APIGroupList, Accept
-// application/json), as client-go's DiscoveryClient.downloadAPIs reads it
-// when UseLegacyDiscovery is set. ServerGroups would also GET /api (the
-// core group, never one of ours) first, and ask for the aggregated
-// document, which lists every resource of every group: twice the round
-// trips and many times the bytes, for names alone. A client without a
-// REST client (client-go's fakes) is asked through ServerGroups.
-func servedGroups(ctx context.Context, client kubernetes.Interface) ([]string, error) {
-	var l *metav1.APIGroupList
-	if rc := client.Discovery().RESTClient(); rc != nil {
-		body, err := rc.Get().AbsPath("/apis").SetHeader("Accept", discovery.AcceptV1).Do(ctx).Raw()
-		if err != nil {
-			return nil, err
-		}
-		l = &metav1.APIGroupList{}
-		if err := json.Unmarshal(body, l); err != nil {
-			return nil, err
-		}
-	} else {
-		var err error
-		if l, err = client.Discovery().ServerGroups(); err != nil || l == nil {
-			return nil, fmt.Errorf("no API groups: %v", err)
-		}
-	}
-	names := make([]string, 0, len(l.Groups))
-	for _, g := range l.Groups {
-		names = append(names, g.Name)
-	}
-	return names, nil
 }

@@ -9,6 +9,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 
@@ -57,6 +58,10 @@ type ScanOptions struct {
 	// carry a Secret with its metadata and type only: a run that keeps
 	// Secrets (a backup) lists them whole, without Metadata.
 	Metadata metadata.Interface
+	// Dynamic reads the objects of APIs beyond the built-in kinds whose
+	// schemas hold pod specs (customReaders); nil makes their readers,
+	// when the cluster serves such APIs, unknown.
+	Dynamic dynamic.Interface
 }
 
 // ScanInfo is what every verdict of a scan rests on.
@@ -67,9 +72,10 @@ type ScanInfo struct {
 	// Warnings name readers that could not be listed (their Secrets are
 	// judged unknown).
 	Warnings []string `json:"warnings,omitempty"`
-	// Invisible lists served APIs whose pod templates are not read: their
-	// readers are invisible until they run pods.
-	Invisible []string `json:"invisibleWorkloadAPIs,omitempty"`
+	// WorkloadAPIs lists the APIs beyond the built-in kinds whose pod
+	// specs were read for readers (resource.group), from the server's
+	// schemas (workload.Discover).
+	WorkloadAPIs []string `json:"workloadAPIs,omitempty"`
 }
 
 // Scan judges the legacy token Secrets of the scope, page by page, and
@@ -96,7 +102,7 @@ func Scan(ctx context.Context, client kubernetes.Interface, opts ScanOptions, fn
 		return nil, err
 	}
 	info := &ScanInfo{ThresholdDays: days(opts.Threshold), CleanupPeriodDays: days(opts.CleanupPeriod)}
-	sc, err := loadScope(ctx, client, opts.Namespace, opts.PageSize, info)
+	sc, err := loadScope(ctx, client, opts.Dynamic, opts.Namespace, opts.PageSize, info)
 	if err != nil {
 		return nil, err
 	}
@@ -194,6 +200,9 @@ func checkNames(ctx context.Context, client kubernetes.Interface, ns string, nam
 func (sc *scope) describe(f *Finding) {
 	k := f.Namespace + "/" + f.Name
 	f.Readers = sc.readers[k]
+	if any := sc.readers[anyNamespace+"/"+f.Name]; len(any) > 0 {
+		f.Readers = fold(append(append([]Reader(nil), f.Readers...), any...))
+	}
 	f.readersUnknown = sc.readersUnknown
 	uid, ok := sc.saUID[f.Namespace+"/"+f.ServiceAccount]
 	want := f.Secret.Annotations[corev1.ServiceAccountUIDKey]

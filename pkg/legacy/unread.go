@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 
@@ -23,10 +24,10 @@ import (
 // Unread lists, of the given Secrets of a namespace, those that nothing
 // reads now (no pod in any phase, no workload template), as migrate's
 // audit judges readers, and the readers of the others.
-func Unread(ctx context.Context, c kubernetes.Interface, ns string, names []string) ([]string, map[string]string, error) {
+func Unread(ctx context.Context, c kubernetes.Interface, dyn dynamic.Interface, ns string, names []string) ([]string, map[string]string, error) {
 	var out []string
 	read := map[string]string{}
-	_, err := Scan(ctx, c, ScanOptions{Namespace: ns, Names: names}, func(f *Finding) error {
+	_, err := Scan(ctx, c, ScanOptions{Namespace: ns, Names: names, Dynamic: dyn}, func(f *Finding) error {
 		// Rollout history (a Deployment's old ReplicaSet at 0) does not
 		// block migrate's verdict (Finding.Blocking).
 		switch {
@@ -58,10 +59,10 @@ const (
 // some Secret is still read, for up to UnreadSettle or until ctx ends:
 // replaced pods leave a moment after a rollout is complete, and until they
 // are gone they still count as readers.
-func UnreadAfterRollout(ctx context.Context, c kubernetes.Interface, clk clock.Clock, ns string, names []string) ([]string, map[string]string, error) {
+func UnreadAfterRollout(ctx context.Context, c kubernetes.Interface, dyn dynamic.Interface, clk clock.Clock, ns string, names []string) ([]string, map[string]string, error) {
 	deadline := clk.Now().Add(UnreadSettle)
 	for {
-		unread, read, err := Unread(ctx, c, ns, names)
+		unread, read, err := Unread(ctx, c, dyn, ns, names)
 		if err != nil || len(read) == 0 || clk.Now().After(deadline) || ctx.Err() != nil {
 			return unread, read, err
 		}

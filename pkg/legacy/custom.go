@@ -1,0 +1,114 @@
+package legacy
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
+	"github.com/bound-token/kubectl-bound-token/pkg/workload"
+)
+
+// anyNamespace keys the readers of a cluster-scoped object's pod spec:
+// the namespace its pods run in cannot be told from its shape, so it reads
+// a Secret of that name in every namespace.
+const anyNamespace = "*"
+
+// customWorkers bounds the LISTs of other APIs run at once.
+const customWorkers = 4
+
+// customReaders reads the pod specs of every API beyond the workload
+// table that the server's schemas (/openapi/v3) show to hold them
+// (workload.Discover): Argo Rollouts, Knative Services and Revisions,
+// KEDA ScaledJobs, OpenShift DeploymentConfigs, Kubeflow jobs, ... Each
+// object's pod specs are read from its data, at the paths its schema
+// gives, or searched for by shape when its schema leaves spec opaque; the
+// Secrets come from the data, as workload.VisitSecretNames visits a pod's.
+// An API that cannot be read (its schema, its LIST, one object's data)
+// gives a refs with err: the readers of the scope are then unknown.
+func customReaders(ctx context.Context, client kubernetes.Interface, dyn dynamic.Interface, ns string, page int64) ([]*refs, []string) {
+	apis, err := workload.Discover(ctx, client.Discovery())
+	var out []*refs
+	if err != nil {
+		out = append(out, &refs{what: "the API schemas (/openapi/v3)", err: fmt.Errorf("workloads of other APIs cannot be told: %w", err)})
+	}
+	names := make([]string, len(apis))
+	for i, a := range apis {
+		names[i] = a.Resource + "." + a.Group
+	}
+	sort.Strings(names)
+	results := make([]*refs, len(apis))
+	kubeapi.Parallel(len(apis), customWorkers, func(i int) {
+		a := apis[i]
+		r := &refs{readers: map[string][]Reader{}, owners: map[string]string{}, what: a.Resource + "." + a.Group}
+		if dyn == nil {
+			r.err = fmt.Errorf("no client to read them")
+		} else {
+			r.err = listCustom(ctx, dyn, a, ns, page, r)
+		}
+		results[i] = r
+	})
+	return append(out, results...), names
+}
+
+// listCustom lists one API page by page and records the Secrets of each
+// object's pod specs.
+func listCustom(ctx context.Context, dyn dynamic.Interface, a workload.API, ns string, page int64, r *refs) error {
+	var ri dynamic.ResourceInterface = dyn.Resource(a.GroupVersionResource)
+	if a.Namespaced {
+		ri = dyn.Resource(a.GroupVersionResource).Namespace(ns)
+	}
+	typeName := workload.TypeName(a.Group, a.Kind)
+	var mu sync.Mutex
+	return kubeapi.EachPage(ctx, metav1.ListOptions{Limit: page}, ri.List, func(l *unstructured.UnstructuredList) error {
+		for i := range l.Items {
+			o := &l.Items[i]
+			visit := func(path string, spec *corev1.PodSpec) error {
+				mu.Lock()
+				defer mu.Unlock()
+				customTemplate(r, typeName, o, spec)
+				return nil
+			}
+			var err error
+			if a.Opaque {
+				err = workload.SearchPodSpecs(o.Object, visit)
+			}
+			for _, p := range a.Paths {
+				if err == nil {
+					err = workload.PodSpecs(o.Object, p, visit)
+				}
+			}
+			if err != nil {
+				return fmt.Errorf("%s %s: %v", typeName, objectName(o), err)
+			}
+		}
+		return nil
+	})
+}
+
+// customTemplate records the Secrets of one pod spec of a custom object;
+// a cluster-scoped object's read a Secret of that name anywhere.
+func customTemplate(r *refs, typeName string, o *unstructured.Unstructured, spec *corev1.PodSpec) {
+	if o.GetNamespace() != "" {
+		template(r, typeName, o, spec, false)
+		return
+	}
+	workload.VisitSecretNames(spec, func(name, via string) {
+		r.add(anyNamespace, name, Reader{Kind: typeName, Name: o.GetName(), Via: via})
+	})
+}
+
+func objectName(o *unstructured.Unstructured) string {
+	if o.GetNamespace() == "" {
+		return o.GetName()
+	}
+	return o.GetNamespace() + "/" + o.GetName()
+}
