@@ -169,7 +169,13 @@ func TestRestoreRaces(t *testing.T) {
 	cs = fake.NewClientset(invalidatedCopy(invalid))
 	first := map[string]bool{}
 	cs.PrependReactor("*", "secrets", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		if v := a.GetVerb(); (v == "create" || v == "patch") && !first[v] {
+		v := a.GetVerb()
+		if v == "patch" && first[v] {
+			// The apiserver refuses the retry: the resourceVersion it
+			// carries is the one our lost write replaced.
+			return true, nil, apierrors.NewConflict(schema.GroupResource{Resource: "secrets"}, "invalid", nil)
+		}
+		if (v == "create" || v == "patch") && !first[v] {
 			first[v] = true
 			// Apply it, then lose the answer.
 			if _, _, err := k8stesting.ObjectReaction(cs.Tracker())(a); err != nil {
