@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/backup"
-	"github.com/bound-token/kubectl-bound-token/pkg/workload"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -215,44 +214,6 @@ func TestForecast(t *testing.T) {
 				t.Errorf("warning %q, want %q", fc.Warning, c.warns)
 			}
 		})
-	}
-}
-
-func TestVisitSecretNames(t *testing.T) {
-	ref := func(n string) *corev1.LocalObjectReference { return &corev1.LocalObjectReference{Name: n} }
-	spec := &corev1.PodSpec{
-		ImagePullSecrets: []corev1.LocalObjectReference{{Name: "pull"}},
-		Volumes: []corev1.Volume{
-			{VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "vol"}}},
-			{VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{{Secret: &corev1.SecretProjection{LocalObjectReference: *ref("proj")}}}}}},
-			{VolumeSource: corev1.VolumeSource{CSI: &corev1.CSIVolumeSource{Driver: "d", NodePublishSecretRef: ref("csi")}}},
-			{VolumeSource: corev1.VolumeSource{CephFS: &corev1.CephFSVolumeSource{SecretRef: ref("ceph")}}},
-			{VolumeSource: corev1.VolumeSource{RBD: &corev1.RBDVolumeSource{SecretRef: ref("rbd")}}},
-			{VolumeSource: corev1.VolumeSource{ISCSI: &corev1.ISCSIVolumeSource{SecretRef: ref("iscsi")}}},
-			{VolumeSource: corev1.VolumeSource{FlexVolume: &corev1.FlexVolumeSource{SecretRef: ref("flex")}}},
-			{VolumeSource: corev1.VolumeSource{AzureFile: &corev1.AzureFileVolumeSource{SecretName: "azure"}}},
-			{VolumeSource: corev1.VolumeSource{Cinder: &corev1.CinderVolumeSource{SecretRef: ref("cinder")}}},
-			{VolumeSource: corev1.VolumeSource{ScaleIO: &corev1.ScaleIOVolumeSource{SecretRef: ref("scaleio")}}},
-			{VolumeSource: corev1.VolumeSource{StorageOS: &corev1.StorageOSVolumeSource{SecretRef: ref("storageos")}}},
-		},
-		InitContainers: []corev1.Container{{Env: []corev1.EnvVar{{ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: *ref("env")}}}}}},
-		Containers:     []corev1.Container{{EnvFrom: []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: *ref("from")}}}}},
-		EphemeralContainers: []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{
-			Env: []corev1.EnvVar{{ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: *ref("eph")}}}},
-		}}},
-	}
-	got := map[string]string{}
-	workload.VisitSecretNames(spec, func(name, via string) { got[name] = via })
-	want := map[string]string{"pull": "imagePullSecrets", "vol": "volume", "proj": "projected", "csi": "csi", "ceph": "cephfs",
-		"rbd": "rbd", "iscsi": "iscsi", "flex": "flexVolume", "azure": "azureFile", "cinder": "cinder", "scaleio": "scaleIO",
-		"storageos": "storageos", "env": "env", "from": "envFrom", "eph": "env"}
-	for k, v := range want {
-		if got[k] != v {
-			t.Errorf("%s: via %q, want %q", k, got[k], v)
-		}
-	}
-	if len(got) != len(want) {
-		t.Errorf("visited %v, want %v", got, want)
 	}
 }
 
