@@ -31,7 +31,9 @@ var (
 		kubernetes.io/service-account-token it shows its service account, whether it was
 		auto-generated (listed in the service account) or made by hand, the day its token
 		was last used, whether it is already invalid, its age, the pods and workloads that
-		read it, a verdict and why:
+		read it (built-in kinds, and every other API whose schema in /openapi/v3 holds pod
+		specs, such as Argo Rollouts or Knative; one you may not list makes the namespace's
+		Secrets unknown), a verdict and why:
 
 		  invalidate       valid, read by nothing, unused for --unused-for
 		  delete           invalid for --unused-for, no use recorded since

@@ -42,7 +42,7 @@ func TestUnread(t *testing.T) {
 		&appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "web-0", OwnerReferences: ctrl},
 			Spec: appsv1.ReplicaSetSpec{Replicas: ptr.To[int32](0), Template: corev1.PodTemplateSpec{Spec: podSpecReading("history")}}},
 	)
-	unread, read, err := Unread(context.Background(), cs, "app", []string{"read", "history", "free"})
+	unread, read, err := Unread(context.Background(), cs, nil, "app", []string{"read", "history", "free"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestUnread(t *testing.T) {
 	cs.PrependReactor("list", "cronjobs", func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "batch", Resource: "cronjobs"}, "", nil)
 	})
-	unread, read, err = Unread(context.Background(), cs, "app", []string{"free"})
+	unread, read, err = Unread(context.Background(), cs, nil, "app", []string{"free"})
 	if err != nil || len(unread) != 0 || !strings.Contains(read["free"], "cronjobs") {
 		t.Errorf("readers unknown: unread %v read %v err %v", unread, read, err)
 	}
@@ -64,10 +64,10 @@ func TestUnread(t *testing.T) {
 
 func TestUnreadRefusesANameThatIsNoToken(t *testing.T) {
 	cs := fake.NewClientset(trackingConfigMap(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "opaque"}, Type: corev1.SecretTypeOpaque})
-	if _, _, err := Unread(context.Background(), cs, "app", []string{"opaque"}); err == nil {
+	if _, _, err := Unread(context.Background(), cs, nil, "app", []string{"opaque"}); err == nil {
 		t.Error("an Opaque Secret was judged")
 	}
-	if _, _, err := Unread(context.Background(), cs, "app", []string{"missing"}); err == nil || !strings.Contains(err.Error(), "not found") {
+	if _, _, err := Unread(context.Background(), cs, nil, "app", []string{"missing"}); err == nil || !strings.Contains(err.Error(), "not found") {
 		t.Errorf("missing Secret: %v", err)
 	}
 }
@@ -91,7 +91,7 @@ func afterRollout(t *testing.T, ctx context.Context, cs *fake.Clientset, between
 	}
 	done := make(chan result, 1)
 	go func() {
-		u, r, err := UnreadAfterRollout(ctx, cs, clk, "app", []string{"tok"})
+		u, r, err := UnreadAfterRollout(ctx, cs, nil, clk, "app", []string{"tok"})
 		done <- result{u, r, err}
 	}()
 	for {

@@ -149,7 +149,12 @@ func TestReplicationControllerWithoutTemplateGetsAnEmptyOne(t *testing.T) {
 }
 
 func owned(kind string, controller bool) metav1.ObjectMeta {
-	return metav1.ObjectMeta{Name: "x", Namespace: "ns", OwnerReferences: []metav1.OwnerReference{{Kind: kind, Name: "owner", Controller: ptr.To(controller)}}}
+	// The apiVersion each owner's controller writes in its references.
+	apiVersion := map[string]string{"Deployment": "apps/v1", "ReplicaSet": "apps/v1", "CronJob": "batch/v1", "Rollout": "argoproj.io/v1alpha1"}[kind]
+	if apiVersion == "" {
+		apiVersion = "example.com/v1"
+	}
+	return metav1.ObjectMeta{Name: "x", Namespace: "ns", OwnerReferences: []metav1.OwnerReference{{APIVersion: apiVersion, Kind: kind, Name: "owner", Controller: ptr.To(controller)}}}
 }
 
 func TestFollows(t *testing.T) {
@@ -177,6 +182,11 @@ func TestFollows(t *testing.T) {
 	}
 	if got := Controller(&corev1.Pod{ObjectMeta: owned("ReplicaSet", true)}); got != "replicaset/owner" {
 		t.Errorf("Controller = %q", got)
+	}
+	// Outside the built-in groups, the type carries its group, as kubectl
+	// names it: an API's Service is not the core Service.
+	if got := Controller(&appsv1.ReplicaSet{ObjectMeta: owned("Rollout", true)}); got != "rollout.argoproj.io/owner" {
+		t.Errorf("Controller of a Rollout's ReplicaSet = %q", got)
 	}
 	if got := Controller(&corev1.Pod{ObjectMeta: owned("ReplicaSet", false)}); got != "" {
 		t.Errorf("Controller of a non-controller owner = %q", got)

@@ -72,6 +72,8 @@ func TestHistory(t *testing.T) {
 		"deployment's at 1":          {rs("Deployment", ptr.To[int32](1)), false},
 		"deployment's, replicas nil": {rs("Deployment", nil), false},
 		"other owner's at 0":         {rs("Other", ptr.To[int32](0)), false},
+		"argo rollout's at 0":        {rs("Rollout", ptr.To[int32](0)), true},
+		"argo rollout's at 2":        {rs("Rollout", ptr.To[int32](2)), false},
 		"ownerless at 0":             {rs("", ptr.To[int32](0)), false},
 		"not a replicaset":           {&appsv1.Deployment{ObjectMeta: owned("Deployment", true), Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](0)}}, false},
 	} {

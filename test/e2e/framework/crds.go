@@ -20,7 +20,7 @@ var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version:
 
 // InstallCRD creates the CRD NAME (e.g. kubeapiservers.operator.openshift.io)
 // and waits until it is served. OpenShift's and HyperShift's own CRDs come
-// from their API modules (realCRDs); the others from test/crds/NAME.yaml.
+// from their publishers' modules (realCRDs), never hand-written ones.
 // An existing one is kept. With remove, it is deleted when the test ends.
 func (c *Cluster) InstallCRD(t testing.TB, name string, remove bool) {
 	t.Helper()

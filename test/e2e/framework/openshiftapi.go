@@ -17,7 +17,11 @@ import (
 // its own into the module cache (through GOPROXY, like every other module)
 // by moduleDir.
 const (
-	OpenShiftAPIModule  = "github.com/openshift/api"
+	OpenShiftAPIModule = "github.com/openshift/api"
+	// ArgoRolloutsModule publishes the Rollout CRD (CONTEXT.md: v1.10.1
+	// builds with this machine's Go).
+	ArgoRolloutsModule  = "github.com/argoproj/argo-rollouts"
+	ArgoRolloutsVersion = "v1.10.1"
 	OpenShiftAPIVersion = "v0.0.0-20260213204242-d34f11c515b3"
 
 	HyperShiftAPIModule  = "github.com/openshift/hypershift/api"
@@ -29,7 +33,7 @@ type crdSource struct{ module, version, file string }
 
 // realCRDs maps the name of each CRD the tests install from its
 // publisher's module to its manifest there, with its schema and CEL
-// rules. InstallCRD prefers these to test/crds.
+// rules. InstallCRD installs only these.
 var realCRDs = map[string]crdSource{
 	// The manifests the cluster-version operator applies on a
 	// Default-feature-set cluster.
@@ -42,6 +46,10 @@ var realCRDs = map[string]crdSource{
 	// CRD; HyperShift merges these files into the ones its install applies).
 	// Fields behind a gate (ExternalOIDC, GCPPlatform, ...) are pruned here.
 	// It needs one fix before the apiserver takes it: see installable.
+	// Argo Rollouts' own CRD (manifests/crds, what its install.yaml
+	// applies): its pod template is typed but for volumes, which it leaves
+	// x-kubernetes-preserve-unknown-fields.
+	"rollouts.argoproj.io": {ArgoRolloutsModule, ArgoRolloutsVersion, "manifests/crds/rollout-crd.yaml"},
 	"hostedclusters.hypershift.openshift.io": {HyperShiftAPIModule, HyperShiftAPIVersion,
 		"hypershift/v1beta1/zz_generated.featuregated-crd-manifests/hostedclusters.hypershift.openshift.io/AAA_ungated.yaml"},
 }
@@ -107,12 +115,9 @@ func downloadModule(path, version string) (string, error) {
 }
 
 // crdManifest is the file InstallCRD reads for the CRD name: the real one
-// from its module (realCRDs) when there is one, else test/crds/NAME.yaml.
+// from its publisher's module (realCRDs): never a hand-written stand-in.
 func (c *Cluster) crdManifest(name string) (string, error) {
-	if _, ok := realCRDs[name]; ok {
-		return realCRDManifest(name)
-	}
-	return filepath.Join(c.repo, "test", "crds", name+".yaml"), nil
+	return realCRDManifest(name)
 }
 
 func realCRDManifest(name string) (string, error) {

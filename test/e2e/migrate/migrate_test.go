@@ -248,22 +248,3 @@ func TestServerDryRunChangesNothing(t *testing.T) {
 		t.Fatalf("a dry run wrote files: %v", entries)
 	}
 }
-
-// A served API whose pod templates the audit does not read is named on
-// every audit, from the server's own list of groups: a CRD of Argo's
-// group appears in it once served, and is gone once removed.
-func TestAuditNamesWorkloadAPIsItCannotRead(t *testing.T) {
-	ns := cluster.CreateNamespace(t, "unread")
-	legacySecret(t, ns, "app", "app-token", true)
-	const argo = "Argo Rollouts and Workflows (argoproj.io)"
-	if r := run(t, "migrate", "-n", ns).MustCode(t, 0); strings.Contains(r.Stderr, "argoproj.io") || strings.Contains(r.Stderr, "could not be listed") {
-		t.Fatalf("before the CRD, stderr:\n%s", r.Stderr)
-	}
-	cluster.InstallCRD(t, "rollouts.argoproj.io", true)
-	for _, args := range [][]string{{"migrate", "-n", ns}, {"migrate", "-n", ns, "-o", "json"}} {
-		r := run(t, args...).MustCode(t, 0)
-		if !strings.Contains(r.Stderr, "warning: this cluster serves "+argo+", whose pod templates are not read") {
-			t.Errorf("%s: stderr does not name %s:\n%s", strings.Join(args, " "), argo, r.Stderr)
-		}
-	}
-}

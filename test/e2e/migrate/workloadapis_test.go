@@ -1,0 +1,120 @@
+package migrate
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
+	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
+)
+
+var rolloutsGVR = schema.GroupVersionResource{Group: "argoproj.io", Version: "v1alpha1", Resource: "rollouts"}
+
+// createRollout creates an Argo Rollout at 0 replicas (nothing runs it:
+// no pod reads the Secret now) whose pod template mounts secret, through
+// the real CRD, which leaves volumes untyped.
+func createRollout(t *testing.T, ns, name, secret string) {
+	t.Helper()
+	dyn, err := dynamic.NewForConfig(cluster.RESTConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+		"metadata": map[string]any{"name": name},
+		"spec": map[string]any{
+			"replicas": int64(0),
+			"selector": map[string]any{"matchLabels": map[string]any{"app": name}},
+			"strategy": map[string]any{"canary": map[string]any{}},
+			"template": map[string]any{
+				"metadata": map[string]any{"labels": map[string]any{"app": name}},
+				"spec": map[string]any{
+					"serviceAccountName": "app",
+					"containers":         []any{map[string]any{"name": "app", "image": "registry.k8s.io/pause:3.10"}},
+					"volumes":            []any{map[string]any{"name": "token", "secret": map[string]any{"secretName": secret}}},
+				},
+			},
+		},
+	}}
+	if _, err := dyn.Resource(rolloutsGVR).Namespace(ns).Create(ctx, u, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCustomWorkloadReaderKeepsItsSecret: a legacy token Secret read only
+// by an Argo Rollout at 0 replicas (the real CRD, from argo-rollouts'
+// module) is judged read by it, never "invalidate", and --apply leaves it.
+// Without the Rollout the same Secret is "invalidate": the reader is what
+// keeps it.
+func TestCustomWorkloadReaderKeepsItsSecret(t *testing.T) {
+	cluster.InstallCRD(t, "rollouts.argoproj.io", false)
+	ns := cluster.CreateNamespace(t, "rollout")
+	s := legacySecret(t, ns, "app", "app-token", true)
+	legacySecret(t, ns, "app", "spare-token", true)
+	createRollout(t, ns, "web", "app-token")
+
+	got := audit(t, "migrate", "-n", ns)
+	wantVerdict(t, got, "spare-token", legacy.VerdictInvalidate)
+	f := got["app-token"]
+	if f == nil || f.Verdict == legacy.VerdictInvalidate || f.Verdict == legacy.VerdictDelete {
+		t.Fatalf("app-token, read by a Rollout at 0 replicas: %+v", f)
+	}
+	readers := ""
+	for _, r := range f.Readers {
+		readers += r.String() + ";"
+	}
+	if !strings.Contains(readers, "rollout.argoproj.io/web (volume)") {
+		t.Errorf("app-token readers %q, want rollout.argoproj.io/web (volume)", readers)
+	}
+	r := run(t, "migrate", "-n", ns, "--apply", "--yes", "--backup-dir", backupDir(t), "-o", "json").MustCode(t, 0)
+	if o := framework.SecretOutcomes(t, r.Stdout)[ns+"/app-token"]; o.Result != legacy.OutSkipRead {
+		t.Errorf("--apply: app-token outcome %+v, want %s", o, legacy.OutSkipRead)
+	}
+	unchanged(t, s)
+}
+
+// TestUnlistableWorkloadAPIMakesReadersUnknown: a user who may read
+// everything migrate reads but the Rollouts gets "unknown" for the
+// Secrets of the namespace, with the reason, never "invalidate"; the
+// same Secret is "invalidate" for one who may list them.
+func TestUnlistableWorkloadAPIMakesReadersUnknown(t *testing.T) {
+	cluster.InstallCRD(t, "rollouts.argoproj.io", false)
+	ns := cluster.CreateNamespace(t, "norollouts")
+	legacySecret(t, ns, "app", "app-token", true)
+	cluster.CreateServiceAccount(t, ns, "auditor")
+	rules := []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"secrets", "serviceaccounts", "pods", "replicationcontrollers", "configmaps"}, Verbs: []string{"get", "list"}},
+		{APIGroups: []string{"apps"}, Resources: []string{"deployments", "statefulsets", "daemonsets", "replicasets"}, Verbs: []string{"get", "list"}},
+		{APIGroups: []string{"batch"}, Resources: []string{"cronjobs", "jobs"}, Verbs: []string{"get", "list"}},
+	}
+	name := "audit-but-rollouts-" + ns
+	if _, err := cluster.Client.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: rules}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cluster.Client.RbacV1().ClusterRoles().Delete(ctx, name, metav1.DeleteOptions{}) })
+	crb := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name},
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: name},
+		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "auditor", Namespace: ns}}}
+	if _, err := cluster.Client.RbacV1().ClusterRoleBindings().Create(ctx, crb, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cluster.Client.RbacV1().ClusterRoleBindings().Delete(ctx, name, metav1.DeleteOptions{}) })
+
+	wantVerdict(t, audit(t, "migrate", "-n", ns), "app-token", legacy.VerdictInvalidate)
+	as := "system:serviceaccount:" + ns + ":auditor"
+	cluster.Eventually(t, 10*time.Second, func() (bool, error) {
+		f := audit(t, "--as", as, "migrate", "-n", ns)["app-token"]
+		return f != nil && f.Verdict == legacy.VerdictUnknown, nil
+	})
+	f := audit(t, "--as", as, "migrate", "-n", ns)["app-token"]
+	if !strings.Contains(f.Reason, "rollouts.argoproj.io") || !strings.Contains(f.Reason, "forbidden") {
+		t.Errorf("reason %q, want the forbidden LIST of rollouts.argoproj.io named", f.Reason)
+	}
+}
