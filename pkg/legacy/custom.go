@@ -2,12 +2,15 @@ package legacy
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
@@ -35,8 +38,17 @@ const customWorkers = 4
 // An API that cannot be read (its schema, its LIST, one object's data)
 // gives a refs with err: the readers of the scope are then unknown.
 func customReaders(ctx context.Context, client kubernetes.Interface, dyn dynamic.Interface, ns string, page int64) ([]*refs, []string) {
-	apis, err := workload.Discover(ctx, client.Discovery())
 	var out []*refs
+	// One small GET first: a cluster that serves no group beyond the
+	// built-in ones (most) costs no schema reads.
+	groups, err := servedGroups(ctx, client)
+	if err != nil {
+		return append(out, &refs{what: "the served API groups (/apis)", err: fmt.Errorf("workloads of other APIs cannot be told: %w", err)}), nil
+	}
+	if !slices.ContainsFunc(groups, workload.MayHoldPodSpecs) {
+		return nil, nil
+	}
+	apis, err := workload.Discover(ctx, client.Discovery())
 	if err != nil {
 		out = append(out, &refs{what: "the API schemas (/openapi/v3)", err: fmt.Errorf("workloads of other APIs cannot be told: %w", err)})
 	}
@@ -111,4 +123,36 @@ func objectName(o *unstructured.Unstructured) string {
 		return o.GetName()
 	}
 	return o.GetNamespace() + "/" + o.GetName()
+}
+
+// servedGroups names the API groups the server serves, from one GET of
+// /apis in its unaggregated form (metav1.APIGroupList, Accept
+// application/json), as client-go's DiscoveryClient.downloadAPIs reads it
+// when UseLegacyDiscovery is set. ServerGroups would also GET /api (the
+// core group, never one of ours) first, and ask for the aggregated
+// document, which lists every resource of every group: twice the round
+// trips and many times the bytes, for names alone. A client without a
+// REST client (client-go's fakes) is asked through ServerGroups.
+func servedGroups(ctx context.Context, client kubernetes.Interface) ([]string, error) {
+	var l *metav1.APIGroupList
+	if rc := client.Discovery().RESTClient(); rc != nil {
+		body, err := rc.Get().AbsPath("/apis").SetHeader("Accept", discovery.AcceptV1).Do(ctx).Raw()
+		if err != nil {
+			return nil, err
+		}
+		l = &metav1.APIGroupList{}
+		if err := json.Unmarshal(body, l); err != nil {
+			return nil, err
+		}
+	} else {
+		var err error
+		if l, err = client.Discovery().ServerGroups(); err != nil || l == nil {
+			return nil, fmt.Errorf("no API groups: %v", err)
+		}
+	}
+	names := make([]string, 0, len(l.Groups))
+	for _, g := range l.Groups {
+		names = append(names, g.Name)
+	}
+	return names, nil
 }

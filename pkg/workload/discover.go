@@ -68,7 +68,7 @@ func Discover(ctx context.Context, d discovery.DiscoveryInterface) ([]API, error
 			errs = append(errs, err)
 			continue
 		}
-		if !mayHoldPodSpecs(gv.Group) {
+		if !MayHoldPodSpecs(gv.Group) {
 			continue
 		}
 		for _, r := range l.APIResources {
@@ -234,10 +234,10 @@ var builtinGroups = sync.OnceValue(func() map[string]bool {
 	return groups
 })
 
-// mayHoldPodSpecs says whether group may have kinds with pod specs the
+// MayHoldPodSpecs says whether group may have kinds with pod specs the
 // table does not read: any group but those built into Kubernetes, whose
 // kinds with pod specs (in core, apps and batch) the table has.
-func mayHoldPodSpecs(group string) bool {
+func MayHoldPodSpecs(group string) bool {
 	for _, k := range kinds {
 		if k.Group == group {
 			return false

@@ -154,7 +154,7 @@ func TestBuiltinGroupsHoldNoPodSpecs(t *testing.T) {
 		tableGroups[k.Group] = true
 	}
 	for gv, doc := range openAPIDocs(t) {
-		if mayHoldPodSpecs(gv.Group) {
+		if MayHoldPodSpecs(gv.Group) {
 			t.Errorf("Discover would fetch the built-in group-version %s", gv)
 		}
 		if tableGroups[gv.Group] {
