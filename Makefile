@@ -88,12 +88,16 @@ krew: tools
 	KREW="$(KREW)" VALIDATE_KREW_MANIFEST="$(VALIDATE_KREW_MANIFEST)" GORELEASER="$(GORELEASER)" KUBECTL="$$bin/kubectl" \
 		$(GO) test -count=1 -timeout 20m ./test/krew/...
 
+# Each target is listed first, so a fuzz test that moved or was renamed
+# fails here instead of fuzzing nothing (go test -fuzz with no match exits 0).
+FUZZ_TARGETS := ./pkg/jwt:FuzzDecodeVerify ./pkg/jwt:FuzzJSONReader ./pkg/backup:FuzzParseIndex \
+	./pkg/openshift:FuzzParseNodeInstallerMessage ./pkg/auditlog:FuzzRead
 fuzz:
-	$(GO) test ./pkg/jwt -run '^$$' -fuzz '^FuzzDecodeVerify$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./pkg/jwt -run '^$$' -fuzz '^FuzzJSONReader$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./pkg/legacy -run '^$$' -fuzz '^FuzzParseIndex$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./pkg/openshift -run '^$$' -fuzz '^FuzzParseNodeInstallerMessage$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./pkg/auditlog -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME)
+	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t#*:}; \
+	  $(GO) test -list "^$$fn\$$" $$pkg | grep -qx "$$fn" || { echo "fuzz: no $$fn in $$pkg" >&2; exit 1; }; \
+	  echo "$(GO) test $$pkg -run '^\$$' -fuzz '^$$fn\$$' -fuzztime $(FUZZTIME)"; \
+	  $(GO) test $$pkg -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME); \
+	done
 
 bench: controlplane
 	hack/bench.sh
