@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"sync"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -79,13 +78,10 @@ func listCustom(ctx context.Context, dyn dynamic.Interface, a workload.API, ns s
 		ri = dyn.Resource(a.GroupVersionResource).Namespace(ns)
 	}
 	typeName := workload.TypeName(a.Group, a.Kind)
-	var mu sync.Mutex
 	return kubeapi.EachPage(ctx, metav1.ListOptions{Limit: page}, ri.List, func(l *unstructured.UnstructuredList) error {
 		for i := range l.Items {
 			o := &l.Items[i]
 			visit := func(path string, spec *corev1.PodSpec) error {
-				mu.Lock()
-				defer mu.Unlock()
 				customTemplate(r, typeName, o, spec)
 				return nil
 			}

@@ -73,8 +73,9 @@ type ScanInfo struct {
 	// judged unknown).
 	Warnings []string `json:"warnings,omitempty"`
 	// WorkloadAPIs lists the APIs beyond the built-in kinds whose pod
-	// specs were read for readers (resource.group), from the server's
-	// schemas (workload.Discover).
+	// specs the server's schemas show (workload.Discover), as
+	// resource.group: their objects are read for readers, and one that
+	// cannot be read is in Warnings.
 	WorkloadAPIs []string `json:"workloadAPIs,omitempty"`
 }
 
