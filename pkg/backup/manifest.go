@@ -61,7 +61,7 @@ func kindOf(obj runtime.Object) (schema.GroupVersionKind, error) {
 // cleaned is a shallow copy of obj with its kind set, its metadata cut to
 // name, namespace, labels and annotations, and no status.
 func cleaned(obj runtime.Object, gvk schema.GroupVersionKind, m metav1.Object) (any, error) {
-	meta := cleanMeta(m)
+	cm := cleanMeta(m)
 	if u, ok := obj.(*unstructured.Unstructured); ok {
 		out := make(map[string]any, len(u.Object))
 		for k, v := range u.Object {
@@ -69,15 +69,15 @@ func cleaned(obj runtime.Object, gvk schema.GroupVersionKind, m metav1.Object) (
 				out[k] = v
 			}
 		}
-		md := map[string]any{"name": meta.Name}
-		if meta.Namespace != "" {
-			md["namespace"] = meta.Namespace
+		md := map[string]any{"name": cm.Name}
+		if cm.Namespace != "" {
+			md["namespace"] = cm.Namespace
 		}
-		if len(meta.Labels) > 0 {
-			md["labels"] = meta.Labels
+		if len(cm.Labels) > 0 {
+			md["labels"] = cm.Labels
 		}
-		if len(meta.Annotations) > 0 {
-			md["annotations"] = meta.Annotations
+		if len(cm.Annotations) > 0 {
+			md["annotations"] = cm.Annotations
 		}
 		out["metadata"] = md
 		out["apiVersion"], out["kind"] = gvk.GroupVersion().String(), gvk.Kind
@@ -94,7 +94,7 @@ func cleaned(obj runtime.Object, gvk schema.GroupVersionKind, m metav1.Object) (
 		return nil, fmt.Errorf("cannot back up a %T", obj)
 	}
 	tm.Set(reflect.ValueOf(metav1.TypeMeta{APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind}))
-	om.Set(reflect.ValueOf(meta))
+	om.Set(reflect.ValueOf(cm))
 	if st := c.FieldByName("Status"); st.IsValid() {
 		st.Set(reflect.Zero(st.Type()))
 	}
