@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bound-token/kubectl-bound-token/test/modcache"
 	"github.com/google/go-cmp/cmp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -148,9 +149,9 @@ func foundOf(apis []API) []found {
 // that may: never the built-in groups', a few at a time.
 func TestDiscover(t *testing.T) {
 	f := crdServer(t, rolloutCRD, experimentCRD, workflowCRD, knativeServiceCRD, knativeRevCRD, knativeRouteCRD,
-		crdFile{servingModule, servingVersion, "config/core/300-resources/podautoscaler.yaml"},
+		crdFile{modcache.KnativeServing, modcache.KnativeServingVersion, "config/core/300-resources/podautoscaler.yaml"},
 		scaledJobCRD, scaledObjectCRD,
-		crdFile{kedaModule, kedaVersion, "config/crd/bases/eventing.keda.sh_cloudeventsources.yaml"},
+		crdFile{modcache.KEDA, modcache.KEDAVersion, "config/crd/bases/eventing.keda.sh_cloudeventsources.yaml"},
 		tfJobCRD)
 	// The built-in groups, with their real documents: apps (the table's)
 	// and rbac (no pod spec).

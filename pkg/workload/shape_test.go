@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bound-token/kubectl-bound-token/test/modcache"
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -80,7 +81,7 @@ func TestPodSpecPathsSkipsStatus(t *testing.T) {
 // name (apis__apps__v1_openapi.json), group-version documents only.
 func openAPIDocs(t *testing.T) map[schema.GroupVersion]*spec3.OpenAPI {
 	t.Helper()
-	dir := filepath.Join(moduleDir(t, kubernetesModule, kubernetesVersion), "api", "openapi-spec", "v3")
+	dir := filepath.Join(moduleDir(t, modcache.Kubernetes, modcache.KubernetesVersion), "api", "openapi-spec", "v3")
 	files, err := filepath.Glob(filepath.Join(dir, "*_openapi.json"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no OpenAPI documents in %s: %v", dir, err)
@@ -194,7 +195,7 @@ func secretsAt(t *testing.T, obj map[string]any, paths []Path) []visited {
 func TestPodSpecsUntypedVolumes(t *testing.T) {
 	_, s := readCRD(t, rolloutCRD)
 	paths := PodSpecPaths(s)
-	obj := readExample(t, crdFile{rolloutsModule, rolloutsVersion, "examples/rollout-secret.yaml"})
+	obj := readExample(t, crdFile{modcache.ArgoRollouts, modcache.ArgoRolloutsVersion, "examples/rollout-secret.yaml"})
 	ps := obj["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)
 	ps["volumes"] = []any{map[string]any{"name": "token", "secret": map[string]any{"secretName": "legacy-token"}}}
 	ps["imagePullSecrets"] = []any{map[string]any{"name": "registry"}}
@@ -210,7 +211,7 @@ func TestPodSpecsUntypedVolumes(t *testing.T) {
 // out.
 func TestPodSpecsKnativeService(t *testing.T) {
 	_, s := readCRD(t, knativeServiceCRD)
-	obj := readExample(t, crdFile{servingModule, servingVersion, "test/test_images/volumes/service-empty-dir.yaml"})
+	obj := readExample(t, crdFile{modcache.KnativeServing, modcache.KnativeServingVersion, "test/test_images/volumes/service-empty-dir.yaml"})
 	ps := obj["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)
 	ps["containerConcurrency"] = int64(10)
 	ps["timeoutSeconds"] = int64(300)
@@ -227,7 +228,7 @@ func TestPodSpecsKnativeService(t *testing.T) {
 // naming each in the path.
 func TestPodSpecsInMapsAndArrays(t *testing.T) {
 	_, s := readCRD(t, tfJobCRD)
-	tf := readExample(t, crdFile{kubeflowModule, kubeflowVersion, "examples/tensorflow/simple.yaml"})
+	tf := readExample(t, crdFile{modcache.KubeflowTraining, modcache.KubeflowTrainingVersion, "examples/tensorflow/simple.yaml"})
 	replicas := tf["spec"].(map[string]any)["tfReplicaSpecs"].(map[string]any)
 	replicas["PS"] = map[string]any{"template": map[string]any{"spec": map[string]any{
 		"containers": []any{map[string]any{"name": "ps", "image": "tf", "envFrom": []any{map[string]any{"secretRef": map[string]any{"name": "ps-creds"}}}}}}}}
@@ -239,7 +240,7 @@ func TestPodSpecsInMapsAndArrays(t *testing.T) {
 	}
 
 	_, s = readCRD(t, experimentCRD)
-	ex := readExample(t, crdFile{rolloutsModule, rolloutsVersion, "examples/experiment-with-analysis.yaml"})
+	ex := readExample(t, crdFile{modcache.ArgoRollouts, modcache.ArgoRolloutsVersion, "examples/experiment-with-analysis.yaml"})
 	var got []string
 	for _, p := range PodSpecPaths(s) {
 		if err := PodSpecs(ex, p, func(path string, ps *corev1.PodSpec) error {
@@ -261,7 +262,7 @@ func TestPodSpecsInMapsAndArrays(t *testing.T) {
 func TestPodSpecsErrors(t *testing.T) {
 	_, s := readCRD(t, rolloutCRD)
 	paths := PodSpecPaths(s)
-	obj := readExample(t, crdFile{rolloutsModule, rolloutsVersion, "examples/rollout-secret.yaml"})
+	obj := readExample(t, crdFile{modcache.ArgoRollouts, modcache.ArgoRolloutsVersion, "examples/rollout-secret.yaml"})
 	ps := obj["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)
 
 	ps["volumes"] = "token" // untyped in the schema: anything is stored
@@ -282,7 +283,7 @@ func TestPodSpecsErrors(t *testing.T) {
 	}
 
 	stop := errors.New("stop")
-	obj = readExample(t, crdFile{rolloutsModule, rolloutsVersion, "examples/experiment-with-analysis.yaml"})
+	obj = readExample(t, crdFile{modcache.ArgoRollouts, modcache.ArgoRolloutsVersion, "examples/experiment-with-analysis.yaml"})
 	_, s = readCRD(t, experimentCRD)
 	calls = 0
 	if err := PodSpecs(obj, PodSpecPaths(s)[0], func(string, *corev1.PodSpec) error { calls++; return stop }); err != stop || calls != 1 {
@@ -306,12 +307,12 @@ func TestSearchPodSpecs(t *testing.T) {
 		}
 		return got
 	}
-	wf := readExample(t, crdFile{workflowsModule, workflowsVersion, "examples/container-set-template/workspace-workflow.yaml"})
+	wf := readExample(t, crdFile{modcache.ArgoWorkflows, modcache.ArgoWorkflowsVersion, "examples/container-set-template/workspace-workflow.yaml"})
 	if diff := cmp.Diff([]string{".spec.templates[0].containerSet 2"}, search(wf)); diff != "" {
 		t.Errorf("Workflow (-want +got):\n%s", diff)
 	}
 
-	tf := readExample(t, crdFile{kubeflowModule, kubeflowVersion, "examples/tensorflow/simple.yaml"})
+	tf := readExample(t, crdFile{modcache.KubeflowTraining, modcache.KubeflowTrainingVersion, "examples/tensorflow/simple.yaml"})
 	tf["status"] = map[string]any{"observed": tf["spec"]}
 	if diff := cmp.Diff([]string{".spec.tfReplicaSpecs.Worker.template.spec 1"}, search(tf)); diff != "" {
 		t.Errorf("TFJob (-want +got):\n%s", diff)

@@ -1,7 +1,7 @@
 // Package hypershift tests `rotate hosted-cluster` and doctor's HyperShift
 // checks on a real control plane with the workloads rig: the HostedCluster
 // CRD is HyperShift's own (from the openshift/hypershift/api module,
-// framework.HyperShiftAPIVersion, with its schema and CEL rules), a
+// modcache.HyperShiftAPIVersion, with its schema and CEL rules), a
 // simulated hostedcluster controller (controller_test.go) reads the
 // signing-key Secret as HyperShift does and rolls the hosted kube-apiserver
 // Deployment, which the real deployment controller, kube-scheduler and

@@ -212,7 +212,7 @@ func TestDoctorHyperShiftSigningKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// HyperShift's own CRD, from its API module (framework.HyperShiftAPIVersion).
+	// HyperShift's own CRD, from its API module (modcache.HyperShiftAPIVersion).
 	cluster.InstallCRD(t, "hostedclusters.hypershift.openshift.io", true)
 	ns := cluster.CreateNamespace(t, "clusters")
 	good, _ := keys.Generate("rsa2048", false)

@@ -15,7 +15,7 @@ import (
 )
 
 // The OpenShift CRDs in this cluster are the real ones from openshift/api
-// (framework.OpenShiftAPIVersion), not stand-ins that take anything: the
+// (modcache.OpenShiftAPIVersion), not stand-ins that take anything: the
 // KubeAPIServer status rules the simulated operator obeys are enforced by
 // the apiserver, and Authentication's spec is checked against its schema.
 func TestRealOpenShiftCRDsEnforceTheirRules(t *testing.T) {

@@ -1,7 +1,7 @@
 // Package rotate tests `wait` and `rotate` on a real control plane: the
 // OpenShift resources are OpenShift's own CRDs (from the openshift/api
-// module, framework.OpenShiftAPIVersion), HyperShift's HostedCluster its own
-// (from the openshift/hypershift/api module, framework.HyperShiftAPIVersion),
+// module, modcache.OpenShiftAPIVersion), HyperShift's HostedCluster its own
+// (from the openshift/hypershift/api module, modcache.HyperShiftAPIVersion),
 // and a simulated kube-apiserver operator (test/sim/kasoperator,
 // also run by `make demo`) writes the status the real one writes, through
 // the real CRD's rules. The apiserver closes watches after 2-4 s

@@ -42,7 +42,7 @@ import (
 //   - else Progressing False/AllNodesAtLatestRevision.
 //
 // Its status writes go through the real KubeAPIServer CRD (openshift/api,
-// see framework.OpenShiftAPIVersion), whose CEL rules the real operator's
+// see modcache.OpenShiftAPIVersion), whose CEL rules the real operator's
 // writes satisfy and so must these: a nodeStatuses entry is created without
 // currentRevision and targetRevision, currentRevision and
 // latestAvailableRevision never go down, and at most one node has a
