@@ -266,8 +266,8 @@ func dryRun(ctx context.Context, client kubernetes.Interface, plans []*Plan, opt
 // else (left alone: it changed after its backup).
 func (a *applier) patch(ctx context.Context, p *Plan) (backup.Outcome, bool) {
 	w := p.Workload
-	want := TemplateSum(p.Template)
-	orig := TemplateSum(w.Template())
+	want := workload.TemplateSum(p.Template)
+	orig := workload.TemplateSum(w.Template())
 	rv := w.Object.GetResourceVersion()
 	for attempt := 0; attempt < 4; attempt++ {
 		var res runtime.Object
@@ -278,7 +278,7 @@ func (a *applier) patch(ctx context.Context, p *Plan) (backup.Outcome, bool) {
 		})
 		if err == nil {
 			nw, _ := NewWorkload(res)
-			return a.record(w, TemplateSum(nw.Template()))
+			return a.record(w, workload.TemplateSum(nw.Template()))
 		}
 		if !apierrors.IsConflict(err) && !retry.MayHaveApplied(tries, err) {
 			return outcome(w, backup.OutFailed, "not changed: %v", kubeapi.DescribeAPIError(err, "patch", workload.For(w.Kind).Resource, w.Object.GetNamespace())), false
@@ -287,7 +287,7 @@ func (a *applier) patch(ctx context.Context, p *Plan) (backup.Outcome, bool) {
 		if gerr != nil {
 			return outcome(w, backup.OutFailed, "patch: %v; then reading it back: %v", err, gerr), false
 		}
-		switch TemplateSum(cur.Template()) {
+		switch workload.TemplateSum(cur.Template()) {
 		case want:
 			return a.record(w, want)
 		case orig:
@@ -298,10 +298,6 @@ func (a *applier) patch(ctx context.Context, p *Plan) (backup.Outcome, bool) {
 	}
 	return outcome(w, backup.OutFailed, "not changed: its resourceVersion kept changing"), false
 }
-
-// TemplateSum is workload.TemplateSum (the one definition both backup and
-// restore use).
-func TemplateSum(t *corev1.PodTemplateSpec) string { return workload.TemplateSum(t) }
 
 func (a *applier) record(w *Workload, sum string) (backup.Outcome, bool) {
 	if a.opts.DryRun != cmdutil.DryRunNone {
@@ -362,8 +358,8 @@ func (a *applier) resume(ctx context.Context) ([]finished, error) {
 		if err != nil {
 			return nil, kubeapi.DescribeAPIError(err, "get", workload.For(r.Kind).Resource, r.Namespace)
 		}
-		got := TemplateSum(cur.Template())
-		if got == TemplateSum(bw.Template()) {
+		got := workload.TemplateSum(cur.Template())
+		if got == workload.TemplateSum(bw.Template()) {
 			continue
 		}
 		if tokens[r.Namespace] == nil {
@@ -374,7 +370,7 @@ func (a *applier) resume(ctx context.Context) ([]finished, error) {
 			tokens[r.Namespace] = t[r.Namespace]
 		}
 		p := MakePlan(bw, tokens[r.Namespace], a.opts.Options)
-		if p.Template != nil && TemplateSum(p.Template) == got {
+		if p.Template != nil && workload.TemplateSum(p.Template) == got {
 			if o, ok := a.record(cur, got); !ok {
 				out = append(out, finished{o: &o})
 				continue

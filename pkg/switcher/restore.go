@@ -139,9 +139,9 @@ func restoreOne(ctx context.Context, client kubernetes.Interface, dir string, it
 	if string(cur.Object.GetUID()) != rec.UID {
 		return res(backup.OutSkipChanged, "a different %s of that name exists now; left alone", rec.Kind)
 	}
-	got := TemplateSum(cur.Template())
+	got := workload.TemplateSum(cur.Template())
 	switch {
-	case got == TemplateSum(want):
+	case got == workload.TemplateSum(want):
 		return res(backup.OutUnchanged, "its template is already as backed up")
 	case it.done == nil:
 		return res(backup.OutSkipChanged, "the switch did not record its rewrite (interrupted): run the same switch --apply with this folder to finish, then restore")
@@ -198,7 +198,7 @@ func putBack(ctx context.Context, client kubernetes.Interface, it item, bw, cur 
 		again, gerr := GetWorkload(ctx, client, rec.Kind, rec.Namespace, rec.Name)
 		// A lost answer to a patch that went through leaves the
 		// template as backed up.
-		if gerr == nil && TemplateSum(again.Template()) == TemplateSum(want) {
+		if gerr == nil && workload.TemplateSum(again.Template()) == workload.TemplateSum(want) {
 			return OutRestored, "template put back as backed up"
 		}
 		// A failed "test" answers 422, reason Invalid
@@ -207,7 +207,7 @@ func putBack(ctx context.Context, client kubernetes.Interface, it item, bw, cur 
 		if !apierrors.IsConflict(err) && !apierrors.IsInvalid(err) {
 			return backup.OutFailed, kubeapi.DescribeAPIError(err, "patch", bw.Type.Resource, rec.Namespace).Error()
 		}
-		if gerr != nil || TemplateSum(again.Template()) != it.done.Template {
+		if gerr != nil || workload.TemplateSum(again.Template()) != it.done.Template {
 			return backup.OutSkipChanged, "its template changed while restoring: left alone; run restore again to judge it anew"
 		}
 		rv = again.Object.GetResourceVersion()

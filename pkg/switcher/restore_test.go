@@ -16,6 +16,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/backup"
+	"github.com/bound-token/kubectl-bound-token/pkg/workload"
 )
 
 // A status write between restore's read and its patch moves the
@@ -77,7 +78,7 @@ func TestRestoreAfterAStatusWrite(t *testing.T) {
 		t.Fatalf("restore: %+v", out)
 	}
 	got, _ := client.AppsV1().ReplicaSets("ns").Get(ctx, "rs", metav1.GetOptions{})
-	if TemplateSum(&got.Spec.Template) != TemplateSum(&rs.Spec.Template) || statusWrites != 1 {
+	if workload.TemplateSum(&got.Spec.Template) != workload.TemplateSum(&rs.Spec.Template) || statusWrites != 1 {
 		t.Fatalf("template not put back (status writes %d): %+v", statusWrites, got.Spec.Template.Spec.Volumes)
 	}
 }

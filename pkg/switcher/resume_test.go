@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/backup"
+	"github.com/bound-token/kubectl-bound-token/pkg/workload"
 )
 
 // A run killed after its patch but before its record: the rerun finds the
@@ -93,7 +94,7 @@ func TestResumeRecordsAPatchWhoseRecordWasLost(t *testing.T) {
 		t.Fatalf("the rerun patched %d time(s); the rewrite was already done", -patches)
 	}
 	e := b.Entry("Deployment", "ns", "lost")
-	if e == nil || !e.Results[ResultSwitched] || e.Done.Template != TemplateSum(p.Template) {
+	if e == nil || !e.Results[ResultSwitched] || e.Done.Template != workload.TemplateSum(p.Template) {
 		t.Fatalf("lost is not recorded with its template: %+v", e)
 	}
 	if e := b.Entry("Deployment", "ns", "other"); e.Results[ResultSwitched] {

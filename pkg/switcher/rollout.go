@@ -29,10 +29,6 @@ func noRollout(w *Workload) (result, msg string) {
 	return "", ""
 }
 
-// RolloutStatus judges a workload's rollout as kubectl rollout status
-// does (workload.RolloutStatus).
-func RolloutStatus(w *Workload) (string, bool, error) { return workload.RolloutStatus(w.Object) }
-
 // follow waits for the rollouts of the rewritten workloads.
 func (a *applier) follow(ctx context.Context, ps []pending) []backup.Outcome {
 	var out []backup.Outcome
@@ -123,7 +119,7 @@ func (a *applier) rolloutOf(ctx context.Context, p pending) (*backup.Outcome, st
 	if err != nil {
 		return nil, err.Error()
 	}
-	msg, ok, err := RolloutStatus(cur)
+	msg, ok, err := workload.RolloutStatus(cur.Object)
 	switch {
 	case err != nil:
 		o := outcome(p.w, OutTimeout, "%stemplate rewritten; rollout failed: %v", p.msg, err)
