@@ -115,17 +115,23 @@ func Workloads(ctx context.Context, cs kubernetes.Interface, o Options) (*Result
 		}
 		n := 0
 		for _, w := range all {
-			id := w.k.Name() + "/" + ns + "/" + w.obj.GetName()
-			if err := restartOne(ctx, cs, w.k, w.obj, o.DryRun); err != nil {
-				res.Failed = append(res.Failed, id+": "+err.Error())
-				o.progress("%s: %v", id, err)
-				continue
-			}
-			res.Restarted = append(res.Restarted, id)
-			n++
+			n += res.record(o, w.k.Name()+"/"+ns+"/"+w.obj.GetName(), restartOne(ctx, cs, w.k, w.obj, o.DryRun))
 		}
 		return n, nil
 	})
+}
+
+// record counts what was done to one object (id: kind/namespace/name):
+// restarted, or failed with its error, which progress also reports. It
+// returns 1 for a restart.
+func (r *Result) record(o Options, id string, err error) int {
+	if err != nil {
+		r.Failed = append(r.Failed, id+": "+err.Error())
+		o.progress("%s: %v", id, err)
+		return 0
+	}
+	r.Restarted = append(r.Restarted, id)
+	return 1
 }
 
 // eachNamespace runs one namespace after another, with Options.Pause
@@ -194,16 +200,7 @@ func Pods(ctx context.Context, cs kubernetes.Interface, o Options) (*Result, err
 		}
 		n := 0
 		for _, p := range pods.Items {
-			id := "pod/" + ns + "/" + p.Name
-			if o.DryRun != cmdutil.DryRunClient {
-				if err := deletePod(ctx, cs, &p, o.DryRun); err != nil {
-					res.Failed = append(res.Failed, id+": "+err.Error())
-					o.progress("%s: %v", id, err)
-					continue
-				}
-			}
-			res.Restarted = append(res.Restarted, id)
-			n++
+			n += res.record(o, "pod/"+ns+"/"+p.Name, deletePod(ctx, cs, &p, o.DryRun))
 		}
 		return n, nil
 	})
@@ -214,6 +211,9 @@ func Pods(ctx context.Context, cs kubernetes.Interface, o Options) (*Result, err
 // not delete that new pod, which already has a fresh token. The uid
 // precondition makes such a repeat fail with a conflict instead.
 func deletePod(ctx context.Context, cs kubernetes.Interface, p *corev1.Pod, dry cmdutil.DryRunStrategy) error {
+	if dry == cmdutil.DryRunClient {
+		return nil
+	}
 	uid := p.UID
 	_, err := retry.Do(ctx, retry.Default, func(ctx context.Context) error {
 		return cs.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}, DryRun: kubeapi.DryRunAll(dry)})
