@@ -5,11 +5,14 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/utils/ptr"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
@@ -116,5 +119,46 @@ func TestUnlistableWorkloadAPIMakesReadersUnknown(t *testing.T) {
 	f := audit(t, "--as", as, "migrate", "-n", ns)["app-token"]
 	if !strings.Contains(f.Reason, "rollouts.argoproj.io") || !strings.Contains(f.Reason, "forbidden") {
 		t.Errorf("reason %q, want the forbidden LIST of rollouts.argoproj.io named", f.Reason)
+	}
+}
+
+// TestRolloutRevisionHistory: a ReplicaSet at 0 replicas controlled by an
+// Argo Rollout (made here with the owner reference argo-rollouts' controller
+// sets; argo-rollouts v1.10.1 rollout/sync.go, reconcileRevisionHistoryLimit
+// keeps such ReplicaSets as revision history) is reported as history, not
+// as a reader: its Secret is "invalidate", as a Deployment's old
+// ReplicaSet's is, while the Secret the Rollout's template reads is kept.
+func TestRolloutRevisionHistory(t *testing.T) {
+	cluster.InstallCRD(t, "rollouts.argoproj.io", false)
+	ns := cluster.CreateNamespace(t, "rollouthistory")
+	legacySecret(t, ns, "app", "app-token", true)
+	legacySecret(t, ns, "app", "old-token", true)
+	createRollout(t, ns, "web", "app-token")
+	dyn, err := dynamic.NewForConfig(cluster.RESTConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ro, err := dyn.Resource(rolloutsGVR).Namespace(ns).Get(ctx, "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	labels := map[string]string{"app": "web"}
+	if _, err := cluster.Client.AppsV1().ReplicaSets(ns).Create(ctx, &appsv1.ReplicaSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "web-old", OwnerReferences: []metav1.OwnerReference{{APIVersion: "argoproj.io/v1alpha1", Kind: "Rollout", Name: "web", UID: ro.GetUID(), Controller: ptr.To(true)}}},
+		Spec: appsv1.ReplicaSetSpec{Replicas: ptr.To[int32](0), Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{
+				Containers: []corev1.Container{{Name: "app", Image: "registry.k8s.io/pause:3.10"}},
+				Volumes:    []corev1.Volume{{Name: "token", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "old-token"}}}},
+			}}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	got := audit(t, "migrate", "-n", ns)
+	wantVerdict(t, got, "old-token", legacy.VerdictInvalidate)
+	if f := got["old-token"]; len(f.Readers) != 1 || f.Readers[0].String() != "replicaset/web-old (volume, rollout history)" {
+		t.Errorf("old-token readers %v, want the Rollout's ReplicaSet as history", f.Readers)
+	}
+	if f := got["app-token"]; f.Verdict == legacy.VerdictInvalidate {
+		t.Errorf("app-token, read by the Rollout's template: %+v", f)
 	}
 }
