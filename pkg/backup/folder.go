@@ -59,7 +59,10 @@ type Record struct {
 	Mode    string `json:"mode,omitempty"`    // begin
 	Date    string `json:"date,omitempty"`    // begin: the invalid-since value
 
-	Kind            string `json:"kind,omitempty"`
+	Kind string `json:"kind,omitempty"`
+	// Group is the API group of a kind outside the groups backed up
+	// before groups were recorded (core, apps, batch): see TypeKey.
+	Group           string `json:"group,omitempty"`
 	Namespace       string `json:"namespace,omitempty"`
 	Name            string `json:"name,omitempty"`
 	UID             string `json:"uid,omitempty"`
@@ -91,12 +94,12 @@ type Index struct {
 	// Settings are those of the folder's first settings record (nil:
 	// none recorded, a folder written before they were).
 	Settings map[string]string
-	Entries  map[string]*Entry // by Kind/Namespace/Name
+	Entries  map[string]*Entry // by TypeKey/Namespace/Name
 	Order    []string          // keys in first-seen order
 }
 
-func (ix *Index) entry(kind, ns, name string) *Entry {
-	k := kind + "/" + ns + "/" + name
+func (ix *Index) entry(typ, ns, name string) *Entry {
+	k := typ + "/" + ns + "/" + name
 	e := ix.Entries[k]
 	if e == nil {
 		e = &Entry{Results: map[string]bool{}}
@@ -106,19 +109,45 @@ func (ix *Index) entry(kind, ns, name string) *Entry {
 	return e
 }
 
-// Lookup returns the entry for an object, or nil.
-func (ix *Index) Lookup(kind, ns, name string) *Entry {
-	return ix.Entries[kind+"/"+ns+"/"+name]
+// Lookup returns the entry for an object of type typ (TypeKey), or nil.
+func (ix *Index) Lookup(typ, ns, name string) *Entry {
+	return ix.Entries[typ+"/"+ns+"/"+name]
 }
+
+// TypeKey names a kind in the index and in the folder layout: the kind
+// alone for the core, apps and batch groups, whose kinds were backed up
+// before groups were recorded and whose names no two share (Secret,
+// Deployment, ...), so that old backups read as they were written; the
+// kind and its group for any other ("Rollout.argoproj.io"), so that an
+// API's Service is never taken for the core one.
+func TypeKey(kind, group string) string {
+	if g := recordedGroup(group); g != "" {
+		return kind + "." + g
+	}
+	return kind
+}
+
+// recordedGroup is the group a record carries: none for core, apps and
+// batch.
+func recordedGroup(group string) string {
+	switch group {
+	case "", "apps", "batch":
+		return ""
+	}
+	return group
+}
+
+// Type is the record's TypeKey.
+func (r *Record) Type() string { return TypeKey(r.Kind, r.Group) }
 
 func (ix *Index) apply(r *Record) {
 	switch r.Op {
 	case OpBackup:
-		e := ix.entry(r.Kind, r.Namespace, r.Name)
+		e := ix.entry(r.Type(), r.Namespace, r.Name)
 		rc := *r
 		e.Backup = &rc
 	case OpDone:
-		e := ix.entry(r.Kind, r.Namespace, r.Name)
+		e := ix.entry(r.Type(), r.Namespace, r.Name)
 		e.Results[r.Result] = true
 		rc := *r
 		e.Done = &rc
@@ -189,11 +218,14 @@ func (r *Record) validate() error {
 	if !validKind(r.Kind) {
 		return fmt.Errorf("unknown kind %q", r.Kind)
 	}
+	if r.Group != "" && (r.Group != recordedGroup(r.Group) || !ValidName(r.Group) || !strings.Contains(r.Group, ".")) {
+		return fmt.Errorf("bad group %q", r.Group)
+	}
 	if !ValidName(r.Namespace) || !ValidName(r.Name) {
 		return fmt.Errorf("bad object name %q/%q", r.Namespace, r.Name)
 	}
 	if r.Op == OpBackup {
-		if r.File != backupPath(r.Kind, r.Namespace, r.Name, r.ResourceVersion) {
+		if r.File != backupPath(r.Kind, r.Group, r.Namespace, r.Name, r.ResourceVersion) {
 			return fmt.Errorf("%s %s/%s: file %q is not where a backup of it belongs", r.Kind, r.Namespace, r.Name, r.File)
 		}
 		if len(r.SHA256) != 64 || strings.ToLower(r.SHA256) != r.SHA256 {
@@ -235,8 +267,8 @@ func validRV(s string) bool {
 
 // backupPath is where a backup of an object at a resourceVersion lives,
 // relative to the folder, slash-separated.
-func backupPath(kind, ns, name, rv string) string {
-	dir := folderOf(kind)
+func backupPath(kind, group, ns, name, rv string) string {
+	dir := folderOf(kind, group)
 	if !validRV(rv) {
 		rv = "x"
 	}
@@ -439,10 +471,10 @@ func (b *Folder) waitSynced(mine int64) error {
 }
 
 // Entry returns the index entry of an object, or nil.
-func (b *Folder) Entry(kind, ns, name string) *Entry {
+func (b *Folder) Entry(typ, ns, name string) *Entry {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	e := b.Index.Lookup(kind, ns, name)
+	e := b.Index.Lookup(typ, ns, name)
 	if e == nil {
 		return nil
 	}
@@ -454,17 +486,17 @@ func (b *Folder) Entry(kind, ns, name string) *Entry {
 	return &c
 }
 
-// Unfinished lists the backups of objects of kind that have none of the
-// finished results: a run that was killed between a backup and its last
-// step.
-func (b *Folder) Unfinished(kind string, finished ...string) []Record {
+// Unfinished lists the backups of objects of type typ (TypeKey) that have
+// none of the finished results: a run that was killed between a backup and
+// its last step.
+func (b *Folder) Unfinished(typ string, finished ...string) []Record {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var out []Record
 next:
 	for _, k := range b.Index.Order {
 		e := b.Index.Entries[k]
-		if e.Backup == nil || e.Backup.Kind != kind {
+		if e.Backup == nil || e.Backup.Type() != typ {
 			continue
 		}
 		for _, r := range finished {

@@ -26,7 +26,7 @@ func manifest(obj runtime.Object) (*Record, []byte, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("cannot back up a %T: %v", obj, err)
 	}
-	r := &Record{Op: OpBackup, Kind: gvk.Kind, Namespace: m.GetNamespace(), Name: m.GetName(), UID: string(m.GetUID()), ResourceVersion: m.GetResourceVersion()}
+	r := &Record{Op: OpBackup, Kind: gvk.Kind, Group: recordedGroup(gvk.Group), Namespace: m.GetNamespace(), Name: m.GetName(), UID: string(m.GetUID()), ResourceVersion: m.GetResourceVersion()}
 	if !ValidName(r.Namespace) || !ValidName(r.Name) || !validRV(r.ResourceVersion) {
 		return nil, nil, fmt.Errorf("cannot back up %s %s/%s: unexpected name or resourceVersion", r.Kind, r.Namespace, r.Name)
 	}
@@ -43,7 +43,7 @@ func manifest(obj runtime.Object) (*Record, []byte, error) {
 	}
 	data = append(data, '\n')
 	r.SHA256 = sha256Hex(data)
-	r.File = backupPath(r.Kind, r.Namespace, r.Name, r.ResourceVersion)
+	r.File = backupPath(r.Kind, r.Group, r.Namespace, r.Name, r.ResourceVersion)
 	return r, data, nil
 }
 
@@ -105,10 +105,17 @@ func cleanMeta(m metav1.Object) metav1.ObjectMeta {
 	return metav1.ObjectMeta{Name: m.GetName(), Namespace: m.GetNamespace(), Labels: m.GetLabels(), Annotations: m.GetAnnotations()}
 }
 
-// folderOf is the folder of a kind inside a backup: its plural resource
-// name, as the API's own lowercased kind plus "s" gives it for every kind
-// backed up so far (secrets, serviceaccounts, deployments, cronjobs, ...).
-func folderOf(kind string) string { return strings.ToLower(kind) + "s" }
+// folderOf is the folder of a kind inside a backup. For core, apps and
+// batch it is the folder old backups have: the lowercased kind plus "s"
+// (secrets, serviceaccounts, deployments, cronjobs, ...). Any other kind's
+// is named as kubectl names its type, kind and group
+// ("rollout.argoproj.io"), which needs no plural and cannot collide.
+func folderOf(kind, group string) string {
+	if group != "" {
+		return strings.ToLower(kind) + "." + group
+	}
+	return strings.ToLower(kind) + "s"
+}
 
 // validKind accepts a Kind as the API names them (Deployment): it keeps a
 // record's folder inside the backup.

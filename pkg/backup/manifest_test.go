@@ -148,7 +148,7 @@ func TestFolderOfEachKindIsTheOldOne(t *testing.T) {
 		if r.File != want {
 			t.Errorf("%s: file %q, want %q", c.kind, r.File, want)
 		}
-		if got := backupPath(c.kind, "ns", r.Name, "42"); got != want {
+		if got := backupPath(c.kind, "", "ns", r.Name, "42"); got != want {
 			t.Errorf("%s: backupPath %q, want %q", c.kind, got, want)
 		}
 		// A record written by the previous implementation parses.
@@ -221,7 +221,7 @@ func TestManifestOfUnstructured(t *testing.T) {
 	if string(gj) != string(wj) {
 		t.Errorf("manifest\n%s\nwant\n%s", gj, wj)
 	}
-	if r.Kind != "Widget" || r.File != "widgets/ns/w@9.json" || r.UID != "u1" {
+	if r.Kind != "Widget" || r.File != "widget.example.com/ns/w@9.json" || r.UID != "u1" {
 		t.Errorf("record %+v", r)
 	}
 	if _, ok := u.Object["status"]; !ok {
@@ -259,5 +259,51 @@ func TestManifestRefuses(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(b.Dir); len(entries) != 1 {
 		t.Errorf("a refused object left files: %v", entries)
+	}
+}
+
+// TestKindOfAnotherGroupIsFiledWithItsGroup: an object outside core, apps
+// and batch is recorded with its group, filed as kubectl names its type
+// (no plural to guess), found in the index by kind and group, and a record
+// whose group and file disagree, or whose manifest is of another group,
+// is refused.
+func TestKindOfAnotherGroupIsFiledWithItsGroup(t *testing.T) {
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+		"metadata": map[string]any{"name": "web", "namespace": "ns", "uid": "u1", "resourceVersion": "42"},
+		"spec":     map[string]any{"template": map[string]any{"spec": map[string]any{"extra": "kept"}}},
+		"status":   map[string]any{"phase": "Healthy"},
+	}}
+	r, data, err := manifest(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Group != "argoproj.io" || r.File != "rollout.argoproj.io/ns/web@42.json" || r.Type() != "Rollout.argoproj.io" {
+		t.Fatalf("record %+v", r)
+	}
+	if !strings.Contains(string(data), `"extra": "kept"`) || strings.Contains(string(data), "Healthy") {
+		t.Errorf("manifest %s", data)
+	}
+	line, _ := json.Marshal(r)
+	ix, err := ParseIndex([]byte(`{"op":"begin","version":1,"mode":"switch"}` + "\n" + string(line) + "\n"))
+	if err != nil || ix.Lookup(TypeKey("Rollout", "argoproj.io"), "ns", "web") == nil || ix.Lookup("Rollout", "ns", "web") != nil {
+		t.Fatalf("index: %v", err)
+	}
+	for _, bad := range []func(*Record){
+		func(r *Record) { r.Group = "" },
+		func(r *Record) { r.Group = "apps" },
+		func(r *Record) { r.Group = "other.io" },
+	} {
+		c := *r
+		bad(&c)
+		line, _ := json.Marshal(c)
+		if _, err := ParseIndex([]byte(`{"op":"begin","version":1,"mode":"switch"}` + "\n" + string(line) + "\n")); err == nil {
+			t.Errorf("record %+v accepted", c)
+		}
+	}
+	// A Deployment keeps its old folder and no group.
+	d, _, err := manifest(&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns", ResourceVersion: "7"}})
+	if err != nil || d.Group != "" || d.File != "deployments/ns/web@7.json" {
+		t.Errorf("deployment record %+v, %v", d, err)
 	}
 }

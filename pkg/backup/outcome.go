@@ -4,8 +4,10 @@ import "sort"
 
 // Outcome is what a run did with one object.
 type Outcome struct {
-	// Kind is empty for Secrets.
+	// Kind is empty for Secrets; Group is set outside the core, apps and
+	// batch groups.
 	Kind      string `json:"kind,omitempty"`
+	Group     string `json:"group,omitempty"`
 	Namespace string `json:"namespace"`
 	Name      string `json:"name"`
 	Result    string `json:"result"`

@@ -14,6 +14,7 @@ import (
 
 	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 // Inspect checks a backup folder completely before a restore changes
@@ -121,14 +122,16 @@ func readBackup(dir string, r *Record) ([]byte, error) {
 		return nil, fmt.Errorf("%s does not match the sha256 recorded in %s: the backup was changed after it was written", r.File, IndexFile)
 	}
 	var head struct {
-		Kind     string            `json:"kind"`
-		Metadata metav1.ObjectMeta `json:"metadata"`
+		APIVersion string            `json:"apiVersion"`
+		Kind       string            `json:"kind"`
+		Metadata   metav1.ObjectMeta `json:"metadata"`
 	}
 	if err := json.Unmarshal(data, &head); err != nil {
 		return nil, fmt.Errorf("%s is not a manifest: %v", r.File, text.OneLine(err.Error(), 0))
 	}
-	if head.Kind != r.Kind || head.Metadata.Namespace != r.Namespace || head.Metadata.Name != r.Name {
-		return nil, fmt.Errorf("%s holds %s %s/%s, not %s %s/%s", r.File, head.Kind, head.Metadata.Namespace, head.Metadata.Name, r.Kind, r.Namespace, r.Name)
+	gv, _ := schema.ParseGroupVersion(head.APIVersion)
+	if head.Kind != r.Kind || recordedGroup(gv.Group) != r.Group || head.Metadata.Namespace != r.Namespace || head.Metadata.Name != r.Name {
+		return nil, fmt.Errorf("%s holds %s %s/%s, not %s %s/%s", r.File, TypeKey(head.Kind, gv.Group), head.Metadata.Namespace, head.Metadata.Name, r.Type(), r.Namespace, r.Name)
 	}
 	return data, nil
 }
