@@ -121,15 +121,15 @@ func (ix *Index) Lookup(typ, ns, name string) *Entry {
 // kind and its group for any other ("Rollout.argoproj.io"), so that an
 // API's Service is never taken for the core one.
 func TypeKey(kind, group string) string {
-	if g := recordedGroup(group); g != "" {
+	if g := RecordGroup(group); g != "" {
 		return kind + "." + g
 	}
 	return kind
 }
 
-// recordedGroup is the group a record carries: none for core, apps and
+// RecordGroup is the group a record carries: none for core, apps and
 // batch.
-func recordedGroup(group string) string {
+func RecordGroup(group string) string {
 	switch group {
 	case "", "apps", "batch":
 		return ""
@@ -218,7 +218,7 @@ func (r *Record) validate() error {
 	if !validKind(r.Kind) {
 		return fmt.Errorf("unknown kind %q", r.Kind)
 	}
-	if r.Group != "" && (r.Group != recordedGroup(r.Group) || !ValidName(r.Group) || !strings.Contains(r.Group, ".")) {
+	if r.Group != "" && (r.Group != RecordGroup(r.Group) || !ValidName(r.Group) || !strings.Contains(r.Group, ".")) {
 		return fmt.Errorf("bad group %q", r.Group)
 	}
 	if !ValidName(r.Namespace) || !ValidName(r.Name) {

@@ -26,7 +26,7 @@ func manifest(obj runtime.Object) (*Record, []byte, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("cannot back up a %T: %v", obj, err)
 	}
-	r := &Record{Op: OpBackup, Kind: gvk.Kind, Group: recordedGroup(gvk.Group), Namespace: m.GetNamespace(), Name: m.GetName(), UID: string(m.GetUID()), ResourceVersion: m.GetResourceVersion()}
+	r := &Record{Op: OpBackup, Kind: gvk.Kind, Group: RecordGroup(gvk.Group), Namespace: m.GetNamespace(), Name: m.GetName(), UID: string(m.GetUID()), ResourceVersion: m.GetResourceVersion()}
 	if !ValidName(r.Namespace) || !ValidName(r.Name) || !validRV(r.ResourceVersion) {
 		return nil, nil, fmt.Errorf("cannot back up %s %s/%s: unexpected name or resourceVersion", r.Kind, r.Namespace, r.Name)
 	}

@@ -130,7 +130,7 @@ func readBackup(dir string, r *Record) ([]byte, error) {
 		return nil, fmt.Errorf("%s is not a manifest: %v", r.File, text.OneLine(err.Error(), 0))
 	}
 	gv, _ := schema.ParseGroupVersion(head.APIVersion)
-	if head.Kind != r.Kind || recordedGroup(gv.Group) != r.Group || head.Metadata.Namespace != r.Namespace || head.Metadata.Name != r.Name {
+	if head.Kind != r.Kind || RecordGroup(gv.Group) != r.Group || head.Metadata.Namespace != r.Namespace || head.Metadata.Name != r.Name {
 		return nil, fmt.Errorf("%s holds %s %s/%s, not %s %s/%s", r.File, TypeKey(head.Kind, gv.Group), head.Metadata.Namespace, head.Metadata.Name, r.Type(), r.Namespace, r.Name)
 	}
 	return data, nil

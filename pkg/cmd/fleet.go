@@ -22,6 +22,7 @@ import (
 	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 	"github.com/bound-token/kubectl-bound-token/pkg/switcher"
+	"github.com/bound-token/kubectl-bound-token/pkg/workload"
 )
 
 // fleetFlags select the contexts of a read-only run over many clusters
@@ -343,7 +344,11 @@ func (o *SwitchOptions) runFleet(ctx context.Context) error {
 		if o.AllNamespaces {
 			ns = ""
 		}
-		plans, err := switcher.Find(ctx, c.Client, switcher.FindOptions{Namespace: ns, Refs: o.Refs, Selector: o.Selector}, o.options())
+		dyn, err := dynamic.NewForConfigAndClient(c.Config, c.HTTPClient)
+		if err != nil {
+			return fleet.Result{}, err
+		}
+		plans, err := switcher.Find(ctx, workload.Clients{Kube: c.Client, Dynamic: dyn}, switcher.FindOptions{Namespace: ns, Refs: o.Refs, Selector: o.Selector}, o.options())
 		if err != nil {
 			return fleet.Result{}, err
 		}

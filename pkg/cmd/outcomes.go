@@ -14,6 +14,7 @@ import (
 	"github.com/bound-token/kubectl-bound-token/pkg/backup"
 	"github.com/bound-token/kubectl-bound-token/pkg/guard"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
+	"github.com/bound-token/kubectl-bound-token/pkg/workload"
 )
 
 // outcomeList is the printed form of an apply or a restore.
@@ -62,7 +63,7 @@ func printOutcomeList(printer printers.ResourcePrinter, format string, out io.Wr
 		for _, it := range items {
 			name := it.Name
 			if it.Kind != "" {
-				name = strings.ToLower(it.Kind) + "/" + it.Name
+				name = workload.TypeName(it.Group, it.Kind) + "/" + it.Name
 			}
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", it.Namespace, name, it.Result, it.Message)
 		}

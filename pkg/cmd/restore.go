@@ -12,6 +12,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
@@ -21,6 +22,7 @@ import (
 	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 	"github.com/bound-token/kubectl-bound-token/pkg/switcher"
+	"github.com/bound-token/kubectl-bound-token/pkg/workload"
 )
 
 var (
@@ -68,7 +70,10 @@ type RestoreOptions struct {
 	Only []string
 	writeFlags
 
-	Client  kubernetes.Interface
+	Client kubernetes.Interface
+	// Dynamic reads and writes the workloads of other APIs (an Argo
+	// Rollout's template) that a switch backup holds.
+	Dynamic dynamic.Interface
 	printer printers.ResourcePrinter
 	genericiooptions.IOStreams
 }
@@ -114,6 +119,11 @@ func (o *RestoreOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, _ []str
 	}
 	if err := o.writeFlags.complete(cmd); err != nil {
 		return usageErrorf("%w", err)
+	}
+	if o.Client == nil {
+		if o.Dynamic, err = f.DynamicClient(); err != nil {
+			return usageErrorf("%w", err)
+		}
 	}
 	o.Client, err = o.throttleFlags.client(f, o.Client)
 	return err
@@ -176,7 +186,7 @@ func (o *RestoreOptions) runSwitch(ctx context.Context, r *switcher.Restorable) 
 	blocking := func(ctx context.Context, ns string, names []string) ([]string, error) {
 		return legacy.BlockingSecrets(ctx, o.Client, o.From, ns, names)
 	}
-	out := switcher.Restore(ctx, o.Client, r, switcher.RestoreOptions{Workers: o.Concurrency, Done: progress.step, Blocking: blocking})
+	out := switcher.Restore(ctx, workload.Clients{Kube: o.Client, Dynamic: o.Dynamic}, r, switcher.RestoreOptions{Workers: o.Concurrency, Done: progress.step, Blocking: blocking})
 	progress.end()
 	failed := false
 	for _, oc := range out {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
 	"github.com/bound-token/kubectl-bound-token/pkg/switcher"
+	"github.com/bound-token/kubectl-bound-token/pkg/workload"
 )
 
 var (
@@ -281,7 +282,7 @@ func (o *SwitchOptions) Run(ctx context.Context) error {
 	if o.AllNamespaces {
 		ns = ""
 	}
-	plans, err := switcher.Find(ctx, o.Client, switcher.FindOptions{Namespace: ns, Refs: o.Refs, Selector: o.Selector}, o.options())
+	plans, err := switcher.Find(ctx, workload.Clients{Kube: o.Client, Dynamic: o.Dynamic}, switcher.FindOptions{Namespace: ns, Refs: o.Refs, Selector: o.Selector}, o.options())
 	if err != nil {
 		return usageErrorf("%w", err)
 	}
@@ -322,7 +323,7 @@ func (o *SwitchOptions) printPlans(plans []*switcher.Plan) error {
 }
 
 func writePlan(w io.Writer, p *switcher.Plan) {
-	fmt.Fprintf(w, "%s/%s -n %s: %s (reads %s)\n", strings.ToLower(p.Kind), p.Name, p.Namespace, p.Verdict, strings.Join(p.Secrets, ", "))
+	fmt.Fprintf(w, "%s/%s -n %s: %s (reads %s)\n", workload.TypeName(p.Group, p.Kind), p.Name, p.Namespace, p.Verdict, strings.Join(p.Secrets, ", "))
 	for _, r := range p.Reasons {
 		fmt.Fprintf(w, "  reason: %s\n", r)
 	}

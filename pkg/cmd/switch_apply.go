@@ -17,6 +17,7 @@ import (
 	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 	"github.com/bound-token/kubectl-bound-token/pkg/switcher"
+	"github.com/bound-token/kubectl-bound-token/pkg/workload"
 )
 
 func (o *SwitchOptions) runApply(ctx context.Context, plans []*switcher.Plan) error {
@@ -81,7 +82,7 @@ func (o *SwitchOptions) apply(ctx context.Context, folder *backup.Folder, plans 
 	if folder != nil || o.DryRun != cmdutil.DryRunNone {
 		prog := newLine(o.ErrOut)
 		defer prog.end()
-		return switcher.Apply(ctx, o.Client, folder, plans, switcher.ApplyOptions{
+		return switcher.Apply(ctx, workload.Clients{Kube: o.Client, Dynamic: o.Dynamic}, folder, plans, switcher.ApplyOptions{
 			Options: o.options(), DryRun: o.DryRun, Workers: o.Concurrency, Wait: o.Wait, Timeout: o.Timeout, Progress: prog.show, Clock: o.Clock,
 		})
 	}
@@ -91,7 +92,7 @@ func (o *SwitchOptions) apply(ctx context.Context, folder *backup.Folder, plans 
 		if p.Verdict == switcher.VerdictRefused {
 			res = switcher.OutRefused
 		}
-		out = append(out, backup.Outcome{Kind: p.Kind, Namespace: p.Namespace, Name: p.Name, Result: res, Message: strings.Join(p.Reasons, "; ")})
+		out = append(out, backup.Outcome{Kind: p.Kind, Group: p.Group, Namespace: p.Namespace, Name: p.Name, Result: res, Message: strings.Join(p.Reasons, "; ")})
 	}
 	return out, nil
 }
@@ -121,7 +122,7 @@ func printSwitchOutcomes(o *SwitchOptions, dir string, folder *backup.Folder, ou
 		for _, it := range out {
 			switch it.Result {
 			case switcher.OutSwitched, switcher.OutNotRolled, switcher.OutTimeout:
-				fmt.Fprintf(o.Out, "%s/%s\n", strings.ToLower(it.Kind), it.Name)
+				fmt.Fprintf(o.Out, "%s/%s\n", workload.TypeName(it.Group, it.Kind), it.Name)
 			case backup.OutWouldChange:
 				// As kubectl marks a dry run's names (k8s.io/kubectl
 				// pkg/cmd/util/helpers.go, PrintFlagsWithDryRunStrategy).
@@ -129,7 +130,7 @@ func printSwitchOutcomes(o *SwitchOptions, dir string, folder *backup.Folder, ou
 				if o.DryRun == cmdutil.DryRunServer {
 					mark = "server dry run"
 				}
-				fmt.Fprintf(o.Out, "%s/%s (%s)\n", strings.ToLower(it.Kind), it.Name, mark)
+				fmt.Fprintf(o.Out, "%s/%s (%s)\n", workload.TypeName(it.Group, it.Kind), it.Name, mark)
 			}
 		}
 	} else if err := printOutcomeList(o.printer, o.format(), o.Out, "LegacyTokenSwitch", dir, out, counts); err != nil {
@@ -145,12 +146,12 @@ func (o *SwitchOptions) printUnread(ctx context.Context, plans []*switcher.Plan,
 	changed := map[string]bool{}
 	for _, oc := range out {
 		if oc.Result == switcher.OutSwitched {
-			changed[oc.Kind+"/"+oc.Namespace+"/"+oc.Name] = true
+			changed[oc.Kind+"."+oc.Group+"/"+oc.Namespace+"/"+oc.Name] = true
 		}
 	}
 	byNS := map[string]map[string]bool{}
 	for _, p := range plans {
-		if !changed[p.Kind+"/"+p.Namespace+"/"+p.Name] {
+		if !changed[p.Kind+"."+p.Group+"/"+p.Namespace+"/"+p.Name] {
 			continue
 		}
 		if byNS[p.Namespace] == nil {

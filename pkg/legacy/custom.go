@@ -78,19 +78,23 @@ func listCustom(ctx context.Context, dyn dynamic.Interface, a workload.API, ns s
 		ri = dyn.Resource(a.GroupVersionResource).Namespace(ns)
 	}
 	typeName := workload.TypeName(a.Group, a.Kind)
+	// A kind of the table says where its pod specs are when its schema
+	// cannot (Argo Workflows' templates), and what of it is history.
+	known := workload.Lookup(a.Group, a.Kind)
 	return kubeapi.EachPage(ctx, metav1.ListOptions{Limit: page}, ri.List, func(l *unstructured.UnstructuredList) error {
 		for i := range l.Items {
 			o := &l.Items[i]
+			history := workload.History(o)
 			visit := func(path string, spec *corev1.PodSpec) error {
-				customTemplate(r, typeName, o, spec)
+				customTemplate(r, typeName, o, spec, history)
 				return nil
 			}
-			var err error
-			if a.Opaque {
+			ok, err := known.PodSpecsOf(o.Object, visit)
+			if !ok && a.Opaque {
 				err = workload.SearchPodSpecs(o.Object, visit)
 			}
 			for _, p := range a.Paths {
-				if err == nil {
+				if !ok && err == nil {
 					err = workload.PodSpecs(o.Object, p, visit)
 				}
 			}
@@ -104,13 +108,13 @@ func listCustom(ctx context.Context, dyn dynamic.Interface, a workload.API, ns s
 
 // customTemplate records the Secrets of one pod spec of a custom object;
 // a cluster-scoped object's read a Secret of that name anywhere.
-func customTemplate(r *refs, typeName string, o *unstructured.Unstructured, spec *corev1.PodSpec) {
+func customTemplate(r *refs, typeName string, o *unstructured.Unstructured, spec *corev1.PodSpec, history bool) {
 	if o.GetNamespace() != "" {
-		template(r, typeName, o, spec, false)
+		template(r, typeName, o, spec, history)
 		return
 	}
 	workload.VisitSecretNames(spec, func(name, via string) {
-		r.add(anyNamespace, name, Reader{Kind: typeName, Name: o.GetName(), Via: via})
+		r.add(anyNamespace, name, Reader{Kind: typeName, Name: o.GetName(), Via: via, History: history})
 	})
 }
 

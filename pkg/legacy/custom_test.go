@@ -82,7 +82,7 @@ func TestClusterScopedReaderReadsEveryNamespace(t *testing.T) {
 	r := &refs{readers: map[string][]Reader{}, owners: map[string]string{}}
 	o := rollout("", "global", nil)
 	spec := &corev1.PodSpec{Volumes: []corev1.Volume{{Name: "t", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "shared-token"}}}}}
-	customTemplate(r, "thing.example.com", o, spec)
+	customTemplate(r, "thing.example.com", o, spec, false)
 	sc := &scope{readers: r.readers, saUID: map[string]string{}, listedBy: map[string]string{}}
 	f := newFinding(secret("team-a", "shared-token", "1"))
 	sc.describe(f)

@@ -247,7 +247,9 @@ func template(r *refs, kind string, meta metav1.Object, spec *corev1.PodSpec, hi
 	})
 }
 
-// readerLists is one LIST per kind of the workload table. A pod is a
+// readerLists is one LIST per built-in kind of the workload table (the
+// kinds of other APIs are read as every API holding pod specs is,
+// customReaders). A pod is a
 // reader in every phase: the cleaner counts finished pods too
 // (legacy_serviceaccount_token_cleaner.go, getMountedSecretNames lists all
 // pods of the namespace). Rollout history (workload.History) is kept
@@ -256,8 +258,11 @@ func readerLists(client kubernetes.Interface, ns string, page int64) []workloadL
 	lo := metav1.ListOptions{Limit: page}
 	var out []workloadList
 	for _, k := range workload.Kinds() {
+		if !k.BuiltIn() {
+			continue
+		}
 		out = append(out, workloadList{k.Resource, func(ctx context.Context, r *refs) error {
-			return k.List(ctx, client, ns, lo, func(o workload.Object) {
+			return k.List(ctx, workload.Clients{Kube: client}, ns, lo, func(o workload.Object) {
 				if pod, ok := o.(*corev1.Pod); ok {
 					ctrl := workload.Controller(pod)
 					workload.VisitSecretNames(&pod.Spec, func(name, via string) {

@@ -108,7 +108,7 @@ func Workloads(ctx context.Context, cs kubernetes.Interface, o Options) (*Result
 			if !k.Restartable {
 				continue
 			}
-			err := k.List(ctx, cs, ns, metav1.ListOptions{}, func(obj workload.Object) { all = append(all, one{k, obj}) })
+			err := k.List(ctx, workload.Clients{Kube: cs}, ns, metav1.ListOptions{}, func(obj workload.Object) { all = append(all, one{k, obj}) })
 			if err != nil {
 				return 0, fmt.Errorf("list %s in %s: %w", k.Resource, ns, err)
 			}
@@ -182,7 +182,7 @@ func restartOne(ctx context.Context, cs kubernetes.Interface, k *workload.Kind, 
 		return err
 	}
 	_, err = retry.Do(ctx, retry.Default, func(ctx context.Context) error {
-		_, err := k.Patch(ctx, cs, obj.GetNamespace(), obj.GetName(), types.StrategicMergePatchType, patch, metav1.PatchOptions{DryRun: kubeapi.DryRunAll(dry)})
+		_, err := k.Patch(ctx, workload.Clients{Kube: cs}, obj.GetNamespace(), obj.GetName(), types.StrategicMergePatchType, patch, metav1.PatchOptions{DryRun: kubeapi.DryRunAll(dry)})
 		return err
 	})
 	return err

@@ -5,7 +5,6 @@ import (
 	"sort"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
-	"github.com/bound-token/kubectl-bound-token/pkg/workload"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -25,23 +24,23 @@ func CheckAccess(ctx context.Context, client kubernetes.Interface, plans []*Plan
 		if byNS[p.Namespace] == nil {
 			byNS[p.Namespace] = map[string]bool{}
 		}
-		byNS[p.Namespace][p.Kind] = true
-		all[p.Kind] = true
+		byNS[p.Namespace][p.Workload.Type.ResourceGroup()] = true
+		all[p.Workload.Type.ResourceGroup()] = true
 	}
 	if len(all) == 0 {
 		return nil
 	}
-	perms := func(kinds map[string]bool) []kubeapi.Permission {
-		var ks []string
-		for k := range kinds {
-			ks = append(ks, k)
+	perms := func(resources map[string]bool) []kubeapi.Permission {
+		var rs []string
+		for r := range resources {
+			rs = append(rs, r)
 		}
-		sort.Strings(ks)
+		sort.Strings(rs)
 		var out []kubeapi.Permission
-		for _, k := range ks {
+		for _, r := range rs {
 			// get: a resumed run, a conflict and a rollout read the
 			// workload again.
-			out = append(out, kubeapi.Permission{Verb: "get", Resource: workload.For(k).ResourceGroup()}, kubeapi.Permission{Verb: "patch", Resource: workload.For(k).ResourceGroup()})
+			out = append(out, kubeapi.Permission{Verb: "get", Resource: r}, kubeapi.Permission{Verb: "patch", Resource: r})
 		}
 		return out
 	}

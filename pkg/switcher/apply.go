@@ -15,7 +15,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/backup"
@@ -74,7 +73,7 @@ type ApplyOptions struct {
 }
 
 type applier struct {
-	client kubernetes.Interface
+	client workload.Clients
 	backup *backup.Folder
 	opts   ApplyOptions
 }
@@ -92,7 +91,7 @@ type pending struct {
 // its template with the backed-up resourceVersion as a precondition, and
 // records the template it wrote. Refused and skipped plans become outcomes
 // with their reasons. With opts.Wait it follows the rollouts.
-func Apply(ctx context.Context, client kubernetes.Interface, folder *backup.Folder, plans []*Plan, opts ApplyOptions) ([]backup.Outcome, error) {
+func Apply(ctx context.Context, client workload.Clients, folder *backup.Folder, plans []*Plan, opts ApplyOptions) ([]backup.Outcome, error) {
 	if opts.Workers < 1 {
 		opts.Workers = 1
 	}
@@ -134,9 +133,9 @@ func Apply(ctx context.Context, client kubernetes.Interface, folder *backup.Fold
 		case VerdictSwitchable:
 			todo = append(todo, p)
 		case VerdictRefused:
-			out = append(out, outcome(p.Workload, OutRefused, "%s", joinReasons(p.Reasons)))
+			out = append(out, p.Workload.outcome(OutRefused, "%s", joinReasons(p.Reasons)))
 		default:
-			out = append(out, outcome(p.Workload, OutSkipped, "%s", joinReasons(p.Reasons)))
+			out = append(out, p.Workload.outcome(OutSkipped, "%s", joinReasons(p.Reasons)))
 		}
 	}
 	const batch = 64
@@ -164,7 +163,7 @@ func (a *applier) switchBatch(ctx context.Context, chunk []*Plan) ([]backup.Outc
 	var idx []int
 	for i, p := range chunk {
 		o := p.Workload.Object
-		if e := a.backup.Entry(p.Kind, p.Namespace, p.Name); e != nil && e.Backup != nil &&
+		if e := a.backup.Entry(p.Workload.key(), p.Namespace, p.Name); e != nil && e.Backup != nil &&
 			e.Backup.ResourceVersion == o.GetResourceVersion() && e.Backup.UID == string(o.GetUID()) {
 			if _, err := a.backup.Read(e.Backup); err == nil {
 				continue
@@ -183,7 +182,7 @@ func (a *applier) switchBatch(ctx context.Context, chunk []*Plan) ([]backup.Outc
 	ok := make([]bool, len(chunk))
 	kubeapi.Parallel(len(chunk), a.opts.Workers, func(i int) {
 		if errs[i] != nil {
-			results[i] = outcome(chunk[i].Workload, backup.OutFailed, "not changed: %v", errs[i])
+			results[i] = chunk[i].Workload.outcome(backup.OutFailed, "not changed: %v", errs[i])
 			return
 		}
 		results[i], ok[i] = a.patch(ctx, chunk[i])
@@ -202,10 +201,6 @@ func (a *applier) switchBatch(ctx context.Context, chunk []*Plan) ([]backup.Outc
 
 func joinReasons(r []string) string { return strings.Join(r, "; ") }
 
-func outcome(w *Workload, result, format string, args ...any) backup.Outcome {
-	return backup.Outcome{Kind: w.Kind, Namespace: w.Object.GetNamespace(), Name: w.Object.GetName(), Result: result, Message: fmt.Sprintf(format, args...)}
-}
-
 // volumesPatch is a JSON merge patch (RFC 7386: a list is replaced whole)
 // that sets the template's volumes, guarded by resourceVersion.
 func volumesPatch(w *Workload, rv string, volumes []corev1.Volume) []byte {
@@ -220,7 +215,7 @@ func volumesPatch(w *Workload, rv string, volumes []corev1.Volume) []byte {
 	return data
 }
 
-func (a *applier) patchObject(ctx context.Context, w *Workload, patch []byte) (runtime.Object, error) {
+func (a *applier) patchObject(ctx context.Context, w *Workload, patch []byte) (workload.Object, error) {
 	po := metav1.PatchOptions{DryRun: kubeapi.DryRunAll(a.opts.DryRun)}
 	return w.Type.Patch(ctx, a.client, w.Object.GetNamespace(), w.Object.GetName(), types.MergePatchType, patch, po)
 }
@@ -229,17 +224,17 @@ func (a *applier) patchObject(ctx context.Context, w *Workload, patch []byte) (r
 // alone, with DryRunServer after the server accepted each patch (sent with
 // dryRun=All, k8s.io/apiserver pkg/endpoints/handlers/patch.go: admitted
 // and validated, not stored). Nothing is backed up or recorded.
-func dryRun(ctx context.Context, client kubernetes.Interface, plans []*Plan, opts ApplyOptions) ([]backup.Outcome, error) {
+func dryRun(ctx context.Context, client workload.Clients, plans []*Plan, opts ApplyOptions) ([]backup.Outcome, error) {
 	a := &applier{client: client, opts: opts}
 	out := make([]backup.Outcome, len(plans))
 	kubeapi.Parallel(len(plans), opts.Workers, func(i int) {
 		p := plans[i]
 		switch {
 		case p.Verdict == VerdictRefused:
-			out[i] = outcome(p.Workload, OutRefused, "%s", joinReasons(p.Reasons))
+			out[i] = p.Workload.outcome(OutRefused, "%s", joinReasons(p.Reasons))
 			return
 		case p.Verdict != VerdictSwitchable:
-			out[i] = outcome(p.Workload, OutSkipped, "%s", joinReasons(p.Reasons))
+			out[i] = p.Workload.outcome(OutSkipped, "%s", joinReasons(p.Reasons))
 			return
 		}
 		note := ""
@@ -247,14 +242,14 @@ func dryRun(ctx context.Context, client kubernetes.Interface, plans []*Plan, opt
 			note = "; then: " + msg
 		}
 		if opts.DryRun == cmdutil.DryRunClient {
-			out[i] = outcome(p.Workload, backup.OutWouldChange, "would switch (client dry run)%s", note)
+			out[i] = p.Workload.outcome(backup.OutWouldChange, "would switch (client dry run)%s", note)
 			return
 		}
 		if o, ok := a.patch(ctx, p); !ok {
 			out[i] = o
 			return
 		}
-		out[i] = outcome(p.Workload, backup.OutWouldChange, "would switch (server dry run accepted)%s", note)
+		out[i] = p.Workload.outcome(backup.OutWouldChange, "would switch (server dry run accepted)%s", note)
 	})
 	backup.SortOutcomes(out)
 	return out, ctx.Err()
@@ -270,7 +265,7 @@ func (a *applier) patch(ctx context.Context, p *Plan) (backup.Outcome, bool) {
 	orig := workload.TemplateSum(w.Template())
 	rv := w.Object.GetResourceVersion()
 	for attempt := 0; attempt < 4; attempt++ {
-		var res runtime.Object
+		var res workload.Object
 		tries, err := retry.Do(ctx, retry.Default, func(ctx context.Context) error {
 			var err error
 			res, err = a.patchObject(ctx, w, volumesPatch(w, rv, p.Template.Spec.Volumes))
@@ -281,11 +276,11 @@ func (a *applier) patch(ctx context.Context, p *Plan) (backup.Outcome, bool) {
 			return a.record(w, workload.TemplateSum(nw.Template()))
 		}
 		if !apierrors.IsConflict(err) && !retry.MayHaveApplied(tries, err) {
-			return outcome(w, backup.OutFailed, "not changed: %v", kubeapi.DescribeAPIError(err, "patch", workload.For(w.Kind).Resource, w.Object.GetNamespace())), false
+			return w.outcome(backup.OutFailed, "not changed: %v", kubeapi.DescribeAPIError(err, "patch", w.Type.ResourceGroup(), w.Object.GetNamespace())), false
 		}
-		cur, gerr := GetWorkload(ctx, a.client, w.Kind, w.Object.GetNamespace(), w.Object.GetName())
+		cur, gerr := GetWorkload(ctx, a.client, w.Type, w.Object.GetNamespace(), w.Object.GetName())
 		if gerr != nil {
-			return outcome(w, backup.OutFailed, "patch: %v; then reading it back: %v", err, gerr), false
+			return w.outcome(backup.OutFailed, "patch: %v; then reading it back: %v", err, gerr), false
 		}
 		switch workload.TemplateSum(cur.Template()) {
 		case want:
@@ -294,27 +289,31 @@ func (a *applier) patch(ctx context.Context, p *Plan) (backup.Outcome, bool) {
 			rv = cur.Object.GetResourceVersion()
 			continue
 		}
-		return outcome(w, backup.OutSkipChanged, "its template changed after the backup: left alone; run again to judge it anew"), false
+		return w.outcome(backup.OutSkipChanged, "its template changed after the backup: left alone; run again to judge it anew"), false
 	}
-	return outcome(w, backup.OutFailed, "not changed: its resourceVersion kept changing"), false
+	return w.outcome(backup.OutFailed, "not changed: its resourceVersion kept changing"), false
 }
 
 func (a *applier) record(w *Workload, sum string) (backup.Outcome, bool) {
 	if a.opts.DryRun != cmdutil.DryRunNone {
 		return backup.Outcome{}, true
 	}
-	err := a.backup.Note(backup.Record{Op: backup.OpDone, Kind: w.Kind, Namespace: w.Object.GetNamespace(), Name: w.Object.GetName(), Result: ResultSwitched, Template: sum})
+	err := a.backup.Note(backup.Record{Op: backup.OpDone, Kind: w.Kind, Group: backup.RecordGroup(w.Type.Group), Namespace: w.Object.GetNamespace(), Name: w.Object.GetName(), Result: ResultSwitched, Template: sum})
 	if err != nil {
-		return outcome(w, backup.OutFailed, "changed, but not recorded in the backup: %v", err), false
+		return w.outcome(backup.OutFailed, "changed, but not recorded in the backup: %v", err), false
 	}
 	return backup.Outcome{}, true
 }
 
-// backedUp reports whether switch backs up objects of kind: the kinds of
-// the workload table whose template can change.
-func backedUp(kind string) bool {
-	k := workload.For(kind)
-	return k != nil && !k.Immutable
+// backedUp returns the kind of a backup record when switch backs up
+// objects of that kind (the kinds of the workload table whose template
+// can change), or nil.
+func backedUp(r *backup.Record) *workload.Kind {
+	k := workload.Lookup(r.Group, r.Kind)
+	if k == nil || k.Immutable || k.TemplatePath == nil {
+		return nil
+	}
+	return k
 }
 
 type finished struct {
@@ -332,7 +331,7 @@ func (a *applier) resume(ctx context.Context) ([]finished, error) {
 	var recs []backup.Record
 	for _, k := range ix.Order {
 		e := ix.Entries[k]
-		if e.Backup == nil || !backedUp(e.Backup.Kind) || e.Results[ResultSwitched] {
+		if e.Backup == nil || backedUp(e.Backup) == nil || e.Results[ResultSwitched] {
 			continue
 		}
 		recs = append(recs, *e.Backup)
@@ -347,23 +346,23 @@ func (a *applier) resume(ctx context.Context) ([]finished, error) {
 		if err != nil {
 			return nil, fmt.Errorf("cannot resume from %s: %v", a.backup.Dir, err)
 		}
-		bw, err := DecodeWorkload(r.Kind, data)
+		bw, err := DecodeWorkload(&r, data)
 		if err != nil {
 			return nil, fmt.Errorf("cannot resume from %s: %s: %v", a.backup.Dir, r.File, err)
 		}
-		cur, err := GetWorkload(ctx, a.client, r.Kind, r.Namespace, r.Name)
+		cur, err := GetWorkload(ctx, a.client, bw.Type, r.Namespace, r.Name)
 		if apierrors.IsNotFound(err) {
 			continue
 		}
 		if err != nil {
-			return nil, kubeapi.DescribeAPIError(err, "get", workload.For(r.Kind).Resource, r.Namespace)
+			return nil, kubeapi.DescribeAPIError(err, "get", bw.Type.ResourceGroup(), r.Namespace)
 		}
 		got := workload.TemplateSum(cur.Template())
 		if got == workload.TemplateSum(bw.Template()) {
 			continue
 		}
 		if tokens[r.Namespace] == nil {
-			t, err := Tokens(ctx, a.client, r.Namespace)
+			t, err := Tokens(ctx, a.client.Kube, r.Namespace)
 			if err != nil {
 				return nil, err
 			}
@@ -378,20 +377,21 @@ func (a *applier) resume(ctx context.Context) ([]finished, error) {
 			out = append(out, finished{p: pending{w: cur, msg: "(rewritten by the interrupted run) "}})
 			continue
 		}
-		o := outcome(cur, backup.OutSkipChanged, "backed up by the interrupted run, but its template is neither the backed-up one nor its switch now: left alone")
+		o := cur.outcome(backup.OutSkipChanged, "backed up by the interrupted run, but its template is neither the backed-up one nor its switch now: left alone")
 		out = append(out, finished{o: &o})
 	}
 	return out, nil
 }
 
-// DecodeWorkload reads a backed-up manifest of kind.
-func DecodeWorkload(kind string, data []byte) (*Workload, error) {
-	if !backedUp(kind) {
-		return nil, fmt.Errorf("a backup holds no %s", kind)
+// DecodeWorkload reads the backed-up manifest of a record.
+func DecodeWorkload(r *backup.Record, data []byte) (*Workload, error) {
+	k := backedUp(r)
+	if k == nil {
+		return nil, fmt.Errorf("a backup holds no %s", r.Type())
 	}
-	obj := workload.For(kind).New()
+	obj := k.New()
 	if err := json.Unmarshal(data, obj); err != nil {
-		return nil, fmt.Errorf("not a %s manifest: %v", kind, err)
+		return nil, fmt.Errorf("not a %s manifest: %v", r.Type(), err)
 	}
 	return NewWorkload(obj)
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/bound-token/kubectl-bound-token/pkg/backup"
 	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
+	"github.com/bound-token/kubectl-bound-token/pkg/workload"
 )
 
 func dryRunCluster() *fake.Clientset {
@@ -43,12 +44,12 @@ func TestDryRun(t *testing.T) {
 			}
 			return false, nil, nil
 		})
-		plans, err := Find(ctx, client, FindOptions{Namespace: "ns"}, Options{})
+		plans, err := Find(ctx, workload.Clients{Kube: client}, FindOptions{Namespace: "ns"}, Options{})
 		if err != nil || len(plans) != 2 {
 			t.Fatal(plans, err)
 		}
 		client.ClearActions()
-		out, err := Apply(ctx, client, nil, plans, ApplyOptions{DryRun: mode})
+		out, err := Apply(ctx, workload.Clients{Kube: client}, nil, plans, ApplyOptions{DryRun: mode})
 		if err != nil {
 			t.Fatalf("%s: %v", kubeapi.DryRunName(mode), err)
 		}
@@ -101,7 +102,7 @@ func TestCheckAccess(t *testing.T) {
 		r.Status.Allowed = allow(ra)
 		return true, r, nil
 	})
-	plans, err := Find(ctx, client, FindOptions{Namespace: "ns"}, Options{})
+	plans, err := Find(ctx, workload.Clients{Kube: client}, FindOptions{Namespace: "ns"}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

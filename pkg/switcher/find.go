@@ -8,9 +8,9 @@ import (
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
@@ -31,28 +31,20 @@ type FindOptions struct {
 func KindNames() []string { return workload.Names() }
 
 // ParseRef reads TYPE/NAME, TYPE as kubectl accepts it.
-func ParseRef(s string) (kind, name string, err error) {
+func ParseRef(s string) (*workload.Kind, string, error) {
 	t, n, ok := strings.Cut(s, "/")
 	k := workload.Parse(t)
 	if !ok || n == "" || k == nil {
-		return "", "", fmt.Errorf("%q: want TYPE/NAME with TYPE one of %s", s, strings.Join(KindNames(), ", "))
+		return nil, "", fmt.Errorf("%q: want TYPE/NAME with TYPE one of %s", s, strings.Join(KindNames(), ", "))
 	}
-	return k.Kind, n, nil
+	return k, n, nil
 }
 
-func get(ctx context.Context, c kubernetes.Interface, kind, ns, name string) (runtime.Object, error) {
-	k := workload.For(kind)
-	if k == nil {
-		return nil, fmt.Errorf("unknown kind %s", kind)
-	}
-	return retry.Value(ctx, retry.Default, func(ctx context.Context) (runtime.Object, error) {
+// GetWorkload reads one workload of kind k.
+func GetWorkload(ctx context.Context, c workload.Clients, k *workload.Kind, ns, name string) (*Workload, error) {
+	obj, err := retry.Value(ctx, retry.Default, func(ctx context.Context) (workload.Object, error) {
 		return k.Get(ctx, c, ns, name)
 	})
-}
-
-// GetWorkload reads one workload.
-func GetWorkload(ctx context.Context, c kubernetes.Interface, kind, ns, name string) (*Workload, error) {
-	obj, err := get(ctx, c, kind, ns, name)
 	if err != nil {
 		return nil, err
 	}
@@ -83,14 +75,18 @@ func Tokens(ctx context.Context, c kubernetes.Interface, ns string) (map[string]
 // Find plans the switch of every selected workload that reads a legacy
 // token Secret. Pods and Jobs run by a workload, and ReplicaSets of a
 // Deployment, are not listed: their owner is.
-func Find(ctx context.Context, c kubernetes.Interface, fo FindOptions, o Options) ([]*Plan, error) {
-	tokens, err := Tokens(ctx, c, fo.Namespace)
+func Find(ctx context.Context, c workload.Clients, fo FindOptions, o Options) ([]*Plan, error) {
+	tokens, err := Tokens(ctx, c.Kube, fo.Namespace)
 	if err != nil {
 		return nil, err
 	}
 	reads := func(w *Workload) bool {
 		found := false
-		workload.VisitSecretNames(&w.Template().Spec, func(name, _ string) {
+		t := w.Template()
+		if t == nil {
+			return false
+		}
+		workload.VisitSecretNames(&t.Spec, func(name, _ string) {
 			if tokens[w.Object.GetNamespace()][name] != nil {
 				found = true
 			}
@@ -100,13 +96,13 @@ func Find(ctx context.Context, c kubernetes.Interface, fo FindOptions, o Options
 	var ws []*Workload
 	if len(fo.Refs) > 0 {
 		for _, r := range fo.Refs {
-			kind, name, err := ParseRef(r)
+			k, name, err := ParseRef(r)
 			if err != nil {
 				return nil, err
 			}
-			w, err := GetWorkload(ctx, c, kind, fo.Namespace, name)
+			w, err := GetWorkload(ctx, c, k, fo.Namespace, name)
 			if err != nil {
-				return nil, kubeapi.DescribeAPIError(err, "get", strings.ToLower(kind)+"s", fo.Namespace)
+				return nil, kubeapi.DescribeAPIError(err, "get", k.ResourceGroup(), fo.Namespace)
 			}
 			ws = append(ws, w)
 		}
@@ -127,17 +123,17 @@ func Find(ctx context.Context, c kubernetes.Interface, fo FindOptions, o Options
 }
 
 func sortPlans(plans []*Plan) {
-	order := map[string]int{}
+	order := map[*workload.Kind]int{}
 	for i, k := range workload.Kinds() {
-		order[k.Kind] = i
+		order[k] = i
 	}
 	sort.SliceStable(plans, func(i, j int) bool {
 		a, b := plans[i], plans[j]
 		if a.Namespace != b.Namespace {
 			return a.Namespace < b.Namespace
 		}
-		if a.Kind != b.Kind {
-			return order[a.Kind] < order[b.Kind]
+		if a.Workload.Type != b.Workload.Type {
+			return order[a.Workload.Type] < order[b.Workload.Type]
 		}
 		return a.Name < b.Name
 	})
@@ -146,7 +142,9 @@ func sortPlans(plans []*Plan) {
 // list runs one LIST per kind of the workload table, at once. Objects
 // that follow their controller's template (a Deployment's ReplicaSets, a
 // CronJob's Jobs, a controller's pods) are left out: their owner is listed.
-func list(ctx context.Context, c kubernetes.Interface, ns, selector string) ([]*Workload, error) {
+// A kind of another API that the cluster does not serve (NotFound), or
+// that cannot be read without a dynamic client, has no objects here.
+func list(ctx context.Context, c workload.Clients, ns, selector string) ([]*Workload, error) {
 	lo := metav1.ListOptions{Limit: 500, LabelSelector: selector}
 	kinds := workload.Kinds()
 	var mu sync.Mutex
@@ -154,6 +152,9 @@ func list(ctx context.Context, c kubernetes.Interface, ns, selector string) ([]*
 	errs := make([]error, len(kinds))
 	var wg sync.WaitGroup
 	for i, k := range kinds {
+		if !k.BuiltIn() && c.Dynamic == nil {
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -165,8 +166,8 @@ func list(ctx context.Context, c kubernetes.Interface, ns, selector string) ([]*
 				out = append(out, &Workload{Kind: k.Kind, Type: k, Object: obj})
 				mu.Unlock()
 			})
-			if err != nil {
-				errs[i] = kubeapi.DescribeAPIError(err, "list", k.Resource, ns)
+			if err != nil && (k.BuiltIn() || !apierrors.IsNotFound(err)) {
+				errs[i] = kubeapi.DescribeAPIError(err, "list", k.ResourceGroup(), ns)
 			}
 		}()
 	}

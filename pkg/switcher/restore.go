@@ -12,7 +12,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/backup"
 	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
@@ -64,7 +63,7 @@ func OpenRestore(f *backup.Folder) (*Restorable, error) {
 	r := &Restorable{Folder: f}
 	for _, k := range f.Index.Order {
 		e := f.Index.Entries[k]
-		if e.Backup == nil || !backedUp(e.Backup.Kind) {
+		if e.Backup == nil || backedUp(e.Backup) == nil {
 			continue
 		}
 		data, err := f.Read(e.Backup)
@@ -102,7 +101,7 @@ func (r *Restorable) Count() int { return len(r.items) }
 // sha256 is recorded), only while the Secrets it reads are valid, with a
 // JSON patch that tests the resourceVersion read and replaces the whole
 // template.
-func Restore(ctx context.Context, client kubernetes.Interface, r *Restorable, opts RestoreOptions) []backup.Outcome {
+func Restore(ctx context.Context, client workload.Clients, r *Restorable, opts RestoreOptions) []backup.Outcome {
 	out := make([]backup.Outcome, len(r.items))
 	if opts.Workers < 1 {
 		opts.Workers = 1
@@ -119,25 +118,25 @@ func Restore(ctx context.Context, client kubernetes.Interface, r *Restorable, op
 	return out
 }
 
-func restoreOne(ctx context.Context, client kubernetes.Interface, dir string, it item, blocking func(context.Context, string, []string) ([]string, error)) backup.Outcome {
+func restoreOne(ctx context.Context, client workload.Clients, dir string, it item, blocking func(context.Context, string, []string) ([]string, error)) backup.Outcome {
 	rec := it.rec
 	res := func(result, format string, args ...any) backup.Outcome {
-		return backup.Outcome{Kind: rec.Kind, Namespace: rec.Namespace, Name: rec.Name, Result: result, Message: fmt.Sprintf(format, args...)}
+		return backup.Outcome{Kind: rec.Kind, Group: rec.Group, Namespace: rec.Namespace, Name: rec.Name, Result: result, Message: fmt.Sprintf(format, args...)}
 	}
-	bw, err := DecodeWorkload(rec.Kind, it.data)
+	bw, err := DecodeWorkload(rec, it.data)
 	if err != nil {
 		return res(backup.OutFailed, "%s: %v", rec.File, err)
 	}
 	want := bw.Template()
-	cur, err := GetWorkload(ctx, client, rec.Kind, rec.Namespace, rec.Name)
+	cur, err := GetWorkload(ctx, client, bw.Type, rec.Namespace, rec.Name)
 	if apierrors.IsNotFound(err) {
 		return res(backup.OutSkipGone, "it no longer exists; its manifest is in %s", filepath.Join(dir, filepath.FromSlash(rec.File)))
 	}
 	if err != nil {
-		return res(backup.OutFailed, "%v", kubeapi.DescribeAPIError(err, "get", workload.For(rec.Kind).Resource, rec.Namespace))
+		return res(backup.OutFailed, "%v", kubeapi.DescribeAPIError(err, "get", bw.Type.ResourceGroup(), rec.Namespace))
 	}
 	if string(cur.Object.GetUID()) != rec.UID {
-		return res(backup.OutSkipChanged, "a different %s of that name exists now; left alone", rec.Kind)
+		return res(backup.OutSkipChanged, "a different %s of that name exists now; left alone", bw.Type.Name())
 	}
 	got := workload.TemplateSum(cur.Template())
 	switch {
@@ -174,19 +173,21 @@ func readAgain(cur, want *corev1.PodTemplateSpec) []string {
 	return back
 }
 
-// putBack replaces the template with the backed-up one by a JSON patch
-// that tests the resourceVersion read. The resourceVersion also moves on a
+// putBack replaces the template with the backed-up one, as the backup
+// holds it (RawTemplate: an unstructured object's fields no typed template
+// knows included), by a JSON patch that tests the resourceVersion read. The resourceVersion also moves on a
 // status write (a ReplicaSet's controller writes one whenever its pods
 // change): a failed test is looked into, and the patch sent again while
 // the template is still the one the switch wrote, as apply's patch does.
-func putBack(ctx context.Context, client kubernetes.Interface, it item, bw, cur *Workload) (result, msg string) {
+func putBack(ctx context.Context, client workload.Clients, it item, bw, cur *Workload) (result, msg string) {
 	rec, want := it.rec, bw.Template()
+	raw := bw.Type.RawTemplate(bw.Object)
 	path := "/" + strings.Join(bw.Type.TemplatePath, "/")
 	rv := cur.Object.GetResourceVersion()
 	for attempt := 0; attempt < 4; attempt++ {
 		patch, _ := json.Marshal([]map[string]any{
 			{"op": "test", "path": "/metadata/resourceVersion", "value": rv},
-			{"op": "replace", "path": path, "value": want},
+			{"op": "replace", "path": path, "value": raw},
 		})
 		_, err := retry.Do(ctx, retry.Default, func(ctx context.Context) error {
 			_, err := bw.Type.Patch(ctx, client, rec.Namespace, rec.Name, types.JSONPatchType, patch, metav1.PatchOptions{})
@@ -195,7 +196,7 @@ func putBack(ctx context.Context, client kubernetes.Interface, it item, bw, cur 
 		if err == nil {
 			return OutRestored, "template put back as backed up"
 		}
-		again, gerr := GetWorkload(ctx, client, rec.Kind, rec.Namespace, rec.Name)
+		again, gerr := GetWorkload(ctx, client, bw.Type, rec.Namespace, rec.Name)
 		// A lost answer to a patch that went through leaves the
 		// template as backed up.
 		if gerr == nil && workload.TemplateSum(again.Template()) == workload.TemplateSum(want) {
@@ -205,7 +206,7 @@ func putBack(ctx context.Context, client kubernetes.Interface, it item, bw, cur 
 		// (k8s.io/apiserver pkg/endpoints/handlers/patch.go, applyJSPatch:
 		// NewGenericServerResponse(http.StatusUnprocessableEntity, ...)).
 		if !apierrors.IsConflict(err) && !apierrors.IsInvalid(err) {
-			return backup.OutFailed, kubeapi.DescribeAPIError(err, "patch", bw.Type.Resource, rec.Namespace).Error()
+			return backup.OutFailed, kubeapi.DescribeAPIError(err, "patch", bw.Type.ResourceGroup(), rec.Namespace).Error()
 		}
 		if gerr != nil || workload.TemplateSum(again.Template()) != it.done.Template {
 			return backup.OutSkipChanged, "its template changed while restoring: left alone; run restore again to judge it anew"

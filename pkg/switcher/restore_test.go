@@ -34,11 +34,11 @@ func TestRestoreAfterAStatusWrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plans, err := Find(ctx, client, FindOptions{Namespace: "ns"}, Options{})
+	plans, err := Find(ctx, workload.Clients{Kube: client}, FindOptions{Namespace: "ns"}, Options{})
 	if err != nil || len(plans) != 1 {
 		t.Fatal(plans, err)
 	}
-	if _, err := Apply(ctx, client, b, plans, ApplyOptions{}); err != nil {
+	if _, err := Apply(ctx, workload.Clients{Kube: client}, b, plans, ApplyOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	b.Close()
@@ -73,7 +73,7 @@ func TestRestoreAfterAStatusWrite(t *testing.T) {
 	}
 	// No Secret is read again by the template put back: nothing blocks.
 	none := func(context.Context, string, []string) ([]string, error) { return nil, nil }
-	out := Restore(ctx, client, r, RestoreOptions{Blocking: none})
+	out := Restore(ctx, workload.Clients{Kube: client}, r, RestoreOptions{Blocking: none})
 	if len(out) != 1 || out[0].Result != OutRestored {
 		t.Fatalf("restore: %+v", out)
 	}

@@ -58,7 +58,7 @@ func TestResumeRecordsAPatchWhoseRecordWasLost(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	plans, err := Find(ctx, client, FindOptions{Namespace: "ns"}, Options{})
+	plans, err := Find(ctx, workload.Clients{Kube: client}, FindOptions{Namespace: "ns"}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestResumeRecordsAPatchWhoseRecordWasLost(t *testing.T) {
 			patches++
 		}
 	}
-	out, err := Apply(ctx, client, b, plans, ApplyOptions{Wait: false})
+	out, err := Apply(ctx, workload.Clients{Kube: client}, b, plans, ApplyOptions{Wait: false})
 	if err != nil {
 		t.Fatal(err)
 	}

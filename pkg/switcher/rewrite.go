@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/backup"
 	"github.com/bound-token/kubectl-bound-token/pkg/workload"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -103,7 +104,9 @@ func (o Options) seconds() int64 {
 
 // Plan is what switch would do with one workload.
 type Plan struct {
-	Kind      string `json:"kind"`
+	Kind string `json:"kind"`
+	// Group is set outside the core, apps and batch groups.
+	Group     string `json:"group,omitempty"`
 	Namespace string `json:"namespace"`
 	Name      string `json:"name"`
 	// Secrets are the legacy token Secrets the template reads.
@@ -174,7 +177,7 @@ func PodServiceAccount(spec *corev1.PodSpec) string {
 // MakePlan plans the switch of one workload. tokens are the legacy token
 // Secrets of its namespace, by name.
 func MakePlan(w *Workload, tokens map[string]*corev1.Secret, o Options) *Plan {
-	p := &Plan{Kind: w.Kind, Namespace: w.Object.GetNamespace(), Name: w.Object.GetName(), Verdict: VerdictSwitchable, Workload: w}
+	p := &Plan{Kind: w.Kind, Group: backup.RecordGroup(w.Type.Group), Namespace: w.Object.GetNamespace(), Name: w.Object.GetName(), Verdict: VerdictSwitchable, Workload: w}
 	tmpl := w.Template()
 	pl := &planner{p: p, tokens: tokens, seen: map[string]bool{}, sa: PodServiceAccount(&tmpl.Spec), o: o}
 	pl.refuseFixedReaders(&tmpl.Spec)
@@ -335,6 +338,8 @@ func holdBack(p *Plan, w *Workload, o Options) {
 	ns := p.Namespace
 	switch {
 	case p.Verdict != VerdictSwitchable:
+	case w.Immutable() && !w.Type.BuiltIn():
+		p.refuse("a %s's pod spec is immutable: make the change shown at its source and re-create it", w.Type.Name())
 	case w.Immutable():
 		// Kubernetes keeps each group's validation in pkg/apis/GROUP,
 		// the core group's in pkg/apis/core.

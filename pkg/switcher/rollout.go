@@ -38,11 +38,11 @@ func (a *applier) follow(ctx context.Context, ps []pending) []backup.Outcome {
 		// waiting: a workload that does not roll is reported so with
 		// --wait=false too.
 		if res, msg := noRollout(p.w); res != "" {
-			out = append(out, outcome(p.w, res, "%s%s", p.msg, msg))
+			out = append(out, p.w.outcome(res, "%s%s", p.msg, msg))
 			continue
 		}
 		if !a.opts.Wait {
-			out = append(out, outcome(p.w, OutSwitched, "%stemplate rewritten; rollout not waited for", p.msg))
+			out = append(out, p.w.outcome(OutSwitched, "%stemplate rewritten; rollout not waited for", p.msg))
 			continue
 		}
 		wait = append(wait, p)
@@ -60,7 +60,7 @@ func (a *applier) follow(ctx context.Context, ps []pending) []backup.Outcome {
 		if ctx.Err() != nil {
 			why = "interrupted while waiting for the rollout"
 		}
-		out = append(out, outcome(wait[i].w, OutTimeout, "%stemplate rewritten; %s: %s", wait[i].msg, why, last[i]))
+		out = append(out, wait[i].w.outcome(OutTimeout, "%stemplate rewritten; %s: %s", wait[i].msg, why, last[i]))
 	}
 	return out
 }
@@ -115,17 +115,17 @@ func (a *applier) pollRollouts(ctx context.Context, wait []pending) (done []*bac
 // rolloutOf reads a workload again and judges its rollout: an outcome
 // when it is over (rolled out, or failed), else what the status says.
 func (a *applier) rolloutOf(ctx context.Context, p pending) (*backup.Outcome, string) {
-	cur, err := GetWorkload(ctx, a.client, p.w.Kind, p.w.Object.GetNamespace(), p.w.Object.GetName())
+	cur, err := GetWorkload(ctx, a.client, p.w.Type, p.w.Object.GetNamespace(), p.w.Object.GetName())
 	if err != nil {
 		return nil, err.Error()
 	}
 	msg, ok, err := workload.RolloutStatus(cur.Object)
 	switch {
 	case err != nil:
-		o := outcome(p.w, OutTimeout, "%stemplate rewritten; rollout failed: %v", p.msg, err)
+		o := p.w.outcome(OutTimeout, "%stemplate rewritten; rollout failed: %v", p.msg, err)
 		return &o, ""
 	case ok:
-		o := outcome(p.w, OutSwitched, "%srolled out", p.msg)
+		o := p.w.outcome(OutSwitched, "%srolled out", p.msg)
 		return &o, ""
 	}
 	return nil, strings.TrimSpace(msg)

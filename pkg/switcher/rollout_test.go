@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/backup"
+	"github.com/bound-token/kubectl-bound-token/pkg/workload"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -36,7 +37,7 @@ func TestKindsWithoutARollout(t *testing.T) {
 	}
 	for _, wait := range []bool{false, true} {
 		client := fake.NewSimpleClientset(append([]runtime.Object{token("app-token", "app")}, objs...)...)
-		plans, err := Find(context.Background(), client, FindOptions{Namespace: "ns"}, Options{})
+		plans, err := Find(context.Background(), workload.Clients{Kube: client}, FindOptions{Namespace: "ns"}, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -58,7 +59,7 @@ func TestKindsWithoutARollout(t *testing.T) {
 			}
 			plans = keep
 		}
-		out, err := Apply(context.Background(), client, b, plans, ApplyOptions{Wait: wait, Timeout: 1})
+		out, err := Apply(context.Background(), workload.Clients{Kube: client}, b, plans, ApplyOptions{Wait: wait, Timeout: 1})
 		b.Close()
 		if err != nil {
 			t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/backup"
+	"github.com/bound-token/kubectl-bound-token/pkg/workload"
 )
 
 // A run interrupted after switching one of two Deployments, then rerun
@@ -29,7 +30,7 @@ func TestRerunWithOtherTokenSettingsIsRefused(t *testing.T) {
 	client := fake.NewSimpleClientset(token("app-token", "app"), mk("first"), mk("second"))
 	dir := filepath.Join(t.TempDir(), "b")
 	plans := func(o Options) []*Plan {
-		p, err := Find(ctx, client, FindOptions{Namespace: "ns"}, o)
+		p, err := Find(ctx, workload.Clients{Kube: client}, FindOptions{Namespace: "ns"}, o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -40,7 +41,7 @@ func TestRerunWithOtherTokenSettingsIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The interrupted run: default settings, only "first" switched.
-	if _, err := Apply(ctx, client, b, plans(Options{})[:1], ApplyOptions{}); err != nil {
+	if _, err := Apply(ctx, workload.Clients{Kube: client}, b, plans(Options{})[:1], ApplyOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	b.Close()
@@ -55,7 +56,7 @@ func TestRerunWithOtherTokenSettingsIsRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 		lines := len(b.Index.Order)
-		_, err = Apply(ctx, client, b, plans(o), ApplyOptions{Options: o})
+		_, err = Apply(ctx, workload.Clients{Kube: client}, b, plans(o), ApplyOptions{Options: o})
 		b.Close()
 		if err == nil || strings.Contains(err.Error(), "\n") ||
 			!strings.Contains(err.Error(), "tokens of 3607 s with the API's audience") || !strings.Contains(err.Error(), "nothing was changed") {
@@ -79,7 +80,7 @@ func TestRerunWithOtherTokenSettingsIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	out, err := Apply(ctx, client, b, plans(Options{}), ApplyOptions{})
+	out, err := Apply(ctx, workload.Clients{Kube: client}, b, plans(Options{}), ApplyOptions{})
 	if err != nil || len(out) != 1 || out[0].Name != "second" || out[0].Result != OutSwitched {
 		t.Fatalf("rerun with the same settings: %+v, %v", out, err)
 	}

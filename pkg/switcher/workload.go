@@ -3,6 +3,7 @@ package switcher
 import (
 	"fmt"
 
+	"github.com/bound-token/kubectl-bound-token/pkg/backup"
 	"github.com/bound-token/kubectl-bound-token/pkg/workload"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -13,13 +14,14 @@ import (
 // Workload is one object with a pod template.
 type Workload struct {
 	// Kind is the API's name of its kind ("Deployment"); Type has the
-	// rest of its row in the workload table.
+	// rest of its row in the workload table (its group among them).
 	Kind   string
 	Type   *workload.Kind
 	Object workload.Object
 }
 
-// NewWorkload wraps a typed object of a kind of the workload table.
+// NewWorkload wraps an object of a kind of the workload table: typed, or
+// unstructured for the kinds of other APIs.
 func NewWorkload(obj runtime.Object) (*Workload, error) {
 	k := workload.ForObject(obj)
 	o, ok := obj.(workload.Object)
@@ -29,9 +31,18 @@ func NewWorkload(obj runtime.Object) (*Workload, error) {
 	return &Workload{Kind: k.Kind, Type: k, Object: o}, nil
 }
 
-// Template is the workload's pod template, in place (a Pod's is made up
-// from its metadata and spec).
+// Template is the workload's pod template, in place for a typed object (a
+// Pod's is made up from its metadata and spec), a copy for the others;
+// nil when it has none.
 func (w *Workload) Template() *corev1.PodTemplateSpec { return w.Type.Template(w.Object) }
+
+// key names the workload in a backup's index.
+func (w *Workload) key() string { return backup.TypeKey(w.Kind, w.Type.Group) }
+
+// outcome is a result of this workload.
+func (w *Workload) outcome(result, format string, args ...any) backup.Outcome {
+	return backup.Outcome{Kind: w.Kind, Group: backup.RecordGroup(w.Type.Group), Namespace: w.Object.GetNamespace(), Name: w.Object.GetName(), Result: result, Message: fmt.Sprintf(format, args...)}
+}
 
 // Immutable reports kinds whose pod template cannot be changed.
 func (w *Workload) Immutable() bool { return w.Type.Immutable }
@@ -49,11 +60,9 @@ func (p *Plan) Manifest() runtime.Object {
 	obj := w.Object.DeepCopyObject()
 	c, _ := NewWorkload(obj)
 	if p.Template != nil {
-		if pod, ok := obj.(*corev1.Pod); ok {
-			pod.Spec = p.Template.Spec
-		} else {
-			*c.Template() = *p.Template.DeepCopy()
-		}
+		// Only a kind with no writable template fails: it is never
+		// switchable, so it has no new template.
+		_ = w.Type.SetTemplate(c.Object, p.Template)
 	}
 	m := c.Object
 	m.SetUID("")

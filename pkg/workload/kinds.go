@@ -2,26 +2,33 @@ package workload
 
 import (
 	"context"
+	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 
-	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
-
-	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
 )
 
-// Object is a workload object: typed, with metadata.
+// Object is a workload object: typed (client-go's) for the built-in
+// kinds, *unstructured.Unstructured for the others.
 type Object interface {
 	metav1.Object
 	runtime.Object
+}
+
+// Clients are what the table reads and writes with: client-go's typed
+// client for the built-in kinds, the dynamic client for the others.
+type Clients struct {
+	Kube    kubernetes.Interface
+	Dynamic dynamic.Interface
 }
 
 // Kind is one row of the table.
@@ -30,10 +37,11 @@ type Kind struct {
 	Kind, Group, Version string
 	// Resource is its plural resource name.
 	Resource string
-	// Short are kubectl's short names ("deploy").
+	// Short are kubectl's short names ("deploy"; a CRD's shortNames).
 	Short []string
 	// TemplatePath is where the pod template is in the object, for a
-	// merge patch.
+	// merge patch; nil for a kind whose pod spec is not a template that
+	// can be rewritten (a Pod, a Knative Revision, an Argo Workflow).
 	TemplatePath []string
 	// Immutable kinds cannot have their pod template changed: a Job's
 	// (pkg/apis/batch/validation/validation.go, ValidateJobSpecUpdate:
@@ -45,125 +53,90 @@ type Kind struct {
 	// (k8s.io/kubectl pkg/polymorphichelpers/objectrestarter.go,
 	// defaultObjectRestarter: Deployment, DaemonSet, StatefulSet).
 	Restartable bool
-	// FollowsOwner names the owner kind whose template an object of this
-	// kind follows when that owner controls it (a Deployment's
-	// ReplicaSets, a CronJob's Jobs), or "*" for any controller (a
-	// controller's pods): switch changes the owner instead.
-	FollowsOwner string
+	// Owners are the kinds whose template an object of this kind follows
+	// when one of them controls it (a Deployment's or an Argo Rollout's
+	// ReplicaSets, a CronJob's or a KEDA ScaledJob's Jobs): switch
+	// changes the owner instead. AnyOwner: any controller (a
+	// controller's pods).
+	Owners   []schema.GroupKind
+	AnyOwner bool
+	// Qualified kinds are named only with their group ("service.
+	// serving.knative.dev") or their short names, never by the bare kind,
+	// which kubectl takes for a core kind ("service").
+	Qualified bool
 
 	api api
+	// rollout says what a template change does to the pods (RolloutOf).
+	rollout func(Object) Rollout
+	// status judges a rollout in progress (RolloutStatus); nil: this
+	// tool cannot judge it.
+	status func(Object) (string, bool, error)
+	// history tells an object kept as rollout history (History).
+	history func(Object) bool
+	// podSpecs visits the pod specs of an object whose schema does not
+	// say where they are (PodSpecsOf); nil: the schema's paths are read.
+	podSpecs func(obj map[string]any, visit func(path string, spec *corev1.PodSpec) error) error
 }
 
 // api is how one kind is listed, read, patched and made from JSON.
 type api struct {
-	typ      reflect.Type
-	new      func() Object
-	template func(Object) *corev1.PodTemplateSpec
-	list     func(ctx context.Context, c kubernetes.Interface, ns string, lo metav1.ListOptions, each func(Object)) error
-	get      func(ctx context.Context, c kubernetes.Interface, ns, name string) (Object, error)
-	patch    func(ctx context.Context, c kubernetes.Interface, ns, name string, pt types.PatchType, data []byte, po metav1.PatchOptions) (Object, error)
+	// typ is the typed object's Go type; nil for kinds read through the
+	// dynamic client.
+	typ reflect.Type
+	new func() Object
+	// template is the pod template: in place for typed objects, a copy
+	// for the others; nil when the object has none.
+	template    func(Object) *corev1.PodTemplateSpec
+	setTemplate func(Object, *corev1.PodTemplateSpec) error
+	// raw is the template as the object holds it, for a restore that
+	// puts it back byte for byte.
+	raw   func(Object) any
+	list  func(ctx context.Context, c Clients, ns string, lo metav1.ListOptions, each func(Object)) error
+	get   func(ctx context.Context, c Clients, ns, name string) (Object, error)
+	patch func(ctx context.Context, c Clients, ns, name string, pt types.PatchType, data []byte, po metav1.PatchOptions) (Object, error)
 }
 
-// client is what client-go's typed clients (gentype.ClientWithList) offer.
-type client[O Object, L interface {
-	runtime.Object
-	GetContinue() string
-}] interface {
-	Get(ctx context.Context, name string, opts metav1.GetOptions) (O, error)
-	List(ctx context.Context, opts metav1.ListOptions) (L, error)
-	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions, subresources ...string) (O, error)
-}
+// kinds is the table, in the order readers and plans are printed: the
+// built-in kinds (builtin.go), then the others (custom.go).
+// (Set in init: the entries' own rules look kinds up.)
+var kinds []*Kind
 
-// typed is the api of a kind served by client-go's typed client.
-func typed[O Object, L interface {
-	runtime.Object
-	GetContinue() string
-}](clientOf func(kubernetes.Interface, string) client[O, L], newObj func() O, template func(O) *corev1.PodTemplateSpec) api {
-	return api{
-		typ:      reflect.TypeOf(newObj()),
-		new:      func() Object { return newObj() },
-		template: func(o Object) *corev1.PodTemplateSpec { return template(o.(O)) },
-		list: func(ctx context.Context, c kubernetes.Interface, ns string, lo metav1.ListOptions, each func(Object)) error {
-			return kubeapi.EachPage(ctx, lo, clientOf(c, ns).List, func(l L) error {
-				return meta.EachListItem(l, func(o runtime.Object) error {
-					each(o.(Object))
-					return nil
-				})
-			})
-		},
-		get: func(ctx context.Context, c kubernetes.Interface, ns, name string) (Object, error) {
-			return clientOf(c, ns).Get(ctx, name, metav1.GetOptions{})
-		},
-		patch: func(ctx context.Context, c kubernetes.Interface, ns, name string, pt types.PatchType, data []byte, po metav1.PatchOptions) (Object, error) {
-			return clientOf(c, ns).Patch(ctx, name, pt, data, po)
-		},
-	}
-}
-
-var specTemplate = []string{"spec", "template"}
-
-// kinds is the table, in the order readers and plans are printed.
-var kinds = []*Kind{
-	{Kind: "Deployment", Group: "apps", Version: "v1", Resource: "deployments", Short: []string{"deploy"}, TemplatePath: specTemplate, Restartable: true,
-		api: typed(func(c kubernetes.Interface, ns string) client[*appsv1.Deployment, *appsv1.DeploymentList] {
-			return c.AppsV1().Deployments(ns)
-		}, func() *appsv1.Deployment { return &appsv1.Deployment{} }, func(o *appsv1.Deployment) *corev1.PodTemplateSpec { return &o.Spec.Template })},
-	{Kind: "StatefulSet", Group: "apps", Version: "v1", Resource: "statefulsets", Short: []string{"sts"}, TemplatePath: specTemplate, Restartable: true,
-		api: typed(func(c kubernetes.Interface, ns string) client[*appsv1.StatefulSet, *appsv1.StatefulSetList] {
-			return c.AppsV1().StatefulSets(ns)
-		}, func() *appsv1.StatefulSet { return &appsv1.StatefulSet{} }, func(o *appsv1.StatefulSet) *corev1.PodTemplateSpec { return &o.Spec.Template })},
-	{Kind: "DaemonSet", Group: "apps", Version: "v1", Resource: "daemonsets", Short: []string{"ds"}, TemplatePath: specTemplate, Restartable: true,
-		api: typed(func(c kubernetes.Interface, ns string) client[*appsv1.DaemonSet, *appsv1.DaemonSetList] {
-			return c.AppsV1().DaemonSets(ns)
-		}, func() *appsv1.DaemonSet { return &appsv1.DaemonSet{} }, func(o *appsv1.DaemonSet) *corev1.PodTemplateSpec { return &o.Spec.Template })},
-	{Kind: "CronJob", Group: "batch", Version: "v1", Resource: "cronjobs", Short: []string{"cj"}, TemplatePath: []string{"spec", "jobTemplate", "spec", "template"},
-		api: typed(func(c kubernetes.Interface, ns string) client[*batchv1.CronJob, *batchv1.CronJobList] {
-			return c.BatchV1().CronJobs(ns)
-		}, func() *batchv1.CronJob { return &batchv1.CronJob{} }, func(o *batchv1.CronJob) *corev1.PodTemplateSpec { return &o.Spec.JobTemplate.Spec.Template })},
-	{Kind: "Job", Group: "batch", Version: "v1", Resource: "jobs", TemplatePath: specTemplate, Immutable: true, FollowsOwner: "CronJob",
-		api: typed(func(c kubernetes.Interface, ns string) client[*batchv1.Job, *batchv1.JobList] {
-			return c.BatchV1().Jobs(ns)
-		}, func() *batchv1.Job { return &batchv1.Job{} }, func(o *batchv1.Job) *corev1.PodTemplateSpec { return &o.Spec.Template })},
-	{Kind: "ReplicaSet", Group: "apps", Version: "v1", Resource: "replicasets", Short: []string{"rs"}, TemplatePath: specTemplate, FollowsOwner: "Deployment",
-		api: typed(func(c kubernetes.Interface, ns string) client[*appsv1.ReplicaSet, *appsv1.ReplicaSetList] {
-			return c.AppsV1().ReplicaSets(ns)
-		}, func() *appsv1.ReplicaSet { return &appsv1.ReplicaSet{} }, func(o *appsv1.ReplicaSet) *corev1.PodTemplateSpec { return &o.Spec.Template })},
-	{Kind: "ReplicationController", Version: "v1", Resource: "replicationcontrollers", Short: []string{"rc"}, TemplatePath: specTemplate,
-		api: typed(func(c kubernetes.Interface, ns string) client[*corev1.ReplicationController, *corev1.ReplicationControllerList] {
-			return c.CoreV1().ReplicationControllers(ns)
-		}, func() *corev1.ReplicationController { return &corev1.ReplicationController{} }, func(o *corev1.ReplicationController) *corev1.PodTemplateSpec {
-			// A ReplicationController's template is optional (a pointer):
-			// an empty one, in place, reads nothing and can be written.
-			if o.Spec.Template == nil {
-				o.Spec.Template = &corev1.PodTemplateSpec{}
-			}
-			return o.Spec.Template
-		})},
-	{Kind: "Pod", Version: "v1", Resource: "pods", Short: []string{"po"}, Immutable: true, FollowsOwner: "*",
-		api: typed(func(c kubernetes.Interface, ns string) client[*corev1.Pod, *corev1.PodList] {
-			return c.CoreV1().Pods(ns)
-		}, func() *corev1.Pod { return &corev1.Pod{} }, func(o *corev1.Pod) *corev1.PodTemplateSpec {
-			// Made up from the pod's metadata and spec: a pod has no
-			// template, but reads Secrets through its spec alike.
-			return &corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: o.Labels, Annotations: o.Annotations}, Spec: o.Spec}
-		})},
-}
+func init() { kinds = append(append([]*Kind{}, builtinKinds...), customKinds...) }
 
 // Kinds lists the table in print order.
 func Kinds() []*Kind { return kinds }
 
-// For returns the kind named kind ("Deployment"), or nil.
-func For(kind string) *Kind {
+// BuiltIn reports a kind of the built-in groups (core, apps, batch), read
+// through the typed client.
+func (k *Kind) BuiltIn() bool { return k.api.typ != nil }
+
+// For returns the built-in kind named kind ("Deployment"), or nil.
+func For(kind string) *Kind { return Lookup("", kind) }
+
+// Lookup returns the kind of group and kind, or nil. An empty group also
+// finds a kind of the built-in groups by its name alone: the records
+// written before groups were recorded name only the kind ("Deployment"),
+// and no two built-in kinds share a name.
+func Lookup(group, kind string) *Kind {
 	for _, k := range kinds {
-		if k.Kind == kind {
+		if k.Kind == kind && (k.Group == group || group == "" && k.BuiltIn()) {
 			return k
 		}
 	}
 	return nil
 }
 
-// ForObject returns the kind of a typed object, or nil.
+// ForObject returns the kind of a typed object, or of an unstructured one
+// by its apiVersion and kind, or nil.
 func ForObject(obj runtime.Object) *Kind {
+	if u, ok := obj.(*unstructured.Unstructured); ok {
+		gvk := u.GroupVersionKind()
+		k := Lookup(gvk.Group, gvk.Kind)
+		if k == nil || k.BuiltIn() {
+			return nil
+		}
+		return k
+	}
 	for _, k := range kinds {
 		if k.api.typ == reflect.TypeOf(obj) {
 			return k
@@ -173,19 +146,20 @@ func ForObject(obj runtime.Object) *Kind {
 }
 
 // Parse reads a TYPE as kubectl accepts it: the kind, its plural, a short
-// name, or kind.group ("deployment", "deployments", "deploy",
-// "deployment.apps"), in any case.
+// name, or kind.group or resource.group ("deployment", "deployments",
+// "deploy", "deployment.apps", "rollout.argoproj.io"), in any case.
 func Parse(word string) *Kind {
 	w := strings.ToLower(word)
 	for _, k := range kinds {
-		names := append([]string{k.Name(), k.Resource}, k.Short...)
-		if k.Group != "" {
-			names = append(names, k.Name()+"."+k.Group)
+		names := append([]string{}, k.Short...)
+		if !k.Qualified {
+			names = append(names, strings.ToLower(k.Kind), k.Resource)
 		}
-		for _, n := range names {
-			if n == w {
-				return k
-			}
+		if k.Group != "" {
+			names = append(names, strings.ToLower(k.Kind)+"."+k.Group, k.Resource+"."+k.Group)
+		}
+		if slices.Contains(names, w) {
+			return k
 		}
 	}
 	return nil
@@ -200,7 +174,8 @@ func Names() []string {
 	return out
 }
 
-// Name is the kind as kubectl prints it in TYPE/NAME: "deployment".
+// Name is the kind as kubectl prints it in TYPE/NAME: "deployment",
+// "rollout.argoproj.io".
 func (k *Kind) Name() string { return TypeName(k.Group, k.Kind) }
 
 // Ref is "type/name" as kubectl prints an object of this kind.
@@ -214,36 +189,57 @@ func (k *Kind) GroupVersionKind() schema.GroupVersionKind {
 	return schema.GroupVersionKind{Group: k.Group, Version: k.Version, Kind: k.Kind}
 }
 
+// GroupVersionResource names the resource and the version this table
+// serves.
+func (k *Kind) GroupVersionResource() schema.GroupVersionResource {
+	return schema.GroupVersionResource{Group: k.Group, Version: k.Version, Resource: k.Resource}
+}
+
 // APIVersion is the apiVersion of a printed object of this kind.
 func (k *Kind) APIVersion() string { return k.GroupVersionKind().GroupVersion().String() }
 
 // New returns an empty object of this kind.
 func (k *Kind) New() Object { return k.api.new() }
 
-// Template returns the pod template of obj, in place.
+// Template returns the pod template of obj (in place for a typed object),
+// or nil when it has none (an Argo Rollout with spec.workloadRef).
 func (k *Kind) Template(obj Object) *corev1.PodTemplateSpec { return k.api.template(obj) }
+
+// SetTemplate replaces the pod template of obj (a Pod's spec).
+func (k *Kind) SetTemplate(obj Object, t *corev1.PodTemplateSpec) error {
+	return k.api.setTemplate(obj, t)
+}
+
+// RawTemplate is the pod template as obj holds it: what a JSON patch puts
+// back to restore it byte for byte (an unstructured object's fields no
+// typed template knows included).
+func (k *Kind) RawTemplate(obj Object) any { return k.api.raw(obj) }
 
 // List lists the objects of namespace ns ("" all), page by page, handing
 // each to each.
-func (k *Kind) List(ctx context.Context, c kubernetes.Interface, ns string, lo metav1.ListOptions, each func(Object)) error {
+func (k *Kind) List(ctx context.Context, c Clients, ns string, lo metav1.ListOptions, each func(Object)) error {
 	return k.api.list(ctx, c, ns, lo, each)
 }
 
 // Get reads one object.
-func (k *Kind) Get(ctx context.Context, c kubernetes.Interface, ns, name string) (Object, error) {
+func (k *Kind) Get(ctx context.Context, c Clients, ns, name string) (Object, error) {
 	return k.api.get(ctx, c, ns, name)
 }
 
 // Patch patches one object.
-func (k *Kind) Patch(ctx context.Context, c kubernetes.Interface, ns, name string, pt types.PatchType, data []byte, po metav1.PatchOptions) (Object, error) {
+func (k *Kind) Patch(ctx context.Context, c Clients, ns, name string, pt types.PatchType, data []byte, po metav1.PatchOptions) (Object, error) {
 	return k.api.patch(ctx, c, ns, name, pt, data, po)
 }
 
 // Follows reports whether obj follows the template of the controller that
-// owns it (see FollowsOwner), so that the owner is the one to change.
+// owns it (see Owners), so that the owner is the one to change.
 func (k *Kind) Follows(obj metav1.Object) bool {
 	ref := metav1.GetControllerOf(obj)
-	return ref != nil && (k.FollowsOwner == "*" || ref.Kind == k.FollowsOwner)
+	if ref == nil {
+		return false
+	}
+	gv, _ := schema.ParseGroupVersion(ref.APIVersion)
+	return k.AnyOwner || slices.Contains(k.Owners, schema.GroupKind{Group: gv.Group, Kind: ref.Kind})
 }
 
 // Controller is the "type/name" of obj's controller, or "": the type as
@@ -275,3 +271,17 @@ func (k *Kind) ResourceGroup() string {
 	}
 	return k.Resource + "." + k.Group
 }
+
+// PodSpecsOf visits the pod specs of an object of this kind that its
+// schema cannot show (Argo Workflows' templates); false when the kind has
+// no such rule and the schema's paths are to be read.
+func (k *Kind) PodSpecsOf(obj map[string]any, visit func(path string, spec *corev1.PodSpec) error) (bool, error) {
+	if k == nil || k.podSpecs == nil {
+		return false, nil
+	}
+	return true, k.podSpecs(obj, visit)
+}
+
+// errNoDynamic: a kind outside the built-in groups is read through the
+// dynamic client only.
+func errNoDynamic(k string) error { return fmt.Errorf("no client to read %s", k) }
