@@ -141,9 +141,9 @@ var builtinKinds = []*Kind{
 		history: replicaSetHistory},
 	{Kind: "ReplicationController", Version: "v1", Resource: "replicationcontrollers", Short: []string{"rc"}, TemplatePath: specTemplate,
 		// An OpenShift DeploymentConfig runs each revision as a
-		// ReplicationController it controls (openshift/api
-		// apps/v1/types.go, DeploymentConfigSpec.Template: "Template is
-		// the object that describes the pod that will be created").
+		// ReplicationController made from its template with a controller
+		// reference to it (openshift/library-go pkg/apps/appsutil,
+		// MakeDeployment and newControllerRef).
 		Owners: []schema.GroupKind{{Group: "apps.openshift.io", Kind: "DeploymentConfig"}},
 		api: typed(func(c kubernetes.Interface, ns string) client[*corev1.ReplicationController, *corev1.ReplicationControllerList] {
 			return c.CoreV1().ReplicationControllers(ns)
