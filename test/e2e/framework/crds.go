@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/yaml"
 )
@@ -63,10 +64,27 @@ func (c *Cluster) InstallCRDNow(name string) error {
 	}
 	version, _ := versions[0].(map[string]any)["name"].(string)
 	gvr := schema.GroupVersionResource{Group: group, Version: version, Resource: plural}
+	// Served, and published in /openapi/v3: the apiserver publishes a
+	// new CRD's schema a moment after it serves it
+	// (apiextensions-apiserver pkg/controller/openapiv3, Controller.sync
+	// runs from the CRD informer), and the audit reads the schemas: a
+	// test must not start inside that moment, where the audit rightly
+	// says the readers are unknown.
+	disc, err := discovery.NewDiscoveryClientForConfig(c.RESTConfig)
+	if err != nil {
+		return err
+	}
 	return poll(30*time.Second, func() (bool, error) {
 		_, err := dyn.Resource(gvr).List(ctx, metav1.ListOptions{Limit: 1})
 		if err != nil {
 			return false, fmt.Errorf("%s not served yet: %w", gvr, err)
+		}
+		paths, err := disc.OpenAPIV3().Paths()
+		if err != nil {
+			return false, err
+		}
+		if _, ok := paths["apis/"+group+"/"+version]; !ok {
+			return false, fmt.Errorf("%s not in /openapi/v3 yet", gvr.GroupVersion())
 		}
 		return true, nil
 	})

@@ -29,6 +29,12 @@ var realCRDs = map[string]crdSource{
 	// applies): its pod template is typed but for volumes, which it leaves
 	// x-kubernetes-preserve-unknown-fields.
 	"rollouts.argoproj.io": {modcache.ArgoRollouts, modcache.ArgoRolloutsVersion, "manifests/crds/rollout-crd.yaml"},
+	// Knative Serving's own CRDs (config/core/300-resources, what its
+	// serving-crds.yaml release asset holds) and KEDA's (config/crd/bases).
+	"services.serving.knative.dev":       {modcache.KnativeServing, modcache.KnativeServingVersion, "config/core/300-resources/service.yaml"},
+	"configurations.serving.knative.dev": {modcache.KnativeServing, modcache.KnativeServingVersion, "config/core/300-resources/configuration.yaml"},
+	"revisions.serving.knative.dev":      {modcache.KnativeServing, modcache.KnativeServingVersion, "config/core/300-resources/revision.yaml"},
+	"scaledjobs.keda.sh":                 {modcache.KEDA, modcache.KEDAVersion, "config/crd/bases/keda.sh_scaledjobs.yaml"},
 	"hostedclusters.hypershift.openshift.io": {modcache.HyperShiftAPI, modcache.HyperShiftAPIVersion,
 		"hypershift/v1beta1/zz_generated.featuregated-crd-manifests/hostedclusters.hypershift.openshift.io/AAA_ungated.yaml"},
 }

@@ -1,6 +1,7 @@
 package migrate
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -160,5 +161,89 @@ func TestRolloutRevisionHistory(t *testing.T) {
 	}
 	if f := got["app-token"]; f.Verdict == legacy.VerdictInvalidate {
 		t.Errorf("app-token, read by the Rollout's template: %+v", f)
+	}
+}
+
+// createCustom creates an object of another API through the dynamic
+// client, with a pod spec at spec (a template's or a Revision's) that
+// mounts secret.
+func createCustom(t *testing.T, gvr schema.GroupVersionResource, kind, ns, name string, labels map[string]any, spec func(podSpec map[string]any) map[string]any, secret string) {
+	t.Helper()
+	dyn, err := dynamic.NewForConfig(cluster.RESTConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	podSpec := map[string]any{
+		"containers": []any{map[string]any{"name": "app", "image": "registry.k8s.io/pause:3.10"}},
+		"volumes":    []any{map[string]any{"name": "token", "secret": map[string]any{"secretName": secret}}},
+	}
+	md := map[string]any{"name": name}
+	if labels != nil {
+		md["labels"] = labels
+	}
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": gvr.GroupVersion().String(), "kind": kind, "metadata": md, "spec": spec(podSpec),
+	}}
+	if _, err := dyn.Resource(gvr).Namespace(ns).Create(ctx, u, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create %s %s: %v", kind, name, err)
+	}
+}
+
+// TestKnativeAndKEDAReaders, on Knative Serving's and KEDA's own CRDs: a
+// Knative Service's template and a KEDA ScaledJob's job template are
+// readers (named with their group); a Revision that a Route may serve
+// (routingState active) is a reader, and one no Route serves
+// (routingState=reserve, Knative's own garbage-collection rule) is
+// history: its Secret is "invalidate", as an old ReplicaSet's is.
+func TestKnativeAndKEDAReaders(t *testing.T) {
+	for _, crd := range []string{"services.serving.knative.dev", "revisions.serving.knative.dev", "scaledjobs.keda.sh"} {
+		cluster.InstallCRD(t, crd, false)
+	}
+	ns := cluster.CreateNamespace(t, "knative")
+	for _, s := range []string{"svc-token", "active-token", "reserve-token", "job-token", "spare-token"} {
+		legacySecret(t, ns, "app", s, true)
+	}
+	template := func(p map[string]any) map[string]any {
+		return map[string]any{"template": map[string]any{"spec": p}}
+	}
+	revision := func(p map[string]any) map[string]any { return p }
+	createCustom(t, schema.GroupVersionResource{Group: "serving.knative.dev", Version: "v1", Resource: "services"}, "Service", ns, "web", nil, template, "svc-token")
+	revs := schema.GroupVersionResource{Group: "serving.knative.dev", Version: "v1", Resource: "revisions"}
+	createCustom(t, revs, "Revision", ns, "web-00002", map[string]any{"serving.knative.dev/routingState": "active"}, revision, "active-token")
+	createCustom(t, revs, "Revision", ns, "web-00001", map[string]any{"serving.knative.dev/routingState": "reserve"}, revision, "reserve-token")
+	createCustom(t, schema.GroupVersionResource{Group: "keda.sh", Version: "v1alpha1", Resource: "scaledjobs"}, "ScaledJob", ns, "jobs", nil, func(p map[string]any) map[string]any {
+		return map[string]any{"jobTargetRef": map[string]any{"template": map[string]any{"spec": p}},
+			"triggers": []any{map[string]any{"type": "cron", "metadata": map[string]any{"timezone": "Etc/UTC", "start": "0 * * * *", "end": "30 * * * *", "desiredReplicas": "1"}}}}
+	}, "job-token")
+
+	got := audit(t, "migrate", "-n", ns)
+	wantVerdict(t, got, "spare-token", legacy.VerdictInvalidate)
+	wantVerdict(t, got, "reserve-token", legacy.VerdictInvalidate)
+	for secret, reader := range map[string]string{
+		"svc-token":    "service.serving.knative.dev/web (volume)",
+		"active-token": "revision.serving.knative.dev/web-00002 (volume)",
+		"job-token":    "scaledjob.keda.sh/jobs (volume)",
+	} {
+		f := got[secret]
+		if f == nil || f.Verdict == legacy.VerdictInvalidate || f.Verdict == legacy.VerdictDelete {
+			t.Errorf("%s, read by %s: %+v", secret, reader, f)
+			continue
+		}
+		var rs []string
+		for _, r := range f.Readers {
+			rs = append(rs, r.String())
+		}
+		if !slices.Contains(rs, reader) {
+			t.Errorf("%s readers %v, want %s", secret, rs, reader)
+		}
+	}
+	var history []string
+	for _, r := range got["reserve-token"].Readers {
+		if r.History {
+			history = append(history, r.Name)
+		}
+	}
+	if !slices.Equal(history, []string{"web-00001"}) {
+		t.Errorf("reserve-token history %v, want the unrouted Revision web-00001", history)
 	}
 }
