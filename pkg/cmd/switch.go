@@ -29,7 +29,11 @@ var (
 
 		Deployments, StatefulSets, DaemonSets, ReplicaSets without an owner,
 		ReplicationControllers and CronJobs whose pod template mounts a legacy token
-		Secret are looked at. Without --apply nothing changes: each gets a unified diff of
+		Secret are looked at, and where the cluster serves them, the workloads of other
+		APIs whose template path this tool knows: Argo Rollouts (rollout.argoproj.io),
+		Knative Services and Configurations (service.serving.knative.dev), KEDA
+		ScaledJobs (scaledjob.keda.sh) and OpenShift DeploymentConfigs
+		(deploymentconfig.apps.openshift.io). Without --apply nothing changes: each gets a unified diff of
 		its pod template (as kubectl diff shows it) and a verdict, switchable or why not.
 		-o yaml prints the changed manifests instead, one document per workload, for
 		manifests kept at their source.
@@ -59,10 +63,12 @@ var (
 		is first written to --backup-dir (the format of migrate's backups), read back and
 		checked; then its template is patched with the backed-up resourceVersion as a
 		precondition, and each rollout is followed as kubectl rollout status does (--wait,
-		--timeout). A CronJob is done once patched (its next Job uses the new template); a
-		paused Deployment, an OnDelete StatefulSet or DaemonSet, a ReplicaSet and a
-		ReplicationController do not replace their pods: reported as changed, pods keeping
-		the old token until recreated (also with --wait=false). The run ends by naming the
+		--timeout); an Argo Rollout's by its own phase (Healthy, Degraded), a Knative
+		Service's by its Ready condition. A CronJob or a ScaledJob is done once patched
+		(its next Job uses the new template); a paused Deployment or Rollout, an OnDelete
+		StatefulSet or DaemonSet, a ReplicaSet and a ReplicationController do not replace
+		their pods, and a DeploymentConfig's rollout is not followed: reported as
+		changed-not-rolled, never as rolled out (also with --wait=false). The run ends by naming the
 		Secrets nothing reads any more, with the migrate command that judges them. An
 		interrupted run is finished by the same command with the same --backup-dir. Undo
 		with "kubectl bound-token restore --from DIR".
