@@ -37,16 +37,19 @@ if [[ ! -x "${OUT}" ]]; then
   # GOWORK=off: a go.work above the repository must not pull this module
   # in. -mod=readonly (on the command line, so it overrides an inherited
   # GOFLAGS=-mod=mod): go.sum must already hold every checksum; a stale one
-  # fails here instead of being rewritten. Build into a temp name
-  # and rename, so an interrupted build never leaves a half-written binary
-  # that later runs would trust.
+  # fails here instead of being rewritten. Build into a temp name of its
+  # own (two test packages may build at once) and rename, so an interrupted
+  # build never leaves a half-written binary that later runs would trust.
+  tmp="$(mktemp "${BIN_DIR}/.rollouts-controller.XXXXXX")"
   (cd "${MOD_DIR}" && CGO_ENABLED=0 GOWORK=off go build -mod=readonly -trimpath \
     -ldflags="-s -w -X github.com/argoproj/argo-rollouts/utils/version.version=${VERSION#v}" \
-    -o "${BIN_DIR}/.rollouts-controller.tmp" github.com/argoproj/argo-rollouts/cmd/rollouts-controller) || {
+    -o "${tmp}" github.com/argoproj/argo-rollouts/cmd/rollouts-controller) || {
+    rm -f "${tmp}"
     echo "build-rollouts-controller: go build of argo-rollouts ${VERSION} cmd/rollouts-controller failed (in ${MOD_DIR})" >&2
     exit 1
   }
-  mv -f "${BIN_DIR}/.rollouts-controller.tmp" "${OUT}"
+  chmod 0755 "${tmp}"
+  mv -f "${tmp}" "${OUT}"
   echo "build-rollouts-controller: rollouts-controller built in $((SECONDS - start))s" >&2
 fi
 
