@@ -45,7 +45,7 @@ VALIDATE_KREW_MANIFEST := $(KREW_DIR)/validate-krew-manifest
 STEP_VERSION ?= v0.21.0
 STEP := $(CURDIR)/.tools/step-$(STEP_VERSION)/step
 
-.PHONY: all build controlplane test check unit e2e e2e-oldest krew fuzz bench step demo docs tools dist manifest cluster-up cluster-down clean
+.PHONY: all build controlplane rollouts-controller test check unit e2e e2e-oldest krew fuzz bench step demo docs tools dist manifest cluster-up cluster-down clean
 
 all: build
 
@@ -56,6 +56,12 @@ build:
 # built once into a version-keyed cache (about 15 minutes on 2 cores the first time).
 controlplane:
 	hack/build-controlplane.sh >/dev/null
+
+# The Argo Rollouts controller (hack/rollouts-controller/go.mod's pin), built
+# once into a version-keyed cache (about 4 minutes on 2 cores from a cold
+# module and build cache), for test/e2e/rollouts.
+rollouts-controller:
+	hack/build-rollouts-controller.sh >/dev/null
 
 test: check unit e2e e2e-oldest krew
 	$(MAKE) fuzz FUZZTIME=$(SHORT_FUZZTIME)
@@ -70,7 +76,7 @@ unit:
 
 # Each package under test/e2e on its own local control plane; test/e2e/demo
 # runs hack/demo.sh (`make demo`) to its end, so the demo cannot rot.
-e2e: controlplane
+e2e: controlplane rollouts-controller
 	$(GO) test -count=1 -timeout 40m ./test/e2e/...
 
 # The release-dependent suites on the oldest supported release (its own

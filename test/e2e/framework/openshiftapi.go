@@ -35,6 +35,12 @@ var realCRDs = map[string]crdSource{
 	"configurations.serving.knative.dev": {modcache.KnativeServing, modcache.KnativeServingVersion, "config/core/300-resources/configuration.yaml"},
 	"revisions.serving.knative.dev":      {modcache.KnativeServing, modcache.KnativeServingVersion, "config/core/300-resources/revision.yaml"},
 	"scaledjobs.keda.sh":                 {modcache.KEDA, modcache.KEDAVersion, "config/crd/bases/keda.sh_scaledjobs.yaml"},
+	// The rest of what its install applies, which its controller needs
+	// too (RolloutsCRDs, StartRolloutsController).
+	"experiments.argoproj.io":              {modcache.ArgoRollouts, modcache.ArgoRolloutsVersion, "manifests/crds/experiment-crd.yaml"},
+	"analysisruns.argoproj.io":             {modcache.ArgoRollouts, modcache.ArgoRolloutsVersion, "manifests/crds/analysis-run-crd.yaml"},
+	"analysistemplates.argoproj.io":        {modcache.ArgoRollouts, modcache.ArgoRolloutsVersion, "manifests/crds/analysis-template-crd.yaml"},
+	"clusteranalysistemplates.argoproj.io": {modcache.ArgoRollouts, modcache.ArgoRolloutsVersion, "manifests/crds/cluster-analysis-template-crd.yaml"},
 	"hostedclusters.hypershift.openshift.io": {modcache.HyperShiftAPI, modcache.HyperShiftAPIVersion,
 		"hypershift/v1beta1/zz_generated.featuregated-crd-manifests/hostedclusters.hypershift.openshift.io/AAA_ungated.yaml"},
 }
