@@ -148,3 +148,59 @@ func TestSleep(t *testing.T) {
 		t.Error("a cancelled context did not end the sleep")
 	}
 }
+
+// expiredContinue is what kube-apiserver answers to a continue token whose
+// revision etcd compacted (k8s.io/apiserver pkg/storage/etcd3/errors.go,
+// handleCompactedErrorForPaging): 410 with a new token, or without one.
+func expiredContinue(token string) error {
+	err := apierrors.NewResourceExpired("The provided continue parameter is too old to display a consistent list result.")
+	err.ErrStatus.ListMeta.Continue = token
+	return err
+}
+
+// TestEachPageGoesOnAfterAnExpiredContinue: a 410 on page 2 is followed by
+// the token it carries, without a resourceVersion, and without listing
+// from the start again: every object is handed out once. A 410 without a
+// token, or on the first page, is an error.
+func TestEachPageGoesOnAfterAnExpiredContinue(t *testing.T) {
+	var asked []string
+	list := func(_ context.Context, lo metav1.ListOptions) (*corev1.SecretList, error) {
+		asked = append(asked, lo.Continue+"@"+lo.ResourceVersion)
+		switch lo.Continue {
+		case "":
+			return &corev1.SecretList{ListMeta: metav1.ListMeta{Continue: "p2"}, Items: []corev1.Secret{{ObjectMeta: metav1.ObjectMeta{Name: "a"}}}}, nil
+		case "p2":
+			return nil, expiredContinue("p2-latest")
+		case "p2-latest":
+			return &corev1.SecretList{Items: []corev1.Secret{{ObjectMeta: metav1.ObjectMeta{Name: "b"}}}}, nil
+		}
+		return nil, errors.New("unexpected token " + lo.Continue)
+	}
+	var names []string
+	err := EachPage(context.Background(), metav1.ListOptions{Limit: 1, ResourceVersion: "0", ResourceVersionMatch: metav1.ResourceVersionMatchNotOlderThan}, list, func(l *corev1.SecretList) error {
+		for _, s := range l.Items {
+			names = append(names, s.Name)
+		}
+		return nil
+	})
+	if err != nil || strings.Join(names, ",") != "a,b" {
+		t.Fatalf("names %v, err %v", names, err)
+	}
+	if strings.Join(asked, " ") != "@0 p2@ p2-latest@" {
+		t.Errorf("asked %v", asked)
+	}
+	for _, first := range []bool{true, false} {
+		list := func(_ context.Context, lo metav1.ListOptions) (*corev1.SecretList, error) {
+			if lo.Continue == "" && !first {
+				return &corev1.SecretList{ListMeta: metav1.ListMeta{Continue: "p2"}}, nil
+			}
+			if first {
+				return nil, expiredContinue("tok")
+			}
+			return nil, expiredContinue("")
+		}
+		if err := EachPage(context.Background(), metav1.ListOptions{}, list, func(*corev1.SecretList) error { return nil }); !apierrors.IsResourceExpired(err) {
+			t.Errorf("first page %v: err %v, want the 410", first, err)
+		}
+	}
+}
