@@ -106,9 +106,16 @@ var (
 		same --backup-dir goes on with the next wave (Secrets done by an earlier run are
 		not counted in N). -o json adds each wave and what its watch saw ("waves").
 
+		The audit is written Secret by Secret as each is judged (the table, -o wide,
+		name, json and yaml; the table's columns are aligned 500 rows at a time and only
+		widen), so memory does not grow with the Secrets; the summary comes last. An
+		audit that fails after its first Secret was written leaves that output
+		incomplete: a line on stderr says so, and it exits 1.
+
 		Exit codes: 0 all done (an audit's findings do not change it), 1 some Secret
-		failed or changed since its backup, or the question was answered no, 2 bad flags,
-		unreadable audit log or unusable backup folder: nothing changed.`)
+		failed or changed since its backup, an audit's output is incomplete, or the
+		question was answered no, 2 bad flags, unreadable audit log, unusable backup
+		folder or an audit that failed before writing anything: nothing changed.`)
 
 	migrateExample = templates.Examples(`
 		# Audit every namespace: who uses which legacy token, and the verdict
@@ -390,8 +397,8 @@ func (o *MigrateOptions) Run(ctx context.Context) error {
 	if o.Apply {
 		return o.runApply(ctx)
 	}
-	if o.format() == "json" {
-		return o.streamAuditJSON(ctx)
+	if streamable(o.format()) {
+		return o.streamAudit(ctx)
 	}
 	report, err := o.audit(ctx)
 	if err != nil {

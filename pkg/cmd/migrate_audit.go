@@ -1,10 +1,7 @@
 package cmd
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -34,63 +31,6 @@ func (o *MigrateOptions) audit(ctx context.Context) (*legacy.Report, error) {
 	}
 	report.Summary.Info = info
 	return report, nil
-}
-
-// streamAuditJSON writes the same document as cli-runtime's JSON printer
-// (json.MarshalIndent with four spaces, a final newline) but encodes each
-// Secret as it is judged and keeps only its bytes: the printer would hold
-// every Finding, deep-copy the whole report (OmitManagedFieldsPrinter
-// copies list-shaped objects) and indent it at the end, which cost a
-// quarter of an audit's CPU over 20,000 Secrets. Nothing is written until
-// the scan succeeded, so a failed audit prints no partial document.
-func (o *MigrateOptions) streamAuditJSON(ctx context.Context) error {
-	r := legacy.NewReport()
-	var items bytes.Buffer
-	info, err := legacy.Scan(ctx, o.Client, o.auditScanOptions(), func(f *legacy.Finding) error {
-		f.Secret = nil
-		r.Summary.Add(f)
-		b, err := json.MarshalIndent(f, "        ", "    ")
-		if err != nil {
-			return err
-		}
-		if items.Len() > 0 {
-			items.WriteString(",\n")
-		}
-		items.WriteString("        ")
-		items.Write(b)
-		return nil
-	})
-	if err != nil {
-		return usageErrorf("%w", err)
-	}
-	r.Summary.Info = info
-	head, err := json.Marshal(r.TypeMeta)
-	if err != nil {
-		return err
-	}
-	var tm map[string]string
-	_ = json.Unmarshal(head, &tm)
-	sum, err := json.MarshalIndent(r.Summary, "    ", "    ")
-	if err != nil {
-		return err
-	}
-	w := bufio.NewWriterSize(o.Out, 1<<16)
-	fmt.Fprintf(w, "{\n    \"kind\": %q,\n    \"apiVersion\": %q,\n", tm["kind"], tm["apiVersion"])
-	if items.Len() == 0 {
-		w.WriteString("    \"items\": [],\n")
-	} else {
-		w.WriteString("    \"items\": [\n")
-		w.Write(items.Bytes())
-		w.WriteString("\n    ],\n")
-	}
-	w.WriteString("    \"summary\": ")
-	w.Write(sum)
-	w.WriteString("\n}\n")
-	if err := w.Flush(); err != nil {
-		return err
-	}
-	o.printBasis(info)
-	return nil
 }
 
 func (o *MigrateOptions) printAudit(r *legacy.Report) error {

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/spf13/cobra"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,6 +23,8 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	metadatafake "k8s.io/client-go/metadata/fake"
 	k8stesting "k8s.io/client-go/testing"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+	"sigs.k8s.io/yaml"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
 )
@@ -191,29 +196,88 @@ func TestMigrateAuditLogErrorsChangeNothing(t *testing.T) {
 	}
 }
 
-// TestMigrateJSONIsThePrintersDocument: the streamed -o json is byte for
-// byte what cli-runtime's JSON printer writes for the same report.
-func TestMigrateJSONIsThePrintersDocument(t *testing.T) {
+// TestMigrateStreamIsThePrintersDocument: the streamed -o json and -o
+// yaml are byte for byte what cli-runtime's printers write for the same
+// report.
+func TestMigrateStreamIsThePrintersDocument(t *testing.T) {
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
-	for _, cs := range []*fake.Clientset{oldCluster(now), fake.NewSimpleClientset()} {
-		out, stderr, code := run(t, cmdRun{cmd: fakes{client: cs, now: now}.migrate}, "", "migrate", "-o", "json")
-		if code != 0 {
-			t.Fatalf("exit %d: %s", code, stderr)
+	for _, format := range []string{"json", "yaml"} {
+		for _, cs := range []*fake.Clientset{oldCluster(now), fake.NewSimpleClientset()} {
+			out, stderr, code := run(t, cmdRun{cmd: fakes{client: cs, now: now}.migrate}, "", "migrate", "-o", format)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			var r legacy.Report
+			if err := yaml.Unmarshal([]byte(out), &r); err != nil {
+				t.Fatalf("not %s: %v\n%s", format, err, out)
+			}
+			p, err := toPrinter(NewMigrateOptions(genericiooptions.IOStreams{}).PrintFlags.WithDefaultOutput(format))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want bytes.Buffer
+			if err := p.PrintObj(&r, &want); err != nil {
+				t.Fatal(err)
+			}
+			if out != want.String() {
+				t.Errorf("%s streamed:\n%s\nprinter:\n%s", format, out, &want)
+			}
 		}
-		var r legacy.Report
-		if err := json.Unmarshal([]byte(out), &r); err != nil {
-			t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+}
+
+// failingWriter accepts n bytes, then fails, as a closed pipe does.
+type failingWriter struct {
+	w io.Writer
+	n int
+}
+
+func (f *failingWriter) Write(p []byte) (int, error) {
+	if len(p) > f.n {
+		f.w.Write(p[:f.n])
+		f.n = 0
+		return 0, errors.New("write /dev/stdout: broken pipe")
+	}
+	f.n -= len(p)
+	return f.w.Write(p)
+}
+
+// manySecrets is a cluster with n legacy token Secrets of one
+// ServiceAccount, unused since tracking began.
+func manySecrets(now time.Time, n int) *fake.Clientset {
+	cs := oldCluster(now)
+	for i := 0; i < n; i++ {
+		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: fmt.Sprintf("tok-%05d", i), Annotations: map[string]string{corev1.ServiceAccountNameKey: "sa"},
+			CreationTimestamp: metav1.NewTime(now.AddDate(-3, 0, 0))}, Type: corev1.SecretTypeServiceAccountToken}
+		if err := cs.Tracker().Add(s); err != nil {
+			panic(err)
 		}
-		p, err := toPrinter(NewMigrateOptions(genericiooptions.IOStreams{}).PrintFlags.WithDefaultOutput("json"))
-		if err != nil {
-			t.Fatal(err)
+	}
+	return cs
+}
+
+// TestMigrateTableStreams: the table is written in windows with one
+// header and the summary at the end, every Secret once; a write that fails
+// midway stops the audit with exit 1 and a line saying the output is
+// incomplete, for every streamed format.
+func TestMigrateTableStreams(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	out, stderr, code := run(t, cmdRun{cmd: fakes{client: manySecrets(now, 2*auditWindow+7), now: now}.migrate}, "", "migrate")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if strings.Count(out, "NAMESPACE") != 1 || strings.Count(out, "\napp ") != 2*auditWindow+8 || !strings.Contains(out, fmt.Sprintf("%d legacy token Secrets", 2*auditWindow+8)) {
+		t.Errorf("table: %d headers, %d rows\n%s", strings.Count(out, "NAMESPACE"), strings.Count(out, "\napp "), out[len(out)-300:])
+	}
+	for _, format := range []string{"", "json", "yaml", "name"} {
+		cs := manySecrets(now, 2000)
+		cmd := func(f cmdutil.Factory, s genericiooptions.IOStreams) *cobra.Command {
+			s.Out = &failingWriter{w: s.Out, n: 20000}
+			return fakes{client: cs, now: now}.migrate(f, s)
 		}
-		var want bytes.Buffer
-		if err := p.PrintObj(&r, &want); err != nil {
-			t.Fatal(err)
-		}
-		if out != want.String() {
-			t.Errorf("streamed:\n%s\nprinter:\n%s", out, &want)
+		_, stderr, code := run(t, cmdRun{cmd: cmd}, "", "migrate", "-o", format)
+		if code != ExitFailed || !strings.Contains(stderr, "broken pipe; the output above is incomplete") {
+			t.Errorf("-o %q: exit %d, stderr %q", format, code, stderr)
 		}
 	}
 }
