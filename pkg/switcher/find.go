@@ -152,7 +152,9 @@ func list(ctx context.Context, c workload.Clients, ns, selector string) ([]*Work
 	errs := make([]error, len(kinds))
 	var wg sync.WaitGroup
 	for i, k := range kinds {
-		if !k.BuiltIn() && c.Dynamic == nil {
+		// Kinds of other APIs without a template this tool rewrites
+		// (Knative Revisions, Argo Workflows) are readers only.
+		if !k.BuiltIn() && (c.Dynamic == nil || k.TemplatePath == nil) {
 			continue
 		}
 		wg.Add(1)

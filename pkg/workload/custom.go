@@ -77,6 +77,23 @@ var customKinds = []*Kind{
 		rollout: func(obj Object) Rollout {
 			return Rollout{Held: "this tool does not follow a DeploymentConfig's rollout", Hint: "oc rollout status -n " + obj.GetNamespace() + " dc/" + obj.GetName()}
 		}},
+	// Short names from the CRDs' own manifests (shortNames).
+	argoWorkflowsKind("Workflow", "workflows", []string{"wf"}, true),
+	argoWorkflowsKind("WorkflowTemplate", "workflowtemplates", []string{"wftmpl"}, true),
+	argoWorkflowsKind("CronWorkflow", "cronworkflows", []string{"cwf", "cronwf"}, true),
+	argoWorkflowsKind("ClusterWorkflowTemplate", "clusterworkflowtemplates", []string{"clusterwftmpl", "cwft"}, false),
+}
+
+// argoWorkflowsKind is an Argo Workflows kind (v4.0.5): its CRDs leave
+// spec opaque (manifests/base/crds/minimal), its pods are made from
+// templates that are not pod specs (ArgoWorkflowPodSpecs reads them), and
+// this tool does not rewrite them: readers only.
+func argoWorkflowsKind(kind, resource string, short []string, namespaced bool) *Kind {
+	return &Kind{Kind: kind, Group: "argoproj.io", Version: "v1alpha1", Resource: resource, Short: short,
+		api: unstructuredAPI("argoproj.io", "v1alpha1", resource, kind, namespaced, nil, nil),
+		podSpecs: func(obj map[string]any, visit func(string, *corev1.PodSpec) error) error {
+			return ArgoWorkflowPodSpecs(kind, obj, visit)
+		}}
 }
 
 // templateOf reads the pod template of an unstructured object.
@@ -118,7 +135,10 @@ func podSpecAt(path ...string) templateOf {
 // object (RawTemplate) and is never written back from the copy.
 func unstructuredAPI(group, version, resource, kind string, namespaced bool, path, podSpec []string) api {
 	tmpl := templateAt(path)
-	if path == nil {
+	switch {
+	case path == nil && podSpec == nil:
+		tmpl = func(*unstructured.Unstructured) (*corev1.PodTemplateSpec, error) { return nil, nil }
+	case path == nil:
 		tmpl = podSpecAt(podSpec...)
 	}
 	gvr := schema.GroupVersionResource{Group: group, Version: version, Resource: resource}
@@ -133,6 +153,7 @@ func unstructuredAPI(group, version, resource, kind string, namespaced bool, pat
 		return c.Dynamic.Resource(gvr).Namespace(ns), nil
 	}
 	return api{
+		clusterScoped: !namespaced,
 		new: func() Object {
 			u := &unstructured.Unstructured{}
 			u.SetGroupVersionKind(gvk)

@@ -49,6 +49,11 @@ func TestCustomKindsAreNamedAsTheirCRDs(t *testing.T) {
 		{crdFile{knativeServiceCRD.module, knativeServiceCRD.version, "config/core/300-resources/configuration.yaml"}, "Configuration", ".spec.template.spec"},
 		{knativeRevCRD, "Revision", ".spec"},
 		{scaledJobCRD, "ScaledJob", ".spec.jobTargetRef.template.spec"},
+		// Argo Workflows' CRDs leave spec opaque: no pod spec by shape.
+		{workflowCRD, "Workflow", ""},
+		{crdFile{workflowCRD.module, workflowCRD.version, "manifests/base/crds/minimal/argoproj.io_workflowtemplates.yaml"}, "WorkflowTemplate", ""},
+		{crdFile{workflowCRD.module, workflowCRD.version, "manifests/base/crds/minimal/argoproj.io_cronworkflows.yaml"}, "CronWorkflow", ""},
+		{crdFile{workflowCRD.module, workflowCRD.version, "manifests/base/crds/minimal/argoproj.io_clusterworkflowtemplates.yaml"}, "ClusterWorkflowTemplate", ""},
 	} {
 		t.Run(tc.kind, func(t *testing.T) {
 			var c crdNames
@@ -74,6 +79,12 @@ func TestCustomKindsAreNamedAsTheirCRDs(t *testing.T) {
 				return v.Name == k.Version && v.Served
 			}) {
 				t.Errorf("version %s is not served by the CRD", k.Version)
+			}
+			if tc.podSpec == "" {
+				if k.TemplatePath != nil || k.podSpecs == nil {
+					t.Errorf("an opaque kind needs its own reader and no template path")
+				}
+				return
 			}
 			_, s := readCRD(t, tc.crd)
 			paths := pathStrings(PodSpecPaths(s))
@@ -159,18 +170,22 @@ func TestCustomKindsThroughTheDynamicClient(t *testing.T) {
 		t.Run(k.Kind, func(t *testing.T) {
 			obj := k.New().(*unstructured.Unstructured)
 			obj.SetName("x")
-			obj.SetNamespace("ns")
+			ns := "ns"
+			if !k.Namespaced() {
+				ns = ""
+			}
+			obj.SetNamespace(ns)
 			c := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{k.GroupVersionResource(): k.Kind + "List"}, obj)
-			got, err := k.Get(ctx, Clients{Dynamic: c}, "ns", "x")
+			got, err := k.Get(ctx, Clients{Dynamic: c}, ns, "x")
 			if err != nil || ForObject(got) != k {
 				t.Fatalf("Get = %v, %v", got, err)
 			}
-			p, err := k.Patch(ctx, Clients{Dynamic: c}, "ns", "x", types.MergePatchType, []byte(`{"metadata":{"labels":{"p":"1"}}}`), metav1.PatchOptions{})
+			p, err := k.Patch(ctx, Clients{Dynamic: c}, ns, "x", types.MergePatchType, []byte(`{"metadata":{"labels":{"p":"1"}}}`), metav1.PatchOptions{})
 			if err != nil || p.GetLabels()["p"] != "1" {
 				t.Errorf("Patch = %v, %v", p, err)
 			}
 			n := 0
-			if err := k.List(ctx, Clients{Dynamic: c}, "ns", metav1.ListOptions{}, func(Object) { n++ }); err != nil || n != 1 {
+			if err := k.List(ctx, Clients{Dynamic: c}, ns, metav1.ListOptions{}, func(Object) { n++ }); err != nil || n != 1 {
 				t.Errorf("List: %d, %v", n, err)
 			}
 			for _, a := range c.Actions() {

@@ -83,7 +83,9 @@ type api struct {
 	// typ is the typed object's Go type; nil for kinds read through the
 	// dynamic client.
 	typ reflect.Type
-	new func() Object
+	// clusterScoped kinds have no namespace (ClusterWorkflowTemplate).
+	clusterScoped bool
+	new           func() Object
 	// template is the pod template: in place for typed objects, a copy
 	// for the others; nil when the object has none.
 	template    func(Object) *corev1.PodTemplateSpec
@@ -105,6 +107,9 @@ func init() { kinds = append(append([]*Kind{}, builtinKinds...), customKinds...)
 
 // Kinds lists the table in print order.
 func Kinds() []*Kind { return kinds }
+
+// Namespaced reports a kind whose objects live in a namespace.
+func (k *Kind) Namespaced() bool { return !k.api.clusterScoped }
 
 // BuiltIn reports a kind of the built-in groups (core, apps, batch), read
 // through the typed client.

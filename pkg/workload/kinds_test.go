@@ -100,7 +100,8 @@ func TestForAndForObjectRoundTrip(t *testing.T) {
 		t.Error("a kind outside the table was found")
 	}
 	if got := strings.Join(Names(), " "); got != "deployment statefulset daemonset cronjob job replicaset replicationcontroller pod "+
-		"rollout.argoproj.io service.serving.knative.dev configuration.serving.knative.dev revision.serving.knative.dev scaledjob.keda.sh deploymentconfig.apps.openshift.io" {
+		"rollout.argoproj.io service.serving.knative.dev configuration.serving.knative.dev revision.serving.knative.dev scaledjob.keda.sh deploymentconfig.apps.openshift.io "+
+		"workflow.argoproj.io workflowtemplate.argoproj.io cronworkflow.argoproj.io clusterworkflowtemplate.argoproj.io" {
 		t.Errorf("Names() = %s", got)
 	}
 }

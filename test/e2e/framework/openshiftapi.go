@@ -34,7 +34,10 @@ var realCRDs = map[string]crdSource{
 	"services.serving.knative.dev":       {modcache.KnativeServing, modcache.KnativeServingVersion, "config/core/300-resources/service.yaml"},
 	"configurations.serving.knative.dev": {modcache.KnativeServing, modcache.KnativeServingVersion, "config/core/300-resources/configuration.yaml"},
 	"revisions.serving.knative.dev":      {modcache.KnativeServing, modcache.KnativeServingVersion, "config/core/300-resources/revision.yaml"},
-	"scaledjobs.keda.sh":                 {modcache.KEDA, modcache.KEDAVersion, "config/crd/bases/keda.sh_scaledjobs.yaml"},
+	// Argo Workflows' CRDs as its install applies them (minimal: spec is
+	// x-kubernetes-preserve-unknown-fields).
+	"workflowtemplates.argoproj.io": {modcache.ArgoWorkflows, modcache.ArgoWorkflowsVersion, "manifests/base/crds/minimal/argoproj.io_workflowtemplates.yaml"},
+	"scaledjobs.keda.sh":            {modcache.KEDA, modcache.KEDAVersion, "config/crd/bases/keda.sh_scaledjobs.yaml"},
 	// The rest of what its install applies, which its controller needs
 	// too (RolloutsCRDs, StartRolloutsController).
 	"experiments.argoproj.io":              {modcache.ArgoRollouts, modcache.ArgoRolloutsVersion, "manifests/crds/experiment-crd.yaml"},

@@ -247,3 +247,42 @@ func TestKnativeAndKEDAReaders(t *testing.T) {
 		t.Errorf("reserve-token history %v, want the unrouted Revision web-00001", history)
 	}
 }
+
+// TestArgoWorkflowTemplateReaders, on Argo Workflows' own CRD, whose spec
+// is opaque: a WorkflowTemplate whose container template mounts a Secret
+// through the workflow's spec.volumes is a reader, found by the table's
+// known-path entry (ArgoWorkflowPodSpecs; the shape search finds no pod
+// spec there, so this fails when the entry is removed); one whose Secret
+// name is an expression makes the namespace's readers unknown.
+func TestArgoWorkflowTemplateReaders(t *testing.T) {
+	cluster.InstallCRD(t, "workflowtemplates.argoproj.io", false)
+	gvr := schema.GroupVersionResource{Group: "argoproj.io", Version: "v1alpha1", Resource: "workflowtemplates"}
+	wf := func(secret string) func(map[string]any) map[string]any {
+		return func(map[string]any) map[string]any {
+			return map[string]any{
+				"entrypoint": "main",
+				"volumes":    []any{map[string]any{"name": "token", "secret": map[string]any{"secretName": secret}}},
+				"templates": []any{map[string]any{"name": "main", "container": map[string]any{"image": "registry.k8s.io/pause:3.10",
+					"volumeMounts": []any{map[string]any{"name": "token", "mountPath": "/token"}}}}},
+			}
+		}
+	}
+	ns := cluster.CreateNamespace(t, "argowf")
+	legacySecret(t, ns, "app", "wf-token", true)
+	legacySecret(t, ns, "app", "spare-token", true)
+	createCustom(t, gvr, "WorkflowTemplate", ns, "nightly", nil, wf("wf-token"), "")
+	got := audit(t, "migrate", "-n", ns)
+	wantVerdict(t, got, "spare-token", legacy.VerdictInvalidate)
+	f := got["wf-token"]
+	if f == nil || f.Verdict == legacy.VerdictInvalidate || len(f.Readers) == 0 || f.Readers[0].String() != "workflowtemplate.argoproj.io/nightly (volume)" {
+		t.Fatalf("wf-token, read by a WorkflowTemplate: %+v", f)
+	}
+
+	ns2 := cluster.CreateNamespace(t, "argowfexpr")
+	legacySecret(t, ns2, "app", "spare-token", true)
+	createCustom(t, gvr, "WorkflowTemplate", ns2, "param", nil, wf("{{workflow.parameters.secret}}"), "")
+	f = audit(t, "migrate", "-n", ns2)["spare-token"]
+	if f == nil || f.Verdict != legacy.VerdictUnknown || !strings.Contains(f.Reason, "workflowtemplate") {
+		t.Errorf("spare-token beside a WorkflowTemplate whose Secret is an expression: %+v", f)
+	}
+}
