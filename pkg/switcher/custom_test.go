@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -98,5 +100,36 @@ func TestSwitchAndRestoreAnArgoRollout(t *testing.T) {
 	cur, _ = dyn.Resource(rolloutsGVR).Namespace("ns").Get(ctx, "web", metav1.GetOptions{})
 	if got, _, _ := unstructured.NestedMap(cur.Object, "spec", "template"); !reflect.DeepEqual(got, template) {
 		t.Errorf("template not put back byte for byte:\n%v\nwant\n%v", got, template)
+	}
+}
+
+// TestDeploymentRunByARollout: a Deployment whose template an Argo Rollout
+// runs (spec.workloadRef) is switched with a warning naming the Rollout,
+// whose own rollout the run does not follow; found whether the Deployment
+// is listed or named.
+func TestDeploymentRunByARollout(t *testing.T) {
+	ctx := context.Background()
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "web", UID: "uid-d", ResourceVersion: "3"},
+		Spec: appsv1.DeploymentSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{ServiceAccountName: "app", Containers: app(), Volumes: []corev1.Volume{secretVolume("tok", "app-token", nil, nil)}}}}}
+	ro := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+		"metadata": map[string]any{"name": "web-ro", "namespace": "ns"},
+		"spec":     map[string]any{"workloadRef": map[string]any{"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}},
+	}}
+	lists := map[schema.GroupVersionResource]string{}
+	for _, k := range workload.Kinds() {
+		if !k.BuiltIn() {
+			lists[k.GroupVersionResource()] = k.Kind + "List"
+		}
+	}
+	c := workload.Clients{Kube: fake.NewSimpleClientset(token("app-token", "app"), d), Dynamic: dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), lists, ro)}
+	for _, fo := range []FindOptions{{Namespace: "ns"}, {Namespace: "ns", Refs: []string{"deploy/web"}}} {
+		plans, err := Find(ctx, c, fo, Options{})
+		if err != nil || len(plans) != 1 || plans[0].Name != "web" {
+			t.Fatalf("%+v: plans %+v, %v", fo, plans, err)
+		}
+		if w := strings.Join(plans[0].Warnings, "; "); !strings.Contains(w, "rollout.argoproj.io/web-ro runs this template too") {
+			t.Errorf("%+v: warnings %q", fo, w)
+		}
 	}
 }

@@ -111,12 +111,20 @@ func Find(ctx context.Context, c workload.Clients, fo FindOptions, o Options) ([
 			return nil, err
 		}
 	}
+	runBy, err := runners(ctx, c, fo, ws)
+	if err != nil {
+		return nil, err
+	}
 	var plans []*Plan
 	for _, w := range ws {
 		if !reads(w) {
 			continue
 		}
-		plans = append(plans, MakePlan(w, tokens[w.Object.GetNamespace()], o))
+		p := MakePlan(w, tokens[w.Object.GetNamespace()], o)
+		for _, r := range runBy[w.Object.GetNamespace()+"/"+w.Type.GroupKind().String()+"/"+w.Object.GetName()] {
+			p.Warnings = append(p.Warnings, r+" runs this template too (spec.workloadRef): its pods move when it rolls out, which this run does not follow")
+		}
+		plans = append(plans, p)
 	}
 	sortPlans(plans)
 	return plans, nil
@@ -177,6 +185,37 @@ func list(ctx context.Context, c workload.Clients, ns, selector string) ([]*Work
 	for _, err := range errs {
 		if err != nil {
 			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// runners finds the workloads that run another one's template (an Argo
+// Rollout's spec.workloadRef), by the namespace, group/kind and name of
+// the workload whose template they run: those listed, or, for TYPE/NAME
+// arguments, a LIST of each such kind in the namespace (none when the
+// cluster does not serve it).
+func runners(ctx context.Context, c workload.Clients, fo FindOptions, ws []*Workload) (map[string][]string, error) {
+	out := map[string][]string{}
+	add := func(obj workload.Object) {
+		if gk, name, ok := workload.RunsTemplateOf(obj); ok {
+			k := obj.GetNamespace() + "/" + gk.String() + "/" + name
+			out[k] = append(out[k], workload.ForObject(obj).Ref(obj.GetName()))
+		}
+	}
+	if len(fo.Refs) == 0 {
+		for _, w := range ws {
+			add(w.Object)
+		}
+		return out, nil
+	}
+	for _, k := range workload.Kinds() {
+		if !k.RunsOthersTemplates() || c.Dynamic == nil {
+			continue
+		}
+		err := k.List(ctx, c, fo.Namespace, metav1.ListOptions{Limit: 500}, add)
+		if err != nil && !apierrors.IsNotFound(err) {
+			return nil, kubeapi.DescribeAPIError(err, "list", k.ResourceGroup(), fo.Namespace)
 		}
 	}
 	return out, nil

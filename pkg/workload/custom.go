@@ -35,7 +35,18 @@ var customKinds = []*Kind{
 			}
 			return Rollout{}
 		},
-		status: argoRolloutStatus},
+		status: argoRolloutStatus,
+		// RolloutSpec.WorkloadRef (ObjectRef: apiVersion, kind, name):
+		// the Rollout runs the template of that workload in its
+		// namespace (rollout/templateref.go, informerBasedTemplateResolver).
+		runsTemplateOf: func(obj Object) (schema.GroupKind, string) {
+			m, _, _ := unstructured.NestedMap(obj.(*unstructured.Unstructured).Object, "spec", "workloadRef")
+			kind, _ := m["kind"].(string)
+			name, _ := m["name"].(string)
+			apiVersion, _ := m["apiVersion"].(string)
+			gv, _ := schema.ParseGroupVersion(apiVersion)
+			return schema.GroupKind{Group: gv.Group, Kind: kind}, name
+		}},
 	// Knative Serving v0.51.0, pkg/apis/serving/v1/service_types.go:
 	// ServiceSpec inlines ConfigurationSpec, whose Template is a
 	// RevisionTemplateSpec (metadata and a RevisionSpec, which inlines a

@@ -73,6 +73,9 @@ type Kind struct {
 	status func(Object) (string, bool, error)
 	// history tells an object kept as rollout history (History).
 	history func(Object) bool
+	// runsTemplateOf names the workload whose pod template an object of
+	// this kind runs instead of its own (RunsTemplateOf).
+	runsTemplateOf func(Object) (schema.GroupKind, string)
 	// podSpecs visits the pod specs of an object whose schema does not
 	// say where they are (PodSpecsOf); nil: the schema's paths are read.
 	podSpecs func(obj map[string]any, visit func(path string, spec *corev1.PodSpec) error) error
@@ -290,3 +293,19 @@ func (k *Kind) PodSpecsOf(obj map[string]any, visit func(path string, spec *core
 // errNoDynamic: a kind outside the built-in groups is read through the
 // dynamic client only.
 func errNoDynamic(k string) error { return fmt.Errorf("no client to read %s", k) }
+
+// RunsOthersTemplates reports a kind whose objects may run another
+// workload's template (RunsTemplateOf).
+func (k *Kind) RunsOthersTemplates() bool { return k.runsTemplateOf != nil }
+
+// RunsTemplateOf names the workload, in obj's namespace, whose pod
+// template obj runs instead of a template of its own (an Argo Rollout's
+// spec.workloadRef), or ok false.
+func RunsTemplateOf(obj Object) (gk schema.GroupKind, name string, ok bool) {
+	k := ForObject(obj)
+	if k == nil || k.runsTemplateOf == nil {
+		return schema.GroupKind{}, "", false
+	}
+	gk, name = k.runsTemplateOf(obj)
+	return gk, name, gk.Kind != "" && name != ""
+}
