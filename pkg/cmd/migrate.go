@@ -162,6 +162,8 @@ type MigrateOptions struct {
 	UnusedFor      string
 	CleanupPeriod  string
 	AutoOnly       bool
+	// ChunkSize is the page size of every LIST, as kubectl get's.
+	ChunkSize int64
 	AuditLogs      []string
 	IncludeUsed    bool
 	IncludeUnknown bool
@@ -214,6 +216,7 @@ func NewMigrateOptions(streams genericiooptions.IOStreams) *MigrateOptions {
 		Mode:          backup.ModeInvalidate,
 		UnusedFor:     "90d",
 		CleanupPeriod: "365d",
+		ChunkSize:     cmdutil.DefaultChunkSize,
 		GuardFor:      fmt.Sprintf("%dd", legacy.DefaultGuardDays),
 		writeFlags:    defaultWriteFlags(),
 		Now:           time.Now,
@@ -241,6 +244,9 @@ func newCmdMigrate(f cmdutil.Factory, o *MigrateOptions) *cobra.Command {
 	fl.StringVarP(&o.Selector, "selector", "l", "", "Only judge Secrets matching this label selector (readers are still looked for in the whole namespace).")
 	fl.StringVar(&o.UnusedFor, "unused-for", o.UnusedFor, "The threshold: how long a token must be unused (or invalid) before the verdict is invalidate (or delete), e.g. 90d or 36h.")
 	fl.StringVar(&o.CleanupPeriod, "cleanup-period", o.CleanupPeriod, "kube-controller-manager's --legacy-service-account-token-clean-up-period, for the cleaner's forecast (-o wide, -o json).")
+	// kubectl get's flag and default (k8s.io/kubectl pkg/cmd/get/get.go,
+	// NewGetOptions: ChunkSize: cmdutil.DefaultChunkSize, 500).
+	fl.Int64Var(&o.ChunkSize, "chunk-size", o.ChunkSize, "Objects per page of every list, as kubectl get's --chunk-size; larger pages cost fewer round trips and more memory.")
 	fl.BoolVar(&o.AutoOnly, "auto-only", false, "Only Secrets auto-generated for their service account (listed in its .secrets).")
 	fl.StringArrayVar(&o.AuditLogs, "audit-log", nil, "kube-apiserver audit log (JSON lines, plain or gzip; - for stdin) to read evidence of use from; repeat for several files. A use in it within --unused-for makes the verdict used.")
 	fl.BoolVar(&o.IncludeUsed, "include-used", false, "With --apply, also change Secrets whose token was used within --unused-for (or, invalid, is still presented): their clients fail.")
@@ -317,6 +323,9 @@ func (o *MigrateOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []
 }
 
 func (o *MigrateOptions) Validate() error {
+	if o.ChunkSize < 1 {
+		return fmt.Errorf("--chunk-size %d: use a positive number of objects per page, such as 500", o.ChunkSize)
+	}
 	if o.threshold < 24*time.Hour {
 		return fmt.Errorf("--unused-for %s: use at least 1d (the last-used label holds a day)", o.UnusedFor)
 	}
@@ -355,7 +364,7 @@ func (o *MigrateOptions) scanOptions() legacy.ScanOptions {
 		ns = ""
 	}
 	so := legacy.ScanOptions{Namespace: ns, Names: o.Names, Selector: o.Selector, Threshold: o.threshold,
-		CleanupPeriod: o.period, AutoOnly: o.AutoOnly, Now: o.Now().UTC(), Dynamic: o.Dynamic}
+		CleanupPeriod: o.period, AutoOnly: o.AutoOnly, Now: o.Now().UTC(), Dynamic: o.Dynamic, PageSize: o.ChunkSize}
 	if o.seen != nil {
 		so.Seen = o.seen.Use
 	}
