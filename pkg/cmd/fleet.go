@@ -348,7 +348,8 @@ func (o *SwitchOptions) runFleet(ctx context.Context) error {
 		if err != nil {
 			return fleet.Result{}, err
 		}
-		plans, err := switcher.Find(ctx, workload.Clients{Kube: c.Client, Dynamic: dyn}, switcher.FindOptions{Namespace: ns, Refs: o.Refs, Selector: o.Selector}, o.options())
+		plans, err := switcher.Find(ctx, workload.Clients{Kube: c.Client, Dynamic: dyn}, switcher.FindOptions{Namespace: ns, Refs: o.Refs, Selector: o.Selector,
+			Warn: func(msg string) { o.warn(c.Context + ": " + msg) }}, o.options())
 		if err != nil {
 			return fleet.Result{}, err
 		}

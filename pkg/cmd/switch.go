@@ -288,7 +288,7 @@ func (o *SwitchOptions) Run(ctx context.Context) error {
 	if o.AllNamespaces {
 		ns = ""
 	}
-	plans, err := switcher.Find(ctx, workload.Clients{Kube: o.Client, Dynamic: o.Dynamic}, switcher.FindOptions{Namespace: ns, Refs: o.Refs, Selector: o.Selector}, o.options())
+	plans, err := switcher.Find(ctx, workload.Clients{Kube: o.Client, Dynamic: o.Dynamic}, switcher.FindOptions{Namespace: ns, Refs: o.Refs, Selector: o.Selector, Warn: o.warn}, o.options())
 	if err != nil {
 		return usageErrorf("%w", err)
 	}
@@ -363,3 +363,6 @@ func adviseHolds(plans []*switcher.Plan) {
 		}
 	}
 }
+
+// warn prints a warning on stderr, one line.
+func (o *SwitchOptions) warn(msg string) { fmt.Fprintf(o.ErrOut, "warning: %s\n", msg) }

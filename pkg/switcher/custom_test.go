@@ -2,6 +2,7 @@ package switcher
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -10,6 +11,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -44,6 +46,7 @@ func TestSwitchAndRestoreAnArgoRollout(t *testing.T) {
 		"spec":     map[string]any{"replicas": int64(0), "template": runtime.DeepCopyJSON(template)},
 	}}
 	kube := fake.NewSimpleClientset(token("app-token", "app"))
+	serveCustomKinds(kube)
 	lists := map[schema.GroupVersionResource]string{}
 	for _, k := range workload.Kinds() {
 		if !k.BuiltIn() {
@@ -122,7 +125,9 @@ func TestDeploymentRunByARollout(t *testing.T) {
 			lists[k.GroupVersionResource()] = k.Kind + "List"
 		}
 	}
-	c := workload.Clients{Kube: fake.NewSimpleClientset(token("app-token", "app"), d), Dynamic: dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), lists, ro)}
+	kube := fake.NewSimpleClientset(token("app-token", "app"), d)
+	serveCustomKinds(kube)
+	c := workload.Clients{Kube: kube, Dynamic: dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), lists, ro)}
 	for _, fo := range []FindOptions{{Namespace: "ns"}, {Namespace: "ns", Refs: []string{"deploy/web"}}} {
 		plans, err := Find(ctx, c, fo, Options{})
 		if err != nil || len(plans) != 1 || plans[0].Name != "web" {
@@ -130,6 +135,51 @@ func TestDeploymentRunByARollout(t *testing.T) {
 		}
 		if w := strings.Join(plans[0].Warnings, "; "); !strings.Contains(w, "rollout.argoproj.io/web-ro runs this template too") {
 			t.Errorf("%+v: warnings %q", fo, w)
+		}
+	}
+}
+
+// serveCustomKinds makes the fake's discovery serve every kind of other
+// APIs in the table.
+func serveCustomKinds(c *fake.Clientset) {
+	for _, k := range workload.Kinds() {
+		if !k.BuiltIn() {
+			c.Resources = append(c.Resources, &metav1.APIResourceList{GroupVersion: k.APIVersion(),
+				APIResources: []metav1.APIResource{{Name: k.Resource, Kind: k.Kind, Namespaced: k.Namespaced(), Verbs: metav1.Verbs{"get", "list", "patch"}}}})
+		}
+	}
+}
+
+// TestCustomKindsServedAndForbidden: kinds the cluster does not serve are
+// not asked for; a served kind the user may not list is a warning, and
+// the built-in workloads are still planned.
+func TestCustomKindsServedAndForbidden(t *testing.T) {
+	ctx := context.Background()
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "web"},
+		Spec: appsv1.DeploymentSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{ServiceAccountName: "app", Containers: app(), Volumes: []corev1.Volume{secretVolume("tok", "app-token", nil, nil)}}}}}
+	for _, served := range []bool{false, true} {
+		kube := fake.NewSimpleClientset(token("app-token", "app"), d)
+		if served {
+			serveCustomKinds(kube)
+		}
+		lists := map[schema.GroupVersionResource]string{}
+		for _, k := range workload.Kinds() {
+			lists[k.GroupVersionResource()] = k.Kind + "List"
+		}
+		dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), lists)
+		dyn.PrependReactor("list", "*", func(a k8stesting.Action) (bool, runtime.Object, error) {
+			return true, nil, apierrors.NewForbidden(a.GetResource().GroupResource(), "", errors.New("no"))
+		})
+		var warned []string
+		plans, err := Find(ctx, workload.Clients{Kube: kube, Dynamic: dyn}, FindOptions{Namespace: "ns", Warn: func(m string) { warned = append(warned, m) }}, Options{})
+		if err != nil || len(plans) != 1 || plans[0].Name != "web" {
+			t.Fatalf("served %v: plans %+v, %v", served, plans, err)
+		}
+		if !served && (len(dyn.Actions()) != 0 || len(warned) != 0) {
+			t.Errorf("not served: asked %v, warned %v", dyn.Actions(), warned)
+		}
+		if served && (len(warned) == 0 || !strings.Contains(strings.Join(warned, "\n"), "rollouts.argoproj.io")) {
+			t.Errorf("served and forbidden: warned %v", warned)
 		}
 	}
 }

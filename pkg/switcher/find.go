@@ -25,6 +25,9 @@ type FindOptions struct {
 	// Refs are TYPE/NAME arguments (one namespace).
 	Refs     []string
 	Selector string
+	// Warn, when set, is told of kinds of other APIs that are served but
+	// may not be listed: their workloads are not looked at.
+	Warn func(string)
 }
 
 // KindNames are the TYPE words switch accepts, for completion.
@@ -107,7 +110,7 @@ func Find(ctx context.Context, c workload.Clients, fo FindOptions, o Options) ([
 			ws = append(ws, w)
 		}
 	} else if len(tokens) > 0 {
-		if ws, err = list(ctx, c, fo.Namespace, fo.Selector); err != nil {
+		if ws, err = list(ctx, c, fo); err != nil {
 			return nil, err
 		}
 	}
@@ -150,11 +153,23 @@ func sortPlans(plans []*Plan) {
 // list runs one LIST per kind of the workload table, at once. Objects
 // that follow their controller's template (a Deployment's ReplicaSets, a
 // CronJob's Jobs, a controller's pods) are left out: their owner is listed.
-// A kind of another API that the cluster does not serve (NotFound), or
-// that cannot be read without a dynamic client, has no objects here.
-func list(ctx context.Context, c workload.Clients, ns, selector string) ([]*Workload, error) {
-	lo := metav1.ListOptions{Limit: 500, LabelSelector: selector}
+// A kind of another API that the cluster does not serve, or that cannot be
+// read without a dynamic client, has no objects here; one the user may
+// not list is told to fo.Warn and skipped: switch is not what keeps a
+// Secret read (migrate's readers are), and a user may switch the kinds
+// they may change.
+func list(ctx context.Context, c workload.Clients, fo FindOptions) ([]*Workload, error) {
+	ns := fo.Namespace
+	lo := metav1.ListOptions{Limit: 500, LabelSelector: fo.Selector}
 	kinds := workload.Kinds()
+	served := func(k *workload.Kind) bool { return k.BuiltIn() }
+	if c.Dynamic != nil {
+		s, err := workload.Served(c.Kube.Discovery())
+		if err != nil {
+			return nil, fmt.Errorf("discover the served APIs: %w", err)
+		}
+		served = s
+	}
 	var mu sync.Mutex
 	var out []*Workload
 	errs := make([]error, len(kinds))
@@ -162,7 +177,7 @@ func list(ctx context.Context, c workload.Clients, ns, selector string) ([]*Work
 	for i, k := range kinds {
 		// Kinds of other APIs without a template this tool rewrites
 		// (Knative Revisions, Argo Workflows) are readers only.
-		if !k.BuiltIn() && (c.Dynamic == nil || k.TemplatePath == nil) {
+		if !served(k) || !k.BuiltIn() && k.TemplatePath == nil {
 			continue
 		}
 		wg.Add(1)
@@ -176,7 +191,11 @@ func list(ctx context.Context, c workload.Clients, ns, selector string) ([]*Work
 				out = append(out, &Workload{Kind: k.Kind, Type: k, Object: obj})
 				mu.Unlock()
 			})
-			if err != nil && (k.BuiltIn() || !apierrors.IsNotFound(err)) {
+			switch {
+			case err == nil, !k.BuiltIn() && apierrors.IsNotFound(err):
+			case !k.BuiltIn() && apierrors.IsForbidden(err) && fo.Warn != nil:
+				fo.Warn(kubeapi.DescribeAPIError(err, "list", k.ResourceGroup(), ns).Error() + ": its workloads are not looked at")
+			default:
 				errs[i] = kubeapi.DescribeAPIError(err, "list", k.ResourceGroup(), ns)
 			}
 		}()
@@ -209,12 +228,23 @@ func runners(ctx context.Context, c workload.Clients, fo FindOptions, ws []*Work
 		}
 		return out, nil
 	}
+	if c.Dynamic == nil {
+		return out, nil
+	}
+	served, err := workload.Served(c.Kube.Discovery())
+	if err != nil {
+		return nil, fmt.Errorf("discover the served APIs: %w", err)
+	}
 	for _, k := range workload.Kinds() {
-		if !k.RunsOthersTemplates() || c.Dynamic == nil {
+		if !k.RunsOthersTemplates() || !served(k) {
 			continue
 		}
 		err := k.List(ctx, c, fo.Namespace, metav1.ListOptions{Limit: 500}, add)
-		if err != nil && !apierrors.IsNotFound(err) {
+		switch {
+		case err == nil, apierrors.IsNotFound(err):
+		case apierrors.IsForbidden(err) && fo.Warn != nil:
+			fo.Warn(kubeapi.DescribeAPIError(err, "list", k.ResourceGroup(), fo.Namespace).Error() + ": whether one runs these templates is not known")
+		default:
 			return nil, kubeapi.DescribeAPIError(err, "list", k.ResourceGroup(), fo.Namespace)
 		}
 	}

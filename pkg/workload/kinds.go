@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 )
@@ -308,4 +309,27 @@ func RunsTemplateOf(obj Object) (gk schema.GroupKind, name string, ok bool) {
 	}
 	gk, name = k.runsTemplateOf(obj)
 	return gk, name, gk.Kind != "" && name != ""
+}
+
+// Served returns which kinds of other APIs the server serves, from the
+// group-versions of one discovery of its groups (ServerGroups): the
+// others need no request at all. A LIST of a kind that is not served
+// answers Forbidden before NotFound to a user without rights on it (the
+// authorizer runs before the resource is looked up), so asking discovery
+// first is what tells "not served" from "not allowed". The built-in
+// kinds are always served.
+func Served(d discovery.DiscoveryInterface) (func(*Kind) bool, error) {
+	groups, err := d.ServerGroups()
+	if err != nil {
+		return nil, err
+	}
+	served := map[schema.GroupVersion]bool{}
+	for _, g := range groups.Groups {
+		for _, v := range g.Versions {
+			served[schema.GroupVersion{Group: g.Name, Version: v.Version}] = true
+		}
+	}
+	return func(k *Kind) bool {
+		return k.BuiltIn() || served[k.GroupVersionKind().GroupVersion()]
+	}, nil
 }
