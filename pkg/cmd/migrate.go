@@ -155,15 +155,15 @@ var (
 type MigrateOptions struct {
 	PrintFlags *genericclioptions.PrintFlags
 
-	Namespace      string
-	AllNamespaces  bool
-	Names          []string
-	Selector       string
-	UnusedFor      string
-	CleanupPeriod  string
-	AutoOnly       bool
+	Namespace     string
+	AllNamespaces bool
+	Names         []string
+	Selector      string
+	UnusedFor     string
+	CleanupPeriod string
+	AutoOnly      bool
 	// ChunkSize is the page size of every LIST, as kubectl get's.
-	ChunkSize int64
+	ChunkSize      int64
 	AuditLogs      []string
 	IncludeUsed    bool
 	IncludeUnknown bool
