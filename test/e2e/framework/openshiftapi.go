@@ -29,6 +29,19 @@ var realCRDs = map[string]crdSource{
 	// applies): its pod template is typed but for volumes, which it leaves
 	// x-kubernetes-preserve-unknown-fields.
 	"rollouts.argoproj.io": {modcache.ArgoRollouts, modcache.ArgoRolloutsVersion, "manifests/crds/rollout-crd.yaml"},
+	// The other workload APIs of migrate's custom-objects benchmark, each
+	// the CRD its project's install applies, none with a conversion
+	// webhook (a bare apiserver stores their objects): KEDA's ScaledJob
+	// (config/crd/bases), Kubeflow's TFJob (manifests/base/crds, pod
+	// templates in a map), Knative Serving's Service (config/core/
+	// 300-resources; its webhooks only default and validate) and Argo
+	// Workflows' WorkflowTemplate (manifests/base/crds/minimal: spec is
+	// x-kubernetes-preserve-unknown-fields).
+	"scaledjobs.keda.sh":           {modcache.KEDA, modcache.KEDAVersion, "config/crd/bases/keda.sh_scaledjobs.yaml"},
+	"tfjobs.kubeflow.org":          {modcache.KubeflowTraining, modcache.KubeflowTrainingVersion, "manifests/base/crds/kubeflow.org_tfjobs.yaml"},
+	"services.serving.knative.dev": {modcache.KnativeServing, modcache.KnativeServingVersion, "config/core/300-resources/service.yaml"},
+	"workflowtemplates.argoproj.io": {modcache.ArgoWorkflows, modcache.ArgoWorkflowsVersion,
+		"manifests/base/crds/minimal/argoproj.io_workflowtemplates.yaml"},
 	"hostedclusters.hypershift.openshift.io": {modcache.HyperShiftAPI, modcache.HyperShiftAPIVersion,
 		"hypershift/v1beta1/zz_generated.featuregated-crd-manifests/hostedclusters.hypershift.openshift.io/AAA_ungated.yaml"},
 }
