@@ -44,6 +44,8 @@ var realCRDs = map[string]crdSource{
 	"analysisruns.argoproj.io":             {modcache.ArgoRollouts, modcache.ArgoRolloutsVersion, "manifests/crds/analysis-run-crd.yaml"},
 	"analysistemplates.argoproj.io":        {modcache.ArgoRollouts, modcache.ArgoRolloutsVersion, "manifests/crds/analysis-template-crd.yaml"},
 	"clusteranalysistemplates.argoproj.io": {modcache.ArgoRollouts, modcache.ArgoRolloutsVersion, "manifests/crds/cluster-analysis-template-crd.yaml"},
+	// Kubeflow's TFJob (manifests/base/crds): pod templates in a map.
+	"tfjobs.kubeflow.org": {modcache.KubeflowTraining, modcache.KubeflowTrainingVersion, "manifests/base/crds/kubeflow.org_tfjobs.yaml"},
 	"hostedclusters.hypershift.openshift.io": {modcache.HyperShiftAPI, modcache.HyperShiftAPIVersion,
 		"hypershift/v1beta1/zz_generated.featuregated-crd-manifests/hostedclusters.hypershift.openshift.io/AAA_ungated.yaml"},
 }

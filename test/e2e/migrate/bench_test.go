@@ -357,30 +357,56 @@ func checkAudit20k(b *testing.B, out string, want int) {
 	}
 }
 
-// createAudit20k creates the data set once per process (-count N reuses
-// it), namespaces concurrently, and waits for the token controller to fill
-// every Secret. Its namespaces are not deleted at the end of the benchmark
-// (no namespace controller runs to empty them; the cluster goes at the
-// end of the package).
-func createAudit20k(b *testing.B) error {
-	start := time.Now()
-	// The shared client is limited to 100 requests/s; this is 30,000.
+// auditSet is a data set of the audit benchmarks: in each of namespaces
+// namespaces (prefix-0000, ...), a ServiceAccount "app" listing perNS
+// legacy token Secrets app-token-0, ... labelled label, a Deployment
+// whose pod template mounts app-token-0 and a CronJob whose job template
+// reads app-token-1 by env. No workload controller runs, so they stay
+// objects: what the audit reads to find readers that run no pod now.
+type auditSet struct {
+	prefix            string
+	namespaces, perNS int
+	label             string // key=value
+}
+
+var audit20kSet = auditSet{prefix: "a20k", namespaces: audit20kNamespaces, perNS: audit20kPerNS, label: audit20kLabel}
+
+func (s auditSet) namespace(i int) string { return fmt.Sprintf("%s-%04d", s.prefix, i) }
+
+// benchClientConfig is the shared client's config with its rate limit
+// (100 requests/s) raised for creating data sets of tens of thousands.
+func benchClientConfig() *rest.Config {
 	cfg := rest.CopyConfig(cluster.RESTConfig)
 	cfg.QPS, cfg.Burst = 5000, 5000
-	cs, err := kubernetes.NewForConfig(cfg)
+	return cfg
+}
+
+// createAudit20k creates the data set once per process (-count N reuses
+// it).
+func createAudit20k(b *testing.B) error {
+	return createAuditSet(b, audit20kSet)
+}
+
+// createAuditSet creates s, namespaces concurrently, and waits for the
+// token controller to fill every Secret. Its namespaces are not deleted at
+// the end of the benchmark (no namespace controller runs to empty them;
+// the cluster goes at the end of the package).
+func createAuditSet(b *testing.B, s auditSet) error {
+	start := time.Now()
+	cs, err := kubernetes.NewForConfig(benchClientConfig())
 	if err != nil {
 		return err
 	}
 	sem := make(chan struct{}, 32)
-	errs := make(chan error, audit20kNamespaces)
+	errs := make(chan error, s.namespaces)
 	var wg sync.WaitGroup
-	for i := 0; i < audit20kNamespaces; i++ {
+	for i := 0; i < s.namespaces; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			errs <- createAudit20kNamespace(cs, fmt.Sprintf("a20k-%04d", i))
+			errs <- s.createNamespace(cs, s.namespace(i))
 		}()
 	}
 	wg.Wait()
@@ -391,11 +417,11 @@ func createAudit20k(b *testing.B) error {
 		}
 	}
 	created := time.Since(start)
-	want := audit20kNamespaces * audit20kPerNS
+	want := s.namespaces * s.perNS
 	deadline := time.Now().Add(10 * time.Minute)
 	for {
 		filled := 0
-		lo := metav1.ListOptions{LabelSelector: audit20kLabel, Limit: 500}
+		lo := metav1.ListOptions{LabelSelector: s.label, Limit: 500}
 		for {
 			l, err := cs.CoreV1().Secrets("").List(ctx, lo)
 			if err != nil {
@@ -418,14 +444,14 @@ func createAudit20k(b *testing.B) error {
 		}
 		// A LIST of 20,000 Secrets loads the apiserver the controller
 		// writes to (its 5 workers fill about 50 a second on 2 busy
-		// cores): look seldom.
-		time.Sleep(10 * time.Second)
+		// cores): look seldom; a smaller set is filled sooner.
+		time.Sleep(min(10*time.Second, time.Duration(want)*time.Millisecond/2))
 	}
-	b.Logf("data set: %d Secrets in %d namespaces created in %s, filled after %s", want, audit20kNamespaces, created.Round(time.Second), time.Since(start).Round(time.Second))
+	b.Logf("data set: %d Secrets in %d namespaces created in %s, filled after %s", want, s.namespaces, created.Round(time.Second), time.Since(start).Round(time.Second))
 	return nil
 }
 
-func createAudit20kNamespace(cs kubernetes.Interface, ns string) error {
+func (s auditSet) createNamespace(cs kubernetes.Interface, ns string) error {
 	c := cs.CoreV1()
 	if _, err := c.Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		return err
@@ -434,15 +460,16 @@ func createAudit20kNamespace(cs kubernetes.Interface, ns string) error {
 	// deletes a token Secret whose ServiceAccount is missing) and lists
 	// them, as for tokens generated before 1.24.
 	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "app"}}
-	for j := 0; j < audit20kPerNS; j++ {
+	for j := 0; j < s.perNS; j++ {
 		sa.Secrets = append(sa.Secrets, corev1.ObjectReference{Name: fmt.Sprintf("app-token-%d", j)})
 	}
 	if _, err := c.ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{}); err != nil {
 		return err
 	}
+	key, value, _ := strings.Cut(s.label, "=")
 	for _, r := range sa.Secrets {
 		if _, err := c.Secrets(ns).Create(ctx, &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Name: r.Name, Labels: map[string]string{"bench": "audit20k"},
+			ObjectMeta: metav1.ObjectMeta{Name: r.Name, Labels: map[string]string{key: value},
 				Annotations: map[string]string{corev1.ServiceAccountNameKey: "app"}},
 			Type: corev1.SecretTypeServiceAccountToken,
 		}, metav1.CreateOptions{}); err != nil {

@@ -8,6 +8,12 @@
 // kinds of the scope; then the pages of legacy token Secrets. It decodes
 // every page as the plugin does and keeps nothing but a count, printed on
 // stdout so the benchmark can check both sides saw the same Secrets.
+// With --custom, audit also sends what migrate sends for workload APIs
+// beyond the built-in kinds (pkg/legacy customReaders, pkg/workload
+// Discover): discovery's preferred resources, the /openapi/v3 index and
+// the schema of each given API's group-version, then paged LISTs of the
+// given APIs, 4 at a time, each page decoded as the plugin decodes it
+// (unstructured) and dropped: no pod spec is read from it.
 // --mode invalidate and restore list the Secrets and patch each.
 package main
 
@@ -17,12 +23,16 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -35,6 +45,7 @@ func main() {
 	selector := flag.String("l", "", "label selector (on the Secrets)")
 	ns := flag.String("n", "", "namespace, all when empty")
 	workers := flag.Int("workers", 8, "concurrent patches")
+	custom := flag.String("custom", "", "comma-separated GROUP/VERSION/RESOURCE of workload APIs beyond the built-in kinds (audit)")
 	flag.Parse()
 	cfg, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
 	if err != nil {
@@ -47,7 +58,19 @@ func main() {
 	}
 	ctx := context.Background()
 	if *mode == "audit" {
-		scope(ctx, cs, *ns)
+		var apis []schema.GroupVersionResource
+		for _, c := range strings.Split(*custom, ",") {
+			if p := strings.Split(c, "/"); len(p) == 3 {
+				apis = append(apis, schema.GroupVersionResource{Group: p[0], Version: p[1], Resource: p[2]})
+			} else if c != "" {
+				fail(fmt.Errorf("--custom %q: want GROUP/VERSION/RESOURCE", c))
+			}
+		}
+		dyn, err := dynamic.NewForConfig(cfg)
+		if err != nil {
+			fail(err)
+		}
+		scope(ctx, cs, dyn, *ns, apis)
 	}
 	secrets := 0
 	jobs := make(chan corev1.Secret)
@@ -93,7 +116,7 @@ func main() {
 
 // scope sends the requests of pkg/legacy loadScope, concurrently as it
 // does, and waits for the last page of each.
-func scope(ctx context.Context, cs *kubernetes.Clientset, ns string) {
+func scope(ctx context.Context, cs *kubernetes.Clientset, dyn dynamic.Interface, ns string, apis []schema.GroupVersionResource) {
 	lo := metav1.ListOptions{Limit: 500}
 	core, apps, batch := cs.CoreV1(), cs.AppsV1(), cs.BatchV1()
 	reads := []func() error{
@@ -112,6 +135,9 @@ func scope(ctx context.Context, cs *kubernetes.Clientset, ns string) {
 		func() error { return pages(ctx, lo, batch.Jobs(ns).List) },
 		func() error { return pages(ctx, lo, batch.CronJobs(ns).List) },
 	}
+	if len(apis) > 0 {
+		reads = append(reads, func() error { return customAPIs(ctx, cs, dyn, ns, apis) })
+	}
 	errs := make([]error, len(reads))
 	var wg sync.WaitGroup
 	for i, read := range reads {
@@ -127,6 +153,60 @@ func scope(ctx context.Context, cs *kubernetes.Clientset, ns string) {
 			fail(err)
 		}
 	}
+}
+
+// customAPIs sends the requests of pkg/legacy customReaders for apis.
+func customAPIs(ctx context.Context, cs *kubernetes.Clientset, dyn dynamic.Interface, ns string, apis []schema.GroupVersionResource) error {
+	if _, err := cs.Discovery().ServerPreferredResources(); err != nil {
+		return err
+	}
+	paths, err := cs.Discovery().OpenAPIV3().Paths()
+	if err != nil {
+		return err
+	}
+	for _, gv := range gvsOf(apis) {
+		p, ok := paths["apis/"+gv.Group+"/"+gv.Version]
+		if !ok {
+			return fmt.Errorf("%s not in /openapi/v3", gv)
+		}
+		if _, err := p.Schema("application/json"); err != nil {
+			return err
+		}
+	}
+	lo := metav1.ListOptions{Limit: 500}
+	work := make(chan schema.GroupVersionResource)
+	errs := make(chan error, len(apis))
+	for range min(4, len(apis)) {
+		go func() {
+			for gvr := range work {
+				errs <- pages(ctx, lo, func(ctx context.Context, lo metav1.ListOptions) (*unstructured.UnstructuredList, error) {
+					return dyn.Resource(gvr).Namespace(ns).List(ctx, lo)
+				})
+			}
+		}()
+	}
+	for _, gvr := range apis {
+		work <- gvr
+	}
+	close(work)
+	for range apis {
+		if err := <-errs; err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func gvsOf(apis []schema.GroupVersionResource) []schema.GroupVersion {
+	var gvs []schema.GroupVersion
+	seen := map[schema.GroupVersion]bool{}
+	for _, a := range apis {
+		if gv := a.GroupVersion(); !seen[gv] {
+			seen[gv] = true
+			gvs = append(gvs, gv)
+		}
+	}
+	return gvs
 }
 
 // pages lists page after page and drops each.
