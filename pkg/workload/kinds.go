@@ -281,6 +281,10 @@ func (k *Kind) ResourceGroup() string {
 	return k.Resource + "." + k.Group
 }
 
+// HasOwnReader reports a kind whose pod specs its own rule finds
+// (PodSpecsOf) rather than its schema's paths.
+func (k *Kind) HasOwnReader() bool { return k.podSpecs != nil }
+
 // PodSpecsOf visits the pod specs of an object of this kind that its
 // schema cannot show (Argo Workflows' templates); false when the kind has
 // no such rule and the schema's paths are to be read.
