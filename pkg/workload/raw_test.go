@@ -42,7 +42,6 @@ func everySecretRef() corev1.PodSpec {
 	}
 }
 
-
 // TestPodSpecsJSONFindsWhatPodSpecsFinds: over an object with pod specs in
 // a field, in array items and in map values, the JSON walk visits the same
 // Secrets, the same way, at the same paths as the walk over decoded data.
