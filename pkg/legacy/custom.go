@@ -106,7 +106,9 @@ func listCustom(ctx context.Context, dyn dynamic.Interface, a workload.API, ns s
 				}
 			}
 			if err != nil {
-				return fmt.Errorf("%s %s: %v", typeName, objectName(o), err)
+				// One object's pod specs: its namespace's readers are
+				// unknown, the other namespaces' are still read.
+				r.cannotRead(o.GetNamespace(), fmt.Sprintf("%s %s: %v", typeName, objectName(o), err))
 			}
 		}
 		return nil
@@ -233,7 +235,8 @@ func listCustomJSON(ctx context.Context, rc rest.Interface, a workload.API, ns s
 					return nil
 				})
 				if err != nil {
-					return fmt.Errorf("%s %s: %v", typeName, objectName(o), err)
+					r.cannotRead(o.GetNamespace(), fmt.Sprintf("%s %s: %v", typeName, objectName(o), err))
+					break
 				}
 			}
 		}

@@ -56,23 +56,40 @@ func TestCustomWorkloadReadsItsSecrets(t *testing.T) {
 	}
 }
 
-// An object whose pod spec cannot be read is an error for its LIST: the
-// scope's readers are then unknown, never "nothing reads".
-func TestCustomWorkloadThatCannotBeReadIsAnError(t *testing.T) {
-	dyn := dynamicWith(rollout("app", "odd", "not a list"))
+// An object whose pod spec cannot be read makes its namespace's readers
+// unknown, never "nothing reads"; the other namespaces' Secrets are judged
+// on, and a cluster-scoped one makes every namespace's unknown.
+func TestCustomWorkloadThatCannotBeReadMakesItsNamespaceUnknown(t *testing.T) {
+	dyn := dynamicWith(rollout("app", "odd", "not a list"), rollout("other", "web", []any{map[string]any{"name": "t", "secret": map[string]any{"secretName": "other-token"}}}))
 	r := &refs{readers: map[string][]Reader{}, owners: map[string]string{}}
-	err := listCustom(context.Background(), dyn, rolloutAPI(), "app", 500, r)
-	if err == nil || !strings.Contains(err.Error(), "rollout.argoproj.io app/odd") {
-		t.Fatalf("err %v, want one naming rollout.argoproj.io app/odd", err)
-	}
-	sc := &scope{readers: map[string][]Reader{}}
-	info := &ScanInfo{}
-	r.err, r.what = err, "rollouts.argoproj.io"
-	if err := sc.merge(context.Background(), []*refs{r}, "app", info); err != nil {
+	if err := listCustom(context.Background(), dyn, rolloutAPI(), "", 500, r); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(sc.readersUnknown, "rollout.argoproj.io app/odd") || len(info.Warnings) != 1 {
-		t.Errorf("readers unknown %q, warnings %v", sc.readersUnknown, info.Warnings)
+	sc := &scope{readers: map[string][]Reader{}, saUID: map[string]string{}, listedBy: map[string]string{}}
+	info := &ScanInfo{}
+	if err := sc.merge(context.Background(), []*refs{r}, "", info); err != nil {
+		t.Fatal(err)
+	}
+	f := newFinding(secret("app", "app-token", "1"))
+	sc.describe(f)
+	if !strings.Contains(f.readersUnknown, "rollout.argoproj.io app/odd") || len(info.Warnings) != 1 || !strings.Contains(info.Warnings[0], "namespace app") {
+		t.Errorf("app: readers unknown %q, warnings %v", f.readersUnknown, info.Warnings)
+	}
+	g := newFinding(secret("other", "other-token", "1"))
+	sc.describe(g)
+	if g.readersUnknown != "" || len(g.Readers) != 1 {
+		t.Errorf("other: readers unknown %q, readers %v", g.readersUnknown, g.Readers)
+	}
+	// Cluster-scoped: every namespace.
+	r = &refs{readers: map[string][]Reader{}, owners: map[string]string{}}
+	r.cannotRead("", "thing.example.com global: bad")
+	sc = &scope{readers: map[string][]Reader{}, saUID: map[string]string{}, listedBy: map[string]string{}}
+	if err := sc.merge(context.Background(), []*refs{r}, "", &ScanInfo{}); err != nil {
+		t.Fatal(err)
+	}
+	sc.describe(g)
+	if !strings.Contains(g.readersUnknown, "global") {
+		t.Errorf("cluster-scoped: readers unknown %q", g.readersUnknown)
 	}
 }
 

@@ -61,6 +61,9 @@ type scope struct {
 	// readersUnknown says which readers could not be listed; it applies
 	// to every Secret of the scope.
 	readersUnknown string
+	// unknownIn says, by namespace, which objects' pod specs could not be
+	// read: it applies to the Secrets of that namespace only.
+	unknownIn map[string]string
 }
 
 // refs collects readers of one LIST; each LIST has its own, merged after.
@@ -69,6 +72,23 @@ type refs struct {
 	owners  map[string]string // namespace/kind/name -> top owner kind/name
 	err     error
 	what    string
+	// unread are objects whose pod specs could not be read, by
+	// namespace (anyNamespace for a cluster-scoped one): the LIST itself
+	// went on.
+	unread map[string][]string
+}
+
+// cannotRead records an object whose pod specs could not be read.
+func (r *refs) cannotRead(ns, why string) {
+	if ns == "" {
+		ns = anyNamespace
+	}
+	if r.unread == nil {
+		r.unread = map[string][]string{}
+	}
+	if len(r.unread[ns]) < 3 {
+		r.unread[ns] = append(r.unread[ns], why)
+	}
 }
 
 func (r *refs) add(ns, secret string, rd Reader) {
@@ -150,6 +170,23 @@ func (sc *scope) merge(ctx context.Context, results []*refs, ns string, info *Sc
 		}
 		for k, v := range r.owners {
 			owners[k] = v
+		}
+	}
+	for _, r := range results {
+		for nsOf, whys := range r.unread {
+			why := "cannot read the pod specs of " + strings.Join(whys, "; ")
+			info.Warnings = append(info.Warnings, why+": Secrets not known to be read in "+map[bool]string{true: "every namespace", false: "namespace " + nsOf}[nsOf == anyNamespace]+" are judged unknown")
+			if nsOf == anyNamespace {
+				unknown = append(unknown, why)
+				continue
+			}
+			if sc.unknownIn == nil {
+				sc.unknownIn = map[string]string{}
+			}
+			if sc.unknownIn[nsOf] != "" {
+				why = sc.unknownIn[nsOf] + "; " + why
+			}
+			sc.unknownIn[nsOf] = why
 		}
 	}
 	if len(unknown) > 0 {

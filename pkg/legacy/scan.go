@@ -205,6 +205,12 @@ func (sc *scope) describe(f *Finding) {
 		f.Readers = fold(append(append([]Reader(nil), f.Readers...), any...))
 	}
 	f.readersUnknown = sc.readersUnknown
+	if u := sc.unknownIn[f.Namespace]; u != "" {
+		if f.readersUnknown != "" {
+			u = f.readersUnknown + "; " + u
+		}
+		f.readersUnknown = u
+	}
 	uid, ok := sc.saUID[f.Namespace+"/"+f.ServiceAccount]
 	want := f.Secret.Annotations[corev1.ServiceAccountUIDKey]
 	switch {

@@ -278,11 +278,14 @@ func TestArgoWorkflowTemplateReaders(t *testing.T) {
 		t.Fatalf("wf-token, read by a WorkflowTemplate: %+v", f)
 	}
 
+	// A Secret named by an expression makes its namespace's readers
+	// unknown, and only its namespace's: the other is judged on.
 	ns2 := cluster.CreateNamespace(t, "argowfexpr")
-	legacySecret(t, ns2, "app", "spare-token", true)
+	legacySecret(t, ns2, "app", "param-token", true)
 	createCustom(t, gvr, "WorkflowTemplate", ns2, "param", nil, wf("{{workflow.parameters.secret}}"), "")
-	f = audit(t, "migrate", "-n", ns2)["spare-token"]
-	if f == nil || f.Verdict != legacy.VerdictUnknown || !strings.Contains(f.Reason, "workflowtemplate") {
-		t.Errorf("spare-token beside a WorkflowTemplate whose Secret is an expression: %+v", f)
+	got = audit(t, "migrate", "-A")
+	if f := got["param-token"]; f == nil || f.Verdict != legacy.VerdictUnknown || !strings.Contains(f.Reason, "workflowtemplate.argoproj.io "+ns2+"/param") {
+		t.Errorf("param-token beside a WorkflowTemplate whose Secret is an expression: %+v", f)
 	}
+	wantVerdict(t, got, "spare-token", legacy.VerdictInvalidate)
 }
