@@ -167,7 +167,7 @@ func (o *RestoreOptions) Run(ctx context.Context) error {
 			}
 		}
 	}
-	progress := newProgress(o.ErrOut)
+	progress := newProgress(o.ErrOut).of(r.Count())
 	out := legacy.Restore(ctx, o.Client, r, legacy.RestoreOptions{DryRun: o.DryRun, Workers: o.Concurrency, Done: progress.step})
 	progress.end()
 	failed := false
@@ -182,7 +182,7 @@ func (o *RestoreOptions) runSwitch(ctx context.Context, r *switcher.Restorable) 
 	if o.DryRun != cmdutil.DryRunNone {
 		return usageErrorf("--dry-run is not supported for a switch backup")
 	}
-	progress := newProgress(o.ErrOut)
+	progress := newProgress(o.ErrOut).of(r.Count())
 	blocking := func(ctx context.Context, ns string, names []string) ([]string, error) {
 		return legacy.BlockingSecrets(ctx, o.Client, o.From, ns, names)
 	}
