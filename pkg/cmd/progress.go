@@ -92,4 +92,6 @@ func (p *progress) text(done int, now time.Time) string {
 }
 
 // reset starts the count again, for the next wave.
-func (p *progress) reset() { p.n, p.counts, p.start, p.last = 0, map[string]int{}, time.Time{}, time.Time{} }
+func (p *progress) reset() {
+	p.n, p.counts, p.start, p.last = 0, map[string]int{}, time.Time{}, time.Time{}
+}
