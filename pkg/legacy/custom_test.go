@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -107,3 +108,24 @@ func TestClusterScopedReaderReadsEveryNamespace(t *testing.T) {
 		t.Errorf("readers %v", f.Readers)
 	}
 }
+
+// Only a workload whose template names a Secret is kept as an owner: a
+// ReplicaSet that reads nothing costs no entry; one that reads keeps the
+// chain its pods are folded along.
+func TestOwnerKeptOnlyForReadingTemplates(t *testing.T) {
+	r := &refs{readers: map[string][]Reader{}, owners: map[string]string{}}
+	owned := func(name string) metav1.Object {
+		o := &unstructured.Unstructured{}
+		o.SetNamespace("ns")
+		o.SetName(name)
+		o.SetOwnerReferences([]metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "web", Controller: ptrTrue()}})
+		return o
+	}
+	template(r, "replicaset", owned("quiet"), &corev1.PodSpec{}, false)
+	template(r, "replicaset", owned("reads"), &corev1.PodSpec{Volumes: []corev1.Volume{{Name: "t", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "tok"}}}}}, false)
+	if _, ok := r.owners["ns/replicaset/quiet"]; ok || r.owners["ns/replicaset/reads"] != "deployment/web" || len(r.owners) != 1 {
+		t.Errorf("owners %v", r.owners)
+	}
+}
+
+func ptrTrue() *bool { b := true; return &b }

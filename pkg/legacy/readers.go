@@ -273,15 +273,21 @@ func kindOrder(k string) int {
 	return 99
 }
 
-// template records the Secrets a workload's pod template names.
+// template records the Secrets a workload's pod template names, and its
+// controller when it names any: only such a workload can be the owner a
+// reading pod is folded under (its pods read what its template reads), so
+// a ReplicaSet or Job that reads nothing costs no entry, and memory
+// follows the references, not the objects.
 func template(r *refs, kind string, meta metav1.Object, spec *corev1.PodSpec, history bool) {
 	ctrl := workload.Controller(meta)
-	if ctrl != "" {
-		r.owners[meta.GetNamespace()+"/"+kind+"/"+meta.GetName()] = ctrl
-	}
+	reads := false
 	workload.VisitSecretNames(spec, func(name, via string) {
+		reads = true
 		r.add(meta.GetNamespace(), name, Reader{Kind: kind, Name: meta.GetName(), Via: via, History: history, controller: ctrl})
 	})
+	if reads && ctrl != "" {
+		r.owners[meta.GetNamespace()+"/"+kind+"/"+meta.GetName()] = ctrl
+	}
 }
 
 // readerLists is one LIST per built-in kind of the workload table (the
