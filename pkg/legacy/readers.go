@@ -274,10 +274,13 @@ func kindOrder(k string) int {
 }
 
 // template records the Secrets a workload's pod template names, and its
-// controller when it names any: only such a workload can be the owner a
-// reading pod is folded under (its pods read what its template reads), so
+// controller when it names any: its pods read what its template reads, so
 // a ReplicaSet or Job that reads nothing costs no entry, and memory
-// follows the references, not the objects.
+// follows the references, not the objects. A pod that reads more than its
+// template (the ServiceAccount admission plugin adds the account's
+// imagePullSecrets, plugin/pkg/admission/serviceaccount/admission.go,
+// Admit) is still a reader, named under its ReplicaSet rather than the
+// Deployment above it.
 func template(r *refs, kind string, meta metav1.Object, spec *corev1.PodSpec, history bool) {
 	ctrl := workload.Controller(meta)
 	reads := false
