@@ -3,7 +3,9 @@
 # would run instead, both measured in every iteration of one benchmark),
 # the median of several runs, written to bench/RESULTS.md and summarised in
 # the README. Rows needing a control plane start one (test/bench).
-# BENCH_COUNT=N overrides the runs per row; BENCH_ROWS=REGEXP keeps some rows.
+# BENCH_COUNT=N overrides the runs per row; BENCH_ROWS=REGEXP keeps some rows;
+# BENCH_ROWS_FILE=bench/rows-NAME.txt runs another set into
+# bench/RESULTS-NAME.md (`make bench-scale`: bench/rows-scale.txt).
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "${REPO}"

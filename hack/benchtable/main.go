@@ -5,7 +5,14 @@
 //
 // Environment: BENCH_COUNT overrides every row's count (quick looks);
 // BENCH_ROWS, a regexp, keeps only the rows whose title matches (RESULTS.md
-// then holds only those).
+// then holds only those). BENCH_ROWS_FILE picks another rows file,
+// bench/rows-NAME.txt, whose results go to bench/RESULTS-NAME.md and
+// bench/raw-NAME.txt and whose summary goes between the README's
+// <!-- bench-NAME:begin --> and <!-- bench-NAME:end --> (`make bench-scale`
+// runs bench/rows-scale.txt). BENCH_TIMEOUT is each `go test`'s -timeout
+// (default 30m). BENCH_RAW=FILE renders the `go test -bench` output saved
+// in FILE (a run made by hand, e.g. `go test ./test/scale -bench . ...`)
+// instead of running the benchmarks.
 package main
 
 import (
@@ -16,6 +23,7 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"sort"
@@ -39,7 +47,18 @@ func main() {
 }
 
 func run() error {
-	rows, err := readRows("bench/rows.txt")
+	rowsFile := "bench/rows.txt"
+	if f := os.Getenv("BENCH_ROWS_FILE"); f != "" {
+		rowsFile = f
+	}
+	// bench/rows-scale.txt: suffix "-scale".
+	suffix := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(rowsFile), "rows"), ".txt")
+	resultsFile, rawFile, target := "bench/RESULTS"+suffix+".md", "bench/raw"+suffix+".txt", "make bench"+suffix
+	timeout := "30m"
+	if t := os.Getenv("BENCH_TIMEOUT"); t != "" {
+		timeout = t
+	}
+	rows, err := readRows(rowsFile)
 	if err != nil {
 		return err
 	}
@@ -62,6 +81,15 @@ func run() error {
 	results := map[string][]map[string]float64{} // benchmark -> runs -> unit -> value
 	var raw bytes.Buffer
 	cpu := ""
+	if f := os.Getenv("BENCH_RAW"); f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&raw, "$ (BENCH_RAW=%s)\n%s\n", f, b)
+		parse(string(b), results, &cpu)
+		order = nil
+	}
 	for _, k := range order {
 		var tops []string
 		seen := map[string]bool{}
@@ -73,7 +101,7 @@ func run() error {
 			}
 		}
 		args := []string{"test", k.pkg, "-run", "^$", "-bench", "^(" + strings.Join(tops, "|") + ")$",
-			"-benchtime", k.benchtime, "-count", strconv.Itoa(k.count), "-timeout", "30m"}
+			"-benchtime", k.benchtime, "-count", strconv.Itoa(k.count), "-timeout", timeout}
 		fmt.Fprintf(os.Stderr, "benchtable: go %s\n", strings.Join(args, " "))
 		cmd := exec.Command("go", args...)
 		var out bytes.Buffer
@@ -85,28 +113,32 @@ func run() error {
 		fmt.Fprintf(&raw, "$ go %s\n%s\n", strings.Join(args, " "), out.String())
 		parse(out.String(), results, &cpu)
 	}
-	if err := os.WriteFile("bench/raw.txt", raw.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(rawFile, raw.Bytes(), 0o644); err != nil {
 		return err
 	}
 	table, summary, missing := render(rows, results)
 	if len(missing) > 0 {
-		return fmt.Errorf("no ours-/alt- metrics for: %s (see bench/raw.txt)", strings.Join(missing, "; "))
+		return fmt.Errorf("no ours-/alt- metrics for: %s (see %s)", strings.Join(missing, "; "), rawFile)
 	}
-	head := fmt.Sprintf("Measured %s on %s (%d CPUs, %s, %s), commit %s, local control plane %s; `make bench` took %s; load average %s before, %s after (the machine may be shared).\n",
+	head := fmt.Sprintf("Measured %s on %s (%d CPUs, %s, %s), commit %s, local control plane %s; `%s` took %s; load average %s before, %s after (the machine may be shared).\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), orUnknown(cpu), runtime.NumCPU(), goVersion(), runtime.GOOS+"/"+runtime.GOARCH,
-		commit(), k8sVersion(), time.Since(start).Round(time.Second), loadBefore, loadavg())
-	doc := "# Benchmark results\n\nWritten by `make bench` (hack/benchtable from bench/rows.txt); do not edit.\n" + head + `
+		commit(), k8sVersion(), target, time.Since(start).Round(time.Second), loadBefore, loadavg())
+	if f := os.Getenv("BENCH_RAW"); f != "" {
+		head = fmt.Sprintf("Rendered %s from %s, a `go test -bench` run made by hand on %s (%d CPUs, %s, %s), commit %s, local control plane %s (the machine may be shared; see the run's own notes).\n",
+			time.Now().UTC().Format("2006-01-02 15:04 MST"), f, orUnknown(cpu), runtime.NumCPU(), goVersion(), runtime.GOOS+"/"+runtime.GOARCH, commit(), k8sVersion())
+	}
+	doc := "# Benchmark results\n\nWritten by `" + target + "` (hack/benchtable from " + rowsFile + "); do not edit.\n" + head + `
 Each row: median of the runs of the plugin ("ours") and of the alternative a user would run,
 both measured in every iteration of the same benchmark, and the median of the per-run ratios
 alternative/ours: above 1 the plugin is faster (or smaller), below 1 slower. For offline verify the
-alternative is the floor, a bare signature check with the same key. Raw output: bench/raw.txt.
+alternative is the floor, a bare signature check with the same key. Raw output: ` + rawFile + `.
 
 ` + table
-	if err := os.WriteFile("bench/RESULTS.md", []byte(doc), 0o644); err != nil {
+	if err := os.WriteFile(resultsFile, []byte(doc), 0o644); err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "\n%s\nbenchtable: wrote bench/RESULTS.md and bench/raw.txt\n", table)
-	return updateReadme("README.md", head, summary)
+	fmt.Fprintf(os.Stderr, "\n%s\nbenchtable: wrote %s and %s\n", table, resultsFile, rawFile)
+	return updateReadme("README.md", "bench"+suffix, resultsFile, head, summary)
 }
 
 func readRows(path string) ([]row, error) {
@@ -276,12 +308,14 @@ func format(v float64, metric string) string {
 	return fmt.Sprintf("%.1f %s", v, metric)
 }
 
-func updateReadme(path, head, summary string) error {
+// updateReadme replaces the summary between <!-- MARKER:begin --> and
+// <!-- MARKER:end -->.
+func updateReadme(path, marker, resultsFile, head, summary string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	const begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
+	begin, end := "<!-- "+marker+":begin -->", "<!-- "+marker+":end -->"
 	s := string(b)
 	i, j := strings.Index(s, begin), strings.Index(s, end)
 	if i < 0 || j < i {
@@ -292,7 +326,7 @@ func updateReadme(path, head, summary string) error {
 		fmt.Fprintln(os.Stderr, "benchtable: BENCH_ROWS is set: README summary not updated")
 		return nil
 	}
-	body := begin + "\n" + head + "\n" + summary + "\nDetails and how each side is measured: [bench/RESULTS.md](bench/RESULTS.md).\n" + end
+	body := begin + "\n" + head + "\n" + summary + "\nDetails and how each side is measured: [" + resultsFile + "](" + resultsFile + ").\n" + end
 	return os.WriteFile(path, []byte(s[:i]+body+s[j+len(end):]), 0o644)
 }
 
