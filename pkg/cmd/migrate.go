@@ -246,7 +246,7 @@ func newCmdMigrate(f cmdutil.Factory, o *MigrateOptions) *cobra.Command {
 	fl.StringVar(&o.CleanupPeriod, "cleanup-period", o.CleanupPeriod, "kube-controller-manager's --legacy-service-account-token-clean-up-period, for the cleaner's forecast (-o wide, -o json).")
 	// kubectl get's flag and default (k8s.io/kubectl pkg/cmd/get/get.go,
 	// NewGetOptions: ChunkSize: cmdutil.DefaultChunkSize, 500).
-	fl.Int64Var(&o.ChunkSize, "chunk-size", o.ChunkSize, "Objects per page of every list, as kubectl get's --chunk-size; larger pages cost fewer round trips and more memory.")
+	fl.Int64Var(&o.ChunkSize, "chunk-size", o.ChunkSize, "Objects per page of every list, as kubectl get's --chunk-size (the legacy Secrets' own list has pages four times as large); larger pages cost fewer round trips and more memory.")
 	fl.BoolVar(&o.AutoOnly, "auto-only", false, "Only Secrets auto-generated for their service account (listed in its .secrets).")
 	fl.StringArrayVar(&o.AuditLogs, "audit-log", nil, "kube-apiserver audit log (JSON lines, plain or gzip; - for stdin) to read evidence of use from; repeat for several files. A use in it within --unused-for makes the verdict used.")
 	fl.BoolVar(&o.IncludeUsed, "include-used", false, "With --apply, also change Secrets whose token was used within --unused-for (or, invalid, is still presented): their clients fail.")

@@ -92,7 +92,9 @@ func main() {
 		}
 		scope(ctx, cs, dyn, *ns, apis)
 	}
-	lo := metav1.ListOptions{Limit: *limit, LabelSelector: *selector,
+	// The plugin lists Secrets in pages four times --chunk-size (pkg/legacy
+	// Scan, secretPages).
+	lo := metav1.ListOptions{Limit: 4 * *limit, LabelSelector: *selector,
 		FieldSelector: fields.OneTermEqualSelector("type", string(corev1.SecretTypeServiceAccountToken)).String()}
 	if *meta && (*mode == "audit" || *mode == "list-secrets") {
 		md, err := metadata.NewForConfig(cfg)
@@ -338,10 +340,11 @@ func customAPIs(ctx context.Context, cs *kubernetes.Clientset, dyn dynamic.Inter
 			return err
 		}
 	}
-	lo := metav1.ListOptions{Limit: 500}
+	lo := metav1.ListOptions{Limit: pageSize}
 	work := make(chan schema.GroupVersionResource)
 	errs := make(chan error, len(apis))
-	for range min(4, len(apis)) {
+	// As many at once as the plugin (pkg/legacy customWorkers).
+	for range min(8, len(apis)) {
 		go func() {
 			for gvr := range work {
 				errs <- pages(ctx, lo, func(ctx context.Context, lo metav1.ListOptions) (*unstructured.UnstructuredList, error) {
