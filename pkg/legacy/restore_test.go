@@ -2,6 +2,7 @@ package legacy
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -212,5 +213,26 @@ func TestRestoreFailsWhenTheNamespaceCannotBeListed(t *testing.T) {
 		if a.GetVerb() != "list" {
 			t.Errorf("%s sent without the live state", a.GetVerb())
 		}
+	}
+}
+
+// The restore keeps the backup's records, not its Secrets: each manifest
+// is read and checked again when its namespace is restored, so a file
+// changed after the folder was opened fails that Secret alone.
+func TestRestoreReadsEachBackupWhenItRestoresIt(t *testing.T) {
+	ctx := context.Background()
+	a, b := secret("ns1", "a", "1"), secret("ns2", "b", "2")
+	r := backedUpSecrets(t, a, b)
+	for _, it := range r.secrets {
+		if it.rec.Name == "a" {
+			if err := os.WriteFile(filepath.Join(r.Folder.Dir, filepath.FromSlash(it.rec.File)), []byte("{}\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	out := Restore(ctx, fake.NewClientset(), r, RestoreOptions{Workers: 2})
+	got := results(out)
+	if got["a"] != backup.OutFailed || got["b"] != OutRecreated {
+		t.Fatalf("outcomes %v", got)
 	}
 }
