@@ -269,10 +269,10 @@ func TestArgoWorkflowTemplateReaders(t *testing.T) {
 	}
 	ns := cluster.CreateNamespace(t, "argowf")
 	legacySecret(t, ns, "app", "wf-token", true)
-	legacySecret(t, ns, "app", "spare-token", true)
+	legacySecret(t, ns, "app", "wf-spare-token", true)
 	createCustom(t, gvr, "WorkflowTemplate", ns, "nightly", nil, wf("wf-token"), "")
 	got := audit(t, "migrate", "-n", ns)
-	wantVerdict(t, got, "spare-token", legacy.VerdictInvalidate)
+	wantVerdict(t, got, "wf-spare-token", legacy.VerdictInvalidate)
 	f := got["wf-token"]
 	if f == nil || f.Verdict == legacy.VerdictInvalidate || len(f.Readers) == 0 || f.Readers[0].String() != "workflowtemplate.argoproj.io/nightly (volume)" {
 		t.Fatalf("wf-token, read by a WorkflowTemplate: %+v", f)
@@ -287,5 +287,5 @@ func TestArgoWorkflowTemplateReaders(t *testing.T) {
 	if f := got["param-token"]; f == nil || f.Verdict != legacy.VerdictUnknown || !strings.Contains(f.Reason, "workflowtemplate.argoproj.io "+ns2+"/param") {
 		t.Errorf("param-token beside a WorkflowTemplate whose Secret is an expression: %+v", f)
 	}
-	wantVerdict(t, got, "spare-token", legacy.VerdictInvalidate)
+	wantVerdict(t, got, "wf-spare-token", legacy.VerdictInvalidate)
 }
