@@ -59,3 +59,24 @@ func (c *Cluster) CreateDaemonSet(t testing.TB, ns, name string, tmpl corev1.Pod
 		t.Fatal(err)
 	}
 }
+
+// VolumeReader is the pod spec of the benchmarks' "web" workload: it
+// mounts Secret secret as a volume at /var/run/token.
+func VolumeReader(secret string) corev1.PodSpec {
+	return corev1.PodSpec{
+		Containers: []corev1.Container{{Name: "web", Image: "registry.k8s.io/pause:3.10",
+			VolumeMounts: []corev1.VolumeMount{{Name: "token", MountPath: "/var/run/token"}}}},
+		Volumes: []corev1.Volume{{Name: "token", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: secret}}}},
+	}
+}
+
+// EnvReader is the pod spec of the benchmarks' "nightly" job: it reads key
+// token of Secret secret into an env var.
+func EnvReader(secret string) corev1.PodSpec {
+	return corev1.PodSpec{
+		RestartPolicy: corev1.RestartPolicyOnFailure,
+		Containers: []corev1.Container{{Name: "nightly", Image: "registry.k8s.io/pause:3.10",
+			Env: []corev1.EnvVar{{Name: "TOKEN", ValueFrom: &corev1.EnvVarSource{
+				SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: secret}, Key: "token"}}}}}},
+	}
+}

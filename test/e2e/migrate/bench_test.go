@@ -477,11 +477,7 @@ func (s auditSet) createNamespace(cs kubernetes.Interface, ns string) error {
 		}
 	}
 	labels := map[string]string{"app": "web"}
-	web := corev1.PodSpec{
-		Containers: []corev1.Container{{Name: "web", Image: "registry.k8s.io/pause:3.10",
-			VolumeMounts: []corev1.VolumeMount{{Name: "token", MountPath: "/var/run/token"}}}},
-		Volumes: []corev1.Volume{{Name: "token", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "app-token-0"}}}},
-	}
+	web := framework.VolumeReader("app-token-0")
 	if _, err := cs.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: "web"},
 		Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: labels},
@@ -489,12 +485,7 @@ func (s auditSet) createNamespace(cs kubernetes.Interface, ns string) error {
 	}, metav1.CreateOptions{}); err != nil {
 		return err
 	}
-	nightly := corev1.PodSpec{
-		RestartPolicy: corev1.RestartPolicyOnFailure,
-		Containers: []corev1.Container{{Name: "nightly", Image: "registry.k8s.io/pause:3.10",
-			Env: []corev1.EnvVar{{Name: "TOKEN", ValueFrom: &corev1.EnvVarSource{
-				SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "app-token-1"}, Key: "token"}}}}}},
-	}
+	nightly := framework.EnvReader("app-token-1")
 	_, err := cs.BatchV1().CronJobs(ns).Create(ctx, &batchv1.CronJob{
 		ObjectMeta: metav1.ObjectMeta{Name: "nightly"},
 		Spec: batchv1.CronJobSpec{Schedule: "0 3 * * *",
