@@ -29,25 +29,10 @@ func TestRolloutsControllerRollsOutARollout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ro := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
-		"metadata": map[string]any{"name": "web"},
-		"spec": map[string]any{
-			"replicas": int64(1),
-			"selector": map[string]any{"matchLabels": map[string]any{"app": "web"}},
-			// A canary without steps goes to 100% at once: the new
-			// ReplicaSet is scaled up and, once available, made stable
-			// (argo-rollouts rollout/canary.go).
-			"strategy": map[string]any{"canary": map[string]any{}},
-			"template": map[string]any{
-				"metadata": map[string]any{"labels": map[string]any{"app": "web"}},
-				"spec": map[string]any{
-					"containers":                    []any{map[string]any{"name": "app", "image": "registry.k8s.io/pause:3.10"}},
-					"terminationGracePeriodSeconds": int64(0),
-				},
-			},
-		},
-	}}
+	ro := canaryRollout("web", map[string]any{
+		"containers":                    []any{map[string]any{"name": "app", "image": "registry.k8s.io/pause:3.10"}},
+		"terminationGracePeriodSeconds": int64(0),
+	})
 	start := time.Now()
 	created, err := dyn.Resource(framework.RolloutsGVR).Namespace(ns).Create(ctx, ro, metav1.CreateOptions{})
 	if err != nil {
@@ -161,4 +146,24 @@ func waitRolledOut(t *testing.T, dyn dynamic.Interface, ns, name string, gen int
 		return true, nil
 	})
 	return hash, observed
+}
+
+// canaryRollout is a Rollout of one replica with a canary strategy without
+// steps, which goes to 100% at once: the new ReplicaSet is scaled up and,
+// once available, made stable (argo-rollouts rollout/canary.go); its pod
+// template has the labels of its selector and podSpec.
+func canaryRollout(name string, podSpec map[string]any) *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+		"metadata": map[string]any{"name": name},
+		"spec": map[string]any{
+			"replicas": int64(1),
+			"selector": map[string]any{"matchLabels": map[string]any{"app": name}},
+			"strategy": map[string]any{"canary": map[string]any{}},
+			"template": map[string]any{
+				"metadata": map[string]any{"labels": map[string]any{"app": name}},
+				"spec":     podSpec,
+			},
+		},
+	}}
 }

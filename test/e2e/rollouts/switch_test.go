@@ -33,25 +33,13 @@ func TestSwitchAndRestoreARollout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ro := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
-		"metadata": map[string]any{"name": "web"},
-		"spec": map[string]any{
-			"replicas": int64(1),
-			"selector": map[string]any{"matchLabels": map[string]any{"app": "web"}},
-			"strategy": map[string]any{"canary": map[string]any{}},
-			"template": map[string]any{
-				"metadata": map[string]any{"labels": map[string]any{"app": "web"}},
-				"spec": map[string]any{
-					"serviceAccountName": "app",
-					"containers": []any{map[string]any{"name": "app", "image": "registry.k8s.io/pause:3.10",
-						"volumeMounts": []any{map[string]any{"name": "tok", "mountPath": "/var/run/secrets/app", "readOnly": true}}}},
-					"volumes":                       []any{map[string]any{"name": "tok", "secret": map[string]any{"secretName": "app-token"}}},
-					"terminationGracePeriodSeconds": int64(0),
-				},
-			},
-		},
-	}}
+	ro := canaryRollout("web", map[string]any{
+		"serviceAccountName": "app",
+		"containers": []any{map[string]any{"name": "app", "image": "registry.k8s.io/pause:3.10",
+			"volumeMounts": []any{map[string]any{"name": "tok", "mountPath": "/var/run/secrets/app", "readOnly": true}}}},
+		"volumes":                       []any{map[string]any{"name": "tok", "secret": map[string]any{"secretName": "app-token"}}},
+		"terminationGracePeriodSeconds": int64(0),
+	})
 	created, err := dyn.Resource(framework.RolloutsGVR).Namespace(ns).Create(ctx, ro, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
