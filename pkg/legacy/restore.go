@@ -270,15 +270,24 @@ func Restore(ctx context.Context, client kubernetes.Interface, r *Restorable, op
 	return out
 }
 
-// liveState is what a namespace holds now.
+// liveState is what a namespace holds now: its legacy token Secrets,
+// listed first, and its ServiceAccounts, listed only when a restore needs
+// them (a Secret re-created, a reference put back): restoring the
+// invalidations of thousands of namespaces then costs one LIST each, not
+// two.
 type liveState struct {
 	secrets map[string]*corev1.Secret
-	sas     map[string]*corev1.ServiceAccount
 	err     error
+
+	client kubernetes.Interface
+	ns     string
+	once   sync.Once
+	sas    map[string]*corev1.ServiceAccount
+	saErr  error
 }
 
 func readLive(ctx context.Context, client kubernetes.Interface, ns string) *liveState {
-	l := &liveState{secrets: map[string]*corev1.Secret{}, sas: map[string]*corev1.ServiceAccount{}}
+	l := &liveState{secrets: map[string]*corev1.Secret{}, client: client, ns: ns}
 	lo := metav1.ListOptions{Limit: 500, FieldSelector: fields.OneTermEqualSelector("type", string(corev1.SecretTypeServiceAccountToken)).String()}
 	err := kubeapi.EachPage(ctx, lo, client.CoreV1().Secrets(ns).List, func(sl *corev1.SecretList) error {
 		for i := range sl.Items {
@@ -288,18 +297,25 @@ func readLive(ctx context.Context, client kubernetes.Interface, ns string) *live
 	})
 	if err != nil {
 		l.err = kubeapi.DescribeAPIError(err, "list", "secrets", ns)
-		return l
-	}
-	err = kubeapi.EachPage(ctx, metav1.ListOptions{Limit: 500}, client.CoreV1().ServiceAccounts(ns).List, func(al *corev1.ServiceAccountList) error {
-		for i := range al.Items {
-			l.sas[al.Items[i].Name] = &al.Items[i]
-		}
-		return nil
-	})
-	if err != nil {
-		l.err = kubeapi.DescribeAPIError(err, "list", "serviceaccounts", ns)
 	}
 	return l
+}
+
+// serviceAccounts lists the namespace's ServiceAccounts, once.
+func (l *liveState) serviceAccounts(ctx context.Context) (map[string]*corev1.ServiceAccount, error) {
+	l.once.Do(func() {
+		l.sas = map[string]*corev1.ServiceAccount{}
+		err := kubeapi.EachPage(ctx, metav1.ListOptions{Limit: 500}, l.client.CoreV1().ServiceAccounts(l.ns).List, func(al *corev1.ServiceAccountList) error {
+			for i := range al.Items {
+				l.sas[al.Items[i].Name] = &al.Items[i]
+			}
+			return nil
+		})
+		if err != nil {
+			l.saErr = kubeapi.DescribeAPIError(err, "list", "serviceaccounts", l.ns)
+		}
+	})
+	return l.sas, l.saErr
 }
 
 type restorer struct {
@@ -345,7 +361,7 @@ func (rs *restorer) recreate(ctx context.Context, live *liveState, f *Finding, w
 		if tries > 1 && (apierrors.IsAlreadyExists(err) || retry.MayHaveApplied(tries, err)) {
 			var same bool
 			if same, lookErr = rs.sameData(ctx, want); same {
-				return outcome(f, OutRecreated, "re-created with its original token%s", saWarning(live, want))
+				return outcome(f, OutRecreated, "re-created with its original token%s", saWarning(ctx, live, want))
 			}
 		}
 		if apierrors.IsAlreadyExists(err) {
@@ -356,7 +372,7 @@ func (rs *restorer) recreate(ctx context.Context, live *liveState, f *Finding, w
 	if rs.dryRun == cmdutil.DryRunServer {
 		return outcome(f, backup.OutWouldChange, "would re-create it (server dry run accepted)")
 	}
-	return outcome(f, OutRecreated, "re-created with its original token%s", saWarning(live, want))
+	return outcome(f, OutRecreated, "re-created with its original token%s", saWarning(ctx, live, want))
 }
 
 // reenable puts back the labels and annotations a Secret had when it was
@@ -403,7 +419,7 @@ func (rs *restorer) reenable(ctx context.Context, live *liveState, f *Finding, w
 	if _, invalid := want.Labels[LabelInvalidSince]; invalid {
 		return outcome(f, OutMarksRestored, "%s", restoredMessage(want, labels))
 	}
-	return outcome(f, OutLabelRemoved, "%s%s", restoredMessage(want, labels), saWarning(live, want))
+	return outcome(f, OutLabelRemoved, "%s%s", restoredMessage(want, labels), saWarning(ctx, live, want))
 }
 
 // sameData reports whether the live Secret holds the backed-up data, and
@@ -478,9 +494,13 @@ func restoredMessage(want *corev1.Secret, labels map[string]any) string {
 
 // saWarning says when the token still cannot work: its ServiceAccount is
 // gone or was re-created with another uid.
-func saWarning(live *liveState, s *corev1.Secret) string {
+func saWarning(ctx context.Context, live *liveState, s *corev1.Secret) string {
 	name := s.Annotations[corev1.ServiceAccountNameKey]
-	sa, ok := live.sas[name]
+	sas, err := live.serviceAccounts(ctx)
+	if err != nil {
+		return fmt.Sprintf("; its service account %s could not be checked: %v", name, err)
+	}
+	sa, ok := sas[name]
 	switch {
 	case !ok:
 		return fmt.Sprintf("; WARNING: service account %s is gone, so the token cannot authenticate (and the token controller will delete the Secret)", name)
@@ -502,7 +522,11 @@ func (rs *restorer) refs(ctx context.Context, live *liveState, saved *corev1.Ser
 	if live.err != nil {
 		return outcome(backup.OutFailed, "%v", live.err)
 	}
-	cur, ok := live.sas[saved.Name]
+	sas, err := live.serviceAccounts(ctx)
+	if err != nil {
+		return outcome(backup.OutFailed, "%v", err)
+	}
+	cur, ok := sas[saved.Name]
 	if !ok {
 		return outcome(backup.OutFailed, "service account %s/%s no longer exists; its tokens cannot authenticate until it is restored with its original uid, which Kubernetes does not allow", saved.Namespace, saved.Name)
 	}
@@ -525,7 +549,7 @@ func (rs *restorer) refs(ctx context.Context, live *liveState, saved *corev1.Ser
 	// Strategic merge on the list's merge key adds only what is missing,
 	// so no resourceVersion is needed: nothing is overwritten.
 	patch, _ := json.Marshal(map[string]any{"secrets": add})
-	err := call(ctx, func(ctx context.Context) error {
+	err = call(ctx, func(ctx context.Context) error {
 		_, err := rs.client.CoreV1().ServiceAccounts(saved.Namespace).Patch(ctx, saved.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{DryRun: rs.dry})
 		return err
 	})

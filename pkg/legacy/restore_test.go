@@ -236,3 +236,25 @@ func TestRestoreReadsEachBackupWhenItRestoresIt(t *testing.T) {
 		t.Fatalf("outcomes %v", got)
 	}
 }
+
+// A namespace whose Secrets are already as backed up costs one LIST, of
+// its Secrets; its ServiceAccounts are listed, once, only when a Secret
+// is re-created or re-enabled (its account is checked: a token of a
+// re-created account cannot authenticate) or a reference put back.
+func TestRestoreListsServiceAccountsOnlyWhenNeeded(t *testing.T) {
+	ctx := context.Background()
+	same1, same2, gone, inv := secret("ns1", "a", "1"), secret("ns1", "b", "2"), secret("ns2", "c", "3"), secret("ns2", "d", "4")
+	r := backedUpSecrets(t, same1, same2, gone, inv)
+	cs := fake.NewClientset(same1.DeepCopy(), same2.DeepCopy(), invalidatedCopy(inv))
+	Restore(ctx, cs, r, RestoreOptions{Workers: 2})
+	lists := map[string]int{}
+	for _, a := range cs.Actions() {
+		if a.GetVerb() == "list" {
+			lists[a.GetNamespace()+"/"+a.GetResource().Resource]++
+		}
+	}
+	want := map[string]int{"ns1/secrets": 1, "ns2/secrets": 1, "ns2/serviceaccounts": 1}
+	if !reflect.DeepEqual(lists, want) {
+		t.Errorf("lists %v, want %v", lists, want)
+	}
+}
