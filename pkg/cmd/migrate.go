@@ -163,7 +163,10 @@ type MigrateOptions struct {
 	CleanupPeriod string
 	AutoOnly      bool
 	// ChunkSize is the page size of every LIST, as kubectl get's.
-	ChunkSize      int64
+	ChunkSize int64
+	// planned is how many Secrets the question before --apply counted
+	// (0 when it was not asked).
+	planned        int
 	AuditLogs      []string
 	IncludeUsed    bool
 	IncludeUnknown bool

@@ -34,6 +34,10 @@ func (o *MigrateOptions) runApply(ctx context.Context) error {
 		defer folder.Close()
 	}
 	progress := newProgress(o.ErrOut)
+	if o.WaveSize == 0 {
+		// Known when the run asked first (the count it showed).
+		progress.of(o.planned)
+	}
 	opts := o.applyOptions(scan.Now, progress)
 	if o.WaveSize > 0 {
 		return o.runWaves(ctx, folder, scan, opts, progress)
@@ -146,10 +150,15 @@ func (o *MigrateOptions) ask(ctx context.Context, scan legacy.ScanOptions) (bool
 		return false, usageErrorf("%w", err)
 	}
 	o.printBasis(info)
-	n := 0
+	n, left := 0, 0
 	for _, c := range change {
 		n += c
 	}
+	for _, c := range skip {
+		left += c
+	}
+	// Every Secret found gets an outcome: the progress line's total.
+	o.planned = n + left
 	fmt.Fprintf(o.ErrOut, "--apply will %s %d Secret%s (by verdict: %s) after backing each up; left alone: %s.\n",
 		o.Mode, n, text.Plural(n), countsLine(change), countsLine(skip))
 	if o.WaveSize > 0 && n > 0 {
