@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -89,7 +88,7 @@ type tierResult struct {
 // Run it once: -benchtime 1x -count 1 (`make bench-scale`).
 func BenchmarkScale(b *testing.B) {
 	plugin := cluster.PluginBinary(b)
-	ceiling := buildCeiling(b)
+	ceiling := framework.BuildCeiling(b)
 	kubectl, err := framework.ControlPlaneBinary("kubectl")
 	if err != nil {
 		b.Fatal(err)
@@ -165,13 +164,13 @@ func measureAudit(b *testing.B, plugin, ceiling, kubectl string, want, namespace
 	r := tierResult{secrets: want}
 	for _, side := range []string{"ours", "ceiling", "ceiling", "ours"} {
 		if side == "ours" {
-			o := runOrFatal(b, plugin, "--kubeconfig", cluster.Kubeconfig, "migrate", "-A", "-o", "json")
+			o := framework.MeasureProcess(b, plugin, "--kubeconfig", cluster.Kubeconfig, "migrate", "-A", "-o", "json")
 			checkAudit(b, o.Stdout, want, namespaces)
 			r.ours += o.Took / 2
 			r.oursRSS = max(r.oursRSS, o.PeakRSS)
 			continue
 		}
-		c := runOrFatal(b, ceiling, "--kubeconfig", cluster.Kubeconfig, "--mode", "audit", "--metadata")
+		c := framework.MeasureProcess(b, ceiling, "--kubeconfig", cluster.Kubeconfig, "--mode", "audit", "--metadata")
 		if got := strings.TrimSpace(c.Stdout); got != fmt.Sprint(want) {
 			b.Fatalf("ceiling saw %s Secrets, want %d", got, want)
 		}
@@ -217,34 +216,6 @@ func checkAudit(b *testing.B, out string, want, namespaces int) {
 	}
 }
 
-func runOrFatal(b *testing.B, name string, args ...string) framework.Process {
-	b.Helper()
-	p, err := framework.RunProcess("", name, args...)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if p.PeakRSS == 0 {
-		b.Fatalf("%s: no peak RSS read", filepath.Base(name))
-	}
-	return p
-}
-
-// buildCeiling builds test/e2e/migrate/ceiling, the minimal client-go
-// program the migrate benchmarks compare with.
-func buildCeiling(b *testing.B) string {
-	repo, err := framework.RepoRoot()
-	if err != nil {
-		b.Fatal(err)
-	}
-	out := filepath.Join(b.TempDir(), "ceiling")
-	c := exec.Command("go", "build", "-o", out, "./test/e2e/migrate/ceiling")
-	c.Dir = repo
-	if msg, err := c.CombinedOutput(); err != nil {
-		b.Fatalf("build ceiling: %v\n%s", err, msg)
-	}
-	return out
-}
-
 // pageLimits are the page sizes the Secret LIST is timed at.
 var pageLimits = []int64{250, 500, 1000, 2000}
 
@@ -254,7 +225,7 @@ func pageSizes(b *testing.B, ceiling string, want int) map[int64]framework.Proce
 	runs := map[int64][]framework.Process{}
 	for round := 0; round < 3; round++ {
 		for _, l := range pageLimits {
-			p := runOrFatal(b, ceiling, "--kubeconfig", cluster.Kubeconfig, "--mode", "list-secrets", "--metadata", "--limit", fmt.Sprint(l))
+			p := framework.MeasureProcess(b, ceiling, "--kubeconfig", cluster.Kubeconfig, "--mode", "list-secrets", "--metadata", "--limit", fmt.Sprint(l))
 			if got := strings.TrimSpace(p.Stdout); got != fmt.Sprint(want) {
 				b.Fatalf("list-secrets --limit %d saw %s Secrets, want %d", l, got, want)
 			}
@@ -283,18 +254,18 @@ func pageSizes(b *testing.B, ceiling string, want int) map[int64]framework.Proce
 func applyAndRestore(b *testing.B, plugin, ceiling string, want int) (apply, restore, cgApply, cgRestore framework.Process) {
 	throttle := []string{"--qps", "1000", "--burst", "1000", "--concurrency", fmt.Sprint(applyWorkers)}
 	dir := filepath.Join(b.TempDir(), "backup")
-	apply = runOrFatal(b, plugin, append([]string{"--kubeconfig", cluster.Kubeconfig, "migrate", "-A", "-l", applySelector,
+	apply = framework.MeasureProcess(b, plugin, append([]string{"--kubeconfig", cluster.Kubeconfig, "migrate", "-A", "-l", applySelector,
 		"--apply", "--yes", "--mode", "invalidate", "--include-unknown", "--include-mounted", "--backup-dir", dir}, throttle...)...)
 	checkInvalid(b, want)
-	restore = runOrFatal(b, plugin, append([]string{"--kubeconfig", cluster.Kubeconfig, "restore", "--from", dir}, throttle...)...)
+	restore = framework.MeasureProcess(b, plugin, append([]string{"--kubeconfig", cluster.Kubeconfig, "restore", "--from", dir}, throttle...)...)
 	checkInvalid(b, 0)
 	b.Logf("apply of %d Secrets: %s (%.1f MB); restore: %s (%.1f MB)", want, apply.Took.Round(time.Millisecond), mb(apply.PeakRSS), restore.Took.Round(time.Millisecond), mb(restore.PeakRSS))
 
 	cdir := filepath.Join(b.TempDir(), "ceiling-backup")
 	args := []string{"--kubeconfig", cluster.Kubeconfig, "-l", applySelector, "--workers", fmt.Sprint(applyWorkers), "--backup", cdir}
-	cgApply = runOrFatal(b, ceiling, append([]string{"--mode", "invalidate"}, args...)...)
+	cgApply = framework.MeasureProcess(b, ceiling, append([]string{"--mode", "invalidate"}, args...)...)
 	checkInvalid(b, want)
-	cgRestore = runOrFatal(b, ceiling, append([]string{"--mode", "restore"}, args...)...)
+	cgRestore = framework.MeasureProcess(b, ceiling, append([]string{"--mode", "restore"}, args...)...)
 	checkInvalid(b, 0)
 	b.Logf("ceiling apply: %s (%.1f MB); restore: %s (%.1f MB)", cgApply.Took.Round(time.Millisecond), mb(cgApply.PeakRSS), cgRestore.Took.Round(time.Millisecond), mb(cgRestore.PeakRSS))
 	return apply, restore, cgApply, cgRestore

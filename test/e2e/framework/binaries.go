@@ -85,3 +85,35 @@ func RunProcess(stdin, name string, args ...string) (Process, error) {
 	}
 	return p, nil
 }
+
+// MeasureProcess is RunProcess for a benchmark: a failed run, or one whose
+// peak RSS could not be read, fails tb.
+func MeasureProcess(tb testing.TB, name string, args ...string) Process {
+	tb.Helper()
+	p, err := RunProcess("", name, args...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if p.PeakRSS == 0 {
+		tb.Fatalf("%s: no peak RSS read", filepath.Base(name))
+	}
+	return p
+}
+
+// BuildCeiling builds test/e2e/migrate/ceiling, the minimal client-go
+// program the migrate and scale benchmarks compare the plugin with, into
+// a temporary folder of tb.
+func BuildCeiling(tb testing.TB) string {
+	tb.Helper()
+	repo, err := RepoRoot()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out := filepath.Join(tb.TempDir(), "ceiling")
+	c := exec.Command("go", "build", "-o", out, "./test/e2e/migrate/ceiling")
+	c.Dir = repo
+	if msg, err := c.CombinedOutput(); err != nil {
+		tb.Fatalf("build ceiling: %v\n%s", err, msg)
+	}
+	return out
+}

@@ -42,7 +42,7 @@ const (
 // with -benchtime 1x.
 func BenchmarkMigrate(b *testing.B) {
 	kubectl := kubectlPath(b)
-	ceiling := buildCeiling(b)
+	ceiling := framework.BuildCeiling(b)
 	benchSetup(b)
 	var m struct{ audit, apply, restore, cgAudit, cgApply, cgRestore, shApply, shRestore time.Duration }
 	rss := int64(0)
@@ -195,16 +195,6 @@ func timeBinary(b *testing.B, args ...string) (time.Duration, int64) {
 	return p.Took, p.PeakRSS / 1024
 }
 
-// buildCeiling builds the minimal client-go program (./ceiling).
-func buildCeiling(b *testing.B) string {
-	out := filepath.Join(b.TempDir(), "ceiling")
-	c := exec.Command("go", "build", "-o", out, "./ceiling")
-	if msg, err := c.CombinedOutput(); err != nil {
-		b.Fatalf("build ceiling: %v\n%s", err, msg)
-	}
-	return out
-}
-
 func timeCeiling(b *testing.B, prog, mode string) time.Duration {
 	b.Helper()
 	start := time.Now()
@@ -271,7 +261,7 @@ const (
 // for in every namespace. Run it with -benchtime 1x.
 func BenchmarkMigrateAudit20k(b *testing.B) {
 	kubectl := kubectlPath(b)
-	ceiling := buildCeiling(b)
+	ceiling := framework.BuildCeiling(b)
 	plugin := cluster.PluginBinary(b)
 	audit20kOnce.Do(func() { audit20kErr = createAudit20k(b) })
 	if audit20kErr != nil {
@@ -286,20 +276,20 @@ func BenchmarkMigrateAudit20k(b *testing.B) {
 		// drifts during the iteration weighs on both sides alike.
 		for _, side := range []string{"ours", "ceiling", "ceiling", "ours"} {
 			if side == "ours" {
-				o := runOrFatal(b, plugin, "--kubeconfig", cluster.Kubeconfig, "migrate", "-A", "-l", audit20kLabel, "-o", "json")
+				o := framework.MeasureProcess(b, plugin, "--kubeconfig", cluster.Kubeconfig, "migrate", "-A", "-l", audit20kLabel, "-o", "json")
 				checkAudit20k(b, o.Stdout, want)
 				ours.Took += o.Took / 2
 				oursRSS = max(oursRSS, o.PeakRSS)
 				continue
 			}
-			c := runOrFatal(b, ceiling, "--kubeconfig", cluster.Kubeconfig, "--mode", "audit", "-l", audit20kLabel)
+			c := framework.MeasureProcess(b, ceiling, "--kubeconfig", cluster.Kubeconfig, "--mode", "audit", "-l", audit20kLabel)
 			if got := strings.TrimSpace(c.Stdout); got != fmt.Sprint(want) {
 				b.Fatalf("ceiling saw %s Secrets, want %d", got, want)
 			}
 			cg.Took += c.Took / 2
 			cgRSS = max(cgRSS, c.PeakRSS)
 		}
-		g := runOrFatal(b, kubectl, "--kubeconfig", cluster.Kubeconfig, "get", "secrets", "-A", "-l", audit20kLabel, "-o", "json")
+		g := framework.MeasureProcess(b, kubectl, "--kubeconfig", cluster.Kubeconfig, "get", "secrets", "-A", "-l", audit20kLabel, "-o", "json")
 		if n := strings.Count(g.Stdout, `"kind": "Secret"`); n != want {
 			b.Fatalf("kubectl get printed %d Secrets, want %d", n, want)
 		}
@@ -323,18 +313,6 @@ var (
 	audit20kOnce sync.Once
 	audit20kErr  error
 )
-
-func runOrFatal(b *testing.B, name string, args ...string) framework.Process {
-	b.Helper()
-	p, err := framework.RunProcess("", name, args...)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if p.PeakRSS == 0 {
-		b.Fatalf("%s: no peak RSS read", filepath.Base(name))
-	}
-	return p
-}
 
 // checkAudit20k makes sure the audit judged every Secret and found the
 // readers the data set has: one Deployment and one CronJob per namespace.

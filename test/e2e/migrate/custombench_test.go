@@ -169,7 +169,7 @@ var (
 // with -benchtime 1x.
 func BenchmarkMigrateAuditCustom(b *testing.B) {
 	plugin := cluster.PluginBinary(b)
-	ceiling := buildCeiling(b)
+	ceiling := framework.BuildCeiling(b)
 	customOnce.Do(func() { customErr = createCustomSet(b, plugin) })
 	if customErr != nil {
 		b.Fatal(customErr)
@@ -192,7 +192,7 @@ func BenchmarkMigrateAuditCustom(b *testing.B) {
 			}
 			seen, warm = seen+d, warm+w
 			if side == "ceiling" {
-				c := runOrFatal(b, ceiling, "--kubeconfig", cluster.Kubeconfig, "--mode", "audit", "-l", customLabel, "--custom", strings.Join(gvrs, ","))
+				c := framework.MeasureProcess(b, ceiling, "--kubeconfig", cluster.Kubeconfig, "--mode", "audit", "-l", customLabel, "--custom", strings.Join(gvrs, ","))
 				if got := strings.TrimSpace(c.Stdout); got != fmt.Sprint(customNamespaces*customPerNS) {
 					b.Fatalf("ceiling saw %s Secrets, want %d", got, customNamespaces*customPerNS)
 				}
@@ -200,7 +200,7 @@ func BenchmarkMigrateAuditCustom(b *testing.B) {
 				cgRSS = max(cgRSS, c.PeakRSS)
 				continue
 			}
-			p := runOrFatal(b, plugin, "--kubeconfig", cluster.Kubeconfig, "migrate", "-A", "-l", customLabel, "-o", "json")
+			p := framework.MeasureProcess(b, plugin, "--kubeconfig", cluster.Kubeconfig, "migrate", "-A", "-l", customLabel, "-o", "json")
 			checkCustomAudit(b, p.Stdout, side == "ours")
 			if side == "ours" {
 				ours += p.Took / 2
