@@ -14,8 +14,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 	"testing"
 
 	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
@@ -27,7 +25,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	c, err := framework.Start(framework.Options{
+	framework.Main(m, framework.Options{
 		Name: fmt.Sprintf("scale-%d", os.Getpid()),
 		// Legacy Secrets are created with their token, ca.crt and
 		// namespace already filled, so the token controller signs none
@@ -39,31 +37,9 @@ func TestMain(m *testing.M) {
 		// beside the controller's writes: kube-apiserver's defaults (400
 		// and 200) are enough, raised so that a 429 never stalls a run.
 		APIServerArgs: []string{"--max-requests-inflight=1000", "--max-mutating-requests-inflight=500"},
-	})
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "scale: cannot start the local control plane: %v\n", err)
-		os.Exit(1)
-	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-sig
-		_ = c.Stop()
-		os.Exit(1)
-	}()
-	// Use tracked for long: the verdicts are those of a cluster upgraded
-	// to 1.28 long since (invalidate, switch-workload).
-	if err := c.SetTrackingSinceNow(framework.DaysAgo(400)); err != nil {
-		fmt.Fprintf(os.Stderr, "scale: %v\n", err)
-		_ = c.Stop()
-		os.Exit(1)
-	}
-	cluster = c
-	code := m.Run()
-	if os.Getenv("SCALE_KEEP") != "" {
-		fmt.Fprintf(os.Stderr, "scale: SCALE_KEEP is set: control plane %s left running, kubeconfig %s\n", c.Name, c.Kubeconfig)
-	} else if err := c.Stop(); err != nil {
-		fmt.Fprintf(os.Stderr, "scale: stopping the local control plane: %v\n", err)
-	}
-	os.Exit(code)
+		// Use tracked for long: the verdicts are those of a cluster
+		// upgraded to 1.28 long since (invalidate, switch-workload).
+		TrackingSince: framework.DaysAgo(400),
+		Keep:          os.Getenv("SCALE_KEEP") != "",
+	}, func(c *framework.Cluster) { cluster = c })
 }

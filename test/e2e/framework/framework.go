@@ -56,6 +56,9 @@ type Options struct {
 	// tracked since (SetTrackingSinceNow) before the tests run, as on a
 	// cluster upgraded to 1.28 long since.
 	TrackingSince time.Time
+	// Keep leaves the cluster running when Main's tests end (not on a
+	// signal or a panic), and says where: for looking at it afterwards.
+	Keep bool
 }
 
 // Cluster is a running local control plane with an admin client.
@@ -272,7 +275,9 @@ func Main(m *testing.M, opts Options, set func(*Cluster)) {
 		}()
 		return m.Run()
 	}()
-	if err := c.Stop(); err != nil {
+	if opts.Keep {
+		fmt.Fprintf(os.Stderr, "e2e: control plane %s left running, kubeconfig %s\n", c.Name, c.Kubeconfig)
+	} else if err := c.Stop(); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: stopping the local control plane: %v\n", err)
 	}
 	os.Exit(code)
