@@ -113,11 +113,22 @@ func Apply(ctx context.Context, client kubernetes.Interface, folder *backup.Fold
 		return nil, err
 	}
 	a := &applier{client: client, backup: folder, opts: opts, saOnce: map[string]*saBackup{}}
+	if folder != nil {
+		// No step reads a Secret's backup after its done record (a
+		// later wave sees its result), so 100,000 Secrets do not keep
+		// 100,000 records in memory.
+		folder.Lean()
+	}
 	res := &ApplyResult{Counts: map[string]int{}}
 	var mu sync.Mutex
+	// Outcomes are kept for the sorted report at the end: their
+	// namespaces and messages ("guarded until DAY", the same for a whole
+	// run) are shared, not one copy per Secret.
+	shared := map[string]string{}
 	record := func(o backup.Outcome) {
 		mu.Lock()
 		defer mu.Unlock()
+		o.Namespace, o.Message = share(shared, o.Namespace), share(shared, o.Message)
 		res.Outcomes = append(res.Outcomes, o)
 		res.Counts[o.Result]++
 		if opts.Done != nil {
@@ -169,6 +180,19 @@ func Apply(ctx context.Context, client kubernetes.Interface, folder *backup.Fold
 	backup.SortOutcomes(res.Outcomes)
 	res.Info = info
 	return res, err
+}
+
+// share returns the copy of s kept in m, adding it while m holds fewer
+// than 20,000 strings (a cluster's namespaces and a run's messages fit;
+// messages that name each Secret's resourceVersion do not repeat).
+func share(m map[string]string, s string) string {
+	if v, ok := m[s]; ok {
+		return v
+	}
+	if len(m) < 20000 {
+		m[s] = s
+	}
+	return s
 }
 
 // complete sets the defaults and refuses, before anything is read or
@@ -259,7 +283,7 @@ func (a *applier) prepare(f *Finding) (backup.Outcome, bool) {
 	var entry *backup.Entry
 	if a.backup != nil {
 		entry = a.backup.Entry(KindSecret, f.Namespace, f.Name)
-		if entry != nil && (entry.Results[ResultInvalidated] || entry.Results[ResultRefRemoved]) {
+		if entry != nil && (entry.Results.Has(ResultInvalidated) || entry.Results.Has(ResultRefRemoved)) {
 			return outcome(f, OutAlreadyDone, "done by an earlier run recorded in this backup"), true
 		}
 	}
@@ -557,7 +581,7 @@ func (a *applier) finishGone(ctx context.Context, r backup.Record) (backup.Outco
 	// An earlier run that recorded the deletion also reported it (as
 	// deleted or deleted-reference-left); reporting it deleted again would
 	// count one Secret twice.
-	deletedBefore := e.Results[ResultDeleted]
+	deletedBefore := e.Results.Has(ResultDeleted)
 	if !deletedBefore {
 		if err := a.backup.Note(backup.Record{Op: backup.OpDone, Kind: KindSecret, Namespace: r.Namespace, Name: r.Name, Result: ResultDeleted}); err != nil {
 			return outcome(f, backup.OutFailed, "%v", err), true
