@@ -83,8 +83,15 @@ func NewCmdDoctor(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 			forbidden), and if so whether legacy Secret tokens still verify, their kids
 			compared with the JWKS.
 
-			Exit codes: 0 no check failed (warnings allowed), 1 a check failed, 2 usage error
-			or the API server did not answer (nothing else was checked).`),
+			With --report the checklist is also written into the cluster as the OpenReports
+			ClusterReport bound-token-doctor (one result per check: its status as result, the
+			fix as property "fix"), for Policy Reporter; it first checks that the CRD is served
+			and that it may create and patch clusterreports.openreports.io (exit 2 otherwise,
+			before any check). It never writes migrate's objects.
+
+			Exit codes: 0 no check failed (warnings allowed), 1 a check failed (or the report
+			could not be written), 2 usage error or the API server did not answer (nothing else
+			was checked).`),
 		Example: templates.Examples(`
 			# Check the current cluster
 			kubectl bound-token doctor
