@@ -95,7 +95,10 @@ func Outcome(verdict string) (v1alpha1.Result, v1alpha1.ResultSeverity) {
 	return "skip", "info"
 }
 
-// Timestamp is t as the schema wants it ({seconds, nanos}, metav1.Timestamp).
+// Timestamp is t as the schema wants it: reports-api's
+// apis/openreports.io/v1alpha1/report_types.go types ReportResult.
+// Timestamp as metav1.Timestamp, whose CRD schema requires seconds and
+// nanos (an object, not an RFC 3339 string).
 func Timestamp(t time.Time) metav1.Timestamp {
 	return metav1.Timestamp{Seconds: t.Unix(), Nanos: int32(t.Nanosecond())}
 }
@@ -235,7 +238,10 @@ func DoctorResults(checks []doctor.Check, now time.Time) []v1alpha1.ReportResult
 	return out
 }
 
-// Summarize counts results by result, as the schema's summary does.
+// Summarize counts results by result into the schema's summary
+// (report_types.go, ReportSummary: pass, fail, warn, error, skip), as
+// Kyverno does for its reports (kyverno/kyverno pkg/utils/report/
+// results.go, SetResults calls CalculateSummary over the results).
 func Summarize(results []v1alpha1.ReportResult) v1alpha1.ReportSummary {
 	var s v1alpha1.ReportSummary
 	for _, r := range results {
