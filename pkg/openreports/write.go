@@ -119,8 +119,12 @@ type Written struct {
 	ClusterResults int
 }
 
-// String says it in one line.
+// String says it in one line; a write of only a ClusterReport (doctor's)
+// names only that.
 func (w Written) String() string {
+	if w.Reports == 0 && w.Deleted == 0 && w.ClusterReport != "" {
+		return fmt.Sprintf("ClusterReport %s (%d result%s)", w.ClusterReport, w.ClusterResults, plural(w.ClusterResults))
+	}
 	s := fmt.Sprintf("%d Report%s (%d result%s) in %d namespace%s, %d stale Report%s deleted",
 		w.Reports, plural(w.Reports), w.Results, plural(w.Results), w.Namespaces, plural(w.Namespaces), w.Deleted, plural(w.Deleted))
 	if w.ClusterReport != "" {

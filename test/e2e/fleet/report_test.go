@@ -36,6 +36,25 @@ func TestReportWritesIntoEachCluster(t *testing.T) {
 	if strings.Contains(r.Stderr, "context three: OpenReports: wrote") {
 		t.Errorf("three has no CRDs, yet something was written:\n%s", r.Stderr)
 	}
+	// doctor --report: its own ClusterReport in each cluster that serves
+	// the CRD (whatever its checks say: exit 0 or 1).
+	d := run(t, kc, "doctor", "--contexts", "one,two", "--report")
+	if d.Code != 0 && d.Code != 1 {
+		t.Fatalf("doctor: exit %d\n%s", d.Code, d.Stderr)
+	}
+	d.StderrHas(t, "context one: OpenReports: wrote ClusterReport bound-token-doctor (", "context two: OpenReports: wrote ClusterReport bound-token-doctor (")
+	for _, n := range []string{"one", "two"} {
+		c := clusters[n]
+		rc, err := versioned.NewForConfig(c.RESTConfig)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dr, err := rc.OpenreportsV1alpha1().ClusterReports().Get(ctx, "bound-token-doctor", metav1.GetOptions{})
+		if err != nil || len(dr.Results) == 0 {
+			t.Errorf("%s: doctor's ClusterReport: %v", n, err)
+		}
+	}
+
 	for _, n := range []string{"one", "two"} {
 		c := clusters[n]
 		rc, err := versioned.NewForConfig(c.RESTConfig)
