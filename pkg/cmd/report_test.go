@@ -120,3 +120,22 @@ func TestMigrateReportPreflightAndWrite(t *testing.T) {
 		t.Errorf("report: %+v", r)
 	}
 }
+
+// Every flag that narrows which Secrets of a namespace are judged makes
+// the write a merge (openreports.Scope.Narrowed); -n and -A do not.
+func TestMigrateReportScope(t *testing.T) {
+	for _, tc := range []struct {
+		o    MigrateOptions
+		want bool
+	}{
+		{MigrateOptions{}, false},
+		{MigrateOptions{AllNamespaces: true}, false},
+		{MigrateOptions{Selector: "a=b"}, true},
+		{MigrateOptions{Names: []string{"tok"}}, true},
+		{MigrateOptions{AutoOnly: true}, true},
+	} {
+		if got := tc.o.reportScope("ns"); got.Narrowed != tc.want || got.Namespace != "ns" {
+			t.Errorf("%+v: scope %+v, want narrowed %v", tc.o, got, tc.want)
+		}
+	}
+}
