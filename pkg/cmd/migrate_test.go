@@ -78,6 +78,7 @@ func TestMigrateAndRestoreRefuseBadFlags(t *testing.T) {
 		{[]string{"migrate", "-o", "table"}, `error: --output "table" is not supported; use one of: wide, name, json, yaml, kyaml, go-template, go-template-file, template, templatefile, jsonpath, jsonpath-as-json, jsonpath-file`},
 		{[]string{"migrate", "--include-used"}, "error: --dry-run, --backup-dir, --yes and --include-* only make sense with --apply"},
 		{[]string{"migrate", "--yes"}, "error: --dry-run, --backup-dir, --yes and --include-* only make sense with --apply"},
+		{[]string{"migrate", "--report", "--apply", "--yes"}, "error: --report writes an audit and --apply changes Secrets: run --apply first, then the same audit with --report (without --apply) to publish its effect"},
 		{[]string{"migrate", "--unused-for", "12h"}, "error: --unused-for 12h: use at least 1d (the last-used label holds a day)"},
 		{[]string{"migrate", "--cleanup-period", "0d"}, `error: --cleanup-period "0d": use a positive duration such as 365d`},
 		{[]string{"migrate", "-A", "tok-1"}, "error: Secret names need one namespace: drop -A and use -n NAMESPACE"},
