@@ -55,7 +55,12 @@ func (o *MigrateOptions) runApply(ctx context.Context) error {
 	var stream *outcomeStream
 	if o.printer == nil || streamable(o.format()) {
 		stream = newOutcomeStream(o.Out, o.format(), "LegacyTokenMigration", dir)
-		opts.Stream = stream.item
+		opts.Stream = func(oc backup.Outcome) error {
+			if err := stream.item(oc); err != nil {
+				return &outputError{err}
+			}
+			return nil
+		}
 	}
 	res, err := legacy.Apply(ctx, o.Client, folder, scan, opts)
 	progress.end()
@@ -78,6 +83,10 @@ func (o *MigrateOptions) runApply(ctx context.Context) error {
 		return perr
 	}
 	o.printBasis(res.Info)
+	var oerr *outputError
+	if errors.As(err, &oerr) {
+		err = fmt.Errorf("write the report: %v; the output above is incomplete (no new Secret was taken, those under way were finished)", oerr.err)
+	}
 	if err != nil {
 		return unfinished(err, dir)
 	}
@@ -203,3 +212,8 @@ func (o *MigrateOptions) printOutcomes(items []backup.Outcome, counts map[string
 	printSummary(o.ErrOut, counts, dir)
 	return nil
 }
+
+// outputError: the report could not be written (a closed pipe).
+type outputError struct{ err error }
+
+func (e *outputError) Error() string { return e.err.Error() }
