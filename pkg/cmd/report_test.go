@@ -2,20 +2,16 @@ package cmd
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
-	v1alpha1 "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
+	"github.com/bound-token/kubectl-bound-token/pkg/openreports/reportsfake"
 	"github.com/openreports/reports-api/pkg/client/clientset/versioned"
-	reportsfake "github.com/openreports/reports-api/pkg/client/clientset/versioned/fake"
 	"github.com/spf13/cobra"
 	authorizationv1 "k8s.io/api/authorization/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
@@ -23,33 +19,6 @@ import (
 
 	"github.com/bound-token/kubectl-bound-token/pkg/openreports"
 )
-
-// reportsClient is the generated fake with server-side apply as create or
-// replace (its NewClientset's type converter does not know the module's
-// types, and NewSimpleClientset answers an apply of a missing object with
-// not found).
-func reportsClient() *reportsfake.Clientset {
-	c := reportsfake.NewSimpleClientset()
-	c.PrependReactor("patch", "*", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		pa := a.(k8stesting.PatchAction)
-		if pa.GetPatchType() != types.ApplyPatchType {
-			return false, nil, nil
-		}
-		var obj runtime.Object = &v1alpha1.Report{}
-		if pa.GetResource().Resource == "clusterreports" {
-			obj = &v1alpha1.ClusterReport{}
-		}
-		if err := json.Unmarshal(pa.GetPatch(), obj); err != nil {
-			return true, nil, err
-		}
-		err := c.Tracker().Create(pa.GetResource(), obj, pa.GetNamespace())
-		if apierrors.IsAlreadyExists(err) {
-			err = c.Tracker().Update(pa.GetResource(), obj, pa.GetNamespace())
-		}
-		return true, obj, err
-	})
-	return c
-}
 
 // serveReports makes the fake's discovery list the OpenReports API.
 func serveReports(cs *fake.Clientset) *fake.Clientset {
@@ -91,7 +60,7 @@ func TestMigrateReportPreflightAndWrite(t *testing.T) {
 		{"not served", allowAll(oldCluster(now)), "error: the cluster does not serve reports.openreports.io and clusterreports.openreports.io (openreports.io/v1alpha1): install the OpenReports CRDs (github.com/openreports/reports-api, config/crd) first; nothing was written\n"},
 		{"forbidden", deny(serveReports(oldCluster(now)), "delete", "reports"), "error: forbidden: you may not delete reports.openreports.io in namespace app; ask for RBAC that allows it, nothing was written\n"},
 	} {
-		rc := reportsClient()
+		rc := reportsfake.NewClientset()
 		_, stderr, code := run(t, cmdRun{cmd: migrateReporting(fakes{client: tc.cs, now: now}, rc)}, "", "migrate", "--report")
 		if code != ExitUsage || stderr != tc.want {
 			t.Errorf("%s: exit %d, stderr\n%s\nwant\n%s", tc.name, code, stderr, tc.want)
@@ -106,7 +75,7 @@ func TestMigrateReportPreflightAndWrite(t *testing.T) {
 		}
 	}
 
-	rc := reportsClient()
+	rc := reportsfake.NewClientset()
 	cs := serveReports(allowAll(oldCluster(now)))
 	_, stderr, code := run(t, cmdRun{cmd: migrateReporting(fakes{client: cs, now: now}, rc)}, "", "migrate", "--report")
 	if code != 0 || !strings.Contains(stderr, "OpenReports: wrote 1 Report (1 result) in 1 namespace, 0 stale Reports deleted, ClusterReport bound-token-migrate (1 result).") {

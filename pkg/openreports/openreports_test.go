@@ -2,22 +2,18 @@ package openreports
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	v1alpha1 "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
-	"github.com/openreports/reports-api/pkg/client/clientset/versioned/fake"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/doctor"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
+	"github.com/bound-token/kubectl-bound-token/pkg/openreports/reportsfake"
 )
 
 var now = time.Date(2026, 12, 7, 10, 0, 0, 123, time.UTC)
@@ -196,38 +192,10 @@ func TestNarrowedMergeAndEmptyNamespace(t *testing.T) {
 	}
 }
 
-// fakeClient is the generated fake with server-side apply as create or
-// replace: the generated NewClientset's type converter does not know the
-// module's own types ("no type found matching ...Report"), and
-// NewSimpleClientset answers an apply of a missing object with not found.
-func fakeClient() *fake.Clientset {
-	c := fake.NewSimpleClientset()
-	c.PrependReactor("patch", "*", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		pa := a.(k8stesting.PatchAction)
-		if pa.GetPatchType() != types.ApplyPatchType {
-			return false, nil, nil
-		}
-		var obj runtime.Object = &v1alpha1.Report{}
-		if pa.GetResource().Resource == "clusterreports" {
-			obj = &v1alpha1.ClusterReport{}
-		}
-		if err := json.Unmarshal(pa.GetPatch(), obj); err != nil {
-			return true, nil, err
-		}
-		gvr, ns := pa.GetResource(), pa.GetNamespace()
-		err := c.Tracker().Create(gvr, obj, ns)
-		if apierrors.IsAlreadyExists(err) {
-			err = c.Tracker().Update(gvr, obj, ns)
-		}
-		return true, obj, err
-	})
-	return c
-}
-
 // Write applies and deletes object by object through the typed client.
 func TestWriteWithFakeClient(t *testing.T) {
 	ctx := context.Background()
-	c := fakeClient()
+	c := reportsfake.NewClientset()
 	p := PlanMigrate(nil, map[string][]v1alpha1.ReportResult{"big": results("big", manyNames(1200)...)}, Scope{},
 		BasisResults(&legacy.ScanInfo{ThresholdDays: 90, Tracking: legacy.Tracking{Unknown: "no ConfigMap"}}, now))
 	w, err := Write(ctx, c, p)
