@@ -203,8 +203,10 @@ type MigrateOptions struct {
 	restConfig  *rest.Config // the waves' guard check and /metrics; nil with a fake
 	guardDays   int
 	guardForSet bool
-	// fleet: the audit over many contexts (--contexts, --all-contexts).
-	fleet *fleetFlags
+	// fleet: the audit over many contexts (--contexts, --all-contexts);
+	// with --apply, changed in cluster waves (migrate_fleet.go).
+	fleet        *fleetFlags
+	clusterWaves clusterWaveFlags
 
 	threshold, period time.Duration
 	printer           printers.ResourcePrinter
@@ -265,6 +267,7 @@ func newCmdMigrate(f cmdutil.Factory, o *MigrateOptions) *cobra.Command {
 	addWriteFlags(cmd, &o.writeFlags, "Secrets", `With --apply: "client" only prints what would change; "server" sends every change as a server-side dry run. No backup is written.`)
 	addWaveFlags(cmd, o)
 	o.fleet = addFleetFlags(f, cmd)
+	addClusterWaveFlags(cmd, &o.clusterWaves)
 	_ = cmd.RegisterFlagCompletionFunc("mode", cobra.FixedCompletions([]string{backup.ModeInvalidate, backup.ModeDelete}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("backup-dir", completeBackupDirs)
 	_ = cmd.RegisterFlagCompletionFunc("audit-log", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
@@ -297,11 +300,17 @@ func (o *MigrateOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []
 	} else {
 		o.guardDays = int(g / (24 * time.Hour))
 	}
-	// --apply and --audit-log are refused over many clusters: changing
-	// many at once needs its own design, and an audit log belongs to one.
+	o.clusterWaves.complete(cmd)
+	if o.clusterWaves.set && !(o.fleet.enabled() && o.Apply) {
+		return usageErrorf("--cluster-wave-growth, --cluster-wave-watch and --allow-unguarded-clusters only make sense with --contexts or --all-contexts and --apply")
+	}
+	// --audit-log is refused over many clusters: an audit log belongs to
+	// one. --apply changes them in cluster waves (migrate_fleet.go), not
+	// in Secret waves.
 	if done, err := o.fleet.complete(f, cmd, map[string]string{
-		"apply":     "changing many clusters at once is not offered; run --apply with one --context at a time",
-		"audit-log": "an audit log belongs to one cluster; use --context",
+		"audit-log":  "an audit log belongs to one cluster; use --context",
+		"wave-size":  "over many clusters --apply goes in cluster waves (--cluster-wave-growth, --cluster-wave-watch), not Secret waves",
+		"wave-watch": "over many clusters --apply goes in cluster waves (--cluster-wave-growth, --cluster-wave-watch), not Secret waves",
 	}); done || err != nil {
 		return err
 	}
@@ -356,6 +365,9 @@ func (o *MigrateOptions) Validate() error {
 	if o.Revoke && o.guardForSet {
 		return fmt.Errorf("--revoke writes no guard: drop --guard-for")
 	}
+	if err := o.validateFleetApply(); err != nil {
+		return err
+	}
 	return o.validateWaves()
 }
 
@@ -390,6 +402,12 @@ func (o *MigrateOptions) include() legacy.Include {
 func (o *MigrateOptions) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
+	}
+	if o.fleet.enabled() && o.Apply {
+		if err := o.unasked(o.Apply, o.Yes, o.In); err != nil {
+			return err
+		}
+		return o.runFleetApply(ctx)
 	}
 	if o.fleet.enabled() {
 		return o.runFleet(ctx)
