@@ -1,0 +1,199 @@
+package fleet
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/bound-token/kubectl-bound-token/pkg/fleetapply"
+	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
+	"github.com/bound-token/kubectl-bound-token/test/e2e/framework"
+)
+
+// applyReport is -o json of a fleet apply.
+type applyReport struct {
+	Kind, BackupDir string
+	Waves           [][]string
+	Clusters        []struct {
+		Context, UID, State, Message string
+		Wave                         int
+		Counts                       map[string]int
+	}
+	Stopped string
+}
+
+func parseApply(t *testing.T, r framework.Result) *applyReport {
+	t.Helper()
+	var doc applyReport
+	if err := json.Unmarshal([]byte(r.Stdout), &doc); err != nil || doc.Kind != "FleetApply" {
+		t.Fatalf("stdout is not one FleetApply (%v)\nstdout: %s\nstderr: %s", err, r.Stdout, r.Stderr)
+	}
+	return &doc
+}
+
+func (r *applyReport) states() map[string]string {
+	out := map[string]string{}
+	for _, c := range r.Clusters {
+		out[c.Context] = c.State
+	}
+	return out
+}
+
+// invalidSince is the invalid-since label of NAME in NS of cluster x.
+func invalidSince(t *testing.T, x, ns, name string) string {
+	t.Helper()
+	return clusters[x].GetSecret(t, ns, name).Labels[legacy.LabelInvalidSince]
+}
+
+func kubeSystemUID(t *testing.T, x string) string {
+	t.Helper()
+	ns, err := clusters[x].Client.CoreV1().Namespaces().Get(context.Background(), metav1.NamespaceSystem, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(ns.UID)
+}
+
+// The flow over the three real clusters, one cluster per wave
+// (--cluster-wave-growth 1): cluster one is changed and watched quietly;
+// cluster two is changed, and during its watch a client presents its
+// token, which the guard (installed by the run) restores: the run stops,
+// and cluster three is untouched. The same command with the same folder
+// then resumes: one is skipped as done, two's restored Secret is left
+// alone, three is changed. A restore through a context rewritten to reach
+// another cluster is refused in one line and touches nothing; restore of
+// the fleet folder then undoes every cluster.
+func TestFleetApplyInClusterWaves(t *testing.T) {
+	ns := "wave-apply"
+	secrets := map[string]string{}
+	for _, x := range names {
+		ensureNamespace(t, clusters[x], ns)
+		secrets[x] = x + "-token"
+		clusters[x].CreateLegacySecret(t, ns, "app", secrets[x], true)
+	}
+	ctxs := map[string]entry{}
+	for _, x := range names {
+		ctxs[x] = direct(t, clusters[x], ns)
+	}
+	kubeconfig := writeKubeconfig(t, ctxs)
+	dir := filepath.Join(t.TempDir(), "fleet-backup")
+	args := []string{"migrate", "--contexts", "one,two,three", "-n", ns, "--apply", "--yes", "--include-unknown",
+		"--backup-dir", dir, "--cluster-wave-growth", "1", "--cluster-wave-watch", "12s", "-o", "json"}
+
+	// During wave 2 the client of cluster two presents its token.
+	presented := make(chan int, 1)
+	go func() {
+		deadline := time.Now().Add(2 * time.Minute)
+		for time.Now().Before(deadline) {
+			s, err := clusters["two"].Client.CoreV1().Secrets(ns).Get(context.Background(), secrets["two"], metav1.GetOptions{})
+			if err == nil && s.Labels[legacy.LabelInvalidSince] != "" {
+				time.Sleep(time.Second) // the authenticator's Secret informer catches up
+				presented <- clusters["two"].PresentToken(t, s, "nightly-report/1.0")
+				return
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		presented <- 0
+	}()
+	first := run(t, kubeconfig, args...)
+	if code := <-presented; code != http.StatusUnauthorized {
+		t.Fatalf("cluster two's token presented during its wave: HTTP %d, want 401 (invalidated)\nstderr: %s", code, first.Stderr)
+	}
+	t.Logf("first run, stderr:\n%s", first.Stderr)
+	first.MustCode(t, 1)
+	rep := parseApply(t, first)
+	if want := map[string]string{"one": fleetapply.Done, "two": fleetapply.ClientSeen, "three": fleetapply.NotRun}; !equalMaps(rep.states(), want) {
+		t.Fatalf("first run: states %v, want %v\nstderr: %s", rep.states(), want, first.Stderr)
+	}
+	if rep.Stopped == "" || !strings.Contains(first.Stderr, "cluster wave 2: two client-seen") {
+		t.Errorf("the stop is not said: stopped %q\nstderr: %s", rep.Stopped, first.Stderr)
+	}
+	if invalidSince(t, "one", ns, secrets["one"]) == "" {
+		t.Errorf("cluster one (wave 1) was not invalidated")
+	}
+	if s := clusters["two"].GetSecret(t, ns, secrets["two"]); s.Labels[legacy.LabelInvalidSince] != "" || s.Annotations[legacy.AnnotationRestoredOnUse] == "" {
+		t.Errorf("cluster two: the guard did not restore the presented Secret: labels %v annotations %v", s.Labels, s.Annotations)
+	}
+	if v := invalidSince(t, "three", ns, secrets["three"]); v != "" {
+		t.Fatalf("cluster three was changed (invalid since %s) after wave 2 stopped the run", v)
+	}
+	uid := map[string]string{}
+	for _, x := range names {
+		uid[x] = kubeSystemUID(t, x)
+	}
+	if _, err := os.Stat(filepath.Join(dir, uid["three"])); err == nil {
+		t.Errorf("cluster three has a backup folder: it was started")
+	}
+	ix, err := fleetapply.ReadIndex(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := ix.Entry(uid["one"]); e == nil || e.State != fleetapply.StateDone || e.Context != "one" || e.Folder != uid["one"] {
+		t.Errorf("index entry of one: %+v", e)
+	}
+	if e := ix.Entry(uid["two"]); e == nil || e.State != fleetapply.StateStarted {
+		t.Errorf("index entry of two: %+v", e)
+	}
+
+	// Resume: the same command, the same folder.
+	second := run(t, kubeconfig, args...)
+	t.Logf("resumed run, stderr:\n%s", second.Stderr)
+	second.MustCode(t, 0)
+	rep = parseApply(t, second)
+	if want := map[string]string{"one": fleetapply.Skipped, "two": fleetapply.Done, "three": fleetapply.Done}; !equalMaps(rep.states(), want) {
+		t.Fatalf("resumed run: states %v, want %v\nstderr: %s", rep.states(), want, second.Stderr)
+	}
+	if invalidSince(t, "three", ns, secrets["three"]) == "" {
+		t.Errorf("the resumed run did not invalidate cluster three")
+	}
+	if v := invalidSince(t, "two", ns, secrets["two"]); v != "" {
+		t.Errorf("the resumed run invalidated cluster two's restored-on-use Secret again")
+	}
+
+	// A context rewritten to reach cluster one: its restore is refused.
+	moved := map[string]entry{"three": direct(t, clusters["one"], ns)}
+	before := clusters["one"].GetSecret(t, ns, secrets["one"]).ResourceVersion
+	refused := run(t, writeKubeconfig(t, moved), "restore", "--from", dir, "--contexts", "three")
+	t.Logf("refused restore, stderr:\n%s", refused.Stderr)
+	refused.MustCode(t, 2)
+	if !strings.Contains(refused.Stderr, "context three now reaches cluster "+uid["one"]+", not cluster "+uid["three"]) || strings.Count(refused.Stderr, "now reaches") != 1 {
+		t.Errorf("refusal not said in one line:\n%s", refused.Stderr)
+	}
+	if after := clusters["one"].GetSecret(t, ns, secrets["one"]).ResourceVersion; after != before {
+		t.Errorf("the refused restore changed cluster one's Secret (resourceVersion %s -> %s)", before, after)
+	}
+	if invalidSince(t, "three", ns, secrets["three"]) == "" || invalidSince(t, "one", ns, secrets["one"]) == "" {
+		t.Errorf("the refused restore restored something")
+	}
+
+	// Restore of the whole fleet folder undoes every cluster.
+	restored := run(t, kubeconfig, "restore", "--from", dir, "-o", "json").MustCode(t, 0)
+	for _, x := range names {
+		if v := invalidSince(t, x, ns, secrets[x]); v != "" {
+			t.Errorf("cluster %s still invalid since %s after the fleet restore\nstderr: %s", x, v, restored.Stderr)
+		}
+	}
+	doc := parse(t, restored)
+	if doc.Kind != "FleetReport" || doc.Command != "restore" || doc.Summary.Checked != 3 {
+		t.Errorf("restore report: %+v", doc.Summary)
+	}
+}
+
+func equalMaps(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
