@@ -96,8 +96,8 @@ func (ff *fleetFlags) complete(f cmdutil.Factory, cmd *cobra.Command, refuse map
 func addFleetFlags(f cmdutil.Factory, cmd *cobra.Command) *fleetFlags {
 	ff := &fleetFlags{Parallel: fleet.DefaultParallel, ContextTimeout: fleet.DefaultContextTimeout}
 	fl := cmd.Flags()
-	fl.StringSliceVar(&ff.Contexts, "contexts", nil, "Run read-only in each of these kubeconfig contexts (comma-separated) and print one report; contexts reaching the same cluster run once.")
-	fl.BoolVar(&ff.AllContexts, "all-contexts", false, "Run read-only in every context of the kubeconfig (see --contexts).")
+	fl.StringSliceVar(&ff.Contexts, "contexts", nil, "Run in each of these kubeconfig contexts (comma-separated) and print one report; contexts reaching the same cluster run once. Read-only, except migrate --apply, which changes them in cluster waves.")
+	fl.BoolVar(&ff.AllContexts, "all-contexts", false, "Run in every context of the kubeconfig (see --contexts).")
 	fl.StringVar(&ff.Selector, "context-selector", "", "With --contexts or --all-contexts, only the contexts whose name matches this regular expression.")
 	fl.IntVar(&ff.Parallel, "parallel", ff.Parallel, "With --contexts or --all-contexts, how many clusters to check at once.")
 	fl.DurationVar(&ff.ContextTimeout, "context-timeout", ff.ContextTimeout, "With --contexts or --all-contexts, how long each cluster may take; a cluster that takes longer is reported as timed out.")

@@ -106,6 +106,22 @@ var (
 		same --backup-dir goes on with the next wave (Secrets done by an earlier run are
 		not counted in N). -o json adds each wave and what its watch saw ("waves").
 
+		With --contexts or --all-contexts, --apply changes clusters in cluster waves
+		(named apart from the Secret waves above, which it refuses): every cluster is
+		planned first and one question shows, for each, what will change by verdict and
+		how it is guarded; a cluster never changes more than its question counted
+		(others are skipped-not-confirmed). The first wave is one cluster, each next one
+		--cluster-wave-growth times larger; each cluster is changed into its own folder
+		under --backup-dir, named by the uid of its kube-system namespace (with
+		fleet-index.json at the top), then watched for --cluster-wave-watch. The guard is
+		installed first where MutatingAdmissionPolicy is served; elsewhere only a guard
+		watch inside this run guards the cluster, and it ends with the run, so such
+		clusters need --allow-unguarded-clusters. A wave with a cluster that failed, saw a
+		client present a token, or could not be reached is the last (exit 1). The same
+		command with the same folder goes on, skipping the clusters done; "kubectl
+		bound-token restore --from" the folder undoes every cluster. --mode delete,
+		--revoke and --dry-run are not offered over many clusters.
+
 		The audit is written Secret by Secret as each is judged (the table, -o wide,
 		name, json and yaml; the table's columns are aligned 500 rows at a time and only
 		widen), so memory does not grow with the Secrets; the summary comes last. An
@@ -113,9 +129,11 @@ var (
 		incomplete: a line on stderr says so, and it exits 1.
 
 		Exit codes: 0 all done (an audit's findings do not change it), 1 some Secret
-		failed or changed since its backup, an audit's output is incomplete, or the
-		question was answered no, 2 bad flags, unreadable audit log, unusable backup
-		folder or an audit that failed before writing anything: nothing changed.`)
+		failed or changed since its backup, an audit's output is incomplete, the
+		question was answered no, or (over many clusters) a cluster is not done or a
+		cluster wave stopped the run, 2 bad flags, unreadable audit log, unusable backup
+		folder, unguarded clusters without --allow-unguarded-clusters, or an audit that
+		failed before writing anything: nothing changed.`)
 
 	migrateExample = templates.Examples(`
 		# Audit every namespace: who uses which legacy token, and the verdict
@@ -148,7 +166,15 @@ var (
 		kubectl bound-token migrate -n ci builder-token-abcde deployer-token-fghij
 
 		# Audit every cluster of the kubeconfig whose context starts with prod-, one report
-		kubectl bound-token migrate -A --all-contexts --context-selector '^prod-' -o json`)
+		kubectl bound-token migrate -A --all-contexts --context-selector '^prod-' -o json
+
+		# Invalidate over every prod- cluster in cluster waves of 1, 2, 4, ... each watched
+		# for 30 minutes; the same command with the same folder goes on after a stop
+		kubectl bound-token migrate -A --all-contexts --context-selector '^prod-' --apply \
+		  --backup-dir ./fleet-backup --cluster-wave-growth 2 --cluster-wave-watch 30m
+
+		# Undo it in every cluster of the folder
+		kubectl bound-token restore --from ./fleet-backup`)
 )
 
 // MigrateOptions holds what `migrate` needs.
@@ -263,7 +289,7 @@ func newCmdMigrate(f cmdutil.Factory, o *MigrateOptions) *cobra.Command {
 	fl.BoolVar(&o.Apply, "apply", false, "Back up, then invalidate or delete the Secrets whose verdict allows it.")
 	fl.BoolVarP(&o.Yes, "yes", "y", false, "With --apply, do not ask for confirmation (needed when stdin is not a terminal).")
 	fl.StringVar(&o.Mode, "mode", o.Mode, "What --apply does: invalidate (label; reversible by removing it) or delete.")
-	fl.StringVar(&o.BackupDir, "backup-dir", "", "Folder for the backup (created 0700). Default: ./bound-token-backup-TIMESTAMP. An existing folder from an interrupted run is resumed.")
+	fl.StringVar(&o.BackupDir, "backup-dir", "", "Folder for the backup (created 0700). Default: ./bound-token-backup-TIMESTAMP. An existing folder from an interrupted run is resumed. With --contexts/--all-contexts, the fleet folder (default ./bound-token-fleet-backup-TIMESTAMP): one folder per cluster, named by its kube-system uid, and fleet-index.json.")
 	addWriteFlags(cmd, &o.writeFlags, "Secrets", `With --apply: "client" only prints what would change; "server" sends every change as a server-side dry run. No backup is written.`)
 	addWaveFlags(cmd, o)
 	o.fleet = addFleetFlags(f, cmd)
