@@ -369,10 +369,17 @@ func (o *MigrateOptions) changeCluster(ctx, runCtx context.Context, p *clusterPl
 	if err != nil {
 		return fail(fleetapply.Failed, err)
 	}
-	folder, err := openBackup(one.ErrOut, filepath.Join(dir, folderName), "", o.Mode, now)
+	// Not openBackup: its line would name the cluster's folder for
+	// resume and undo, where the fleet folder is the one to give.
+	folder, err := backup.Open(filepath.Join(dir, folderName), o.Mode, now.Format("2006-01-02"))
 	if err != nil {
 		return fail(fleetapply.Failed, err)
 	}
+	verb := "backing up to"
+	if folder.Resumed() {
+		verb = "resuming the run recorded in"
+	}
+	fmt.Fprintf(one.ErrOut, "%s %s\n", verb, folder.Dir)
 	defer folder.Close()
 	scan := one.scanOptions()
 	scan.Now = now

@@ -60,13 +60,23 @@ type Entry struct {
 }
 
 // uidPattern is what a kube-system uid may be to name a folder: the
-// apiserver writes a UUID (k8s.io/apimachinery@v0.37.2 pkg/util/uuid,
-// NewUUID); anything else (a path separator, "..") is refused.
+// apiserver gives every object a UUID when it is created
+// (k8s.io/apiserver@v0.37.2 pkg/registry/rest/meta.go,
+// FillObjectMetaSystemFields: meta.SetUID(uuid.NewUUID())); anything else
+// (a path separator, "..") is refused.
 var uidPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,62}$`)
 
 // FolderName is the sub-folder of the cluster whose kube-system uid is uid.
 // Context names hold "/" and ":" (EKS ARNs, GKE names) and are not the
-// cluster's identity, so the uid names the folder.
+// cluster's identity; kube-system's uid is, as multi-cluster tools take it:
+// Karmada (karmada-io/karmada pkg/util/cluster.go, ObtainClusterID: the
+// kube-system Namespace's UID), OpenTelemetry's k8s.cluster.uid
+// (semantic-conventions model/k8s: "set to the UID of the kube-system
+// namespace"), and sig-multicluster's KEP-2149 (ClusterId) suggests it
+// for cluster.clusterset.k8s.io. kube-system cannot be deleted
+// (k8s.io/apiserver@v0.37.2 pkg/admission/plugin/namespace/lifecycle/
+// admission.go, Register: default, kube-system and kube-public are the
+// immortal namespaces), so its uid lasts as long as the cluster's etcd.
 func FolderName(uid string) (string, error) {
 	if !uidPattern.MatchString(uid) {
 		return "", fmt.Errorf("cluster uid %q cannot name a folder", uid)

@@ -118,8 +118,11 @@ func TestFleetApplyInClusterWaves(t *testing.T) {
 	if invalidSince(t, "one", ns, secrets["one"]) == "" {
 		t.Errorf("cluster one (wave 1) was not invalidated")
 	}
-	if s := clusters["two"].GetSecret(t, ns, secrets["two"]); s.Labels[legacy.LabelInvalidSince] != "" || s.Annotations[legacy.AnnotationRestoredOnUse] == "" {
-		t.Errorf("cluster two: the guard did not restore the presented Secret: labels %v annotations %v", s.Labels, s.Annotations)
+	// The run installed the admission-policy guard in cluster two (it
+	// serves MutatingAdmissionPolicy): that guard, not a watch, restored it.
+	if s := clusters["two"].GetSecret(t, ns, secrets["two"]); s.Labels[legacy.LabelInvalidSince] != "" || s.Annotations[legacy.AnnotationRestoredOnUse] == "" ||
+		s.Annotations[legacy.AnnotationRestoredBy] != legacy.RestoredByPolicy {
+		t.Errorf("cluster two: the admission-policy guard did not restore the presented Secret: labels %v annotations %v", s.Labels, s.Annotations)
 	}
 	if v := invalidSince(t, "three", ns, secrets["three"]); v != "" {
 		t.Fatalf("cluster three was changed (invalid since %s) after wave 2 stopped the run", v)
