@@ -200,3 +200,55 @@ func equalMaps(a, b map[string]string) bool {
 	}
 	return true
 }
+
+// A wave never changes more than was confirmed: a Secret that becomes
+// eligible in cluster two after the question (while wave 1 is watched) is
+// left alone there as skipped-not-confirmed, and stays valid; the one the
+// question counted is invalidated.
+func TestFleetApplyNeverChangesMoreThanConfirmed(t *testing.T) {
+	ns := "wave-confirmed"
+	for _, x := range []string{"one", "two"} {
+		ensureNamespace(t, clusters[x], ns)
+		clusters[x].CreateLegacySecret(t, ns, "app", x+"-counted", true)
+	}
+	kubeconfig := writeKubeconfig(t, map[string]entry{"one": direct(t, clusters["one"], ns), "two": direct(t, clusters["two"], ns)})
+	dir := filepath.Join(t.TempDir(), "fleet-backup")
+	created := make(chan bool, 1)
+	go func() {
+		// Wave 1 has started (cluster one invalidated): the question is
+		// behind us; a new Secret appears in cluster two.
+		deadline := time.Now().Add(2 * time.Minute)
+		for time.Now().Before(deadline) {
+			s, err := clusters["one"].Client.CoreV1().Secrets(ns).Get(context.Background(), "one-counted", metav1.GetOptions{})
+			if err == nil && s.Labels[legacy.LabelInvalidSince] != "" {
+				clusters["two"].CreateLegacySecret(t, ns, "app", "two-late", true)
+				created <- true
+				return
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		created <- false
+	}()
+	r := run(t, kubeconfig, "migrate", "--contexts", "one,two", "-n", ns, "--apply", "--yes", "--include-unknown",
+		"--backup-dir", dir, "--cluster-wave-growth", "1", "--cluster-wave-watch", "15s", "-o", "json")
+	t.Logf("stderr:\n%s", r.Stderr)
+	if !<-created {
+		t.Fatal("wave 1 never invalidated cluster one's Secret")
+	}
+	r.MustCode(t, 0)
+	rep := parseApply(t, r)
+	if want := map[string]string{"one": fleetapply.Done, "two": fleetapply.Done}; !equalMaps(rep.states(), want) {
+		t.Fatalf("states %v, want %v", rep.states(), want)
+	}
+	for _, c := range rep.Clusters {
+		if c.Context == "two" && (c.Counts[legacy.OutNotConfirmed] != 1 || c.Counts[legacy.OutInvalidated] != 1) {
+			t.Errorf("cluster two's counts %v, want 1 invalidated and 1 %s", c.Counts, legacy.OutNotConfirmed)
+		}
+	}
+	if v := invalidSince(t, "two", ns, "two-late"); v != "" {
+		t.Errorf("a Secret the question never counted was invalidated (since %s)", v)
+	}
+	if invalidSince(t, "two", ns, "two-counted") == "" {
+		t.Errorf("the counted Secret of cluster two was not invalidated")
+	}
+}
