@@ -1,8 +1,3 @@
-// Package fleetapply changes many clusters in cluster waves: the wave plan,
-// the stop rules, the loop, and the fleet backup folder (one backup folder
-// per cluster, named by the cluster's identity, under one top folder with
-// an index). It knows nothing of flags or terminals: what a cluster's
-// change is, and how it is watched, is the caller's function.
 package fleetapply
 
 import (
