@@ -218,17 +218,22 @@ func Run(ctx context.Context, targets []Target, o Options) (*Result, error) {
 		if o.OnWave != nil {
 			o.OnWave(w+1, wave, false)
 		}
+		notRun := func(why string) {
+			for _, t := range todo[next:] {
+				res.Clusters = append(res.Clusters, Outcome{Context: t.Context, UID: t.UID, State: NotRun, Message: why})
+			}
+		}
 		if saveErr != nil {
+			notRun("the fleet index could not be saved")
 			return res, saveErr
 		}
 		if err := ctx.Err(); err != nil {
+			notRun("the run was interrupted")
 			return res, err
 		}
 		if why := StopReason(w+1, outcomes); why != "" {
 			res.Stopped = why
-			for _, t := range todo[next:] {
-				res.Clusters = append(res.Clusters, Outcome{Context: t.Context, UID: t.UID, State: NotRun, Message: "a wave before stopped the run"})
-			}
+			notRun("a wave before stopped the run")
 			return res, nil
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -250,5 +251,79 @@ func TestFleetApplyNeverChangesMoreThanConfirmed(t *testing.T) {
 	}
 	if invalidSince(t, "two", ns, "two-counted") == "" {
 		t.Errorf("the counted Secret of cluster two was not invalidated")
+	}
+}
+
+// An interrupted run (SIGINT during wave 1's watch) exits 1 saying how to
+// go on; the interrupted cluster is not recorded done, so the same command
+// with the same folder changes it again (its own folder resumed) and then
+// the rest.
+func TestFleetApplyResumesAfterInterruption(t *testing.T) {
+	ns := "wave-interrupted"
+	for _, x := range names {
+		ensureNamespace(t, clusters[x], ns)
+		clusters[x].CreateLegacySecret(t, ns, "app", x+"-token", true)
+	}
+	ctxs := map[string]entry{}
+	for _, x := range names {
+		ctxs[x] = direct(t, clusters[x], ns)
+	}
+	kubeconfig := writeKubeconfig(t, ctxs)
+	dir := filepath.Join(t.TempDir(), "fleet-backup")
+	args := func(watch string) []string {
+		return []string{"migrate", "--contexts", "one,two,three", "-n", ns, "--apply", "--yes", "--include-unknown",
+			"--backup-dir", dir, "--cluster-wave-growth", "2", "--cluster-wave-watch", watch, "-o", "json"}
+	}
+	bin := clusters["one"].PluginBinary(t)
+	cmd := exec.Command(bin, append([]string{"--kubeconfig", kubeconfig}, args("2m")...)...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for invalidSince(t, "one", ns, "one-token") == "" {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatalf("wave 1 never invalidated cluster one\nstderr: %s", stderr.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // into the watch
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	t.Logf("interrupted run, stderr:\n%s", stderr.String())
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(stderr.String(), "interrupted") {
+		t.Fatalf("interrupted run: %v, want exit 1 saying interrupted", err)
+	}
+	for _, x := range []string{"two", "three"} {
+		if v := invalidSince(t, x, ns, x+"-token"); v != "" {
+			t.Fatalf("cluster %s changed by the interrupted run", x)
+		}
+	}
+	ix, err := fleetapply.ReadIndex(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := ix.Entry(kubeSystemUID(t, "one")); e == nil || e.State == fleetapply.StateDone {
+		t.Fatalf("the interrupted cluster is recorded as %+v, want started, not done", e)
+	}
+
+	r := run(t, kubeconfig, args("3s")...)
+	t.Logf("resumed run, stderr:\n%s", r.Stderr)
+	r.MustCode(t, 0)
+	rep := parseApply(t, r)
+	if want := map[string]string{"one": fleetapply.Done, "two": fleetapply.Done, "three": fleetapply.Done}; !equalMaps(rep.states(), want) {
+		t.Fatalf("resumed run: states %v, want %v", rep.states(), want)
+	}
+	if !strings.Contains(r.Stderr, "context one: resuming the run recorded in") {
+		t.Errorf("cluster one's own folder was not resumed")
+	}
+	for _, x := range names {
+		if invalidSince(t, x, ns, x+"-token") == "" {
+			t.Errorf("cluster %s not invalidated after the resumed run", x)
+		}
 	}
 }
