@@ -217,7 +217,7 @@ func (o *MigrateOptions) runFleetApply(ctx context.Context) error {
 	}
 	targets, plans, unguarded := o.showPlan(r)
 	if len(unguarded) > 0 && !o.clusterWaves.AllowUnguarded {
-		return usageErrorf("%s serve%s no MutatingAdmissionPolicy, so no guard can be installed there; the only guard there would be a watch inside this run, which ends with it: a client refused there after the run stays refused until restore. Add --allow-unguarded-clusters to change them anyway, or leave them out (--contexts); nothing changed",
+		return usageErrorf("%s serve%s no MutatingAdmissionPolicy, so no guard can be installed there; the only guard there would be a watch inside this run, which ends with it: a client refused there after the run stays refused until restore. Add --allow-unguarded-clusters to change such clusters anyway, or leave them out (--contexts); nothing changed",
 			strings.Join(unguarded, ", "), map[bool]string{true: "", false: "s"}[len(unguarded) > 1])
 	}
 	sizes, _ := fleetapply.Sizes(len(targets)-countDone(plans), o.clusterWaves.Growth)

@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -325,5 +326,68 @@ func TestFleetApplyResumesAfterInterruption(t *testing.T) {
 		if invalidSince(t, x, ns, x+"-token") == "" {
 			t.Errorf("cluster %s not invalidated after the resumed run", x)
 		}
+	}
+}
+
+// A cluster that serves no MutatingAdmissionPolicy (a fourth control plane,
+// started with the resource switched off) gets no admission-policy guard:
+// the run refuses it without --allow-unguarded-clusters (exit 2, nothing
+// changed); with the flag, the guard there is a watch inside the run,
+// which restores a presented token during the run, and the run says at its
+// end that this guard ended with it.
+func TestFleetApplyUnguardedCluster(t *testing.T) {
+	c, err := framework.Start(framework.Options{Name: fmt.Sprintf("fleet-%d-nomap", os.Getpid()),
+		// The resources off, and their admission plugin with them: it waits
+		// for their informers before kube-apiserver is ready.
+		APIServerArgs: []string{"--runtime-config=admissionregistration.k8s.io/v1/mutatingadmissionpolicies=false,admissionregistration.k8s.io/v1/mutatingadmissionpolicybindings=false",
+			"--disable-admission-plugins=ServiceAccount,MutatingAdmissionPolicy"}})
+	if err != nil {
+		t.Fatalf("cannot start a control plane without MutatingAdmissionPolicy: %v", err)
+	}
+	defer c.Stop()
+	ns := "wave-unguarded"
+	ensureNamespace(t, c, ns)
+	s := c.CreateLegacySecret(t, ns, "app", "nomap-token", true)
+	kubeconfig := writeKubeconfig(t, map[string]entry{"nomap": direct(t, c, ns)})
+	dir := filepath.Join(t.TempDir(), "fleet-backup")
+	args := []string{"migrate", "--contexts", "nomap", "-n", ns, "--apply", "--yes", "--include-unknown",
+		"--backup-dir", dir, "--cluster-wave-watch", "12s"}
+
+	refused := run(t, kubeconfig, args...)
+	t.Logf("without --allow-unguarded-clusters, stderr:\n%s", refused.Stderr)
+	refused.MustCode(t, 2)
+	if !strings.Contains(refused.Stderr, "nomap serves no MutatingAdmissionPolicy") || !strings.Contains(refused.Stderr, "--allow-unguarded-clusters") {
+		t.Errorf("the refusal does not name the cluster and the flag")
+	}
+	if c.GetSecret(t, ns, "nomap-token").Labels[legacy.LabelInvalidSince] != "" {
+		t.Fatalf("the refused run invalidated the Secret")
+	}
+
+	presented := make(chan int, 1)
+	go func() {
+		deadline := time.Now().Add(2 * time.Minute)
+		for time.Now().Before(deadline) {
+			cur, err := c.Client.CoreV1().Secrets(ns).Get(context.Background(), s.Name, metav1.GetOptions{})
+			if err == nil && cur.Labels[legacy.LabelInvalidSince] != "" {
+				time.Sleep(time.Second)
+				presented <- c.PresentToken(t, cur, "nightly-report/1.0")
+				return
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		presented <- 0
+	}()
+	r := run(t, kubeconfig, append(args, "--allow-unguarded-clusters")...)
+	t.Logf("with --allow-unguarded-clusters, stderr:\n%s", r.Stderr)
+	if code := <-presented; code != http.StatusUnauthorized {
+		t.Fatalf("presented: HTTP %d, want 401", code)
+	}
+	r.MustCode(t, 1)
+	got := c.GetSecret(t, ns, "nomap-token")
+	if got.Labels[legacy.LabelInvalidSince] != "" || got.Annotations[legacy.AnnotationRestoredBy] != legacy.RestoredByWatch {
+		t.Errorf("the run's guard watch did not restore the presented Secret: labels %v annotations %v", got.Labels, got.Annotations)
+	}
+	if !strings.Contains(r.Stderr, "nomap had no admission-policy guard; the watch that guarded it ended with this run") {
+		t.Errorf("the run does not say its guard watch ended with it")
 	}
 }
