@@ -77,14 +77,38 @@ type Record struct {
 	Settings map[string]string `json:"settings,omitempty"`
 }
 
-// Entry is what the index knows about one object.
+// Entry is what the index knows about one object. An index holds an
+// entry per object a run touched (100,000 Secrets in a large cluster), so
+// an entry keeps only what a later step reads.
 type Entry struct {
 	// Backup is the latest backup record: a Secret changed by someone
-	// else after its first backup gets a second one on a later run.
-	Backup  *Record
-	Results map[string]bool
-	// Done is the latest done record.
+	// else after its first backup gets a second one on a later run. In a
+	// lean folder (Folder.Lean) it is dropped from memory once the same
+	// process records the object done; the journal keeps it.
+	Backup *Record
+	// Results are the results of the object's done records.
+	Results Results
+	// Done is the latest done record, kept in a switch's index only (its
+	// template sum is what restore compares); migrate's steps read
+	// Results alone.
 	Done *Record
+
+	// fresh: Backup was appended by this process.
+	fresh bool
+}
+
+// Results is the set of an object's done results: a slice, not a map, as
+// an object has one or two (a map costs about 200 bytes each).
+type Results []string
+
+// Has reports whether result is in the set.
+func (rs Results) Has(result string) bool {
+	for _, r := range rs {
+		if r == result {
+			return true
+		}
+	}
+	return false
 }
 
 // Index is the replayed journal.
@@ -96,13 +120,31 @@ type Index struct {
 	Settings map[string]string
 	Entries  map[string]*Entry // by TypeKey/Namespace/Name
 	Order    []string          // keys in first-seen order
+
+	// strs interns the strings records repeat (kinds, groups,
+	// namespaces, results): one copy of each instead of one per record.
+	strs map[string]string
+}
+
+func (ix *Index) intern(s string) string {
+	if s == "" {
+		return s
+	}
+	if v, ok := ix.strs[s]; ok {
+		return v
+	}
+	if ix.strs == nil {
+		ix.strs = map[string]string{}
+	}
+	ix.strs[s] = s
+	return s
 }
 
 func (ix *Index) entry(typ, ns, name string) *Entry {
 	k := typ + "/" + ns + "/" + name
 	e := ix.Entries[k]
 	if e == nil {
-		e = &Entry{Results: map[string]bool{}}
+		e = &Entry{}
 		ix.Entries[k] = e
 		ix.Order = append(ix.Order, k)
 	}
@@ -140,21 +182,36 @@ func RecordGroup(group string) string {
 // Type is the record's TypeKey.
 func (r *Record) Type() string { return TypeKey(r.Kind, r.Group) }
 
-func (ix *Index) apply(r *Record) {
+// apply replays one record; fresh: appended by this process, lean: a lean
+// folder's (see Folder.Lean).
+func (ix *Index) apply(r *Record, fresh, lean bool) {
 	switch r.Op {
-	case OpBackup:
-		e := ix.entry(r.Type(), r.Namespace, r.Name)
-		rc := *r
-		e.Backup = &rc
-	case OpDone:
-		e := ix.entry(r.Type(), r.Namespace, r.Name)
-		e.Results[r.Result] = true
-		rc := *r
-		e.Done = &rc
+	case OpBackup, OpDone:
 	case OpSettings:
 		if ix.Settings == nil {
 			ix.Settings = r.Settings
 		}
+		return
+	default:
+		return
+	}
+	rc := *r
+	rc.Op, rc.Kind, rc.Group, rc.Namespace, rc.Result = ix.intern(r.Op), ix.intern(r.Kind), ix.intern(r.Group), ix.intern(r.Namespace), ix.intern(r.Result)
+	e := ix.entry(rc.Type(), rc.Namespace, rc.Name)
+	if rc.Op == OpBackup {
+		e.Backup, e.fresh = &rc, fresh
+		return
+	}
+	if !e.Results.Has(rc.Result) {
+		e.Results = append(e.Results, rc.Result)
+	}
+	if ix.Mode == ModeSwitch {
+		e.Done = &rc
+	}
+	if lean && e.fresh {
+		// Done in this run: no step of it reads the backup again, and a
+		// later run reads it from the journal.
+		e.Backup, e.fresh = nil, false
 	}
 }
 
@@ -193,7 +250,7 @@ func ParseIndex(data []byte) (*Index, error) {
 		if err := r.validate(); err != nil {
 			return nil, fmt.Errorf("index line %d: %v", line, err)
 		}
-		ix.apply(&r)
+		ix.apply(&r, false, false)
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("read index: %v", err)
@@ -290,6 +347,19 @@ type Folder struct {
 	synced  int64
 	syncing bool
 	err     error
+	lean    bool
+}
+
+// Lean makes the folder forget, from memory, the backup record of each
+// object this process backs up once it records the object done: what is
+// left per object is its results (about 150 bytes, against 1 KB for the
+// whole entry), so a run over 100,000 Secrets does not hold 100,000
+// records. The journal on disk is unchanged; a step that reads an
+// object's backup after its done record must not use a lean folder.
+func (b *Folder) Lean() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.lean = true
 }
 
 // ErrNotEmpty says the chosen folder holds something other than a backup.
@@ -439,7 +509,7 @@ func (b *Folder) append(r Record, durable bool) error {
 	b.seq++
 	mine := b.seq
 	if r.Op != OpBegin {
-		b.Index.apply(&r)
+		b.Index.apply(&r, true, b.lean)
 	}
 	if !durable {
 		return nil
@@ -479,10 +549,7 @@ func (b *Folder) Entry(typ, ns, name string) *Entry {
 		return nil
 	}
 	c := *e
-	c.Results = map[string]bool{}
-	for k, v := range e.Results {
-		c.Results[k] = v
-	}
+	c.Results = append(Results(nil), e.Results...)
 	return &c
 }
 
@@ -500,7 +567,7 @@ next:
 			continue
 		}
 		for _, r := range finished {
-			if e.Results[r] {
+			if e.Results.Has(r) {
 				continue next
 			}
 		}

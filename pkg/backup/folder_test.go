@@ -99,7 +99,7 @@ func TestOpenBackupCutsAPartialLastLine(t *testing.T) {
 	if err != nil {
 		t.Fatalf("index unreadable after repair: %v\n%s", err, data)
 	}
-	if !ix.Lookup("Secret", "ns", "s").Results["deleted"] {
+	if !ix.Lookup("Secret", "ns", "s").Results.Has("deleted") {
 		t.Error("record after repair lost")
 	}
 }

@@ -261,7 +261,7 @@ func TestParseIndexReplaysTheJournal(t *testing.T) {
 	if e.Backup.ResourceVersion != "2" || e.Backup.SHA256 != sum("b") {
 		t.Errorf("latest backup: %+v", e.Backup)
 	}
-	if !e.Results["switched"] || !e.Results["unchanged"] || e.Done.Result != "unchanged" {
+	if !e.Results.Has("switched") || !e.Results.Has("unchanged") || e.Done.Result != "unchanged" {
 		t.Errorf("results %v, done %+v", e.Results, e.Done)
 	}
 	if ix.Settings["a"] != "1" {

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/openreports/reports-api/pkg/client/clientset/versioned"
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -20,6 +21,7 @@ import (
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/doctor"
+	"github.com/bound-token/kubectl-bound-token/pkg/openreports"
 	"github.com/bound-token/kubectl-bound-token/pkg/verify"
 )
 
@@ -38,19 +40,25 @@ type DoctorOptions struct {
 	HTTPClient *http.Client
 	// fleet: doctor over many contexts (--contexts, --all-contexts).
 	fleet *fleetFlags
+	// Report writes the checks into the cluster as the ClusterReport
+	// bound-token-doctor; Reports is its client (a test's fake, or built
+	// in Complete).
+	Report  bool
+	Reports versioned.Interface
+	Now     func() time.Time
 
 	printer printers.ResourcePrinter
 	genericiooptions.IOStreams
 }
 
 func NewDoctorOptions(streams genericiooptions.IOStreams) *DoctorOptions {
-	return &DoctorOptions{PrintFlags: newResultPrintFlags(), ServiceAccount: "default", IssuerTimeout: 5 * time.Second, IOStreams: streams}
+	return &DoctorOptions{PrintFlags: newResultPrintFlags(), ServiceAccount: "default", IssuerTimeout: 5 * time.Second, Now: time.Now, IOStreams: streams}
 }
 
 func NewCmdDoctor(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewDoctorOptions(streams)
 	cmd := &cobra.Command{
-		Use:                   "doctor [--serviceaccount NAME] [-o json|yaml|jsonpath=...]",
+		Use:                   "doctor [--serviceaccount NAME] [--report] [-o json|yaml|jsonpath=...]",
 		DisableFlagsInUseLine: true,
 		Short:                 "Check the cluster's token setup: issuer, keys, discovery, legacy Secrets",
 		Long: templates.LongDesc(`
@@ -75,8 +83,15 @@ func NewCmdDoctor(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 			forbidden), and if so whether legacy Secret tokens still verify, their kids
 			compared with the JWKS.
 
-			Exit codes: 0 no check failed (warnings allowed), 1 a check failed, 2 usage error
-			or the API server did not answer (nothing else was checked).`),
+			With --report the checklist is also written into the cluster as the OpenReports
+			ClusterReport bound-token-doctor (one result per check: its status as result, the
+			fix as property "fix"), for Policy Reporter; it first checks that the CRD is served
+			and that it may create and patch clusterreports.openreports.io (exit 2 otherwise,
+			before any check). It never writes migrate's objects.
+
+			Exit codes: 0 no check failed (warnings allowed), 1 a check failed (or the report
+			could not be written), 2 usage error or the API server did not answer (nothing else
+			was checked).`),
 		Example: templates.Examples(`
 			# Check the current cluster
 			kubectl bound-token doctor
@@ -85,7 +100,10 @@ func NewCmdDoctor(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 			kubectl bound-token doctor -n ci --serviceaccount builder -o json
 
 			# Check three clusters, four at a time
-			kubectl bound-token doctor --contexts prod-eu,prod-us,staging --parallel 4`),
+			kubectl bound-token doctor --contexts prod-eu,prod-us,staging --parallel 4
+
+			# Also publish the checklist in the cluster, for Policy Reporter (ClusterReport bound-token-doctor)
+			kubectl bound-token doctor --report`),
 		Args: argsUsage(cobra.NoArgs),
 		RunE: runE(o, f),
 	}
@@ -93,6 +111,7 @@ func NewCmdDoctor(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 	cmd.Flags().StringVar(&o.ServiceAccount, "serviceaccount", o.ServiceAccount, "ServiceAccount (in the namespace) to mint the probe token for.")
 	cmd.Flags().DurationVar(&o.IssuerTimeout, "issuer-timeout", o.IssuerTimeout, "Timeout for probing the issuer's public discovery.")
 	cmd.Flags().StringVar(&o.IssuerCA, "issuer-ca", "", "CA bundle for the issuer's public discovery, when it is not publicly trusted.")
+	cmd.Flags().BoolVar(&o.Report, "report", false, reportFlagUsage+" doctor writes one ClusterReport, bound-token-doctor, never migrate's objects.")
 	o.fleet = addFleetFlags(f, cmd)
 	return cmd
 }
@@ -124,6 +143,11 @@ func (o *DoctorOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, _ []stri
 	if o.RESTConfig, err = f.ToRESTConfig(); err != nil {
 		return usageErrorf("%w", err)
 	}
+	if o.Report && o.Reports == nil {
+		if o.Reports, err = versioned.NewForConfig(o.RESTConfig); err != nil {
+			return usageErrorf("%w", err)
+		}
+	}
 	return nil
 }
 
@@ -144,6 +168,11 @@ func (o *DoctorOptions) Run(ctx context.Context) error {
 	}
 	if o.fleet.enabled() {
 		return o.runFleet(ctx)
+	}
+	if o.Report {
+		if err := openreports.Preflight(ctx, o.Client, doctorReportNeeds); err != nil {
+			return usageErrorf("%w", err)
+		}
 	}
 	checks := doctor.Run(ctx, o.Client, o.Dynamic, doctor.Options{Namespace: o.Namespace, ServiceAccount: o.ServiceAccount, IssuerTimeout: o.IssuerTimeout, HTTPClient: o.HTTPClient, RESTConfig: o.RESTConfig})
 	if o.printer != nil {
@@ -166,11 +195,20 @@ func (o *DoctorOptions) Run(ctx context.Context) error {
 	if len(checks) == 1 && checks[0].Name == "api" && checks[0].Status == doctor.Fail {
 		return silent(ExitUsage)
 	}
+	if o.Report {
+		done, err := openreports.Write(ctx, o.Reports, openreports.PlanDoctor(openreports.DoctorResults(checks, o.Now().UTC())))
+		if err := reportWritten(o.ErrOut, "", done, err); err != nil {
+			return err
+		}
+	}
 	if doctor.Failed(checks) {
 		return silent(ExitFailed)
 	}
 	return nil
 }
+
+// doctorReportNeeds is what doctor --report writes: its ClusterReport.
+var doctorReportNeeds = openreports.Needs{ClusterReports: true}
 
 // doctorReport is doctor's printed body.
 type doctorReport struct {

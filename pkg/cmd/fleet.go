@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/openreports/reports-api/pkg/client/clientset/versioned"
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
@@ -21,6 +22,7 @@ import (
 	"github.com/bound-token/kubectl-bound-token/pkg/fleet"
 	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
+	"github.com/bound-token/kubectl-bound-token/pkg/openreports"
 	"github.com/bound-token/kubectl-bound-token/pkg/switcher"
 	"github.com/bound-token/kubectl-bound-token/pkg/workload"
 )
@@ -267,10 +269,12 @@ func prefixLines(w io.Writer, prefix string, b []byte) {
 	}
 }
 
-// runFleet is migrate's audit in each context (--apply is runFleetApply,
+// runFleet is migrate's audit in each context, and with --report its
+// OpenReports objects written into each (--apply is runFleetApply,
 // migrate_fleet.go). --audit-log is refused: an audit log belongs to one
 // cluster.
 func (o *MigrateOptions) runFleet(ctx context.Context) error {
+	stderr := &lockedWriter{w: o.ErrOut}
 	fn := func(ctx context.Context, c *fleet.Cluster) (fleet.Result, error) {
 		md, err := metadata.NewForConfigAndClient(c.Config, c.HTTPClient)
 		if err != nil {
@@ -282,11 +286,31 @@ func (o *MigrateOptions) runFleet(ctx context.Context) error {
 		}
 		one := *o
 		one.Client, one.Metadata, one.Dynamic, one.Namespace = c.Client, md, dyn, c.Namespace
+		// --report writes into each audited cluster: checked before its
+		// audit, written after it, said on stderr by context.
+		var rc versioned.Interface
+		if o.Report {
+			if rc, err = versioned.NewForConfigAndClient(c.Config, c.HTTPClient); err != nil {
+				return fleet.Result{}, err
+			}
+			if err := openreports.Preflight(ctx, c.Client, o.reportNeeds(c.Namespace)); err != nil {
+				return fleet.Result{}, err
+			}
+			one.sink = newReportSink(o.Now().UTC())
+		}
 		r, err := one.audit(ctx)
 		if err != nil {
 			return fleet.Result{}, err
 		}
-		return fleet.Result{Object: r, Counts: r.Summary.Verdicts}, nil
+		res := fleet.Result{Object: r, Counts: r.Summary.Verdicts}
+		if o.Report {
+			done, err := writeReports(ctx, rc, one.sink, o.reportScope(c.Namespace))
+			if err := reportWritten(stderr, "context "+c.Context+": ", done, err); err != nil {
+				fmt.Fprintf(stderr, "error: %v\n", err)
+				res.Failed = true
+			}
+		}
+		return res, nil
 	}
 	table := func(w io.Writer, sections []fleet.Section) {
 		wide, now := o.format() == "wide", o.Now()
@@ -315,6 +339,7 @@ func (o *MigrateOptions) runFleet(ctx context.Context) error {
 // answer is reported as not checked.
 func (o *DoctorOptions) runFleet(ctx context.Context) error {
 	opts := doctor.Options{ServiceAccount: o.ServiceAccount, IssuerTimeout: o.IssuerTimeout, HTTPClient: o.HTTPClient}
+	stderr := &lockedWriter{w: o.ErrOut}
 	fn := func(ctx context.Context, c *fleet.Cluster) (fleet.Result, error) {
 		dyn, err := dynamic.NewForConfigAndClient(c.Config, c.HTTPClient)
 		if err != nil {
@@ -323,6 +348,16 @@ func (o *DoctorOptions) runFleet(ctx context.Context) error {
 		one := opts
 		one.Namespace = c.Namespace
 		one.RESTConfig = c.Config
+		// --report: checked before the checks, written after them.
+		var rc versioned.Interface
+		if o.Report {
+			if rc, err = versioned.NewForConfigAndClient(c.Config, c.HTTPClient); err != nil {
+				return fleet.Result{}, err
+			}
+			if err := openreports.Preflight(ctx, c.Client, doctorReportNeeds); err != nil {
+				return fleet.Result{}, err
+			}
+		}
 		checks := doctor.Run(ctx, c.Client, dyn, one)
 		if len(checks) == 1 && checks[0].Name == "api" && checks[0].Status == doctor.Fail {
 			return fleet.Result{}, fmt.Errorf("%s", checks[0].Message)
@@ -332,6 +367,13 @@ func (o *DoctorOptions) runFleet(ctx context.Context) error {
 			counts[string(ch.Status)]++
 		}
 		failed := doctor.Failed(checks)
+		if o.Report {
+			done, err := openreports.Write(ctx, rc, openreports.PlanDoctor(openreports.DoctorResults(checks, o.Now().UTC())))
+			if err := reportWritten(stderr, "context "+c.Context+": ", done, err); err != nil {
+				fmt.Fprintf(stderr, "error: %v\n", err)
+				failed = true
+			}
+		}
 		return fleet.Result{Object: map[string]any{"checks": checks, "failed": failed}, Counts: counts, Failed: failed}, nil
 	}
 	table := func(w io.Writer, sections []fleet.Section) {

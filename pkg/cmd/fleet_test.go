@@ -22,7 +22,7 @@ func TestFleetRefusesBadFlagsBeforeTouchingAnything(t *testing.T) {
 		{[]string{"migrate", "--all-contexts", "--apply", "--yes", "--cluster-wave-watch", "1m", "--dry-run=server"}, "--dry-run over many clusters"},
 		{[]string{"migrate", "--all-contexts", "--apply", "--yes", "--cluster-wave-watch", "1m", "--revoke"}, "--revoke over many clusters"},
 		{[]string{"migrate", "--all-contexts", "--apply", "--yes", "--cluster-wave-watch", "1m", "--cluster-wave-growth", "0"}, "--cluster-wave-growth 0"},
-		{[]string{"migrate", "--all-contexts", "--apply", "--yes", "--wave-size", "2", "--wave-watch", "1m"}, "--wave-size cannot be used with --contexts"},
+		{[]string{"migrate", "--all-contexts", "--apply", "--yes", "--wave-size", "2"}, "--wave-size cannot be used with --contexts"},
 		{[]string{"migrate", "--apply", "--yes", "--cluster-wave-watch", "1m"}, "only make sense with --contexts or --all-contexts and --apply"},
 		{[]string{"migrate", "--contexts", "a", "--audit-log", "x.log"}, "--audit-log cannot be used"},
 		{[]string{"migrate", "--all-contexts", "--context", "a"}, "--context names one cluster"},

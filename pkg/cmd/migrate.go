@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/openreports/reports-api/pkg/client/clientset/versioned"
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -20,6 +21,7 @@ import (
 	"github.com/bound-token/kubectl-bound-token/pkg/backup"
 	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
+	"github.com/bound-token/kubectl-bound-token/pkg/openreports"
 )
 
 var (
@@ -128,6 +130,16 @@ var (
 		audit that fails after its first Secret was written leaves that output
 		incomplete: a line on stderr says so, and it exits 1.
 
+		With --report (not with --apply), the audit is also written into the cluster as
+		OpenReports objects, which Policy Reporter and other dashboards read: per namespace,
+		Reports bound-token-migrate-0, -1, ... (1,000 results each, one per Secret: the
+		verdict as rule, fail for invalidate and delete, warn for used, switch-workload,
+		in-use-failing and restored-on-use, pass for wait, skip for unknown), and the
+		ClusterReport bound-token-migrate with what the verdicts rest on. A rerun replaces
+		them; with -l, --auto-only or Secret names it replaces only the results of the
+		Secrets it judged. It first checks that the CRDs are served and that it may write
+		them (nothing is written otherwise, exit 2), then says on stderr what it wrote.
+
 		Exit codes: 0 all done (an audit's findings do not change it), 1 some Secret
 		failed or changed since its backup, an audit's output is incomplete, the
 		question was answered no, or (over many clusters) a cluster is not done or a
@@ -161,6 +173,12 @@ var (
 
 		# Delete the Secrets invalid for 90 days with no use since
 		kubectl bound-token migrate -n ci --apply --mode delete --yes
+
+		# Publish the audit in the cluster for Policy Reporter (OpenReports Reports and ClusterReport)
+		kubectl bound-token migrate -A --report
+
+		# The same in every cluster of the kubeconfig
+		kubectl bound-token migrate -A --all-contexts --report
 
 		# Two named Secrets only
 		kubectl bound-token migrate -n ci builder-token-abcde deployer-token-fghij
@@ -214,6 +232,12 @@ type MigrateOptions struct {
 	Mode      string
 	BackupDir string
 	writeFlags
+	// Report writes the audit into the cluster as OpenReports objects
+	// (report.go); Reports is their client (a test's fake, or built in
+	// Complete), sink gathers the results as the audit judges.
+	Report  bool
+	Reports versioned.Interface
+	sink    *reportSink
 
 	Client kubernetes.Interface
 	// Metadata lists the audited Secrets for their metadata only; nil
@@ -262,7 +286,7 @@ func NewCmdMigrate(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra
 // newCmdMigrate binds the command to o; tests give o a fake Client first.
 func newCmdMigrate(f cmdutil.Factory, o *MigrateOptions) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:                   "migrate [NAME ...] [-n NAMESPACE | -A] [-l SELECTOR] [--unused-for 90d] [--audit-log FILE]... [--apply [--mode invalidate|delete] [--backup-dir DIR] [--yes]]",
+		Use:                   "migrate [NAME ...] [-n NAMESPACE | -A] [-l SELECTOR] [--unused-for 90d] [--audit-log FILE]... [--report | --apply [--mode invalidate|delete] [--backup-dir DIR] [--yes]]",
 		DisableFlagsInUseLine: true,
 		Short:                 "Audit legacy token Secrets; with --apply, back up and invalidate or delete the provably unused ones",
 		Long:                  migrateLong,
@@ -286,6 +310,7 @@ func newCmdMigrate(f cmdutil.Factory, o *MigrateOptions) *cobra.Command {
 	fl.BoolVar(&o.Revoke, "revoke", false, "With --apply, invalidate to revoke a leaked or compromised token: never guarded, and a Secret already invalidated for clean-up loses its guard. Whoever holds a guarded token can re-enable it by presenting it, so a leaked token needs --revoke. The verdicts still decide: add --include-used for a token a client uses, --reinvalidate-restored for one a guard restored.")
 	fl.StringVar(&o.GuardFor, "guard-for", o.GuardFor, "With --apply, how many days after its invalidation for clean-up a guard restores a Secret whose token is presented (label bound-token.kubectl.io/guard-until), e.g. 90d. The default, a quarter, covers a quarterly job and is --unused-for's default, the wait before the delete verdict: a Secret stays guarded until it may be deleted.")
 	fl.BoolVar(&o.ReinvalidateRestored, "reinvalidate-restored", false, "With --apply, also invalidate Secrets whose verdict is restored-on-use (a guard restored them when a client presented them): that client fails again.")
+	fl.BoolVar(&o.Report, "report", false, reportFlagUsage+" Without --apply only.")
 	fl.BoolVar(&o.Apply, "apply", false, "Back up, then invalidate or delete the Secrets whose verdict allows it.")
 	fl.BoolVarP(&o.Yes, "yes", "y", false, "With --apply, do not ask for confirmation (needed when stdin is not a terminal).")
 	fl.StringVar(&o.Mode, "mode", o.Mode, "What --apply does: invalidate (label; reversible by removing it) or delete.")
@@ -357,6 +382,11 @@ func (o *MigrateOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []
 	if o.Client, o.Metadata, o.Dynamic, err = newAuditClients(cfg, o.QPS, o.Burst); err != nil {
 		return usageErrorf("%w", err)
 	}
+	if o.Report && o.Reports == nil {
+		if o.Reports, err = versioned.NewForConfig(cfg); err != nil {
+			return usageErrorf("%w", err)
+		}
+	}
 	return nil
 }
 
@@ -387,6 +417,9 @@ func (o *MigrateOptions) Validate() error {
 	}
 	if (!o.Apply || o.Mode != backup.ModeInvalidate) && (o.Revoke || o.guardForSet || o.ReinvalidateRestored) {
 		return fmt.Errorf("--revoke, --guard-for and --reinvalidate-restored only make sense with --apply --mode invalidate")
+	}
+	if o.Report && o.Apply {
+		return fmt.Errorf("--report writes an audit and --apply changes Secrets: run --apply first, then the same audit with --report (without --apply) to publish its effect")
 	}
 	if o.Revoke && o.guardForSet {
 		return fmt.Errorf("--revoke writes no guard: drop --guard-for")
@@ -453,12 +486,37 @@ func (o *MigrateOptions) Run(ctx context.Context) error {
 	if o.Apply {
 		return o.runApply(ctx)
 	}
+	if o.Report {
+		// Before anything is judged or written: a cluster that does not
+		// serve the API, or a caller that may not write it, is said in
+		// one line.
+		if err := openreports.Preflight(ctx, o.Client, o.reportNeeds(o.scanOptions().Namespace)); err != nil {
+			return usageErrorf("%w", err)
+		}
+		o.sink = newReportSink(o.Now().UTC())
+	}
 	if streamable(o.format()) {
-		return o.streamAudit(ctx)
+		if err := o.streamAudit(ctx); err != nil {
+			return err
+		}
+	} else {
+		report, err := o.audit(ctx)
+		if err != nil {
+			return usageErrorf("%w", err)
+		}
+		if err := o.printAudit(report); err != nil {
+			return err
+		}
 	}
-	report, err := o.audit(ctx)
-	if err != nil {
-		return usageErrorf("%w", err)
+	if !o.Report {
+		return nil
 	}
-	return o.printAudit(report)
+	done, err := writeReports(ctx, o.Reports, o.sink, o.reportScope(o.scanOptions().Namespace))
+	return reportWritten(o.ErrOut, "", done, err)
+}
+
+// reportNeeds is what --report writes for an audit of ns: the Reports of
+// ns (every namespace when "") and the ClusterReport.
+func (o *MigrateOptions) reportNeeds(ns string) openreports.Needs {
+	return openreports.Needs{Reports: true, Namespace: ns, ClusterReports: true}
 }

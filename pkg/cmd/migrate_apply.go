@@ -45,6 +45,23 @@ func (o *MigrateOptions) runApply(ctx context.Context) error {
 	if o.Mode == backup.ModeInvalidate && !o.Revoke && o.DryRun == cmdutil.DryRunNone {
 		o.unguardedNotice(ctx)
 	}
+	dir := ""
+	if folder != nil {
+		dir = folder.Dir
+	}
+	// The outcomes are written as they come, in the order the Secrets
+	// were listed, where the format allows (streamable): memory holds the
+	// Secrets in flight, not the run's report.
+	var stream *outcomeStream
+	if o.printer == nil || streamable(o.format()) {
+		stream = newOutcomeStream(o.Out, o.format(), "LegacyTokenMigration", dir)
+		opts.Stream = func(oc backup.Outcome) error {
+			if err := stream.item(oc); err != nil {
+				return &outputError{err}
+			}
+			return nil
+		}
+	}
 	res, err := legacy.Apply(ctx, o.Client, folder, scan, opts)
 	progress.end()
 	if res == nil {
@@ -54,16 +71,27 @@ func (o *MigrateOptions) runApply(ctx context.Context) error {
 		}
 		return usageErrorf("%w", err)
 	}
-	if perr := o.printOutcomes(res.Outcomes, res.Counts, folder); perr != nil {
+	if stream != nil {
+		if perr := stream.end(res.Counts); perr != nil && err == nil {
+			err = perr
+		}
+		if err != nil {
+			stream.abandon()
+		}
+		printSummary(o.ErrOut, res.Counts, dir)
+	} else if perr := o.printOutcomes(res.Outcomes, res.Counts, folder); perr != nil {
 		return perr
 	}
 	o.printBasis(res.Info)
+	var oerr *outputError
+	if errors.As(err, &oerr) {
+		err = fmt.Errorf("write the report: %v; the output above is incomplete (no new Secret was taken, those under way were finished)", oerr.err)
+	}
 	if err != nil {
-		dir := ""
-		if folder != nil {
-			dir = folder.Dir
-		}
 		return unfinished(err, dir)
+	}
+	if stream != nil && stream.failed {
+		return silent(ExitFailed)
 	}
 	return failedOutcomes(res.Outcomes)
 }
@@ -184,3 +212,8 @@ func (o *MigrateOptions) printOutcomes(items []backup.Outcome, counts map[string
 	printSummary(o.ErrOut, counts, dir)
 	return nil
 }
+
+// outputError: the report could not be written (a closed pipe).
+type outputError struct{ err error }
+
+func (e *outputError) Error() string { return e.err.Error() }

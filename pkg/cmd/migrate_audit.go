@@ -22,6 +22,7 @@ func (o *MigrateOptions) audit(ctx context.Context) (*legacy.Report, error) {
 		// The printed row is all that is kept: holding each listed Secret
 		// (its data included) would put the whole list in memory.
 		f.Secret = nil
+		o.sink.add(f)
 		report.Items = append(report.Items, f)
 		report.Summary.Add(f)
 		return nil
@@ -30,6 +31,9 @@ func (o *MigrateOptions) audit(ctx context.Context) (*legacy.Report, error) {
 		return nil, err
 	}
 	report.Summary.Info = info
+	if o.sink != nil {
+		o.sink.info = info
+	}
 	return report, nil
 }
 

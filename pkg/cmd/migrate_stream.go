@@ -180,8 +180,12 @@ func (o *MigrateOptions) streamAudit(ctx context.Context) error {
 	a := o.newAuditStream()
 	info, err := legacy.Scan(ctx, o.Client, o.auditScanOptions(), func(f *legacy.Finding) error {
 		f.Secret = nil
+		o.sink.add(f)
 		return a.item(f)
 	})
+	if err == nil && o.sink != nil {
+		o.sink.info = info
+	}
 	if err == nil {
 		err = a.end(info)
 		if err == nil {

@@ -78,6 +78,7 @@ func TestMigrateAndRestoreRefuseBadFlags(t *testing.T) {
 		{[]string{"migrate", "-o", "table"}, `error: --output "table" is not supported; use one of: wide, name, json, yaml, kyaml, go-template, go-template-file, template, templatefile, jsonpath, jsonpath-as-json, jsonpath-file`},
 		{[]string{"migrate", "--include-used"}, "error: --dry-run, --backup-dir, --yes and --include-* only make sense with --apply"},
 		{[]string{"migrate", "--yes"}, "error: --dry-run, --backup-dir, --yes and --include-* only make sense with --apply"},
+		{[]string{"migrate", "--report", "--apply", "--yes"}, "error: --report writes an audit and --apply changes Secrets: run --apply first, then the same audit with --report (without --apply) to publish its effect"},
 		{[]string{"migrate", "--unused-for", "12h"}, "error: --unused-for 12h: use at least 1d (the last-used label holds a day)"},
 		{[]string{"migrate", "--cleanup-period", "0d"}, `error: --cleanup-period "0d": use a positive duration such as 365d`},
 		{[]string{"migrate", "-A", "tok-1"}, "error: Secret names need one namespace: drop -A and use -n NAMESPACE"},
@@ -127,7 +128,7 @@ func oldCluster(now time.Time) *fake.Clientset {
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: legacy.TrackingNamespace, Name: legacy.TrackingConfigMap},
 			Data: map[string]string{"since": now.AddDate(0, 0, -400).Format("2006-01-02")}},
 		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "sa"}, Secrets: []corev1.ObjectReference{{Name: "tok"}}},
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "tok", Annotations: map[string]string{corev1.ServiceAccountNameKey: "sa"},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "tok", ResourceVersion: "1", Annotations: map[string]string{corev1.ServiceAccountNameKey: "sa"},
 			CreationTimestamp: metav1.NewTime(now.AddDate(-3, 0, 0))}, Type: corev1.SecretTypeServiceAccountToken})
 }
 
@@ -247,7 +248,7 @@ func (f *failingWriter) Write(p []byte) (int, error) {
 func manySecrets(now time.Time, n int) *fake.Clientset {
 	cs := oldCluster(now)
 	for i := 0; i < n; i++ {
-		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: fmt.Sprintf("tok-%05d", i), Annotations: map[string]string{corev1.ServiceAccountNameKey: "sa"},
+		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: fmt.Sprintf("tok-%05d", i), ResourceVersion: "1", Annotations: map[string]string{corev1.ServiceAccountNameKey: "sa"},
 			CreationTimestamp: metav1.NewTime(now.AddDate(-3, 0, 0))}, Type: corev1.SecretTypeServiceAccountToken}
 		if err := cs.Tracker().Add(s); err != nil {
 			panic(err)
@@ -421,5 +422,49 @@ func TestMigrateApplyMarksAndRestoredOnUse(t *testing.T) {
 	s, _ := cs.CoreV1().Secrets("app").Get(context.Background(), "tok", metav1.GetOptions{})
 	if _, ok := s.Annotations[legacy.AnnotationRestoredOnUse]; ok || s.Annotations[legacy.AnnotationLastUsedBefore] != "2026-11-30" {
 		t.Errorf("invalidated again: annotations %v", s.Annotations)
+	}
+}
+
+// TestMigrateApplyStreamsItsOutcomes: --apply writes its outcomes as they
+// come (one header, every Secret once, the summary on stderr); a write
+// that fails midway ends the run with exit 1, a line saying the output is
+// incomplete, and how to finish.
+func TestMigrateApplyStreamsItsOutcomes(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	n := 2*auditWindow + 7
+	allowed := func(cs *fake.Clientset) *fake.Clientset {
+		cs.PrependReactor("create", "selfsubjectaccessreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
+			r := a.(k8stesting.CreateAction).GetObject().(*authorizationv1.SelfSubjectAccessReview)
+			r.Status.Allowed = true
+			return true, r, nil
+		})
+		return cs
+	}
+	out, stderr, code := run(t, cmdRun{cmd: fakes{client: allowed(manySecrets(now, n)), now: now}.migrate}, "",
+		"migrate", "--apply", "--yes", "--include-unknown", "--backup-dir", filepath.Join(t.TempDir(), "b"))
+	if code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, stderr, out[:min(len(out), 500)])
+	}
+	if strings.Count(out, "NAMESPACE") != 1 || strings.Count(out, "\napp ") != n+1 || !strings.Contains(stderr, fmt.Sprintf("summary: %d invalidated", n+1)) {
+		t.Errorf("table: %d headers, %d rows; stderr %s", strings.Count(out, "NAMESPACE"), strings.Count(out, "\napp "), stderr)
+	}
+	for _, format := range []string{"", "json", "name"} {
+		cs := allowed(manySecrets(now, 2000))
+		cmd := func(f cmdutil.Factory, s genericiooptions.IOStreams) *cobra.Command {
+			s.Out = &failingWriter{w: s.Out, n: 20000}
+			return fakes{client: cs, now: now}.migrate(f, s)
+		}
+		dir := filepath.Join(t.TempDir(), "b")
+		if format == "name" {
+			// name lines are short: fail later than the first window.
+			cmd = func(f cmdutil.Factory, s genericiooptions.IOStreams) *cobra.Command {
+				s.Out = &failingWriter{w: s.Out, n: 5000}
+				return fakes{client: cs, now: now}.migrate(f, s)
+			}
+		}
+		_, stderr, code := run(t, cmdRun{cmd: cmd}, "", "migrate", "--apply", "--yes", "--include-unknown", "--backup-dir", dir, "-o", format)
+		if code != ExitFailed || !strings.Contains(stderr, "broken pipe; the output above is incomplete") || !strings.Contains(stderr, "--backup-dir "+dir+" to finish") {
+			t.Errorf("-o %q: exit %d, stderr %q", format, code, stderr)
+		}
 	}
 }

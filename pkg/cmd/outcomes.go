@@ -45,11 +45,8 @@ func printOutcomeList(printer printers.ResourcePrinter, format string, out io.Wr
 	switch {
 	case format == "name":
 		for _, it := range items {
-			switch it.Result {
-			case legacy.OutInvalidated, legacy.OutDeleted, backup.OutDeletedRefLeft, backup.OutWouldChange, legacy.OutRecreated, legacy.OutLabelRemoved, legacy.OutMarksRestored:
-				if it.Kind == "" {
-					fmt.Fprintf(out, "secret/%s\n", it.Name)
-				}
+			if printedByName(it) {
+				fmt.Fprintf(out, "secret/%s\n", it.Name)
 			}
 		}
 		return nil
@@ -72,6 +69,15 @@ func printOutcomeList(printer printers.ResourcePrinter, format string, out io.Wr
 		}
 	}
 	return nil
+}
+
+// printedByName: -o name lists the Secrets a run changed (or would).
+func printedByName(o backup.Outcome) bool {
+	switch o.Result {
+	case legacy.OutInvalidated, legacy.OutDeleted, backup.OutDeletedRefLeft, backup.OutWouldChange, legacy.OutRecreated, legacy.OutLabelRemoved, legacy.OutMarksRestored:
+		return o.Kind == ""
+	}
+	return false
 }
 
 // countsLine reads "2 invalidate, 1 used", sorted; "nothing selected"

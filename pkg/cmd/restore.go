@@ -200,13 +200,39 @@ func (o *RestoreOptions) Run(ctx context.Context) error {
 		}
 	}
 	progress := newProgress(o.ErrOut).of(r.Count())
-	out := legacy.Restore(ctx, o.Client, r, legacy.RestoreOptions{DryRun: o.DryRun, Workers: o.Concurrency, Done: progress.step})
+	opts := legacy.RestoreOptions{DryRun: o.DryRun, Workers: o.Concurrency, Done: progress.step}
+	covered := fmt.Sprintf("%d Secret%s", r.Count(), text.Plural(r.Count()))
+	format := outputFormat(o.PrintFlags)
+	if o.printer == nil || streamable(format) {
+		// Written namespace by namespace as each is restored: memory
+		// holds the namespaces in flight, not the report.
+		s := newOutcomeStream(o.Out, format, "LegacyTokenRestore", o.From)
+		counts := map[string]int{}
+		var werr error
+		opts.Stream = func(oc backup.Outcome) {
+			counts[oc.Result]++
+			if werr == nil {
+				werr = s.item(oc)
+			}
+		}
+		legacy.Restore(ctx, o.Client, r, opts)
+		progress.end()
+		if werr == nil {
+			werr = s.end(counts)
+		}
+		if werr != nil {
+			s.abandon()
+			return failedErrorf("write the report: %v; the restore went on, and the output above is incomplete: run restore again to see every outcome", werr)
+		}
+		return o.summarize(ctx, counts, s.failed, covered)
+	}
+	out := legacy.Restore(ctx, o.Client, r, opts)
 	progress.end()
 	failed := false
 	for _, oc := range out {
 		failed = failed || oc.Failed()
 	}
-	return o.finish(ctx, out, failed, fmt.Sprintf("%d Secret%s", r.Count(), text.Plural(r.Count())))
+	return o.finish(ctx, out, failed, covered)
 }
 
 // runSwitch restores the pod templates of a switch backup.
@@ -234,6 +260,11 @@ func (o *RestoreOptions) finish(ctx context.Context, out []backup.Outcome, faile
 	if err := printOutcomeList(o.printer, outputFormat(o.PrintFlags), o.Out, "LegacyTokenRestore", o.From, out, counts); err != nil {
 		return err
 	}
+	return o.summarize(ctx, counts, failed, covered)
+}
+
+// summarize ends a restore: its summary line on stderr, and its exit.
+func (o *RestoreOptions) summarize(ctx context.Context, counts map[string]int, failed bool, covered string) error {
 	fmt.Fprintf(o.ErrOut, "summary: %s (%s in the backup covered)\n", countsLine(counts), covered)
 	if ctx.Err() != nil {
 		return failedErrorf("interrupted; run restore again to finish")

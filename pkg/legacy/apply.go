@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 
@@ -86,9 +87,16 @@ type ApplyOptions struct {
 	AfterBackup func(ns, name string)
 	// Done is called after each Secret, from one goroutine at a time.
 	Done func(backup.Outcome)
+	// Stream, when set, is handed each outcome in the order the scan
+	// found the Secrets (an interrupted run's finishes first), from one
+	// goroutine at a time, and ApplyResult.Outcomes stays empty: memory
+	// holds the Secrets in flight, not the run. An error from Stream (the
+	// output is gone) stops the scan; changes under way finish.
+	Stream func(backup.Outcome) error
 }
 
-// ApplyResult lists every outcome, sorted by namespace and name.
+// ApplyResult lists every outcome, sorted by namespace and name (none
+// with ApplyOptions.Stream), and counts them by result.
 type ApplyResult struct {
 	Outcomes []backup.Outcome
 	Counts   map[string]int
@@ -121,23 +129,24 @@ func Apply(ctx context.Context, client kubernetes.Interface, folder *backup.Fold
 		return nil, err
 	}
 	a := &applier{client: client, backup: folder, opts: opts, saOnce: map[string]*saBackup{}}
-	res := &ApplyResult{Counts: map[string]int{}}
-	var mu sync.Mutex
-	record := func(o backup.Outcome) {
-		mu.Lock()
-		defer mu.Unlock()
-		res.Outcomes = append(res.Outcomes, o)
-		res.Counts[o.Result]++
-		if opts.Done != nil {
-			opts.Done(o)
-		}
+	if folder != nil {
+		// No step reads a Secret's backup after its done record (a
+		// later wave sees its result), so 100,000 Secrets do not keep
+		// 100,000 records in memory.
+		folder.Lean()
 	}
+	res := &ApplyResult{Counts: map[string]int{}}
+	// Outcomes are kept for the sorted report at the end: their
+	// namespaces and messages ("guarded until DAY", the same for a whole
+	// run) are shared, not one copy per Secret.
+	out := &outcomes{res: res, opts: &opts, shared: map[string]string{}, pending: map[int]backup.Outcome{}}
+	record := out.record
 	// Pending finishes come first and are never held back: they are an
 	// interrupted run's, not a new change.
 	if folder != nil {
 		for _, r := range folder.Unfinished(KindSecret, ResultInvalidated, ResultRefRemoved) {
 			if o, ok := a.finishGone(ctx, r); ok {
-				record(o)
+				record(nil, o)
 			}
 		}
 	}
@@ -153,7 +162,7 @@ func Apply(ctx context.Context, client kubernetes.Interface, folder *backup.Fold
 		go func() {
 			defer wg.Done()
 			for f := range ready {
-				record(a.change(ctx, f))
+				record(f, a.change(ctx, f))
 			}
 		}()
 	}
@@ -163,7 +172,12 @@ func Apply(ctx context.Context, client kubernetes.Interface, folder *backup.Fold
 		defer close(ready)
 		a.backUp(ctx, found, ready, record)
 	}()
+	seq := 0
 	info, err := Scan(ctx, client, scan, func(f *Finding) error {
+		if err := out.failed(); err != nil {
+			return err
+		}
+		f.seq, seq = seq, seq+1
 		select {
 		case found <- f:
 			return nil
@@ -174,9 +188,93 @@ func Apply(ctx context.Context, client kubernetes.Interface, folder *backup.Fold
 	close(found)
 	<-backed
 	wg.Wait()
+	out.flush()
 	backup.SortOutcomes(res.Outcomes)
 	res.Info = info
+	if err == nil {
+		err = out.failed()
+	}
 	return res, err
+}
+
+// outcomes collects an apply's outcomes: counted, and kept for the report
+// or handed to ApplyOptions.Stream in the scan's order (a Secret's
+// outcome waits in pending until those found before it have theirs).
+type outcomes struct {
+	res    *ApplyResult
+	opts   *ApplyOptions
+	shared map[string]string
+
+	mu        sync.Mutex
+	next      int // the scan order of the next outcome to stream
+	pending   map[int]backup.Outcome
+	streamErr error
+}
+
+// record takes the outcome of f (nil: an interrupted run's Secret, found
+// before the scan).
+func (c *outcomes) record(f *Finding, o backup.Outcome) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	o.Namespace, o.Message = share(c.shared, o.Namespace), share(c.shared, o.Message)
+	c.res.Counts[o.Result]++
+	if c.opts.Done != nil {
+		c.opts.Done(o)
+	}
+	switch {
+	case c.opts.Stream == nil:
+		c.res.Outcomes = append(c.res.Outcomes, o)
+	case f == nil:
+		c.emit(o)
+	default:
+		c.pending[f.seq] = o
+		for p, ok := c.pending[c.next]; ok; p, ok = c.pending[c.next] {
+			delete(c.pending, c.next)
+			c.next++
+			c.emit(p)
+		}
+	}
+}
+
+// flush streams what is left, in order: every Secret handed on gets an
+// outcome, so pending is empty unless a step was cut short.
+func (c *outcomes) flush() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	keys := make([]int, 0, len(c.pending))
+	for k := range c.pending {
+		keys = append(keys, k)
+	}
+	sort.Ints(keys)
+	for _, k := range keys {
+		c.emit(c.pending[k])
+		delete(c.pending, k)
+	}
+}
+
+func (c *outcomes) emit(o backup.Outcome) {
+	if c.streamErr == nil {
+		c.streamErr = c.opts.Stream(o)
+	}
+}
+
+func (c *outcomes) failed() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.streamErr
+}
+
+// share returns the copy of s kept in m, adding it while m holds fewer
+// than 20,000 strings (a cluster's namespaces and a run's messages fit;
+// messages that name each Secret's resourceVersion do not repeat).
+func share(m map[string]string, s string) string {
+	if v, ok := m[s]; ok {
+		return v
+	}
+	if len(m) < 20000 {
+		m[s] = s
+	}
+	return s
 }
 
 // complete sets the defaults and refuses, before anything is read or
@@ -212,7 +310,7 @@ func (o *ApplyOptions) complete(folder *backup.Folder) error {
 // wave, and the rest are backed up in batches and handed on, ready to
 // change. One goroutine reads found, in the scan's order, so the wave is
 // the same Secrets however many workers change them.
-func (a *applier) backUp(ctx context.Context, found <-chan *Finding, ready chan<- *Finding, record func(backup.Outcome)) {
+func (a *applier) backUp(ctx context.Context, found <-chan *Finding, ready chan<- *Finding, record func(*Finding, backup.Outcome)) {
 	var batch []*Finding
 	taken := 0 // Secrets sent on to change, against Limit
 	flush := func() {
@@ -223,15 +321,15 @@ func (a *applier) backUp(ctx context.Context, found <-chan *Finding, ready chan<
 	}
 	for f := range found {
 		if o, done := a.prepare(f); done {
-			record(o)
+			record(f, o)
 			continue
 		}
 		if a.opts.Allow != nil && !a.opts.Allow(f.Namespace, f.Name) {
-			record(outcome(f, OutNotConfirmed, "not among the Secrets counted when the run was confirmed: left alone; run again to be asked about it"))
+			record(f, outcome(f, OutNotConfirmed, "not among the Secrets counted when the run was confirmed: left alone; run again to be asked about it"))
 			continue
 		}
 		if a.opts.Limit > 0 && taken >= a.opts.Limit {
-			record(outcome(f, OutNextWave, "left for the next wave: run again into the same backup folder"))
+			record(f, outcome(f, OutNextWave, "left for the next wave: run again into the same backup folder"))
 			continue
 		}
 		taken++
@@ -271,7 +369,7 @@ func (a *applier) prepare(f *Finding) (backup.Outcome, bool) {
 	var entry *backup.Entry
 	if a.backup != nil {
 		entry = a.backup.Entry(KindSecret, f.Namespace, f.Name)
-		if entry != nil && (entry.Results[ResultInvalidated] || entry.Results[ResultRefRemoved]) {
+		if entry != nil && (entry.Results.Has(ResultInvalidated) || entry.Results.Has(ResultRefRemoved)) {
 			return outcome(f, OutAlreadyDone, "done by an earlier run recorded in this backup"), true
 		}
 	}
@@ -307,7 +405,7 @@ func (a *applier) prepare(f *Finding) (backup.Outcome, bool) {
 // backupBatch backs up every Secret of the batch (and, for delete, the
 // ServiceAccounts whose lists change) and returns those that may change;
 // the others are recorded as failed and left alone.
-func (a *applier) backupBatch(ctx context.Context, batch []*Finding, record func(backup.Outcome)) []*Finding {
+func (a *applier) backupBatch(ctx context.Context, batch []*Finding, record func(*Finding, backup.Outcome)) []*Finding {
 	if a.backup == nil || len(batch) == 0 {
 		return append([]*Finding(nil), batch...)
 	}
@@ -318,7 +416,7 @@ func (a *applier) backupBatch(ctx context.Context, batch []*Finding, record func
 		if e != nil && e.Backup != nil && e.Backup.UID == string(sec.UID) && e.Backup.ResourceVersion == sec.ResourceVersion {
 			// Backed up by an interrupted run and unchanged since.
 			if err := a.backup.Verify(e.Backup); err != nil {
-				record(outcome(f, backup.OutFailed, "earlier backup of it fails its check, left alone: %v", err))
+				record(f, outcome(f, backup.OutFailed, "earlier backup of it fails its check, left alone: %v", err))
 				continue
 			}
 			ok = append(ok, f)
@@ -333,7 +431,7 @@ func (a *applier) backupBatch(ctx context.Context, batch []*Finding, record func
 	_, errs := a.backup.SaveBatch(objs)
 	for i, f := range save {
 		if errs[i] != nil {
-			record(outcome(f, backup.OutFailed, "%v; left alone", errs[i]))
+			record(f, outcome(f, backup.OutFailed, "%v; left alone", errs[i]))
 			continue
 		}
 		ok = append(ok, f)
@@ -345,7 +443,7 @@ func (a *applier) backupBatch(ctx context.Context, batch []*Finding, record func
 	for _, f := range ok {
 		if f.AutoGenerated {
 			if err := a.saveServiceAccount(ctx, f.Namespace, f.ServiceAccount); err != nil {
-				record(outcome(f, backup.OutFailed, "%v; left alone", err))
+				record(f, outcome(f, backup.OutFailed, "%v; left alone", err))
 				continue
 			}
 		}
@@ -569,7 +667,7 @@ func (a *applier) finishGone(ctx context.Context, r backup.Record) (backup.Outco
 	// An earlier run that recorded the deletion also reported it (as
 	// deleted or deleted-reference-left); reporting it deleted again would
 	// count one Secret twice.
-	deletedBefore := e.Results[ResultDeleted]
+	deletedBefore := e.Results.Has(ResultDeleted)
 	if !deletedBefore {
 		if err := a.backup.Note(backup.Record{Op: backup.OpDone, Kind: KindSecret, Namespace: r.Namespace, Name: r.Name, Result: ResultDeleted}); err != nil {
 			return outcome(f, backup.OutFailed, "%v", err), true

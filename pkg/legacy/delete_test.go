@@ -71,7 +71,7 @@ func TestDeleteBacksUpTheServiceAccountAndRestoreListsTheSecretAgain(t *testing.
 	if e := f.Index.Lookup(KindServiceAccount, "app", "sa"); e == nil || e.Backup == nil {
 		t.Fatal("service account not backed up")
 	}
-	if e := f.Index.Lookup(KindSecret, "app", "tok"); !e.Results[ResultDeleted] || !e.Results[ResultRefRemoved] {
+	if e := f.Index.Lookup(KindSecret, "app", "tok"); !e.Results.Has(ResultDeleted) || !e.Results.Has(ResultRefRemoved) {
 		t.Errorf("results %v", e.Results)
 	}
 
@@ -148,7 +148,7 @@ func TestDeleteWhenTheReferenceCannotBeRemoved(t *testing.T) {
 		t.Fatalf("apply: %v %+v", err, res)
 	}
 	f, _ := backup.Inspect(dir)
-	if e := f.Index.Lookup(KindSecret, "app", "tok"); !e.Results[ResultDeleted] || e.Results[ResultRefRemoved] {
+	if e := f.Index.Lookup(KindSecret, "app", "tok"); !e.Results.Has(ResultDeleted) || e.Results.Has(ResultRefRemoved) {
 		t.Errorf("results %v", e.Results)
 	}
 }

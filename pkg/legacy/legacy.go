@@ -160,6 +160,9 @@ type Finding struct {
 	// past by the day of the judgement (the server's, ScanOptions.Now):
 	// a guard may still restore the Secret, so it must not be deleted.
 	guardedUntil string
+
+	// seq is the order in which an apply's scan found it.
+	seq int
 }
 
 // Marks are this tool's labels and annotations on a Secret (marks.go), as

@@ -48,7 +48,7 @@ func TestInvalidateRecognisesItsOwnLostPatch(t *testing.T) {
 	if err != nil || len(res.Outcomes) != 1 || res.Outcomes[0].Result != OutInvalidated {
 		t.Fatalf("apply: %v %+v", err, res)
 	}
-	if e := b.Entry(KindSecret, "app", "tok"); !e.Results[ResultInvalidated] {
+	if e := b.Entry(KindSecret, "app", "tok"); !e.Results.Has(ResultInvalidated) {
 		t.Errorf("not recorded: %v", e.Results)
 	}
 }

@@ -41,6 +41,11 @@ type RestoreOptions struct {
 	DryRun  cmdutil.DryRunStrategy
 	Workers int
 	Done    func(backup.Outcome)
+	// Stream, when set, is handed the outcomes namespace by namespace in
+	// Namespaces' order, each namespace's sorted as SortOutcomes sorts,
+	// from one goroutine at a time, and Restore returns none: memory
+	// holds the namespaces in flight, not the run's report.
+	Stream func(backup.Outcome)
 }
 
 // Restorable is what a checked backup folder (backup.Inspect) holds of
@@ -209,14 +214,35 @@ func Restore(ctx context.Context, client kubernetes.Interface, r *Restorable, op
 	rs := &restorer{client: client, dryRun: opts.DryRun}
 	rs.dry = kubeapi.DryRunAll(opts.DryRun)
 	var (
-		mu  sync.Mutex
-		out []backup.Outcome
+		mu   sync.Mutex
+		out  []backup.Outcome
+		next int // Namespaces' index of the next namespace to hand on
 	)
-	record := func(o backup.Outcome) {
+	finished := map[int][]backup.Outcome{}
+	// nsDone takes a namespace's outcomes and hands on, in order, those
+	// of every namespace before which all are done.
+	nsDone := func(n int, nsOut []backup.Outcome) {
+		backup.SortOutcomes(nsOut)
 		mu.Lock()
 		defer mu.Unlock()
-		out = append(out, o)
+		finished[n] = nsOut
+		for o, ok := finished[next]; ok; o, ok = finished[next] {
+			delete(finished, next)
+			next++
+			if opts.Stream == nil {
+				out = append(out, o...)
+				continue
+			}
+			for _, oc := range o {
+				opts.Stream(oc)
+			}
+		}
+	}
+	var doneMu sync.Mutex
+	done := func(o backup.Outcome) {
 		if opts.Done != nil {
+			doneMu.Lock()
+			defer doneMu.Unlock()
 			opts.Done(o)
 		}
 	}
@@ -237,6 +263,14 @@ func Restore(ctx context.Context, client kubernetes.Interface, r *Restorable, op
 	nss := r.Namespaces()
 	kubeapi.Parallel(len(nss), opts.Workers, func(n int) {
 		ns := nss[n]
+		var nsMu sync.Mutex
+		var nsOut []backup.Outcome
+		record := func(o backup.Outcome) {
+			done(o)
+			nsMu.Lock()
+			defer nsMu.Unlock()
+			nsOut = append(nsOut, o)
+		}
 		live := readLive(ctx, client, ns)
 		items := byNS[ns]
 		restored := map[string]bool{}
@@ -265,6 +299,7 @@ func Restore(ctx context.Context, client kubernetes.Interface, r *Restorable, op
 				record(o)
 			}
 		}
+		nsDone(n, nsOut)
 	})
 	backup.SortOutcomes(out)
 	return out

@@ -331,7 +331,7 @@ func (a *applier) resume(ctx context.Context) ([]finished, error) {
 	var recs []backup.Record
 	for _, k := range ix.Order {
 		e := ix.Entries[k]
-		if e.Backup == nil || backedUp(e.Backup) == nil || e.Results[ResultSwitched] {
+		if e.Backup == nil || backedUp(e.Backup) == nil || e.Results.Has(ResultSwitched) {
 			continue
 		}
 		recs = append(recs, *e.Backup)

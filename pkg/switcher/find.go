@@ -31,12 +31,23 @@ type FindOptions struct {
 }
 
 // KindNames are the TYPE words switch accepts, for completion.
-func KindNames() []string { return workload.Names() }
+func KindNames() []string {
+	var out []string
+	for _, k := range workload.Kinds() {
+		if k.Rewritable() {
+			out = append(out, k.Name())
+		}
+	}
+	return out
+}
 
 // ParseRef reads TYPE/NAME, TYPE as kubectl accepts it.
 func ParseRef(s string) (*workload.Kind, string, error) {
 	t, n, ok := strings.Cut(s, "/")
 	k := workload.Parse(t)
+	if ok && n != "" && k != nil && !k.Rewritable() {
+		return nil, "", fmt.Errorf("%q: a %s's pod spec is not a template switch can rewrite; switch the workload that creates it (TYPE one of %s)", s, k.Name(), strings.Join(KindNames(), ", "))
+	}
 	if !ok || n == "" || k == nil {
 		return nil, "", fmt.Errorf("%q: want TYPE/NAME with TYPE one of %s", s, strings.Join(KindNames(), ", "))
 	}
@@ -177,7 +188,7 @@ func list(ctx context.Context, c workload.Clients, fo FindOptions) ([]*Workload,
 	for i, k := range kinds {
 		// Kinds of other APIs without a template this tool rewrites
 		// (Knative Revisions, Argo Workflows) are readers only.
-		if !served(k) || !k.BuiltIn() && k.TemplatePath == nil {
+		if !served(k) || !k.Rewritable() {
 			continue
 		}
 		wg.Add(1)

@@ -71,7 +71,7 @@ func OpenRestore(f *backup.Folder) (*Restorable, error) {
 			return nil, fmt.Errorf("backup %s: %v; nothing was restored", f.Dir, err)
 		}
 		var done *backup.Record
-		if e.Results[ResultSwitched] {
+		if e.Results.Has(ResultSwitched) {
 			done = e.Done
 		}
 		r.items = append(r.items, item{rec: e.Backup, done: done, data: data})

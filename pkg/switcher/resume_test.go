@@ -94,10 +94,10 @@ func TestResumeRecordsAPatchWhoseRecordWasLost(t *testing.T) {
 		t.Fatalf("the rerun patched %d time(s); the rewrite was already done", -patches)
 	}
 	e := b.Entry("Deployment", "ns", "lost")
-	if e == nil || !e.Results[ResultSwitched] || e.Done.Template != workload.TemplateSum(p.Template) {
+	if e == nil || !e.Results.Has(ResultSwitched) || e.Done.Template != workload.TemplateSum(p.Template) {
 		t.Fatalf("lost is not recorded with its template: %+v", e)
 	}
-	if e := b.Entry("Deployment", "ns", "other"); e.Results[ResultSwitched] {
+	if e := b.Entry("Deployment", "ns", "other"); e.Results.Has(ResultSwitched) {
 		t.Fatal("other is recorded as switched")
 	}
 }

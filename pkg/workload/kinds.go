@@ -281,6 +281,12 @@ func (k *Kind) ResourceGroup() string {
 	return k.Resource + "." + k.Group
 }
 
+// Rewritable reports a kind whose objects switch may name: a built-in kind
+// (its plan says why a Pod, a Job or a follower is left as it is) or one
+// with a template path. Knative Revisions and Argo Workflows are readers
+// only: naming one would plan nothing.
+func (k *Kind) Rewritable() bool { return k.BuiltIn() || k.TemplatePath != nil }
+
 // HasOwnReader reports a kind whose pod specs its own rule finds
 // (PodSpecsOf) rather than its schema's paths.
 func (k *Kind) HasOwnReader() bool { return k.podSpecs != nil }

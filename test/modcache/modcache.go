@@ -57,6 +57,13 @@ const (
 	// apiserver).
 	Kubernetes        = "k8s.io/kubernetes"
 	KubernetesVersion = "v1.37.2"
+
+	// OpenReports v0.2.1: config/crd, the CRDs of the Report and
+	// ClusterReport the tool writes. Unlike the others, go.mod requires
+	// this module (its types and clients); the tests read its CRDs at
+	// the same version (framework's TestOpenReportsPinMatchesGoMod).
+	OpenReports        = "github.com/openreports/reports-api"
+	OpenReportsVersion = "v0.2.1"
 )
 
 var dirs sync.Map // module@version -> func() (string, error)

@@ -1,11 +1,15 @@
 package framework
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/bound-token/kubectl-bound-token/test/modcache"
 )
 
 // Each published CRD is a whole CRD object once read, with metadata the
@@ -33,5 +37,23 @@ func TestRealCRDManifestsAreInstallable(t *testing.T) {
 				t.Errorf("%s: annotation %q kept", name, k)
 			}
 		}
+	}
+}
+
+// The OpenReports CRDs the tests install are those of the version go.mod
+// requires: the tool's types and the schema the apiserver checks them
+// against must be one release.
+func TestOpenReportsPinMatchesGoMod(t *testing.T) {
+	repo, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(repo, "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "\t" + modcache.OpenReports + " " + modcache.OpenReportsVersion + "\n"
+	if !strings.Contains(string(b), want) {
+		t.Errorf("go.mod does not require %s %s, the version whose CRDs the tests install", modcache.OpenReports, modcache.OpenReportsVersion)
 	}
 }

@@ -46,6 +46,10 @@ var realCRDs = map[string]crdSource{
 	"clusteranalysistemplates.argoproj.io": {modcache.ArgoRollouts, modcache.ArgoRolloutsVersion, "manifests/crds/cluster-analysis-template-crd.yaml"},
 	// Kubeflow's TFJob (manifests/base/crds): pod templates in a map.
 	"tfjobs.kubeflow.org": {modcache.KubeflowTraining, modcache.KubeflowTrainingVersion, "manifests/base/crds/kubeflow.org_tfjobs.yaml"},
+	// OpenReports' own CRDs (config/crd, what its Helm chart installs),
+	// for migrate --report and doctor --report.
+	"reports.openreports.io":        {modcache.OpenReports, modcache.OpenReportsVersion, "config/crd/openreports.io_reports.yaml"},
+	"clusterreports.openreports.io": {modcache.OpenReports, modcache.OpenReportsVersion, "config/crd/openreports.io_clusterreports.yaml"},
 	"hostedclusters.hypershift.openshift.io": {modcache.HyperShiftAPI, modcache.HyperShiftAPIVersion,
 		"hypershift/v1beta1/zz_generated.featuregated-crd-manifests/hostedclusters.hypershift.openshift.io/AAA_ungated.yaml"},
 }
