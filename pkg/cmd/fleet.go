@@ -49,6 +49,9 @@ type fleetFlags struct {
 	// pluginPolicy is the user's kuberc credential plugin policy, for
 	// every context's exec plugin.
 	pluginPolicy clientcmdapi.PluginPolicy
+	// eachContext runs in every context, those reaching a cluster an
+	// earlier one reached too (fleet.Options.EachContext).
+	eachContext bool
 }
 
 // complete checks the fleet flags in a command's Complete. With a fleet
@@ -95,8 +98,8 @@ func (ff *fleetFlags) complete(f cmdutil.Factory, cmd *cobra.Command, refuse map
 func addFleetFlags(f cmdutil.Factory, cmd *cobra.Command) *fleetFlags {
 	ff := &fleetFlags{Parallel: fleet.DefaultParallel, ContextTimeout: fleet.DefaultContextTimeout}
 	fl := cmd.Flags()
-	fl.StringSliceVar(&ff.Contexts, "contexts", nil, "Run read-only in each of these kubeconfig contexts (comma-separated) and print one report; contexts reaching the same cluster run once.")
-	fl.BoolVar(&ff.AllContexts, "all-contexts", false, "Run read-only in every context of the kubeconfig (see --contexts).")
+	fl.StringSliceVar(&ff.Contexts, "contexts", nil, "Run in each of these kubeconfig contexts (comma-separated) and print one report; contexts reaching the same cluster run once. Read-only, except migrate --apply, which changes them in cluster waves.")
+	fl.BoolVar(&ff.AllContexts, "all-contexts", false, "Run in every context of the kubeconfig (see --contexts).")
 	fl.StringVar(&ff.Selector, "context-selector", "", "With --contexts or --all-contexts, only the contexts whose name matches this regular expression.")
 	fl.IntVar(&ff.Parallel, "parallel", ff.Parallel, "With --contexts or --all-contexts, how many clusters to check at once.")
 	fl.DurationVar(&ff.ContextTimeout, "context-timeout", ff.ContextTimeout, "With --contexts or --all-contexts, how long each cluster may take; a cluster that takes longer is reported as timed out.")
@@ -170,29 +173,12 @@ func runFleet(ctx context.Context, streams genericiooptions.IOStreams, ff *fleet
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	loader := ff.factory.ToRawKubeConfigLoader()
-	raw, err := loader.RawConfig()
+	raw, names, o, err := ff.options(streams, qps, burst)
 	if err != nil {
-		return usageErrorf("%w", err)
+		return err
 	}
-	names, err := fleet.Select(&raw, fleet.Selection{Contexts: ff.Contexts, All: ff.AllContexts, Selector: ff.Selector})
-	if err != nil {
-		return usageErrorf("--contexts/--all-contexts: %v", err)
-	}
-	ns, explicit, err := loader.Namespace()
-	if err != nil {
-		return usageErrorf("%w", err)
-	}
-	if !explicit {
-		ns = "" // each context's own
-	}
-	o := fleet.Options{Namespace: ns, AllNamespaces: ff.allNamespaces, Impersonate: ff.impersonate, Parallel: ff.Parallel, ContextTimeout: ff.ContextTimeout, QPS: qps, Burst: burst,
-		CredentialPluginPolicy: ff.pluginPolicy, Terminal: isTerminal(streams.In), Warnings: streams.ErrOut}
-	onTerminal := isTerminal(streams.ErrOut)
-	if onTerminal {
-		o.Progress = func(done, total int) { fmt.Fprintf(streams.ErrOut, "\r\033[Kclusters done: %d/%d", done, total) }
-	}
-	r, err := fleet.Run(ctx, &raw, names, command, fn, o)
+	onTerminal := o.Progress != nil
+	r, err := fleet.Run(ctx, raw, names, command, fn, o)
 	if onTerminal {
 		fmt.Fprintln(streams.ErrOut)
 	}
@@ -227,6 +213,33 @@ func runFleet(ctx context.Context, streams genericiooptions.IOStreams, ff *fleet
 	return silent(ExitUsage)
 }
 
+// options reads the kubeconfig and selects the contexts of a fleet run,
+// with the fleet's options (progress on stderr only on a terminal).
+func (ff *fleetFlags) options(streams genericiooptions.IOStreams, qps float32, burst int) (*clientcmdapi.Config, []string, fleet.Options, error) {
+	loader := ff.factory.ToRawKubeConfigLoader()
+	raw, err := loader.RawConfig()
+	if err != nil {
+		return nil, nil, fleet.Options{}, usageErrorf("%w", err)
+	}
+	names, err := fleet.Select(&raw, fleet.Selection{Contexts: ff.Contexts, All: ff.AllContexts, Selector: ff.Selector})
+	if err != nil {
+		return nil, nil, fleet.Options{}, usageErrorf("--contexts/--all-contexts: %v", err)
+	}
+	ns, explicit, err := loader.Namespace()
+	if err != nil {
+		return nil, nil, fleet.Options{}, usageErrorf("%w", err)
+	}
+	if !explicit {
+		ns = "" // each context's own
+	}
+	o := fleet.Options{Namespace: ns, AllNamespaces: ff.allNamespaces, Impersonate: ff.impersonate, Parallel: ff.Parallel, ContextTimeout: ff.ContextTimeout, QPS: qps, Burst: burst,
+		CredentialPluginPolicy: ff.pluginPolicy, Terminal: isTerminal(streams.In), Warnings: streams.ErrOut, EachContext: ff.eachContext}
+	if isTerminal(streams.ErrOut) {
+		o.Progress = func(done, total int) { fmt.Fprintf(streams.ErrOut, "\r\033[Kclusters done: %d/%d", done, total) }
+	}
+	return &raw, names, o, nil
+}
+
 // printFleetSummary says on stderr which clusters could not be checked,
 // which are aliases, and the totals.
 func printFleetSummary(w io.Writer, r *fleet.Report) {
@@ -257,9 +270,9 @@ func prefixLines(w io.Writer, prefix string, b []byte) {
 }
 
 // runFleet is migrate's audit in each context, and with --report its
-// OpenReports objects written into each. --apply and --audit-log are
-// refused: changing many clusters at once needs its own design, and an
-// audit log belongs to one cluster.
+// OpenReports objects written into each (--apply is runFleetApply,
+// migrate_fleet.go). --audit-log is refused: an audit log belongs to one
+// cluster.
 func (o *MigrateOptions) runFleet(ctx context.Context) error {
 	stderr := &lockedWriter{w: o.ErrOut}
 	fn := func(ctx context.Context, c *fleet.Cluster) (fleet.Result, error) {

@@ -17,7 +17,13 @@ func TestFleetRefusesBadFlagsBeforeTouchingAnything(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"migrate", "--all-contexts", "--apply", "--yes"}, "--apply cannot be used with --contexts or --all-contexts"},
+		{[]string{"migrate", "--all-contexts", "--apply", "--yes"}, "--apply over many clusters needs --cluster-wave-watch"},
+		{[]string{"migrate", "--all-contexts", "--apply", "--yes", "--cluster-wave-watch", "1m", "--mode", "delete"}, "cluster waves invalidate"},
+		{[]string{"migrate", "--all-contexts", "--apply", "--yes", "--cluster-wave-watch", "1m", "--dry-run=server"}, "--dry-run over many clusters"},
+		{[]string{"migrate", "--all-contexts", "--apply", "--yes", "--cluster-wave-watch", "1m", "--revoke"}, "--revoke over many clusters"},
+		{[]string{"migrate", "--all-contexts", "--apply", "--yes", "--cluster-wave-watch", "1m", "--cluster-wave-growth", "0"}, "--cluster-wave-growth 0"},
+		{[]string{"migrate", "--all-contexts", "--apply", "--yes", "--wave-size", "2"}, "--wave-size cannot be used with --contexts"},
+		{[]string{"migrate", "--apply", "--yes", "--cluster-wave-watch", "1m"}, "only make sense with --contexts or --all-contexts and --apply"},
 		{[]string{"migrate", "--contexts", "a", "--audit-log", "x.log"}, "--audit-log cannot be used"},
 		{[]string{"migrate", "--all-contexts", "--context", "a"}, "--context names one cluster"},
 		{[]string{"migrate", "--all-contexts", "--contexts", "a"}, "not both"},

@@ -108,6 +108,22 @@ var (
 		same --backup-dir goes on with the next wave (Secrets done by an earlier run are
 		not counted in N). -o json adds each wave and what its watch saw ("waves").
 
+		With --contexts or --all-contexts, --apply changes clusters in cluster waves
+		(named apart from the Secret waves above, which it refuses): every cluster is
+		planned first and one question shows, for each, what will change by verdict and
+		how it is guarded; a cluster never changes more than its question counted
+		(others are skipped-not-confirmed). The first wave is one cluster, each next one
+		--cluster-wave-growth times larger; each cluster is changed into its own folder
+		under --backup-dir, named by the uid of its kube-system namespace (with
+		fleet-index.json at the top), then watched for --cluster-wave-watch. The guard is
+		installed first where MutatingAdmissionPolicy is served; elsewhere only a guard
+		watch inside this run guards the cluster, and it ends with the run, so such
+		clusters need --allow-unguarded-clusters. A wave with a cluster that failed, saw a
+		client present a token, or could not be reached is the last (exit 1). The same
+		command with the same folder goes on, skipping the clusters done; "kubectl
+		bound-token restore --from" the folder undoes every cluster. --mode delete,
+		--revoke and --dry-run are not offered over many clusters.
+
 		The audit is written Secret by Secret as each is judged (the table, -o wide,
 		name, json and yaml; the table's columns are aligned 500 rows at a time and only
 		widen), so memory does not grow with the Secrets; the summary comes last. An
@@ -125,9 +141,11 @@ var (
 		them (nothing is written otherwise, exit 2), then says on stderr what it wrote.
 
 		Exit codes: 0 all done (an audit's findings do not change it), 1 some Secret
-		failed or changed since its backup, an audit's output is incomplete, or the
-		question was answered no, 2 bad flags, unreadable audit log, unusable backup
-		folder or an audit that failed before writing anything: nothing changed.`)
+		failed or changed since its backup, an audit's output is incomplete, the
+		question was answered no, or (over many clusters) a cluster is not done or a
+		cluster wave stopped the run, 2 bad flags, unreadable audit log, unusable backup
+		folder, unguarded clusters without --allow-unguarded-clusters, or an audit that
+		failed before writing anything: nothing changed.`)
 
 	migrateExample = templates.Examples(`
 		# Audit every namespace: who uses which legacy token, and the verdict
@@ -166,7 +184,15 @@ var (
 		kubectl bound-token migrate -n ci builder-token-abcde deployer-token-fghij
 
 		# Audit every cluster of the kubeconfig whose context starts with prod-, one report
-		kubectl bound-token migrate -A --all-contexts --context-selector '^prod-' -o json`)
+		kubectl bound-token migrate -A --all-contexts --context-selector '^prod-' -o json
+
+		# Invalidate over every prod- cluster in cluster waves of 1, 2, 4, ... each watched
+		# for 30 minutes; the same command with the same folder goes on after a stop
+		kubectl bound-token migrate -A --all-contexts --context-selector '^prod-' --apply \
+		  --backup-dir ./fleet-backup --cluster-wave-growth 2 --cluster-wave-watch 30m
+
+		# Undo it in every cluster of the folder
+		kubectl bound-token restore --from ./fleet-backup`)
 )
 
 // MigrateOptions holds what `migrate` needs.
@@ -227,8 +253,10 @@ type MigrateOptions struct {
 	restConfig  *rest.Config // the waves' guard check and /metrics; nil with a fake
 	guardDays   int
 	guardForSet bool
-	// fleet: the audit over many contexts (--contexts, --all-contexts).
-	fleet *fleetFlags
+	// fleet: the audit over many contexts (--contexts, --all-contexts);
+	// with --apply, changed in cluster waves (migrate_fleet.go).
+	fleet        *fleetFlags
+	clusterWaves clusterWaveFlags
 
 	threshold, period time.Duration
 	printer           printers.ResourcePrinter
@@ -286,10 +314,11 @@ func newCmdMigrate(f cmdutil.Factory, o *MigrateOptions) *cobra.Command {
 	fl.BoolVar(&o.Apply, "apply", false, "Back up, then invalidate or delete the Secrets whose verdict allows it.")
 	fl.BoolVarP(&o.Yes, "yes", "y", false, "With --apply, do not ask for confirmation (needed when stdin is not a terminal).")
 	fl.StringVar(&o.Mode, "mode", o.Mode, "What --apply does: invalidate (label; reversible by removing it) or delete.")
-	fl.StringVar(&o.BackupDir, "backup-dir", "", "Folder for the backup (created 0700). Default: ./bound-token-backup-TIMESTAMP. An existing folder from an interrupted run is resumed.")
+	fl.StringVar(&o.BackupDir, "backup-dir", "", "Folder for the backup (created 0700). Default: ./bound-token-backup-TIMESTAMP. An existing folder from an interrupted run is resumed. With --contexts/--all-contexts, the fleet folder (default ./bound-token-fleet-backup-TIMESTAMP): one folder per cluster, named by its kube-system uid, and fleet-index.json.")
 	addWriteFlags(cmd, &o.writeFlags, "Secrets", `With --apply: "client" only prints what would change; "server" sends every change as a server-side dry run. No backup is written.`)
 	addWaveFlags(cmd, o)
 	o.fleet = addFleetFlags(f, cmd)
+	addClusterWaveFlags(cmd, &o.clusterWaves)
 	_ = cmd.RegisterFlagCompletionFunc("mode", cobra.FixedCompletions([]string{backup.ModeInvalidate, backup.ModeDelete}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("backup-dir", completeBackupDirs)
 	_ = cmd.RegisterFlagCompletionFunc("audit-log", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
@@ -322,11 +351,17 @@ func (o *MigrateOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []
 	} else {
 		o.guardDays = int(g / (24 * time.Hour))
 	}
-	// --apply and --audit-log are refused over many clusters: changing
-	// many at once needs its own design, and an audit log belongs to one.
+	o.clusterWaves.complete(cmd)
+	if o.clusterWaves.set && !(o.fleet.enabled() && o.Apply) {
+		return usageErrorf("--cluster-wave-growth, --cluster-wave-watch and --allow-unguarded-clusters only make sense with --contexts or --all-contexts and --apply")
+	}
+	// --audit-log is refused over many clusters: an audit log belongs to
+	// one. --apply changes them in cluster waves (migrate_fleet.go), not
+	// in Secret waves.
 	if done, err := o.fleet.complete(f, cmd, map[string]string{
-		"apply":     "changing many clusters at once is not offered; run --apply with one --context at a time",
-		"audit-log": "an audit log belongs to one cluster; use --context",
+		"audit-log":  "an audit log belongs to one cluster; use --context",
+		"wave-size":  "over many clusters --apply goes in cluster waves (--cluster-wave-growth, --cluster-wave-watch), not Secret waves",
+		"wave-watch": "over many clusters --apply goes in cluster waves (--cluster-wave-growth, --cluster-wave-watch), not Secret waves",
 	}); done || err != nil {
 		return err
 	}
@@ -389,6 +424,9 @@ func (o *MigrateOptions) Validate() error {
 	if o.Revoke && o.guardForSet {
 		return fmt.Errorf("--revoke writes no guard: drop --guard-for")
 	}
+	if err := o.validateFleetApply(); err != nil {
+		return err
+	}
 	return o.validateWaves()
 }
 
@@ -423,6 +461,12 @@ func (o *MigrateOptions) include() legacy.Include {
 func (o *MigrateOptions) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
+	}
+	if o.fleet.enabled() && o.Apply {
+		if err := o.unasked(o.Apply, o.Yes, o.In); err != nil {
+			return err
+		}
+		return o.runFleetApply(ctx)
 	}
 	if o.fleet.enabled() {
 		return o.runFleet(ctx)

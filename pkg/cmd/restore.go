@@ -18,6 +18,7 @@ import (
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/bound-token/kubectl-bound-token/pkg/backup"
+	"github.com/bound-token/kubectl-bound-token/pkg/fleetapply"
 	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
 	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
 	"github.com/bound-token/kubectl-bound-token/pkg/legacy"
@@ -48,8 +49,18 @@ var (
 		template whose Secret migrate has since invalidated or deleted is refused, naming
 		the migrate backup to restore first.
 
-		Exit codes: 0 restored, 1 some object could not be restored, 2 bad flags or a
-		backup that fails its checks (nothing changed).`)
+		A fleet folder (written by migrate --contexts/--all-contexts --apply; it holds
+		fleet-index.json and one folder per cluster, named by the uid of the cluster's
+		kube-system namespace) is restored cluster by cluster, each through the context
+		its index names (--contexts: only those). Before anything changes in a cluster,
+		the context must still reach the cluster whose uid names the folder: a context
+		that now reaches another cluster is refused in one line, and nothing is changed
+		there. With a fleet folder, -o json and yaml print one FleetReport.
+
+		Exit codes: 0 restored, 1 some object could not be restored (or, with a fleet
+		folder, some cluster was refused or failed while others were restored), 2 bad
+		flags, a backup that fails its checks, or no cluster restored (nothing
+		changed).`)
 
 	restoreExample = templates.Examples(`
 		# Bring back everything an apply changed
@@ -59,7 +70,11 @@ var (
 		kubectl bound-token restore --from ./legacy-backup --only ci/builder-token-x7k2p --only ci/deployer-token
 
 		# Show what would change, checked by the server, without changing anything
-		kubectl bound-token restore --from ./legacy-backup --dry-run=server`)
+		kubectl bound-token restore --from ./legacy-backup --dry-run=server
+
+		# Undo a fleet apply in every cluster it changed, or in two of them
+		kubectl bound-token restore --from ./fleet-backup
+		kubectl bound-token restore --from ./fleet-backup --contexts prod-eu,prod-us`)
 )
 
 // RestoreOptions holds what `restore` needs.
@@ -68,6 +83,10 @@ type RestoreOptions struct {
 
 	From string
 	Only []string
+	// Contexts select the clusters of a fleet folder (by the contexts
+	// its index names); fleet is set when From is a fleet folder.
+	Contexts []string
+	fleet    *fleetFlags
 	writeFlags
 
 	Client kubernetes.Interface
@@ -105,8 +124,10 @@ func newCmdRestore(f cmdutil.Factory, o *RestoreOptions) *cobra.Command {
 	fl := cmd.Flags()
 	fl.StringVar(&o.From, "from", "", "Backup folder written by migrate --apply or switch --apply.")
 	fl.StringArrayVar(&o.Only, "only", nil, "Restore only this Secret, as NAMESPACE/NAME; repeat for several.")
+	fl.StringSliceVar(&o.Contexts, "contexts", nil, "With a fleet folder (migrate --contexts/--all-contexts --apply): restore only the clusters these contexts of its index reached (comma-separated).")
 	addWriteFlags(cmd, &o.writeFlags, "Secrets", `"client" only prints what would change; "server" sends every change as a server-side dry run.`)
 	_ = cmd.RegisterFlagCompletionFunc("from", completeBackupDirs)
+	_ = cmd.RegisterFlagCompletionFunc("contexts", completeKubeconfig(f, kubeconfigContexts))
 	return cmd
 }
 
@@ -119,6 +140,11 @@ func (o *RestoreOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, _ []str
 	}
 	if err := o.writeFlags.complete(cmd); err != nil {
 		return usageErrorf("%w", err)
+	}
+	if o.From != "" && fleetapply.IsFleetFolder(o.From) {
+		// Each cluster through its own context: the current one may be
+		// none of them.
+		return o.completeFleet(f, cmd)
 	}
 	if o.Client == nil {
 		if o.Dynamic, err = f.DynamicClient(); err != nil {
@@ -133,6 +159,9 @@ func (o *RestoreOptions) Validate() error {
 	if o.From == "" {
 		return fmt.Errorf("--from DIR is required: the backup folder that migrate --apply printed")
 	}
+	if err := o.validateFleet(); err != nil {
+		return err
+	}
 	return o.writeFlags.validate()
 }
 
@@ -142,6 +171,9 @@ func (o *RestoreOptions) Run(ctx context.Context) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if o.fleet != nil {
+		return o.runFleet(ctx)
+	}
 	// Every file the restore reads is checked before anything changes.
 	f, err := backup.Inspect(o.From)
 	if err != nil {

@@ -129,6 +129,10 @@ type Cluster struct {
 	Namespace string
 	// Version is kube-apiserver's gitVersion.
 	Version string
+	// UID is the uid of the cluster's kube-system namespace, which names
+	// the cluster whatever URL or user reaches it; "" when it could not
+	// be read (forbidden).
+	UID string
 	// Config is this context's own rest config, and HTTPClient its own
 	// transport: a function that needs another client (dynamic,
 	// metadata) builds it from both (NewForConfigAndClient), so that it
@@ -186,6 +190,11 @@ type Options struct {
 	Warnings io.Writer
 	// Progress, when set, is called after each cluster is done.
 	Progress func(done, total int)
+	// EachContext runs fn in every context, even one that reaches a
+	// cluster an earlier context reached (no aliases): for a run that
+	// must check each context itself, such as a restore that compares
+	// the cluster a context reaches with the one its backup names.
+	EachContext bool
 	// NewClient builds a context's client on its HTTP client (tests give
 	// fake ones); default kubernetes.NewForConfigAndClient.
 	NewClient func(*rest.Config, *http.Client) (kubernetes.Interface, error)
@@ -372,7 +381,7 @@ func (r *fleetRun) runTarget(ctx context.Context, i int) {
 		r.step()
 		return
 	}
-	if t.uid != "" {
+	if t.uid != "" && !r.o.EachContext {
 		for _, first := range r.targets[:i] {
 			if first.err == nil && first.uid == t.uid {
 				t.aliasOf = first
@@ -416,7 +425,7 @@ func (r *fleetRun) check(ctx context.Context, t *target) {
 	left := r.o.ContextTimeout - t.connectTook
 	cctx, cancel := context.WithTimeout(ctx, left)
 	defer cancel()
-	c := &Cluster{Context: t.name, Server: t.server, Namespace: t.namespace, Version: t.version, Config: t.config,
+	c := &Cluster{Context: t.name, Server: t.server, Namespace: t.namespace, Version: t.version, UID: t.uid, Config: t.config,
 		HTTPClient: t.httpClient, Client: t.client}
 	var res Result
 	err := bounded(cctx, r.o.ContextTimeout, func(ctx context.Context) error {

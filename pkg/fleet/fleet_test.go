@@ -166,6 +166,32 @@ func TestRunKeepsClustersApartAndRunsAliasesOnce(t *testing.T) {
 	}
 }
 
+// With EachContext, a context that reaches a cluster an earlier one
+// reached runs too, and each is given the uid of the cluster it reaches.
+func TestRunEachContextRunsAliases(t *testing.T) {
+	cfg := kubeconfig(map[string]string{"a": "https://a", "a-again": "https://a-other-url"})
+	a := fakeCluster("a", "ns-a", "ns-a-again")
+	clusters := map[string]kubernetes.Interface{"https://a": a, "https://a-other-url": a}
+	var mu sync.Mutex
+	uids := map[string]string{}
+	fn := func(_ context.Context, c *Cluster) (Result, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		uids[c.Context] = c.UID
+		return Result{}, nil
+	}
+	r, err := Run(context.Background(), cfg, []string{"a", "a-again"}, "test", fn, Options{NewClient: byHost(clusters), EachContext: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]string{"a": "uid-a", "a-again": "uid-a"}; !reflect.DeepEqual(uids, want) {
+		t.Errorf("ran with uids %v, want %v", uids, want)
+	}
+	if len(r.Clusters) != 2 || len(r.Clusters[0].Aliases) != 0 {
+		t.Errorf("sections %+v, want two, no alias", r.Clusters)
+	}
+}
+
 // -n applies in every context.
 func TestRunNamespaceOverridesEveryContext(t *testing.T) {
 	cfg := kubeconfig(map[string]string{"a": "https://a", "b": "https://b"})

@@ -34,6 +34,9 @@ const (
 	// OutRefRemoved: an earlier run into the same backup deleted the Secret
 	// (and said so); this run only removed it from its service account.
 	OutRefRemoved = "reference-removed"
+	// OutNotConfirmed: eligible now, but not among the Secrets
+	// ApplyOptions.Allow admits (the ones a question counted): left alone.
+	OutNotConfirmed = "skipped-not-confirmed"
 )
 
 // Results recorded by backup.OpDone.
@@ -74,6 +77,11 @@ type ApplyOptions struct {
 	// an earlier run into the same backup changed are OutAlreadyDone and
 	// do not count, so the next run takes the next ones.
 	Limit int
+	// Allow, when set, admits the Secrets this run may change (NAMESPACE,
+	// NAME): one that would be changed but is not admitted is
+	// OutNotConfirmed. A run that asked first passes the Secrets it
+	// counted, so that it never changes more than was confirmed.
+	Allow func(namespace, name string) bool
 	// AfterBackup runs between a Secret's backup and its change; tests use
 	// it to change the Secret in that window.
 	AfterBackup func(ns, name string)
@@ -314,6 +322,10 @@ func (a *applier) backUp(ctx context.Context, found <-chan *Finding, ready chan<
 	for f := range found {
 		if o, done := a.prepare(f); done {
 			record(f, o)
+			continue
+		}
+		if a.opts.Allow != nil && !a.opts.Allow(f.Namespace, f.Name) {
+			record(f, outcome(f, OutNotConfirmed, "not among the Secrets counted when the run was confirmed: left alone; run again to be asked about it"))
 			continue
 		}
 		if a.opts.Limit > 0 && taken >= a.opts.Limit {

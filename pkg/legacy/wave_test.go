@@ -78,3 +78,41 @@ func TestLimitTakesTheNextWave(t *testing.T) {
 		}
 	}
 }
+
+// TestAllowLeavesUnconfirmedSecretsAlone: with ApplyOptions.Allow, an
+// eligible Secret the question did not count is skipped-not-confirmed and
+// stays valid; the admitted ones change.
+func TestAllowLeavesUnconfirmedSecretsAlone(t *testing.T) {
+	ctx := context.Background()
+	objs := []runtime.Object{
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: TrackingNamespace, Name: TrackingConfigMap}, Data: map[string]string{"since": dayAgo(400)}},
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "sa", UID: "sa-uid"}},
+	}
+	for i, name := range []string{"counted", "new"} {
+		s := legacyToken("app", name, "sa")
+		s.UID, s.ResourceVersion = types.UID("uid-"+name), "1"+string(rune('0'+i))
+		s.Data = map[string][]byte{"token": []byte("t-" + name)}
+		objs = append(objs, s)
+	}
+	cs := fake.NewSimpleClientset(objs...)
+	b, err := backup.Open(filepath.Join(t.TempDir(), "b"), backup.ModeInvalidate, dayOf(now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	res, err := Apply(ctx, cs, b, ScanOptions{Namespace: "app", Now: now}, ApplyOptions{Mode: backup.ModeInvalidate, Date: dayOf(now), Workers: 2,
+		Allow: func(ns, name string) bool { return ns == "app" && name == "counted" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, o := range res.Outcomes {
+		got[o.Name] = o.Result
+	}
+	if got["counted"] != OutInvalidated || got["new"] != OutNotConfirmed {
+		t.Fatalf("outcomes %v, want counted invalidated and new %s", got, OutNotConfirmed)
+	}
+	if s, _ := cs.CoreV1().Secrets("app").Get(ctx, "new", metav1.GetOptions{}); s.Labels[LabelInvalidSince] != "" {
+		t.Fatalf("a Secret not confirmed was invalidated: %v", s.Labels)
+	}
+}
