@@ -1,6 +1,8 @@
 package backup
 
 import (
+	"io"
+
 	"github.com/bound-token/kubectl-bound-token/pkg/internal/text"
 	"github.com/bound-token/kubectl-bound-token/pkg/kubeapi"
 
@@ -219,15 +221,27 @@ func (ix *Index) apply(r *Record, fresh, lean bool) {
 // cut short by a kill and is ignored; any other bad line is an error,
 // because a backup that cannot be read completely must not be trusted.
 func ParseIndex(data []byte) (*Index, error) {
+	return ReadIndex(bytes.NewReader(data))
+}
+
+// ReadIndex is ParseIndex reading from r line by line, so that the
+// journal of 100,000 Secrets (about 50 MB) is never in memory whole.
+func ReadIndex(in io.Reader) (*Index, error) {
 	ix := &Index{Entries: map[string]*Entry{}}
-	if len(data) == 0 {
-		return nil, errors.New("index is empty")
-	}
-	if !bytes.HasSuffix(data, []byte("\n")) {
-		data = data[:bytes.LastIndexByte(data, '\n')+1]
-	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
+	seen := false // any byte at all
+	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	// Whole lines only: a last line without its newline was cut short.
+	sc.Split(func(data []byte, atEOF bool) (int, []byte, error) {
+		seen = seen || len(data) > 0
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			return i + 1, data[:i], nil
+		}
+		if atEOF {
+			return len(data), nil, nil
+		}
+		return 0, nil, nil
+	})
 	line := 0
 	for sc.Scan() {
 		line++
@@ -256,6 +270,9 @@ func ParseIndex(data []byte) (*Index, error) {
 		return nil, fmt.Errorf("read index: %v", err)
 	}
 	if line == 0 {
+		if !seen {
+			return nil, errors.New("index is empty")
+		}
 		return nil, errors.New("index has no complete line")
 	}
 	return ix, nil

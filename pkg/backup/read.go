@@ -49,14 +49,16 @@ func Inspect(dir string) (*Folder, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, err := os.ReadFile(filepath.Join(dir, IndexFile))
+	f, err := os.Open(filepath.Join(dir, IndexFile))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("%s holds no %s: not a backup folder of migrate or switch", dir, IndexFile)
 		}
 		return nil, fmt.Errorf("read %s: %v", filepath.Join(dir, IndexFile), errors.Unwrap(err))
 	}
-	ix, err := ParseIndex(data)
+	defer f.Close()
+	// Read line by line: a journal of 100,000 Secrets is about 50 MB.
+	ix, err := ReadIndex(f)
 	if err != nil {
 		return nil, fmt.Errorf("backup %s: %v", dir, err)
 	}
