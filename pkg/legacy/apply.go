@@ -198,7 +198,11 @@ func Apply(ctx context.Context, client kubernetes.Interface, folder *backup.Fold
 }
 
 // outcomes collects an apply's outcomes: counted, and kept for the report
-// or handed to ApplyOptions.Stream in the scan's order (a Secret's
+// or handed to ApplyOptions.Stream in the scan's order, which is the
+// LIST's: by storage key, NAMESPACE/NAME (k8s.io/apiserver
+// pkg/storage/etcd3/store.go GetList ranges over the key prefix; the
+// watch cache's pkg/storage/cacher/store/store_btree.go OrderedListPrefix
+// walks its btree in key order) (a Secret's
 // outcome waits in pending until those found before it have theirs).
 type outcomes struct {
 	res    *ApplyResult
