@@ -21,8 +21,9 @@ export KUBE_VERSION
 # the verdicts built on them (migrate), switch with rollouts (switch,
 # workloads), the external token signer (signer: beta in 1.34, GA in 1.36),
 # the guard (guard: admission policies v1 from 1.36, v1beta1 behind a gate
-# before) and its fallback for clusters without them (guardwatch).
-RELEASE_SUITES := ./test/e2e ./test/e2e/oldcluster ./test/e2e/migrate ./test/e2e/switch ./test/e2e/workloads ./test/e2e/signer ./test/e2e/guard ./test/e2e/guardwatch
+# before), its fallback for clusters without them (guardwatch), and the
+# 410 of an expired continue token served from etcd (paging).
+RELEASE_SUITES := ./test/e2e ./test/e2e/oldcluster ./test/e2e/migrate ./test/e2e/switch ./test/e2e/workloads ./test/e2e/signer ./test/e2e/guard ./test/e2e/guardwatch ./test/e2e/paging
 # Inputs per fuzz target: `make fuzz` searches longer; `make test` runs a short
 # pass. A count, not a time: with a time limit, Go before 1.27 sometimes fails a
 # clean run with "context deadline exceeded" as the limit ends (golang/go#75804,
