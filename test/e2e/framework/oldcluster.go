@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -382,4 +383,30 @@ func (c *Cluster) CreateLegacySecret(t testing.TB, namespace, sa, name string, l
 		return err == nil && len(s.Data[corev1.ServiceAccountTokenKey]) > 0, err
 	})
 	return s
+}
+
+// CreateSecrets creates the n Secrets secret(0) ... secret(n-1) in ns, 16
+// at a time (thousands in seconds), and fails the test at the first error.
+func (c *Cluster) CreateSecrets(t testing.TB, ns string, n int, secret func(i int) *corev1.Secret) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	sem := make(chan struct{}, 16)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			_, err := c.Client.CoreV1().Secrets(ns).Create(context.Background(), secret(i), metav1.CreateOptions{})
+			errs <- err
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 }

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -167,29 +166,12 @@ func createMany(t *testing.T, ns string, n, perSA int) {
 	for i := 0; i < (n+perSA-1)/perSA; i++ {
 		cluster.CreateServiceAccount(t, ns, fmt.Sprintf("sa-%d", i))
 	}
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	sem := make(chan struct{}, 16)
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			_, err := c.Secrets(ns).Create(ctx, &corev1.Secret{
-				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("tok-%03d", i), Annotations: map[string]string{corev1.ServiceAccountNameKey: fmt.Sprintf("sa-%d", i/perSA)}},
-				Type:       corev1.SecretTypeServiceAccountToken,
-			}, metav1.CreateOptions{})
-			errs <- err
-		}(i)
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
+	cluster.CreateSecrets(t, ns, n, func(i int) *corev1.Secret {
+		return &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("tok-%03d", i), Annotations: map[string]string{corev1.ServiceAccountNameKey: fmt.Sprintf("sa-%d", i/perSA)}},
+			Type:       corev1.SecretTypeServiceAccountToken,
 		}
-	}
+	})
 	for i := 0; i < (n+perSA-1)/perSA; i++ {
 		var refs []string
 		for j := i * perSA; j < min(n, (i+1)*perSA); j++ {

@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 
 	v1alpha1 "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
@@ -215,30 +214,13 @@ func createSecrets(t *testing.T, ns, prefix string, n int, labels func(int) map[
 	if _, err := cluster.Client.CoreV1().ServiceAccounts(ns).Get(ctx, "sa", metav1.GetOptions{}); err != nil {
 		cluster.CreateServiceAccount(t, ns, "sa")
 	}
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	sem := make(chan struct{}, 16)
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			_, err := cluster.Client.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{
-				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-%05d", prefix, i), Labels: labels(i),
-					Annotations: map[string]string{corev1.ServiceAccountNameKey: "sa"}},
-				Type: corev1.SecretTypeServiceAccountToken,
-			}, metav1.CreateOptions{})
-			errs <- err
-		}(i)
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
+	cluster.CreateSecrets(t, ns, n, func(i int) *corev1.Secret {
+		return &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-%05d", prefix, i), Labels: labels(i),
+				Annotations: map[string]string{corev1.ServiceAccountNameKey: "sa"}},
+			Type: corev1.SecretTypeServiceAccountToken,
 		}
-	}
+	})
 }
 
 func names(m map[string]v1alpha1.Report) []string {
