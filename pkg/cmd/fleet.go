@@ -27,8 +27,9 @@ import (
 	"github.com/bound-token/kubectl-bound-token/pkg/workload"
 )
 
-// fleetFlags select the contexts of a read-only run over many clusters
-// (migrate's audit, doctor, switch's plan).
+// fleetFlags select the contexts of a run over many clusters
+// (migrate's audit, report and apply, doctor, switch's plan, restore of a
+// fleet folder).
 type fleetFlags struct {
 	Contexts       []string
 	AllContexts    bool
