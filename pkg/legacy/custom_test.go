@@ -66,7 +66,7 @@ func TestCustomWorkloadThatCannotBeReadMakesItsNamespaceUnknown(t *testing.T) {
 	if err := listCustom(context.Background(), dyn, rolloutAPI(), "", 500, r); err != nil {
 		t.Fatal(err)
 	}
-	sc := &scope{readers: map[string][]Reader{}, saUID: map[string]string{}, listedBy: map[string]string{}}
+	sc := &scope{readers: map[string][]Reader{}, accounts: map[string]account{}}
 	info := &ScanInfo{}
 	if err := sc.merge(context.Background(), []*refs{r}, "", info); err != nil {
 		t.Fatal(err)
@@ -84,7 +84,7 @@ func TestCustomWorkloadThatCannotBeReadMakesItsNamespaceUnknown(t *testing.T) {
 	// Cluster-scoped: every namespace.
 	r = &refs{readers: map[string][]Reader{}, owners: map[string]string{}}
 	r.cannotRead("", "thing.example.com global: bad")
-	sc = &scope{readers: map[string][]Reader{}, saUID: map[string]string{}, listedBy: map[string]string{}}
+	sc = &scope{readers: map[string][]Reader{}, accounts: map[string]account{}}
 	if err := sc.merge(context.Background(), []*refs{r}, "", &ScanInfo{}); err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestClusterScopedReaderReadsEveryNamespace(t *testing.T) {
 	o := rollout("", "global", nil)
 	spec := &corev1.PodSpec{Volumes: []corev1.Volume{{Name: "t", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "shared-token"}}}}}
 	customTemplate(r, "thing.example.com", o, spec, false)
-	sc := &scope{readers: r.readers, saUID: map[string]string{}, listedBy: map[string]string{}}
+	sc := &scope{readers: r.readers, accounts: map[string]account{}}
 	f := newFinding(secret("team-a", "shared-token", "1"))
 	sc.describe(f)
 	if len(f.Readers) != 1 || f.Readers[0].String() != "thing.example.com/global (volume)" {

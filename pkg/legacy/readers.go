@@ -3,6 +3,7 @@ package legacy
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -55,8 +56,7 @@ func ReadTracking(ctx context.Context, client kubernetes.Interface) (Tracking, e
 
 // scope is what the audit keeps of ServiceAccounts, pods and workloads.
 type scope struct {
-	saUID    map[string]string   // namespace/name -> uid
-	listedBy map[string]string   // namespace/secret -> SA that lists it
+	accounts map[string]account  // namespace/name -> the ServiceAccount
 	readers  map[string][]Reader // namespace/secret -> readers
 	// readersUnknown says which readers could not be listed; it applies
 	// to every Secret of the scope.
@@ -64,6 +64,21 @@ type scope struct {
 	// unknownIn says, by namespace, which objects' pod specs could not be
 	// read: it applies to the Secrets of that namespace only.
 	unknownIn map[string]string
+}
+
+// account is what a verdict reads of a ServiceAccount.
+type account struct {
+	uid string
+	// secrets are the names its secrets field lists, kept per account
+	// rather than as one entry per Secret (a cluster of 100,000 legacy
+	// Secrets lists most of them there), and searched as the cleaner
+	// does (hasSecretReference).
+	secrets []string
+}
+
+// lists says whether the account's secrets field names the Secret.
+func (a account) lists(secret string) bool {
+	return slices.Contains(a.secrets, secret)
 }
 
 // refs collects readers of one LIST; each LIST has its own, merged after.
@@ -103,7 +118,7 @@ type workloadList struct {
 }
 
 func loadScope(ctx context.Context, client kubernetes.Interface, dyn dynamic.Interface, ns string, page int64, info *ScanInfo) (*scope, error) {
-	sc := &scope{saUID: map[string]string{}, listedBy: map[string]string{}, readers: map[string][]Reader{}}
+	sc := &scope{accounts: map[string]account{}, readers: map[string][]Reader{}}
 	lists := readerLists(client, ns, page)
 	results := make([]*refs, len(lists))
 	var wg sync.WaitGroup
@@ -128,10 +143,14 @@ func loadScope(ctx context.Context, client kubernetes.Interface, dyn dynamic.Int
 		defer wg.Done()
 		saErr = kubeapi.EachPage(ctx, metav1.ListOptions{Limit: page}, client.CoreV1().ServiceAccounts(ns).List, func(l *corev1.ServiceAccountList) error {
 			for _, sa := range l.Items {
-				sc.saUID[sa.Namespace+"/"+sa.Name] = string(sa.UID)
-				for _, r := range sa.Secrets {
-					sc.listedBy[sa.Namespace+"/"+r.Name] = sa.Name
+				a := account{uid: string(sa.UID)}
+				if len(sa.Secrets) > 0 {
+					a.secrets = make([]string, len(sa.Secrets))
+					for i, r := range sa.Secrets {
+						a.secrets[i] = r.Name
+					}
 				}
+				sc.accounts[sa.Namespace+"/"+sa.Name] = a
 			}
 			return nil
 		})
@@ -171,6 +190,7 @@ func (sc *scope) merge(ctx context.Context, results []*refs, ns string, info *Sc
 		for k, v := range r.owners {
 			owners[k] = v
 		}
+		r.owners = nil
 	}
 	for _, r := range results {
 		for nsOf, whys := range r.unread {
@@ -195,19 +215,26 @@ func (sc *scope) merge(ctx context.Context, results []*refs, ns string, info *Sc
 			info.Warnings = append(info.Warnings, u+": Secrets not known to be read are judged unknown")
 		}
 	}
+	// Each LIST's readers move into the scope (a Secret read by one kind
+	// only keeps its LIST's slice) and the LIST lets go of its map, so
+	// the readers are not held twice while the scope is built.
 	for _, r := range results {
 		if r.err != nil {
 			continue
 		}
 		for k, rs := range r.readers {
 			nsOf := k[:strings.IndexByte(k, '/')]
-			for _, rd := range rs {
-				if rd.controller != "" {
-					rd.Owner = topOwner(owners, nsOf, rd.controller)
+			for i := range rs {
+				if rs[i].controller != "" {
+					rs[i].Owner = topOwner(owners, nsOf, rs[i].controller)
 				}
-				sc.readers[k] = append(sc.readers[k], rd)
 			}
+			if have, ok := sc.readers[k]; ok {
+				rs = append(have, rs...)
+			}
+			sc.readers[k] = rs
 		}
+		r.readers = nil
 	}
 	for k, rs := range sc.readers {
 		sc.readers[k] = fold(rs)
