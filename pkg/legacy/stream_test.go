@@ -32,15 +32,7 @@ func TestApplyStreamsOutcomesInScanOrder(t *testing.T) {
 	}
 	cs := fake.NewSimpleClientset(objs...)
 	// Workers finish out of order: each patch waits a random while.
-	var mu sync.Mutex
-	rnd := rand.New(rand.NewSource(1))
-	cs.PrependReactor("patch", "secrets", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		mu.Lock()
-		d := time.Duration(rnd.Intn(5)) * time.Millisecond
-		mu.Unlock()
-		time.Sleep(d)
-		return false, nil, nil
-	})
+	delayRandomly(cs, "patch", 1)
 	var scanned []string
 	if _, err := Scan(ctx, cs, ScanOptions{Namespace: "app", Now: now}, func(f *Finding) error {
 		scanned = append(scanned, f.Name)
@@ -99,15 +91,7 @@ func TestRestoreStreamsOutcomesNamespaceByNamespace(t *testing.T) {
 	if err != nil || res.Counts[OutInvalidated] != len(want) {
 		t.Fatalf("apply: %v %v", err, res.Counts)
 	}
-	var mu sync.Mutex
-	rnd := rand.New(rand.NewSource(2))
-	cs.PrependReactor("*", "secrets", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		mu.Lock()
-		d := time.Duration(rnd.Intn(5)) * time.Millisecond
-		mu.Unlock()
-		time.Sleep(d)
-		return false, nil, nil
-	})
+	delayRandomly(cs, "*", 2)
 	r, err := inspectRestore(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -122,4 +106,18 @@ func TestRestoreStreamsOutcomesNamespaceByNamespace(t *testing.T) {
 	if len(out) != 0 || !slices.Equal(got, want) {
 		t.Errorf("returned %d, streamed %v\nwant %v", len(out), got, want)
 	}
+}
+
+// delayRandomly makes every verb request on Secrets wait up to 4 ms, the
+// same waits for the same seed, so that workers finish out of order.
+func delayRandomly(cs *fake.Clientset, verb string, seed int64) {
+	var mu sync.Mutex
+	rnd := rand.New(rand.NewSource(seed))
+	cs.PrependReactor(verb, "secrets", func(k8stesting.Action) (bool, runtime.Object, error) {
+		mu.Lock()
+		d := time.Duration(rnd.Intn(5)) * time.Millisecond
+		mu.Unlock()
+		time.Sleep(d)
+		return false, nil, nil
+	})
 }
