@@ -99,7 +99,6 @@ type clusterPlan struct {
 	// Done: an earlier run into the same folder finished it.
 	Done bool `json:"done,omitempty"`
 
-	served  bool
 	allowed map[string]bool // NAMESPACE/NAME counted to change
 	one     *MigrateOptions // the cluster's own options and clients
 }
@@ -163,9 +162,8 @@ func (o *MigrateOptions) plan(ix *fleetapply.Index, out *prefixedOut) fleet.Func
 		if err != nil {
 			return fleet.Result{}, err
 		}
-		p.served = v != ""
 		p.Guard = guardWatch
-		if p.served {
+		if v != "" {
 			p.Guard = guardPolicy
 		}
 		if now, err := one.serverNow(ctx); err == nil {
@@ -319,7 +317,7 @@ func (o *MigrateOptions) showPlan(r *fleet.Report) ([]fleetapply.Target, map[str
 			n += c
 		}
 		guardLine := "guard: admission policy, installed first"
-		if !p.served {
+		if p.Guard != guardPolicy {
 			guardLine = "guard: none served (MutatingAdmissionPolicy); a watch inside this run only"
 			unguarded = append(unguarded, s.Context)
 		}
@@ -342,7 +340,7 @@ func (o *MigrateOptions) changeCluster(ctx, runCtx context.Context, p *clusterPl
 		return fleetapply.Outcome{State: state, Message: strings.ReplaceAll(err.Error(), "\n", "; ")}
 	}
 	ns := one.scanOptions().Namespace
-	if p.served {
+	if p.Guard == guardPolicy {
 		gc, err := guard.NewCluster(one.restConfig)
 		if err != nil {
 			return fail(fleetapply.Failed, err)
